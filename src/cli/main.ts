@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { toSlipwayError } from '../core/errors.js';
+import { SLIPWAY_VERSION } from '../version.js';
+import { processIo, type CliIo } from './io.js';
+import { registerPredictCommand } from './predict-command.js';
+import { registerRegistryCommands } from './registry-commands.js';
+import { registerServeCommand } from './serve-command.js';
+
+/**
+ * Run the `slipway` CLI and return its exit code: 0 on success, 1 on an error (one clear line on
+ * stderr), 2 on a usage mistake.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const program = new Command('slipway')
+    .description('Slipway: take a trained ONNX model to production and keep it healthy there')
+    .version(SLIPWAY_VERSION)
+    // so `push --version 1.2.0` is the push's option, not the program's
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError(false);
+  registerRegistryCommands(program, io);
+  registerServeCommand(program, io);
+  registerPredictCommand(program, io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+    }
+    const e = toSlipwayError(error);
+    io.stderr(`error: ${e.message}\n`);
+    if (e.code === 'INTERNAL' && io.env.SLIPWAY_DEBUG) io.stderr(`${(error as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}

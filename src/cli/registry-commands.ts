@@ -1,0 +1,236 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Command } from 'commander';
+import { loadConfig } from '../core/config.js';
+import { SlipwayError } from '../core/errors.js';
+import { parseModelRef } from '../registry/model-ref.js';
+import type { Lineage } from '../registry/types.js';
+import { openPlatform, type Platform } from '../platform.js';
+import { describeSchemaChange, formatModels, formatVersion, formatVersions, table } from './format.js';
+import type { CliIo } from './io.js';
+
+const run = promisify(execFile);
+
+/** Open the configured platform for one command and always close it. */
+export async function withPlatform<T>(io: CliIo, fn: (platform: Platform) => Promise<T>): Promise<T> {
+  const platform = await openPlatform(loadConfig(io.env));
+  try {
+    return await fn(platform);
+  } finally {
+    await platform.close();
+  }
+}
+
+async function readText(io: CliIo, file: string, what: string): Promise<string> {
+  try {
+    return await readFile(path.resolve(io.cwd, file), 'utf8');
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+async function readJsonObject(io: CliIo, file: string | undefined, what: string): Promise<Record<string, unknown> | undefined> {
+  if (file === undefined) return undefined;
+  const text = await readText(io, file, what);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function parseTagOptions(values: readonly string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of values) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new SlipwayError('INVALID_ARGUMENT', `--tag ${pair}: expected key=value`);
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return tags;
+}
+
+async function gitCommitOf(file: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('git', ['-C', path.dirname(file), 'rev-parse', 'HEAD'], { timeout: 2000 });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+interface PushOptions {
+  name: string;
+  description?: string;
+  card?: string;
+  metrics?: string;
+  params?: string;
+  tag: string[];
+  dataset?: string;
+  gitCommit?: string;
+  parent?: string;
+  bump?: string;
+  version?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** push, models, versions, show, alias, archive: commands that work on the registry directly. */
+export function registerRegistryCommands(program: Command, io: CliIo): void {
+  const print = (text: string) => io.stdout(text);
+  const json = (value: unknown) => io.stdout(JSON.stringify(value, null, 2) + '\n');
+
+  program
+    .command('push')
+    .description('Store an ONNX model as a new version; the semver comes from the schema diff against the newest version')
+    .argument('<file>', 'the .onnx file')
+    .requiredOption('-n, --name <model>', 'model name')
+    .option('-d, --description <text>', 'what this version is')
+    .option('--card <file.md>', 'model card (markdown: intended use, assumptions, limitations, expected behaviour)')
+    .option('--metrics <file.json>', 'evaluation metrics, a JSON object of numbers')
+    .option('--params <file.json>', 'training parameters, a JSON object')
+    .option('-t, --tag <key=value>', 'a tag (repeatable)', collect, [])
+    .option('--dataset <name>', 'training data set (lineage)')
+    .option('--git-commit <sha>', 'source commit (default: the commit of the folder holding the file, if any)')
+    .option('--parent <version>', 'version this one was derived from (default: the newest version)')
+    .option('--bump <level>', 'auto (default), major, minor or patch')
+    .option('--version <X.Y.Z>', 'exact version, refused if the schema diff needs a bigger bump')
+    .option('--dry-run', 'show the version and schema diff without storing anything')
+    .option('--json', 'print the version record as JSON')
+    .action(async (file: string, options: PushOptions) => {
+      const absolute = path.resolve(io.cwd, file);
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(absolute);
+      } catch (error) {
+        throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+      await withPlatform(io, async ({ registry }) => {
+        if (options.dryRun) {
+          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version });
+          if (options.json) return json(plan);
+          return print(`would push ${plan.model}@${plan.version}\n${plan.report}\n`);
+        }
+        const newest = (await registry.listModels()).find((m) => m.name === options.name)?.latestVersion ?? undefined;
+        const gitCommit = options.gitCommit ?? (await gitCommitOf(absolute));
+        const parentVersion = options.parent ?? newest;
+        const lineage: Lineage = {
+          sourcePath: absolute,
+          ...(options.dataset ? { dataset: options.dataset } : {}),
+          ...(gitCommit ? { gitCommit } : {}),
+          ...(parentVersion ? { parentVersion } : {}),
+        };
+        const record = await registry.push({
+          name: options.name,
+          bytes,
+          description: options.description,
+          card: options.card === undefined ? undefined : await readText(io, options.card, 'model card'),
+          metrics: (await readJsonObject(io, options.metrics, 'metrics file')) as Record<string, number> | undefined,
+          params: await readJsonObject(io, options.params, 'params file'),
+          tags: parseTagOptions(options.tag),
+          lineage,
+          bump: options.bump,
+          version: options.version,
+        });
+        if (options.json) return json(record);
+        print(`pushed ${record.model}@${record.version}  (${describeSchemaChange(record.schemaChange)})\n`);
+        for (const d of record.schemaChange.differences) print(`  ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}\n`);
+      });
+    });
+
+  program
+    .command('models')
+    .description('List models')
+    .option('--json', 'machine-readable output')
+    .action(async (options: { json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const models = await registry.listModels();
+        if (options.json) json(models);
+        else print(formatModels(models));
+      });
+    });
+
+  program
+    .command('versions')
+    .description('List the versions of a model, newest first')
+    .argument('<model>')
+    .option('--all', 'include archived versions')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, options: { all?: boolean; json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const versions = await registry.listVersions(model, { includeArchived: options.all === true });
+        if (options.json) json(versions);
+        else print(formatVersions(versions));
+      });
+    });
+
+  program
+    .command('show')
+    .description('Show one version: signature, semver decision, metrics, lineage, model card')
+    .argument('<model@version>', 'name@1.2.3, name@alias or name (latest)')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, options: { json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const record = await registry.resolve(ref);
+        if (options.json) json(record);
+        else print(formatVersion(record));
+      });
+    });
+
+  const alias = program.command('alias').description('Movable version pointers (champion, staging, ...)');
+  alias
+    .command('set')
+    .argument('<model>')
+    .argument('<alias>')
+    .argument('<version>', 'a version, another alias, or latest')
+    .option('--why <reason>', 'recorded with the move')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, name: string, version: string, options: { why?: string; json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const event = await registry.setAlias(model, name, version, options.why);
+        if (options.json) json(event);
+        else print(`${model}@${name} -> ${event.toVersion ?? '-'}${event.fromVersion ? ` (was ${event.fromVersion})` : ''}\n`);
+      });
+    });
+  alias
+    .command('rm')
+    .argument('<model>')
+    .argument('<alias>')
+    .option('--why <reason>', 'recorded with the removal')
+    .action(async (model: string, name: string, options: { why?: string }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const event = await registry.removeAlias(model, name, options.why);
+        print(`removed ${model}@${name} (was ${event.fromVersion ?? '-'})\n`);
+      });
+    });
+  alias
+    .command('history')
+    .argument('<model>')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, options: { json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const events = await registry.aliasHistory(model);
+        if (options.json) return json(events);
+        print(table([['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'], ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? ''])]));
+      });
+    });
+
+  program
+    .command('archive')
+    .description('Archive a version (refused while an alias or deployment uses it)')
+    .argument('<model@version>')
+    .option('--why <reason>')
+    .action(async (ref: string, options: { why?: string }) => {
+      const { model, selector } = parseModelRef(ref, '');
+      await withPlatform(io, async ({ registry }) => {
+        const record = await registry.archive(model, selector, options.why);
+        print(`archived ${record.model}@${record.version}\n`);
+      });
+    });
+}

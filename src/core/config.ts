@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { SlipwayError } from './errors.js';
+
+/** Runtime configuration, validated once and frozen (STYLE.md §6). */
+export interface SlipwayConfig {
+  /** Folder for the embedded store and artifacts. `SLIPWAY_HOME`, default `./.slipway`. */
+  readonly home: string;
+  /** `postgres://...` to use PostgreSQL for metadata; undefined = SQLite in `home`. */
+  readonly databaseUrl: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  /** Most model versions kept loaded at once; the least recently used is unloaded beyond it. */
+  readonly maxLoadedVersions: number;
+  /** ONNX Runtime intra-op threads per session (1 measured best for small models on 2 cores). */
+  readonly intraOpThreads: number;
+  /** Largest accepted request body in bytes. */
+  readonly maxBodyBytes: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const CONFIG_ENV = {
+  home: 'SLIPWAY_HOME',
+  databaseUrl: 'SLIPWAY_DATABASE_URL',
+  host: 'SLIPWAY_HOST',
+  port: 'SLIPWAY_PORT',
+  maxLoadedVersions: 'SLIPWAY_MAX_LOADED_VERSIONS',
+  intraOpThreads: 'SLIPWAY_INTRA_OP_THREADS',
+  maxBodyBytes: 'SLIPWAY_MAX_BODY_BYTES',
+  logLevel: 'SLIPWAY_LOG_LEVEL',
+} as const satisfies Record<keyof SlipwayConfig, string>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export type ConfigOverrides = Partial<SlipwayConfig>;
+
+/**
+ * Build the configuration from the environment plus explicit overrides (flags win over env).
+ * Reports every problem at once, then freezes the result.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): SlipwayConfig {
+  const problems: string[] = [];
+  const int = (key: keyof typeof CONFIG_ENV, fallback: number, min: number, max: number): number => {
+    const raw = env[CONFIG_ENV[key]];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${CONFIG_ENV[key]}=${raw}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const databaseUrl = env[CONFIG_ENV.databaseUrl] || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push(`${CONFIG_ENV.databaseUrl}: expected a postgres:// URL, got "${databaseUrl}"`);
+  }
+  const logLevel = env[CONFIG_ENV.logLevel] ?? 'warn';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`${CONFIG_ENV.logLevel}=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const config: SlipwayConfig = {
+    home: path.resolve(env[CONFIG_ENV.home] || '.slipway'),
+    databaseUrl,
+    host: env[CONFIG_ENV.host] || '127.0.0.1',
+    port: int('port', 8080, 0, 65535),
+    maxLoadedVersions: int('maxLoadedVersions', 16, 1, 10_000),
+    intraOpThreads: int('intraOpThreads', 1, 1, 256),
+    maxBodyBytes: int('maxBodyBytes', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    logLevel: logLevel as SlipwayConfig['logLevel'],
+    ...definedOnly(overrides),
+  };
+  if (config.port < 0 || config.port > 65535 || !Number.isInteger(config.port)) {
+    problems.push(`port ${config.port}: expected an integer from 0 to 65535`);
+  }
+  if (problems.length > 0) {
+    throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: problems });
+  }
+  return Object.freeze({ ...config, home: path.resolve(config.home) });
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

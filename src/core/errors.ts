@@ -1,0 +1,94 @@
+/**
+ * The one error type of Slipway (STYLE.md §5). Every failure that crosses a module boundary is a
+ * `SlipwayError` with a code from a closed union; transports map the code to a status with the
+ * tables below and never inspect the message. Codes are append-only.
+ *
+ * @example
+ * throw new SlipwayError('NOT_FOUND', `model "fraud" does not exist`);
+ */
+export const ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  /** The request is valid but breaks a policy (e.g. a semver bump the schema diff forbids). */
+  'CONFLICT',
+  /** The system is not in a state that allows the operation (e.g. archiving a version an alias uses). */
+  'FAILED_PRECONDITION',
+  'PAYLOAD_TOO_LARGE',
+  'RESOURCE_EXHAUSTED',
+  'UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'CANCELLED',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+interface CodeInfo {
+  readonly http: number;
+  /** gRPC status code number (grpc/status.h). */
+  readonly grpc: number;
+  readonly retryable: boolean;
+}
+
+/** Status tables. The HTTP column follows Triton/KServe: client mistakes are 400 (the protocol's "typically 400"). */
+export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, CodeInfo>> = {
+  INVALID_ARGUMENT: { http: 400, grpc: 3, retryable: false },
+  NOT_FOUND: { http: 404, grpc: 5, retryable: false },
+  ALREADY_EXISTS: { http: 409, grpc: 6, retryable: false },
+  CONFLICT: { http: 409, grpc: 10, retryable: false },
+  FAILED_PRECONDITION: { http: 409, grpc: 9, retryable: false },
+  PAYLOAD_TOO_LARGE: { http: 400, grpc: 8, retryable: false },
+  RESOURCE_EXHAUSTED: { http: 503, grpc: 8, retryable: true },
+  UNAVAILABLE: { http: 503, grpc: 14, retryable: true },
+  DEADLINE_EXCEEDED: { http: 504, grpc: 4, retryable: true },
+  CANCELLED: { http: 499, grpc: 1, retryable: false },
+  UNIMPLEMENTED: { http: 501, grpc: 12, retryable: false },
+  INTERNAL: { http: 500, grpc: 13, retryable: false },
+};
+
+export interface SlipwayErrorOptions {
+  cause?: unknown;
+  /** Structured detail for clients (e.g. the list of schema differences). */
+  details?: unknown;
+  /** Seconds a client should wait before retrying (UNAVAILABLE / RESOURCE_EXHAUSTED). */
+  retryAfterSeconds?: number;
+}
+
+export class SlipwayError extends Error {
+  override readonly name = 'SlipwayError';
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: SlipwayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODE_INFO[this.code].http;
+  }
+
+  get grpcStatus(): number {
+    return ERROR_CODE_INFO[this.code].grpc;
+  }
+}
+
+/** Normalise anything thrown into a SlipwayError; unknown errors become INTERNAL and keep their cause. */
+export function toSlipwayError(error: unknown): SlipwayError {
+  if (error instanceof SlipwayError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SlipwayError('INTERNAL', message, { cause: error });
+}
+
+export function invalid(message: string, details?: unknown): SlipwayError {
+  return new SlipwayError('INVALID_ARGUMENT', message, { details });
+}
+
+export function notFound(message: string): SlipwayError {
+  return new SlipwayError('NOT_FOUND', message);
+}

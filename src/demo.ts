@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Platform } from './platform.js';
+
+/** One entry of fixtures/models/manifest.json that the demo pushes. */
+interface ManifestModel {
+  name: string;
+  file: string;
+  description: string;
+  dataset: string;
+  expected: string;
+  card: string;
+  metrics: string;
+  variantOf?: string;
+}
+
+interface ExpectedTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: unknown[];
+}
+
+/** A request the demo prints as a curl command; tests run the same requests. */
+export interface DemoExample {
+  readonly title: string;
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly body?: unknown;
+}
+
+/** The shortest decimal that reads back as the same float32 (so printed rows stay short and exact). */
+export function shortFloat32(value: number): number {
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === Math.fround(value)) return candidate;
+  }
+  return value;
+}
+
+async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await readFile(file, 'utf8')) as T;
+}
+
+/**
+ * Push every fixture model with its card, metrics and lineage, then a retrained breast_cancer as
+ * its second version, and point `champion` at the first. Returns the pushed `name@version`s.
+ */
+export async function seedDemo(platform: Platform, fixtures: string): Promise<string[]> {
+  const manifest = await readJson<ManifestModel[]>(path.join(fixtures, 'manifest.json'));
+  const pushed: string[] = [];
+  for (const entry of manifest.filter((m) => m.variantOf === undefined)) {
+    const record = await platform.registry.push({
+      name: entry.name,
+      bytes: await readFile(path.join(fixtures, entry.file)),
+      description: entry.description,
+      card: await readFile(path.join(fixtures, entry.card), 'utf8'),
+      metrics: await readJson<Record<string, number>>(path.join(fixtures, entry.metrics)),
+      tags: { source: 'scikit-learn', demo: 'true' },
+      lineage: { sourcePath: path.join(fixtures, entry.file), dataset: entry.dataset },
+    });
+    pushed.push(`${record.model}@${record.version}`);
+  }
+  const retrained = await platform.registry.push({
+    name: 'breast_cancer',
+    bytes: await readFile(path.join(fixtures, 'breast_cancer_retrained.onnx')),
+    description: 'Retrained with stronger regularisation (C=0.1); same schema',
+    params: { C: 0.1 },
+    lineage: { dataset: 'sklearn.datasets.load_breast_cancer', parentVersion: '1.0.0' },
+  });
+  pushed.push(`${retrained.model}@${retrained.version}`);
+  await platform.registry.setAlias('breast_cancer', 'champion', '1.0.0', 'demo: the first version is in production');
+  return pushed;
+}
+
+/** Requests that show the API on the seeded models, with real held-out rows. */
+export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
+  const firstRow = async (model: string): Promise<ExpectedTensor[]> => {
+    const expected = await readJson<{ inputs: ExpectedTensor[] }>(path.join(fixtures, `${model}.expected.json`));
+    return expected.inputs.map((t) => {
+      const rowSize = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      const data = t.data.slice(0, rowSize).map((v) => (typeof v === 'number' ? shortFloat32(v) : v));
+      return { name: t.name, datatype: t.datatype, shape: [1, ...t.shape.slice(1)], data };
+    });
+  };
+  const cancer = await firstRow('breast_cancer');
+  const iris = await firstRow('iris_mixed');
+  const irisInstance = Object.fromEntries(iris.map((t) => [t.name, t.data[0]]));
+  return [
+    { title: 'Server metadata', method: 'GET', path: '/v2' },
+    { title: 'Model metadata (inputs, outputs, versions)', method: 'GET', path: '/v2/models/breast_cancer' },
+    {
+      title: 'Open Inference Protocol request to the champion alias',
+      method: 'POST',
+      path: '/v2/models/breast_cancer/versions/champion/infer',
+      body: { id: 'demo-1', inputs: cancer },
+    },
+    {
+      title: 'Row-style :predict on a model with a string input',
+      method: 'POST',
+      path: '/v1/models/iris_mixed:predict',
+      body: { instances: [irisInstance] },
+    },
+    { title: 'Registry: models and their versions', method: 'GET', path: '/api/v1/models' },
+  ];
+}
+
+/** Render an example as a curl command that works when pasted into a shell. */
+export function toCurl(baseUrl: string, example: DemoExample): string {
+  if (example.method === 'GET') return `curl -s ${baseUrl}${example.path}`;
+  return `curl -s -X POST ${baseUrl}${example.path} -H 'content-type: application/json' -d '${JSON.stringify(example.body)}'`;
+}

@@ -1,0 +1,17 @@
+/**
+ * Slipway's public surface (STYLE.md §12). Everything else under src/ is internal.
+ */
+export { loadConfig, type SlipwayConfig } from './core/config.js';
+export { SlipwayError, ERROR_CODES, type ErrorCode } from './core/errors.js';
+export type { Datatype, Signature, Tensor, TensorSpec } from './tensor/datatypes.js';
+export type { VersionRecord, ModelSummary, AliasEvent, SchemaDifference, SchemaChange, Bump } from './registry/types.js';
+export { RegistryService, type PushInput, type PushPlan } from './registry/registry-service.js';
+export { readOnnxModel, type OnnxModelInfo } from './registry/onnx/read-onnx.js';
+export { diffSignatures, formatSchemaDiff } from './registry/schema-diff.js';
+export { planVersion } from './registry/semver-policy.js';
+export { InferenceService, type InferRequest, type InferResult } from './server/inference-service.js';
+export { buildApp } from './server/app.js';
+export { startServer, type RunningServer } from './server/serve.js';
+export { openPlatform, type Platform } from './platform.js';
+export { runCli } from './cli/main.js';
+export { SLIPWAY_VERSION } from './version.js';

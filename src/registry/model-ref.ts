@@ -1,0 +1,36 @@
+import { SlipwayError } from '../core/errors.js';
+
+/** `name`, `name@1.2.3`, `name@alias`, `name@latest`. */
+export interface ModelRef {
+  readonly model: string;
+  /** A semver, an alias, or 'latest'. */
+  readonly selector: string;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
+
+/** Validate a model name: letters, digits, `_`, `-`, `.`; at most 128 characters; starts with a letter or digit. */
+export function checkModelName(name: string): string {
+  if (!MODEL_NAME.test(name)) {
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `invalid model name "${name}": use letters, digits, "_", "-" and "." (at most 128, starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+/** Parse `name[@selector]`; the selector defaults to `latest`. */
+export function parseModelRef(ref: string, defaultSelector = 'latest'): ModelRef {
+  const at = ref.indexOf('@');
+  const model = at === -1 ? ref : ref.slice(0, at);
+  const selector = at === -1 ? defaultSelector : ref.slice(at + 1);
+  checkModelName(model);
+  if (selector === '') throw new SlipwayError('INVALID_ARGUMENT', `"${ref}": nothing after "@"; use name@1.2.3, name@alias or name@latest`);
+  return { model, selector };
+}
+
+export function isSemver(value: string): boolean {
+  return SEMVER.test(value);
+}

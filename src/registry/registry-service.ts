@@ -1,0 +1,175 @@
+import { SlipwayError, notFound } from '../core/errors.js';
+import type { ArtifactStore } from './artifact-store.js';
+import { checkModelName, isSemver, parseModelRef } from './model-ref.js';
+import { readOnnxModel } from './onnx/read-onnx.js';
+import type { RegistryStore } from './registry-store.js';
+import { diffSignatures, formatSchemaDiff } from './schema-diff.js';
+import { parseBumpRequest, planVersion } from './semver-policy.js';
+import type { AliasEvent, Lineage, ModelSummary, SchemaDifference, VersionRecord } from './types.js';
+
+/** What a push carries besides the model bytes. */
+export interface PushInput {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly description?: string;
+  /** Markdown model card. */
+  readonly card?: string;
+  readonly metrics?: Readonly<Record<string, number>>;
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly lineage?: Lineage;
+  /** 'auto' (default), 'major', 'minor' or 'patch'. */
+  readonly bump?: string;
+  /** An exact X.Y.Z, checked against the schema diff. */
+  readonly version?: string;
+}
+
+/** A planned push that was not stored (`dryRun`). */
+export interface PushPlan {
+  readonly model: string;
+  readonly version: string;
+  readonly comparedTo: string | null;
+  readonly differences: readonly SchemaDifference[];
+  readonly report: string;
+}
+
+export interface RegistryServiceOptions {
+  readonly store: RegistryStore;
+  readonly artifacts: ArtifactStore;
+  /** Loads the stored artifact to prove a runtime can run it; a failure refuses the push and stores nothing. */
+  readonly verifyArtifact?: (path: string) => Promise<void>;
+  /** Extra users of a version that block archiving (deployments). */
+  readonly versionUsers?: (model: string, version: string) => Promise<string[]>;
+}
+
+/**
+ * The registry's verbs: push (signature, content-addressed artifact, semver from the schema diff),
+ * resolve `name@selector`, aliases, archive. Transport-neutral: the CLI and the HTTP API call this.
+ */
+export class RegistryService {
+  constructor(private readonly options: RegistryServiceOptions) {}
+
+  /** Store a new version. Nothing is stored (no blob, no row) when the file or the version is refused. */
+  async push(input: PushInput): Promise<VersionRecord> {
+    const name = checkModelName(input.name);
+    const request = parseBumpRequest({ bump: input.bump, version: input.version });
+    const info = readOnnxModel(input.bytes);
+    const { artifacts, store } = this.options;
+    const blob = await artifacts.put(input.bytes);
+    try {
+      await this.options.verifyArtifact?.(artifacts.localPath(blob.sha256));
+      return await store.insertVersion(
+        {
+          model: name,
+          modelDescription: input.description ?? '',
+          description: input.description ?? '',
+          signature: info.signature,
+          artifact: { sha256: blob.sha256, sizeBytes: blob.sizeBytes, format: 'onnx' },
+          card: input.card ?? null,
+          metrics: checkMetrics(input.metrics ?? {}),
+          params: input.params ?? {},
+          tags: input.tags ?? {},
+          lineage: input.lineage ?? {},
+        },
+        (newest, taken) => {
+          const plan = planVersion({ newest, taken, signature: info.signature, request });
+          return plan;
+        },
+      );
+    } catch (error) {
+      if (blob.created && !(await store.isArtifactReferenced(blob.sha256))) await artifacts.delete(blob.sha256);
+      throw error;
+    }
+  }
+
+  /** What `push` would do, without storing anything: the version it would get and the schema diff. */
+  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version'>): Promise<PushPlan> {
+    const name = checkModelName(input.name);
+    const request = parseBumpRequest({ bump: input.bump, version: input.version });
+    const info = readOnnxModel(input.bytes);
+    const versions = await this.options.store.listVersions(name, { includeArchived: true });
+    const newest = versions[0];
+    const taken = new Set(versions.map((v) => v.version));
+    const plan = planVersion({ newest, taken, signature: info.signature, request });
+    const differences = newest ? diffSignatures(newest.signature, info.signature) : [];
+    return {
+      model: name,
+      version: plan.version,
+      comparedTo: newest?.version ?? null,
+      differences,
+      report: newest ? formatSchemaDiff(differences, { before: newest.version, after: plan.version }) : 'first version of a new model',
+    };
+  }
+
+  /**
+   * Resolve `name`, `name@1.2.3`, `name@alias` or `name@latest` (also as separate model and selector).
+   * Archived versions resolve only by exact number.
+   */
+  async resolve(ref: string, selector?: string): Promise<VersionRecord> {
+    const parsed = selector === undefined ? parseModelRef(ref) : { model: checkModelName(ref), selector };
+    const { store } = this.options;
+    if (parsed.selector === 'latest') {
+      const latest = await store.latestVersion(parsed.model);
+      if (latest) return latest;
+      throw notFound((await store.getModel(parsed.model)) ? `model "${parsed.model}" has no active version` : `model "${parsed.model}" does not exist`);
+    }
+    const version = isSemver(parsed.selector) ? parsed.selector : await store.resolveAlias(parsed.model, parsed.selector);
+    const record = version === undefined ? undefined : await store.getVersion(parsed.model, version);
+    if (record) return record;
+    if (!(await store.getModel(parsed.model))) throw notFound(`model "${parsed.model}" does not exist`);
+    throw notFound(
+      isSemver(parsed.selector)
+        ? `model "${parsed.model}" has no version ${parsed.selector}`
+        : `model "${parsed.model}" has no alias "${parsed.selector}" (use a version like 1.2.3, an alias, or latest)`,
+    );
+  }
+
+  listModels(): Promise<ModelSummary[]> {
+    return this.options.store.listModels();
+  }
+
+  async getModel(name: string): Promise<ModelSummary> {
+    const model = await this.options.store.getModel(checkModelName(name));
+    if (!model) throw notFound(`model "${name}" does not exist`);
+    return model;
+  }
+
+  async listVersions(name: string, options: { includeArchived?: boolean } = {}): Promise<VersionRecord[]> {
+    await this.getModel(name);
+    return this.options.store.listVersions(name, options);
+  }
+
+  /** Point an alias at a version (given as a number, another alias, or latest). */
+  async setAlias(model: string, alias: string, target: string, reason?: string): Promise<AliasEvent> {
+    const record = await this.resolve(model, target);
+    return this.options.store.setAlias(model, alias, record.version, reason);
+  }
+
+  removeAlias(model: string, alias: string, reason?: string): Promise<AliasEvent> {
+    return this.options.store.removeAlias(checkModelName(model), alias, reason);
+  }
+
+  aliasHistory(model: string, alias?: string): Promise<AliasEvent[]> {
+    return this.options.store.aliasHistory(checkModelName(model), alias);
+  }
+
+  async archive(model: string, version: string, reason?: string): Promise<VersionRecord> {
+    if (!isSemver(version)) throw new SlipwayError('INVALID_ARGUMENT', `archive takes an exact version like 1.2.3, got "${version}"`);
+    const users = this.options.versionUsers;
+    return this.options.store.archiveVersion(checkModelName(model), version, users ? { reason, inUse: users } : { reason });
+  }
+
+  /** Local path of a version's artifact, for the runtime. */
+  artifactPath(record: VersionRecord): string {
+    return this.options.artifacts.localPath(record.artifact.sha256);
+  }
+}
+
+function checkMetrics(metrics: Readonly<Record<string, unknown>>): Readonly<Record<string, number>> {
+  for (const [key, value] of Object.entries(metrics)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new SlipwayError('INVALID_ARGUMENT', `metric "${key}" must be a finite number, got ${JSON.stringify(value)}`);
+    }
+  }
+  return metrics as Readonly<Record<string, number>>;
+}

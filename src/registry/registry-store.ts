@@ -1,0 +1,40 @@
+import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
+
+/**
+ * Persistence for models, versions and aliases. One implementation over Kysely serves SQLite and
+ * PostgreSQL; `registry-store.test.ts` runs one contract suite against both.
+ *
+ * Errors are SlipwayErrors: NOT_FOUND for unknown models/versions, FAILED_PRECONDITION for
+ * refused state changes, CONFLICT/ALREADY_EXISTS as thrown by a planner or on a taken number.
+ */
+export interface RegistryStore {
+  /**
+   * Record a new version. Inside one transaction that serialises pushes of the same model
+   * (row lock on PostgreSQL, a write transaction on SQLite), the store creates the model if
+   * needed, reads its newest version and taken numbers, asks `plan` for the number, and
+   * inserts. Two concurrent calls for one model never get the same number.
+   */
+  insertVersion(draft: VersionDraft, plan: VersionPlanner): Promise<VersionRecord>;
+  listModels(): Promise<ModelSummary[]>;
+  getModel(name: string): Promise<ModelSummary | undefined>;
+  /** Newest first (by semver). Archived versions only when asked. */
+  listVersions(model: string, options?: { includeArchived?: boolean }): Promise<VersionRecord[]>;
+  getVersion(model: string, version: string): Promise<VersionRecord | undefined>;
+  /** Highest-semver active version. */
+  latestVersion(model: string): Promise<VersionRecord | undefined>;
+  resolveAlias(model: string, alias: string): Promise<string | undefined>;
+  /** Point (or move) an alias; refused for archived or unknown versions. Records an AliasEvent. */
+  setAlias(model: string, alias: string, version: string, reason?: string): Promise<AliasEvent>;
+  /** Remove an alias; NOT_FOUND if it does not exist. Records an AliasEvent with toVersion null. */
+  removeAlias(model: string, alias: string, reason?: string): Promise<AliasEvent>;
+  /** Oldest first. */
+  aliasHistory(model: string, alias?: string): Promise<AliasEvent[]>;
+  /**
+   * Archive a version. Refused (FAILED_PRECONDITION) while an alias points at it or
+   * `inUse` (deployments, later) says it is used; the message names who uses it.
+   */
+  archiveVersion(model: string, version: string, options?: { reason?: string; inUse?: (model: string, version: string) => Promise<string[]> }): Promise<VersionRecord>;
+  /** Whether any version (archived or not) references this artifact digest. */
+  isArtifactReferenced(sha256: string): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+/**
+ * The pluggable inference backend (STYLE.md §1-2). The pool, the batcher and the server talk to
+ * this interface only; they branch on {@link BackendCapabilities}, never on `Backend.name`.
+ * Vendor types (ONNX Runtime sessions and tensors) stay inside each implementation's folder.
+ */
+import type { Datatype, Signature, Tensor } from '../tensor/datatypes.js';
+
+/** What a backend can do. Anything a backend does not declare is assumed unsupported. */
+export interface BackendCapabilities {
+  /** Models accept a variable leading (batch) dimension, so requests may be stacked into one run. */
+  readonly supportsBatching: boolean;
+  /** Several `run` calls on one loaded model actually execute in parallel (not merely interleave). */
+  readonly supportsConcurrentRuns: boolean;
+  /** Tensor datatypes the backend can feed and fetch. */
+  readonly datatypes: readonly Datatype[];
+}
+
+/** The conservative capabilities: no batching, one run at a time, no datatypes claimed. */
+export const DEFAULT_CAPABILITIES: BackendCapabilities = Object.freeze({
+  supportsBatching: false,
+  supportsConcurrentRuns: false,
+  datatypes: Object.freeze([]),
+});
+
+/**
+ * Fill the capabilities a backend leaves out with the safe defaults.
+ *
+ * @example
+ * readonly capabilities = defineCapabilities({ supportsBatching: true, datatypes: ['FP32'] });
+ */
+export function defineCapabilities(declared: Partial<BackendCapabilities>): BackendCapabilities {
+  return Object.freeze({ ...DEFAULT_CAPABILITIES, ...definedOnly(declared) });
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** How to load one model artifact. */
+export interface LoadOptions {
+  /** Local path of the model file. */
+  readonly path: string;
+  /** Threads used inside one operator; backends default to 1. */
+  readonly intraOpThreads?: number;
+  /** Threads used across independent operators; backends default to 1. */
+  readonly interOpThreads?: number;
+  /** Abandons the load; a backend rejects with CANCELLED and frees anything it created. */
+  readonly signal?: AbortSignal;
+}
+
+/** Per-run options. */
+export interface RunOptions {
+  /** A run whose signal is aborted is not started, and its result is discarded if it already was. */
+  readonly signal?: AbortSignal;
+}
+
+/** One loaded model, ready to run. Not usable after `release()`. */
+export interface LoadedModel {
+  /** Inputs and outputs as the model file declares them (`-1` for variable dimensions). */
+  readonly signature: Signature;
+  /**
+   * Run the model once. `outputNames` selects and orders the outputs; an empty list means all of
+   * them in signature order. Bad inputs reject with INVALID_ARGUMENT, backend failures with INTERNAL.
+   */
+  run(inputs: readonly Tensor[], outputNames: readonly string[], options?: RunOptions): Promise<Tensor[]>;
+  /** Free the model's native resources. Idempotent; later runs reject with UNAVAILABLE. */
+  release(): Promise<void>;
+}
+
+/** An inference engine that turns model files into {@link LoadedModel}s. */
+export interface Backend {
+  /** For logs and metrics only; never branch on it. */
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  /**
+   * Load a model file. A file the backend cannot load rejects with INVALID_ARGUMENT, a missing
+   * file with NOT_FOUND.
+   */
+  load(options: LoadOptions): Promise<LoadedModel>;
+}

@@ -1,0 +1,319 @@
+/**
+ * The model pool: which model versions are loaded, and their lifecycle (STYLE.md §3).
+ *
+ * Invariants it owns: one load per key at a time (concurrent acquires share it); a model is
+ * handed out only after it loaded and passed its warm-up run; a failed load is remembered for
+ * `status()` but retried by the next acquire; a leased model is never released under a run; at
+ * most `maxLoaded` idle models stay loaded (least recently acquired goes first); nothing is
+ * handed out after `close()`.
+ */
+import { SlipwayError, toSlipwayError } from '../core/errors.js';
+import type { Tensor } from '../tensor/datatypes.js';
+import { throwIfAborted, waitUnlessAborted } from './abort.js';
+import type { Backend, LoadedModel, RunOptions } from './backend.js';
+import { warmUp } from './warmup.js';
+
+/** Why a model left the pool. */
+export type UnloadReason = 'lru' | 'explicit' | 'close';
+
+/** Lifecycle events for logs and metrics (STYLE.md §8). */
+export type PoolEvent =
+  | { readonly type: 'loading'; readonly key: string }
+  | { readonly type: 'loaded'; readonly key: string; readonly durationMs: number }
+  | { readonly type: 'load-failed'; readonly key: string; readonly durationMs: number; readonly error: SlipwayError }
+  /** `error` is set when the backend failed to free the model; it is out of the pool either way. */
+  | { readonly type: 'unloaded'; readonly key: string; readonly reason: UnloadReason; readonly error?: SlipwayError };
+
+/**
+ * `unloading`: asked to unload, waiting for its leases to end; new acquires wait and then load it again.
+ */
+export type ModelStatus = 'unloaded' | 'loading' | 'ready' | 'failed' | 'unloading';
+
+export interface ModelPoolOptions {
+  readonly backend: Backend;
+  /** Most models kept loaded; at least 1. Leased models may push the count above it briefly. */
+  readonly maxLoaded: number;
+  readonly intraOpThreads?: number;
+  readonly interOpThreads?: number;
+  /** Called synchronously; must not throw (a throw is turned into a process warning). */
+  readonly onEvent?: (event: PoolEvent) => void;
+  /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** Finds the local path of a key's model file; called only when the model must be loaded. */
+export type LocateModel = () => Promise<string>;
+
+/** A ready model that stays loaded until `release()` (idempotent). Release after every run. */
+export interface ModelLease {
+  readonly model: LoadedModel;
+  release(): void;
+}
+
+/** One row of {@link ModelPool.list}. */
+export interface PooledModelInfo {
+  readonly key: string;
+  readonly status: ModelStatus;
+  /** Epoch ms when the model became ready; null while loading or after a failed load. */
+  readonly loadedAt: number | null;
+  /** Epoch ms of the last acquire. */
+  readonly lastUsedAt: number;
+  /** Leases held, plus acquires waiting on the load. */
+  readonly inFlight: number;
+}
+
+interface Entry {
+  readonly key: string;
+  state: Exclude<ModelStatus, 'unloaded'>;
+  model: LoadedModel | undefined;
+  /** Settles when the current load ends; set for every entry that ever loaded. */
+  loading: Promise<LoadedModel>;
+  unloading: Promise<void> | undefined;
+  /** Leases granted plus acquires waiting on `loading`; the model is not released while > 0. */
+  leases: number;
+  onIdle: (() => void) | undefined;
+  loadedAt: number | null;
+  lastUsedAt: number;
+  /** Monotonic acquire order, so LRU does not depend on clock resolution. */
+  useOrder: number;
+}
+
+/**
+ * The set of loaded model versions, keyed by a string such as `fraud@1.2.0`.
+ *
+ * @example
+ * const pool = new ModelPool({ backend: createOrtBackend(), maxLoaded: 16 });
+ * const [label] = await pool.run('fraud@1.2.0', () => artifacts.path(sha), [input], ['label']);
+ */
+export class ModelPool {
+  private readonly entries = new Map<string, Entry>();
+  private readonly shutdown = new AbortController();
+  private readonly now: () => number;
+  private useCounter = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ModelPoolOptions) {
+    if (!Number.isInteger(options.maxLoaded) || options.maxLoaded < 1) {
+      throw new SlipwayError('INVALID_ARGUMENT', `maxLoaded must be an integer >= 1, got ${options.maxLoaded}`);
+    }
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Lease the ready model for `key`, loading and warming it up first if needed. A caller whose
+   * signal aborts stops waiting; a load other callers share carries on.
+   */
+  async acquire(key: string, locate: LocateModel, options: RunOptions = {}): Promise<ModelLease> {
+    for (;;) {
+      this.assertOpen();
+      throwIfAborted(options.signal);
+      let entry = this.entries.get(key);
+      if (entry?.state === 'unloading') {
+        await waitUnlessAborted(entry.unloading ?? Promise.resolve(), options.signal);
+        continue;
+      }
+      if (entry === undefined || entry.state === 'failed') entry = this.startLoad(key, locate);
+      entry.lastUsedAt = this.now();
+      entry.useOrder = ++this.useCounter;
+      entry.leases += 1;
+      if (entry.state === 'loading') {
+        try {
+          await waitUnlessAborted(entry.loading, options.signal);
+        } catch (error) {
+          this.endLease(entry);
+          throw error;
+        }
+      }
+      // An explicit unload may have started between the load finishing and this continuation.
+      if (entry.state === 'ready' && entry.model !== undefined) return this.lease(entry, entry.model);
+      this.endLease(entry);
+    }
+  }
+
+  /** Acquire, run once, release. */
+  async run(
+    key: string,
+    locate: LocateModel,
+    inputs: readonly Tensor[],
+    outputNames: readonly string[],
+    options: RunOptions = {},
+  ): Promise<Tensor[]> {
+    const lease = await this.acquire(key, locate, options);
+    try {
+      return await lease.model.run(inputs, outputNames, options);
+    } finally {
+      lease.release();
+    }
+  }
+
+  status(key: string): ModelStatus {
+    return this.entries.get(key)?.state ?? 'unloaded';
+  }
+
+  list(): PooledModelInfo[] {
+    return [...this.entries.values()].map((e) => ({
+      key: e.key,
+      status: e.state,
+      loadedAt: e.loadedAt,
+      lastUsedAt: e.lastUsedAt,
+      inFlight: e.leases,
+    }));
+  }
+
+  /**
+   * Unload `key` once its leases end (a load in progress finishes first). Resolves true when a
+   * loaded model was unloaded, false when there was none (a failed load is forgotten).
+   */
+  async unload(key: string): Promise<boolean> {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    switch (entry.state) {
+      case 'failed':
+        this.entries.delete(key);
+        return false;
+      case 'loading':
+        await entry.loading.catch(() => undefined);
+        return this.unload(key);
+      case 'unloading':
+        await entry.unloading;
+        return true;
+      case 'ready':
+        await this.startUnload(entry, 'explicit');
+        return true;
+    }
+  }
+
+  /** Refuse new acquires, let loads in progress end, then unload everything once its leases end. */
+  close(): Promise<void> {
+    this.closing ??= this.closeAll();
+    return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
+    this.shutdown.abort(closedError());
+    await Promise.allSettled([...this.entries.values()].map((e) => e.loading));
+    await Promise.all(
+      [...this.entries.values()].map((entry) => {
+        if (entry.state === 'ready') return this.startUnload(entry, 'close');
+        if (entry.state === 'unloading') return entry.unloading ?? Promise.resolve();
+        this.entries.delete(entry.key);
+        return Promise.resolve();
+      }),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.shutdown.signal.aborted) throw closedError();
+  }
+
+  private startLoad(key: string, locate: LocateModel): Entry {
+    // `loading` is assigned right below: the load needs the entry it updates.
+    const entry = {
+      key,
+      state: 'loading',
+      model: undefined,
+      unloading: undefined,
+      leases: 0,
+      onIdle: undefined,
+      loadedAt: null,
+      lastUsedAt: this.now(),
+      useOrder: 0,
+    } as Entry;
+    this.entries.set(key, entry);
+    entry.loading = this.load(entry, locate);
+    // Waiters observe the failure; this keeps it from being unhandled when every waiter gave up.
+    entry.loading.catch(() => undefined);
+    return entry;
+  }
+
+  private async load(entry: Entry, locate: LocateModel): Promise<LoadedModel> {
+    this.emit({ type: 'loading', key: entry.key });
+    const started = performance.now();
+    const signal = this.shutdown.signal;
+    let model: LoadedModel | undefined;
+    try {
+      const path = await locate();
+      throwIfAborted(signal);
+      model = await this.options.backend.load({
+        path,
+        intraOpThreads: this.options.intraOpThreads,
+        interOpThreads: this.options.interOpThreads,
+        signal,
+      });
+      await warmUp(model, { signal });
+      throwIfAborted(signal);
+    } catch (raw) {
+      await model?.release().catch(() => undefined);
+      const error = signal.aborted ? closedError() : toSlipwayError(raw);
+      entry.state = 'failed';
+      this.emit({ type: 'load-failed', key: entry.key, durationMs: performance.now() - started, error });
+      throw error;
+    }
+    entry.state = 'ready';
+    entry.model = model;
+    entry.loadedAt = this.now();
+    this.emit({ type: 'loaded', key: entry.key, durationMs: performance.now() - started });
+    this.evictIdleBeyondLimit();
+    return model;
+  }
+
+  private lease(entry: Entry, model: LoadedModel): ModelLease {
+    let released = false;
+    return {
+      model,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.endLease(entry);
+      },
+    };
+  }
+
+  private endLease(entry: Entry): void {
+    entry.leases -= 1;
+    if (entry.leases > 0) return;
+    const onIdle = entry.onIdle;
+    entry.onIdle = undefined;
+    if (onIdle !== undefined) onIdle();
+    else this.evictIdleBeyondLimit();
+  }
+
+  /** Unload least recently acquired idle models until at most `maxLoaded` stay ready. */
+  private evictIdleBeyondLimit(): void {
+    const ready = [...this.entries.values()].filter((e) => e.state === 'ready');
+    const excess = ready.length - this.options.maxLoaded;
+    if (excess <= 0) return;
+    const idle = ready.filter((e) => e.leases === 0).sort((a, b) => a.useOrder - b.useOrder);
+    for (const entry of idle.slice(0, excess)) void this.startUnload(entry, 'lru');
+  }
+
+  /** Mark unloading now; release the model once its leases end. Never rejects. */
+  private startUnload(entry: Entry, reason: UnloadReason): Promise<void> {
+    entry.state = 'unloading';
+    entry.unloading = (async () => {
+      if (entry.leases > 0) await new Promise<void>((resolve) => (entry.onIdle = resolve));
+      let error: SlipwayError | undefined;
+      try {
+        await entry.model?.release();
+      } catch (raw) {
+        error = toSlipwayError(raw);
+      }
+      entry.model = undefined;
+      if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
+      this.emit(error === undefined ? { type: 'unloaded', key: entry.key, reason } : { type: 'unloaded', key: entry.key, reason, error });
+    })();
+    return entry.unloading;
+  }
+
+  private emit(event: PoolEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch (error) {
+      process.emitWarning(`ModelPool onEvent listener threw on "${event.type}": ${String(error)}`);
+    }
+  }
+}
+
+function closedError(): SlipwayError {
+  return new SlipwayError('UNAVAILABLE', 'the model pool is closed');
+}

@@ -1,0 +1,159 @@
+/**
+ * The ONNX Runtime backend (onnxruntime-node, CPU).
+ *
+ * Note: the Node binding runs a session synchronously on the JavaScript thread (deferred by one
+ * `setImmediate`), so runs never overlap and a long run blocks the event loop; hence
+ * `supportsConcurrentRuns: false`. ORT's run-level `terminate` is not wired up in Node, so
+ * cancellation is checked before a run and its result is dropped if the signal fired meanwhile.
+ */
+import { stat } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { SlipwayError } from '../../core/errors.js';
+import { DATATYPES } from '../../tensor/datatypes.js';
+import type { Signature, Tensor, TensorSpec } from '../../tensor/datatypes.js';
+import { throwIfAborted } from '../abort.js';
+import { defineCapabilities } from '../backend.js';
+import type { Backend, BackendCapabilities, LoadedModel, LoadOptions, RunOptions } from '../backend.js';
+import { checkRunRequest } from '../check-request.js';
+import { datatypeOfOrtType, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
+
+/** Session settings that are not per load. */
+export interface OrtBackendOptions {
+  /** ORT graph optimisation level; default `'all'`. */
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * ORT's own stderr logging (0 verbose … 4 fatal); default 4, because every load and run failure
+   * already reaches the caller as a SlipwayError carrying ORT's message.
+   */
+  readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/**
+ * Create the ONNX Runtime backend.
+ *
+ * @example
+ * const backend = createOrtBackend();
+ * const model = await backend.load({ path: 'fraud.onnx', intraOpThreads: 1 });
+ * const [label] = await model.run([input], ['label']);
+ */
+export function createOrtBackend(options: OrtBackendOptions = {}): Backend {
+  return new OrtBackend(options);
+}
+
+class OrtBackend implements Backend {
+  readonly name = 'onnxruntime';
+  readonly capabilities: BackendCapabilities = defineCapabilities({
+    supportsBatching: true,
+    supportsConcurrentRuns: false,
+    datatypes: DATATYPES,
+  });
+
+  constructor(private readonly options: OrtBackendOptions) {}
+
+  async load(options: LoadOptions): Promise<LoadedModel> {
+    throwIfAborted(options.signal);
+    await assertFileExists(options.path);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.intraOpThreads ?? 1,
+      interOpNumThreads: options.interOpThreads ?? 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: this.options.graphOptimizationLevel ?? 'all',
+      logSeverityLevel: this.options.logSeverityLevel ?? 4,
+    };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(options.path, sessionOptions);
+    } catch (error) {
+      throw new SlipwayError('INVALID_ARGUMENT', `cannot load model: ${messageOf(error)}`, { cause: error });
+    }
+    try {
+      const signature = readSignature(session);
+      throwIfAborted(options.signal);
+      return new OrtModel(session, signature, { logSeverityLevel: sessionOptions.logSeverityLevel });
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+}
+
+async function assertFileExists(path: string): Promise<void> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new SlipwayError('INVALID_ARGUMENT', `cannot load model: ${path} is not a file`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SlipwayError('NOT_FOUND', `model file not found: ${path}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The model's interface from ORT's input and output metadata. */
+export function readSignature(session: ort.InferenceSession): Signature {
+  return {
+    inputs: session.inputMetadata.map((m) => toSpec(m, 'input')),
+    outputs: session.outputMetadata.map((m) => toSpec(m, 'output')),
+  };
+}
+
+function toSpec(metadata: ort.InferenceSession.ValueMetadata, side: 'input' | 'output'): TensorSpec {
+  if (!metadata.isTensor) {
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${side} "${metadata.name}" is not a tensor (a sequence or map, e.g. from a ZipMap node); ` +
+        'Slipway serves tensors only. Export classifiers without ZipMap ' +
+        "(skl2onnx: options={id(model): {'zipmap': False}}) so probabilities are a tensor.",
+    );
+  }
+  const datatype = datatypeOfOrtType(metadata.type);
+  if (datatype === undefined) {
+    throw new SlipwayError('INVALID_ARGUMENT', `${side} "${metadata.name}" has unsupported element type "${metadata.type}"`);
+  }
+  // Symbolic dimensions arrive as their names (strings); unnamed free dimensions as ''.
+  const shape = metadata.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+  return { name: metadata.name, datatype, shape };
+}
+
+class OrtModel implements LoadedModel {
+  private released = false;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly signature: Signature,
+    private readonly runOptions: ort.InferenceSession.RunOptions,
+  ) {}
+
+  async run(inputs: readonly Tensor[], outputNames: readonly string[], options: RunOptions = {}): Promise<Tensor[]> {
+    throwIfAborted(options.signal);
+    if (this.released) throw new SlipwayError('UNAVAILABLE', 'the model has been unloaded');
+    const fetches = outputNames.length > 0 ? outputNames : this.signature.outputs.map((o) => o.name);
+    checkRunRequest(this.signature, inputs, fetches);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of inputs) feeds[input.name] = toOrtTensor(input);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await this.session.run(feeds, [...fetches], this.runOptions);
+    } catch (error) {
+      throw new SlipwayError('INTERNAL', `inference failed: ${messageOf(error)}`, { cause: error });
+    }
+    throwIfAborted(options.signal);
+    return fetches.map((name) => {
+      const value = results[name];
+      if (!(value instanceof ort.Tensor)) {
+        throw new SlipwayError('INTERNAL', `output "${name}" did not come back as a tensor`);
+      }
+      return fromOrtTensor(name, value);
+    });
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

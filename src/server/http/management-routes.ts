@@ -1,0 +1,137 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { invalid } from '../../core/errors.js';
+import type { PushInput, RegistryService } from '../../registry/registry-service.js';
+import type { Lineage } from '../../registry/types.js';
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+type Query = Record<string, string | string[] | undefined>;
+
+const one = (query: Query, key: string): string | undefined => {
+  const value = query[key];
+  return Array.isArray(value) ? value[value.length - 1] : value;
+};
+
+function parseTags(values: readonly string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of values) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw invalid(`tag "${pair}" must look like key=value`);
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return tags;
+}
+
+function optionalObject(value: unknown, field: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw invalid(`"${field}" must be a JSON object`);
+  return value;
+}
+
+function optionalText(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalid(`"${field}" must be a string`);
+  return value;
+}
+
+/**
+ * Read a push from either a raw `application/octet-stream` body (metadata in the query string:
+ * description, bump, version, tag=k=v (repeatable), dataset, git_commit, parent_version, source_path)
+ * or a JSON body `{"artifact_base64", "description", "card", "metrics", "params", "tags", "lineage", "bump", "version"}`.
+ */
+function readPush(name: string, body: unknown, query: Query): PushInput {
+  if (Buffer.isBuffer(body)) {
+    const tagValues = query.tag === undefined ? [] : Array.isArray(query.tag) ? query.tag : [query.tag];
+    const lineage: Lineage = {
+      ...(one(query, 'dataset') ? { dataset: one(query, 'dataset') } : {}),
+      ...(one(query, 'git_commit') ? { gitCommit: one(query, 'git_commit') } : {}),
+      ...(one(query, 'parent_version') ? { parentVersion: one(query, 'parent_version') } : {}),
+      ...(one(query, 'source_path') ? { sourcePath: one(query, 'source_path') } : {}),
+    };
+    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagValues), lineage };
+  }
+  if (!isObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
+  const encoded = body.artifact_base64;
+  if (typeof encoded !== 'string') throw invalid('"artifact_base64" must be the ONNX file, base64-encoded');
+  const tags = optionalObject(body.tags, 'tags') ?? {};
+  for (const [k, v] of Object.entries(tags)) if (typeof v !== 'string') throw invalid(`tag "${k}" must be a string`);
+  return {
+    name,
+    bytes: Buffer.from(encoded, 'base64'),
+    description: optionalText(body.description, 'description'),
+    card: optionalText(body.card, 'card'),
+    metrics: optionalObject(body.metrics, 'metrics') as Record<string, number> | undefined,
+    params: optionalObject(body.params, 'params'),
+    tags: tags as Record<string, string>,
+    lineage: (optionalObject(body.lineage, 'lineage') ?? {}),
+    bump: optionalText(body.bump, 'bump'),
+    version: optionalText(body.version, 'version'),
+  };
+}
+
+/** The management API under /api/v1: models, versions (with upload), aliases, archive. */
+export function registerManagementRoutes(app: FastifyInstance, registry: RegistryService): void {
+  const tags = ['registry'];
+  app.get('/api/v1/models', { schema: { tags, summary: 'List models' } }, async () => ({ models: await registry.listModels() }));
+
+  app.get('/api/v1/models/:name', { schema: { tags, summary: 'A model with its versions' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => {
+    const model = await registry.getModel(request.params.name);
+    return { ...model, versions: await registry.listVersions(model.name) };
+  });
+
+  app.get(
+    '/api/v1/models/:name/versions',
+    { schema: { tags, summary: 'List versions, newest first', querystring: { type: 'object', properties: { include_archived: { type: 'boolean' } } } } },
+    async (request: FastifyRequest<{ Params: { name: string }; Querystring: { include_archived?: boolean } }>) => ({
+      versions: await registry.listVersions(request.params.name, { includeArchived: request.query.include_archived === true }),
+    }),
+  );
+
+  app.post(
+    '/api/v1/models/:name/versions',
+    {
+      schema: {
+        tags,
+        summary: 'Push a new version (ONNX bytes as application/octet-stream, or JSON with artifact_base64). 409 when the requested version breaks the semver policy.',
+        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' } }, additionalProperties: true },
+      },
+    },
+    async (request: FastifyRequest<{ Params: { name: string }; Querystring: Query & { dry_run?: boolean } }>, reply: FastifyReply) => {
+      const push = readPush(request.params.name, request.body, request.query);
+      if (request.query.dry_run === true) return registry.planPush(push);
+      const record = await registry.push(push);
+      return reply.status(201).send(record);
+    },
+  );
+
+  app.get('/api/v1/models/:name/versions/:version', { schema: { tags, summary: 'A version by number, alias or "latest"' } }, (request: FastifyRequest<{ Params: { name: string; version: string } }>) =>
+    registry.resolve(request.params.name, request.params.version),
+  );
+
+  app.post(
+    '/api/v1/models/:name/versions/:version/archive',
+    { schema: { tags, summary: 'Archive a version (refused while an alias or deployment uses it)' } },
+    async (request: FastifyRequest<{ Params: { name: string; version: string }; Body: { reason?: string } | undefined }>) =>
+      registry.archive(request.params.name, request.params.version, optionalText(isObject(request.body) ? request.body.reason : undefined, 'reason')),
+  );
+
+  app.get('/api/v1/models/:name/aliases', { schema: { tags, summary: 'Aliases of a model' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => ({
+    aliases: (await registry.getModel(request.params.name)).aliases,
+  }));
+
+  app.get('/api/v1/models/:name/aliases/history', { schema: { tags, summary: 'Every alias move, oldest first' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => ({
+    events: await registry.aliasHistory(request.params.name),
+  }));
+
+  app.put(
+    '/api/v1/models/:name/aliases/:alias',
+    { schema: { tags, summary: 'Point an alias at a version', body: { type: 'object', required: ['version'], properties: { version: { type: 'string' }, reason: { type: 'string' } } } } },
+    (request: FastifyRequest<{ Params: { name: string; alias: string }; Body: { version: string; reason?: string } }>) =>
+      registry.setAlias(request.params.name, request.params.alias, request.body.version, request.body.reason),
+  );
+
+  app.delete('/api/v1/models/:name/aliases/:alias', { schema: { tags, summary: 'Remove an alias' } }, (request: FastifyRequest<{ Params: { name: string; alias: string } }>) =>
+    registry.removeAlias(request.params.name, request.params.alias),
+  );
+}

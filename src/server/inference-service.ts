@@ -1,0 +1,144 @@
+import { SlipwayError, invalid } from '../core/errors.js';
+import type { RegistryService } from '../registry/registry-service.js';
+import type { VersionRecord } from '../registry/types.js';
+import type { ModelPool } from '../runtime/model-pool.js';
+import type { Signature, Tensor } from '../tensor/datatypes.js';
+import { selectOutputs, validateInputs } from '../tensor/validate.js';
+
+export const SERVER_NAME = 'slipway';
+export const PLATFORM = 'onnxruntime_onnx';
+
+/** A decoded inference request, the same for every transport. */
+export interface InferRequest {
+  readonly model: string;
+  /** A semver, an alias, or undefined for the latest version. */
+  readonly version?: string;
+  readonly id?: string;
+  readonly inputs: readonly Tensor[];
+  /** Names of the outputs wanted; all when undefined or empty. */
+  readonly outputs?: readonly string[];
+  readonly parameters?: Readonly<Record<string, unknown>>;
+  readonly signal?: AbortSignal;
+}
+
+export interface InferResult {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly id: string | undefined;
+  readonly outputs: readonly Tensor[];
+}
+
+export interface ModelMetadata {
+  readonly name: string;
+  readonly versions: readonly string[];
+  readonly platform: string;
+  readonly inputs: Signature['inputs'];
+  readonly outputs: Signature['outputs'];
+}
+
+export interface InferenceServiceOptions {
+  readonly registry: RegistryService;
+  readonly pool: ModelPool;
+  /** How long a resolved `name@selector` is reused before the store is asked again. */
+  readonly resolveCacheMs?: number;
+}
+
+/**
+ * The transport-neutral inference core (STYLE.md §4): resolve the version, validate against its
+ * signature, run it in the model pool. HTTP and gRPC adapters only decode and encode.
+ */
+export class InferenceService {
+  private readonly cache = new Map<string, { record: VersionRecord; until: number }>();
+  private readonly resolveCacheMs: number;
+  private ready = false;
+
+  constructor(private readonly options: InferenceServiceOptions) {
+    this.resolveCacheMs = options.resolveCacheMs ?? 1000;
+  }
+
+  /** Resolve a model and optional selector, with a short cache so the hot path rarely reads the store. */
+  async resolve(model: string, version?: string): Promise<VersionRecord> {
+    const key = `${model}@${version ?? 'latest'}`;
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.record;
+    const record = await this.options.registry.resolve(model, version ?? 'latest');
+    this.cache.set(key, { record, until: now + this.resolveCacheMs });
+    return record;
+  }
+
+  async infer(request: InferRequest): Promise<InferResult> {
+    const record = await this.resolve(request.model, request.version);
+    const inputs = validateInputs(request.inputs, record.signature);
+    const outputNames = selectOutputs(request.outputs, record.signature);
+    const outputs = await this.options.pool.run(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)), inputs, outputNames, {
+      signal: request.signal,
+    });
+    return { modelName: request.model, modelVersion: record.version, id: request.id, outputs };
+  }
+
+  async modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+    const record = await this.resolve(model, version);
+    const versions = await this.options.registry.listVersions(model);
+    return {
+      name: model,
+      versions: versions.map((v) => v.version),
+      platform: PLATFORM,
+      inputs: record.signature.inputs,
+      outputs: record.signature.outputs,
+    };
+  }
+
+  /** A model version is ready when it is loaded, warmed up and passed its smoke run. */
+  async modelReady(model: string, version?: string): Promise<{ version: string; ready: boolean }> {
+    const record = await this.resolve(model, version);
+    return { version: record.version, ready: this.options.pool.status(poolKey(record)) === 'ready' };
+  }
+
+  /**
+   * Load the versions most likely to be called (each model's latest and every aliased version),
+   * up to the pool's capacity, then report ready. Failures are logged by the caller and do not block.
+   */
+  async preload(limit: number, onError: (key: string, error: unknown) => void): Promise<void> {
+    const { registry, pool } = this.options;
+    const wanted: VersionRecord[] = [];
+    for (const model of await registry.listModels()) {
+      const versions = await registry.listVersions(model.name);
+      for (const v of versions) {
+        if (v === versions[0] || v.aliases.length > 0) wanted.push(v);
+      }
+    }
+    for (const record of wanted.slice(0, limit)) {
+      try {
+        const lease = await pool.acquire(poolKey(record), () => Promise.resolve(registry.artifactPath(record)));
+        lease.release();
+      } catch (error) {
+        onError(poolKey(record), error);
+      }
+    }
+    this.ready = true;
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  markReady(ready: boolean): void {
+    this.ready = ready;
+  }
+}
+
+export function poolKey(record: Pick<VersionRecord, 'model' | 'version'>): string {
+  return `${record.model}@${record.version}`;
+}
+
+/** Read an optional string field of a request body. */
+export function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalid(`"${field}" must be a string, got ${typeof value}`);
+  return value;
+}
+
+export function unavailable(message: string): SlipwayError {
+  return new SlipwayError('UNAVAILABLE', message, { retryAfterSeconds: 1 });
+}

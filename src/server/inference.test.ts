@@ -1,0 +1,115 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_MODELS, expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../testing/fixtures.js';
+import { buildApp } from './app.js';
+
+type TestPlatform = Awaited<ReturnType<typeof openTestPlatform>>;
+
+/** Slice row i of a flat row-major tensor (keeping inner nesting flat, as the fixtures are [n, k]). */
+function row(t: ExpectedTensor, i: number): unknown {
+  const inner = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  const slice = t.data.slice(i * inner, (i + 1) * inner);
+  return t.shape.length === 1 ? slice[0] : slice;
+}
+
+describe('inference over HTTP equals scikit-learn on every fixture model', () => {
+  let platform: TestPlatform;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    platform = await openTestPlatform();
+    for (const model of FIXTURE_MODELS) {
+      await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
+    }
+    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+  });
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  it.each(FIXTURE_MODELS)('%s through /v2/models/{m}/infer', async (model) => {
+    const expected = expectedOutputs(model);
+    const response = await app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: { id: `req-${model}`, inputs: expected.inputs } });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.headers['x-slipway-version']).toBe('1.0.0');
+    const body = response.json<{ model_name: string; model_version: string; id: string; outputs: ExpectedTensor[] }>();
+    expect(body.model_name).toBe(model);
+    expect(body.model_version).toBe('1.0.0');
+    expect(body.id).toBe(`req-${model}`);
+    expect(body.outputs.map((o) => o.name)).toEqual(expected.outputs.map((o) => o.name));
+    for (const want of expected.outputs) {
+      const got = body.outputs.find((o) => o.name === want.name)!;
+      expect(got.datatype).toBe(want.datatype);
+      expect(got.shape).toEqual(want.shape);
+      expect(firstMismatch(got.data, want.data, expected.tolerance), `${model}.${want.name}`).toBeUndefined();
+    }
+  });
+
+  it.each(FIXTURE_MODELS)('%s through :predict with rows and with columns', async (model) => {
+    const expected = expectedOutputs(model);
+    const n = expected.inputs[0]!.shape[0]!;
+    const single = expected.inputs.length === 1;
+    const instances = Array.from({ length: n }, (_, i) =>
+      single ? row(expected.inputs[0]!, i) : Object.fromEntries(expected.inputs.map((t) => [t.name, row(t, i)])),
+    );
+    const columns = Object.fromEntries(expected.inputs.map((t) => [t.name, Array.from({ length: n }, (_, i) => row(t, i))]));
+    for (const payload of [{ instances }, { inputs: columns }]) {
+      const response = await app.inject({ method: 'POST', url: `/v1/models/${model}@latest:predict`, payload });
+      expect(response.statusCode, response.body).toBe(200);
+      const body = response.json<{ predictions: unknown[]; model_version: string }>();
+      expect(body.model_version).toBe('1.0.0');
+      expect(body.predictions).toHaveLength(n);
+      for (const want of expected.outputs) {
+        const got = body.predictions.flatMap((p) => {
+          const value = expected.outputs.length === 1 ? p : (p as Record<string, unknown>)[want.name];
+          return Array.isArray(value) ? (value as unknown[]) : [value];
+        });
+        expect(firstMismatch(got, want.data, expected.tolerance), `${model}.${want.name}`).toBeUndefined();
+      }
+    }
+  });
+
+  it('returns only the requested outputs', async () => {
+    const expected = expectedOutputs('breast_cancer');
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v2/models/breast_cancer/versions/1.0.0/infer',
+      payload: { inputs: expected.inputs, outputs: [{ name: 'label' }] },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const body = response.json<{ outputs: ExpectedTensor[]; id?: string }>();
+    expect(body.outputs.map((o) => o.name)).toEqual(['label']);
+    expect(body.outputs[0]!.data).toEqual(expected.outputs.find((o) => o.name === 'label')!.data);
+    expect(body.id).toBeUndefined();
+  });
+
+  it('answers metadata, health and readiness', async () => {
+    const meta = await app.inject({ method: 'GET', url: '/v2/models/iris_mixed' });
+    expect(meta.statusCode).toBe(200);
+    expect(meta.json()).toEqual({
+      name: 'iris_mixed',
+      versions: ['1.0.0'],
+      platform: 'onnxruntime_onnx',
+      inputs: [
+        { name: 'sepal_length', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'sepal_width', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'petal_length', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'petal_width_band', datatype: 'BYTES', shape: [-1, 1] },
+      ],
+      outputs: [
+        { name: 'label', datatype: 'INT64', shape: [-1] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
+      ],
+    });
+    expect((await app.inject({ method: 'GET', url: '/v2/health/live' })).statusCode).toBe(200);
+    const server = await app.inject({ method: 'GET', url: '/v2' });
+    expect(server.json()).toMatchObject({ name: 'slipway', extensions: [] });
+    // breast_cancer ran above, so it is loaded and ready
+    const ready = await app.inject({ method: 'GET', url: '/v2/models/breast_cancer/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ name: 'breast_cancer', version: '1.0.0', ready: true });
+    const missing = await app.inject({ method: 'GET', url: '/v2/models/nope/ready' });
+    expect(missing.statusCode).toBe(404);
+  });
+});

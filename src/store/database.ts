@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { SlipwayConfig } from '../core/config.js';
+import { SlipwayError, invalid } from '../core/errors.js';
+import { migrateToLatest } from './migrations/index.js';
+import type { DatabaseSchema } from './schema.js';
+import { ImmediateSqliteDialect } from './sqlite-dialect.js';
+
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+/**
+ * An open, migrated metadata database. Stores take one in their constructor and close it when
+ * they are closed; `close` is idempotent, so stores sharing one Database may each close it.
+ * Open one per process for a SQLite file: a second in-process connection would block the event
+ * loop while it waits for the first one's write lock.
+ */
+export interface Database {
+  readonly db: Kysely<DatabaseSchema>;
+  readonly dialect: SqlDialectName;
+  /**
+   * `SELECT ... FOR UPDATE` is available (PostgreSQL). Without it (SQLite) every transaction
+   * already holds the database's single write lock, so there is nothing finer to take.
+   */
+  readonly supportsRowLocks: boolean;
+  close(): Promise<void>;
+}
+
+/** Exactly one of `sqlitePath` and `postgresUrl`. */
+export interface OpenDatabaseOptions {
+  /** A file (its folder is created) or `:memory:`. */
+  readonly sqlitePath?: string;
+  /** `postgres://user@host:port/database`. */
+  readonly postgresUrl?: string;
+  /** PostgreSQL schema for every table, created if missing (tests use a fresh one each). */
+  readonly postgresSchema?: string;
+}
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Open a metadata database and run its migrations.
+ *
+ * @example
+ * const database = await openDatabase({ sqlitePath: '.slipway/slipway.db' });
+ * try { ... } finally { await database.close(); }
+ */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  const { sqlitePath, postgresUrl, postgresSchema } = options;
+  if (postgresUrl !== undefined && sqlitePath === undefined) return openPostgres(postgresUrl, postgresSchema);
+  if (sqlitePath !== undefined && postgresUrl === undefined) {
+    if (postgresSchema !== undefined) throw invalid('postgresSchema applies to PostgreSQL only');
+    return openSqlite(sqlitePath);
+  }
+  throw invalid('openDatabase needs exactly one of sqlitePath and postgresUrl');
+}
+
+/** The configured database: PostgreSQL at `config.databaseUrl`, else SQLite at `<home>/slipway.db`. */
+export function openDatabaseFromConfig(config: SlipwayConfig): Promise<Database> {
+  return config.databaseUrl === undefined
+    ? openDatabase({ sqlitePath: path.join(config.home, 'slipway.db') })
+    : openDatabase({ postgresUrl: config.databaseUrl });
+}
+
+async function openSqlite(file: string): Promise<Database> {
+  let sqlite: BetterSqlite3.Database;
+  try {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    sqlite = new BetterSqlite3(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new SlipwayError('UNAVAILABLE', `cannot open SQLite database ${file}: ${messageOf(error)}`, { cause: error });
+  }
+  const db = new Kysely<DatabaseSchema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  return migrated(db, 'sqlite', undefined);
+}
+
+async function openPostgres(url: string, schema: string | undefined): Promise<Database> {
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw invalid(`postgresSchema "${schema}": expected letters, digits and underscores`);
+  }
+  const pool = new pg.Pool({ connectionString: url });
+  // An idle client losing its server emits 'error' on the pool; unhandled, that would crash the
+  // process. pg already drops the client, and the next query reports the problem to its caller.
+  pool.on('error', () => undefined);
+  const searchPath = schema === undefined ? undefined : CompiledQuery.raw(`set search_path to "${schema}"`);
+  const db = new Kysely<DatabaseSchema>({
+    dialect: new PostgresDialect({
+      pool,
+      ...(searchPath === undefined ? {} : { onCreateConnection: async (connection) => void (await connection.executeQuery(searchPath)) }),
+    }),
+  });
+  let migrationSchema: string;
+  try {
+    if (schema !== undefined) await createSchema(db, schema);
+    migrationSchema = schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public';
+  } catch (error) {
+    await db.destroy();
+    if (error instanceof SlipwayError) throw error;
+    throw new SlipwayError('UNAVAILABLE', `cannot reach PostgreSQL at ${redact(url)}: ${messageOf(error)}`, { cause: error });
+  }
+  return migrated(db, 'postgres', migrationSchema);
+}
+
+async function createSchema(db: Kysely<DatabaseSchema>, schema: string): Promise<void> {
+  try {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  } catch (error) {
+    // Two openers racing on a new schema: the loser hits the catalog's unique index. 42P06 = duplicate_schema.
+    const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+    if (code !== '23505' && code !== '42P06') throw error;
+  }
+}
+
+async function migrated(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, migrationSchema: string | undefined): Promise<Database> {
+  try {
+    await migrateToLatest(db, dialect, migrationSchema);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    dialect,
+    supportsRowLocks: dialect === 'postgres',
+    close: () => (closing ??= db.destroy()),
+  };
+}
+
+/** host:port/database only, so a password in the URL never reaches a log. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,44 @@
+import { Migrator } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { SlipwayError } from '../../core/errors.js';
+import type { SqlDialectName } from '../database.js';
+import type { DatabaseSchema } from '../schema.js';
+import { registryMigration } from './0001-registry.js';
+
+/**
+ * Every migration, by name; names sort in the order they run. Append only: never edit or
+ * rename a migration that has shipped.
+ */
+export function migrations(dialect: SqlDialectName): Record<string, Migration> {
+  return {
+    '0001_registry': registryMigration(dialect),
+  };
+}
+
+/** A static provider: no filesystem scanning, so it works from `dist/` and under vitest alike. */
+class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: SqlDialectName) {}
+
+  getMigrations(): Promise<Record<string, Migration>> {
+    return Promise.resolve(migrations(this.dialect));
+  }
+}
+
+/**
+ * Bring the database to the latest schema. `schema` names where Kysely keeps its migration
+ * bookkeeping tables (PostgreSQL only); it must be the schema the tables are created in.
+ */
+export async function migrateToLatest(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(dialect),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    const message = error instanceof Error ? error.message : JSON.stringify(error);
+    const which = failed === undefined ? 'database migration' : `database migration ${failed}`;
+    throw new SlipwayError('INTERNAL', `${which} failed: ${message}`, { cause: error });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Check a request against a model's signature before anything runs, so a client's mistake is a clear
+ * INVALID_ARGUMENT rather than an engine failure.
+ */
+import { invalid } from '../core/errors.js';
+import type { Signature, Tensor, TensorSpec } from './datatypes.js';
+import { formatShape, formatSpecs, quote } from './format.js';
+import { canWiden, convertTensor } from './widening.js';
+
+/**
+ * Match decoded inputs to the signature's inputs and return them in signature order (optional inputs
+ * that were not sent are left out). Inputs sent with a narrower datatype that widens losslessly
+ * (`canWiden`) are converted; `-1` dimensions take any size. A shared batch size across inputs is not
+ * enforced (ONNX does not require one).
+ *
+ * @throws INVALID_ARGUMENT e.g. `unknown input "foo"; the model takes "input" (FP32[-1,30])`,
+ *   `input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)`
+ */
+export function validateInputs(tensors: readonly Tensor[], signature: Signature): Tensor[] {
+  const sent = new Map<string, Tensor>();
+  for (const t of tensors) {
+    if (sent.has(t.name)) throw invalid(`input ${quote(t.name)} was sent more than once`);
+    if (!signature.inputs.some((s) => s.name === t.name)) {
+      throw invalid(`unknown input ${quote(t.name)}; the model takes ${formatSpecs(signature.inputs)}`);
+    }
+    sent.set(t.name, t);
+  }
+  const missing = signature.inputs.filter((s) => s.optional !== true && !sent.has(s.name));
+  if (missing.length > 0) throw invalid(`missing input${missing.length > 1 ? 's' : ''} ${formatSpecs(missing)}`);
+
+  const out: Tensor[] = [];
+  for (const spec of signature.inputs) {
+    const t = sent.get(spec.name);
+    if (t !== undefined) out.push(checkInput(t, spec));
+  }
+  return out;
+}
+
+function checkInput(t: Tensor, spec: TensorSpec): Tensor {
+  const label = `input ${quote(spec.name)}`;
+  if (t.datatype !== spec.datatype && !canWiden(t.datatype, spec.datatype)) {
+    throw invalid(`${label}: expected datatype ${spec.datatype}, got ${t.datatype}`);
+  }
+  const shapes = `expected shape ${formatShape(spec.shape)}, got ${formatShape(t.shape)}`;
+  if (t.shape.length !== spec.shape.length) throw invalid(`${label}: ${shapes} (rank must be ${spec.shape.length})`);
+  spec.shape.forEach((d, i) => {
+    if (d >= 0 && t.shape[i] !== d) throw invalid(`${label}: ${shapes} (dimension ${i} must be ${d})`);
+  });
+  return convertTensor(t, spec.datatype);
+}
+
+/**
+ * The outputs to compute: all of them in signature order when `requested` is undefined or empty,
+ * else the requested names in the order given.
+ *
+ * @throws INVALID_ARGUMENT `unknown output "foo"; the model gives "label" (INT64[-1]), ...` or
+ *   `output "label" was requested more than once; ...`
+ */
+export function selectOutputs(requested: readonly string[] | undefined, signature: Signature): string[] {
+  if (requested === undefined || requested.length === 0) return signature.outputs.map((s) => s.name);
+  const seen = new Set<string>();
+  for (const name of requested) {
+    const gives = `the model gives ${formatSpecs(signature.outputs)}`;
+    if (!signature.outputs.some((s) => s.name === name)) throw invalid(`unknown output ${quote(name)}; ${gives}`);
+    if (seen.has(name)) throw invalid(`output ${quote(name)} was requested more than once; ${gives}`);
+    seen.add(name);
+  }
+  return [...requested];
+}
