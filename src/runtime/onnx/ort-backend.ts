@@ -90,7 +90,7 @@ async function assertFileExists(path: string): Promise<void> {
 }
 
 /** The model's interface from ORT's input and output metadata. */
-export function readSignature(session: ort.InferenceSession): Signature {
+function readSignature(session: ort.InferenceSession): Signature {
   return {
     inputs: session.inputMetadata.map((m) => toSpec(m, 'input')),
     outputs: session.outputMetadata.map((m) => toSpec(m, 'output')),

@@ -33,7 +33,7 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
       }
       const inputs =
         body.instances !== undefined ? decodeInstances(body.instances, record.signature) : decodeColumns(body.inputs, record.signature);
-      const result = await service.infer({ model, version: record.version, inputs, signal: clientGone(request, reply) });
+      const result = await service.infer({ model, version: record.version, inputs, signal: clientGone(reply) });
       return reply
         .header('x-slipway-version', result.modelVersion)
         .send({ ...encodePredictBody(result.outputs), model_name: model, model_version: result.modelVersion });

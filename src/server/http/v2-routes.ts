@@ -11,10 +11,12 @@ interface ModelParams {
 }
 
 /** An AbortSignal that fires when the HTTP client goes away before the response is sent. */
-export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+export function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  request.raw.once('close', () => {
-    if (!reply.sent) controller.abort();
+  // Not request.raw's 'close': an IncomingMessage closes as soon as its body has been read.
+  // The response closing before it finished writing means the connection is gone.
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
   });
   return controller.signal;
 }
@@ -67,7 +69,7 @@ export function registerV2Routes(app: FastifyInstance, service: InferenceService
       inputs: body.inputs,
       outputs: body.outputs,
       parameters: body.parameters,
-      signal: clientGone(request, reply),
+      signal: clientGone(reply),
     });
     const response: Record<string, unknown> = { model_name: result.modelName, model_version: result.modelVersion };
     if (result.id !== undefined) response.id = result.id;

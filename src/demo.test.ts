@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoExamples, seedDemo, shortFloat32, toCurl, type DemoExample } from './demo.js';
+import { startServer, type RunningServer } from './server/serve.js';
+import { FIXTURES, expectedOutputs, firstMismatch, openTestPlatform } from './testing/fixtures.js';
+
+const sh = promisify(execFile);
+
+describe('the demo (npm start)', () => {
+  let platform: Awaited<ReturnType<typeof openTestPlatform>>;
+  let server: RunningServer;
+  let examples: DemoExample[];
+  let pushed: string[];
+
+  beforeAll(async () => {
+    platform = await openTestPlatform();
+    pushed = await seedDemo(platform, FIXTURES);
+    server = await startServer(platform, { host: '127.0.0.1', port: 0 });
+    await server.preloaded;
+    examples = await demoExamples(FIXTURES);
+  });
+  afterAll(async () => {
+    await server.stop();
+    await platform.dispose();
+  });
+
+  it('pushes the fixture models with cards and metrics, and a second breast_cancer version', async () => {
+    expect(pushed).toEqual([
+      'breast_cancer@1.0.0', 'digits_mlp@1.0.0', 'diabetes_ridge@1.0.0', 'diabetes_ridge_fp64@1.0.0', 'wine_forest@1.0.0', 'iris_mixed@1.0.0', 'breast_cancer@1.1.0',
+    ]);
+    const champion = await platform.registry.resolve('breast_cancer@champion');
+    expect(champion.version).toBe('1.0.0');
+    expect(champion.card).toMatch(/Intended use/);
+    expect(champion.metrics.accuracy).toBeCloseTo(0.958, 3);
+    expect(server.app.server.listening).toBe(true);
+  });
+
+  it('prints curl commands that work as printed', async () => {
+    const cancer = expectedOutputs('breast_cancer');
+    const iris = expectedOutputs('iris_mixed');
+    const results: Record<string, unknown> = {};
+    for (const example of examples) {
+      const { stdout } = await sh('bash', ['-c', `${toCurl(server.url, example)} -w '\\n%{http_code}'`]);
+      const lines = stdout.trimEnd().split('\n');
+      const status = lines.pop();
+      expect(status, `${example.title}: ${stdout}`).toBe('200');
+      results[example.path] = JSON.parse(lines.join('\n'));
+    }
+    const infer = results['/v2/models/breast_cancer/versions/champion/infer'] as { model_version: string; id: string; outputs: Array<{ name: string; data: number[] }> };
+    expect(infer.model_version).toBe('1.0.0');
+    expect(infer.id).toBe('demo-1');
+    expect(infer.outputs.find((o) => o.name === 'label')!.data).toEqual([cancer.outputs.find((o) => o.name === 'label')!.data[0]]);
+    const wantProba = cancer.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 2);
+    expect(firstMismatch(infer.outputs.find((o) => o.name === 'probabilities')!.data, wantProba, 1e-5)).toBeUndefined();
+    const predict = results['/v1/models/iris_mixed:predict'] as { predictions: Array<{ label: number; probabilities: number[] }> };
+    expect(predict.predictions[0]!.label).toBe(iris.outputs.find((o) => o.name === 'label')!.data[0]);
+    expect(firstMismatch(predict.predictions[0]!.probabilities, iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3), 1e-5)).toBeUndefined();
+  });
+
+  it('prints floats in their shortest exact form', () => {
+    expect(shortFloat32(Math.fround(13.68))).toBe(13.68);
+    expect(shortFloat32(Math.fround(0.003828))).toBe(0.003828);
+  });
+});
