@@ -168,11 +168,11 @@ describe('OrtBackend', () => {
 
     it.each<[string, () => Tensor[], string[], RegExp]>([
       ['unknown input', () => [row(), { ...row(), name: 'extra' }], ['label'], /unknown input "extra"/],
-      ['missing input', () => [], ['label'], /missing input "input"/],
-      ['duplicate input', () => [row(), row()], ['label'], /given twice/],
-      ['wrong datatype', () => [{ ...row(), datatype: 'FP64', data: new Float64Array(30) }], ['label'], /must be FP32, got FP64/],
-      ['wrong width', () => [{ ...row(), shape: [1, 29], data: new Float32Array(29) }], ['label'], /shape \[-1, 30\], got \[1, 29\]/],
-      ['wrong rank', () => [{ ...row(), shape: [30], data: new Float32Array(30) }], ['label'], /shape \[-1, 30\], got \[30\]/],
+      ['missing input', () => [], ['label'], /missing inputs? "input"/],
+      ['duplicate input', () => [row(), row()], ['label'], /sent more than once/],
+      ['wrong datatype', () => [{ ...row(), datatype: 'FP64', data: new Float64Array(30) }], ['label'], /expected datatype FP32, got FP64/],
+      ['wrong width', () => [{ ...row(), shape: [1, 29], data: new Float32Array(29) }], ['label'], /expected shape \[-1,30\], got \[1,29\]/],
+      ['wrong rank', () => [{ ...row(), shape: [30], data: new Float32Array(30) }], ['label'], /expected shape \[-1,30\], got \[30\]/],
       ['unknown output', () => [row()], ['logit'], /unknown output "logit"/],
       ['data/shape mismatch', () => [{ ...row(), shape: [2, 30] }], ['label'], /needs 60 elements, got 30/],
     ])('%s -> INVALID_ARGUMENT', async (_label, inputs, outputs, message) => {

@@ -14,7 +14,7 @@ import type { Signature, Tensor, TensorSpec } from '../../tensor/datatypes.js';
 import { throwIfAborted } from '../abort.js';
 import { defineCapabilities } from '../backend.js';
 import type { Backend, BackendCapabilities, LoadedModel, LoadOptions, RunOptions } from '../backend.js';
-import { checkRunRequest } from '../check-request.js';
+import { selectOutputs, validateInputs } from '../../tensor/validate.js';
 import { datatypeOfOrtType, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
 
 /** Session settings that are not per load. */
@@ -127,10 +127,10 @@ class OrtModel implements LoadedModel {
   async run(inputs: readonly Tensor[], outputNames: readonly string[], options: RunOptions = {}): Promise<Tensor[]> {
     throwIfAborted(options.signal);
     if (this.released) throw new SlipwayError('UNAVAILABLE', 'the model has been unloaded');
-    const fetches = outputNames.length > 0 ? outputNames : this.signature.outputs.map((o) => o.name);
-    checkRunRequest(this.signature, inputs, fetches);
+    // The same checks as at the edge, so a direct caller's mistake is INVALID_ARGUMENT, not an ORT failure.
+    const fetches = selectOutputs(outputNames, this.signature);
     const feeds: Record<string, ort.Tensor> = {};
-    for (const input of inputs) feeds[input.name] = toOrtTensor(input);
+    for (const input of validateInputs(inputs, this.signature)) feeds[input.name] = toOrtTensor(input);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = await this.session.run(feeds, [...fetches], this.runOptions);
