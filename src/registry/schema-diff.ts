@@ -1,4 +1,5 @@
 import type { Datatype, Signature, TensorSpec } from '../tensor/datatypes.js';
+import { canWiden } from '../tensor/widening.js';
 import type { SchemaDifference, Side } from './types.js';
 
 /**
@@ -8,29 +9,14 @@ import type { SchemaDifference, Side } from './types.js';
  * expect). Every difference is classified `breaking` or `compatible` with one sentence saying why.
  */
 
-/** Datatype -> the datatypes that hold every one of its values exactly (MLflow's safe widenings). */
-const SAFE_WIDENINGS: Readonly<Record<Datatype, readonly Datatype[]>> = {
-  BOOL: [],
-  UINT8: ['UINT16', 'UINT32', 'UINT64', 'INT16', 'INT32', 'INT64', 'FP32', 'FP64'],
-  UINT16: ['UINT32', 'UINT64', 'INT32', 'INT64', 'FP32', 'FP64'],
-  UINT32: ['UINT64', 'INT64', 'FP64'],
-  UINT64: [],
-  INT8: ['INT16', 'INT32', 'INT64', 'FP32', 'FP64'],
-  INT16: ['INT32', 'INT64', 'FP32', 'FP64'],
-  INT32: ['INT64', 'FP64'],
-  INT64: [],
-  FP16: ['FP32', 'FP64'],
-  FP32: ['FP64'],
-  FP64: [],
-  BYTES: [],
-};
 
 const SIGNIFICAND_BITS: Partial<Record<Datatype, number>> = { FP16: 11, FP32: 24, FP64: 53 };
 const INTEGERS: ReadonlySet<Datatype> = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64']);
 
 /** Whether every `from` value is exactly representable in `to` (true for `from === to`). */
 export function isSafeWidening(from: Datatype, to: Datatype): boolean {
-  return from === to || SAFE_WIDENINGS[from].includes(to);
+  // One widening table for the whole system: what the server converts is exactly what semver calls compatible.
+  return from === to || canWiden(from, to);
 }
 
 /** Why values of `source` do (or do not) all fit `target`; a clause for messages. */

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
-import type { AliasEvent, VersionRecord } from '../registry/types.js';
-import type { AliasEventTable, DatabaseSchema, ModelVersionTable } from './schema.js';
+import type { AliasEvent, VersionRecord } from './types.js';
+import type { AliasEventTable, DatabaseSchema, ModelVersionTable } from '../store/schema.js';
 
 /**
  * Queries and row mapping shared by the SQL registry store: the tables' shape stays here, next
