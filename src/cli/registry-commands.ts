@@ -227,7 +227,8 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<model@version>')
     .option('--why <reason>')
     .action(async (ref: string, options: { why?: string }) => {
-      const { model, selector } = parseModelRef(ref, '');
+      if (!ref.includes('@')) throw new SlipwayError('INVALID_ARGUMENT', `archive takes model@version, e.g. ${ref}@1.0.0`);
+      const { model, selector } = parseModelRef(ref);
       await withPlatform(io, async ({ registry }) => {
         const record = await registry.archive(model, selector, options.why);
         print(`archived ${record.model}@${record.version}\n`);
