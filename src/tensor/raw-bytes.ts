@@ -17,8 +17,6 @@ const TYPED_ARRAY = {
   FP16: Uint16Array, FP32: Float32Array, FP64: Float64Array,
 } as const;
 
-type FixedDatatype = Exclude<Datatype, 'BYTES'>;
-
 /** Encode a tensor's elements as raw bytes (a view, without copying, where the layout allows). */
 export function tensorToBytes(tensor: Pick<Tensor, 'datatype' | 'data'>): Uint8Array {
   if (tensor.datatype === 'BYTES') return encodeBytesElements(tensor.data as string[]);
