@@ -53,7 +53,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerV2Routes(app, options.inference, SLIPWAY_VERSION);
+  registerV2Routes(app, options.inference);
   registerPredictRoutes(app, options.inference);
   registerManagementRoutes(app, options.registry);
   return app;

@@ -4,9 +4,12 @@ import type { VersionRecord } from '../registry/types.js';
 import type { ModelPool } from '../runtime/model-pool.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { selectOutputs, validateInputs } from '../tensor/validate.js';
+import { SLIPWAY_VERSION } from '../version.js';
 
 export const SERVER_NAME = 'slipway';
 export const PLATFORM = 'onnxruntime_onnx';
+/** Protocol extensions this server implements, for `GET /v2` and gRPC ServerMetadata. */
+export const SERVER_EXTENSIONS: readonly string[] = [];
 
 /** A decoded inference request, the same for every transport. */
 export interface InferRequest {
@@ -65,6 +68,11 @@ export class InferenceService {
     const record = await this.options.registry.resolve(model, version ?? 'latest');
     this.cache.set(key, { record, until: now + this.resolveCacheMs });
     return record;
+  }
+
+  /** `GET /v2` and gRPC ServerMetadata. */
+  serverMetadata(): { name: string; version: string; extensions: readonly string[] } {
+    return { name: SERVER_NAME, version: SLIPWAY_VERSION, extensions: SERVER_EXTENSIONS };
   }
 
   async infer(request: InferRequest): Promise<InferResult> {

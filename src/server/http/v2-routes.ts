@@ -1,9 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { encodeResponseOutput } from '../../tensor/json-codec.js';
-import { PLATFORM, SERVER_NAME, type InferenceService } from '../inference-service.js';
+import { PLATFORM, type InferenceService } from '../inference-service.js';
 import { decodeInferBody } from './v2-body.js';
-
-export const SERVER_EXTENSIONS: readonly string[] = [];
 
 interface ModelParams {
   model: string;
@@ -25,7 +23,7 @@ export function clientGone(reply: FastifyReply): AbortSignal {
  * Open Inference Protocol v2 over REST (shared/reference/serving.md §1.2–1.3). `{version}` may be a
  * semver or an alias; without it the latest version answers. Every response names the version.
  */
-export function registerV2Routes(app: FastifyInstance, service: InferenceService, serverVersion: string): void {
+export function registerV2Routes(app: FastifyInstance, service: InferenceService): void {
   app.get('/v2/health/live', { schema: { tags: ['health'], summary: 'Server liveness' } }, () => ({ live: true }));
 
   app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness' } }, (_request, reply) => {
@@ -33,11 +31,7 @@ export function registerV2Routes(app: FastifyInstance, service: InferenceService
     return reply.status(ready ? 200 : 503).send({ ready });
   });
 
-  app.get('/v2', { schema: { tags: ['inference'], summary: 'Server metadata' } }, () => ({
-    name: SERVER_NAME,
-    version: serverVersion,
-    extensions: SERVER_EXTENSIONS,
-  }));
+  app.get('/v2', { schema: { tags: ['inference'], summary: 'Server metadata' } }, () => service.serverMetadata());
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
