@@ -52,6 +52,10 @@ export interface LoadOptions {
 export interface RunOptions {
   /** A run whose signal is aborted is not started, and its result is discarded if it already was. */
   readonly signal?: AbortSignal;
+  /** Give up with DEADLINE_EXCEEDED if the run has not started by then (`performance.now()` ms). */
+  readonly deadline?: number;
+  /** Queue priority: 1 is the highest; larger numbers wait behind smaller ones. Default: the lowest level. */
+  readonly priority?: number;
 }
 
 /** One loaded model, ready to run. Not usable after `release()`. */

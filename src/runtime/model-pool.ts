@@ -11,6 +11,7 @@ import { SlipwayError, toSlipwayError } from '../core/errors.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { throwIfAborted, waitUnlessAborted } from './abort.js';
 import type { Backend, LoadedModel, RunOptions } from './backend.js';
+import { withBatching, type BatchingOptions } from './batcher.js';
 import { warmUp } from './warmup.js';
 
 /** Why a model left the pool. */
@@ -37,6 +38,11 @@ export interface ModelPoolOptions {
   readonly interOpThreads?: number;
   /** Called synchronously; must not throw (a throw is turned into a process warning). */
   readonly onEvent?: (event: PoolEvent) => void;
+  /**
+   * Dynamic batching settings for a key, read at each (re)load; undefined = no batcher. Applied only
+   * when the backend `supportsBatching`.
+   */
+  readonly batching?: (key: string) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
   readonly now?: () => number;
 }
@@ -242,6 +248,9 @@ export class ModelPool {
       });
       await warmUp(model, { signal });
       throwIfAborted(signal);
+      const { capabilities } = this.options.backend;
+      const batching = capabilities.supportsBatching ? await this.options.batching?.(entry.key) : undefined;
+      if (batching !== undefined) model = withBatching(model, batching, capabilities.supportsConcurrentRuns);
     } catch (raw) {
       await model?.release().catch(() => undefined);
       const error = signal.aborted ? closedError() : toSlipwayError(raw);

@@ -1,32 +1,99 @@
 import { invalid } from '../../core/errors.js';
 import type { Tensor } from '../../tensor/datatypes.js';
+import { preview, quote } from '../../tensor/format.js';
 import { decodeRequestInput } from '../../tensor/json-codec.js';
 
 /** An Open Inference Protocol JSON request body, decoded but not yet checked against a signature. */
 export interface DecodedInferBody {
   readonly id: string | undefined;
   readonly inputs: Tensor[];
+  /** Names of the requested outputs; undefined when the request lists none (then all are returned). */
   readonly outputs: string[] | undefined;
   readonly parameters: Record<string, unknown> | undefined;
+  /**
+   * Request `parameters.binary_data_output` (binary tensor data extension, serving.md §1.6): return
+   * every output as binary data unless its own `binary_data` says otherwise. False when absent.
+   */
+  readonly binaryDataOutput: boolean;
+  /** Each requested output's `parameters.binary_data`, by output name, where given; overrides `binaryDataOutput`. */
+  readonly binaryData: ReadonlyMap<string, boolean>;
 }
+
+/** Decodes `inputs[position]` of a request into a tensor. */
+export type InputDecoder = (raw: unknown, position: number) => Tensor;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Decode `$inference_request` (shapes in shared/reference/serving.md §1.3). */
-export function decodeInferBody(body: unknown): DecodedInferBody {
+/**
+ * Decode `$inference_request` (shapes in shared/reference/serving.md §1.3), with the binary data
+ * extension's output preferences (§1.6). `decodeInput` decodes each input; the default reads JSON
+ * `data` (binary-infer.ts passes one that also takes bytes after a JSON header).
+ *
+ * @example decodeInferBody({ inputs: [...], outputs: [{ name: 'y', parameters: { binary_data: true } }] })
+ *   // { ..., outputs: ['y'], binaryDataOutput: false, binaryData: Map { 'y' => true } }
+ * @throws INVALID_ARGUMENT naming the offending field, e.g. `outputs[0] ("y"): "parameters.binary_data" must be a boolean, got "yes"`
+ */
+export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decodeJsonInput): DecodedInferBody {
   if (!isObject(body)) throw invalid('request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs, parameters } = body;
   if (id !== undefined && typeof id !== 'string') throw invalid(`"id" must be a string, got ${typeof id}`);
   if (!Array.isArray(inputs)) throw invalid('request body needs an "inputs" array');
   if (parameters !== undefined && !isObject(parameters)) throw invalid('"parameters" must be an object');
+  const binaryDataOutput = parameters?.binary_data_output ?? false;
+  if (typeof binaryDataOutput !== 'boolean') {
+    throw invalid(`"parameters.binary_data_output" must be a boolean, got ${preview(binaryDataOutput)}`);
+  }
+  const binaryData = new Map<string, boolean>();
   let outputNames: string[] | undefined;
   if (outputs !== undefined) {
     if (!Array.isArray(outputs)) throw invalid('"outputs" must be an array of {"name": ...}');
     outputNames = outputs.map((o: unknown, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a string "name"`);
+      const binary = outputBinaryData(o, `outputs[${i}] (${quote(o.name)})`);
+      if (binary !== undefined) binaryData.set(o.name, binary);
       return o.name;
     });
   }
-  return { id, inputs: inputs.map((raw: unknown, i) => decodeRequestInput(raw, i)), outputs: outputNames, parameters };
+  return {
+    id,
+    inputs: inputs.map((raw: unknown, i) => decodeInput(raw, i)),
+    outputs: outputNames,
+    parameters,
+    binaryDataOutput,
+    binaryData,
+  };
+}
+
+/**
+ * Whether output `name` goes back as binary data: its own `binary_data` if the request gave one,
+ * else the request's `binary_data_output`.
+ *
+ * @example encodeInferResponse(response, (name) => wantsBinaryOutput(body, name))
+ */
+export function wantsBinaryOutput(body: Pick<DecodedInferBody, 'binaryDataOutput' | 'binaryData'>, name: string): boolean {
+  return body.binaryData.get(name) ?? body.binaryDataOutput;
+}
+
+function outputBinaryData(output: Record<string, unknown>, at: string): boolean | undefined {
+  const { parameters } = output;
+  if (parameters === undefined) return undefined;
+  if (!isObject(parameters)) throw invalid(`${at}: "parameters" must be an object, got ${preview(parameters)}`);
+  const { binary_data: binary } = parameters;
+  if (binary !== undefined && typeof binary !== 'boolean') {
+    throw invalid(`${at}: "parameters.binary_data" must be a boolean, got ${preview(binary)}`);
+  }
+  return binary;
+}
+
+/** JSON `data` only; an input that announces binary data here gets a message saying what is missing. */
+function decodeJsonInput(raw: unknown, position: number): Tensor {
+  if (isObject(raw) && raw.data === undefined && isObject(raw.parameters) && raw.parameters.binary_data_size !== undefined) {
+    const label = typeof raw.name === 'string' ? `input ${quote(raw.name)}` : `inputs[${position}]`;
+    throw invalid(
+      `${label} has "binary_data_size" but the request carries no binary data: ` +
+        'send the JSON length in the Inference-Header-Content-Length header, followed by the tensor bytes',
+    );
+  }
+  return decodeRequestInput(raw, position);
 }

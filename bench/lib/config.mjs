@@ -1,0 +1,42 @@
+// Benchmark settings, read once from the environment.
+//
+//   BENCH_SECONDS      seconds per measured cell (default 10; 2 with BENCH_QUICK=1)
+//   BENCH_QUICK=1      smoke run: 2 s cells, 1 s warm-ups, concurrency 1 and 32 only
+//   BENCH_WARMUP       seconds of warm-up per server and payload (default 3)
+//   BENCH_CONCURRENCY  comma-separated list (default 1,32,64)
+//   BENCH_ORT_THREADS  ONNX Runtime intra-op threads for the raw and bare-stack runs (default 1,
+//                      Slipway's own default SLIPWAY_INTRA_OP_THREADS)
+//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway)
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const env = process.env;
+const quick = env.BENCH_QUICK === '1';
+
+function number(name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
+  return value;
+}
+
+function list(name, fallback) {
+  const raw = env[name];
+  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallback;
+}
+
+export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+export const ROOT = resolve(BENCH_DIR, '..');
+export const MODELS_DIR = join(ROOT, 'fixtures', 'models');
+export const PYTHON = '/usr/bin/python3';
+
+export const config = Object.freeze({
+  quick,
+  seconds: number('BENCH_SECONDS', quick ? 2 : 10),
+  warmupSeconds: number('BENCH_WARMUP', quick ? 1 : 3),
+  concurrency: list('BENCH_CONCURRENCY', quick ? ['1', '32'] : ['1', '32', '64']).map(Number),
+  ortThreads: number('BENCH_ORT_THREADS', 1),
+  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway'])),
+  rawBatches: [1, 8, 64, 512],
+});

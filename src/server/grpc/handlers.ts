@@ -1,0 +1,90 @@
+/**
+ * The six GRPCInferenceService methods over the transport-neutral InferenceService (STYLE.md §4):
+ * decode, call one service method, encode. Every handler is wrapped so that whatever a client sends,
+ * it gets a status back and the process carries on.
+ */
+import { Metadata, type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { SlipwayError, toSlipwayError } from '../../core/errors.js';
+import type { InferenceService } from '../inference-service.js';
+import { decodeInferRequest, encodeInferResponse, requireModelName } from './infer-codec.js';
+import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
+
+/** The part of the inference service the gRPC adapter uses. */
+export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
+
+/** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
+export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
+
+export interface HandlerOptions {
+  /** Where INTERNAL errors are reported (the client only sees the message). */
+  readonly log?: (line: string) => void;
+}
+
+/** Build the service implementation for `Server.addService`. */
+export function createInferenceHandlers(core: GrpcInferenceCore, options: HandlerOptions = {}): UntypedServiceImplementation {
+  const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      void respond(method, () => run(call.request, call), callback, options.log);
+    };
+
+  return {
+    ServerLive: unary('ServerLive', () => ({ live: true })),
+    ServerReady: unary('ServerReady', () => ({ ready: core.isReady() })),
+    ServerMetadata: unary('ServerMetadata', () => {
+      const meta = core.serverMetadata();
+      return { name: meta.name, version: meta.version, extensions: [...meta.extensions] };
+    }),
+    ModelReady: unary('ModelReady', async (request: ModelRefMessage) => {
+      const state = await core.modelReady(requireModelName(request.name, 'name'), request.version || undefined);
+      return { ready: state.ready };
+    }),
+    ModelMetadata: unary('ModelMetadata', async (request: ModelRefMessage): Promise<ModelMetadataResponseMessage> => {
+      const meta = await core.modelMetadata(requireModelName(request.name, 'name'), request.version || undefined);
+      const tensor = (t: { name: string; datatype: string; shape: readonly number[] }): TensorMetadataMessage => ({
+        name: t.name,
+        datatype: t.datatype,
+        shape: [...t.shape],
+      });
+      return { name: meta.name, versions: [...meta.versions], platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
+    }),
+    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
+      const decoded = decodeInferRequest(request);
+      const result = await core.infer({ ...decoded.request, signal: cancellationSignal(call) });
+      return encodeInferResponse(result, { raw: decoded.raw });
+    }),
+  };
+}
+
+/** An AbortSignal that fires when the client cancels the call or goes away. */
+export function cancellationSignal(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort(new SlipwayError('CANCELLED', 'the client cancelled the call'));
+  if (call.cancelled) abort();
+  else call.once('cancelled', abort);
+  return controller.signal;
+}
+
+async function respond<Res>(method: string, run: () => Promise<Res> | Res, callback: sendUnaryData<Res>, log?: (line: string) => void): Promise<void> {
+  let response: Res;
+  try {
+    response = await run();
+  } catch (raw) {
+    callback(toStatus(method, raw, log));
+    return;
+  }
+  try {
+    callback(null, response);
+  } catch (raw) {
+    // Serialising the response threw before anything was sent, so the call can still get a status.
+    callback(toStatus(method, raw, log));
+  }
+}
+
+function toStatus(method: string, raw: unknown, log?: (line: string) => void): { code: number; details: string; metadata: Metadata } {
+  const error = toSlipwayError(raw);
+  if (error.code === 'INTERNAL') log?.(`gRPC ${method} failed: ${error.stack ?? error.message}`);
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_METADATA_KEY, error.code);
+  if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
+  return { code: error.grpcStatus, details: error.message, metadata };
+}

@@ -1,0 +1,299 @@
+/**
+ * Triton's binary tensor data extension over HTTP (shared/reference/serving.md §1.6): a JSON header
+ * of `Inference-Header-Content-Length` bytes, then the raw bytes of every tensor whose `parameters`
+ * carry `binary_data_size`, in the order the tensors appear in the JSON. Raw layout: tensor/raw-bytes.ts.
+ * Pure functions; the HTTP wiring lives in v2-routes.ts / app.ts:
+ *
+ * 1. Body parsing (app.ts or, better, an encapsulated plugin around the two infer routes). Parse
+ *    every content type as a Buffer, hand binary requests over untouched and everything else to
+ *    Fastify's default JSON parser (same proto/constructor-poisoning policy as the app):
+ *    ```ts
+ *    await app.register(async (scope) => {
+ *      const json = scope.getDefaultJsonParser('error', 'error');
+ *      scope.removeAllContentTypeParsers(); // this scope only: model uploads keep theirs
+ *      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+ *        if (request.headers['inference-header-content-length'] !== undefined) return done(null, body);
+ *        const text = (body as Buffer).toString('utf8');
+ *        if (text === '') return done(null, undefined); // as app.ts's '*' parser
+ *        json(request, text, done);
+ *      });
+ *      registerV2InferRoutes(scope, service); // the two POST .../infer routes
+ *    });
+ *    ```
+ *    (`curl --data-binary` sends `application/x-www-form-urlencoded`, tritonclient may send no type
+ *    at all, Triton's docs `application/octet-stream`: the header decides, not the content type.
+ *    Fastify skips parsing an empty body: `request.body` is then undefined.)
+ * 2. The infer handler:
+ *    ```ts
+ *    const headerLength = inferenceHeaderLength(request.headers);
+ *    let body: DecodedInferBody;
+ *    if (headerLength === undefined) body = decodeInferBody(request.body);
+ *    else {
+ *      const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+ *      const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
+ *      body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+ *    }
+ *    const result = await service.infer({ model, version, id: body.id, inputs: body.inputs,
+ *      outputs: body.outputs, parameters: body.parameters, signal: clientGone(reply) });
+ *    const encoded = encodeInferResponse(
+ *      { model_name: result.modelName, model_version: result.modelVersion, id: result.id, outputs: result.outputs },
+ *      (name) => wantsBinaryOutput(body, name),
+ *    );
+ *    void reply.header('x-slipway-version', result.modelVersion);
+ *    if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
+ *    return reply.type('application/octet-stream')
+ *      .header('inference-header-content-length', String(encoded.headerLength)).send(encoded.body);
+ *    ```
+ *    (The JSON case must set the type: Fastify sends a string as text/plain.) Add
+ *    `'binary_tensor_data'` to `SERVER_EXTENSIONS` in inference-service.ts.
+ * 3. README:
+ *    ```sh
+ *    # header.json: {"inputs":[{"name":"x","datatype":"FP32","shape":[1,30],"parameters":{"binary_data_size":120}}],
+ *    #               "parameters":{"binary_data_output":true}}
+ *    cat header.json x.f32 > request.bin   # x.f32: 30 little-endian float32s
+ *    curl -s http://localhost:8080/v2/models/fraud/infer \
+ *      -H 'Content-Type: application/octet-stream' \
+ *      -H "Inference-Header-Content-Length: $(stat -c %s header.json)" \
+ *      --data-binary @request.bin -D headers.txt -o response.bin
+ *    # response.bin: the JSON header (length in headers.txt's Inference-Header-Content-Length), then the outputs' bytes.
+ *    # A model with a single input also takes the bare tensor bytes:
+ *    curl -s http://localhost:8080/v2/models/fraud/infer -H 'Inference-Header-Content-Length: 0' \
+ *      --data-binary @x.f32 -o response.bin
+ *    ```
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { invalid } from '../../core/errors.js';
+import { DATATYPES, DATATYPE_SIZE, isDatatype } from '../../tensor/datatypes.js';
+import type { Tensor, TensorSpec } from '../../tensor/datatypes.js';
+import { formatSpec, formatSpecs, isArray, isPlainObject, preview, quote } from '../../tensor/format.js';
+import { decodeRequestInput, encodeResponseOutput } from '../../tensor/json-codec.js';
+import type { ResponseOutput } from '../../tensor/json-codec.js';
+import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
+import { decodeInferBody } from './v2-body.js';
+import type { DecodedInferBody } from './v2-body.js';
+
+/** The request/response header giving the JSON part's length in bytes. */
+export const INFERENCE_HEADER = 'inference-header-content-length';
+
+/**
+ * The JSON header's length from `Inference-Header-Content-Length`, or undefined when the header is
+ * absent (a plain JSON request).
+ *
+ * @throws INVALID_ARGUMENT when the value is not a non-negative decimal integer
+ */
+export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | undefined {
+  const value = headers[INFERENCE_HEADER];
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  const length = /^\s*\d{1,15}\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(length)) {
+    throw invalid(`Inference-Header-Content-Length must be a non-negative integer (the JSON length in bytes), got ${quote(text)}`);
+  }
+  return length;
+}
+
+/**
+ * Decode a binary-extension request body: `body[0, headerLength)` is the JSON `$inference_request`;
+ * inputs with `parameters.binary_data_size` carry no `data` and take that many bytes, in input
+ * order, from the rest of the body. Other inputs use JSON `data` as usual (mixing is allowed).
+ *
+ * `headerLength` 0 means the whole body is the raw bytes of the model's only input (Triton's rule);
+ * `rawInput` names that input (see `onlyInput`) and is called only then:
+ * - non-BYTES: at most one variable (-1) dimension, filled in from the byte count, so an FP32
+ *   `[-1,30]` input with 120 bytes is `[1,30]` (with 240 bytes, `[2,30]`: the count decides, as in
+ *   Triton's core; the batch is 1 for a one-row body). A fully fixed shape must match the byte count.
+ * - BYTES: shape `[1]` (or `[-1]`, read as `[1]`); the whole body is that one element, without a
+ *   length prefix (Triton prepends the length itself), decoded as UTF-8.
+ * All outputs of a raw request are returned as binary (`binaryDataOutput: true`).
+ *
+ * @throws INVALID_ARGUMENT naming the input: header longer than the body, header not JSON, a bad
+ *   `binary_data_size`, `data` and `binary_data_size` together, sizes that do not add up to the bytes
+ *   after the header, bytes that do not fit the input's datatype and shape.
+ */
+export function decodeBinaryInferRequest(body: Buffer, headerLength: number, rawInput?: () => TensorSpec): DecodedInferBody {
+  if (!Number.isSafeInteger(headerLength) || headerLength < 0) {
+    throw invalid(`Inference-Header-Content-Length must be a non-negative integer, got ${headerLength}`);
+  }
+  if (headerLength > body.byteLength) {
+    throw invalid(`Inference-Header-Content-Length is ${headerLength} but the request body has only ${body.byteLength} bytes`);
+  }
+  if (headerLength === 0) return decodeRawBody(body, rawInput);
+  const header = parseHeader(body.subarray(0, headerLength));
+  if (!isPlainObject(header) || !isArray(header.inputs)) return decodeInferBody(header); // throws the JSON body's own error
+  const blobs = sliceBinaryInputs(header.inputs, body.subarray(headerLength), headerLength);
+  return decodeInferBody(header, (raw, position) => {
+    const blob = blobs.get(position);
+    return blob === undefined ? decodeRequestInput(raw, position) : decodeBinaryInput(raw, position, blob);
+  });
+}
+
+/**
+ * The input a raw body (`Inference-Header-Content-Length: 0`) feeds: the model's only input.
+ *
+ * @throws INVALID_ARGUMENT when the model has no input or more than one
+ */
+export function onlyInput(inputs: readonly TensorSpec[], model: string): TensorSpec {
+  const [only] = inputs;
+  if (only === undefined || inputs.length !== 1) {
+    throw invalid(
+      `model ${quote(model)} has ${inputs.length} inputs (${formatSpecs(inputs)}): a request without a JSON header ` +
+        '(Inference-Header-Content-Length: 0) is only for models with exactly one input',
+    );
+  }
+  return only;
+}
+
+/** What `encodeInferResponse` encodes: `$inference_response` with decoded output tensors. */
+export interface InferResponseTensors {
+  readonly model_name: string;
+  readonly model_version: string;
+  readonly id?: string | undefined;
+  readonly outputs: readonly Tensor[];
+}
+
+/** The body to send and, when it holds binary data, the JSON length for `Inference-Header-Content-Length`. */
+export interface EncodedInferResponse {
+  readonly body: Buffer | string;
+  readonly headerLength: number | undefined;
+}
+
+/**
+ * Encode `$inference_response`. Outputs for which `binary(name)` is true get
+ * `parameters: { binary_data_size }` and no `data`, their raw bytes appended after the JSON in output
+ * order; the others are JSON (`encodeResponseOutput`). With any binary output the result is a Buffer
+ * and the JSON's length in bytes (send as application/octet-stream with
+ * `Inference-Header-Content-Length`); otherwise the JSON string and undefined.
+ *
+ * @example encodeInferResponse(response, (name) => wantsBinaryOutput(body, name))
+ */
+export function encodeInferResponse(response: InferResponseTensors, binary: (outputName: string) => boolean): EncodedInferResponse {
+  const blobs: Uint8Array[] = [];
+  const outputs = response.outputs.map((tensor): ResponseOutput | BinaryResponseOutput => {
+    if (!binary(tensor.name)) return encodeResponseOutput(tensor);
+    const bytes = tensorToBytes(tensor);
+    blobs.push(bytes);
+    return { name: tensor.name, datatype: tensor.datatype, shape: [...tensor.shape], parameters: { binary_data_size: bytes.byteLength } };
+  });
+  const json = JSON.stringify({
+    model_name: response.model_name,
+    model_version: response.model_version,
+    ...(response.id === undefined ? {} : { id: response.id }),
+    outputs,
+  });
+  if (blobs.length === 0) return { body: json, headerLength: undefined };
+  const header = Buffer.from(json, 'utf8');
+  return { body: Buffer.concat([header, ...blobs]), headerLength: header.byteLength };
+}
+
+interface BinaryResponseOutput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters: { binary_data_size: number };
+}
+
+/** JSON.parse, refusing `__proto__` and `constructor.prototype` keys like the app's JSON parser does. */
+function parseHeader(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  const suspicious = /__proto__|constructor|\\u/.test(text);
+  try {
+    return JSON.parse(text, suspicious ? rejectPoison : undefined) as unknown;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw invalid(`the ${bytes.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid JSON: ${reason}`);
+  }
+}
+
+function rejectPoison(key: string, value: unknown): unknown {
+  if (key === '__proto__' || (key === 'constructor' && isPlainObject(value) && 'prototype' in value)) {
+    throw new SyntaxError(`forbidden key ${quote(key)}`);
+  }
+  return value;
+}
+
+/** Which inputs (by position) take which slice of the bytes after the header. */
+function sliceBinaryInputs(inputs: readonly unknown[], binary: Buffer, headerLength: number): Map<number, Buffer> {
+  const sized: { position: number; label: string; size: number }[] = [];
+  inputs.forEach((raw, position) => {
+    if (!isPlainObject(raw) || !isPlainObject(raw.parameters)) return;
+    const size = raw.parameters.binary_data_size;
+    if (size === undefined) return;
+    const label = typeof raw.name === 'string' ? `input ${quote(raw.name)}` : `inputs[${position}]`;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw invalid(`${label}: "binary_data_size" must be a non-negative integer, got ${preview(size)}`);
+    }
+    if (raw.data !== undefined) throw invalid(`${label} has both "data" and "binary_data_size": send its values one way, not both`);
+    sized.push({ position, label, size });
+  });
+  const expected = sized.reduce((n, s) => n + s.size, 0);
+  if (expected !== binary.byteLength) {
+    const parts = sized.length === 0 ? 'no input has "binary_data_size"' : sized.map((s) => `${s.label}: ${s.size}`).join(', ');
+    throw invalid(
+      `expected ${expected} bytes of binary tensor data after the ${headerLength}-byte JSON header (${parts}), got ${binary.byteLength}`,
+    );
+  }
+  const blobs = new Map<number, Buffer>();
+  let offset = 0;
+  for (const { position, size } of sized) {
+    blobs.set(position, binary.subarray(offset, offset + size));
+    offset += size;
+  }
+  return blobs;
+}
+
+/** `$request_input` without `data`: name, datatype and shape checked as json-codec does, values from `blob`. */
+function decodeBinaryInput(raw: unknown, position: number, blob: Buffer): Tensor {
+  const at = `inputs[${position}]`;
+  const { name, datatype, shape } = isPlainObject(raw) ? raw : {};
+  if (typeof name !== 'string' || name === '') throw invalid(`${at}: "name" must be a non-empty string, got ${preview(name)}`);
+  if (!isDatatype(datatype)) throw invalid(`${at}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
+  const label = `input ${quote(name)}`;
+  if (!isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+    throw invalid(`${label}: shape must be an array of non-negative integers, got ${preview(shape)}`);
+  }
+  const dims = shape as readonly number[];
+  return { name, datatype, shape: [...dims], data: tensorFromBytes(label, datatype, dims, blob) };
+}
+
+function decodeRawBody(body: Buffer, rawInput: (() => TensorSpec) | undefined): DecodedInferBody {
+  if (rawInput === undefined) throw invalid('a request without a JSON header (Inference-Header-Content-Length: 0) is not supported here');
+  const spec = rawInput();
+  if (body.byteLength === 0) {
+    throw invalid(`the request body is empty: with Inference-Header-Content-Length: 0 it must hold the raw bytes of input ${formatSpec(spec)}`);
+  }
+  const label = `input ${quote(spec.name)}`;
+  const shape = rawShape(spec, body.byteLength);
+  const data = spec.datatype === 'BYTES' ? [body.toString('utf8')] : tensorFromBytes(label, spec.datatype, shape, body);
+  return {
+    id: undefined,
+    inputs: [{ name: spec.name, datatype: spec.datatype, shape, data }],
+    outputs: undefined,
+    parameters: undefined,
+    binaryDataOutput: true,
+    binaryData: new Map(),
+  };
+}
+
+/** The shape of a raw body's tensor: the spec's, with its one variable dimension inferred from the byte count. */
+function rawShape(spec: TensorSpec, byteLength: number): number[] {
+  const label = `input ${formatSpec(spec)}`;
+  if (spec.datatype === 'BYTES') {
+    if (spec.shape.length === 1 && (spec.shape[0] === 1 || spec.shape[0] === -1)) return [1];
+    throw invalid(`${label}: a raw body (Inference-Header-Content-Length: 0) is a single BYTES element, so the input's shape must be [1]`);
+  }
+  const variable = spec.shape.flatMap((d, axis) => (d < 0 ? [axis] : []));
+  if (variable.length > 1) {
+    throw invalid(`${label} has ${variable.length} variable dimensions: a raw body (Inference-Header-Content-Length: 0) can fill in only one`);
+  }
+  const [axis] = variable;
+  if (axis === undefined) return [...spec.shape]; // tensorFromBytes checks the byte count
+  const fixed = spec.shape.reduce((n, d) => (d < 0 ? n : n * d), 1);
+  const rowBytes = fixed * DATATYPE_SIZE[spec.datatype];
+  if (rowBytes === 0 || byteLength % rowBytes !== 0) {
+    throw invalid(
+      `${label}: ${byteLength} bytes of raw data are not a whole number of ${rowBytes}-byte slices ` +
+        `(${fixed} ${spec.datatype} elements), so dimension ${axis} cannot be inferred`,
+    );
+  }
+  return spec.shape.map((d, i) => (i === axis ? byteLength / rowBytes : d));
+}
