@@ -5,6 +5,8 @@ import { RegistryService } from './registry/registry-service.js';
 import { SqlRegistryStore } from './registry/sql-registry-store.js';
 import { createOrtBackend } from './runtime/onnx/ort-backend.js';
 import { ModelPool, type PoolEvent } from './runtime/model-pool.js';
+import { DEFAULT_BATCHING, type BatchingOptions } from './runtime/batcher.js';
+import type { ServingConfig } from './registry/serving-config.js';
 import { InferenceService } from './server/inference-service.js';
 import { openDatabaseFromConfig, type Database } from './store/database.js';
 
@@ -45,6 +47,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
   });
   const pool = new ModelPool({
     backend,
+    batching: async (key) => batchingFor(await store.getServingConfig(modelOfKey(key))),
     maxLoaded: config.maxLoadedVersions,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: 1,
@@ -66,5 +69,22 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       })();
       return closed;
     },
+  };
+}
+
+/** Pool keys are `model@version`. */
+function modelOfKey(key: string): string {
+  return key.slice(0, key.lastIndexOf('@'));
+}
+
+/** A model's stored serving settings over the defaults; undefined when batching is turned off. */
+export function batchingFor(config: ServingConfig | undefined): BatchingOptions | undefined {
+  if (config?.batching === false) return undefined;
+  return {
+    maxBatchSize: config?.maxBatchSize ?? DEFAULT_BATCHING.maxBatchSize,
+    maxQueueDelayMicros: config?.maxQueueDelayMicros ?? DEFAULT_BATCHING.maxQueueDelayMicros,
+    maxQueueSize: config?.maxQueueSize ?? DEFAULT_BATCHING.maxQueueSize,
+    instances: config?.instances ?? DEFAULT_BATCHING.instances,
+    priorityLevels: config?.priorityLevels ?? DEFAULT_BATCHING.priorityLevels,
   };
 }

@@ -6,6 +6,8 @@
 //   BENCH_CONCURRENCY  comma-separated list (default 1,32,64)
 //   BENCH_ORT_THREADS  ONNX Runtime intra-op threads for the raw and bare-stack runs (default 1,
 //                      Slipway's own default SLIPWAY_INTRA_OP_THREADS)
+//   BENCH_QUIET_WAIT   before each cell, wait up to this many seconds for other processes to use
+//                      less than BENCH_QUIET_THRESHOLD of the machine (default 15 and 0.1; 0 = no wait)
 //   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway)
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +39,8 @@ export const config = Object.freeze({
   warmupSeconds: number('BENCH_WARMUP', quick ? 1 : 3),
   concurrency: list('BENCH_CONCURRENCY', quick ? ['1', '32'] : ['1', '32', '64']).map(Number),
   ortThreads: number('BENCH_ORT_THREADS', 1),
+  quietWait: env.BENCH_QUIET_WAIT === '0' ? 0 : number('BENCH_QUIET_WAIT', 15),
+  quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
   only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway'])),
   rawBatches: [1, 8, 64, 512],
 });

@@ -58,16 +58,15 @@ export async function startProcess({ name, command, args, env, cwd, ready, timeo
 }
 
 /** Run a command to completion; resolves { code, stdout, stderr }. */
-export function runCommand(command, args, { env, cwd, input } = {}) {
+export function runCommand(command, args, { env, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => { stdout += c; });
     child.stderr.on('data', (c) => { stderr += c; });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
   });
 }
 

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { toSlipwayError } from '../core/errors.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { processIo, type CliIo } from './io.js';
+import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -22,6 +23,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   registerRegistryCommands(program, io);
   registerServeCommand(program, io);
   registerPredictCommand(program, io);
+  registerLifecycleCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

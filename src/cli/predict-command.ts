@@ -11,7 +11,8 @@ interface ModelMetadataResponse {
   inputs: TensorSpec[];
 }
 
-async function call(url: string, init?: RequestInit): Promise<unknown> {
+/** Call a running server; its `{error}` answers become SlipwayErrors, an unreachable server a clear UNAVAILABLE. */
+export async function callServer(url: string, init?: RequestInit): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, init);
@@ -71,7 +72,7 @@ export function registerPredictCommand(program: Command, io: CliIo): void {
       let body: unknown;
       if (file.toLowerCase().endsWith('.csv')) {
         const versionPath = selector === 'latest' ? '' : `/versions/${encodeURIComponent(selector)}`;
-        const meta = (await call(`${base}/v2/models/${encodeURIComponent(model)}${versionPath}`)) as ModelMetadataResponse;
+        const meta = (await callServer(`${base}/v2/models/${encodeURIComponent(model)}${versionPath}`)) as ModelMetadataResponse;
         body = { instances: csvInstances(text, meta.inputs) };
       } else {
         let parsed: unknown;
@@ -82,7 +83,7 @@ export function registerPredictCommand(program: Command, io: CliIo): void {
         }
         body = Array.isArray(parsed) ? { instances: parsed } : parsed;
       }
-      const result = (await call(`${base}/v1/models/${encodeURIComponent(`${model}@${selector}`)}:predict`, {
+      const result = (await callServer(`${base}/v1/models/${encodeURIComponent(`${model}@${selector}`)}:predict`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),

@@ -16,6 +16,14 @@ export interface SlipwayConfig {
   /** Largest accepted request body in bytes. */
   readonly maxBodyBytes: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** gRPC (inference.GRPCInferenceService) port; `serve --no-grpc` turns it off. */
+  readonly grpcPort: number;
+  /** Largest gRPC message received or sent. */
+  readonly grpcMaxMessageBytes: number;
+  /** Server processes sharing the ports (node:cluster); 1 = no cluster. */
+  readonly workers: number;
+  /** How long a graceful stop may take to finish queued and in-flight requests. */
+  readonly drainMs: number;
 }
 
 export const CONFIG_ENV = {
@@ -27,6 +35,10 @@ export const CONFIG_ENV = {
   intraOpThreads: 'SLIPWAY_INTRA_OP_THREADS',
   maxBodyBytes: 'SLIPWAY_MAX_BODY_BYTES',
   logLevel: 'SLIPWAY_LOG_LEVEL',
+  grpcPort: 'SLIPWAY_GRPC_PORT',
+  grpcMaxMessageBytes: 'SLIPWAY_GRPC_MAX_MESSAGE_BYTES',
+  workers: 'SLIPWAY_WORKERS',
+  drainMs: 'SLIPWAY_DRAIN_MS',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -66,11 +78,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     intraOpThreads: int('intraOpThreads', 1, 1, 256),
     maxBodyBytes: int('maxBodyBytes', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     logLevel: logLevel as SlipwayConfig['logLevel'],
+    grpcPort: int('grpcPort', 8081, 0, 65535),
+    grpcMaxMessageBytes: int('grpcMaxMessageBytes', 64 * 1024 * 1024, 4 * 1024 * 1024, 2 ** 31 - 1),
+    workers: int('workers', 1, 1, 64),
+    drainMs: int('drainMs', 30_000, 0, 3_600_000),
     ...definedOnly(overrides),
   };
-  if (config.port < 0 || config.port > 65535 || !Number.isInteger(config.port)) {
-    problems.push(`port ${config.port}: expected an integer from 0 to 65535`);
+  for (const key of ['port', 'grpcPort'] as const) {
+    const value = config[key];
+    if (value < 0 || value > 65535 || !Number.isInteger(value)) problems.push(`${key} ${value}: expected an integer from 0 to 65535`);
   }
+  if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) problems.push(`workers ${config.workers}: expected an integer from 1 to 64`);
   if (problems.length > 0) {
     throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: problems });
   }

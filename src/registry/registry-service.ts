@@ -5,6 +5,7 @@ import { readOnnxModel } from './onnx/read-onnx.js';
 import type { RegistryStore } from './registry-store.js';
 import { diffSignatures, formatSchemaDiff } from './schema-diff.js';
 import { parseBumpRequest, planVersion } from './semver-policy.js';
+import { parseServingConfig, type ServingConfig } from './serving-config.js';
 import type { AliasEvent, Lineage, ModelSummary, SchemaDifference, VersionRecord } from './types.js';
 
 /** What a push carries besides the model bytes. */
@@ -157,6 +158,17 @@ export class RegistryService {
     if (!isSemver(version)) throw new SlipwayError('INVALID_ARGUMENT', `archive takes an exact version like 1.2.3, got "${version}"`);
     const users = this.options.versionUsers;
     return this.options.store.archiveVersion(checkModelName(model), version, users ? { reason, inUse: users } : { reason });
+  }
+
+  async getServingConfig(model: string): Promise<ServingConfig> {
+    const config = await this.options.store.getServingConfig(checkModelName(model));
+    if (config === undefined) throw notFound(`model "${model}" does not exist`);
+    return config;
+  }
+
+  /** Validate and store a model's serving settings; they apply when its versions are next (re)loaded. */
+  async setServingConfig(model: string, config: unknown): Promise<ServingConfig> {
+    return this.options.store.setServingConfig(checkModelName(model), parseServingConfig(config));
   }
 
   /** Local path of a version's artifact, for the runtime. */

@@ -397,6 +397,17 @@ describeEachDialect('RegistryStore', (fixture) => {
     expect(await store.isArtifactReferenced('d'.repeat(64))).toBe(false);
   });
 
+  it('stores a model\'s serving config, empty by default', async () => {
+    const store = await openStore();
+    await push(store, 'fraud', '1.0.0');
+    expect(await store.getServingConfig('fraud')).toEqual({});
+    expect(await store.setServingConfig('fraud', { maxBatchSize: 16, batching: true })).toEqual({ maxBatchSize: 16, batching: true });
+    const reopened = await openStore();
+    expect(await reopened.getServingConfig('fraud')).toEqual({ maxBatchSize: 16, batching: true });
+    expect(await store.getServingConfig('nope')).toBeUndefined();
+    await rejection(store.setServingConfig('nope', {}), 'NOT_FOUND');
+  });
+
   it('refuses use after close', async () => {
     const store = await openStore();
     await store.close();

@@ -1,3 +1,4 @@
+import type { ServingConfig } from './serving-config.js';
 import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
 
 /**
@@ -34,6 +35,10 @@ export interface RegistryStore {
    * `inUse` (deployments, later) says it is used; the message names who uses it.
    */
   archiveVersion(model: string, version: string, options?: { reason?: string; inUse?: (model: string, version: string) => Promise<string[]> }): Promise<VersionRecord>;
+  /** A model's stored serving settings; undefined when the model does not exist. */
+  getServingConfig(model: string): Promise<ServingConfig | undefined>;
+  /** Replace a model's serving settings (NOT_FOUND for an unknown model). */
+  setServingConfig(model: string, config: ServingConfig): Promise<ServingConfig>;
   /** Whether any version (archived or not) references this artifact digest. */
   isArtifactReferenced(sha256: string): Promise<boolean>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { aliasesOf, ordered, toEvent, toRecord, versionsOf } from './sql-registr
 import type { VersionRow } from './sql-registry-rows.js';
 import type { DatabaseSchema } from '../store/schema.js';
 import type { RegistryStore } from './registry-store.js';
+import type { ServingConfig } from './serving-config.js';
 import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
 
 type Db = Kysely<DatabaseSchema>;
@@ -95,6 +96,21 @@ export class SqlRegistryStore implements RegistryStore {
 
   async getModel(name: string): Promise<ModelSummary | undefined> {
     return (await this.#summaries(name))[0];
+  }
+
+  async getServingConfig(model: string): Promise<ServingConfig | undefined> {
+    const row = await this.#db.selectFrom('models').select('serving_config').where('name', '=', model).executeTakeFirst();
+    return row === undefined ? undefined : (JSON.parse(row.serving_config) as ServingConfig);
+  }
+
+  async setServingConfig(model: string, config: ServingConfig): Promise<ServingConfig> {
+    const result = await this.#db
+      .updateTable('models')
+      .set({ serving_config: JSON.stringify(config), updated_at: new Date().toISOString() })
+      .where('name', '=', model)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound(`model "${model}" does not exist`);
+    return config;
   }
 
   async listVersions(model: string, options: { includeArchived?: boolean } = {}): Promise<VersionRecord[]> {

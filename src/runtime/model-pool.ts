@@ -15,7 +15,7 @@ import { withBatching, type BatchingOptions } from './batcher.js';
 import { warmUp } from './warmup.js';
 
 /** Why a model left the pool. */
-export type UnloadReason = 'lru' | 'explicit' | 'close';
+export type UnloadReason = 'lru' | 'explicit' | 'close' | 'reload';
 
 /** Lifecycle events for logs and metrics (STYLE.md §8). */
 export type PoolEvent =
@@ -189,6 +189,31 @@ export class ModelPool {
     }
   }
 
+  /**
+   * Load a fresh copy of `key` beside the one serving, warm it up, then swap it in: new acquires
+   * get the fresh copy at once, and the old one is released after its in-flight runs end. Nothing
+   * waits or fails meanwhile. When `key` is not loaded this is a plain load. A failed reload leaves
+   * the old copy serving and rejects.
+   */
+  async reload(key: string, locate: LocateModel): Promise<void> {
+    this.assertOpen();
+    const old = this.entries.get(key);
+    if (old === undefined || old.state !== 'ready') {
+      (await this.acquire(key, locate)).release();
+      return;
+    }
+    const fresh = this.newEntry(key);
+    fresh.loading = this.load(fresh, locate);
+    await fresh.loading;
+    if (this.entries.get(key) === old && old.state === 'ready') {
+      this.entries.set(key, fresh);
+      void this.startUnload(old, 'reload');
+    } else {
+      // Unloaded or closed meanwhile: the fresh copy is not wanted.
+      await fresh.model?.release().catch(() => undefined);
+    }
+  }
+
   /** Refuse new acquires, let loads in progress end, then unload everything once its leases end. */
   close(): Promise<void> {
     this.closing ??= this.closeAll();
@@ -213,8 +238,17 @@ export class ModelPool {
   }
 
   private startLoad(key: string, locate: LocateModel): Entry {
-    // `loading` is assigned right below: the load needs the entry it updates.
-    const entry = {
+    const entry = this.newEntry(key);
+    this.entries.set(key, entry);
+    entry.loading = this.load(entry, locate);
+    // Waiters observe the failure; this keeps it from being unhandled when every waiter gave up.
+    entry.loading.catch(() => undefined);
+    return entry;
+  }
+
+  /** An entry in state `loading`; its `loading` promise is assigned by the caller, as the load needs the entry. */
+  private newEntry(key: string): Entry {
+    return {
       key,
       state: 'loading',
       model: undefined,
@@ -225,11 +259,6 @@ export class ModelPool {
       lastUsedAt: this.now(),
       useOrder: 0,
     } as Entry;
-    this.entries.set(key, entry);
-    entry.loading = this.load(entry, locate);
-    // Waiters observe the failure; this keeps it from being unhandled when every waiter gave up.
-    entry.loading.catch(() => undefined);
-    return entry;
   }
 
   private async load(entry: Entry, locate: LocateModel): Promise<LoadedModel> {

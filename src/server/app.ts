@@ -6,6 +6,7 @@ import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerManagementRoutes } from './http/management-routes.js';
 import { registerPredictRoutes } from './http/predict-routes.js';
+import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
 import type { InferenceService } from './inference-service.js';
 import { SLIPWAY_VERSION } from '../version.js';
@@ -32,13 +33,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app, bodyLimit);
   // Model uploads arrive as raw bytes.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
-  // `curl -d` sends form content types; treat any body we have no parser for as JSON.
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
-    try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
+  // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
+  // same prototype-poisoning policy as the default JSON parser.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    return json(request, body as string, done);
   });
 
   await app.register(swagger, {
@@ -47,14 +47,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       tags: [
         { name: 'inference', description: 'Open Inference Protocol v2 and :predict' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'lifecycle', description: 'Load, reload and unload model versions' },
         { name: 'registry', description: 'Models, versions, aliases' },
       ],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerV2Routes(app, options.inference);
+  await registerV2Routes(app, options.inference, bodyLimit);
   registerPredictRoutes(app, options.inference);
+  registerRepositoryRoutes(app, options.inference);
   registerManagementRoutes(app, options.registry);
   return app;
 }

@@ -1,4 +1,5 @@
 import { SlipwayError, invalid } from '../core/errors.js';
+import { isSemver } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import type { ModelPool } from '../runtime/model-pool.js';
@@ -9,7 +10,7 @@ import { SLIPWAY_VERSION } from '../version.js';
 export const SERVER_NAME = 'slipway';
 export const PLATFORM = 'onnxruntime_onnx';
 /** Protocol extensions this server implements, for `GET /v2` and gRPC ServerMetadata. */
-export const SERVER_EXTENSIONS: readonly string[] = [];
+export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data', 'model_repository', 'schedule_policy'];
 
 /** A decoded inference request, the same for every transport. */
 export interface InferRequest {
@@ -39,6 +40,14 @@ export interface ModelMetadata {
   readonly outputs: Signature['outputs'];
 }
 
+/** One row of Triton's repository index. */
+export interface RepositoryEntry {
+  readonly name: string;
+  readonly version: string;
+  readonly state: 'READY' | 'LOADING' | 'UNAVAILABLE';
+  readonly reason: string;
+}
+
 export interface InferenceServiceOptions {
   readonly registry: RegistryService;
   readonly pool: ModelPool;
@@ -52,6 +61,7 @@ export interface InferenceServiceOptions {
  */
 export class InferenceService {
   private readonly cache = new Map<string, { record: VersionRecord; until: number }>();
+  private readonly warming = new Set<string>();
   private readonly resolveCacheMs: number;
   private ready = false;
 
@@ -59,15 +69,67 @@ export class InferenceService {
     this.resolveCacheMs = options.resolveCacheMs ?? 1000;
   }
 
-  /** Resolve a model and optional selector, with a short cache so the hot path rarely reads the store. */
+  /**
+   * Resolve a model and optional selector, with a short cache so the hot path rarely reads the store.
+   * When an alias or `latest` moves to a version that is not loaded yet, the previous version keeps
+   * answering while the new one loads and warms up in the background (no request waits on a load).
+   */
   async resolve(model: string, version?: string): Promise<VersionRecord> {
     const key = `${model}@${version ?? 'latest'}`;
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.record;
-    const record = await this.options.registry.resolve(model, version ?? 'latest');
+    let record = await this.options.registry.resolve(model, version ?? 'latest');
+    const previous = hit?.record;
+    if (previous !== undefined && previous.version !== record.version && !isSemver(version ?? 'latest')) {
+      const { pool } = this.options;
+      if (pool.status(poolKey(record)) !== 'ready' && pool.status(poolKey(previous)) === 'ready') {
+        this.warmInBackground(record);
+        record = previous;
+      }
+    }
     this.cache.set(key, { record, until: now + this.resolveCacheMs });
     return record;
+  }
+
+  private warmInBackground(record: VersionRecord): void {
+    const key = poolKey(record);
+    if (this.warming.has(key)) return;
+    this.warming.add(key);
+    this.options.pool
+      .acquire(key, () => Promise.resolve(this.options.registry.artifactPath(record)))
+      .then((lease) => lease.release(), () => undefined)
+      .finally(() => this.warming.delete(key));
+  }
+
+  /**
+   * Load (or reload with fresh settings) a version in the background of serving: the new copy takes
+   * requests only after it warmed up; the old one finishes its in-flight work first.
+   */
+  async load(model: string, version?: string): Promise<VersionRecord> {
+    const record = await this.options.registry.resolve(model, version ?? 'latest');
+    await this.options.pool.reload(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)));
+    this.cache.clear();
+    return record;
+  }
+
+  /** Unload a version once its in-flight requests end. Resolves false when it was not loaded. */
+  async unload(model: string, version?: string): Promise<{ record: VersionRecord; unloaded: boolean }> {
+    const record = await this.options.registry.resolve(model, version ?? 'latest');
+    return { record, unloaded: await this.options.pool.unload(poolKey(record)) };
+  }
+
+  /** Every active version with its load state (Triton's repository index). */
+  async repositoryIndex(): Promise<RepositoryEntry[]> {
+    const rows: RepositoryEntry[] = [];
+    for (const model of await this.options.registry.listModels()) {
+      for (const v of await this.options.registry.listVersions(model.name)) {
+        const status = this.options.pool.status(poolKey(v));
+        const state: RepositoryEntry['state'] = status === 'ready' ? 'READY' : status === 'loading' ? 'LOADING' : 'UNAVAILABLE';
+        rows.push({ name: model.name, version: v.version, state, reason: status === 'failed' ? 'the last load failed' : status === 'ready' || status === 'loading' ? '' : status });
+      }
+    }
+    return rows;
   }
 
   /** `GET /v2` and gRPC ServerMetadata. */
@@ -81,6 +143,7 @@ export class InferenceService {
     const outputNames = selectOutputs(request.outputs, record.signature);
     const outputs = await this.options.pool.run(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)), inputs, outputNames, {
       signal: request.signal,
+      ...scheduling(request.parameters),
     });
     return { modelName: request.model, modelVersion: record.version, id: request.id, outputs };
   }
@@ -134,6 +197,25 @@ export class InferenceService {
   markReady(ready: boolean): void {
     this.ready = ready;
   }
+}
+
+/**
+ * The protocol's scheduling parameters (Triton's names): `timeout` in microseconds from now, and
+ * `priority` (1 = highest).
+ */
+function scheduling(parameters: Readonly<Record<string, unknown>> | undefined): { deadline?: number; priority?: number } {
+  if (parameters === undefined) return {};
+  const out: { deadline?: number; priority?: number } = {};
+  const { timeout, priority } = parameters;
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0) throw invalid(`parameter "timeout" must be a non-negative integer of microseconds, got ${JSON.stringify(timeout)}`);
+    if (timeout > 0) out.deadline = performance.now() + timeout / 1000;
+  }
+  if (priority !== undefined) {
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0) throw invalid(`parameter "priority" must be a non-negative integer, got ${JSON.stringify(priority)}`);
+    if (priority > 0) out.priority = priority;
+  }
+  return out;
 }
 
 export function poolKey(record: Pick<VersionRecord, 'model' | 'version'>): string {

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_MODELS, expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../testing/fixtures.js';
+import type { Datatype } from '../tensor/datatypes.js';
+import { decodeRequestInput } from '../tensor/json-codec.js';
+import { tensorFromBytes, tensorToBytes } from '../tensor/raw-bytes.js';
 import { buildApp } from './app.js';
 
 type TestPlatform = Awaited<ReturnType<typeof openTestPlatform>>;
@@ -104,12 +107,91 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
     });
     expect((await app.inject({ method: 'GET', url: '/v2/health/live' })).statusCode).toBe(200);
     const server = await app.inject({ method: 'GET', url: '/v2' });
-    expect(server.json()).toMatchObject({ name: 'slipway', extensions: [] });
+    expect(server.json()).toMatchObject({ name: 'slipway', extensions: expect.arrayContaining(['model_repository', 'schedule_policy']) });
     // breast_cancer ran above, so it is loaded and ready
     const ready = await app.inject({ method: 'GET', url: '/v2/models/breast_cancer/ready' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ name: 'breast_cancer', version: '1.0.0', ready: true });
     const missing = await app.inject({ method: 'GET', url: '/v2/models/nope/ready' });
     expect(missing.statusCode).toBe(404);
+  });
+});
+
+describe('binary tensor data over HTTP', () => {
+  let platform: TestPlatform;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    platform = await openTestPlatform();
+    for (const model of FIXTURE_MODELS) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
+    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+  });
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  /** Triton's layout: JSON header, then each binary input's raw bytes in order. */
+  function binaryRequest(inputs: readonly ExpectedTensor[]): { header: string; body: Buffer } {
+    const blobs: Buffer[] = [];
+    const jsonInputs = inputs.map((t) => {
+      const tensor = decodeRequestInput(t, 0);
+      const bytes = Buffer.from(tensorToBytes(tensor));
+      blobs.push(bytes);
+      return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
+    });
+    const header = JSON.stringify({ inputs: jsonInputs, parameters: { binary_data_output: true } });
+    return { header, body: Buffer.concat([Buffer.from(header), ...blobs]) };
+  }
+
+  it.each(FIXTURE_MODELS)('%s: binary in and out gives the same numbers as scikit-learn', async (model) => {
+    const expected = expectedOutputs(model);
+    const { header, body } = binaryRequest(expected.inputs);
+    const response = await app.inject({
+      method: 'POST',
+      url: `/v2/models/${model}/infer`,
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(Buffer.byteLength(header)) },
+      payload: body,
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.headers['content-type']).toBe('application/octet-stream');
+    const headerLength = Number(response.headers['inference-header-content-length']);
+    const raw = response.rawPayload;
+    const json = JSON.parse(raw.subarray(0, headerLength).toString('utf8')) as { outputs: Array<{ name: string; datatype: string; shape: number[]; parameters: { binary_data_size: number } }> };
+    let offset = headerLength;
+    for (const out of json.outputs) {
+      const size = out.parameters.binary_data_size;
+      const data = tensorFromBytes(out.name, out.datatype as Datatype, out.shape, raw.subarray(offset, offset + size));
+      offset += size;
+      const want = expected.outputs.find((o) => o.name === out.name)!;
+      expect(out.shape).toEqual(want.shape);
+      expect(firstMismatch(Array.from(data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v)), want.data, expected.tolerance), `${model}.${out.name}`).toBeUndefined();
+    }
+    expect(offset).toBe(raw.byteLength);
+  });
+
+  it('takes a raw body (header length 0) for a single-input model and answers binary', async () => {
+    const expected = expectedOutputs('breast_cancer');
+    const row = Float32Array.from(expected.inputs[0]!.data.slice(0, 30) as number[]);
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v2/models/breast_cancer/infer',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': '0' },
+      payload: Buffer.from(row.buffer),
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const headerLength = Number(response.headers['inference-header-content-length']);
+    const json = JSON.parse(response.rawPayload.subarray(0, headerLength).toString('utf8')) as { outputs: Array<{ name: string; parameters: { binary_data_size: number } }> };
+    expect(json.outputs.map((o) => [o.name, o.parameters.binary_data_size])).toEqual([['label', 8], ['probabilities', 8]]);
+    const label = response.rawPayload.readBigInt64LE(headerLength);
+    expect(Number(label)).toBe(expected.outputs.find((o) => o.name === 'label')!.data[0]);
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/v2/models/iris_mixed/infer',
+      headers: { 'inference-header-content-length': '0' },
+      payload: Buffer.alloc(16),
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<{ error: string }>().error).toMatch(/exactly one input/);
   });
 });

@@ -7,32 +7,54 @@ export interface RunningServer {
   readonly url: string;
   /** Resolves when every preloaded model is ready. */
   readonly preloaded: Promise<void>;
-  /** Stop accepting, let in-flight requests finish, release models and the store. */
-  stop(): Promise<void>;
+  /**
+   * Graceful stop: readiness turns false, no new connections, queued and in-flight requests
+   * finish, then models and the store are released. Resolves `true` when everything finished
+   * within `drainMs` (default 30 s), `false` when the deadline cut the drain short.
+   */
+  stop(drainMs?: number): Promise<boolean>;
+}
+
+export interface StartOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly log?: (line: string) => void;
+  /** Extra transports (gRPC) closed with the HTTP server. */
+  readonly alsoClose?: ReadonlyArray<(graceMs: number) => Promise<void>>;
 }
 
 /**
  * Listen on `host:port`, preload the models most likely to be called, and report ready once they
  * are. Readiness turns false as soon as a stop begins.
  */
-export async function startServer(platform: Platform, options: { host: string; port: number; log?: (line: string) => void }): Promise<RunningServer> {
+export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
   const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
   const address = await app.listen({ host: options.host, port: options.port });
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<boolean> | undefined;
+  const drain = async (drainMs: number): Promise<void> => {
+    platform.inference.markReady(false);
+    // app.close stops accepting, closes idle keep-alive connections, answers requests that arrive
+    // on busy ones with 503, and resolves when in-flight requests are done.
+    await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
+    await preloaded.catch(() => undefined);
+    await platform.close();
+  };
   return {
     app,
     url: address,
     preloaded,
-    stop() {
+    stop(drainMs = 30_000) {
       stopping ??= (async () => {
-        platform.inference.markReady(false);
-        await app.close();
-        await preloaded.catch(() => undefined);
-        await platform.close();
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)));
+        const finished = await Promise.race([drain(drainMs).then(() => true as const), deadline]);
+        clearTimeout(timer);
+        if (!finished) log(`drain deadline of ${drainMs} ms passed; stopping with work unfinished`);
+        return finished;
       })();
       return stopping;
     },

@@ -24,6 +24,8 @@ export interface ModelTable {
   description: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** JSON object of serving settings (see registry/serving-config.ts); '{}' = defaults. */
+  serving_config: Generated<string>;
 }
 
 export interface ModelVersionTable {

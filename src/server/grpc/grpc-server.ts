@@ -4,7 +4,7 @@
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { SlipwayError } from '../../core/errors.js';
-import { createInferenceHandlers, type GrpcInferenceCore } from './handlers.js';
+import { createInferenceHandlers, withTolerantDecoding, type GrpcInferenceCore } from './handlers.js';
 import { inferenceServiceDefinition } from './proto.js';
 
 /** Default cap on received and sent messages: 64 MiB, Triton's HTTP body cap (gRPC's own default is 4 MiB). */
@@ -49,7 +49,8 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  server.addService(inferenceServiceDefinition(), createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}) }));
+  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}) });
+  server.addService(withTolerantDecoding(inferenceServiceDefinition()), handlers);
   let closing: Promise<void> | undefined;
 
   return {

@@ -3,8 +3,8 @@
  * decode, call one service method, encode. Every handler is wrapped so that whatever a client sends,
  * it gets a status back and the process carries on.
  */
-import { Metadata, type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { SlipwayError, toSlipwayError } from '../../core/errors.js';
+import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
 import type { InferenceService } from '../inference-service.js';
 import { decodeInferRequest, encodeInferResponse, requireModelName } from './infer-codec.js';
 import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
@@ -24,7 +24,7 @@ export interface HandlerOptions {
 export function createInferenceHandlers(core: GrpcInferenceCore, options: HandlerOptions = {}): UntypedServiceImplementation {
   const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      void respond(method, () => run(call.request, call), callback, options.log);
+      void respond(method, () => run(checkDecoded(method, call.request), call), callback, options.log);
     };
 
   return {
@@ -55,6 +55,34 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
   };
 }
 
+/** What a request that failed to decode is replaced with, so the handler can answer INVALID_ARGUMENT. */
+class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * The service definition with request decoding that never throws: grpc-js would answer a message
+ * that is not valid protobuf with INTERNAL, but it is the client's mistake.
+ */
+export function withTolerantDecoding(definition: ServiceDefinition): ServiceDefinition {
+  const methods = Object.entries(definition).map(([name, method]) => {
+    const requestDeserialize = (bytes: Buffer): unknown => {
+      try {
+        return method.requestDeserialize(bytes);
+      } catch (error) {
+        return new MalformedRequest(error instanceof Error ? error.message : String(error));
+      }
+    };
+    return [name, { ...method, requestDeserialize }] as const;
+  });
+  return Object.fromEntries(methods);
+}
+
+function checkDecoded<Req>(method: string, request: Req): Req {
+  if (request instanceof MalformedRequest) throw invalid(`the ${method} request is not a valid protobuf message: ${request.reason}`);
+  return request;
+}
+
 /** An AbortSignal that fires when the client cancels the call or goes away. */
 export function cancellationSignal(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
   const controller = new AbortController();
@@ -82,7 +110,7 @@ async function respond<Res>(method: string, run: () => Promise<Res> | Res, callb
 
 function toStatus(method: string, raw: unknown, log?: (line: string) => void): { code: number; details: string; metadata: Metadata } {
   const error = toSlipwayError(raw);
-  if (error.code === 'INTERNAL') log?.(`gRPC ${method} failed: ${error.stack ?? error.message}`);
+  if (error.code === 'INTERNAL') log?.(`gRPC ${method} failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA_KEY, error.code);
   if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));

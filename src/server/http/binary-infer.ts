@@ -8,18 +8,20 @@
  *    every content type as a Buffer, hand binary requests over untouched and everything else to
  *    Fastify's default JSON parser (same proto/constructor-poisoning policy as the app):
  *    ```ts
- *    await app.register(async (scope) => {
+ *    await app.register((scope, _options, done) => {
  *      const json = scope.getDefaultJsonParser('error', 'error');
  *      scope.removeAllContentTypeParsers(); // this scope only: model uploads keep theirs
- *      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
- *        if (request.headers['inference-header-content-length'] !== undefined) return done(null, body);
+ *      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, parsed) => {
+ *        if (request.headers['inference-header-content-length'] !== undefined) return parsed(null, body);
  *        const text = (body as Buffer).toString('utf8');
- *        if (text === '') return done(null, undefined); // as app.ts's '*' parser
- *        json(request, text, done);
+ *        if (text === '') return parsed(null, undefined); // as app.ts's '*' parser
+ *        return json(request, text, parsed);
  *      });
  *      registerV2InferRoutes(scope, service); // the two POST .../infer routes
+ *      done();
  *    });
  *    ```
+ *    (v2-body.test.ts runs exactly this wiring, with an echo model.)
  *    (`curl --data-binary` sends `application/x-www-form-urlencoded`, tritonclient may send no type
  *    at all, Triton's docs `application/octet-stream`: the header decides, not the content type.
  *    Fastify skips parsing an empty body: `request.body` is then undefined.)
@@ -46,19 +48,18 @@
  *    ```
  *    (The JSON case must set the type: Fastify sends a string as text/plain.) Add
  *    `'binary_tensor_data'` to `SERVER_EXTENSIONS` in inference-service.ts.
- * 3. README:
+ * 3. README (breast_cancer: one input "input" FP32 [-1,30]):
  *    ```sh
- *    # header.json: {"inputs":[{"name":"x","datatype":"FP32","shape":[1,30],"parameters":{"binary_data_size":120}}],
- *    #               "parameters":{"binary_data_output":true}}
- *    cat header.json x.f32 > request.bin   # x.f32: 30 little-endian float32s
- *    curl -s http://localhost:8080/v2/models/fraud/infer \
- *      -H 'Content-Type: application/octet-stream' \
- *      -H "Inference-Header-Content-Length: $(stat -c %s header.json)" \
- *      --data-binary @request.bin -D headers.txt -o response.bin
- *    # response.bin: the JSON header (length in headers.txt's Inference-Header-Content-Length), then the outputs' bytes.
- *    # A model with a single input also takes the bare tensor bytes:
- *    curl -s http://localhost:8080/v2/models/fraud/infer -H 'Inference-Header-Content-Length: 0' \
- *      --data-binary @x.f32 -o response.bin
+ *    python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<30f", *[0.5]*30))' > x.f32
+ *    printf '%s' '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,30],"parameters":{"binary_data_size":120}}],
+ *      "outputs":[{"name":"probabilities","parameters":{"binary_data":true}}]}' > header.json
+ *    cat header.json x.f32 > request.bin
+ *    curl -s http://127.0.0.1:8080/v2/models/breast_cancer/infer -H 'content-type: application/octet-stream' \
+ *      -H "inference-header-content-length: $(wc -c < header.json)" --data-binary @request.bin -D - -o response.bin
+ *    # inference-header-content-length: N -> response.bin is N bytes of JSON ("binary_data_size":8), then 2 float32s
+ *    # One input, so the bare tensor bytes work too (all outputs come back binary):
+ *    curl -s http://127.0.0.1:8080/v2/models/breast_cancer/infer -H 'inference-header-content-length: 0' \
+ *      --data-binary @x.f32 -D - -o response.bin
  *    ```
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -185,12 +186,7 @@ export function encodeInferResponse(response: InferResponseTensors, binary: (out
   return { body: Buffer.concat([header, ...blobs]), headerLength: header.byteLength };
 }
 
-interface BinaryResponseOutput {
-  name: string;
-  datatype: string;
-  shape: number[];
-  parameters: { binary_data_size: number };
-}
+type BinaryResponseOutput = Omit<ResponseOutput, 'data'> & { parameters: { binary_data_size: number } };
 
 /** JSON.parse, refusing `__proto__` and `constructor.prototype` keys like the app's JSON parser does. */
 function parseHeader(bytes: Buffer): unknown {

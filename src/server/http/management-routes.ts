@@ -116,6 +116,21 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
       registry.archive(request.params.name, request.params.version, optionalText(isObject(request.body) ? request.body.reason : undefined, 'reason')),
   );
 
+  app.get('/api/v1/models/:name/serving', { schema: { tags, summary: 'Serving settings (dynamic batching, instances); {} = defaults' } }, (request: FastifyRequest<{ Params: { name: string } }>) =>
+    registry.getServingConfig(request.params.name),
+  );
+
+  app.put(
+    '/api/v1/models/:name/serving',
+    {
+      schema: {
+        tags,
+        summary: 'Replace serving settings: batching, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels. Applies when a version is next (re)loaded (POST /v2/repository/models/{m}/load).',
+      },
+    },
+    (request: FastifyRequest<{ Params: { name: string }; Body: unknown }>) => registry.setServingConfig(request.params.name, request.body),
+  );
+
   app.get('/api/v1/models/:name/aliases', { schema: { tags, summary: 'Aliases of a model' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => ({
     aliases: (await registry.getModel(request.params.name)).aliases,
   }));

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { encodeResponseOutput } from '../../tensor/json-codec.js';
 import { PLATFORM, type InferenceService } from '../inference-service.js';
-import { decodeInferBody } from './v2-body.js';
+import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
+import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 
 interface ModelParams {
   model: string;
@@ -23,7 +23,7 @@ export function clientGone(reply: FastifyReply): AbortSignal {
  * Open Inference Protocol v2 over REST (shared/reference/serving.md §1.2–1.3). `{version}` may be a
  * semver or an alias; without it the latest version answers. Every response names the version.
  */
-export function registerV2Routes(app: FastifyInstance, service: InferenceService): void {
+export async function registerV2Routes(app: FastifyInstance, service: InferenceService, bodyLimit: number): Promise<void> {
   app.get('/v2/health/live', { schema: { tags: ['health'], summary: 'Server liveness' } }, () => ({ live: true }));
 
   app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness' } }, (_request, reply) => {
@@ -55,7 +55,15 @@ export function registerV2Routes(app: FastifyInstance, service: InferenceService
 
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
-    const body = decodeInferBody(request.body);
+    const headerLength = inferenceHeaderLength(request.headers);
+    let body: DecodedInferBody;
+    if (headerLength === undefined) {
+      body = decodeInferBody(request.body);
+    } else {
+      const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
+      body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+    }
     const result = await service.infer({
       model,
       version,
@@ -65,18 +73,34 @@ export function registerV2Routes(app: FastifyInstance, service: InferenceService
       parameters: body.parameters,
       signal: clientGone(reply),
     });
-    const response: Record<string, unknown> = { model_name: result.modelName, model_version: result.modelVersion };
-    if (result.id !== undefined) response.id = result.id;
-    response.outputs = result.outputs.map(encodeResponseOutput);
-    return reply.header('x-slipway-version', result.modelVersion).send(response);
+    const encoded = encodeInferResponse(
+      { model_name: result.modelName, model_version: result.modelVersion, id: result.id, outputs: result.outputs },
+      (name) => wantsBinaryOutput(body, name),
+    );
+    void reply.header('x-slipway-version', result.modelVersion);
+    if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
+    return reply.type('application/octet-stream').header(INFERENCE_HEADER, String(encoded.headerLength)).send(encoded.body);
   };
   const inferSchema = {
     tags: ['inference'],
-    summary: 'Run inference (Open Inference Protocol JSON tensors)',
+    summary: 'Run inference: Open Inference Protocol JSON tensors, or binary tensors with Inference-Header-Content-Length',
     body: {
-      description: '{"id"?, "parameters"?, "inputs": [{"name","datatype","shape","data"}], "outputs"?: [{"name"}]}',
+      description: '{"id"?, "parameters"?, "inputs": [{"name","datatype","shape","data" | "parameters":{"binary_data_size"}}], "outputs"?: [{"name","parameters"?:{"binary_data"}}]}',
     },
   };
-  app.post('/v2/models/:model/infer', { schema: inferSchema }, infer);
-  app.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);
+  // The infer routes parse every body as bytes and decide by the Inference-Header-Content-Length
+  // header, not the content type: curl --data-binary sends a form type, tritonclient may send none.
+  await app.register((scope, _options, done) => {
+    const json = scope.getDefaultJsonParser('error', 'error');
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, raw, parsed) => {
+      if (request.headers[INFERENCE_HEADER] !== undefined) return parsed(null, raw);
+      const text = (raw as Buffer).toString('utf8');
+      if (text === '') return parsed(null, undefined);
+      return json(request, text, parsed);
+    });
+    scope.post('/v2/models/:model/infer', { schema: inferSchema }, infer);
+    scope.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);
+    done();
+  });
 }

@@ -4,6 +4,7 @@ import { SlipwayError } from '../../core/errors.js';
 import type { SqlDialectName } from '../database.js';
 import type { DatabaseSchema } from '../schema.js';
 import { registryMigration } from './0001-registry.js';
+import { servingConfigMigration } from './0002-serving-config.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -12,6 +13,7 @@ import { registryMigration } from './0001-registry.js';
 export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '0001_registry': registryMigration(dialect),
+    '0002_serving_config': servingConfigMigration,
   };
 }
 
