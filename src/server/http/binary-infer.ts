@@ -2,65 +2,9 @@
  * Triton's binary tensor data extension over HTTP (shared/reference/serving.md §1.6): a JSON header
  * of `Inference-Header-Content-Length` bytes, then the raw bytes of every tensor whose `parameters`
  * carry `binary_data_size`, in the order the tensors appear in the JSON. Raw layout: tensor/raw-bytes.ts.
- * Pure functions; the HTTP wiring lives in v2-routes.ts / app.ts:
- *
- * 1. Body parsing (app.ts or, better, an encapsulated plugin around the two infer routes). Parse
- *    every content type as a Buffer, hand binary requests over untouched and everything else to
- *    Fastify's default JSON parser (same proto/constructor-poisoning policy as the app):
- *    ```ts
- *    await app.register((scope, _options, done) => {
- *      const json = scope.getDefaultJsonParser('error', 'error');
- *      scope.removeAllContentTypeParsers(); // this scope only: model uploads keep theirs
- *      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, parsed) => {
- *        if (request.headers['inference-header-content-length'] !== undefined) return parsed(null, body);
- *        const text = (body as Buffer).toString('utf8');
- *        if (text === '') return parsed(null, undefined); // as app.ts's '*' parser
- *        return json(request, text, parsed);
- *      });
- *      registerV2InferRoutes(scope, service); // the two POST .../infer routes
- *      done();
- *    });
- *    ```
- *    (v2-body.test.ts runs exactly this wiring, with an echo model.)
- *    (`curl --data-binary` sends `application/x-www-form-urlencoded`, tritonclient may send no type
- *    at all, Triton's docs `application/octet-stream`: the header decides, not the content type.
- *    Fastify skips parsing an empty body: `request.body` is then undefined.)
- * 2. The infer handler:
- *    ```ts
- *    const headerLength = inferenceHeaderLength(request.headers);
- *    let body: DecodedInferBody;
- *    if (headerLength === undefined) body = decodeInferBody(request.body);
- *    else {
- *      const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
- *      const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
- *      body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
- *    }
- *    const result = await service.infer({ model, version, id: body.id, inputs: body.inputs,
- *      outputs: body.outputs, parameters: body.parameters, signal: clientGone(reply) });
- *    const encoded = encodeInferResponse(
- *      { model_name: result.modelName, model_version: result.modelVersion, id: result.id, outputs: result.outputs },
- *      (name) => wantsBinaryOutput(body, name),
- *    );
- *    void reply.header('x-slipway-version', result.modelVersion);
- *    if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
- *    return reply.type('application/octet-stream')
- *      .header('inference-header-content-length', String(encoded.headerLength)).send(encoded.body);
- *    ```
- *    (The JSON case must set the type: Fastify sends a string as text/plain.) Add
- *    `'binary_tensor_data'` to `SERVER_EXTENSIONS` in inference-service.ts.
- * 3. README (breast_cancer: one input "input" FP32 [-1,30]):
- *    ```sh
- *    python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<30f", *[0.5]*30))' > x.f32
- *    printf '%s' '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,30],"parameters":{"binary_data_size":120}}],
- *      "outputs":[{"name":"probabilities","parameters":{"binary_data":true}}]}' > header.json
- *    cat header.json x.f32 > request.bin
- *    curl -s http://127.0.0.1:8080/v2/models/breast_cancer/infer -H 'content-type: application/octet-stream' \
- *      -H "inference-header-content-length: $(wc -c < header.json)" --data-binary @request.bin -D - -o response.bin
- *    # inference-header-content-length: N -> response.bin is N bytes of JSON ("binary_data_size":8), then 2 float32s
- *    # One input, so the bare tensor bytes work too (all outputs come back binary):
- *    curl -s http://127.0.0.1:8080/v2/models/breast_cancer/infer -H 'inference-header-content-length: 0' \
- *      --data-binary @x.f32 -D - -o response.bin
- *    ```
+ * Pure functions; v2-routes.ts parses infer bodies as bytes and calls these when the header is present
+ * (the header decides, not the content type: curl --data-binary sends a form type, tritonclient may
+ * send none). The README shows a curl session.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { invalid } from '../../core/errors.js';
