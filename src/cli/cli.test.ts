@@ -93,6 +93,28 @@ describe('slipway CLI', () => {
     expect(badFile.err.split('\n')[0]).toMatch(/^error: not a valid ONNX model/);
   });
 
+  it('shows and changes serving settings, and loads/unloads on a running server', async () => {
+    expect((await cli('config', 'cancer')).out).toBe('cancer: default serving settings\n');
+    const set = await cli('config', 'cancer', '--set', 'maxBatchSize=8', '--set', 'batching=true', '--json');
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out)).toEqual({ maxBatchSize: 8, batching: true });
+    const bad = await cli('config', 'cancer', '--set', 'maxBatchSize=0');
+    expect(bad).toMatchObject({ code: 1, err: 'error: invalid serving config: maxBatchSize must be an integer from 1 to 1048576, got "0"\n' });
+    expect((await cli('config', 'cancer', '--set', 'maxBatchSize=default')).out).toMatch(/^batching=true\n/);
+
+    const platform = await openPlatform(loadConfig(env()));
+    const server = await startServer(platform, { host: '127.0.0.1', port: 0 });
+    try {
+      await server.preloaded;
+      expect(await cli('load', 'cancer@champion', '--url', server.url)).toEqual({ code: 0, out: 'loaded cancer@1.1.0\n', err: '' });
+      expect(await cli('unload', 'cancer@1.1.0', '--url', server.url)).toEqual({ code: 0, out: 'unloaded cancer@1.1.0\n', err: '' });
+      expect((await cli('unload', 'cancer@1.1.0', '--url', server.url)).out).toBe('was not loaded: cancer@1.1.0\n');
+      expect(await cli('load', 'ghost', '--url', server.url)).toEqual({ code: 1, out: '', err: 'error: model "ghost" does not exist\n' });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('predicts from JSON and CSV rows against a running server', async () => {
     const platform = await openPlatform(loadConfig(env()));
     const server = await startServer(platform, { host: '127.0.0.1', port: 0 });
