@@ -7,7 +7,9 @@ import { MODELS, modelByName } from './lib/models.mjs';
 import { runCommand } from './lib/processes.mjs';
 import { S } from './report.mjs';
 import { grpcScenario, httpScenario } from './scenarios.mjs';
-import { startBareStack, startFlaskDev, startGunicorn, startHttpCeiling, trainFlaskModel } from './servers/baselines.mjs';
+import {
+  startBareStack, startFlaskDev, startGrpcCeiling, startGunicorn, startHttpCeiling, trainFlaskModel,
+} from './servers/baselines.mjs';
 import { startSlipway } from './servers/slipway.mjs';
 
 const SMALL = modelByName('breast_cancer');
@@ -37,10 +39,19 @@ export async function rawOrt({ config, log }) {
   return JSON.parse(r.stdout);
 }
 
-/** (b) the HTTP ceiling: the bare stack's route with no inference, small model's body. */
-export const ceiling = (ctx) => withServer(ctx, startHttpCeiling, (s) => httpScenario({
-  ...ctx, scenario: S.ceiling, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, check: () => undefined,
-}));
+/**
+ * (b) the ceilings, small model's body: the bare stack's route with no inference (HTTP), and a
+ * grpc-js server with a canned answer (what grpc-js and the gRPC load generator allow at all).
+ */
+export async function ceilings(ctx) {
+  const http = await withServer(ctx, startHttpCeiling, (s) => httpScenario({
+    ...ctx, scenario: S.ceiling, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, check: () => undefined,
+  }));
+  const grpc = await withServer(ctx, startGrpcCeiling, (s) => grpcScenario({
+    ...ctx, scenario: S.grpcCeiling, model: SMALL.name, target: s.grpcTarget, payload: ctx.payloads[SMALL.name].tensor, expectLabel: 1,
+  }));
+  return [...http, ...grpc];
+}
 
 /** (b) the bare stack, JSON, every model. */
 export const bare = (ctx) => withServer(ctx, () => startBareStack(MODELS, ctx.config.ortThreads), async (s) => {

@@ -1,6 +1,7 @@
 // Tables (console and markdown), ratios and the targets, from the measured cells.
 export const S = Object.freeze({
   ceiling: 'HTTP ceiling (Fastify, no inference)',
+  grpcCeiling: 'gRPC ceiling (grpc-js, no inference)',
   bare: 'bare Fastify+ORT',
   flask: 'Flask dev server',
   gunicorn: 'gunicorn -w 2',

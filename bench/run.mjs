@@ -34,7 +34,7 @@ async function main() {
   const wanted = (group) => config.only.has(group);
   const raw = wanted('raw') ? await groups.rawOrt(ctx) : [];
   const cells = [];
-  if (wanted('ceiling')) cells.push(...await groups.ceiling(ctx));
+  if (wanted('ceiling')) cells.push(...await groups.ceilings(ctx));
   if (wanted('bare')) cells.push(...await groups.bare(ctx));
   if (wanted('flask')) cells.push(...await groups.flask(ctx, { gunicorn: false }));
   if (wanted('gunicorn')) cells.push(...await groups.flask(ctx, { gunicorn: true }));

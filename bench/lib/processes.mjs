@@ -1,6 +1,6 @@
 // Child processes: free ports, start a server and wait until it answers, stop it.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 const running = new Set();
 
@@ -75,6 +75,17 @@ export async function httpOk(url) {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   await res.arrayBuffer();
   return res.ok;
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,7 +2,7 @@
 // Flask app on the dev server and on gunicorn. Each returns { url(path), stop() }.
 import { join } from 'node:path';
 import { BENCH_DIR, PYTHON, ROOT } from '../lib/config.mjs';
-import { freePort, httpOk, runCommand, startProcess } from '../lib/processes.mjs';
+import { freePort, httpOk, runCommand, startProcess, tcpOpen } from '../lib/processes.mjs';
 
 const SERVERS = join(BENCH_DIR, 'servers');
 
@@ -21,6 +21,19 @@ async function fastify(name, extraArgs) {
 
 /** Same Fastify route as the bare stack, answering a canned response without inference. */
 export const startHttpCeiling = () => fastify('HTTP ceiling', ['--no-infer']);
+
+/** A grpc-js server answering ModelInfer with a canned raw response: what grpc-js itself allows. */
+export async function startGrpcCeiling() {
+  const port = await freePort();
+  const proc = await startProcess({
+    name: 'gRPC ceiling',
+    command: process.execPath,
+    args: [join(SERVERS, 'grpc-ceiling.mjs'), '--port', String(port)],
+    cwd: ROOT,
+    ready: () => tcpOpen(port),
+  });
+  return { name: 'gRPC ceiling', grpcTarget: `127.0.0.1:${port}`, stop: () => proc.stop() };
+}
 
 /** Minimal Fastify + onnxruntime-node, one session.run per request. */
 export const startBareStack = (models, threads) =>

@@ -60,7 +60,12 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
   const who = cluster.isWorker ? `worker ${process.pid} ` : '';
   io.stdout(`slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`);
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // `on`, not `once`: with Ctrl-C a worker gets the terminal's SIGINT and the primary's, and a
+    // second signal must not kill it mid-drain.
     const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       io.stderr(`${signal}: draining (up to ${config.drainMs} ms) and stopping\n`);
       server.stop(config.drainMs).then(
         () => resolve(),
@@ -70,9 +75,11 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
+  // A worker's IPC channel to the primary keeps it alive; let go of it so the process can exit.
+  cluster.worker?.disconnect();
 }
 
 /** The cluster primary: fork the workers, replace one that dies unexpectedly, and pass SIGTERM/SIGINT on. */
@@ -87,6 +94,7 @@ async function superviseWorkers(config: SlipwayConfig, io: CliIo): Promise<void>
   io.stdout(`slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
       stopping = true;
       const workers = Object.values(cluster.workers ?? {});
       let alive = workers.length;
@@ -99,7 +107,7 @@ async function superviseWorkers(config: SlipwayConfig, io: CliIo): Promise<void>
         worker?.process.kill(signal);
       }
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
 }
