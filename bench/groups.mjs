@@ -13,6 +13,7 @@ import {
 import { startSlipway } from './servers/slipway.mjs';
 
 const SMALL = modelByName('breast_cancer');
+const LARGE = modelByName('digits_image');
 const INFER = (model) => `/v2/models/${model}/infer`;
 
 /** Start a server, run its scenarios, always stop it. */
@@ -40,16 +41,23 @@ export async function rawOrt({ config, log }) {
 }
 
 /**
- * (b) the ceilings, small model's body: the bare stack's route with no inference (HTTP), and a
- * grpc-js server with a canned answer (what grpc-js and the gRPC load generator allow at all).
+ * (b) the ceilings: the bare stack's route with no inference (HTTP, small model's body), and a
+ * grpc-js server with a canned answer (what grpc-js and the gRPC load generator allow at all,
+ * for the small model's and the large tensor's raw request).
  */
 export async function ceilings(ctx) {
   const http = await withServer(ctx, startHttpCeiling, (s) => httpScenario({
     ...ctx, scenario: S.ceiling, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, check: () => undefined,
   }));
-  const grpc = await withServer(ctx, startGrpcCeiling, (s) => grpcScenario({
-    ...ctx, scenario: S.grpcCeiling, model: SMALL.name, target: s.grpcTarget, payload: ctx.payloads[SMALL.name].tensor, expectLabel: 1,
-  }));
+  const grpc = await withServer(ctx, startGrpcCeiling, async (s) => {
+    const cells = [];
+    for (const model of [SMALL, LARGE]) {
+      cells.push(...await grpcScenario({
+        ...ctx, scenario: S.grpcCeiling, model: model.name, target: s.grpcTarget, payload: ctx.payloads[model.name].tensor, expectLabel: 1,
+      }));
+    }
+    return cells;
+  });
   return [...http, ...grpc];
 }
 

@@ -8,6 +8,8 @@
 //                      Slipway's own default SLIPWAY_INTRA_OP_THREADS)
 //   BENCH_QUIET_WAIT   before each cell, wait up to this many seconds for other processes to use
 //                      less than BENCH_QUIET_THRESHOLD of the machine (default 15 and 0.1; 0 = no wait)
+//   BENCH_RETRIES      re-measure a cell disturbed by other processes (> BENCH_DISTURBED of the
+//                      machine, default 0.15) up to this many times, keeping the least disturbed (default 2)
 //   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway)
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +43,8 @@ export const config = Object.freeze({
   ortThreads: number('BENCH_ORT_THREADS', 1),
   quietWait: env.BENCH_QUIET_WAIT === '0' ? 0 : number('BENCH_QUIET_WAIT', 15),
   quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
+  retries: env.BENCH_RETRIES === '0' ? 0 : number('BENCH_RETRIES', 2),
+  disturbedThreshold: number('BENCH_DISTURBED', 0.15),
   only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway'])),
   rawBatches: [1, 8, 64, 512],
 });

@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 
-const running = new Set();
+const running = new Set(); // long-running servers, stopped by stopAll()
+const commands = new Set(); // short commands (wrk, load generators), killed by stopAll()
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort() {
@@ -61,6 +62,8 @@ export async function startProcess({ name, command, args, env, cwd, ready, timeo
 export function runCommand(command, args, { env, cwd } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    commands.add(child);
+    child.once('exit', () => commands.delete(child));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => { stdout += c; });
@@ -90,7 +93,8 @@ export function tcpOpen(port) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Stop every child still running (on exit or Ctrl-C). */
+/** Stop every child still running (on failure or Ctrl-C). */
 export async function stopAll() {
+  for (const child of commands) child.kill('SIGTERM');
   await Promise.all([...running].map((p) => p.stop()));
 }

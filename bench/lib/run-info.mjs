@@ -27,7 +27,8 @@ export async function describeRun({ config, payloads, slipwayArgs }) {
         + `${wrk}; Python ${py[0]}, scikit-learn ${py[1]}, Flask ${py[2]}`,
       `${config.seconds}s per cell after a ${config.warmupSeconds}s warm-up per server and payload; concurrency ${config.concurrency.join(', ')}; `
         + `ORT intra-op threads ${config.ortThreads} (raw and bare stack); before each cell, waited up to ${config.quietWait}s for other `
-        + `processes to drop below ${Math.round(config.quietThreshold * 100)}% of the machine`,
+        + `processes to drop below ${Math.round(config.quietThreshold * 100)}% of the machine, and re-measured (up to ${config.retries}×) `
+        + `a cell they took more than ${Math.round(config.disturbedThreshold * 100)}% of`,
       `Slipway: ${slipwayArgs ?? 'not run'}`,
       `request bodies (one row): ${sizes.join('; ')}`,
       `load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min)`,

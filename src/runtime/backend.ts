@@ -3,6 +3,7 @@
  * this interface only; they branch on {@link BackendCapabilities}, never on `Backend.name`.
  * Vendor types (ONNX Runtime sessions and tensors) stay inside each implementation's folder.
  */
+import type { CancelSignal } from './abort.js';
 import type { Datatype, Signature, Tensor } from '../tensor/datatypes.js';
 
 /** What a backend can do. Anything a backend does not declare is assumed unsupported. */
@@ -51,7 +52,7 @@ export interface LoadOptions {
 /** Per-run options. */
 export interface RunOptions {
   /** A run whose signal is aborted is not started, and its result is discarded if it already was. */
-  readonly signal?: AbortSignal;
+  readonly signal?: CancelSignal;
   /** Give up with DEADLINE_EXCEEDED if the run has not started by then (`performance.now()` ms). */
   readonly deadline?: number;
   /** Queue priority: 1 is the highest; larger numbers wait behind smaller ones. Default: the lowest level. */

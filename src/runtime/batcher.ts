@@ -9,7 +9,7 @@
  */
 import { SlipwayError } from '../core/errors.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
-import { abortError } from './abort.js';
+import { abortError, type CancelSignal } from './abort.js';
 import type { LoadedModel, RunOptions } from './backend.js';
 import { batchKey, concatInputs, requestRows, splitOutputs } from './batch-tensors.js';
 
@@ -54,7 +54,7 @@ interface Pending {
   readonly key: string;
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
-  readonly signal: AbortSignal | undefined;
+  readonly signal: CancelSignal | undefined;
   readonly level: number;
   readonly resolve: (outputs: Tensor[]) => void;
   readonly reject: (error: unknown) => void;

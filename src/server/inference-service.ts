@@ -2,6 +2,7 @@ import { SlipwayError, invalid } from '../core/errors.js';
 import { isSemver } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
+import type { CancelSignal } from '../runtime/abort.js';
 import type { ModelPool } from '../runtime/model-pool.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { selectOutputs, validateInputs } from '../tensor/validate.js';
@@ -22,7 +23,7 @@ export interface InferRequest {
   /** Names of the outputs wanted; all when undefined or empty. */
   readonly outputs?: readonly string[];
   readonly parameters?: Readonly<Record<string, unknown>>;
-  readonly signal?: AbortSignal;
+  readonly signal?: CancelSignal;
 }
 
 export interface InferResult {

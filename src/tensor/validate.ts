@@ -37,15 +37,17 @@ export function validateInputs(tensors: readonly Tensor[], signature: Signature)
 }
 
 function checkInput(t: Tensor, spec: TensorSpec): Tensor {
-  const label = `input ${quote(spec.name)}`;
+  // Messages are built only on failure: this runs for every input of every request.
+  const label = () => `input ${quote(spec.name)}`;
   if (t.datatype !== spec.datatype && !canWiden(t.datatype, spec.datatype)) {
-    throw invalid(`${label}: expected datatype ${spec.datatype}, got ${t.datatype}`);
+    throw invalid(`${label()}: expected datatype ${spec.datatype}, got ${t.datatype}`);
   }
-  const shapes = `expected shape ${formatShape(spec.shape)}, got ${formatShape(t.shape)}`;
-  if (t.shape.length !== spec.shape.length) throw invalid(`${label}: ${shapes} (rank must be ${spec.shape.length})`);
-  spec.shape.forEach((d, i) => {
-    if (d >= 0 && t.shape[i] !== d) throw invalid(`${label}: ${shapes} (dimension ${i} must be ${d})`);
-  });
+  const shapes = () => `expected shape ${formatShape(spec.shape)}, got ${formatShape(t.shape)}`;
+  if (t.shape.length !== spec.shape.length) throw invalid(`${label()}: ${shapes()} (rank must be ${spec.shape.length})`);
+  for (let i = 0; i < spec.shape.length; i++) {
+    const d = spec.shape[i] as number;
+    if (d >= 0 && t.shape[i] !== d) throw invalid(`${label()}: ${shapes()} (dimension ${i} must be ${d})`);
+  }
   return convertTensor(t, spec.datatype);
 }
 

@@ -20,7 +20,8 @@ function hangingInfer() {
     new Promise<InferResult>((_resolve, reject) => {
       request.signal?.addEventListener('abort', () => {
         resolveAborted(request.signal?.reason);
-        reject(request.signal?.reason as Error);
+        const reason: unknown = request.signal?.reason;
+        reject(reason instanceof Error ? reason : new Error(String(reason)));
       });
     });
   return { infer, aborted };

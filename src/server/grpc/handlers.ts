@@ -3,6 +3,7 @@
  * decode, call one service method, encode. Every handler is wrapped so that whatever a client sends,
  * it gets a status back and the process carries on.
  */
+import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
 import type { InferenceService } from '../inference-service.js';
@@ -83,13 +84,13 @@ function checkDecoded<Req>(method: string, request: Req): Req {
   return request;
 }
 
-/** An AbortSignal that fires when the client cancels the call or goes away. */
-export function cancellationSignal(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort(new SlipwayError('CANCELLED', 'the client cancelled the call'));
-  if (call.cancelled) abort();
-  else call.once('cancelled', abort);
-  return controller.signal;
+/** A signal that fires when the client cancels the call or goes away (cheap: see runtime/abort.ts). */
+export function cancellationSignal(call: ServerUnaryCall<unknown, unknown>): CancelSignal {
+  const { signal, abort } = cancelSignal();
+  const cancel = (): void => abort(new SlipwayError('CANCELLED', 'the client cancelled the call'));
+  if (call.cancelled) cancel();
+  else call.once('cancelled', cancel);
+  return signal;
 }
 
 async function respond<Res>(method: string, run: () => Promise<Res> | Res, callback: sendUnaryData<Res>, log?: (line: string) => void): Promise<void> {

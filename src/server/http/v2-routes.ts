@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { PLATFORM, type InferenceService } from '../inference-service.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
@@ -8,15 +9,15 @@ interface ModelParams {
   version?: string;
 }
 
-/** An AbortSignal that fires when the HTTP client goes away before the response is sent. */
-export function clientGone(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
+/** A signal that fires when the HTTP client goes away before the response is sent. */
+export function clientGone(reply: FastifyReply): CancelSignal {
+  const { signal, abort } = cancelSignal();
   // Not request.raw's 'close': an IncomingMessage closes as soon as its body has been read.
   // The response closing before it finished writing means the connection is gone.
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    if (!reply.raw.writableFinished) abort();
   });
-  return controller.signal;
+  return signal;
 }
 
 /**
