@@ -94,18 +94,10 @@ export interface AliasEvent {
 }
 
 /** Everything about a new version except its number, which the store decides under a lock. */
-export interface VersionDraft {
-  readonly model: string;
+export interface VersionDraft
+  extends Pick<VersionRecord, 'model' | 'description' | 'signature' | 'artifact' | 'card' | 'metrics' | 'params' | 'tags' | 'lineage'> {
   /** Used to create the model when it is new; ignored otherwise. */
   readonly modelDescription?: string;
-  readonly description: string;
-  readonly signature: Signature;
-  readonly artifact: ArtifactRef;
-  readonly card: string | null;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly params: Readonly<Record<string, unknown>>;
-  readonly tags: Readonly<Record<string, string>>;
-  readonly lineage: Lineage;
 }
 
 /** Decides the version number of a draft, given the model's newest version (by semver) and every number taken. */
