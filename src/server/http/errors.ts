@@ -26,7 +26,7 @@ function fromFastify(error: FastifyError, bodyLimit: number): SlipwayError | und
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((raw: FastifyError, request, reply) => {
     const error = raw instanceof SlipwayError ? raw : (fromFastify(raw, bodyLimit) ?? toSlipwayError(raw));
-    if (error.code === 'INTERNAL') request.log.error({ err: raw }, 'internal error');
+    if (error.code === 'INTERNAL') request.log.error({ err: raw, reqId: request.id, url: request.url }, 'internal error');
     if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
     const body: { error: string; code: string; details?: unknown } = { error: error.message, code: error.code };
     if (error.details !== undefined) body.details = error.details;
