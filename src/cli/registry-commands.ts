@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../core/config.js';
 import { SlipwayError } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
+import { parseTags } from '../registry/tags.js';
 import type { Lineage } from '../registry/types.js';
 import { openPlatform, type Platform } from '../platform.js';
 import { describeSchemaChange, formatModels, formatVersion, formatVersions, table } from './format.js';
@@ -42,16 +43,6 @@ async function readJsonObject(io: CliIo, file: string | undefined, what: string)
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} must hold a JSON object`);
   return value as Record<string, unknown>;
-}
-
-function parseTagOptions(values: readonly string[]): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const pair of values) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new SlipwayError('INVALID_ARGUMENT', `--tag ${pair}: expected key=value`);
-    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return tags;
 }
 
 async function gitCommitOf(file: string): Promise<string | undefined> {
@@ -133,7 +124,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           card: options.card === undefined ? undefined : await readText(io, options.card, 'model card'),
           metrics: (await readJsonObject(io, options.metrics, 'metrics file')) as Record<string, number> | undefined,
           params: await readJsonObject(io, options.params, 'params file'),
-          tags: parseTagOptions(options.tag),
+          tags: parseTags(options.tag, (pair) => `--tag ${pair}`),
           lineage,
           bump: options.bump,
           version: options.version,

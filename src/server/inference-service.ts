@@ -1,4 +1,4 @@
-import { SlipwayError, invalid } from '../core/errors.js';
+import { invalid } from '../core/errors.js';
 import { isSemver } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
@@ -221,15 +221,4 @@ function scheduling(parameters: Readonly<Record<string, unknown>> | undefined): 
 
 export function poolKey(record: Pick<VersionRecord, 'model' | 'version'>): string {
   return `${record.model}@${record.version}`;
-}
-
-/** Read an optional string field of a request body. */
-export function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw invalid(`"${field}" must be a string, got ${typeof value}`);
-  return value;
-}
-
-export function unavailable(message: string): SlipwayError {
-  return new SlipwayError('UNAVAILABLE', message, { retryAfterSeconds: 1 });
 }

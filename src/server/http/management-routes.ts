@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../../core/errors.js';
 import type { PushInput, RegistryService } from '../../registry/registry-service.js';
+import { parseTags } from '../../registry/tags.js';
 import type { Lineage } from '../../registry/types.js';
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+import { isPlainObject } from '../../tensor/format.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -13,19 +12,9 @@ const one = (query: Query, key: string): string | undefined => {
   return Array.isArray(value) ? value[value.length - 1] : value;
 };
 
-function parseTags(values: readonly string[]): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const pair of values) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw invalid(`tag "${pair}" must look like key=value`);
-    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return tags;
-}
-
 function optionalObject(value: unknown, field: string): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
-  if (!isObject(value)) throw invalid(`"${field}" must be a JSON object`);
+  if (!isPlainObject(value)) throw invalid(`"${field}" must be a JSON object`);
   return value;
 }
 
@@ -49,9 +38,9 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
       ...(one(query, 'parent_version') ? { parentVersion: one(query, 'parent_version') } : {}),
       ...(one(query, 'source_path') ? { sourcePath: one(query, 'source_path') } : {}),
     };
-    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagValues), lineage };
+    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagValues, (pair) => `tag "${pair}"`), lineage };
   }
-  if (!isObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
+  if (!isPlainObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
   const encoded = body.artifact_base64;
   if (typeof encoded !== 'string') throw invalid('"artifact_base64" must be the ONNX file, base64-encoded');
   const tags = optionalObject(body.tags, 'tags') ?? {};
@@ -113,7 +102,7 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
     '/api/v1/models/:name/versions/:version/archive',
     { schema: { tags, summary: 'Archive a version (refused while an alias or deployment uses it)' } },
     async (request: FastifyRequest<{ Params: { name: string; version: string }; Body: { reason?: string } | undefined }>) =>
-      registry.archive(request.params.name, request.params.version, optionalText(isObject(request.body) ? request.body.reason : undefined, 'reason')),
+      registry.archive(request.params.name, request.params.version, optionalText(isPlainObject(request.body) ? request.body.reason : undefined, 'reason')),
   );
 
   app.get('/api/v1/models/:name/serving', { schema: { tags, summary: 'Serving settings (dynamic batching, instances); {} = defaults' } }, (request: FastifyRequest<{ Params: { name: string } }>) =>

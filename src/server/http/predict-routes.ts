@@ -1,12 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../../core/errors.js';
+import { isPlainObject } from '../../tensor/format.js';
 import { parseModelRef } from '../../registry/model-ref.js';
 import { decodeColumns, decodeInstances, encodePredictBody } from '../../tensor/rows.js';
 import type { InferenceService } from '../inference-service.js';
 import { clientGone } from './v2-routes.js';
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * `POST /v1/models/{model}[@{version}]:predict` for application developers (TensorFlow Serving's
@@ -28,7 +26,7 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
       const { model, selector } = parseModelRef(ref.slice(0, -':predict'.length));
       const record = await service.resolve(model, selector);
       const body = request.body;
-      if (!isObject(body) || (body.instances === undefined) === (body.inputs === undefined)) {
+      if (!isPlainObject(body) || (body.instances === undefined) === (body.inputs === undefined)) {
         throw invalid('request body must be {"instances": [...]} (rows) or {"inputs": {...}} (columns), exactly one of them');
       }
       const inputs =

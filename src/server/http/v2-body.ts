@@ -1,4 +1,5 @@
 import { invalid } from '../../core/errors.js';
+import { isPlainObject } from '../../tensor/format.js';
 import type { Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { decodeRequestInput } from '../../tensor/json-codec.js';
@@ -22,9 +23,6 @@ export interface DecodedInferBody {
 /** Decodes `inputs[position]` of a request into a tensor. */
 export type InputDecoder = (raw: unknown, position: number) => Tensor;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /**
  * Decode `$inference_request` (shapes in shared/reference/serving.md §1.3), with the binary data
  * extension's output preferences (§1.6). `decodeInput` decodes each input; the default reads JSON
@@ -35,11 +33,11 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * @throws INVALID_ARGUMENT naming the offending field, e.g. `outputs[0] ("y"): "parameters.binary_data" must be a boolean, got "yes"`
  */
 export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decodeJsonInput): DecodedInferBody {
-  if (!isObject(body)) throw invalid('request body must be a JSON object with an "inputs" array');
+  if (!isPlainObject(body)) throw invalid('request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs, parameters } = body;
   if (id !== undefined && typeof id !== 'string') throw invalid(`"id" must be a string, got ${typeof id}`);
   if (!Array.isArray(inputs)) throw invalid('request body needs an "inputs" array');
-  if (parameters !== undefined && !isObject(parameters)) throw invalid('"parameters" must be an object');
+  if (parameters !== undefined && !isPlainObject(parameters)) throw invalid('"parameters" must be an object');
   const binaryDataOutput = parameters?.binary_data_output ?? false;
   if (typeof binaryDataOutput !== 'boolean') {
     throw invalid(`"parameters.binary_data_output" must be a boolean, got ${preview(binaryDataOutput)}`);
@@ -49,7 +47,7 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   if (outputs !== undefined) {
     if (!Array.isArray(outputs)) throw invalid('"outputs" must be an array of {"name": ...}');
     outputNames = outputs.map((o: unknown, i) => {
-      if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a string "name"`);
+      if (!isPlainObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a string "name"`);
       const binary = outputBinaryData(o, `outputs[${i}] (${quote(o.name)})`);
       if (binary !== undefined) binaryData.set(o.name, binary);
       return o.name;
@@ -78,7 +76,7 @@ export function wantsBinaryOutput(body: Pick<DecodedInferBody, 'binaryDataOutput
 function outputBinaryData(output: Record<string, unknown>, at: string): boolean | undefined {
   const { parameters } = output;
   if (parameters === undefined) return undefined;
-  if (!isObject(parameters)) throw invalid(`${at}: "parameters" must be an object, got ${preview(parameters)}`);
+  if (!isPlainObject(parameters)) throw invalid(`${at}: "parameters" must be an object, got ${preview(parameters)}`);
   const { binary_data: binary } = parameters;
   if (binary !== undefined && typeof binary !== 'boolean') {
     throw invalid(`${at}: "parameters.binary_data" must be a boolean, got ${preview(binary)}`);
@@ -88,7 +86,7 @@ function outputBinaryData(output: Record<string, unknown>, at: string): boolean 
 
 /** JSON `data` only; an input that announces binary data here gets a message saying what is missing. */
 function decodeJsonInput(raw: unknown, position: number): Tensor {
-  if (isObject(raw) && raw.data === undefined && isObject(raw.parameters) && raw.parameters.binary_data_size !== undefined) {
+  if (isPlainObject(raw) && raw.data === undefined && isPlainObject(raw.parameters) && raw.parameters.binary_data_size !== undefined) {
     const label = typeof raw.name === 'string' ? `input ${quote(raw.name)}` : `inputs[${position}]`;
     throw invalid(
       `${label} has "binary_data_size" but the request carries no binary data: ` +
