@@ -10,6 +10,9 @@ export interface DatabaseSchema {
   model_versions: ModelVersionTable;
   aliases: AliasTable;
   alias_events: AliasEventTable;
+  // --- prediction log (migration 0003) ---
+  // --- alerts (migration 0004) ---
+  // --- drift (migration 0005) ---
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */

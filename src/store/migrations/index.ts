@@ -5,6 +5,9 @@ import type { SqlDialectName } from '../database.js';
 import type { DatabaseSchema } from '../schema.js';
 import { registryMigration } from './0001-registry.js';
 import { servingConfigMigration } from './0002-serving-config.js';
+import { predictionLogMigration } from './0003-prediction-log.js';
+import { alertsMigration } from './0004-alerts.js';
+import { driftMigration } from './0005-drift.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -14,6 +17,9 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '0001_registry': registryMigration(dialect),
     '0002_serving_config': servingConfigMigration,
+    '0003_prediction_log': predictionLogMigration(dialect),
+    '0004_alerts': alertsMigration(dialect),
+    '0005_drift': driftMigration(dialect),
   };
 }
 
