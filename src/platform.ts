@@ -7,6 +7,7 @@ import { createOrtBackend } from './runtime/onnx/ort-backend.js';
 import { ModelPool, type PoolEvent } from './runtime/model-pool.js';
 import { DEFAULT_BATCHING, type BatchingOptions } from './runtime/batcher.js';
 import type { ServingConfig } from './registry/serving-config.js';
+import { Monitor } from './monitor/monitor.js';
 import { InferenceService } from './server/inference-service.js';
 import { openDatabaseFromConfig, type Database } from './store/database.js';
 
@@ -17,6 +18,7 @@ export interface Platform {
   readonly registry: RegistryService;
   readonly pool: ModelPool;
   readonly inference: InferenceService;
+  readonly monitor: Monitor;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,8 @@ export interface PlatformOptions {
   /** Load every pushed model in ONNX Runtime before accepting it (default true). */
   readonly verifyOnPush?: boolean;
   readonly onPoolEvent?: (event: PoolEvent) => void;
+  /** Export process metrics (CPU, memory, event loop) at /metrics; default true. */
+  readonly processMetrics?: boolean;
 }
 
 /** Open the store, the artifact folder and the runtime described by `config`. */
@@ -45,15 +49,27 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         }
       : {}),
   });
-  const pool = new ModelPool({
+  // The monitor's gauges read the pool (at scrape time, so the pool may be created after it).
+  const monitor = new Monitor({
+    gauges: {
+      queues: () => pool.queueStats().map(({ key, stats }) => ({ key, queued: stats.queued, inFlight: stats.inFlight })),
+      loadedModels: () => pool.list().filter((m) => m.status === 'ready').length,
+    },
+    ...(options.processMetrics === undefined ? {} : { processMetrics: options.processMetrics }),
+  });
+  const pool: ModelPool = new ModelPool({
     backend,
     batching: async (key) => batchingFor(await store.getServingConfig(modelOfKey(key))),
     maxLoaded: config.maxLoadedVersions,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: 1,
-    ...(options.onPoolEvent ? { onEvent: options.onPoolEvent } : {}),
+    onBatch: (key, rows) => monitor.metrics.observeBatch(key, rows),
+    onEvent: (event) => {
+      if (event.type === 'loaded' || event.type === 'load-failed') monitor.metrics.observeLoad(event.key, event.durationMs / 1000, event.type === 'loaded');
+      options.onPoolEvent?.(event);
+    },
   });
-  const inference = new InferenceService({ registry, pool });
+  const inference = new InferenceService({ registry, pool, observer: monitor.observer });
   let closed: Promise<void> | undefined;
   return {
     config,
@@ -61,6 +77,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     registry,
     pool,
     inference,
+    monitor,
     close() {
       closed ??= (async () => {
         await pool.close();

@@ -57,6 +57,26 @@ export interface RunOptions {
   readonly deadline?: number;
   /** Queue priority: 1 is the highest; larger numbers wait behind smaller ones. Default: the lowest level. */
   readonly priority?: number;
+  /** Filled in as the run proceeds, for metrics: how long it queued and computed. */
+  readonly timing?: RunTiming;
+}
+
+/**
+ * Where a request's time went, written by the batcher (or the pool when there is none). A mutable
+ * record rather than an event so the hot path allocates nothing per request beyond it.
+ */
+export interface RunTiming {
+  /** Milliseconds waiting in the batch queue (0 without batching). */
+  queueMs: number;
+  /** Milliseconds of the model run that carried this request (-1 until known). */
+  computeMs: number;
+  /** Rows in that run (this request's and the ones batched with it). */
+  batchRows: number;
+}
+
+/** A fresh {@link RunTiming}. */
+export function newRunTiming(): RunTiming {
+  return { queueMs: 0, computeMs: -1, batchRows: 0 };
 }
 
 /** One loaded model, ready to run. Not usable after `release()`. */

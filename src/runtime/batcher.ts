@@ -10,7 +10,7 @@
 import { SlipwayError } from '../core/errors.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { abortError, type CancelSignal } from './abort.js';
-import type { LoadedModel, RunOptions } from './backend.js';
+import type { LoadedModel, RunOptions, RunTiming } from './backend.js';
 import { batchKey, concatInputs, requestRows, splitOutputs } from './batch-tensors.js';
 
 export interface BatchingOptions {
@@ -55,6 +55,7 @@ interface Pending {
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
   readonly signal: CancelSignal | undefined;
+  readonly timing: RunTiming | undefined;
   readonly level: number;
   readonly resolve: (outputs: Tensor[]) => void;
   readonly reject: (error: unknown) => void;
@@ -73,9 +74,12 @@ export function isBatchMajor(signature: Signature): boolean {
   return specs.length > 0 && specs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
 }
 
+/** Told about every run the batcher starts: its rows and how many requests share it. */
+export type BatchObserver = (rows: number, requests: number) => void;
+
 /** Wrap a loaded model with a dynamic batcher. `concurrentRuns` false caps `instances` at 1. */
-export function withBatching(model: LoadedModel, options: BatchingOptions, concurrentRuns: boolean): BatchingModel {
-  return new Batcher(model, { ...options, instances: concurrentRuns ? Math.max(1, options.instances) : 1 });
+export function withBatching(model: LoadedModel, options: BatchingOptions, concurrentRuns: boolean, onBatch?: BatchObserver): BatchingModel {
+  return new Batcher(model, { ...options, instances: concurrentRuns ? Math.max(1, options.instances) : 1 }, onBatch);
 }
 
 class Batcher implements BatchingModel {
@@ -89,6 +93,7 @@ class Batcher implements BatchingModel {
   constructor(
     private readonly model: LoadedModel,
     private readonly options: BatchingOptions,
+    private readonly onBatch: BatchObserver | undefined,
   ) {
     this.signature = model.signature;
     this.batchMajor = isBatchMajor(model.signature);
@@ -119,6 +124,7 @@ class Batcher implements BatchingModel {
     return new Promise<Tensor[]>((resolve, reject) => {
       const item: Pending = {
         inputs, outputNames, rows, deadline, signal, resolve, reject, level,
+        timing: options.timing,
         key: rows === undefined ? '' : batchKey(inputs, outputNames),
         enqueuedAt: performance.now(),
         done: false,
@@ -242,17 +248,29 @@ class Batcher implements BatchingModel {
     this.counters.inFlight++;
     this.counters.runs++;
     this.counters.requests += batch.length;
+    const started = performance.now();
+    let rows = 0;
+    for (const item of batch) rows += item.rows ?? 1;
+    this.counters.rows += rows;
+    for (const item of batch) {
+      if (item.timing) {
+        item.timing.queueMs = started - item.enqueuedAt;
+        item.timing.batchRows = rows;
+      }
+    }
+    this.onBatch?.(rows, batch.length);
     try {
       if (batch.length === 1) {
         const only = batch[0] as Pending;
-        this.counters.rows += only.rows ?? 1;
-        only.resolve(await this.model.run(only.inputs, only.outputNames));
+        const outputs = await this.model.run(only.inputs, only.outputNames);
+        computed(batch, started);
+        only.resolve(outputs);
         return;
       }
       const rowCounts = batch.map((item) => item.rows as number);
-      this.counters.rows += rowCounts.reduce((a, b) => a + b, 0);
       const first = batch[0] as Pending;
       const outputs = await this.model.run(concatInputs(batch.map((item) => item.inputs)), first.outputNames);
+      computed(batch, started);
       const split = splitOutputs(outputs, rowCounts);
       if (split === undefined) throw new Error('outputs are not batch-major');
       batch.forEach((item, i) => item.resolve(split[i] as Tensor[]));
@@ -265,4 +283,9 @@ class Batcher implements BatchingModel {
       this.scheduleDrain();
     }
   }
+}
+
+function computed(batch: readonly Pending[], started: number): void {
+  const ms = performance.now() - started;
+  for (const item of batch) if (item.timing) item.timing.computeMs = ms;
 }

@@ -11,7 +11,7 @@ import { SlipwayError, toSlipwayError } from '../core/errors.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { throwIfAborted, waitUnlessAborted } from './abort.js';
 import type { Backend, LoadedModel, RunOptions } from './backend.js';
-import { withBatching, type BatchingOptions } from './batcher.js';
+import { withBatching, type BatchingModel, type BatchingOptions, type BatcherStats } from './batcher.js';
 import { warmUp } from './warmup.js';
 
 /** Why a model left the pool. */
@@ -43,6 +43,8 @@ export interface ModelPoolOptions {
    * when the backend `supportsBatching`.
    */
   readonly batching?: (key: string) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
+  /** Told about every batched run: the key, its rows and how many requests share it. Must not throw. */
+  readonly onBatch?: (key: string, rows: number, requests: number) => void;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
   readonly now?: () => number;
 }
@@ -146,7 +148,16 @@ export class ModelPool {
   ): Promise<Tensor[]> {
     const lease = await this.acquire(key, locate, options);
     try {
-      return await lease.model.run(inputs, outputNames, options);
+      const { timing } = options;
+      if (timing === undefined) return await lease.model.run(inputs, outputNames, options);
+      const started = performance.now();
+      const outputs = await lease.model.run(inputs, outputNames, options);
+      // A batcher already wrote its own figures; without one the whole run is compute.
+      if (timing.computeMs < 0) {
+        timing.computeMs = performance.now() - started;
+        timing.batchRows = inputs[0]?.shape[0] ?? 1;
+      }
+      return outputs;
     } finally {
       lease.release();
     }
@@ -164,6 +175,28 @@ export class ModelPool {
       lastUsedAt: e.lastUsedAt,
       inFlight: e.leases,
     }));
+  }
+
+  /** The batch queue of every loaded model that has one: requests waiting and runs in flight. */
+  queueStats(): { key: string; stats: BatcherStats }[] {
+    const out: { key: string; stats: BatcherStats }[] = [];
+    for (const entry of this.entries.values()) {
+      const model = entry.model as Partial<BatchingModel> | undefined;
+      if (entry.state === 'ready' && typeof model?.stats === 'function') out.push({ key: entry.key, stats: model.stats() });
+    }
+    return out;
+  }
+
+  private batchObserver(key: string): ((rows: number, requests: number) => void) | undefined {
+    const { onBatch } = this.options;
+    if (onBatch === undefined) return undefined;
+    return (rows, requests) => {
+      try {
+        onBatch(key, rows, requests);
+      } catch (error) {
+        process.emitWarning(`ModelPool onBatch listener threw: ${String(error)}`);
+      }
+    };
   }
 
   /**
@@ -279,7 +312,7 @@ export class ModelPool {
       throwIfAborted(signal);
       const { capabilities } = this.options.backend;
       const batching = capabilities.supportsBatching ? await this.options.batching?.(entry.key) : undefined;
-      if (batching !== undefined) model = withBatching(model, batching, capabilities.supportsConcurrentRuns);
+      if (batching !== undefined) model = withBatching(model, batching, capabilities.supportsConcurrentRuns, this.batchObserver(entry.key));
     } catch (raw) {
       await model?.release().catch(() => undefined);
       const error = signal.aborted ? closedError() : toSlipwayError(raw);

@@ -2,9 +2,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { SlipwayConfig } from '../core/config.js';
+import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerManagementRoutes } from './http/management-routes.js';
+import { registerMonitoringRoutes } from './http/monitoring-routes.js';
 import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
@@ -15,6 +17,8 @@ export interface AppOptions {
   readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'>;
   readonly registry: RegistryService;
   readonly inference: InferenceService;
+  /** Metrics, live stats, prediction log, feedback, drift and alerts routes; absent = not served. */
+  readonly monitor?: Monitor;
 }
 
 /**
@@ -53,6 +57,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'lifecycle', description: 'Load, reload and unload model versions' },
         { name: 'registry', description: 'Models, versions, aliases' },
+        { name: 'monitoring', description: 'Metrics, live stats, prediction log, feedback, drift, alerts' },
       ],
     },
   });
@@ -62,5 +67,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerPredictRoutes(app, options.inference);
   registerRepositoryRoutes(app, options.inference);
   registerManagementRoutes(app, options.registry);
+  if (options.monitor) registerMonitoringRoutes(app, options.monitor);
   return app;
 }

@@ -1,8 +1,11 @@
-import { invalid } from '../core/errors.js';
+import { randomUUID } from 'node:crypto';
+import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
+import { outcomeOf, type InferenceObserver, type Protocol } from '../monitor/events.js';
 import { isSemver } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import type { CancelSignal } from '../runtime/abort.js';
+import { newRunTiming, type RunTiming } from '../runtime/backend.js';
 import type { ModelPool } from '../runtime/model-pool.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { selectOutputs, validateInputs } from '../tensor/validate.js';
@@ -24,11 +27,14 @@ export interface InferRequest {
   readonly outputs?: readonly string[];
   readonly parameters?: Readonly<Record<string, unknown>>;
   readonly signal?: CancelSignal;
+  /** The transport, for metrics; default 'http'. */
+  readonly protocol?: Protocol;
 }
 
 export interface InferResult {
   readonly modelName: string;
   readonly modelVersion: string;
+  /** The client's id, or one the server made up when monitoring is on (feedback refers to it). */
   readonly id: string | undefined;
   readonly outputs: readonly Tensor[];
 }
@@ -54,6 +60,8 @@ export interface InferenceServiceOptions {
   readonly pool: ModelPool;
   /** How long a resolved `name@selector` is reused before the store is asked again. */
   readonly resolveCacheMs?: number;
+  /** Told about every inference request (metrics, live stats, prediction log). */
+  readonly observer?: InferenceObserver;
 }
 
 /**
@@ -139,11 +147,62 @@ export class InferenceService {
   }
 
   async infer(request: InferRequest): Promise<InferResult> {
+    const { observer } = this.options;
+    if (observer === undefined) return this.run(request, undefined);
+    const timeMs = Date.now();
+    const started = performance.now();
+    const timing = newRunTiming();
+    const requestId = request.id ?? randomUUID();
+    let version = '';
+    try {
+      const result = await this.run(request, timing, (resolved) => (version = resolved));
+      observer({
+        requestId, timeMs, deployment: undefined, model: request.model, version,
+        protocol: request.protocol ?? 'http', outcome: 'success', errorCode: undefined,
+        durationSeconds: (performance.now() - started) / 1000,
+        queueSeconds: timing.queueMs / 1000,
+        computeSeconds: Math.max(0, timing.computeMs) / 1000,
+        inputs: request.inputs, outputs: result.outputs,
+      });
+      return { ...result, id: requestId };
+    } catch (error) {
+      this.observeFailure(request.model, version, request.protocol ?? 'http', error, timeMs, started, requestId);
+      throw error;
+    }
+  }
+
+  /**
+   * Count a request that failed before or inside `infer` (e.g. a body that did not decode). The
+   * model label is kept only when the registry knows the name, so label values stay bounded.
+   */
+  observeFailure(model: string, version: string, protocol: Protocol, error: unknown, timeMs = Date.now(), started = performance.now(), requestId = ''): void {
+    const { observer } = this.options;
+    if (observer === undefined) return;
+    // Transport errors (a body that is not JSON) carry an HTTP 4xx status instead of a code.
+    const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+    const code = !(error instanceof SlipwayError) && typeof status === 'number' && status >= 400 && status < 500 ? 'INVALID_ARGUMENT' : toSlipwayError(error).code;
+    observer({
+      requestId, timeMs, deployment: undefined, model: version !== '' || this.isKnownModel(model) ? model : '', version,
+      protocol, outcome: outcomeOf(code), errorCode: code,
+      durationSeconds: (performance.now() - started) / 1000, queueSeconds: 0, computeSeconds: 0,
+      inputs: undefined, outputs: undefined,
+    });
+  }
+
+  /** Whether a recent resolve found this model (cheap; used only on error paths). */
+  private isKnownModel(model: string): boolean {
+    for (const entry of this.cache.values()) if (entry.record.model === model) return true;
+    return false;
+  }
+
+  private async run(request: InferRequest, timing: RunTiming | undefined, onResolved?: (version: string) => void): Promise<InferResult> {
     const record = await this.resolve(request.model, request.version);
+    onResolved?.(record.version);
     const inputs = validateInputs(request.inputs, record.signature);
     const outputNames = selectOutputs(request.outputs, record.signature);
     const outputs = await this.options.pool.run(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)), inputs, outputNames, {
       signal: request.signal,
+      ...(timing === undefined ? {} : { timing }),
       ...scheduling(request.parameters),
     });
     return { modelName: request.model, modelVersion: record.version, id: request.id, outputs };

@@ -11,7 +11,7 @@ import { decodeInferRequest, encodeInferResponse, requireModelName } from './inf
 import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
 
 /** The part of the inference service the gRPC adapter uses. */
-export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
+export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
 
 /** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
@@ -49,8 +49,14 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
       return { name: meta.name, versions: [...meta.versions], platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
     }),
     ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
-      const decoded = decodeInferRequest(request);
-      const result = await core.infer({ ...decoded.request, signal: cancellationSignal(call) });
+      let decoded: ReturnType<typeof decodeInferRequest>;
+      try {
+        decoded = decodeInferRequest(request);
+      } catch (error) {
+        core.observeFailure(request.model_name ?? '', '', 'grpc', error);
+        throw error;
+      }
+      const result = await core.infer({ ...decoded.request, signal: cancellationSignal(call), protocol: 'grpc' });
       return encodeInferResponse(result, { raw: decoded.raw });
     }),
   };

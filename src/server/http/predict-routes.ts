@@ -4,6 +4,8 @@ import { isPlainObject } from '../../tensor/format.js';
 import { parseModelRef } from '../../registry/model-ref.js';
 import { decodeColumns, decodeInstances, encodePredictBody } from '../../tensor/rows.js';
 import type { InferenceService } from '../inference-service.js';
+import type { VersionRecord } from '../../registry/types.js';
+import type { Tensor } from '../../tensor/datatypes.js';
 import { clientGone } from './v2-routes.js';
 
 /**
@@ -24,17 +26,24 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
       const { ref } = request.params;
       if (!ref.endsWith(':predict')) throw invalid(`unknown action in "${ref}"; use /v1/models/{model}[@{version}]:predict`);
       const { model, selector } = parseModelRef(ref.slice(0, -':predict'.length));
-      const record = await service.resolve(model, selector);
-      const body = request.body;
-      if (!isPlainObject(body) || (body.instances === undefined) === (body.inputs === undefined)) {
-        throw invalid('request body must be {"instances": [...]} (rows) or {"inputs": {...}} (columns), exactly one of them');
+      let record: VersionRecord | undefined;
+      let inputs: Tensor[];
+      try {
+        record = await service.resolve(model, selector);
+        const body = request.body;
+        if (!isPlainObject(body) || (body.instances === undefined) === (body.inputs === undefined)) {
+          throw invalid('request body must be {"instances": [...]} (rows) or {"inputs": {...}} (columns), exactly one of them');
+        }
+        inputs = body.instances !== undefined ? decodeInstances(body.instances, record.signature) : decodeColumns(body.inputs, record.signature);
+      } catch (error) {
+        service.observeFailure(model, record?.version ?? '', 'http', error);
+        throw error;
       }
-      const inputs =
-        body.instances !== undefined ? decodeInstances(body.instances, record.signature) : decodeColumns(body.inputs, record.signature);
       const result = await service.infer({ model, version: record.version, inputs, signal: clientGone(reply) });
       return reply
         .header('x-slipway-version', result.modelVersion)
-        .send({ ...encodePredictBody(result.outputs), model_name: model, model_version: result.modelVersion });
+        .header('x-request-id', result.id ?? '')
+        .send({ ...encodePredictBody(result.outputs), model_name: model, model_version: result.modelVersion, ...(result.id === undefined ? {} : { id: result.id }) });
     },
   );
 }

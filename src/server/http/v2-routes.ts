@@ -58,12 +58,17 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
     const { model, version } = request.params;
     const headerLength = inferenceHeaderLength(request.headers);
     let body: DecodedInferBody;
-    if (headerLength === undefined) {
-      body = decodeInferBody(request.body);
-    } else {
-      const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
-      body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+    try {
+      if (headerLength === undefined) {
+        body = decodeInferBody(request.body);
+      } else {
+        const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
+        body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+      }
+    } catch (error) {
+      service.observeFailure(model, '', 'http', error);
+      throw error;
     }
     const result = await service.infer({
       model,
@@ -98,7 +103,11 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
       if (request.headers[INFERENCE_HEADER] !== undefined) return parsed(null, raw);
       const text = (raw as Buffer).toString('utf8');
       if (text === '') return parsed(null, undefined);
-      return json(request, text, parsed);
+      return json(request, text, (error, body) => {
+        // A body that is not JSON never reaches the handler; count it here.
+        if (error) service.observeFailure((request.params as Partial<ModelParams>).model ?? '', '', 'http', error);
+        parsed(error, body);
+      });
     });
     scope.post('/v2/models/:model/infer', { schema: inferSchema }, infer);
     scope.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);

@@ -1,0 +1,124 @@
+/**
+ * The Prometheus metrics of a Slipway process (`GET /metrics`), named by Prometheus conventions
+ * (`slipway_` prefix, base units, `_total` counters) with bounded labels only: deployment, model,
+ * version (names the registry knows, '' otherwise) and protocol.
+ */
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { InferenceEvent, RequestOutcome } from './events.js';
+import { REQUEST_OUTCOMES } from './events.js';
+import { LATENCY_BUCKETS, SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics.js';
+
+const REQUEST_LABELS = ['deployment', 'model', 'version', 'protocol'] as const;
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+const LOAD_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The handles of one deployment/model/version/protocol, looked up once per request. */
+export interface RequestSeries {
+  readonly outcomes: Readonly<Record<RequestOutcome, CounterSeries>>;
+  readonly duration: HistogramSeries;
+  readonly queue: HistogramSeries;
+  readonly compute: HistogramSeries;
+}
+
+/** What the scrape-time gauges read. */
+export interface GaugeSource {
+  /** Per loaded `model@version` with a batcher: requests waiting and runs in flight. */
+  queues(): { key: string; queued: number; inFlight: number }[];
+  loadedModels(): number;
+}
+
+export class ServingMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new SeriesCounter('slipway_requests_total', 'Inference requests by outcome (success, invalid, error, rejected).', [...REQUEST_LABELS, 'outcome']).register(this.registry);
+  private readonly duration = new SeriesHistogram('slipway_request_duration_seconds', 'Inference request duration, arrival to answer.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
+  private readonly queue = new SeriesHistogram('slipway_queue_duration_seconds', 'Time inference requests waited in the batch queue.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
+  private readonly compute = new SeriesHistogram('slipway_compute_duration_seconds', 'Duration of the model run that carried each request.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
+  private readonly batchSize = new SeriesHistogram('slipway_batch_size', 'Rows per model run made by the dynamic batcher.', ['model', 'version'], BATCH_BUCKETS).register(this.registry);
+  private readonly loadDuration: Histogram<'model' | 'version' | 'result'>;
+  private readonly cache = new Map<string, RequestSeries>();
+  private readonly batchCache = new Map<string, HistogramSeries>();
+
+  constructor(source: GaugeSource, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.loadDuration = new Histogram({ name: 'slipway_model_load_duration_seconds', help: 'Model load time, including warm-up.', labelNames: ['model', 'version', 'result'], buckets: LOAD_BUCKETS, registers });
+    new Gauge({
+      name: 'slipway_queue_depth',
+      help: 'Requests waiting in a model version\'s batch queue.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const q of source.queues()) this.set(splitKey(q.key), q.queued);
+      },
+    });
+    new Gauge({
+      name: 'slipway_inflight_runs',
+      help: 'Model runs executing now.',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const q of source.queues()) this.set(splitKey(q.key), q.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'slipway_loaded_models',
+      help: 'Model versions loaded and ready.',
+      registers,
+      collect() {
+        this.set(source.loadedModels());
+      },
+    });
+    // CPU, resident memory, heap and event-loop lag (nodejs_eventloop_lag_* from monitorEventLoopDelay).
+    // GPU figures would come from the execution provider; none is active, so none are exported.
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The series of one request's labels; cached, so the hot path does one map lookup. */
+  series(deployment: string | undefined, model: string, version: string, protocol: string): RequestSeries {
+    const key = `${deployment ?? ''}\u0000${model}\u0000${version}\u0000${protocol}`;
+    let series = this.cache.get(key);
+    if (series === undefined) {
+      const labels = [deployment ?? '', model, version, protocol];
+      const outcomes = {} as Record<RequestOutcome, CounterSeries>;
+      for (const outcome of REQUEST_OUTCOMES) outcomes[outcome] = this.requests.child([...labels, outcome]);
+      series = { outcomes, duration: this.duration.child(labels), queue: this.queue.child(labels), compute: this.compute.child(labels) };
+      this.cache.set(key, series);
+    }
+    return series;
+  }
+
+  observe(event: InferenceEvent, series = this.series(event.deployment, event.model, event.version, event.protocol)): void {
+    series.outcomes[event.outcome].inc();
+    series.duration.observe(event.durationSeconds);
+    if (event.outcome === 'success') {
+      series.queue.observe(event.queueSeconds);
+      series.compute.observe(event.computeSeconds);
+    }
+  }
+
+  observeBatch(key: string, rows: number): void {
+    let series = this.batchCache.get(key);
+    if (series === undefined) {
+      const { model, version } = splitKey(key);
+      series = this.batchSize.child([model, version]);
+      this.batchCache.set(key, series);
+    }
+    series.observe(rows);
+  }
+
+  observeLoad(key: string, seconds: number, ok: boolean): void {
+    this.loadDuration.observe({ ...splitKey(key), result: ok ? 'loaded' : 'failed' }, seconds);
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/** Pool keys are `model@version`. */
+function splitKey(key: string): { model: string; version: string } {
+  const at = key.lastIndexOf('@');
+  return { model: key.slice(0, at), version: key.slice(at + 1) };
+}
