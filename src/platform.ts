@@ -7,7 +7,17 @@ import { createOrtBackend } from './runtime/onnx/ort-backend.js';
 import { ModelPool, type PoolEvent } from './runtime/model-pool.js';
 import { DEFAULT_BATCHING, type BatchingOptions } from './runtime/batcher.js';
 import type { ServingConfig } from './registry/serving-config.js';
+import { existsSync } from 'node:fs';
+import { openAlertService, type AlertService } from './monitor/alerts/index.js';
+import type { AlertScope } from './monitor/alerts/index.js';
+import { DriftService } from './monitor/drift-service.js';
+import { DriftStore } from './monitor/drift-store.js';
 import { Monitor } from './monitor/monitor.js';
+import { LIVE_METRICS, type LiveMetric } from './monitor/live-stats.js';
+import { PERFORMANCE_METRICS, PerformanceService, type PerformanceMetric } from './monitor/performance-service.js';
+import { PredictionLog } from './monitor/prediction-log.js';
+import type { PredictionStore } from './monitor/prediction-store.js';
+import { SqlPredictionStore } from './monitor/sql-prediction-store.js';
 import { InferenceService } from './server/inference-service.js';
 import { openDatabaseFromConfig, type Database } from './store/database.js';
 
@@ -19,6 +29,12 @@ export interface Platform {
   readonly pool: ModelPool;
   readonly inference: InferenceService;
   readonly monitor: Monitor;
+  /** Logged predictions and feedback (queries; writes go through `log`). */
+  readonly predictions: PredictionStore;
+  readonly log: PredictionLog;
+  readonly performance: PerformanceService;
+  readonly drift: DriftService;
+  readonly alerts: AlertService;
   close(): Promise<void>;
 }
 
@@ -26,6 +42,8 @@ export interface PlatformOptions {
   /** Load every pushed model in ONNX Runtime before accepting it (default true). */
   readonly verifyOnPush?: boolean;
   readonly onPoolEvent?: (event: PoolEvent) => void;
+  /** Where background services (alerts, drift, the prediction log) report; default stderr. */
+  readonly log?: (line: string) => void;
   /** Export process metrics (CPU, memory, event loop) at /metrics; default true. */
   readonly processMetrics?: boolean;
 }
@@ -70,6 +88,36 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     },
   });
   const inference = new InferenceService({ registry, pool, observer: monitor.observer });
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const predictions = new SqlPredictionStore(database);
+  const predictionLog = await openPredictionLog(config, predictions, log);
+  monitor.setSink({
+    recordInference: (event) =>
+      void predictionLog.record({
+        requestId: event.requestId,
+        timeMs: event.timeMs,
+        deployment: event.deployment,
+        model: event.model,
+        version: event.version,
+        protocol: event.protocol,
+        inputs: event.inputs ?? [],
+        outputs: event.outputs ?? [],
+        latencyMs: event.durationSeconds * 1000,
+      }),
+  });
+  const performance = new PerformanceService({ predictions, registry });
+  const drift = new DriftService({
+    store: new DriftStore(database),
+    predictions,
+    registry,
+    predict: (record, inputs) => inference.predictUnobserved(record, inputs),
+    autoReferenceRows: config.driftAutoReferenceRows,
+    onError: (error) => log(`drift check failed: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  const alerts = await openAlertService(database, {
+    readMetric: (metric, scope) => readMetric(metric, scope, { monitor, performance, drift }),
+    log: (event) => log(event.message),
+  });
   let closed: Promise<void> | undefined;
   return {
     config,
@@ -78,8 +126,17 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     pool,
     inference,
     monitor,
+    predictions,
+    log: predictionLog,
+    performance,
+    drift,
+    alerts,
     close() {
       closed ??= (async () => {
+        await drift.stop();
+        await alerts.close();
+        // Every prediction answered before the close is stored before the database closes.
+        await predictionLog.close();
         await pool.close();
         await store.close();
         await database.close();
@@ -87,6 +144,41 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       return closed;
     },
   };
+}
+
+/**
+ * The prediction log: a writer thread with its own connection when running compiled (so SQLite
+ * inserts and fsyncs stay off the request thread), inline through the shared store otherwise
+ * (vitest cannot start a worker from TypeScript).
+ */
+async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, log: (line: string) => void): Promise<PredictionLog> {
+  const worker = existsSync(new URL('./monitor/prediction-log-worker.js', import.meta.url));
+  const retention = {
+    sampleRate: config.logSampleRate,
+    maxAgeMs: config.logRetentionMs,
+    maxRows: config.logMaxRows,
+    onError: (error: Error) => log(`prediction log: ${error.message}`),
+  };
+  if (!worker) return PredictionLog.open({ store, ...retention });
+  const database = config.databaseUrl === undefined ? { sqlitePath: path.join(config.home, 'slipway.db') } : { postgresUrl: config.databaseUrl };
+  return PredictionLog.open({ database, ...retention });
+}
+
+/** Alert rules read live metrics (last minute), performance (last 24 h) and the latest drift result. */
+async function readMetric(metric: string, scope: AlertScope, sources: { monitor: Monitor; performance: PerformanceService; drift: DriftService }): Promise<number | undefined> {
+  const { model, version, deployment } = scope;
+  if ((LIVE_METRICS as readonly string[]).includes(metric)) {
+    return sources.monitor.stats.metric(metric as LiveMetric, { window: '1m', ...(model === undefined ? {} : { model }), ...(version === undefined ? {} : { version }), ...(deployment === undefined ? {} : { deployment }) });
+  }
+  if (model === undefined) return undefined;
+  if ((PERFORMANCE_METRICS as readonly string[]).includes(metric)) {
+    return sources.performance.metric(metric as PerformanceMetric, { model, ...(version === undefined ? {} : { version }) }, 86_400_000);
+  }
+  const [latest] = await sources.drift.results({ model, ...(version === undefined ? {} : { version }), limit: 1 });
+  if (latest === undefined || latest.dataset.drifted === null) return undefined;
+  if (metric === 'drift_share') return latest.dataset.share;
+  if (metric === 'drifted_columns') return latest.dataset.driftedColumns;
+  return undefined;
 }
 
 /** Pool keys are `model@version`. */

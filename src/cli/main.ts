@@ -3,6 +3,8 @@ import { toSlipwayError } from '../core/errors.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { processIo, type CliIo } from './io.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
+import { registerMonitorCommands } from './monitor-commands.js';
+import { registerAlertCommands } from './alert-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -24,6 +26,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   registerServeCommand(program, io);
   registerPredictCommand(program, io);
   registerLifecycleCommands(program, io);
+  registerMonitorCommands(program, io);
+  registerAlertCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

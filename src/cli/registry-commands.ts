@@ -70,6 +70,8 @@ interface PushOptions {
   version?: string;
   dryRun?: boolean;
   json?: boolean;
+  reference?: string;
+  referenceIgnore: string[];
 }
 
 /** push, models, versions, show, alias, archive: commands that work on the registry directly. */
@@ -92,6 +94,8 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--parent <version>', 'version this one was derived from (default: the newest version)')
     .option('--bump <level>', 'auto (default), major, minor or patch')
     .option('--version <X.Y.Z>', 'exact version, refused if the schema diff needs a bigger bump')
+    .option('--reference <file>', 'training data (CSV, Parquet, JSONL) to profile as the drift reference of this version')
+    .option('--reference-ignore <column>', 'a column of the reference file that is not an input, e.g. the label (repeatable)', collect, [])
     .option('--dry-run', 'show the version and schema diff without storing anything')
     .option('--json', 'print the version record as JSON')
     .action(async (file: string, options: PushOptions) => {
@@ -102,7 +106,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       } catch (error) {
         throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
       }
-      await withPlatform(io, async ({ registry }) => {
+      await withPlatform(io, async ({ registry, drift }) => {
         if (options.dryRun) {
           const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version });
           if (options.json) return json(plan);
@@ -129,9 +133,19 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           bump: options.bump,
           version: options.version,
         });
+        let reference: Awaited<ReturnType<typeof drift.setReferenceFromFile>> | undefined;
+        if (options.reference !== undefined) {
+          try {
+            reference = await drift.setReferenceFromFile(record.model, record.version, path.resolve(io.cwd, options.reference), options.referenceIgnore);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new SlipwayError('INVALID_ARGUMENT', `pushed ${record.model}@${record.version}, but its reference was refused: ${message}\nfix the file and run: slipway reference set ${record.model}@${record.version} ${options.reference}`);
+          }
+        }
         if (options.json) return json(record);
         print(`pushed ${record.model}@${record.version}  (${describeSchemaChange(record.schemaChange)})\n`);
         for (const d of record.schemaChange.differences) print(`  ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}\n`);
+        if (reference) print(`reference: ${reference.rows} rows, ${reference.features.length} features, ${reference.outputs.length} outputs profiled\n`);
       });
     });
 

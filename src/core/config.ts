@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseDuration } from './duration.js';
 import { SlipwayError } from './errors.js';
 
 /** Runtime configuration, validated once and frozen (STYLE.md §6). */
@@ -24,6 +25,21 @@ export interface SlipwayConfig {
   readonly workers: number;
   /** How long a graceful stop may take to finish queued and in-flight requests. */
   readonly drainMs: number;
+  /** Share of successful predictions written to the prediction log (0 = off, 1 = all). */
+  readonly logSampleRate: number;
+  /** Logged predictions and feedback older than this are deleted (ms; default 7 days). */
+  readonly logRetentionMs: number;
+  /** At most this many logged predictions are kept (the newest). */
+  readonly logMaxRows: number;
+  /** Scheduled drift checks run this often over the last `driftWindowMs` (ms; 0 = off). */
+  readonly driftIntervalMs: number;
+  readonly driftWindowMs: number;
+  /** A version without a reference gets one from its first N logged requests (0 = never). */
+  readonly driftAutoReferenceRows: number;
+  /** Alert rules are evaluated this often (ms; 0 = off). */
+  readonly alertIntervalMs: number;
+  /** A JSON or YAML file of alert rules, read at start; undefined = rules from the API/CLI only. */
+  readonly alertRulesFile: string | undefined;
 }
 
 export const CONFIG_ENV = {
@@ -39,6 +55,14 @@ export const CONFIG_ENV = {
   grpcMaxMessageBytes: 'SLIPWAY_GRPC_MAX_MESSAGE_BYTES',
   workers: 'SLIPWAY_WORKERS',
   drainMs: 'SLIPWAY_DRAIN_MS',
+  logSampleRate: 'SLIPWAY_LOG_SAMPLE_RATE',
+  logRetentionMs: 'SLIPWAY_LOG_RETENTION',
+  logMaxRows: 'SLIPWAY_LOG_MAX_ROWS',
+  driftIntervalMs: 'SLIPWAY_DRIFT_INTERVAL',
+  driftWindowMs: 'SLIPWAY_DRIFT_WINDOW',
+  driftAutoReferenceRows: 'SLIPWAY_DRIFT_AUTO_REFERENCE_ROWS',
+  alertIntervalMs: 'SLIPWAY_ALERT_INTERVAL',
+  alertRulesFile: 'SLIPWAY_ALERT_RULES',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -61,6 +85,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     }
     return value;
   };
+  const duration = (key: keyof typeof CONFIG_ENV, fallback: number, allowZero: boolean): number => {
+    const raw = env[CONFIG_ENV[key]];
+    if (raw === undefined || raw === '') return fallback;
+    if (allowZero && raw.trim() === '0') return 0;
+    try {
+      return parseDuration(raw, CONFIG_ENV[key]);
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+      return fallback;
+    }
+  };
+  const rateRaw = env[CONFIG_ENV.logSampleRate];
+  const logSampleRate = rateRaw === undefined || rateRaw === '' ? 1 : Number(rateRaw);
+  if (!(logSampleRate >= 0 && logSampleRate <= 1)) problems.push(`${CONFIG_ENV.logSampleRate}=${rateRaw}: expected a number from 0 to 1`);
   const databaseUrl = env[CONFIG_ENV.databaseUrl] || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`${CONFIG_ENV.databaseUrl}: expected a postgres:// URL, got "${databaseUrl}"`);
@@ -82,6 +120,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     grpcMaxMessageBytes: int('grpcMaxMessageBytes', 64 * 1024 * 1024, 4 * 1024 * 1024, 2 ** 31 - 1),
     workers: int('workers', 1, 1, 64),
     drainMs: int('drainMs', 30_000, 0, 3_600_000),
+    logSampleRate: logSampleRate >= 0 && logSampleRate <= 1 ? logSampleRate : 1,
+    logRetentionMs: duration('logRetentionMs', 7 * 86_400_000, false),
+    logMaxRows: int('logMaxRows', 10_000_000, 1000, 2 ** 40),
+    driftIntervalMs: duration('driftIntervalMs', 300_000, true),
+    driftWindowMs: duration('driftWindowMs', 3_600_000, false),
+    driftAutoReferenceRows: int('driftAutoReferenceRows', 1000, 0, 1_000_000),
+    alertIntervalMs: duration('alertIntervalMs', 15_000, true),
+    alertRulesFile: env[CONFIG_ENV.alertRulesFile] || undefined,
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {

@@ -2,11 +2,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { SlipwayConfig } from '../core/config.js';
+import type { AlertService } from '../monitor/alerts/index.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerManagementRoutes } from './http/management-routes.js';
+import { registerAlertRoutes } from './http/alert-routes.js';
 import { registerMonitoringRoutes } from './http/monitoring-routes.js';
+import { registerObservabilityRoutes, type ObservabilityApi } from './http/observability-routes.js';
 import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
@@ -19,6 +22,10 @@ export interface AppOptions {
   readonly inference: InferenceService;
   /** Metrics, live stats, prediction log, feedback, drift and alerts routes; absent = not served. */
   readonly monitor?: Monitor;
+  /** Prediction log, feedback, performance and drift routes; absent = not served. */
+  readonly observability?: ObservabilityApi;
+  /** Alert rules and history routes; absent = not served. */
+  readonly alerts?: AlertService;
 }
 
 /**
@@ -68,5 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerRepositoryRoutes(app, options.inference);
   registerManagementRoutes(app, options.registry);
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);
+  if (options.observability) registerObservabilityRoutes(app, options.observability);
+  if (options.alerts) registerAlertRoutes(app, options.alerts);
   return app;
 }

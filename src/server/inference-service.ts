@@ -189,6 +189,15 @@ export class InferenceService {
     });
   }
 
+  /**
+   * Run a resolved version on inputs without metrics or logging (reference profiles, internal
+   * jobs): validated like any request.
+   */
+  async predictUnobserved(record: VersionRecord, inputs: readonly Tensor[]): Promise<Tensor[]> {
+    const validated = validateInputs(inputs, record.signature);
+    return this.options.pool.run(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)), validated, []);
+  }
+
   /** Whether a recent resolve found this model (cheap; used only on error paths). */
   private isKnownModel(model: string): boolean {
     for (const entry of this.cache.values()) if (entry.record.model === model) return true;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Platform } from '../platform.js';
+import { loadRuleFile } from '../monitor/alerts/index.js';
 import { buildApp } from './app.js';
 
 export interface RunningServer {
@@ -28,15 +29,18 @@ export interface StartOptions {
  * are. Readiness turns false as soon as a stop begins.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts });
   const address = await app.listen({ host: options.host, port: options.port });
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
+  await startBackgroundChecks(platform, log);
   let stopping: Promise<boolean> | undefined;
   const drain = async (drainMs: number): Promise<void> => {
     platform.inference.markReady(false);
+    await platform.alerts.stop();
+    await platform.drift.stop();
     // app.close stops accepting, closes idle keep-alive connections, answers requests that arrive
     // on busy ones with 503, and resolves when in-flight requests are done.
     await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
@@ -59,4 +63,19 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
       return stopping;
     },
   };
+}
+
+/**
+ * Scheduled drift checks and alert evaluation, as configured. A rules file that fails to load
+ * stops the start: a typo must not silently leave a server without its alerts.
+ */
+async function startBackgroundChecks(platform: Platform, log: (line: string) => void): Promise<void> {
+  const { config } = platform;
+  if (config.alertRulesFile !== undefined) {
+    const rules = await loadRuleFile(config.alertRulesFile, { knownMetrics: platform.alerts.knownMetrics });
+    await platform.alerts.setFileRules(rules);
+    log(`alerts: ${rules.length} rule(s) from ${config.alertRulesFile}`);
+  }
+  if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
+  if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
 }

@@ -11,8 +11,15 @@ export interface DatabaseSchema {
   aliases: AliasTable;
   alias_events: AliasEventTable;
   // --- prediction log (migration 0003) ---
+  predictions: PredictionTable;
+  feedback: FeedbackTable;
   // --- alerts (migration 0004) ---
+  alert_rules: AlertRuleTable;
+  alert_events: AlertEventTable;
   // --- drift (migration 0005) ---
+  reference_profiles: ReferenceProfileTable;
+  drift_results: DriftResultTable;
+  drift_settings: DriftSettingsTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -73,4 +80,117 @@ export interface AliasEventTable {
   to_version: string | null;
   reason: string | null;
   at: Timestamp;
+}
+
+/** An alert rule (from the API or a rule file) with its current evaluation state. */
+export interface AlertRuleTable {
+  name: string;
+  /** The rule expression as written, e.g. `p99_ms > 50 for 5m`. */
+  expr: string;
+  /** JSON object: model, version, deployment (each optional). */
+  scope: JsonText;
+  webhook: string | null;
+  severity: 'info' | 'warning' | 'critical';
+  description: string | null;
+  /** 1 = evaluated, 0 = disabled (an integer on both dialects). */
+  enabled: number;
+  /** `file` rules are synced from the rule file and read-only through the API. */
+  source: 'api' | 'file';
+  created_at: Timestamp;
+  /** Changes whenever the definition changes; evaluation writes only if it still matches. */
+  updated_at: Timestamp;
+  state: ColumnType<'ok' | 'pending' | 'firing', 'ok' | 'pending' | 'firing' | undefined, 'ok' | 'pending' | 'firing'>;
+  /** When the rule entered `state` (pending: condition first held; firing: it fired). */
+  state_since: Timestamp | null;
+  last_value: number | null;
+  evaluated_at: Timestamp | null;
+}
+
+/** One firing or resolution of a rule; kept when the rule is deleted. */
+export interface AlertEventTable {
+  id: Generated<number>;
+  rule: string;
+  state: 'firing' | 'resolved';
+  value: number;
+  threshold: number;
+  expr: string;
+  severity: 'info' | 'warning' | 'critical';
+  description: string | null;
+  scope: JsonText;
+  /** When the rule fired (for a resolution: when the episode it ends began). */
+  starts_at: Timestamp;
+  at: Timestamp;
+  /** JSON: status, attempts, delivered, lastError, targets; null = only logged. */
+  delivery: JsonText | null;
+}
+
+/**
+ * One logged inference request (monitor/sql-prediction-store.ts). Times are epoch milliseconds in
+ * a `bigint`, not ISO text like the rest of this schema: the table takes thousands of rows a second,
+ * and an integer is a third of the size and compares as a number in its indexes.
+ * PostgreSQL returns `bigint` as a string, hence the `number | string` reads.
+ */
+export interface PredictionTable {
+  /** Assigned in insertion order and never reused (SQLite AUTOINCREMENT, PostgreSQL identity). */
+  id: ColumnType<number | string, never, never>;
+  request_id: string;
+  time_ms: ColumnType<number | string, number, number>;
+  deployment: string | null;
+  model: string;
+  version: string;
+  protocol: 'http' | 'grpc';
+  latency_ms: number;
+  /** Tensor blobs (monitor/tensor-blob.ts). */
+  inputs: Uint8Array;
+  outputs: Uint8Array;
+  /** JSON of a shadow deployment's outputs, when one ran. */
+  shadow: JsonText | null;
+  /** JSON of the features the request resolved, when any. */
+  features: JsonText | null;
+}
+
+/** Ground truth for a request, sent after the fact; joined to `predictions` by request id. */
+export interface FeedbackTable {
+  request_id: string;
+  label: string | null;
+  value: number | null;
+  /** Epoch milliseconds, like `predictions.time_ms`. */
+  received_at_ms: ColumnType<number | string, number, number>;
+}
+
+/** A version's reference profile for drift (monitor/reference-profiles.ts). */
+export interface ReferenceProfileTable {
+  model: string;
+  version: string;
+  source: 'file' | 'served';
+  /** The file, or e.g. "first 1000 served requests". */
+  source_detail: string;
+  /** `bigint`: PostgreSQL returns it as a string. */
+  rows: ColumnType<number | string, number, number>;
+  /** JSON: { features: ColumnProfile[], outputs: ColumnProfile[] }. */
+  profile: JsonText;
+  created_at: Timestamp;
+}
+
+export interface DriftResultTable {
+  id: Generated<number>;
+  model: string;
+  version: string;
+  window: string;
+  since_ms: ColumnType<number | string, number, number>;
+  until_ms: ColumnType<number | string, number, number>;
+  computed_at: Timestamp;
+  status: 'ok' | 'not_enough_data' | 'no_reference';
+  /** 1 / 0, or null when there was no verdict. */
+  drifted: number | null;
+  share: number | null;
+  /** JSON of the whole DriftReport. */
+  report: JsonText;
+}
+
+export interface DriftSettingsTable {
+  model: string;
+  /** JSON: Partial<DriftOptions>. */
+  options: JsonText;
+  updated_at: Timestamp;
 }

@@ -1,0 +1,186 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseDuration } from '../core/duration.js';
+import { invalid } from '../core/errors.js';
+import { writeTable } from '../io/index.js';
+import type { DriftReport } from '../monitor/drift-report.js';
+import type { PerformanceReport } from '../monitor/performance-service.js';
+import type { PredictionStore, StoredPrediction } from '../monitor/prediction-store.js';
+import { parseTime } from '../monitor/time-params.js';
+import { parseModelRef } from '../registry/model-ref.js';
+import type { ColumnDrift } from '../stats/index.js';
+import { encodeResponseOutput } from '../tensor/json-codec.js';
+import { table } from './format.js';
+import type { CliIo } from './io.js';
+import { withPlatform } from './registry-commands.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `log export`, `performance`, `drift`, `reference set|show`: read the monitoring data in the store. */
+export function registerMonitorCommands(program: Command, io: CliIo): void {
+  const json = (value: unknown) => io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+
+  const logCommand = program.command('log').description('The prediction log');
+  logCommand
+    .command('export')
+    .description('Write logged predictions to a Parquet, CSV or JSONL file (by extension); inputs and outputs as JSON text')
+    .requiredOption('--out <file>', 'preds.parquet, preds.csv or preds.jsonl')
+    .option('--since <time>', 'from (a duration ago like 1h, an ISO date, or epoch ms)', '1h')
+    .option('--until <time>', 'to (default now)')
+    .option('--model <model>')
+    .option('--version <version>')
+    .action(async (options: { out: string; since: string; until?: string; model?: string; version?: string }) => {
+      const now = Date.now();
+      const since = parseTime(options.since, '--since', now);
+      const until = options.until === undefined ? now : parseTime(options.until, '--until', now);
+      const out = path.resolve(io.cwd, options.out);
+      await withPlatform(io, async ({ predictions }) => {
+        const filter = { since, until, ...(options.model === undefined ? {} : { model: options.model }), ...(options.version === undefined ? {} : { version: options.version }) };
+        const { rows } = await writeTable(out, EXPORT_COLUMNS, exportRows(predictions, filter));
+        io.stdout(`wrote ${rows} predictions to ${options.out}\n`);
+      });
+    });
+
+  program
+    .command('performance')
+    .description('Model quality from ground-truth feedback, per version (accuracy, F1, ROC AUC, log loss, calibration; MAE, RMSE, R2)')
+    .argument('<model>')
+    .option('--version <version>')
+    .option('--window <duration>', 'predictions made in the last ...', '24h')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, options: { version?: string; window: string; json?: boolean }) => {
+      const windowMs = parseDuration(options.window, '--window');
+      await withPlatform(io, async ({ performance }) => {
+        const report = await performance.report(model, windowMs, options.version);
+        if (options.json) return json(report);
+        io.stdout(formatPerformance(report));
+      });
+    });
+
+  program
+    .command('drift')
+    .description('Compare a window of logged predictions with the version\'s reference profile (Evidently\'s default tests)')
+    .argument('<model[@version]>')
+    .option('--window <duration>', 'the last ...', '1h')
+    .option('--json', 'machine-readable output (with the histograms)')
+    .action(async (ref: string, options: { window: string; json?: boolean }) => {
+      const { model, selector } = parseModelRef(ref);
+      const windowMs = parseDuration(options.window, '--window');
+      await withPlatform(io, async ({ drift }) => {
+        const report = await drift.check({ model, windowMs, ...(selector === undefined ? {} : { selector }) });
+        if (options.json) return json(report);
+        io.stdout(formatDrift(report));
+      });
+    });
+
+  const reference = program.command('reference').description("A version's drift reference profile");
+  reference
+    .command('set')
+    .description('Profile a training file (inputs, and the model\'s outputs on them) or the first N served requests as the reference')
+    .argument('<model[@version]>')
+    .argument('[file]', 'CSV, Parquet or JSONL with one column per input feature')
+    .option('--ignore <column>', 'a file column that is not an input, e.g. the label (repeatable)', collect, [])
+    .option('--from-served <rows>', 'use the first N logged requests instead of a file')
+    .action(async (ref: string, file: string | undefined, options: { ignore: string[]; fromServed?: string }) => {
+      const { model, selector } = parseModelRef(ref);
+      if ((file === undefined) === (options.fromServed === undefined)) throw invalid('give a file or --from-served N (one of them)');
+      await withPlatform(io, async ({ drift }) => {
+        const profile =
+          file !== undefined
+            ? await drift.setReferenceFromFile(model, selector, path.resolve(io.cwd, file), options.ignore)
+            : await drift.setReferenceFromServed(model, selector, Number(options.fromServed));
+        io.stdout(`reference of ${profile.model}@${profile.version}: ${profile.rows} rows (${profile.sourceDetail}), ${profile.features.length} features, ${profile.outputs.length} outputs${profile.skipped.length > 0 ? `; skipped (too wide): ${profile.skipped.join(', ')}` : ''}\n`);
+      });
+    });
+  reference
+    .command('show')
+    .argument('<model[@version]>')
+    .option('--json', 'the whole profile')
+    .action(async (ref: string, options: { json?: boolean }) => {
+      const { model, selector } = parseModelRef(ref);
+      await withPlatform(io, async ({ drift }) => {
+        const profile = await drift.getReference(model, selector);
+        if (options.json) return json(profile);
+        io.stdout(`${profile.model}@${profile.version}: ${profile.rows} rows from ${profile.sourceDetail} (${profile.createdAt})\n`);
+        io.stdout(table([['column', 'kind', 'count', 'nulls', 'distinct'], ...[...profile.features, ...profile.outputs].map((c) => [c.name, c.kind, String(c.count), String(c.nulls), `${c.distinct}${c.distinctExact ? '' : '+'}`])]));
+      });
+    });
+}
+
+const EXPORT_COLUMNS = [
+  { name: 'request_id', type: 'string' },
+  { name: 'time', type: 'string' },
+  { name: 'deployment', type: 'string' },
+  { name: 'model', type: 'string' },
+  { name: 'version', type: 'string' },
+  { name: 'protocol', type: 'string' },
+  { name: 'latency_ms', type: 'number' },
+  { name: 'inputs', type: 'string' },
+  { name: 'outputs', type: 'string' },
+] as const;
+
+/** Pages of predictions in time order; rows sharing the last page's final millisecond are not repeated. */
+async function* exportRows(store: PredictionStore, filter: { since: number; until: number; model?: string; version?: string }): AsyncGenerator<unknown[][]> {
+  let since = filter.since;
+  let seenAtEdge = new Set<number>();
+  for (;;) {
+    const page = await store.query({ ...filter, since, limit: 10_000, order: 'asc' });
+    const fresh = page.filter((p) => !seenAtEdge.has(p.id));
+    if (fresh.length > 0) yield fresh.map(exportRow);
+    if (page.length < 10_000) return;
+    const last = (page[page.length - 1] as StoredPrediction).timeMs;
+    const edge = new Set(page.filter((p) => p.timeMs === last).map((p) => p.id));
+    if (last === since) {
+      // A whole page in one millisecond: remember all of it and move past the ones seen.
+      for (const id of seenAtEdge) edge.add(id);
+      if (edge.size === seenAtEdge.size) return;
+    }
+    seenAtEdge = edge;
+    since = last;
+  }
+}
+
+function exportRow(p: StoredPrediction): unknown[] {
+  return [
+    p.requestId,
+    new Date(p.timeMs).toISOString(),
+    p.deployment ?? null,
+    p.model,
+    p.version,
+    p.protocol,
+    p.latencyMs,
+    JSON.stringify(p.inputs.map(encodeResponseOutput)),
+    JSON.stringify(p.outputs.map(encodeResponseOutput)),
+  ];
+}
+
+const fixed = (value: number | null | undefined, digits = 4) => (value === null || value === undefined ? '-' : value.toFixed(digits));
+
+function formatPerformance(report: PerformanceReport): string {
+  if (report.versions.length === 0) return `${report.model}: no feedback for predictions in the last ${report.window}\n`;
+  const lines = [`${report.model}, predictions of the last ${report.window} with feedback:`];
+  for (const v of report.versions) {
+    if (v.binary) {
+      const b = v.binary;
+      lines.push(`  ${v.version}  binary  n=${v.count}  accuracy ${fixed(b.accuracy)}  precision ${fixed(b.precision)}  recall ${fixed(b.recall)}  f1 ${fixed(b.f1)}  roc_auc ${fixed(b.rocAuc)}  log_loss ${fixed(b.logLoss)}`);
+      lines.push(table([['    bin', 'count', 'mean predicted', 'fraction positive'], ...b.calibration.map((c) => [`    ${c.lower.toFixed(1)}-${c.upper.toFixed(1)}`, String(c.count), fixed(c.meanPredicted), fixed(c.fractionPositive)])]).trimEnd());
+    } else if (v.multiclass) {
+      lines.push(`  ${v.version}  multiclass  n=${v.count}  accuracy ${fixed(v.multiclass.accuracy)}  macro_f1 ${fixed(v.multiclass.macroF1)}`);
+    } else if (v.regression) {
+      lines.push(`  ${v.version}  regression  n=${v.count}  mae ${fixed(v.regression.mae)}  rmse ${fixed(v.regression.rmse)}  r2 ${fixed(v.regression.r2)}`);
+    } else {
+      lines.push(`  ${v.version}  ${v.reason ?? 'no metrics'}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function formatDrift(report: DriftReport): string {
+  const head = `${report.model}@${report.version}, last ${report.window}: ${report.currentRows} predictions (${report.sampledRows} read)`;
+  if (report.status === 'no_reference') return `${head}\nno reference profile: set one with \`slipway reference set ${report.model}@${report.version} train.csv\`\n`;
+  const d = report.dataset;
+  const verdict = d.drifted === null ? 'not enough data for a verdict' : `${d.drifted ? 'DATASET DRIFT' : 'no dataset drift'}: ${d.driftedColumns}/${d.evaluatedColumns} features drifted (share ${d.share.toFixed(2)})`;
+  const row = (c: ColumnDrift) => [c.column, c.test, fixed(c.statistic), c.pValue === null ? '-' : c.pValue.toExponential(2), String(c.threshold), c.status === 'ok' ? (c.drifted ? 'DRIFT' : 'ok') : 'not enough data', c.psi === null ? '-' : `${c.psi.value.toFixed(3)} ${c.psi.level}`];
+  const header = ['column', 'test', 'statistic', 'p-value', 'threshold', 'verdict', 'psi'];
+  return `${head}\nreference: ${report.reference?.rows ?? 0} rows (${report.reference?.detail ?? ''})\n${verdict}\n\n${table([header, ...report.features.map(row)])}\noutputs:\n${table([header, ...report.outputs.map(row)])}`;
+}

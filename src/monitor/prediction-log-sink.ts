@@ -1,0 +1,119 @@
+import { sql } from 'kysely';
+import { SlipwayError } from '../core/errors.js';
+import { openDatabase } from '../store/database.js';
+import type { OpenDatabaseOptions } from '../store/database.js';
+import { unpackBatch } from './prediction-batch.js';
+import type { PackedBatch } from './prediction-batch.js';
+import type { PredictionStore } from './prediction-store.js';
+import { SqlPredictionStore } from './sql-prediction-store.js';
+
+/**
+ * The writing end of the prediction log, the same in the writer thread and inline: it stores
+ * packed batches one at a time, retrying a failed one, and applies retention on a timer.
+ */
+
+export interface RetentionOptions {
+  /** How often to apply retention, ms. */
+  readonly checkMs: number;
+  /** Delete predictions older than this, ms; Infinity keeps them. */
+  readonly maxAgeMs: number;
+  /** Keep at most this many predictions; Infinity keeps them all. */
+  readonly maxRows: number;
+}
+
+export interface PredictionSinkOptions {
+  readonly retention: RetentionOptions;
+  /** Waits before each retry of a failed batch; its length is the number of retries. */
+  readonly retryDelaysMs: readonly number[];
+  /** Retention failures (batch failures reject `write` instead). */
+  readonly onError: (error: Error) => void;
+}
+
+/**
+ * Open a store for the log's own connection. On SQLite it commits with `synchronous = NORMAL`:
+ * in WAL mode that survives a process crash (only an OS crash or power loss can take the last
+ * commits), and it saves an fsync per batch.
+ */
+export async function openPredictionStore(options: OpenDatabaseOptions): Promise<PredictionStore> {
+  const database = await openDatabase(options);
+  if (database.dialect === 'sqlite') await sql`pragma synchronous = NORMAL`.execute(database.db);
+  return new SqlPredictionStore(database);
+}
+
+export class PredictionSink {
+  readonly #store: Promise<PredictionStore>;
+  readonly #options: PredictionSinkOptions;
+  /** Batches are written one after another, in the order they came. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #retention: Promise<void> | undefined;
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #ownsStore: boolean;
+
+  /** `ownsStore`: close the store with the sink. */
+  constructor(store: Promise<PredictionStore>, options: PredictionSinkOptions & { readonly ownsStore: boolean }) {
+    this.#store = store;
+    this.#options = options;
+    this.#ownsStore = options.ownsStore;
+    const { checkMs, maxAgeMs, maxRows } = options.retention;
+    if (Number.isFinite(maxAgeMs) || Number.isFinite(maxRows)) {
+      this.#timer = setInterval(() => this.#applyRetention(), checkMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Store a batch; resolves with its row count, rejects once every retry failed. */
+  write(batch: PackedBatch): Promise<number> {
+    const written = this.#queue.then(() => this.#writeWithRetries(batch));
+    this.#queue = written.catch(() => undefined);
+    return written;
+  }
+
+  /** Apply retention now (also runs every `checkMs`); resolves when done, never rejects. */
+  applyRetention(): Promise<void> {
+    this.#applyRetention();
+    return this.#retention ?? Promise.resolve();
+  }
+
+  /** Finish queued batches and any retention pass, then close the store if the sink owns it. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#queue;
+    await this.#retention;
+    if (this.#ownsStore) await (await this.#store).close();
+  }
+
+  async #writeWithRetries(batch: PackedBatch): Promise<number> {
+    const rows = unpackBatch(batch);
+    const delays = this.#options.retryDelaysMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await this.#store).appendEncoded(rows);
+        return rows.length;
+      } catch (error) {
+        const delay = delays[attempt];
+        if (delay === undefined) {
+          const message = error instanceof Error ? error.message : String(error);
+          throw new SlipwayError('UNAVAILABLE', `prediction log: a batch of ${rows.length} rows failed ${attempt + 1} times: ${message}`, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Starts a pass unless one is running; chunked deletes let batch writes in between. */
+  #applyRetention(): void {
+    if (this.#retention !== undefined) return;
+    const { maxAgeMs, maxRows } = this.#options.retention;
+    this.#retention = (async () => {
+      try {
+        const store = await this.#store;
+        if (Number.isFinite(maxAgeMs)) await store.deleteBefore(Date.now() - maxAgeMs);
+        if (Number.isFinite(maxRows)) await store.trimToRows(maxRows);
+      } catch (error) {
+        this.#options.onError(new SlipwayError('UNAVAILABLE', `prediction log retention failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      } finally {
+        this.#retention = undefined;
+      }
+    })();
+  }
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { SlipwayError } from '../core/errors.js';
+import { DATATYPES } from '../tensor/datatypes.js';
+import type { Datatype, Tensor, TensorData } from '../tensor/datatypes.js';
+import { BinaryWriter } from './prediction-binary.js';
+import { datatypeCode, decodeTensors, encodeTensors, writeTensors } from './tensor-blob.js';
+
+const samples: Array<[Datatype, TensorData]> = [
+  ['BOOL', new Uint8Array([1, 0, 1, 1])],
+  ['UINT8', new Uint8Array([0, 1, 254, 255])],
+  ['UINT16', new Uint16Array([0, 1, 65534, 65535])],
+  ['UINT32', new Uint32Array([0, 1, 4294967294, 4294967295])],
+  ['UINT64', new BigUint64Array([0n, 1n, 2n ** 64n - 2n, 2n ** 64n - 1n])],
+  ['INT8', new Int8Array([-128, -1, 0, 127])],
+  ['INT16', new Int16Array([-32768, -1, 0, 32767])],
+  ['INT32', new Int32Array([-2147483648, -1, 0, 2147483647])],
+  ['INT64', new BigInt64Array([-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n])],
+  ['FP16', new Uint16Array([0x3c00, 0x8000, 0x7bff, 0x7e00])],
+  ['FP32', new Float32Array([1.5, -0, 3.4028234663852886e38, Number.NaN])],
+  ['FP64', new Float64Array([Math.PI, -1e-308, Number.POSITIVE_INFINITY, 0])],
+  ['BYTES', ['', 'narrow', 'é😀', 'a\u0000b']],
+];
+
+function plain(tensors: readonly Tensor[]): unknown[] {
+  return tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape], type: t.data.constructor.name, data: Array.from(t.data as ArrayLike<unknown>) }));
+}
+
+describe('tensor blobs', () => {
+  it.each(samples)('%s round-trips with its name, shape, array type and values', (datatype, data) => {
+    const tensor = { name: `t_${datatype}`, datatype, shape: [2, 2], data } as Tensor;
+    expect(plain(decodeTensors(encodeTensors([tensor])))).toEqual(plain([tensor]));
+  });
+
+  it('round-trips all 13 datatypes in one blob, plus empty and scalar tensors and a non-ASCII name', () => {
+    const tensors: Tensor[] = [
+      ...samples.map(([datatype, data], i) => ({ name: `in${i}`, datatype, shape: [4], data })),
+      { name: 'empty', datatype: 'FP32', shape: [0, 3], data: new Float32Array(0) },
+      { name: 'scalar', datatype: 'INT64', shape: [], data: new BigInt64Array([42n]) },
+      { name: 'größe', datatype: 'UINT8', shape: [1], data: new Uint8Array([7]) },
+    ];
+    const blob = encodeTensors(tensors);
+    expect(plain(decodeTensors(blob))).toEqual(plain(tensors));
+    expect(decodeTensors(encodeTensors([]))).toEqual([]);
+  });
+
+  it('encodes views into a larger buffer, and Buffers, by their own bytes only', () => {
+    const batch = new Float32Array([9, 1, 2, 3, 9]);
+    const bytes = Buffer.from([5, 6, 7]);
+    const tensors: Tensor[] = [
+      { name: 'row', datatype: 'FP32', shape: [1, 3], data: batch.subarray(1, 4) },
+      { name: 'raw', datatype: 'UINT8', shape: [2], data: bytes.subarray(1) },
+    ];
+    const [row, raw] = decodeTensors(encodeTensors(tensors));
+    expect(Array.from(row!.data as Float32Array)).toEqual([1, 2, 3]);
+    expect(Array.from(raw!.data as Uint8Array)).toEqual([6, 7]);
+  });
+
+  it('numbers datatypes by their index in DATATYPES', () => {
+    DATATYPES.forEach((datatype, index) => expect(datatypeCode(datatype)).toBe(index));
+    expect(datatypeCode('FP8' as Datatype)).toBe(-1);
+  });
+
+  it('is compact: header, dims, name, padding to 8, then the raw bytes', () => {
+    const blob = encodeTensors([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([1, 2]) }]);
+    // 4 blob header + 8 tensor header + 8 dims + 1 name = 21, padded to 24, + 8 data.
+    expect(blob.byteLength).toBe(32);
+    expect(Array.from(blob.subarray(0, 4))).toEqual([1, 0, 1, 0]);
+  });
+
+  it('decodes from an unaligned copy (as a database driver may hand it back)', () => {
+    const blob = encodeTensors([{ name: 'x', datatype: 'FP64', shape: [2], data: new Float64Array([1.5, -2]) }]);
+    const shifted = new Uint8Array(blob.byteLength + 3);
+    shifted.set(blob, 3);
+    expect(Array.from(decodeTensors(shifted.subarray(3))[0]!.data as Float64Array)).toEqual([1.5, -2]);
+  });
+
+  it('appends to a writer that grows, keeping what was written before', () => {
+    const writer = new BinaryWriter(64);
+    writer.u32(0xdeadbeef);
+    writer.align(8);
+    const big = new Float64Array(1000).map((_, i) => i);
+    const length = writeTensors(writer, [{ name: 'big', datatype: 'FP64', shape: [1000], data: big }]);
+    expect(new DataView(writer.buffer).getUint32(0, true)).toBe(0xdeadbeef);
+    const [back] = decodeTensors(new Uint8Array(writer.buffer, 8, length));
+    expect(Array.from(back!.data as Float64Array)).toEqual(Array.from(big));
+  });
+
+  it('rejects data that does not match the shape, and damaged blobs', () => {
+    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [3], data: new Float32Array(2) }])).toThrow(SlipwayError);
+    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [-1], data: new Float32Array(0) }])).toThrow(/elements|dimension/);
+    const blob = encodeTensors([{ name: 'x', datatype: 'INT32', shape: [2], data: new Int32Array([1, 2]) }]);
+    expect(() => decodeTensors(blob.subarray(0, blob.byteLength - 1))).toThrow(SlipwayError);
+    expect(() => decodeTensors(Buffer.concat([blob, Buffer.from([0])]))).toThrow(/after its last tensor/);
+    const future = Buffer.from(blob);
+    future[0] = 2;
+    expect(() => decodeTensors(future)).toThrow(/version 2/);
+  });
+});

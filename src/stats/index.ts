@@ -1,0 +1,46 @@
+/**
+ * Statistics for monitoring models in production: drift tests equal to scipy/Evidently, bounded
+ * column profiles with per-column and dataset verdicts, and model quality metrics equal to
+ * scikit-learn. Pure functions, no I/O.
+ */
+export { mulberry32 } from './random.js';
+export { logGamma, erf, erfc, normalCdf, normalSf, regularizedGammaP, regularizedGammaQ, chiSquareSf } from './special.js';
+export { kolmogorovSf, smirnovSf, kstwoSf } from './kolmogorov.js';
+export { ksTwoSample, type KsMethod, type KsResult } from './ks.js';
+export { wassersteinDistance, normedWasserstein, jensenShannonDistance, WASSERSTEIN_MIN_STD } from './distances.js';
+export { alignCounts, floorEmptyShares, EMPTY_SHARE_FLOOR, type AlignedCounts, type CategoryCounts } from './shares.js';
+export { chiSquareTest, proportionZTest, type ChiSquareResult, type ZTestResult } from './categorical-tests.js';
+export { psi, psiFromShares, quantileCuts, binCounts, DEFAULT_PSI_BINS, type NumericPsiResult, type CategoricalPsiResult } from './psi.js';
+export {
+  ProfileBuilder,
+  profileColumn,
+  mergeProfiles,
+  OVERFLOW_CATEGORY,
+  DEFAULT_PROFILE_OPTIONS,
+  type ColumnKind,
+  type ColumnProfile,
+  type ProfileOptions,
+} from './profile.js';
+export {
+  compareColumn,
+  datasetDrift,
+  resolveDriftOptions,
+  DEFAULT_DRIFT_OPTIONS,
+  type DriftOptions,
+  type DriftTestName,
+  type ColumnDrift,
+  type DatasetDrift,
+  type DriftHistogram,
+  type PsiSummary,
+  type PsiLevel,
+} from './drift.js';
+export {
+  binaryClassificationMetrics,
+  multiclassMetrics,
+  type BinaryClassificationInput,
+  type BinaryClassificationMetrics,
+  type CalibrationBin,
+  type ClassScores,
+  type MulticlassMetrics,
+} from './classification.js';
+export { regressionMetrics, type RegressionMetrics } from './regression.js';
