@@ -105,3 +105,27 @@ export const slipway = (ctx) => withServer(ctx, () => startSlipway(MODELS, { wor
   }
   return cells;
 });
+
+/**
+ * (e) The issue 4 budget: the same server with request metrics and 100% prediction logging on
+ * (the default) and off (SLIPWAY_METRICS=off, SLIPWAY_LOG_SAMPLE_RATE=0), small model, JSON, at
+ * the highest concurrency, in alternating rounds so drift in the machine's speed hits both.
+ */
+export async function monitoring(ctx) {
+  const c = Math.max(...ctx.config.concurrency.filter((n) => n <= 32));
+  const rounds = Number(process.env.BENCH_MONITORING_ROUNDS ?? 3);
+  const cells = [];
+  const variants = [
+    [S.monitoringOff, { SLIPWAY_METRICS: 'off', SLIPWAY_LOG_SAMPLE_RATE: '0' }],
+    [S.monitoringOn, {}],
+  ];
+  for (let round = 0; round < rounds; round++) {
+    for (const [scenario, env] of round % 2 === 0 ? variants : [...variants].reverse()) {
+      const measured = await withServer(ctx, () => startSlipway([SMALL], { env }), (s) => httpScenario({
+        ...ctx, config: { ...ctx.config, concurrency: [c] }, scenario, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, expectLabel: ctx.labels[SMALL.name],
+      }));
+      cells.push(...measured.map((cell) => ({ ...cell, note: `round ${round + 1}` })));
+    }
+  }
+  return cells;
+}

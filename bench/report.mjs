@@ -9,6 +9,8 @@ export const S = Object.freeze({
   binary: 'slipway REST binary',
   grpc: 'slipway gRPC raw',
   grpcTyped: 'slipway gRPC typed',
+  monitoringOff: 'slipway JSON, metrics+log off',
+  monitoringOn: 'slipway JSON, metrics+100% log',
 });
 const SMALL = 'breast_cancer';
 
@@ -79,6 +81,15 @@ export function targetRows(cells, concurrency) {
       verdict: verdict(fast && imageJson && fast.rps >= 5 * imageJson.rps, fast && imageJson),
     });
   }
+
+  const on = cells.filter((x) => x.scenario === S.monitoringOn && x.rps !== undefined);
+  const off = cells.filter((x) => x.scenario === S.monitoringOff && x.rps !== undefined);
+  const mean = (list) => list.reduce((a, x) => a + x.rps, 0) / list.length;
+  rows.push({
+    target: `metrics + 100% prediction logging cost <= 5% of req/s (small model, JSON, c${high}, mean of alternating rounds, same run)`,
+    measured: on.length && off.length ? `${((1 - mean(on) / mean(off)) * 100).toFixed(1)}% (${fmtRate(mean(on))} vs ${fmtRate(mean(off))} req/s, ${on.length} rounds)` : 'not measured',
+    verdict: verdict(on.length && off.length && mean(on) >= 0.95 * mean(off), on.length && off.length),
+  });
 
   const one = find(cells, S.json, SMALL, 1);
   const bareOne = find(cells, S.bare, SMALL, 1);

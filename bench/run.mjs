@@ -39,6 +39,7 @@ async function main() {
   if (wanted('flask')) cells.push(...await groups.flask(ctx, { gunicorn: false }));
   if (wanted('gunicorn')) cells.push(...await groups.flask(ctx, { gunicorn: true }));
   if (wanted('slipway')) cells.push(...await groups.slipway(ctx));
+  if (wanted('monitoring')) cells.push(...await groups.monitoring(ctx));
   cleanup();
 
   console.log(`\nRaw onnxruntime-node (in process, intra-op threads ${config.ortThreads})\n`);

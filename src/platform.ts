@@ -87,7 +87,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       options.onPoolEvent?.(event);
     },
   });
-  const inference = new InferenceService({ registry, pool, observer: monitor.observer });
+  const inference = new InferenceService({ registry, pool, ...(config.metrics ? { observer: monitor.observer } : {}) });
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const predictions = new SqlPredictionStore(database);
   const predictionLog = await openPredictionLog(config, predictions, log);

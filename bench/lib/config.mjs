@@ -45,6 +45,6 @@ export const config = Object.freeze({
   quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
   retries: env.BENCH_RETRIES === '0' ? 0 : number('BENCH_RETRIES', 2),
   disturbedThreshold: number('BENCH_DISTURBED', 0.15),
-  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway'])),
+  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring'])),
   rawBatches: [1, 8, 64, 512],
 });

@@ -20,10 +20,10 @@ export async function detectServeOptions() {
  * Push `models` into a fresh home and serve them. `workers` is passed only when supported.
  * Returns { url(path), grpcTarget (or null), options, stop() }; stop() also deletes the home.
  */
-export async function startSlipway(models, { workers } = {}) {
+export async function startSlipway(models, { workers, env: extraEnv = {} } = {}) {
   const options = await detectServeOptions();
   const home = mkdtempSync(join(tmpdir(), 'slipway-bench-home-'));
-  const env = { SLIPWAY_HOME: home };
+  const env = { SLIPWAY_HOME: home, ...extraEnv };
   for (const model of models) {
     const r = await runCommand(process.execPath, [CLI, 'push', model.file, '--name', model.name], { cwd: ROOT, env });
     if (r.code !== 0) throw new Error(`slipway push ${model.name} failed:\n${r.stderr}${r.stdout}`);

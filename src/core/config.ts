@@ -25,6 +25,8 @@ export interface SlipwayConfig {
   readonly workers: number;
   /** How long a graceful stop may take to finish queued and in-flight requests. */
   readonly drainMs: number;
+  /** Request metrics, live stats and the prediction log (`SLIPWAY_METRICS=off` turns them all off). */
+  readonly metrics: boolean;
   /** Share of successful predictions written to the prediction log (0 = off, 1 = all). */
   readonly logSampleRate: number;
   /** Logged predictions and feedback older than this are deleted (ms; default 7 days). */
@@ -55,6 +57,7 @@ export const CONFIG_ENV = {
   grpcMaxMessageBytes: 'SLIPWAY_GRPC_MAX_MESSAGE_BYTES',
   workers: 'SLIPWAY_WORKERS',
   drainMs: 'SLIPWAY_DRAIN_MS',
+  metrics: 'SLIPWAY_METRICS',
   logSampleRate: 'SLIPWAY_LOG_SAMPLE_RATE',
   logRetentionMs: 'SLIPWAY_LOG_RETENTION',
   logMaxRows: 'SLIPWAY_LOG_MAX_ROWS',
@@ -96,6 +99,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       return fallback;
     }
   };
+  const metricsRaw = (env[CONFIG_ENV.metrics] ?? 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsRaw)) problems.push(`${CONFIG_ENV.metrics}=${metricsRaw}: expected on or off`);
   const rateRaw = env[CONFIG_ENV.logSampleRate];
   const logSampleRate = rateRaw === undefined || rateRaw === '' ? 1 : Number(rateRaw);
   if (!(logSampleRate >= 0 && logSampleRate <= 1)) problems.push(`${CONFIG_ENV.logSampleRate}=${rateRaw}: expected a number from 0 to 1`);
@@ -120,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     grpcMaxMessageBytes: int('grpcMaxMessageBytes', 64 * 1024 * 1024, 4 * 1024 * 1024, 2 ** 31 - 1),
     workers: int('workers', 1, 1, 64),
     drainMs: int('drainMs', 30_000, 0, 3_600_000),
+    metrics: !['off', 'false', '0'].includes(metricsRaw),
     logSampleRate: logSampleRate >= 0 && logSampleRate <= 1 ? logSampleRate : 1,
     logRetentionMs: duration('logRetentionMs', 7 * 86_400_000, false),
     logMaxRows: int('logMaxRows', 10_000_000, 1000, 2 ** 40),

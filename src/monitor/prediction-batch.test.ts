@@ -51,6 +51,30 @@ describe('packed batches', () => {
     });
   });
 
+  it('repeats model, version and deployment by reference to the previous entry, across changes and gaps', () => {
+    const packer = new PredictionBatchPacker();
+    const shape: [string, string, string | undefined][] = [
+      ['a', '1', 'x'], ['a', '1', undefined], ['a', '1', 'x'], ['b', '1', 'x'], ['a', '2', 'y'], ['a', '2', 'y'], ['a', '2', undefined],
+    ];
+    shape.forEach(([model, version, deployment], i) => packer.add(entry(i, { model, version, deployment })));
+    const rows = unpackBatch(packer.take()!);
+    expect(rows.map((row) => [row.model, row.version, row.deployment ?? undefined])).toEqual(shape);
+  });
+
+  it('reuses a recycled buffer without leaking its old contents into new entries', () => {
+    const packer = new PredictionBatchPacker(64);
+    for (let i = 0; i < 20; i++) packer.add(entry(i, { shadow: 'x'.repeat(50) }));
+    const first = packer.take()!;
+    packer.take();
+    packer.recycle(first.buffer);
+    packer.add(entry(1));
+    packer.take(); // packs into a fresh buffer: the spare is for the batch after this one
+    packer.add(entry(2));
+    const second = packer.take()!;
+    expect(second.buffer).toBe(first.buffer);
+    expect(unpackBatch(second)).toEqual([expect.objectContaining({ requestId: 'req-2', shadow: null })]);
+  });
+
   it('copies tensors at add time, so the caller may reuse its buffers', () => {
     const packer = new PredictionBatchPacker();
     const shared = new Float32Array([1, 2, 3]);
