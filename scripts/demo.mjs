@@ -18,7 +18,7 @@ const base = `http://${config.host}:${server.app.server.address().port}`;
 
 console.log(`\nSlipway demo: ${pushed.length} versions pushed to ${home}`);
 console.log(`  ${pushed.join('\n  ')}`);
-console.log(`\nServing on ${base}   (API docs: ${base}/docs)\n`);
+console.log(`\nServing on ${base}   (API docs: ${base}/docs, Prometheus metrics: ${base}/metrics)\n`);
 for (const example of await demoExamples(fixtures)) {
   console.log(`# ${example.title}\n${toCurl(base, example)}\n`);
 }

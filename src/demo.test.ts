@@ -53,6 +53,13 @@ describe('the demo (npm start)', () => {
     expect(infer.outputs.find((o) => o.name === 'label')!.data).toEqual([cancer.outputs.find((o) => o.name === 'label')!.data[0]]);
     const wantProba = cancer.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 2);
     expect(firstMismatch(infer.outputs.find((o) => o.name === 'probabilities')!.data, wantProba, 1e-5)).toBeUndefined();
+    expect(results['/api/v1/feedback']).toEqual({ accepted: 1 });
+    const stats = results['/api/v1/stats?model=breast_cancer&window=5m'] as { versions: { version: string; outcomes: { success: number } }[] };
+    expect(stats.versions.find((v) => v.version === '1.0.0')?.outcomes.success).toBe(1);
+    const performance = results['/api/v1/performance?model=breast_cancer&window=1h'] as { versions: { version: string; count: number; task: string }[] };
+    expect(performance.versions).toMatchObject([{ version: '1.0.0', count: 1, task: 'binary' }]);
+    const drift = results['/api/v1/drift?model=breast_cancer&version=champion&window=1h'] as { status: string; reference: { rows: number } };
+    expect(drift).toMatchObject({ status: 'not_enough_data', reference: { rows: 426 } });
     const predict = results['/v1/models/iris_mixed:predict'] as { predictions: Array<{ label: number; probabilities: number[] }> };
     expect(predict.predictions[0]!.label).toBe(iris.outputs.find((o) => o.name === 'label')!.data[0]);
     expect(firstMismatch(predict.predictions[0]!.probabilities, iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3), 1e-5)).toBeUndefined();

@@ -70,6 +70,8 @@ export async function seedDemo(platform: Platform, fixtures: string): Promise<st
   });
   pushed.push(`${retrained.model}@${retrained.version}`);
   await platform.registry.setAlias('breast_cancer', 'champion', '1.0.0', 'demo: the first version is in production');
+  // The training split as the champion's drift reference (its label column is not an input).
+  await platform.drift.setReferenceFromFile('breast_cancer', '1.0.0', path.join(fixtures, '..', 'monitor', 'breast_cancer_train.csv'), ['target']);
   return pushed;
 }
 
@@ -102,11 +104,21 @@ export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
       body: { instances: [irisInstance] },
     },
     { title: 'Registry: models and their versions', method: 'GET', path: '/api/v1/models' },
+    {
+      title: 'Ground truth for the request above (its true label), e.g. days later',
+      method: 'POST',
+      path: '/api/v1/feedback',
+      body: { request_id: 'demo-1', label: 1 },
+    },
+    { title: 'Live latency percentiles, req/s and error rate per version (1m, 5m or 1h)', method: 'GET', path: '/api/v1/stats?model=breast_cancer&window=5m' },
+    { title: 'Accuracy, F1, ROC AUC, log loss and calibration from feedback', method: 'GET', path: '/api/v1/performance?model=breast_cancer&window=1h' },
+    { title: 'Drift of the last hour against the training data (a verdict once 30 requests arrived)', method: 'GET', path: '/api/v1/drift?model=breast_cancer&version=champion&window=1h' },
+    { title: 'The prediction log', method: 'GET', path: '/api/v1/predictions?model=breast_cancer&limit=5' },
   ];
 }
 
 /** Render an example as a curl command that works when pasted into a shell. */
 export function toCurl(baseUrl: string, example: DemoExample): string {
-  if (example.method === 'GET') return `curl -s ${baseUrl}${example.path}`;
+  if (example.method === 'GET') return `curl -s '${baseUrl}${example.path}'`;
   return `curl -s -X POST ${baseUrl}${example.path} -H 'content-type: application/json' -d '${JSON.stringify(example.body)}'`;
 }
