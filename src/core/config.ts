@@ -91,9 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const duration = (key: keyof typeof CONFIG_ENV, fallback: number, allowZero: boolean): number => {
     const raw = env[CONFIG_ENV[key]];
     if (raw === undefined || raw === '') return fallback;
-    if (allowZero && raw.trim() === '0') return 0;
     try {
-      return parseDuration(raw, CONFIG_ENV[key]);
+      return parseDuration(raw, CONFIG_ENV[key], { bareMilliseconds: true, allowZero });
     } catch (error) {
       problems.push(error instanceof Error ? error.message : String(error));
       return fallback;

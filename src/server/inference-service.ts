@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
 import { outcomeOf, type InferenceObserver, type Protocol } from '../monitor/events.js';
+import { newRequestId } from '../monitor/request-id.js';
 import { isSemver } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
@@ -152,7 +152,7 @@ export class InferenceService {
     const timeMs = Date.now();
     const started = performance.now();
     const timing = newRunTiming();
-    const requestId = request.id ?? randomUUID();
+    const requestId = request.id ?? newRequestId();
     let version = '';
     try {
       const result = await this.run(request, timing, (resolved) => (version = resolved));

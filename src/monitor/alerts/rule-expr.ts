@@ -1,3 +1,4 @@
+import { formatDuration, parseDuration as parseCoreDuration } from '../../core/duration.js';
 import { invalid } from '../../core/errors.js';
 
 export const COMPARISON_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
@@ -16,13 +17,8 @@ const METRIC = /^[A-Za-z_][A-Za-z0-9_.]*/;
 // Longest operators first, so `>=` is not read as `>` followed by `=`.
 const OP = /^(>=|<=|==|!=|>|<)/;
 const NUMBER = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_.])/;
-const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+(?![A-Za-z0-9_.])/;
-const WHOLE_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+(?![A-Za-z0-9_.])/;
 const FOR = /^for(?![A-Za-z0-9_])/;
-
-const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
-type DurationUnit = keyof typeof UNIT_MS;
 
 /**
  * Parse a rule expression. Spaces between tokens are optional (`error_rate>0.01` is fine);
@@ -46,26 +42,12 @@ export function parseRuleExpr(expr: string): RuleCondition {
   return { metric, op, threshold, for: forMs };
 }
 
-/** `30s` → 30000. Units: ms, s, m, h, d; parts add up (`1h30m`). */
+/** Alert rules use Slipway's one duration syntax; `for 0s` is allowed. */
 export function parseDuration(text: string): number {
-  if (!WHOLE_DURATION.test(text)) throw invalid(`duration "${text}": expected e.g. 30s, 5m, 1h or 1h30m`);
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(DURATION_PART)) total += Number(amount) * UNIT_MS[unit as DurationUnit];
-  return Math.round(total);
+  return parseCoreDuration(text, 'duration', { allowZero: true });
 }
 
-/** 300000 → `5m`, 90000 → `1m30s`: the inverse of `parseDuration`. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  let rest = ms;
-  let text = '';
-  for (const [unit, size] of Object.entries(UNIT_MS)) {
-    const count = Math.floor(rest / size);
-    if (count > 0) text += `${count}${unit}`;
-    rest -= count * size;
-  }
-  return text;
-}
+export { formatDuration };
 
 /** Whether `value op threshold` holds. */
 export function holds(op: ComparisonOp, value: number, threshold: number): boolean {
