@@ -68,12 +68,6 @@ export class PredictionSink {
     return written;
   }
 
-  /** Apply retention now (also runs every `checkMs`); resolves when done, never rejects. */
-  applyRetention(): Promise<void> {
-    this.#applyRetention();
-    return this.#retention ?? Promise.resolve();
-  }
-
   /** Finish queued batches and any retention pass, then close the store if the sink owns it. */
   async close(): Promise<void> {
     clearInterval(this.#timer);

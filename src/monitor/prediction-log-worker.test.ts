@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../store/database.js';
 import type { OpenDatabaseOptions } from '../store/database.js';
 import { DIALECTS, TEST_POSTGRES_URL } from '../testing/databases.js';
+import type * as PredictionLogModule from './prediction-log.js';
 import type { PredictionEntry } from './prediction-store.js';
 import { newRequestId } from './request-id.js';
 import { SqlPredictionStore } from './sql-prediction-store.js';
@@ -23,7 +24,7 @@ const DIST_LOG = fileURLToPath(new URL('../../dist/monitor/prediction-log.js', i
 const built = existsSync(DIST_LOG) && existsSync(path.join(path.dirname(DIST_LOG), 'prediction-log-worker.js'));
 if (!built && process.env.CI !== 'true') console.warn('skipping PredictionLog worker-mode tests: run `npm run build` first');
 
-type LogModule = typeof import('./prediction-log.js');
+type LogModule = typeof PredictionLogModule;
 const loadDistLog = async (): Promise<LogModule> => (await import(pathToFileURL(DIST_LOG).href)) as LogModule;
 
 function entry(i: number): PredictionEntry {

@@ -3,7 +3,7 @@ import { SlipwayError } from '../core/errors.js';
 import { DATATYPES } from '../tensor/datatypes.js';
 import type { Datatype, Tensor, TensorData } from '../tensor/datatypes.js';
 import { BinaryWriter } from './prediction-binary.js';
-import { datatypeCode, decodeTensors, encodeTensors, writeTensors } from './tensor-blob.js';
+import { TensorHeaderCache, datatypeCode, decodeTensors, encodeTensors, writeTensors } from './tensor-blob.js';
 
 const samples: Array<[Datatype, TensorData]> = [
   ['BOOL', new Uint8Array([1, 0, 1, 1])],
@@ -83,6 +83,31 @@ describe('tensor blobs', () => {
     expect(new DataView(writer.buffer).getUint32(0, true)).toBe(0xdeadbeef);
     const [back] = decodeTensors(new Uint8Array(writer.buffer, 8, length));
     expect(Array.from(back!.data as Float64Array)).toEqual(Array.from(big));
+  });
+
+  it('with a header cache writes exactly the bytes it writes without one, whatever changes between blobs', () => {
+    const f32 = (name: string, shape: number[]): Tensor => ({ name, datatype: 'FP32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).map(Math.random) });
+    const sequence: Tensor[][] = [
+      [f32('x', [1, 3]), f32('y', [1])],
+      [f32('x', [1, 3]), f32('y', [1])], // same layout: copied headers
+      [f32('x', [1, 5]), f32('y', [1])], // first changes: the second sits at another offset
+      [f32('x', [5, 1]), f32('y', [1])], // same count, other shape
+      [f32('z', [5, 1]), f32('y', [1])], // other name
+      [{ name: 'z', datatype: 'INT32', shape: [5, 1], data: new Int32Array(5) }, f32('y', [1])], // other datatype
+      [{ name: 't', datatype: 'BYTES', shape: [2], data: ['a', 'bc'] }, f32('y', [1])], // BYTES: never cached
+      [{ name: 't', datatype: 'BYTES', shape: [2], data: ['abc', ''] }, f32('y', [1])],
+      [f32('x', [1, 3])], // fewer tensors
+      [f32('x', [1, 3]), f32('y', [1]), f32('w', [2])],
+    ];
+    const cache = new TensorHeaderCache();
+    const writer = new BinaryWriter(64);
+    for (const tensors of sequence) {
+      writer.offset = 0;
+      const length = writeTensors(writer, tensors, cache);
+      const blob = new Uint8Array(writer.buffer, 0, length);
+      expect(Buffer.from(blob).equals(encodeTensors(tensors))).toBe(true);
+      expect(plain(decodeTensors(blob))).toEqual(plain(tensors));
+    }
   });
 
   it('rejects data that does not match the shape, and damaged blobs', () => {
