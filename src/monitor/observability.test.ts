@@ -126,7 +126,7 @@ describe('prediction log, feedback and performance, drift, end to end over HTTP'
   });
 
   it('reports "not enough data" for a window with too few predictions', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/v1/drift?model=breast_cancer&version=1.0.0&window=1s' });
+    const response = await app.inject({ method: 'GET', url: '/api/v1/drift?model=breast_cancer&version=1.0.0&window=1h&until=2020-01-01T00:00:00Z' });
     expect(response.statusCode, response.body).toBe(200);
     const report = response.json<{ status: string; dataset: { drifted: boolean | null }; features: { status: string }[] }>();
     expect(report.status).toBe('not_enough_data');

@@ -46,6 +46,7 @@ const DEFAULT_JOINED_ROWS = 10_000;
 export class SqlPredictionStore implements PredictionStore {
   readonly #database: Database;
   #closed = false;
+  #insertAll: ((rows: readonly EncodedPrediction[]) => void) | undefined;
 
   constructor(database: Database) {
     this.#database = database;
@@ -62,6 +63,17 @@ export class SqlPredictionStore implements PredictionStore {
 
   async appendEncoded(rows: readonly EncodedPrediction[]): Promise<void> {
     if (rows.length === 0) return;
+    const { sqlite } = this.#database;
+    if (sqlite !== undefined) {
+      // One prepared statement run per row in one BEGIN IMMEDIATE transaction: ~4× less CPU than
+      // Kysely's multi-row inserts, which SQLite re-prepares every time (measured in the writer thread).
+      await this.#db.connection().execute(async () => {
+        this.#insertAll ??= prepareInsertAll(sqlite);
+        this.#insertAll(rows);
+        return Promise.resolve();
+      });
+      return;
+    }
     const values = rows.map(toInsertable);
     await this.#db.transaction().execute(async (trx) => {
       for (let start = 0; start < values.length; start += ROWS_PER_INSERT) {
@@ -315,4 +327,16 @@ async function deleteInChunks(deleteChunk: () => Promise<{ numDeletedRows: bigin
     total += deleted;
     if (deleted < DELETE_CHUNK) return total;
   }
+}
+
+function prepareInsertAll(sqlite: NonNullable<Database['sqlite']>): (rows: readonly EncodedPrediction[]) => void {
+  const insert = sqlite.prepare(
+    'insert into predictions (request_id, time_ms, deployment, model, version, protocol, latency_ms, inputs, outputs, shadow, features) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const insertAll = sqlite.transaction((rows: readonly EncodedPrediction[]) => {
+    for (const row of rows) {
+      insert.run(row.requestId, Math.trunc(row.timeMs), row.deployment, row.model, row.version, row.protocol, row.latencyMs, row.inputs, row.outputs, row.shadow, row.features);
+    }
+  });
+  return (rows) => insertAll.immediate(rows);
 }

@@ -25,6 +25,12 @@ export interface Database {
    * already holds the database's single write lock, so there is nothing finer to take.
    */
   readonly supportsRowLocks: boolean;
+  /**
+   * The SQLite connection itself, for bulk writes only: Kysely's SQLite driver prepares every
+   * statement anew, which costs more than the insert for the prediction log's many small rows.
+   * Use it inside `db.connection().execute(...)` so Kysely's connection lock is held.
+   */
+  readonly sqlite?: BetterSqlite3.Database;
   close(): Promise<void>;
 }
 
@@ -76,7 +82,7 @@ async function openSqlite(file: string): Promise<Database> {
     throw new SlipwayError('UNAVAILABLE', `cannot open SQLite database ${file}: ${messageOf(error)}`, { cause: error });
   }
   const db = new Kysely<DatabaseSchema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
-  return migrated(db, 'sqlite', undefined);
+  return { ...(await migrated(db, 'sqlite', undefined)), sqlite };
 }
 
 async function openPostgres(url: string, schema: string | undefined): Promise<Database> {

@@ -72,10 +72,15 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
     return api.performance.report(model, parseDuration(window ?? '24h', 'window'), version);
   });
 
-  app.get('/api/v1/drift', monitoring('Drift of a version against its reference over a window, computed now: ?model=&version=&window=1h'), async (request: FastifyRequest<{ Querystring: Query }>) => {
-    const { model, version, window } = request.query;
+  app.get('/api/v1/drift', monitoring('Drift of a version against its reference over a window ending now (or at ?until=), computed now: ?model=&version=&window=1h'), async (request: FastifyRequest<{ Querystring: Query }>) => {
+    const { model, version, window, until } = request.query;
     if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
-    return api.drift.check({ model, windowMs: parseDuration(window ?? '1h', 'window'), ...(version === undefined ? {} : { selector: version }) });
+    return api.drift.check({
+      model,
+      windowMs: parseDuration(window ?? '1h', 'window'),
+      ...(version === undefined ? {} : { selector: version }),
+      ...(until === undefined ? {} : { until: parseTime(until, 'until') }),
+    });
   });
 
   app.get('/api/v1/drift/results', monitoring('Stored drift results, newest first: ?model=&version=&limit='), async (request: FastifyRequest<{ Querystring: Query }>) => {
