@@ -134,7 +134,8 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     close() {
       closed ??= (async () => {
         await drift.stop();
-        await alerts.close();
+        // Not alerts.close(): it closes the shared Database, and the log still has to flush into it.
+        await alerts.shutdown();
         // Every prediction answered before the close is stored before the database closes.
         await predictionLog.close();
         await pool.close();

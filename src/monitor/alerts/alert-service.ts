@@ -187,12 +187,20 @@ export class AlertService {
     while (this.#deliveries.size > 0) await Promise.all(this.#deliveries);
   }
 
-  /** Stop, cut short the retries of pending deliveries (recorded as cancelled), and close the store. Idempotent. */
+  /**
+   * Stop and cut short the retries of pending deliveries (recorded as cancelled), leaving the store
+   * open: for a process whose shared database other services still write to.
+   */
+  async shutdown(): Promise<void> {
+    await this.stop();
+    this.#cancel.abort();
+    await this.drain();
+  }
+
+  /** {@link shutdown}, then close the store. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.stop();
-      this.#cancel.abort();
-      await this.drain();
+      await this.shutdown();
       await this.#store.close();
     })();
     return this.#closing;
