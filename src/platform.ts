@@ -42,6 +42,11 @@ export interface PlatformOptions {
   /** Load every pushed model in ONNX Runtime before accepting it (default true). */
   readonly verifyOnPush?: boolean;
   readonly onPoolEvent?: (event: PoolEvent) => void;
+  /**
+   * Write the prediction log from a worker thread (default true when running compiled). Short-lived
+   * processes that serve no traffic (CLI commands) turn it off and skip the thread's start-up.
+   */
+  readonly predictionLogThread?: boolean;
   /** Where background services (alerts, drift, the prediction log) report; default stderr. */
   readonly log?: (line: string) => void;
   /** Export process metrics (CPU, memory, event loop) at /metrics; default true. */
@@ -90,7 +95,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
   const inference = new InferenceService({ registry, pool, ...(config.metrics ? { observer: monitor.observer } : {}) });
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const predictions = new SqlPredictionStore(database);
-  const predictionLog = await openPredictionLog(config, predictions, log);
+  const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true);
   monitor.setSink({
     recordInference: (event) =>
       void predictionLog.record({
@@ -152,8 +157,8 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
  * inserts and fsyncs stay off the request thread), inline through the shared store otherwise
  * (vitest cannot start a worker from TypeScript).
  */
-async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, log: (line: string) => void): Promise<PredictionLog> {
-  const worker = existsSync(new URL('./monitor/prediction-log-worker.js', import.meta.url));
+async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, log: (line: string) => void, thread: boolean): Promise<PredictionLog> {
+  const worker = thread && existsSync(new URL('./monitor/prediction-log-worker.js', import.meta.url));
   const retention = {
     sampleRate: config.logSampleRate,
     maxAgeMs: config.logRetentionMs,

@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { invalid } from '../core/errors.js';
-import { writeTable } from '../io/index.js';
 import type { DriftReport } from '../monitor/drift-report.js';
 import type { PerformanceReport } from '../monitor/performance-service.js';
 import type { PredictionStore, StoredPrediction } from '../monitor/prediction-store.js';
@@ -34,6 +33,8 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
       const since = parseTime(options.since, '--since', now);
       const until = options.until === undefined ? now : parseTime(options.until, '--until', now);
       const out = path.resolve(io.cwd, options.out);
+      // Loaded on first use: DuckDB's native module costs ~0.3 s, which every CLI command would pay.
+      const { writeTable } = await import('../io/index.js');
       await withPlatform(io, async ({ predictions }) => {
         const filter = { since, until, ...(options.model === undefined ? {} : { model: options.model }), ...(options.version === undefined ? {} : { version: options.version }) };
         const { rows } = await writeTable(out, EXPORT_COLUMNS, exportRows(predictions, filter));

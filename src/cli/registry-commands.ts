@@ -16,7 +16,7 @@ const run = promisify(execFile);
 
 /** Open the configured platform for one command and always close it. */
 export async function withPlatform<T>(io: CliIo, fn: (platform: Platform) => Promise<T>): Promise<T> {
-  const platform = await openPlatform(loadConfig(io.env));
+  const platform = await openPlatform(loadConfig(io.env), { predictionLogThread: false });
   try {
     return await fn(platform);
   } finally {

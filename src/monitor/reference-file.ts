@@ -10,7 +10,7 @@
  * Anything else fails with a message naming the input and the columns expected.
  */
 import { SlipwayError, invalid } from '../core/errors.js';
-import { describeTable, readTable, type ColumnValues, type TableChunk } from '../io/index.js';
+import type { ColumnValues, TableChunk } from '../io/index.js';
 import type { Signature, Tensor, TensorSpec } from '../tensor/datatypes.js';
 
 export interface InputMapping {
@@ -55,6 +55,8 @@ function innerWidth(spec: TensorSpec): number | undefined {
 
 /** Read `file` as batches of input tensors (`chunkRows` rows each). */
 export async function* readInputTensors(file: string, signature: Signature, options: { ignore?: readonly string[]; chunkRows?: number } = {}): AsyncGenerator<Tensor[]> {
+  // Loaded on first use: DuckDB's native module costs ~0.3 s, which every CLI command would pay.
+  const { describeTable, readTable } = await import('../io/index.js');
   const description = await describeTable(file);
   const mappings = mapColumns(signature, description.columns.map((c) => c.name), options.ignore);
   const columns = [...new Set(mappings.flatMap((m) => m.columns))];
