@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
 import type { Platform } from '../platform.js';
 import { loadRuleFile } from '../monitor/alerts/index.js';
@@ -76,6 +77,9 @@ async function startBackgroundChecks(platform: Platform, log: (line: string) => 
     await platform.alerts.setFileRules(rules);
     log(`alerts: ${rules.length} rule(s) from ${config.alertRulesFile}`);
   }
+  // With --workers N, one process runs the loops: N would store N copies of each drift result.
+  // (Live metrics are per process, so that worker's alert rules see its share of the traffic.)
+  if (cluster.isWorker && cluster.worker?.id !== 1) return;
   if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
 }
