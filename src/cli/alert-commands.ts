@@ -3,7 +3,7 @@ import type { AlertEvent, StoredAlertRule } from '../monitor/alerts/alert-store.
 import type { AlertService } from '../monitor/alerts/alert-service.js';
 import { openAlertService } from '../monitor/alerts/open-alert-service.js';
 import { describeScope } from '../monitor/alerts/rule.js';
-import { table } from './format.js';
+import { table, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
@@ -23,7 +23,7 @@ interface AddOptions {
  * A running server picks up added and removed rules at its next evaluation.
  */
 export function registerAlertCommands(program: Command, io: CliIo): void {
-  const json = (value: unknown) => io.stdout(JSON.stringify(value, null, 2) + '\n');
+  const json = (value: unknown) => io.stdout(jsonText(value));
   const alerts = program.command('alerts').description('Alert rules on live, performance and drift metrics, and their history');
 
   alerts

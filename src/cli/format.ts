@@ -73,3 +73,11 @@ export function formatVersion(v: VersionRecord): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/** commander's accumulator for a repeatable option (`--tag a=1 --tag b=2`). */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** `--json` output: indented, one trailing newline. */
+export function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

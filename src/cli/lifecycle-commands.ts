@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { SlipwayError } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import { SERVING_CONFIG_KEYS } from '../registry/serving-config.js';
+import { collect } from './format.js';
 import type { CliIo } from './io.js';
 import { callServer } from './predict-command.js';
 import { withPlatform } from './registry-commands.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `load`, `unload` (against a running server) and `config` (a model's serving settings, in the store). */
 export function registerLifecycleCommands(program: Command, io: CliIo): void {

@@ -9,15 +9,13 @@ import { parseTime } from '../monitor/time-params.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import type { ColumnDrift } from '../stats/index.js';
 import { encodeResponseOutput } from '../tensor/json-codec.js';
-import { table } from './format.js';
+import { table, collect, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 /** `log export`, `performance`, `drift`, `reference set|show`: read the monitoring data in the store. */
 export function registerMonitorCommands(program: Command, io: CliIo): void {
-  const json = (value: unknown) => io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  const json = (value: unknown) => io.stdout(jsonText(value));
 
   const logCommand = program.command('log').description('The prediction log');
   logCommand

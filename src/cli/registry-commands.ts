@@ -9,7 +9,7 @@ import { parseModelRef } from '../registry/model-ref.js';
 import { parseTags } from '../registry/tags.js';
 import type { Lineage } from '../registry/types.js';
 import { openPlatform, type Platform } from '../platform.js';
-import { describeSchemaChange, formatModels, formatVersion, formatVersions, table } from './format.js';
+import { describeSchemaChange, formatModels, formatVersion, formatVersions, table, collect, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 
 const run = promisify(execFile);
@@ -54,8 +54,6 @@ async function gitCommitOf(file: string): Promise<string | undefined> {
   }
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 interface PushOptions {
   name: string;
   description?: string;
@@ -77,7 +75,7 @@ interface PushOptions {
 /** push, models, versions, show, alias, archive: commands that work on the registry directly. */
 export function registerRegistryCommands(program: Command, io: CliIo): void {
   const print = (text: string) => io.stdout(text);
-  const json = (value: unknown) => io.stdout(JSON.stringify(value, null, 2) + '\n');
+  const json = (value: unknown) => io.stdout(jsonText(value));
 
   program
     .command('push')
