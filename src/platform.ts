@@ -19,6 +19,9 @@ import { PredictionLog } from './monitor/prediction-log.js';
 import type { PredictionStore } from './monitor/prediction-store.js';
 import { SqlPredictionStore } from './monitor/sql-prediction-store.js';
 import { InferenceService } from './server/inference-service.js';
+import { FeatureDefinitionsStore } from './features/definitions/definitions-store.js';
+import { FeatureStore } from './features/feature-store.js';
+import { openRedisOnlineStore, openSqliteOnlineStore, type OnlineStore } from './features/online/index.js';
 import { openDatabaseFromConfig, type Database } from './store/database.js';
 
 /** Every long-lived service of one Slipway process, wired by constructor arguments (STYLE.md §7). */
@@ -35,6 +38,7 @@ export interface Platform {
   readonly performance: PerformanceService;
   readonly drift: DriftService;
   readonly alerts: AlertService;
+  readonly features: FeatureStore;
   close(): Promise<void>;
 }
 
@@ -123,6 +127,13 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     readMetric: (metric, scope) => readMetric(metric, scope, { monitor, performance, drift }),
     log: (event) => log(event.message),
   });
+  const features = new FeatureStore({
+    definitions: new FeatureDefinitionsStore(database),
+    online: await openOnlineStore(config),
+    database,
+    offlineDir: path.join(config.home, 'features', 'log'),
+    signatureOf: async (ref) => (await registry.resolve(ref)).signature,
+  });
   let closed: Promise<void> | undefined;
   return {
     config,
@@ -136,6 +147,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     performance,
     drift,
     alerts,
+    features,
     close() {
       closed ??= (async () => {
         await drift.stop();
@@ -144,12 +156,19 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         // Every prediction answered before the close is stored before the database closes.
         await predictionLog.close();
         await pool.close();
+        await features.close();
         await store.close();
         await database.close();
       })();
       return closed;
     },
   };
+}
+
+/** The configured online store: SQLite in `home` by default, or Redis. */
+async function openOnlineStore(config: SlipwayConfig): Promise<OnlineStore> {
+  if (config.onlineStore === 'sqlite') return openSqliteOnlineStore({ path: path.join(config.home, 'online.db') });
+  return openRedisOnlineStore({ url: config.onlineStore, keyPrefix: 'slipway:online:' });
 }
 
 /**

@@ -5,6 +5,7 @@ import { processIo, type CliIo } from './io.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerMonitorCommands } from './monitor-commands.js';
 import { registerAlertCommands } from './alert-commands.js';
+import { registerFeatureCommands } from './feature-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -28,6 +29,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   registerLifecycleCommands(program, io);
   registerMonitorCommands(program, io);
   registerAlertCommands(program, io);
+  registerFeatureCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -42,6 +42,8 @@ export interface SlipwayConfig {
   readonly alertIntervalMs: number;
   /** A JSON or YAML file of alert rules, read at start; undefined = rules from the API/CLI only. */
   readonly alertRulesFile: string | undefined;
+  /** The feature store's online store: `sqlite` (default, `home/online.db`) or a `redis://` URL. */
+  readonly onlineStore: string;
 }
 
 export const CONFIG_ENV = {
@@ -66,6 +68,7 @@ export const CONFIG_ENV = {
   driftAutoReferenceRows: 'SLIPWAY_DRIFT_AUTO_REFERENCE_ROWS',
   alertIntervalMs: 'SLIPWAY_ALERT_INTERVAL',
   alertRulesFile: 'SLIPWAY_ALERT_RULES',
+  onlineStore: 'SLIPWAY_ONLINE_STORE',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -107,6 +110,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`${CONFIG_ENV.databaseUrl}: expected a postgres:// URL, got "${databaseUrl}"`);
   }
+  const onlineStore = env[CONFIG_ENV.onlineStore] || 'sqlite';
+  if (onlineStore !== 'sqlite' && !/^rediss?:\/\//.test(onlineStore)) {
+    problems.push(`${CONFIG_ENV.onlineStore}: expected sqlite or a redis:// URL, got "${onlineStore}"`);
+  }
   const logLevel = env[CONFIG_ENV.logLevel] ?? 'warn';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`${CONFIG_ENV.logLevel}=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -133,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     driftAutoReferenceRows: int('driftAutoReferenceRows', 1000, 0, 1_000_000),
     alertIntervalMs: duration('alertIntervalMs', 15_000, true),
     alertRulesFile: env[CONFIG_ENV.alertRulesFile] || undefined,
+    onlineStore,
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {

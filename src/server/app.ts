@@ -14,6 +14,9 @@ import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
 import type { InferenceService } from './inference-service.js';
+import type { FeatureStore } from '../features/feature-store.js';
+import { registerFeatureRoutes } from './http/feature-routes.js';
+import { registerFeaturePushRoutes } from './http/feature-push-routes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 
 export interface AppOptions {
@@ -26,6 +29,8 @@ export interface AppOptions {
   readonly observability?: ObservabilityApi;
   /** Alert rules and history routes; absent = not served. */
   readonly alerts?: AlertService;
+  /** Feature store routes (definitions, features:get, push); absent = not served. */
+  readonly features?: FeatureStore;
 }
 
 /**
@@ -65,6 +70,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'lifecycle', description: 'Load, reload and unload model versions' },
         { name: 'registry', description: 'Models, versions, aliases' },
         { name: 'monitoring', description: 'Metrics, live stats, prediction log, feedback, drift, alerts' },
+        { name: 'features', description: 'Feature store: definitions, online features, push' },
       ],
     },
   });
@@ -77,5 +83,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);
   if (options.observability) registerObservabilityRoutes(app, options.observability);
   if (options.alerts) registerAlertRoutes(app, options.alerts);
+  if (options.features) {
+    registerFeatureRoutes(app, options.features);
+    registerFeaturePushRoutes(app, options.features);
+  }
   return app;
 }

@@ -30,7 +30,7 @@ export interface StartOptions {
  * are. Readiness turns false as soon as a stop begins.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features });
   const address = await app.listen({ host: options.host, port: options.port });
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {

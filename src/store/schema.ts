@@ -20,6 +20,10 @@ export interface DatabaseSchema {
   reference_profiles: ReferenceProfileTable;
   drift_results: DriftResultTable;
   drift_settings: DriftSettingsTable;
+  // --- feature store (migration 0006) ---
+  feature_definitions: FeatureDefinitionTable;
+  feature_service_versions: FeatureServiceVersionTable;
+  feature_materializations: FeatureMaterializationTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -193,4 +197,33 @@ export interface DriftSettingsTable {
   /** JSON: Partial<DriftOptions>. */
   options: JsonText;
   updated_at: Timestamp;
+}
+
+/** One applied feature store object (features/definitions). */
+export interface FeatureDefinitionTable {
+  kind: 'entity' | 'view' | 'service';
+  name: string;
+  /** JSON of the EntityDefinition / ViewDefinition / ServiceDefinition. */
+  spec: JsonText;
+  /** Services: 1, 2, ... per change of features or model; entities and views: 1. */
+  version: number;
+  updated_at: Timestamp;
+}
+
+/** Every version a feature service has had. */
+export interface FeatureServiceVersionTable {
+  name: string;
+  version: number;
+  spec: JsonText;
+  created_at: Timestamp;
+}
+
+/** One finished materialization of one view over [start_ms, end_ms]. */
+export interface FeatureMaterializationTable {
+  id: Generated<number>;
+  view: string;
+  start_ms: ColumnType<number | string, number, number>;
+  end_ms: ColumnType<number | string, number, number>;
+  rows: ColumnType<number | string, number, number>;
+  finished_at: Timestamp;
 }

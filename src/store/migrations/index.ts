@@ -8,6 +8,7 @@ import { servingConfigMigration } from './0002-serving-config.js';
 import { predictionLogMigration } from './0003-prediction-log.js';
 import { alertsMigration } from './0004-alerts.js';
 import { driftMigration } from './0005-drift.js';
+import { featuresMigration } from './0006-features.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -20,6 +21,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0003_prediction_log': predictionLogMigration(dialect),
     '0004_alerts': alertsMigration(dialect),
     '0005_drift': driftMigration(dialect),
+    '0006_features': featuresMigration(dialect),
   };
 }
 
