@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import { formatDuration } from '../core/duration.js';
 import { SlipwayError } from '../core/errors.js';
@@ -21,7 +20,7 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
     .option('--yes', 'apply without asking (the plan is still printed)')
     .option('--json', 'print the plan as JSON')
     .action(async (file: string, options: { yes?: boolean; json?: boolean }) => {
-      const desired = await readDefinitionsFile(path.resolve(io.cwd, file));
+      const desired = await readDefinitionsFile(file, io.cwd);
       await withPlatform(io, async ({ features: store }) => {
         const plan = await store.plan(desired);
         if (options.json === true) io.stdout(jsonText({ ...plan, applied: options.yes === true && plan.refused.length === 0 && plan.changes.length > 0 }));

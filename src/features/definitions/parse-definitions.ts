@@ -8,6 +8,8 @@ import { FEATURE_TYPES, JOIN_KEY_TYPES, parseFeatureRef } from './types.js';
 import type { EntityDefinition, FeatureDefinition, FeatureDefinitions, FeatureType, JoinKeyType, ServiceDefinition, ViewDefinition, ViewSource } from './types.js';
 
 /**
+ * Read a definitions file; `file` is resolved against `cwd` and named as given in messages.
+ *
  * `features.yaml`, Feast's vocabulary in snake_case:
  *
  * ```yaml
@@ -30,12 +32,13 @@ import type { EntityDefinition, FeatureDefinition, FeatureDefinitions, FeatureTy
  *     model: risk_model@1.0.0                         # optional
  * ```
  */
-export async function readDefinitionsFile(file: string): Promise<FeatureDefinitions> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+export async function readDefinitionsFile(file: string, cwd = process.cwd()): Promise<FeatureDefinitions> {
+  const absolute = path.resolve(cwd, file);
+  const text = await readFile(absolute, 'utf8').catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`definitions file "${file}" does not exist`);
     throw invalid(`cannot read "${file}": ${(error as Error).message}`);
   });
-  return parseDefinitions(text, { baseDir: path.dirname(path.resolve(file)), file });
+  return parseDefinitions(text, { baseDir: path.dirname(absolute), file });
 }
 
 /** Parse and check definitions text (YAML or JSON); INVALID_ARGUMENT listing every problem. */
