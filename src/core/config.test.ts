@@ -9,13 +9,14 @@ describe('loadConfig', () => {
     expect(c.databaseUrl).toBeUndefined();
     expect(c.port).toBe(8080);
     expect(c.intraOpThreads).toBe(1);
+    expect(c.onlineStore).toBe('sqlite');
     expect(Object.isFrozen(c)).toBe(true);
   });
 
   it('reports every invalid setting at once', () => {
     let message = '';
     try {
-      loadConfig({ SLIPWAY_PORT: 'x', SLIPWAY_DATABASE_URL: 'mysql://a', SLIPWAY_LOG_LEVEL: 'loud' });
+      loadConfig({ SLIPWAY_PORT: 'x', SLIPWAY_DATABASE_URL: 'mysql://a', SLIPWAY_LOG_LEVEL: 'loud', SLIPWAY_ONLINE_STORE: 'memcached://x' });
     } catch (error) {
       message = (error as Error).message;
     }
@@ -23,6 +24,8 @@ describe('loadConfig', () => {
     expect(message).toContain('SLIPWAY_PORT=x: expected an integer from 0 to 65535');
     expect(message).toContain('SLIPWAY_DATABASE_URL: expected a postgres:// URL, got "mysql://a"');
     expect(message).toContain('SLIPWAY_LOG_LEVEL=loud: expected one of');
+    expect(message).toContain('SLIPWAY_ONLINE_STORE: expected sqlite or a redis:// URL, got "memcached://x"');
+    expect(loadConfig({ SLIPWAY_ONLINE_STORE: 'redis://127.0.0.1:6379/2' }).onlineStore).toBe('redis://127.0.0.1:6379/2');
   });
 
   it('lets explicit overrides win over the environment', () => {
