@@ -4,6 +4,8 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
+  /** Whether stderr is a terminal (progress bars); absent = not. */
+  readonly isTTY?: boolean;
 }
 
 export function processIo(): CliIo {
@@ -12,5 +14,6 @@ export function processIo(): CliIo {
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    isTTY: process.stderr.isTTY === true,
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlipwayError } from '../../core/errors.js';
+import type { SlipwayError } from '../../core/errors.js';
 import { describeEachDialect } from '../../testing/databases.js';
 import { fixtureBytes, openTestPlatform } from '../../testing/fixtures.js';
 import { FeatureDefinitionsStore } from './definitions-store.js';

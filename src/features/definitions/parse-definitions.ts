@@ -226,8 +226,12 @@ class Reader {
 
   ttl(value: unknown, at: string): number {
     if (value === undefined || value === null || value === 0 || value === '0') return 0;
+    if (typeof value !== 'string') {
+      this.problems.push(`${at} must be a duration such as 30d or 12h, got ${JSON.stringify(value)}`);
+      return 0;
+    }
     try {
-      return parseDuration(String(value), at, { allowZero: true });
+      return parseDuration(value, at, { allowZero: true });
     } catch (error) {
       this.problems.push((error as Error).message);
       return 0;

@@ -1,14 +1,21 @@
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { SlipwayError, invalid } from '../../core/errors.js';
 import { shortDuckDbMessage, withConnection } from '../../io/duckdb.js';
+import { describeSource } from '../../io/describe-table.js';
 import { quoteIdentifier, resolveTableSource, resolveTableTarget, toReadError, type TableFormat, type TableSource } from '../../io/table-source.js';
+import { timestampSql, unionSql, useUtc, type ViewSourcePart } from './view-sources.js';
 
 /** One feature view to join onto the entity rows. */
 export interface PointInTimeView {
   /** Prefix of the output columns: feature `f` of view `v` becomes column `v__f`. */
   readonly name: string;
-  /** The view's source file (CSV, Parquet or JSONL, by extension). */
-  readonly source: string;
+  /**
+   * The view's source file (CSV, Parquet or JSONL, by extension, or a glob), or several parts
+   * unioned by column name, where a later part wins a full tie (e.g. the source, then its push log).
+   */
+  readonly source: string | readonly ViewSourcePart[];
+  /** DuckDB types to cast source columns to (e.g. the declared feature types), so parts line up. */
+  readonly columnTypes?: Readonly<Record<string, string>>;
   /** Columns present in both the entity file and the source, compared column by column with `=` (a null key never matches). */
   readonly joinKeys: readonly string[];
   /** The source's event-time column. */
@@ -25,8 +32,10 @@ export interface PointInTimeView {
 export interface PointInTimeJoinOptions {
   /** The entity file (CSV, Parquet or JSONL): join keys plus `entityTimestamp`, and any other columns. */
   readonly entities: string;
-  /** The entity file's timestamp column (T). */
+  /** The entity file's timestamp column (T): a timestamp, a date, epoch milliseconds or ISO text. */
   readonly entityTimestamp: string;
+  /** DuckDB types to cast entity columns to (e.g. join keys to their declared types); the output keeps the cast. */
+  readonly entityColumnTypes?: Readonly<Record<string, string>>;
   readonly views: readonly PointInTimeView[];
   /** The output file; its format follows its extension (`.csv`, `.parquet`, `.jsonl`). */
   readonly out: string;
@@ -52,6 +61,10 @@ const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER t
  * unset). Ties on `event_ts` go to the latest `created_ts` (nulls last), then to the row that comes
  * last in the source file, so the result is deterministic. No match gives null features.
  *
+ * Entity, event and created timestamps may be TIMESTAMP (any precision or with a zone), DATE,
+ * epoch-ms numbers or ISO text (with or without an offset; none means UTC); all are normalised to
+ * UTC TIMESTAMP before comparing. A view may have several parts (its source, then its push log).
+ *
  * Every entity row is kept exactly once and in input order, duplicates included. The output holds
  * the entity columns followed by `<view>__<feature>` per view and feature (see {@link featureColumnName}).
  *
@@ -68,15 +81,13 @@ const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER t
 export async function pointInTimeJoin(options: PointInTimeJoinOptions): Promise<{ rows: number }> {
   checkOptions(options);
   const entities = await resolveTableSource(options.entities);
-  const sources = await Promise.all(options.views.map((view) => resolveTableSource(view.source)));
   const target = resolveTableTarget(options.out);
   return withConnection(async (connection) => {
-    // Temporary tables live and die with this connection. CREATE TABLE AS keeps file order, so
+    await useUtc(connection);
+    // Temporary tables live and die with this connection. CREATE TABLE AS keeps input order, so
     // `rowid` numbers the rows in input order (entity order for output, file order for ties).
-    await load(connection, 'pit_entities', entities);
-    for (const [index, source] of sources.entries()) {
-      await load(connection, `pit_source_${index}`, source);
-    }
+    await loadEntities(connection, entities, options);
+    for (const [index, view] of options.views.entries()) await loadView(connection, `pit_source_${index}`, view);
     if (options.strategy !== 'window') await dedupTies(connection, options.views);
     const sql = options.strategy === 'window' ? buildWindowSql(options) : buildAsofSql(options);
     const ttls = options.views.map((view) => view.ttlMs ?? 0);
@@ -89,9 +100,39 @@ export async function pointInTimeJoin(options: PointInTimeJoinOptions): Promise<
   });
 }
 
-async function load(connection: DuckDBConnection, table: string, source: TableSource): Promise<void> {
+/** The entity rows plus `__pit_ts`, their timestamp normalised to TIMESTAMP (the output keeps the original column). */
+async function loadEntities(connection: DuckDBConnection, source: TableSource, options: PointInTimeJoinOptions): Promise<void> {
+  const columns = await describeSource(connection, source);
+  const names = new Set(columns.map((c) => c.name));
+  const missing = [options.entityTimestamp, ...options.views.flatMap((view) => view.joinKeys)].filter((name, i, all) => !names.has(name) && all.indexOf(name) === i);
+  if (missing.length > 0) {
+    throw invalid(`entity file "${source.file}" has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}; its columns are ${columns.map((c) => JSON.stringify(c.name)).join(', ')}`);
+  }
+  const ts = columns.find((c) => c.name === options.entityTimestamp)!;
+  const casts = Object.entries(options.entityColumnTypes ?? {}).filter(([name]) => names.has(name));
+  const replace = casts.length === 0 ? '' : ` REPLACE (${casts.map(([name, type]) => `CAST(${quoteIdentifier(name)} AS ${type}) AS ${quoteIdentifier(name)}`).join(', ')})`;
+  await load(connection, `CREATE TEMP TABLE pit_entities AS SELECT *${replace}, ${timestampSql(ts)} AS __pit_ts FROM ${source.sql}`, [source.path], source);
+}
+
+/** One view's rows (every part, in order) as a temp table of the columns the join needs. */
+async function loadView(connection: DuckDBConnection, table: string, view: PointInTimeView): Promise<void> {
+  const parts: readonly ViewSourcePart[] = typeof view.source === 'string' ? [{ path: view.source, label: `table "${view.source}"` }] : view.source;
+  const names = [...new Set([...view.joinKeys, view.eventTimestamp, ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp]), ...view.features])];
+  const columns = names.map((name) => {
+    const cast = view.columnTypes?.[name];
+    return cast === undefined ? { name } : { name, cast };
+  });
+  const timestamps = [view.eventTimestamp, ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp])];
+  const ordinals = parts.length > 1;
+  const union = await unionSql(connection, parts, { columns, timestamps, ordinals });
+  const select = ordinals ? `SELECT * EXCLUDE (__part, __file, __seq) FROM (${union.sql}) ORDER BY __part, __file, __seq` : union.sql;
+  const source: TableSource = { file: parts.map((p) => p.label).join(' + '), path: '', format: 'parquet', sql: '' };
+  await load(connection, `CREATE TEMP TABLE ${table} AS ${select}`, union.params, source);
+}
+
+async function load(connection: DuckDBConnection, statement: string, params: DuckDBValue[], source: TableSource): Promise<void> {
   try {
-    await connection.run(`CREATE TEMP TABLE ${table} AS SELECT * FROM ${source.sql}`, [source.path]);
+    await connection.run(statement, params);
   } catch (error) {
     throw toReadError(source, error);
   }
@@ -118,7 +159,7 @@ async function dedupTies(connection: DuckDBConnection, views: readonly PointInTi
  */
 function buildAsofSql(options: PointInTimeJoinOptions): string {
   const q = quoteIdentifier;
-  const ts = `e.${q(options.entityTimestamp)}`;
+  const ts = 'e.__pit_ts';
   const columns: string[] = [];
   const joins: string[] = [];
   for (const [index, view] of options.views.entries()) {
@@ -132,7 +173,7 @@ function buildAsofSql(options: PointInTimeJoinOptions): string {
     const keys = view.joinKeys.map((key) => `e.${q(key)} = ${s}.${q(key)}`);
     joins.push(`ASOF LEFT JOIN pit_dedup_${index} ${s} ON ${[...keys, `${ts} >= ${event}`].join(' AND ')}`);
   }
-  return `SELECT e.*, ${columns.join(', ')} FROM pit_entities e ${joins.join(' ')} ORDER BY e.rowid`;
+  return `SELECT e.* EXCLUDE (__pit_ts), ${columns.join(', ')} FROM pit_entities e ${joins.join(' ')} ORDER BY e.rowid`;
 }
 
 /**
@@ -142,7 +183,7 @@ function buildAsofSql(options: PointInTimeJoinOptions): string {
  */
 function buildWindowSql(options: PointInTimeJoinOptions): string {
   const q = quoteIdentifier;
-  const ts = `e.${q(options.entityTimestamp)}`;
+  const ts = 'e.__pit_ts';
   const ctes = options.views.map((view, index) => {
     const keys = view.joinKeys.map((key) => `e.${q(key)} = f.${q(key)}`);
     const event = `f.${q(view.eventTimestamp)}`;
@@ -160,7 +201,7 @@ function buildWindowSql(options: PointInTimeJoinOptions): string {
   const columns = options.views.flatMap((view, index) => view.features.map((feature) => `v${index}.${q(featureColumnName(view.name, feature))}`));
   const joins = options.views.map((_view, index) => `LEFT JOIN v${index} ON v${index}.pit_row = e.rowid`);
   return `WITH ${ctes.join(',\n')}
-    SELECT e.*${columns.map((column) => `, ${column}`).join('')}
+    SELECT e.* EXCLUDE (__pit_ts)${columns.map((column) => `, ${column}`).join('')}
     FROM pit_entities e ${joins.join(' ')}
     ORDER BY e.rowid`;
 }
