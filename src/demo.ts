@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readDefinitionsFile } from './features/definitions/parse-definitions.js';
+import { materialize } from './features/offline/materialize.js';
 import type { Platform } from './platform.js';
 
 /** One entry of fixtures/models/manifest.json that the demo pushes. */
@@ -72,6 +74,9 @@ export async function seedDemo(platform: Platform, fixtures: string): Promise<st
   await platform.registry.setAlias('breast_cancer', 'champion', '1.0.0', 'demo: the first version is in production');
   // The training split as the champion's drift reference (its label column is not an input).
   await platform.drift.setReferenceFromFile('breast_cancer', '1.0.0', path.join(fixtures, '..', 'monitor', 'breast_cancer_train.csv'), ['target']);
+  // The feature store: the training split as two views keyed by patient id, served to the champion.
+  await platform.features.apply(await readDefinitionsFile(path.join(fixtures, '..', 'features', 'demo', 'features.yaml')));
+  await materialize(platform.features);
   return pushed;
 }
 

@@ -1,16 +1,18 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { invalid } from '../core/errors.js';
-import { buildTrainingSet } from '../features/offline/training-set.js';
-import { materialize, type MaterializeProgress, type ViewMaterialization } from '../features/offline/materialize.js';
-import { featureSkew, type SkewReport } from '../features/offline/skew.js';
+import type { MaterializeProgress, ViewMaterialization } from '../features/offline/materialize.js';
+import type { SkewReport } from '../features/offline/skew.js';
 import { parseTime } from '../monitor/time-params.js';
 import { collect, jsonText, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
 
-/** `features training-set|materialize|skew`: the commands that move feature data. */
+/**
+ * `features training-set|materialize|skew`: the commands that move feature data. Their modules load
+ * on use: DuckDB's native module costs ~0.3 s that every other CLI command would pay.
+ */
 export function registerFeatureDataCommands(features: Command, io: CliIo): void {
   features
     .command('training-set')
@@ -22,8 +24,8 @@ export function registerFeatureDataCommands(features: Command, io: CliIo): void 
     .option('--json', 'machine-readable output')
     .action(async (options: { service: string; entities: string; out: string; timestampColumn: string; json?: boolean }) => {
       const started = performance.now();
-      const result = await withPlatform(io, ({ features: store }) =>
-        buildTrainingSet(store, {
+      const result = await withPlatform(io, async ({ features: store }) =>
+        (await import('../features/offline/training-set.js')).buildTrainingSet(store, {
           service: options.service,
           entities: path.resolve(io.cwd, options.entities),
           out: path.resolve(io.cwd, options.out),
@@ -46,8 +48,8 @@ export function registerFeatureDataCommands(features: Command, io: CliIo): void 
     .action(async (options: { start?: string; end?: string; incremental?: boolean; view: string[]; json?: boolean }) => {
       const now = Date.now();
       const progress = options.json === true ? undefined : progressReporter(io);
-      const runs = await withPlatform(io, ({ features: store }) =>
-        materialize(store, {
+      const runs = await withPlatform(io, async ({ features: store }) =>
+        (await import('../features/offline/materialize.js')).materialize(store, {
           views: options.view,
           ...(options.start === undefined ? {} : { start: parseTime(options.start, 'start', now) }),
           ...(options.end === undefined ? {} : { end: parseTime(options.end, 'end', now) }),
@@ -69,8 +71,8 @@ export function registerFeatureDataCommands(features: Command, io: CliIo): void 
     .option('--json', 'machine-readable output')
     .action(async (options: { service: string; since: string; until?: string; maxRows: string; json?: boolean }) => {
       const now = Date.now();
-      const report = await withPlatform(io, ({ features: store, predictions }) =>
-        featureSkew(store, predictions, {
+      const report = await withPlatform(io, async ({ features: store, predictions }) =>
+        (await import('../features/offline/skew.js')).featureSkew(store, predictions, {
           service: options.service,
           since: parseTime(options.since, 'since', now),
           until: options.until === undefined ? now : parseTime(options.until, 'until', now),

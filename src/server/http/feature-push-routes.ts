@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { FeatureStore } from '../../features/feature-store.js';
-import { PUSH_TARGETS, pushFeatures, type PushTarget } from '../../features/offline/push.js';
+import type { PushTarget } from '../../features/offline/push.js';
 
 interface PushBody {
   view: string;
@@ -18,7 +18,7 @@ const pushSchema = {
     properties: {
       view: { type: 'string', minLength: 1 },
       rows: { type: 'array', items: { type: 'object' } },
-      to: { type: 'string', enum: [...PUSH_TARGETS], default: 'online_and_offline' },
+      to: { type: 'string', enum: ['online', 'offline', 'online_and_offline'] satisfies PushTarget[], default: 'online_and_offline' },
     },
   },
   response: {
@@ -36,6 +36,8 @@ const pushSchema = {
 export function registerFeaturePushRoutes(app: FastifyInstance, features: FeatureStore): void {
   app.post<{ Body: PushBody }>('/api/v1/features/push', { schema: pushSchema }, async (request) => {
     const { view, rows, to } = request.body;
+    // Loaded on first push: it brings DuckDB, which the CLI (which builds this app for `serve`) should not pay for.
+    const { pushFeatures } = await import('../../features/offline/push.js');
     const result = await pushFeatures(features, { view, rows, ...(to === undefined ? {} : { to }) });
     return { rows: result.rows, written: result.written, stale: result.stale };
   });
