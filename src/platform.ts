@@ -112,6 +112,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         inputs: event.inputs ?? [],
         outputs: event.outputs ?? [],
         latencyMs: event.durationSeconds * 1000,
+        features: event.features,
       }),
   });
   const performance = new PerformanceService({ predictions, registry });

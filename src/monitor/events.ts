@@ -4,6 +4,7 @@
  * Nothing in the core calls a metrics vendor directly.
  */
 import type { ErrorCode } from '../core/errors.js';
+import type { ServedFeatures } from '../features/served-features.js';
 import type { Tensor } from '../tensor/datatypes.js';
 
 /**
@@ -37,6 +38,8 @@ export interface InferenceEvent {
   /** The validated inputs and the outputs returned; absent when the request failed. */
   readonly inputs: readonly Tensor[] | undefined;
   readonly outputs: readonly Tensor[] | undefined;
+  /** What inference by entity fed the model (values, statuses, event times); absent for tensor requests. */
+  readonly features?: ServedFeatures;
 }
 
 /** Receives every inference event synchronously on the request path: keep it cheap, never throw. */

@@ -76,8 +76,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await registerV2Routes(app, options.inference, bodyLimit);
-  registerPredictRoutes(app, options.inference);
+  await registerV2Routes(app, options.inference, bodyLimit, options.features);
+  registerPredictRoutes(app, options.inference, options.features);
   registerRepositoryRoutes(app, options.inference);
   registerManagementRoutes(app, options.registry);
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);

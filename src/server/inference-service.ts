@@ -1,4 +1,5 @@
 import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
+import type { ServedFeatures } from '../features/served-features.js';
 import { outcomeOf, type InferenceObserver, type Protocol } from '../monitor/events.js';
 import { newRequestId } from '../monitor/request-id.js';
 import { isSemver } from '../registry/model-ref.js';
@@ -29,6 +30,8 @@ export interface InferRequest {
   readonly signal?: CancelSignal;
   /** The transport, for metrics; default 'http'. */
   readonly protocol?: Protocol;
+  /** Inference by entity: the feature values the inputs were built from, logged with the prediction. */
+  readonly features?: ServedFeatures;
 }
 
 export interface InferResult {
@@ -162,7 +165,7 @@ export class InferenceService {
         durationSeconds: (performance.now() - started) / 1000,
         queueSeconds: timing.queueMs / 1000,
         computeSeconds: Math.max(0, timing.computeMs) / 1000,
-        inputs: request.inputs, outputs: result.outputs,
+        inputs: request.inputs, outputs: result.outputs, features: request.features,
       });
       return { ...result, id: requestId };
     } catch (error) {

@@ -7,19 +7,24 @@ import type { InferenceService } from '../inference-service.js';
 import type { VersionRecord } from '../../registry/types.js';
 import type { Tensor } from '../../tensor/datatypes.js';
 import { clientGone } from './v2-routes.js';
+import { entityInputs } from '../../features/entity-inference.js';
+import type { FeatureStore } from '../../features/feature-store.js';
+import type { ServedFeatures } from '../../features/served-features.js';
 
 /**
  * `POST /v1/models/{model}[@{version}]:predict` for application developers (TensorFlow Serving's
  * shape): `{"instances": [...rows]}` or `{"inputs": {...columns}}` in, `{"predictions": [...]}` out.
+ * A version bound to a feature service also takes `{"entities": ..., "features"?: ...}`
+ * (features/entity-inference.ts): the server builds the instances from the online store.
  */
-export function registerPredictRoutes(app: FastifyInstance, service: InferenceService): void {
+export function registerPredictRoutes(app: FastifyInstance, service: InferenceService, features?: FeatureStore): void {
   app.post(
     '/v1/models/:ref',
     {
       schema: {
         tags: ['inference'],
         summary: 'Predict with rows or columns: /v1/models/{model}[@{version|alias}]:predict',
-        body: { description: '{"instances": [row, ...]} or {"inputs": {"name": [...]}}' },
+        body: { description: '{"instances": [row, ...]} or {"inputs": {"name": [...]}}, or for a version bound to a feature service {"entities": {...} | [{...}, ...], "features"?: {...} | [{...}, ...]}' },
       },
     },
     async (request: FastifyRequest<{ Params: { ref: string } }>, reply: FastifyReply) => {
@@ -28,18 +33,21 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
       const { model, selector } = parseModelRef(ref.slice(0, -':predict'.length));
       let record: VersionRecord | undefined;
       let inputs: Tensor[];
+      let served: ServedFeatures | undefined;
       try {
         record = await service.resolve(model, selector);
         const body = request.body;
-        if (!isPlainObject(body) || (body.instances === undefined) === (body.inputs === undefined)) {
-          throw invalid('request body must be {"instances": [...]} (rows) or {"inputs": {...}} (columns), exactly one of them');
+        const given = isPlainObject(body) ? [body.instances, body.inputs, body.entities].filter((part) => part !== undefined).length : 0;
+        if (!isPlainObject(body) || given !== 1) {
+          throw invalid('request body must be {"instances": [...]} (rows), {"inputs": {...}} (columns) or {"entities": ...} (a model bound to a feature service), exactly one of them');
         }
-        inputs = body.instances !== undefined ? decodeInstances(body.instances, record.signature) : decodeColumns(body.inputs, record.signature);
+        if (body.entities !== undefined) ({ inputs, served } = await entityInputs(features, record, { entities: body.entities, features: body.features }));
+        else inputs = body.instances !== undefined ? decodeInstances(body.instances, record.signature) : decodeColumns(body.inputs, record.signature);
       } catch (error) {
         service.observeFailure(model, record?.version ?? '', 'http', error);
         throw error;
       }
-      const result = await service.infer({ model, version: record.version, inputs, signal: clientGone(reply) });
+      const result = await service.infer({ model, version: record.version, inputs, signal: clientGone(reply), features: served });
       return reply
         .header('x-slipway-version', result.modelVersion)
         .header('x-request-id', result.id ?? '')

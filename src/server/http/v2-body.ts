@@ -18,6 +18,11 @@ export interface DecodedInferBody {
   readonly binaryDataOutput: boolean;
   /** Each requested output's `parameters.binary_data`, by output name, where given; overrides `binaryDataOutput`. */
   readonly binaryData: ReadonlyMap<string, boolean>;
+  /**
+   * Inference by entity: a request with no `inputs` and `parameters.entities` (plus optional
+   * `parameters.features`); `inputs` is then empty until the caller builds them from the feature store.
+   */
+  readonly entities?: { readonly entities: unknown; readonly features: unknown };
 }
 
 /** Decodes `inputs[position]` of a request into a tensor. */
@@ -36,8 +41,11 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   if (!isPlainObject(body)) throw invalid('request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs, parameters } = body;
   if (id !== undefined && typeof id !== 'string') throw invalid(`"id" must be a string, got ${typeof id}`);
-  if (!Array.isArray(inputs)) throw invalid('request body needs an "inputs" array');
   if (parameters !== undefined && !isPlainObject(parameters)) throw invalid('"parameters" must be an object');
+  // Inference by entity: no inputs, the server builds them from `parameters.entities`.
+  const entities = parameters?.entities;
+  if (!Array.isArray(inputs) && (inputs !== undefined || entities === undefined)) throw invalid('request body needs an "inputs" array');
+  if (inputs !== undefined && entities !== undefined) throw invalid('send "inputs" or "parameters.entities" (a model bound to a feature service), not both');
   const binaryDataOutput = parameters?.binary_data_output ?? false;
   if (typeof binaryDataOutput !== 'boolean') {
     throw invalid(`"parameters.binary_data_output" must be a boolean, got ${preview(binaryDataOutput)}`);
@@ -55,11 +63,12 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   }
   return {
     id,
-    inputs: inputs.map((raw: unknown, i) => decodeInput(raw, i)),
+    inputs: Array.isArray(inputs) ? inputs.map((raw: unknown, i) => decodeInput(raw, i)) : [],
     outputs: outputNames,
     parameters,
     binaryDataOutput,
     binaryData,
+    entities: inputs === undefined ? { entities, features: parameters?.features } : undefined,
   };
 }
 

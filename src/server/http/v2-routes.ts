@@ -3,6 +3,10 @@ import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { PLATFORM, type InferenceService } from '../inference-service.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
+import { entityInputs } from '../../features/entity-inference.js';
+import type { FeatureStore } from '../../features/feature-store.js';
+import type { ServedFeatures } from '../../features/served-features.js';
+import type { Tensor } from '../../tensor/datatypes.js';
 
 interface ModelParams {
   model: string;
@@ -23,8 +27,10 @@ export function clientGone(reply: FastifyReply): CancelSignal {
 /**
  * Open Inference Protocol v2 over REST (shared/reference/serving.md §1.2–1.3). `{version}` may be a
  * semver or an alias; without it the latest version answers. Every response names the version.
+ * A version bound to a feature service also takes `"parameters": {"entities": [...], "features"?: [...]}`
+ * with no `inputs` (inference by entity, features/entity-inference.ts).
  */
-export async function registerV2Routes(app: FastifyInstance, service: InferenceService, bodyLimit: number): Promise<void> {
+export async function registerV2Routes(app: FastifyInstance, service: InferenceService, bodyLimit: number, features?: FeatureStore): Promise<void> {
   app.get('/v2/health/live', { schema: { tags: ['health'], summary: 'Server liveness' } }, () => ({ live: true }));
 
   app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness' } }, (_request, reply) => {
@@ -55,16 +61,26 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
   app.get('/v2/models/:model/versions/:version/ready', { schema: { tags: ['inference'], summary: 'Model version readiness' } }, ready);
 
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const { model, version } = request.params;
+    const { model } = request.params;
+    let { version } = request.params;
     const headerLength = inferenceHeaderLength(request.headers);
     let body: DecodedInferBody;
+    let inputs: readonly Tensor[];
+    let served: ServedFeatures | undefined;
     try {
       if (headerLength === undefined) {
         body = decodeInferBody(request.body);
       } else {
         const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const inputs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
-        body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+        const specs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
+        body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(specs, model));
+      }
+      inputs = body.inputs;
+      if (body.entities !== undefined) {
+        // Pin the resolved version so the features are built for the version that runs.
+        const record = await service.resolve(model, version);
+        version = record.version;
+        ({ inputs, served } = await entityInputs(features, record, body.entities));
       }
     } catch (error) {
       service.observeFailure(model, '', 'http', error);
@@ -74,7 +90,8 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
       model,
       version,
       id: body.id,
-      inputs: body.inputs,
+      inputs,
+      features: served,
       outputs: body.outputs,
       parameters: body.parameters,
       signal: clientGone(reply),
