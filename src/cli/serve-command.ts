@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
 async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io: CliIo): Promise<void> {
   const log = (line: string) => io.stderr(line + '\n');
   const platform = await openPlatform(config, { log });
-  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, maxMessageBytes: config.grpcMaxMessageBytes, log }) : undefined;
+  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log }) : undefined;
   const server = await startServer(platform, { host: config.host, port: config.port, log, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
   const grpcPort = grpc ? await grpc.listen(config.host, config.grpcPort) : undefined;
   const who = cluster.isWorker ? `worker ${process.pid} ` : '';

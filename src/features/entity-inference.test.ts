@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../server/app.js';
+import { InferenceTestClient } from '../server/grpc/grpc-client.test-support.js';
+import { createGrpcServer } from '../server/grpc/grpc-server.js';
 import { expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
 import { readDefinitionsFile } from './definitions/parse-definitions.js';
 import type { ServedFeatures } from './served-features.js';
@@ -187,6 +189,34 @@ describe('inference by entity', () => {
     expect([both.statusCode, both.json<{ error: string }>().error]).toEqual([400, expect.stringMatching(/not both/)]);
     const neither = await predict('/v2/models/breast_cancer/infer', { parameters: {} });
     expect([neither.statusCode, neither.json<{ error: string }>().error]).toEqual([400, expect.stringMatching(/needs an "inputs" array/)]);
+  });
+
+  it('works over gRPC with parameters.entities as a JSON string_param, equal to explicit tensors', async () => {
+    const grpc = createGrpcServer({ inference: platform.inference, features: platform.features });
+    const port = await grpc.listen('127.0.0.1', 0);
+    const client = new InferenceTestClient(`127.0.0.1:${port}`);
+    try {
+      const rows = [1, 4];
+      const byEntity = await client.call('ModelInfer', {
+        model_name: 'breast_cancer',
+        parameters: {
+          entities: { string_param: JSON.stringify(rows.map((i) => ({ patient_id: 100 + i }))) },
+          features: { string_param: JSON.stringify(rows.map((i) => ({ f29: cancerRow(i)[29] }))) },
+        },
+        outputs: [{ name: 'probabilities' }],
+      });
+      expect(byEntity.model_version).toBe('1.0.0');
+      const explicit = await predict('/v1/models/breast_cancer:predict', { instances: rows.map(cancerRow) });
+      const want = explicit.json<PredictBody>().predictions.flatMap((p) => (p as { probabilities: number[] }).probabilities);
+      expect(byEntity.outputs?.[0]?.contents?.fp32_contents).toEqual(want.map((v) => Math.fround(v)));
+      await expect(client.call('ModelInfer', { model_name: 'breast_cancer', parameters: { entities: { string_param: '[{' } } })).rejects.toMatchObject({
+        code: 3,
+        details: expect.stringMatching(/parameters\.entities is not valid JSON/),
+      });
+    } finally {
+      client.close();
+      await grpc.close(1000);
+    }
   });
 
   it('logs the values actually served, with statuses and event times', async () => {

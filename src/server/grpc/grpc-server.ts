@@ -3,6 +3,7 @@
  * a thin transport adapter over the inference service.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { FeatureStore } from '../../features/feature-store.js';
 import { SlipwayError } from '../../core/errors.js';
 import { createInferenceHandlers, withTolerantDecoding, type GrpcInferenceCore } from './handlers.js';
 import { inferenceServiceDefinition } from './proto.js';
@@ -19,6 +20,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes?: number;
   /** Where unexpected (INTERNAL) errors are reported. */
   readonly log?: (line: string) => void;
+  /** The feature store, for inference by entity; absent = requests with `parameters.entities` are refused. */
+  readonly features?: FeatureStore;
 }
 
 export interface GrpcServer {
@@ -49,7 +52,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}) });
+  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}), ...(options.features ? { features: options.features } : {}) });
   server.addService(withTolerantDecoding(inferenceServiceDefinition()), handlers);
   let closing: Promise<void> | undefined;
 

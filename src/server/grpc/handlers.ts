@@ -6,12 +6,14 @@
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
-import type { InferenceService } from '../inference-service.js';
+import type { InferenceService, InferRequest } from '../inference-service.js';
+import { entityInputs } from '../../features/entity-inference.js';
+import type { FeatureStore } from '../../features/feature-store.js';
 import { decodeInferRequest, encodeInferResponse, requireModelName } from './infer-codec.js';
 import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
 
 /** The part of the inference service the gRPC adapter uses. */
-export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
+export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'resolve' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
 
 /** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
@@ -19,6 +21,8 @@ export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
 export interface HandlerOptions {
   /** Where INTERNAL errors are reported (the client only sees the message). */
   readonly log?: (line: string) => void;
+  /** For inference by entity (`parameters.entities` as a JSON string_param, no inputs); absent = not served. */
+  readonly features?: FeatureStore;
 }
 
 /** Build the service implementation for `Server.addService`. */
@@ -50,16 +54,40 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
     }),
     ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
       let decoded: ReturnType<typeof decodeInferRequest>;
+      let inferRequest: InferRequest;
       try {
         decoded = decodeInferRequest(request);
+        inferRequest = decoded.request;
+        if (inferRequest.inputs.length === 0 && inferRequest.parameters?.entities !== undefined) inferRequest = await byEntity(core, options.features, inferRequest);
       } catch (error) {
         core.observeFailure(request.model_name ?? '', '', 'grpc', error);
         throw error;
       }
-      const result = await core.infer({ ...decoded.request, signal: cancellationSignal(call), protocol: 'grpc' });
+      const result = await core.infer({ ...inferRequest, signal: cancellationSignal(call), protocol: 'grpc' });
       return encodeInferResponse(result, { raw: decoded.raw });
     }),
   };
+}
+
+/**
+ * Inference by entity over gRPC: `parameters.entities` (and optionally `parameters.features`) hold
+ * the same JSON as the REST `parameters`, as string_params, since InferParameter has no list type.
+ */
+async function byEntity(core: GrpcInferenceCore, features: FeatureStore | undefined, request: InferRequest): Promise<InferRequest> {
+  const { entities, features: values, ...parameters } = request.parameters ?? {};
+  const record = await core.resolve(request.model, request.version);
+  const parsed = { entities: jsonParameter(entities, 'entities'), features: values === undefined ? undefined : jsonParameter(values, 'features') };
+  const { inputs, served } = await entityInputs(features, record, parsed);
+  return { ...request, version: record.version, inputs, features: served, parameters };
+}
+
+function jsonParameter(value: unknown, name: string): unknown {
+  if (typeof value !== 'string') throw invalid(`parameters.${name} must be a string_param holding JSON, e.g. '[{"patient_id": 42}]'`);
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    throw invalid(`parameters.${name} is not valid JSON: ${value.slice(0, 80)}`);
+  }
 }
 
 /** What a request that failed to decode is replaced with, so the handler can answer INVALID_ARGUMENT. */
