@@ -22,7 +22,11 @@ console.log(`\nServing on ${base}   (API docs: ${base}/docs, Prometheus metrics:
 for (const example of await demoExamples(fixtures)) {
   console.log(`# ${example.title}\n${toCurl(base, example)}\n`);
 }
-console.log(`# The CLI on the same home:\nSLIPWAY_HOME=${path.relative(process.cwd(), home) || '.'} npx slipway models\nSLIPWAY_HOME=${path.relative(process.cwd(), home) || '.'} npx slipway show breast_cancer@champion\n`);
+const cliHome = `SLIPWAY_HOME=${path.relative(process.cwd(), home) || '.'}`;
+const demoFeatures = path.relative(process.cwd(), path.join(root, 'fixtures', 'features', 'demo')) || '.';
+console.log(`# The CLI on the same home:\n${cliHome} npx slipway models\n${cliHome} npx slipway show breast_cancer@champion`);
+console.log(`${cliHome} npx slipway features list`);
+console.log(`${cliHome} npx slipway features training-set --service cancer_risk --entities ${demoFeatures}/entities.csv --out train.csv\n`);
 console.log('Ctrl-C to stop.');
 
 const stop = async () => {

@@ -60,6 +60,14 @@ describe('the demo (npm start)', () => {
     expect(performance.versions).toMatchObject([{ version: '1.0.0', count: 1, task: 'binary' }]);
     const drift = results['/api/v1/drift?model=breast_cancer&version=champion&window=1h'] as { status: string; reference: { rows: number } };
     expect(drift).toMatchObject({ status: 'not_enough_data', reference: { rows: 426 } });
+    // The feature store: patient 1 is the first training row; by entity equals sending that row.
+    const online = results['/api/v1/features:get'] as { features: string[]; results: { values: number[]; statuses: string[] }[] };
+    expect(online.features).toHaveLength(30);
+    expect(online.results[0]!.statuses.every((s) => s === 'PRESENT')).toBe(true);
+    expect(online.results[0]!.values[0]).toBeCloseTo(12.31, 5);
+    const byEntity = results['/v1/models/breast_cancer@1.0.0:predict'] as { predictions: { label: number }[] };
+    const explicit = await fetch(`${server.url}/v1/models/breast_cancer@1.0.0:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [online.results[0]!.values] }) });
+    expect(byEntity.predictions[0]).toEqual(((await explicit.json()) as { predictions: unknown[] }).predictions[0]);
     const predict = results['/v1/models/iris_mixed:predict'] as { predictions: Array<{ label: number; probabilities: number[] }> };
     expect(predict.predictions[0]!.label).toBe(iris.outputs.find((o) => o.name === 'label')!.data[0]);
     expect(firstMismatch(predict.predictions[0]!.probabilities, iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3), 1e-5)).toBeUndefined();

@@ -119,6 +119,18 @@ export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
     { title: 'Accuracy, F1, ROC AUC, log loss and calibration from feedback', method: 'GET', path: '/api/v1/performance?model=breast_cancer&window=1h' },
     { title: 'Drift of the last hour against the training data (a verdict once 30 requests arrived)', method: 'GET', path: '/api/v1/drift?model=breast_cancer&version=champion&window=1h' },
     { title: 'The prediction log', method: 'GET', path: '/api/v1/predictions?model=breast_cancer&limit=5' },
+    {
+      title: 'Feature store: the online features of patient 1 (values, PRESENT/EXPIRED/NOT_FOUND, event times)',
+      method: 'POST',
+      path: '/api/v1/features:get',
+      body: { service: 'cancer_risk', entities: [{ patient_id: 1 }] },
+    },
+    {
+      title: 'Inference by entity: breast_cancer@1.0.0 fed from the feature store by patient id',
+      method: 'POST',
+      path: '/v1/models/breast_cancer@1.0.0:predict',
+      body: { entities: [{ patient_id: 1 }, { patient_id: 2 }] },
+    },
   ];
 }
 
