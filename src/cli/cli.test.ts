@@ -6,19 +6,14 @@ import { loadConfig } from '../core/config.js';
 import { openPlatform } from '../platform.js';
 import { startServer } from '../server/serve.js';
 import { FIXTURES, expectedOutputs, firstMismatch } from '../testing/fixtures.js';
-import { runCli } from './main.js';
+import { cliRunner } from './cli.test-support.js';
 
 describe('slipway CLI', () => {
   let home: string;
   let work: string;
   const env = () => ({ SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' });
 
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: env(), cwd: work });
-    return { code, out, err };
-  }
+  const cli = cliRunner(() => ({ env: env(), cwd: work }));
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-'));

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './main.js';
+import { cliRunner } from './cli.test-support.js';
 
 const definitions = (features: string, service = 'features: [vitals:heart_rate, vitals:bmi]'): string => `
 entities: [{ name: patient, join_keys: [{ name: patient_id, type: int64 }] }]
@@ -20,12 +20,7 @@ feature_services:
 describe('slipway features apply | list', () => {
   let home: string;
 
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: { SLIPWAY_HOME: path.join(home, '.slipway'), SLIPWAY_LOG_LEVEL: 'silent' }, cwd: home });
-    return { code, out, err };
-  }
+  const cli = cliRunner(() => ({ env: { SLIPWAY_HOME: path.join(home, '.slipway') }, cwd: home }));
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-features-'));

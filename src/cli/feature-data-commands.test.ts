@@ -9,18 +9,13 @@ import type { SkewReport } from '../features/offline/skew.js';
 import type { ViewMaterialization } from '../features/offline/materialize.js';
 import { openPlatform } from '../platform.js';
 import { progressReporter } from './feature-data-commands.js';
-import { runCli } from './main.js';
+import { cliRunner } from './cli.test-support.js';
 
 describe('slipway features training-set | materialize | skew', () => {
   const data = generate(21, 60);
   let home: string;
 
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: { SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' }, cwd: home });
-    return { code, out, err };
-  }
+  const cli = cliRunner(() => ({ env: { SLIPWAY_HOME: home }, cwd: home }));
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-features-'));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.js';
 import { openPlatform } from '../platform.js';
 import { FIXTURES } from '../testing/fixtures.js';
-import { runCli } from './main.js';
+import { cliRunner } from './cli.test-support.js';
 
 const MONITOR_FIXTURES = fileURLToPath(new URL('../../fixtures/monitor/', import.meta.url));
 
@@ -16,12 +16,7 @@ describe('slipway monitoring commands', () => {
   let home: string;
   const ids: string[] = [];
 
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: { SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' }, cwd: home });
-    return { code, out, err };
-  }
+  const cli = cliRunner(() => ({ env: { SLIPWAY_HOME: home }, cwd: home }));
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-monitor-'));

@@ -1,12 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readTable, writeTable } from '../../io/index.js';
+import { writeTable } from '../../io/index.js';
 import { openTestPlatform } from '../../testing/fixtures.js';
 import { parseDefinitions } from '../definitions/parse-definitions.js';
 import type { PredictionEntry } from '../../monitor/prediction-store.js';
 import type { FeatureScalar } from '../online/online-store.js';
 import type { ServedRow, ServedStatus } from '../served-features.js';
-import type { ReferenceView, Row } from './point-in-time.test-support.js';
+import { readRows, type ReferenceView, type Row } from './point-in-time.test-support.js';
+
+export { readRows };
 
 /**
  * A platform with two feature views over generated data, for the training-set, materialization,
@@ -127,21 +129,6 @@ export async function openFeaturePlatform(data: Generated, options: { aTable?: b
   return Object.assign(platform, { entitiesFile: entities });
 }
 
-/** Every row of a table file; numbers, booleans (0/1) and timestamps (epoch ms) as numbers. */
-export async function readRows(file: string): Promise<Row[]> {
-  const rows: Row[] = [];
-  for await (const chunk of readTable(file)) {
-    for (let i = 0; i < chunk.rows; i++) {
-      const row: Record<string, string | number | null> = {};
-      for (const [name, column] of chunk.columns) {
-        if (column.type === 'string' || column.type === 'other') row[name] = column.values[i] ?? null;
-        else row[name] = column.nulls[i] === 1 ? null : column.values[i]!;
-      }
-      rows.push(row);
-    }
-  }
-  return rows;
-}
 
 /** Defaults of the service's view features as served (see definitionsYaml); a_val has none, so a missing a_val is served as null here. */
 const DEFAULTS: Readonly<Record<string, FeatureScalar>> = { 'a:a_val': null, 'a:a_str': 'none', 'b:b_val': -1 };

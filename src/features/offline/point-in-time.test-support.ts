@@ -1,3 +1,4 @@
+import { readTable } from '../../io/index.js';
 /**
  * A brute-force point-in-time join over in-memory rows, written from Feast's rules and not from
  * the SQL, for tests only: for each entity row and view, scan every source row.
@@ -55,4 +56,20 @@ function isLaterOrEqual(row: Row, best: Row, view: ReferenceView): boolean {
   if (created === null) return bestCreated === null;
   if (bestCreated === null) return true;
   return (created as number) >= (bestCreated as number);
+}
+
+/** Every row of a table file; numbers, booleans (0/1) and timestamps (epoch ms) as numbers. */
+export async function readRows(file: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  for await (const chunk of readTable(file)) {
+    for (let i = 0; i < chunk.rows; i++) {
+      const row: Record<string, string | number | null> = {};
+      for (const [name, column] of chunk.columns) {
+        if (column.type === 'string' || column.type === 'other') row[name] = column.values[i] ?? null;
+        else row[name] = column.nulls[i] === 1 ? null : column.values[i]!;
+      }
+      rows.push(row);
+    }
+  }
+  return rows;
 }

@@ -2,9 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTable } from '../../io/index.js';
 import { pointInTimeJoin, type PointInTimeView } from './point-in-time.js';
-import { referencePointInTimeJoin, type ReferenceView, type Row } from './point-in-time.test-support.js';
+import { readRows, referencePointInTimeJoin, type ReferenceView, type Row } from './point-in-time.test-support.js';
 
 const BASE = Date.UTC(2026, 0, 1);
 const SECOND = 1000;
@@ -75,20 +74,6 @@ function generate(seed: number): Generated {
   };
 }
 
-async function readRows(file: string): Promise<Row[]> {
-  const rows: Row[] = [];
-  for await (const chunk of readTable(file)) {
-    for (let i = 0; i < chunk.rows; i++) {
-      const row: Record<string, string | number | null> = {};
-      for (const [name, column] of chunk.columns) {
-        if (column.type === 'string' || column.type === 'other') row[name] = column.values[i] ?? null;
-        else row[name] = column.nulls[i] === 1 ? null : column.values[i]!;
-      }
-      rows.push(row);
-    }
-  }
-  return rows;
-}
 
 let dir: string;
 let data: Generated;
