@@ -121,14 +121,10 @@ export function markdownTable(header, rows) {
   ].join('\n');
 }
 
-/** The whole markdown report. */
-export function markdownReport({ meta, raw, cells, concurrency }) {
+/** The whole markdown report; `features` is the feature store section (bench/features/index.mjs), '' when not run. */
+export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '' }) {
   const targets = targetRows(cells, concurrency);
-  return `# Slipway benchmark — ${meta.date}
-
-${meta.lines.map((l) => `- ${l}`).join('\n')}
-
-## Raw onnxruntime-node in process (the ceiling)
+  const servers = `## Raw onnxruntime-node in process (the ceiling)
 
 ${markdownTable(RAW_HEADER, rawRows(raw))}
 
@@ -142,4 +138,9 @@ ${markdownTable(['target', 'measured', 'verdict'], targets.map((t) => [t.target,
 
 ${meta.notes.map((n) => `- ${n}`).join('\n')}
 `;
+  return `# Slipway benchmark — ${meta.date}
+
+${meta.lines.map((l) => `- ${l}`).join('\n')}
+
+${modelGroups ? servers : ''}${modelGroups && features ? '\n' : ''}${features}`;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Slipway benchmark suite: raw ONNX Runtime, the bare Fastify + ORT stack, the HTTP ceiling,
 // the seed's Flask app (dev server and gunicorn) and Slipway (REST JSON, REST binary, gRPC),
-// side by side on this machine with the same load generator. See bench/README.md.
+// side by side on this machine with the same load generator; and the feature store (point-in-time
+// training sets, online retrieval). See bench/README.md.
 //
 //   npm run bench            (= npm run build && node bench/run.mjs)
 //   BENCH_QUICK=1 node bench/run.mjs
@@ -9,29 +10,33 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as groups from './groups.mjs';
-import { BENCH_DIR, config } from './lib/config.mjs';
+import { features, markdownFeatures, ONLINE_HEADER, onlineRows, PIT_HEADER, pitRows, featureNotes } from './features/index.mjs';
+import { BENCH_DIR, MODEL_GROUPS, config } from './lib/config.mjs';
 import { ensureDependencies } from './lib/install.mjs';
 import { MODELS } from './lib/models.mjs';
 import { referenceLabel, writePayloads } from './lib/payloads.mjs';
 import { stopAll } from './lib/processes.mjs';
 import { describeRun } from './lib/run-info.mjs';
-import { HTTP_HEADER, RAW_HEADER, httpRows, markdownReport, rawRows, targetRows, textTable } from './report.mjs';
+import { HTTP_HEADER, RAW_HEADER, httpRows, markdownReport, markdownTable, rawRows, targetRows, textTable } from './report.mjs';
 
 const log = (line) => process.stderr.write(`${line}\n`);
 
 async function main() {
-  await ensureDependencies(log);
+  const wanted = (group) => config.only.has(group);
+  const modelGroups = MODEL_GROUPS.some(wanted);
+  if (modelGroups) await ensureDependencies(log);
   const tmp = mkdtempSync(join(tmpdir(), 'slipway-bench-'));
   const cleanup = () => rmSync(tmp, { recursive: true, force: true });
   process.once('SIGINT', () => stopAll().finally(() => { cleanup(); process.exit(130); }));
 
   const ctx = { config, log, tmp, payloads: {}, labels: {} };
-  for (const model of MODELS) {
-    ctx.payloads[model.name] = writePayloads(model, tmp);
-    ctx.labels[model.name] = await referenceLabel(model, ctx.payloads[model.name].row);
+  if (modelGroups) {
+    for (const model of MODELS) {
+      ctx.payloads[model.name] = writePayloads(model, tmp);
+      ctx.labels[model.name] = await referenceLabel(model, ctx.payloads[model.name].row);
+    }
   }
 
-  const wanted = (group) => config.only.has(group);
   const raw = wanted('raw') ? await groups.rawOrt(ctx) : [];
   const cells = [];
   if (wanted('ceiling')) cells.push(...await groups.ceilings(ctx));
@@ -40,17 +45,27 @@ async function main() {
   if (wanted('gunicorn')) cells.push(...await groups.flask(ctx, { gunicorn: true }));
   if (wanted('slipway')) cells.push(...await groups.slipway(ctx));
   if (wanted('monitoring')) cells.push(...await groups.monitoring(ctx));
+  const featureStore = wanted('features') ? await features(ctx) : undefined;
   cleanup();
 
-  console.log(`\nRaw onnxruntime-node (in process, intra-op threads ${config.ortThreads})\n`);
-  console.log(textTable(RAW_HEADER, rawRows(raw)));
-  console.log(`\nServers (${config.seconds}s per cell)\n`);
-  console.log(textTable(HTTP_HEADER, httpRows(cells)));
-  console.log('\nTargets\n');
-  console.log(textTable(['verdict', 'measured', 'target'], targetRows(cells, config.concurrency).map((t) => [t.verdict, t.measured, t.target])));
+  if (modelGroups) {
+    console.log(`\nRaw onnxruntime-node (in process, intra-op threads ${config.ortThreads})\n`);
+    console.log(textTable(RAW_HEADER, rawRows(raw)));
+    console.log(`\nServers (${config.seconds}s per cell)\n`);
+    console.log(textTable(HTTP_HEADER, httpRows(cells)));
+    console.log('\nTargets\n');
+    console.log(textTable(['verdict', 'measured', 'target'], targetRows(cells, config.concurrency).map((t) => [t.verdict, t.measured, t.target])));
+  }
+  if (featureStore) {
+    console.log('\nFeature store: point-in-time training set (issue 5)\n');
+    console.log(textTable(PIT_HEADER, pitRows(featureStore)));
+    console.log(`\nFeature store: online retrieval, 1 entity x ${featureStore.onlineSettings.features} features (issue 5)\n`);
+    console.log(textTable(ONLINE_HEADER, onlineRows(featureStore)));
+    console.log(`\n${featureNotes(featureStore).map((n) => `- ${n}`).join('\n')}`);
+  }
 
-  const meta = await describeRun({ config, payloads: ctx.payloads, slipwayArgs: ctx.slipwayArgs });
-  const markdown = markdownReport({ meta, raw, cells, concurrency: config.concurrency });
+  const meta = await describeRun({ config, payloads: ctx.payloads, slipwayArgs: ctx.slipwayArgs, modelGroups });
+  const markdown = markdownReport({ meta, raw, cells, concurrency: config.concurrency, modelGroups, features: markdownFeatures(featureStore, markdownTable) });
   const dir = join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${meta.stamp}.md`), markdown);

@@ -10,7 +10,8 @@
 //                      less than BENCH_QUIET_THRESHOLD of the machine (default 15 and 0.1; 0 = no wait)
 //   BENCH_RETRIES      re-measure a cell disturbed by other processes (> BENCH_DISTURBED of the
 //                      machine, default 0.15) up to this many times, keeping the least disturbed (default 2)
-//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway)
+//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway,monitoring,features)
+//   BENCH_PIT_*, BENCH_ONLINE_*, BENCH_REDIS_URL   sizes of the `features` group (see bench/README.md)
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +24,11 @@ function number(name, fallback) {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${raw}: expected a positive number`);
   return value;
+}
+
+function text(name, fallback) {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? fallback : raw;
 }
 
 function list(name, fallback) {
@@ -45,6 +51,22 @@ export const config = Object.freeze({
   quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
   retries: env.BENCH_RETRIES === '0' ? 0 : number('BENCH_RETRIES', 2),
   disturbedThreshold: number('BENCH_DISTURBED', 0.15),
-  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring'])),
+  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring', 'features'])),
   rawBatches: [1, 8, 64, 512],
+  // The `features` group (issue 5): point-in-time join sizes and online retrieval.
+  features: Object.freeze({
+    pitEntityRows: number('BENCH_PIT_ENTITY_ROWS', 1_000_000),
+    pitFeatureRows: number('BENCH_PIT_FEATURE_ROWS', quick ? 1_000_000 : 10_000_000),
+    pitStrategies: list('BENCH_PIT_STRATEGIES', ['asof']),
+    pitMemoryLimit: text('BENCH_PIT_MEMORY_LIMIT', undefined),
+    pitThreads: env.BENCH_PIT_THREADS ? number('BENCH_PIT_THREADS', 0) : undefined,
+    onlineEntities: number('BENCH_ONLINE_ENTITIES', 100_000),
+    onlineFeatures: number('BENCH_ONLINE_FEATURES', 50),
+    onlineReads: number('BENCH_ONLINE_READS', 20_000),
+    onlineWarmup: number('BENCH_ONLINE_WARMUP', 2_000),
+    redisUrl: text('BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
+  }),
 });
+
+/** Groups that start model servers or ORT (need the models, wrk and the Python baseline). */
+export const MODEL_GROUPS = ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring'];

@@ -28,8 +28,8 @@ function processTable() {
   return table;
 }
 
-/** CPU ticks of this process and every live descendant (exited, reaped ones are in cutime). */
-function ourTicks() {
+/** CPU ticks of this process, every live descendant (exited, reaped ones are in cutime) and `extraPids`. */
+function ourTicks(extraPids = []) {
   const table = processTable();
   const children = new Map();
   for (const [pid, p] of table) {
@@ -37,7 +37,7 @@ function ourTicks() {
     children.get(p.ppid).push(pid);
   }
   let ticks = 0;
-  const stack = [process.pid];
+  const stack = [process.pid, ...extraPids];
   while (stack.length) {
     const pid = stack.pop();
     ticks += table.get(pid)?.ticks ?? 0;
@@ -46,15 +46,18 @@ function ourTicks() {
   return ticks;
 }
 
-/** Start measuring; `stop()` returns the share (0..1) of all cores used by other processes. */
-export function otherCpuProbe() {
+/**
+ * Start measuring; `stop()` returns the share (0..1) of all cores used by other processes.
+ * `extraPids` count as ours too (e.g. a local Redis server the benchmark drives).
+ */
+export function otherCpuProbe({ extraPids = [] } = {}) {
   const t0 = performance.now();
   const machine0 = machineBusyTicks();
-  const ours0 = ourTicks();
+  const ours0 = ourTicks(extraPids);
   return {
     stop() {
       const seconds = (performance.now() - t0) / 1000;
-      const other = machineBusyTicks() - machine0 - (ourTicks() - ours0);
+      const other = machineBusyTicks() - machine0 - (ourTicks(extraPids) - ours0);
       return Math.max(0, other / (seconds * TICKS_PER_SECOND * cpus().length));
     },
   };
@@ -64,12 +67,12 @@ export function otherCpuProbe() {
  * Before a cell: sample 0.5 s at a time until other processes use less than `threshold` of the
  * machine, giving up after `maxSeconds` (0 = never wait). Logs when it had to wait.
  */
-export async function waitForQuiet({ threshold, maxSeconds, log }) {
+export async function waitForQuiet({ threshold, maxSeconds, log, extraPids = [] }) {
   if (maxSeconds <= 0) return;
   const deadline = performance.now() + maxSeconds * 1000;
   let waited = false;
   for (;;) {
-    const probe = otherCpuProbe();
+    const probe = otherCpuProbe({ extraPids });
     await new Promise((resolve) => setTimeout(resolve, 500));
     const other = probe.stop();
     const pct = `${Math.round(other * 100)}%`;
@@ -84,4 +87,18 @@ export async function waitForQuiet({ threshold, maxSeconds, log }) {
     if (!waited) log(`  machine busy (${pct} other CPU); waiting up to ${maxSeconds}s for it to calm down`);
     waited = true;
   }
+}
+
+/** Pids of running processes whose command name is `comm` (e.g. 'redis-server'). */
+export function pidsNamed(comm) {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() === comm) pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }

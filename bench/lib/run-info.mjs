@@ -10,17 +10,32 @@ const require = createRequire(import.meta.url);
 const version = (pkg) => JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')).version;
 const bytes = (n) => `${n.toLocaleString('en-US')} B`;
 
-export async function describeRun({ config, payloads, slipwayArgs }) {
+export async function describeRun({ config, payloads, slipwayArgs, modelGroups = true }) {
   const now = new Date();
   const pad = (n) => String(n).padStart(2, '0');
   const date = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+  const stamp = `${date}-${pad(now.getHours())}${pad(now.getMinutes())}`;
+  if (!modelGroups) {
+    // Only the feature store group ran: no models, wrk or Python involved.
+    return {
+      date: `${date} ${pad(now.getHours())}:${pad(now.getMinutes())}`,
+      stamp,
+      lines: [
+        `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+        `Node ${process.version}, @duckdb/node-api ${version('@duckdb/node-api')}, better-sqlite3 ${version('better-sqlite3')}, ioredis ${version('ioredis')}`,
+        `groups: ${[...config.only].join(', ')}`,
+        `load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min)`,
+      ],
+      notes: [],
+    };
+  }
   const wrk = (await runCommand('wrk', ['--version'])).stdout.split('\n')[0].split(' Copyright')[0];
   const py = (await runCommand(PYTHON, ['-c', 'import sklearn, flask, sys; print(sys.version.split()[0], sklearn.__version__, flask.__version__)']))
     .stdout.trim().split(' ');
   const sizes = MODELS.map((m) => `${m.name} JSON ${bytes(payloads[m.name].json.bytes)} / binary ${bytes(payloads[m.name].binary.bytes)}`);
   return {
     date: `${date} ${pad(now.getHours())}:${pad(now.getMinutes())}`,
-    stamp: `${date}-${pad(now.getHours())}${pad(now.getMinutes())}`,
+    stamp,
     lines: [
       `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; load generator and server share it`,
       `Node ${process.version}, onnxruntime-node ${version('onnxruntime-node')}, fastify ${version('fastify')}, @grpc/grpc-js ${version('@grpc/grpc-js')}; `
