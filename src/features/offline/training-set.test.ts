@@ -1,8 +1,14 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, openFeaturePlatform, readRows, type Generated, type TestPlatform } from './feature-data.test-support.js';
+import { describeEachDialect } from '../../testing/databases.js';
+import { FeatureDefinitionsStore } from '../definitions/definitions-store.js';
+import { parseDefinitions } from '../definitions/parse-definitions.js';
+import { FeatureStore } from '../feature-store.js';
+import { openSqliteOnlineStore } from '../online/index.js';
+import { definitionsYaml, generate, openFeaturePlatform, readRows, writeGenerated, type Generated, type TestPlatform } from './feature-data.test-support.js';
 import { referencePointInTimeJoin, type Row } from './point-in-time.test-support.js';
 import { buildTrainingSet } from './training-set.js';
 
@@ -69,28 +75,35 @@ describe('buildTrainingSet', () => {
   });
 });
 
-describe('buildTrainingSet over a table on the metadata database', () => {
-  const data = generate(11, 80);
-  let platform: TestPlatform & { entitiesFile: string };
-
-  beforeAll(async () => {
-    platform = await openFeaturePlatform(data, { aTable: true });
-    const db = platform.features.database.db;
-    await sql`create table a_rows (k1 integer, k2 integer, event_ts integer, created_ts text, a_val integer, a_str text)`.execute(db);
-    for (const row of data.views[0]!.rows) {
-      const created = typeof row.created_ts === 'number' ? new Date(row.created_ts).toISOString() : null;
-      await sql`insert into a_rows values (${row.k1}, ${row.k2}, ${row.event_ts}, ${created}, ${row.a_val}, ${row.a_str})`.execute(db);
-    }
-  });
-  afterAll(async () => {
-    await platform.dispose();
-  });
-
+describeEachDialect('buildTrainingSet over a table on the metadata database', (fixture) => {
   it('snapshots the table (epoch-ms and ISO-text times) and equals the reference', async () => {
-    const out = path.join(platform.home, 'train-table.parquet');
-    const result = await buildTrainingSet(platform.features, { service: 'svc', entities: platform.entitiesFile, out, timestampColumn: 'ts' });
-    expect(result.rows).toBe(data.entities.length);
-    const actual = await readRows(out);
-    for (const [i, row] of expected(data).entries()) expect(actual[i], `row ${i}`).toEqual(row);
+    const data = generate(11, 80);
+    const database = await fixture.open();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-table-source-'));
+    const store = new FeatureStore({
+      definitions: new FeatureDefinitionsStore(database),
+      online: openSqliteOnlineStore({ path: ':memory:' }),
+      database,
+      offlineDir: path.join(dir, 'log'),
+      signatureOf: () => Promise.reject(new Error('no models here')),
+    });
+    try {
+      const { entities } = await writeGenerated(dir, data);
+      await store.apply(parseDefinitions(definitionsYaml({ aTable: true }), { baseDir: dir }));
+      const db = database.db;
+      await sql`create table a_rows (k1 integer, k2 integer, event_ts bigint, created_ts text, a_val integer, a_str text)`.execute(db);
+      for (const row of data.views[0]!.rows) {
+        const created = typeof row.created_ts === 'number' ? new Date(row.created_ts).toISOString() : null;
+        await sql`insert into a_rows values (${row.k1}, ${row.k2}, ${row.event_ts}, ${created}, ${row.a_val}, ${row.a_str})`.execute(db);
+      }
+      const out = path.join(dir, 'train-table.parquet');
+      const result = await buildTrainingSet(store, { service: 'svc', entities, out, timestampColumn: 'ts' });
+      expect(result.rows).toBe(data.entities.length);
+      const actual = await readRows(out);
+      for (const [i, row] of expected(data).entries()) expect(actual[i], `row ${i}`).toEqual(row);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
