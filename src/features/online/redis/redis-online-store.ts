@@ -22,28 +22,22 @@ export interface RedisOnlineStoreOptions {
  * the `_` fields.
  *
  * Writes: one Lua script call per chunk of rows compares `_ts`/`_ct` and replaces the hash only
- * when the row is fresher, so the stale check is atomic per key. Reads: one pipeline of HMGETs,
+ * when the row is fresher, so the stale check is atomic per key. Each row's fields travel as one
+ * JSON array of strings (`cjson.decode` in the script). Reads: one pipeline of HMGETs,
  * one round trip for any number of keys.
  */
 const WRITE_SCRIPT = `
-local argi = 1
 local written = 0
 for i = 1, #KEYS do
-  local ts = tonumber(ARGV[argi])
-  local ct = tonumber(ARGV[argi + 1])
-  local n = tonumber(ARGV[argi + 2])
+  local ts = tonumber(ARGV[3 * i - 2])
+  local ct = tonumber(ARGV[3 * i - 1])
   local stored = redis.call('HMGET', KEYS[i], '_ts', '_ct')
   local sts = tonumber(stored[1])
   if sts == nil or ts > sts or (ts == sts and ct > (tonumber(stored[2]) or 0)) then
     redis.call('DEL', KEYS[i])
-    local args = { '_ts', ARGV[argi], '_ct', ARGV[argi + 1] }
-    for j = 0, 2 * n - 1 do
-      args[#args + 1] = ARGV[argi + 3 + j]
-    end
-    redis.call('HSET', KEYS[i], unpack(args))
+    redis.call('HSET', KEYS[i], '_ts', ARGV[3 * i - 2], '_ct', ARGV[3 * i - 1], unpack(cjson.decode(ARGV[3 * i])))
     written = written + 1
   end
-  argi = argi + 3 + 2 * n
 end
 return written`;
 
@@ -87,9 +81,11 @@ export class RedisOnlineStore implements OnlineStore {
     for (let start = 0; start < rows.length; start += WRITE_CHUNK) {
       const chunk = rows.slice(start, start + WRITE_CHUNK);
       const keys = chunk.map((row) => this.#hashKey(view, row.key));
+      // Three arguments per row, the fields packed as one JSON array the script unpacks: ioredis
+      // encodes every argument separately (~1.7 µs each), which made 50-feature rows cost ~180 µs.
       const args = chunk.flatMap((row) => {
         const fields = Object.entries(row.values).flatMap(([feature, value]) => [`f:${feature}`, JSON.stringify(value)]);
-        return [String(row.eventTimeMs), String(row.createdTimeMs ?? 0), String(fields.length / 2), ...fields];
+        return [String(row.eventTimeMs), String(row.createdTimeMs ?? 0), JSON.stringify(fields)];
       });
       written += await this.#runWriteScript(keys, args);
     }
