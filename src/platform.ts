@@ -23,6 +23,8 @@ import { FeatureDefinitionsStore } from './features/definitions/definitions-stor
 import { FeatureStore } from './features/feature-store.js';
 import { openRedisOnlineStore, openSqliteOnlineStore, type OnlineStore } from './features/online/index.js';
 import { openDatabaseFromConfig, type Database } from './store/database.js';
+import { JobService } from './batch/job-service.js';
+import { SqlJobStore } from './batch/job-store.js';
 
 /** Every long-lived service of one Slipway process, wired by constructor arguments (STYLE.md §7). */
 export interface Platform {
@@ -39,6 +41,8 @@ export interface Platform {
   readonly drift: DriftService;
   readonly alerts: AlertService;
   readonly features: FeatureStore;
+  /** Batch scoring jobs; `serve` starts their background runner. */
+  readonly jobs: JobService;
   close(): Promise<void>;
 }
 
@@ -135,6 +139,16 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     offlineDir: path.join(config.home, 'features', 'log'),
     signatureOf: async (ref) => (await registry.resolve(ref)).signature,
   });
+  const jobs = new JobService({
+    store: new SqlJobStore(database),
+    // The engine (DuckDB, worker threads) loads with the first job, not with every CLI command.
+    run: async (spec, run) => {
+      const { batchDepsOf, runBatchJob } = await import('./batch/run-batch-job.js');
+      return runBatchJob(spec, batchDepsOf({ registry, features, config }), run);
+    },
+    concurrency: config.batchConcurrency,
+    log,
+  });
   let closed: Promise<void> | undefined;
   return {
     config,
@@ -149,8 +163,11 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     drift,
     alerts,
     features,
+    jobs,
     close() {
       closed ??= (async () => {
+        // Running batch jobs stop and go back to the queue (resumed at the next start).
+        await jobs.stop();
         await drift.stop();
         // Not alerts.close(): it closes the shared Database, and the log still has to flush into it.
         await alerts.shutdown();

@@ -5,6 +5,8 @@ import { processIo, type CliIo } from './io.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerMonitorCommands } from './monitor-commands.js';
 import { registerAlertCommands } from './alert-commands.js';
+import { registerBatchCommands } from './batch-commands.js';
+import { registerBatchJobCommands } from './batch-job-commands.js';
 import { registerFeatureCommands } from './feature-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
@@ -30,6 +32,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   registerMonitorCommands(program, io);
   registerAlertCommands(program, io);
   registerFeatureCommands(program, io);
+  registerBatchCommands(program, io);
+  registerBatchJobCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

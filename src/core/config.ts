@@ -44,6 +44,8 @@ export interface SlipwayConfig {
   readonly alertRulesFile: string | undefined;
   /** The feature store's online store: `sqlite` (default, `home/online.db`) or a `redis://` URL. */
   readonly onlineStore: string;
+  /** Batch jobs (`/api/v1/jobs`) a server runs at once; more wait queued. */
+  readonly batchConcurrency: number;
 }
 
 export const CONFIG_ENV = {
@@ -69,6 +71,7 @@ export const CONFIG_ENV = {
   alertIntervalMs: 'SLIPWAY_ALERT_INTERVAL',
   alertRulesFile: 'SLIPWAY_ALERT_RULES',
   onlineStore: 'SLIPWAY_ONLINE_STORE',
+  batchConcurrency: 'SLIPWAY_BATCH_CONCURRENCY',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -141,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     alertIntervalMs: duration('alertIntervalMs', 15_000, true),
     alertRulesFile: env[CONFIG_ENV.alertRulesFile] || undefined,
     onlineStore,
+    batchConcurrency: int('batchConcurrency', 1, 1, 64),
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {

@@ -18,13 +18,29 @@ export interface InputMapping {
   readonly columns: readonly string[];
 }
 
-/** Decide which file columns feed which input. */
-export function mapColumns(signature: Signature, fileColumns: readonly string[], ignore: readonly string[] = []): InputMapping[] {
+/**
+ * Decide which file columns feed which input. `overrides` (input name -> columns, in order) come
+ * first (batch scoring's `--map`); a column they name that the file lacks fails naming it.
+ */
+export function mapColumns(
+  signature: Signature,
+  fileColumns: readonly string[],
+  ignore: readonly string[] = [],
+  overrides: Readonly<Record<string, readonly string[]>> = {},
+): InputMapping[] {
   const available = new Set(fileColumns);
   const mappings: InputMapping[] = [];
+  for (const name of Object.keys(overrides)) {
+    if (!signature.inputs.some((spec) => spec.name === name)) throw invalid(`the model has no input "${name}"; its inputs are ${signature.inputs.map((s) => s.name).join(', ')}`);
+  }
   for (const spec of signature.inputs) {
     const width = innerWidth(spec);
     if (width === undefined) throw invalid(`input "${spec.name}" has shape [${spec.shape.join(', ')}]: only [batch, k] inputs with a fixed k can be read from a table`);
+    const override = overrides[spec.name];
+    if (override !== undefined) {
+      mappings.push({ spec, columns: checkOverride(spec.name, width, override, fileColumns) });
+      continue;
+    }
     if (width === 1 && available.has(spec.name)) {
       mappings.push({ spec, columns: [spec.name] });
       continue;
@@ -33,7 +49,11 @@ export function mapColumns(signature: Signature, fileColumns: readonly string[],
     const underscored = Array.from({ length: width }, (_, j) => `${spec.name}_${j}`);
     if (bracketed.every((c) => available.has(c))) mappings.push({ spec, columns: bracketed });
     else if (underscored.every((c) => available.has(c))) mappings.push({ spec, columns: underscored });
-    else if (signature.inputs.length === 1) {
+    else if (width > 1 && [bracketed, underscored].some((names) => names.some((c) => available.has(c)))) {
+      const names = bracketed.some((c) => available.has(c)) ? bracketed : underscored;
+      const missing = names.filter((c) => !available.has(c));
+      throw invalid(`input "${spec.name}" needs columns "${names[0]}".."${names[width - 1]}"; missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}`, { column: missing[0] });
+    } else if (signature.inputs.length === 1) {
       const candidates = fileColumns.filter((c) => !ignore.includes(c));
       if (candidates.length < width) {
         throw invalid(`input "${spec.name}" needs ${width} columns but the file has ${candidates.length} usable ones (${candidates.join(', ')})`);
@@ -44,6 +64,15 @@ export function mapColumns(signature: Signature, fileColumns: readonly string[],
     }
   }
   return mappings;
+}
+
+function checkOverride(input: string, width: number, columns: readonly string[], fileColumns: readonly string[]): readonly string[] {
+  const missing = columns.find((c) => !fileColumns.includes(c));
+  if (missing !== undefined) {
+    throw invalid(`missing column "${missing}" (mapped to input "${input}"); the file's columns are ${fileColumns.join(', ')}`, { column: missing });
+  }
+  if (columns.length !== width) throw invalid(`input "${input}" takes ${width} values per row but is mapped to ${columns.length} column${columns.length === 1 ? '' : 's'}`);
+  return columns;
 }
 
 function innerWidth(spec: TensorSpec): number | undefined {

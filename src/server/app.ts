@@ -18,6 +18,8 @@ import type { FeatureStore } from '../features/feature-store.js';
 import { registerFeatureRoutes } from './http/feature-routes.js';
 import { registerFeaturePushRoutes } from './http/feature-push-routes.js';
 import { SLIPWAY_VERSION } from '../version.js';
+import type { JobService } from '../batch/job-service.js';
+import { registerJobRoutes } from './http/job-routes.js';
 
 export interface AppOptions {
   readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'>;
@@ -31,6 +33,8 @@ export interface AppOptions {
   readonly alerts?: AlertService;
   /** Feature store routes (definitions, features:get, push); absent = not served. */
   readonly features?: FeatureStore;
+  /** Batch scoring jobs under /api/v1/jobs; absent = not served. */
+  readonly jobs?: JobService;
 }
 
 /**
@@ -71,6 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'registry', description: 'Models, versions, aliases' },
         { name: 'monitoring', description: 'Metrics, live stats, prediction log, feedback, drift, alerts' },
         { name: 'features', description: 'Feature store: definitions, online features, push' },
+        { name: 'batch', description: 'Batch scoring jobs: submit, status with progress, cancel' },
       ],
     },
   });
@@ -87,5 +92,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registerFeatureRoutes(app, options.features);
     registerFeaturePushRoutes(app, options.features);
   }
+  if (options.jobs) registerJobRoutes(app, options.jobs);
   return app;
 }

@@ -30,7 +30,7 @@ export interface StartOptions {
  * are. Readiness turns false as soon as a stop begins.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs });
   const address = await app.listen({ host: options.host, port: options.port });
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
@@ -42,6 +42,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     platform.inference.markReady(false);
     await platform.alerts.stop();
     await platform.drift.stop();
+    await platform.jobs.stop();
     // app.close stops accepting, closes idle keep-alive connections, answers requests that arrive
     // on busy ones with 503, and resolves when in-flight requests are done.
     await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
@@ -67,7 +68,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
 }
 
 /**
- * Scheduled drift checks and alert evaluation, as configured. A rules file that fails to load
+ * Scheduled drift checks, alert evaluation and the batch job runner, as configured. A rules file that fails to load
  * stops the start: a typo must not silently leave a server without its alerts.
  */
 async function startBackgroundChecks(platform: Platform, log: (line: string) => void): Promise<void> {
@@ -82,4 +83,6 @@ async function startBackgroundChecks(platform: Platform, log: (line: string) => 
   if (cluster.isWorker && cluster.worker?.id !== 1) return;
   if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
+  // Batch jobs: N workers would each run `batchConcurrency` jobs.
+  platform.jobs.start();
 }

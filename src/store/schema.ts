@@ -24,6 +24,8 @@ export interface DatabaseSchema {
   feature_definitions: FeatureDefinitionTable;
   feature_service_versions: FeatureServiceVersionTable;
   feature_materializations: FeatureMaterializationTable;
+  // --- batch scoring jobs (migration 0007) ---
+  batch_jobs: BatchJobTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -226,4 +228,32 @@ export interface FeatureMaterializationTable {
   end_ms: ColumnType<number | string, number, number>;
   rows: ColumnType<number | string, number, number>;
   finished_at: Timestamp;
+}
+
+/** One batch scoring job (batch/job-store.ts). */
+export interface BatchJobTable {
+  /** Submission order; never exposed. PostgreSQL returns `bigint` as a string. */
+  seq: ColumnType<number | string, never, never>;
+  /** The job id (also its working folder's name). */
+  id: string;
+  /** JSON of the BatchJobSpec. */
+  spec: JsonText;
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /** 1 once a cancel was asked for while the job ran; the running process polls it. */
+  cancel_requested: ColumnType<number, number | undefined, number>;
+  /** JSON of the last BatchProgress written (about once a second while running). */
+  progress: JsonText | null;
+  /** JSON of the BatchSummary, once finished. */
+  summary: JsonText | null;
+  error: string | null;
+  /** How many times a process started it (more than 1 after a resume). */
+  attempts: ColumnType<number, number | undefined, number>;
+  /** The process running it (`host/pid/random`); null unless running. */
+  owner: string | null;
+  /** The owner's last sign of life, written with the progress. */
+  heartbeat_at: Timestamp | null;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  updated_at: Timestamp;
 }

@@ -9,6 +9,7 @@ import { predictionLogMigration } from './0003-prediction-log.js';
 import { alertsMigration } from './0004-alerts.js';
 import { driftMigration } from './0005-drift.js';
 import { featuresMigration } from './0006-features.js';
+import { batchJobsMigration } from './0007-batch-jobs.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -22,6 +23,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0004_alerts': alertsMigration(dialect),
     '0005_drift': driftMigration(dialect),
     '0006_features': featuresMigration(dialect),
+    '0007_batch_jobs': batchJobsMigration(dialect),
   };
 }
 

@@ -1,0 +1,258 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
+import type { FeatureStore } from '../features/feature-store.js';
+import { describeTable, type TableChunk, type TableColumn } from '../io/index.js';
+import { mapColumns } from '../monitor/reference-file.js';
+import type { Platform } from '../platform.js';
+import type { RegistryService } from '../registry/registry-service.js';
+import type { VersionRecord } from '../registry/types.js';
+import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
+import { ChunkEncoder, outputColumns } from './chunk-encoder.js';
+import { prepareFeatures } from './feature-input.js';
+import { countRows, expandInput } from './input-files.js';
+import { JobFolder, fingerprintDifference, inputFiles, type ChunkRecord, type JobFingerprint, type JobManifest } from './job-folder.js';
+import { writeParquetPart } from './part-writer.js';
+import { readInput } from './read-input.js';
+import { scoreChunk } from './score-chunk.js';
+import { ScoringPool } from './scoring-pool.js';
+import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
+
+/** The services a batch job needs; {@link batchDepsOf} takes them from a platform. */
+export interface BatchDeps {
+  /** Resolves the model; `artifactPath` gives the file every worker loads. */
+  readonly registry: RegistryService;
+  /** Needed only by jobs with `features`. */
+  readonly features?: FeatureStore;
+  /** Where job folders go: `$SLIPWAY_HOME/batch`. */
+  readonly workDir: string;
+}
+
+export interface RunBatchOptions {
+  /** Ends the run with status `cancelled` after the current chunk; completed parts are kept for a resume. */
+  readonly signal?: AbortSignal;
+  /** Called after every completed chunk (and once at the start, with resumed chunks counted). */
+  readonly onProgress?: (progress: BatchProgress) => void;
+  /** ORT intra-op threads per worker session (default 1); for measurements. */
+  readonly intraOpThreads?: number;
+}
+
+export function batchDepsOf(platform: Pick<Platform, 'registry' | 'features' | 'config'>): BatchDeps {
+  return { registry: platform.registry, features: platform.features, workDir: path.join(platform.config.home, 'batch') };
+}
+
+const DEFAULT_CHUNK_ROWS = 100_000;
+/** The reject rate is checked early, before the end, once this many rows have been read. */
+export const EARLY_REJECT_CHECK_ROWS = 10_000;
+
+/**
+ * Default worker count: one per core. Measured on 2 cores, 1M rows through breast-cancer: 1
+ * worker ~230-245k rows/s, 2 workers ~240-257k, 1 worker with 2 intra-op threads ~225-247k. The
+ * model costs ~0.2 µs a row in ORT; reading, encoding and writing on the main thread (~3.5 µs a
+ * row) set the pace, so the worker count barely matters for small models and helps large ones.
+ */
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * Scores `spec.input` with `spec.model` into `spec.output`, chunk by chunk, resumably.
+ *
+ * Bad specs throw a SlipwayError before anything runs: an unknown model (NOT_FOUND), a missing
+ * input file, a missing column (INVALID_ARGUMENT, the message names it), or a job id already used
+ * by a different spec (FAILED_PRECONDITION). Once scoring started, a failure (reject rate
+ * exceeded, a read or runtime error) resolves with status `failed` and `error`; completed parts
+ * stay, so fixing the input is a new job but a crash is a resume. A rerun of a job that
+ * succeeded reassembles the output from its parts and reports the stored counts.
+ *
+ * @example
+ * const summary = await runBatchJob({ jobId: 'daily', model: 'fraud@champion', input: 'in/*.parquet', output: 'out.parquet' }, batchDepsOf(platform));
+ */
+export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: RunBatchOptions = {}): Promise<BatchSummary> {
+  const started = performance.now();
+  const prepared = await prepare(spec, deps);
+  const { folder, record, encoder, fingerprint, previous } = prepared;
+  const rejectsFile = rejectsFileOf(spec.output);
+  const done = new Map((previous?.chunks ?? []).map((c) => [c.index, c]));
+  const chunks: ChunkRecord[] = [...done.values()];
+  const totals = () => ({ rows: sum(chunks, 'rows'), scored: sum(chunks, 'scored'), rejected: sum(chunks, 'rejected') });
+  const summary = (status: BatchSummary['status'], error?: string): BatchSummary => {
+    const seconds = (performance.now() - started) / 1000;
+    const t = totals();
+    const anyRejects = t.rejected > 0;
+    return {
+      jobId: spec.jobId,
+      status,
+      model: record.model,
+      version: record.version,
+      ...t,
+      resumedChunks: done.size,
+      seconds,
+      rowsPerSecond: seconds > 0 ? (t.rows - sum([...done.values()], 'rows')) / seconds : 0,
+      output: spec.output,
+      rejects: anyRejects ? rejectsFile : null,
+      ...(error === undefined ? {} : { error }),
+    };
+  };
+  const save = (final?: BatchSummary): Promise<void> =>
+    folder.write({ format: 1, jobId: spec.jobId, fingerprint, chunks: [...chunks].sort((a, b) => a.index - b.index), ...(final === undefined ? {} : { summary: final }) });
+
+  if (previous?.summary?.status === 'succeeded') {
+    await finish(spec, folder, chunks, encoder, rejectsFile);
+    return { ...previous.summary, output: spec.output, resumedChunks: chunks.length, seconds: (performance.now() - started) / 1000, rowsPerSecond: 0 };
+  }
+
+  const rowsTotal = await countRows(prepared.input);
+  const progress = (rateStart: number, rowsAtStart: number): BatchProgress => {
+    const t = totals();
+    const elapsed = (performance.now() - rateStart) / 1000;
+    const rate = elapsed > 0 ? (t.rows - rowsAtStart) / elapsed : 0;
+    return {
+      rowsDone: t.rows,
+      rowsTotal,
+      rejected: t.rejected,
+      chunksDone: chunks.length,
+      chunksTotal: rowsTotal === null ? null : Math.ceil(rowsTotal / fingerprint.chunkRows),
+      rowsPerSecond: rate,
+      etaSeconds: rowsTotal === null || rate <= 0 ? null : Math.max(0, rowsTotal - t.rows) / rate,
+    };
+  };
+  const rowsAtStart = totals().rows;
+  options.onProgress?.(progress(performance.now(), rowsAtStart));
+  const pool = await ScoringPool.start({ modelPath: deps.registry.artifactPath(record), workers: spec.workers ?? defaultWorkers(), ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }) });
+  const scoringStart = performance.now();
+  let outcome: BatchSummary;
+  try {
+    let index = 0;
+    let firstRow = 0;
+    let previousWrite: Promise<void> | undefined;
+    const writeChunk = async (chunk: TableChunk, at: number, row: number, before: Promise<void> | undefined): Promise<void> => {
+      const encoded = encoder.encode(chunk, row);
+      const results = await scoreChunk(pool, encoded.feeds, prepared.fetches, encoded.valid.length);
+      await before;
+      await writeParquetPart(folder.partPath(at), encoder.partColumns(chunk, row, encoded, results), encoded.valid.length);
+      if (encoded.rejects.length > 0) await folder.writeRejects(at, encoded.rejects);
+      chunks.push({ index: at, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length });
+      await save();
+      options.onProgress?.(progress(scoringStart, rowsAtStart));
+      checkRejectRate(spec, totals(), false);
+    };
+    for await (const chunk of readInput(prepared.input, prepared.fileColumns, { numeric: encoder.numericColumns, other: encoder.otherColumns, chunkRows: fingerprint.chunkRows })) {
+      index++;
+      const resumed = done.get(index);
+      if (resumed !== undefined) {
+        if (resumed.rows !== chunk.rows) throw new SlipwayError('FAILED_PRECONDITION', `chunk ${index} now has ${chunk.rows} rows, not ${resumed.rows}: the input changed since the job started`);
+        firstRow += chunk.rows;
+        continue;
+      }
+      // Chunk k is scored while chunk k+1 is read; at most one chunk waits to be written.
+      const write = writeChunk(chunk, index, firstRow, previousWrite);
+      write.catch(() => undefined);
+      await previousWrite;
+      previousWrite = write;
+      firstRow += chunk.rows;
+      if (options.signal?.aborted === true) break;
+    }
+    await previousWrite;
+    if (options.signal?.aborted === true) {
+      outcome = summary('cancelled', `cancelled after ${chunks.length} chunks; rerun with job id "${spec.jobId}" to resume`);
+    } else {
+      checkRejectRate(spec, totals(), true);
+      await finish(spec, folder, chunks, encoder, rejectsFile);
+      outcome = summary('succeeded');
+    }
+  } catch (error) {
+    outcome = summary('failed', toSlipwayError(error).message);
+  } finally {
+    await pool.close();
+  }
+  await save(outcome);
+  return outcome;
+}
+
+interface Prepared {
+  readonly folder: JobFolder;
+  readonly record: VersionRecord;
+  readonly encoder: ChunkEncoder;
+  readonly fingerprint: JobFingerprint;
+  readonly previous: JobManifest | undefined;
+  /** The file that is scored: the input, or the point-in-time join with the features. */
+  readonly input: string;
+  readonly fetches: readonly string[];
+  readonly fileColumns: readonly TableColumn[];
+}
+
+/** Everything checked before a row is scored; throws on a bad spec. */
+async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
+  const folder = new JobFolder(deps.workDir, spec.jobId);
+  const chunkRows = spec.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  if (!Number.isInteger(chunkRows) || chunkRows < 1 || chunkRows > 10_000_000) throw invalid(`chunkRows must be an integer from 1 to 10,000,000, got ${chunkRows}`);
+  if (spec.workers !== undefined && (!Number.isInteger(spec.workers) || spec.workers < 1 || spec.workers > 256)) throw invalid(`workers must be an integer from 1 to 256, got ${spec.workers}`);
+  if (spec.maxRejectRate !== undefined && !(spec.maxRejectRate >= 0 && spec.maxRejectRate <= 1)) throw invalid(`maxRejectRate must be from 0 to 1, got ${spec.maxRejectRate}`);
+  const record = await deps.registry.resolve(spec.model);
+  const files = await inputFiles(await expandInput(spec.input));
+  const features = spec.features === undefined ? undefined : await prepareFeatures(spec, deps.features, folder);
+  const input = features?.file ?? spec.input;
+  const fileColumns = (await describeTable(input)).columns;
+  const keep = spec.keep ?? [];
+  const overrides = Object.fromEntries(Object.entries(spec.map ?? {}).map(([name, columns]) => [name, splitMapColumns(columns)]));
+  if (features !== undefined && Object.keys(overrides).length === 0 && record.signature.inputs.length === 1) {
+    const [only] = record.signature.inputs;
+    if (only !== undefined) overrides[only.name] = features.columns;
+  }
+  const ignore = [...(spec.idColumn === undefined ? [] : [spec.idColumn]), ...keep];
+  const mappings = mapColumns(record.signature, fileColumns.map((c) => c.name), ignore, overrides);
+  const encoder = new ChunkEncoder(mappings, outputColumns(record.signature.outputs), fileColumns, spec.idColumn, keep);
+  const fingerprint: JobFingerprint = {
+    model: `${record.model}@${record.version}`,
+    sha256: record.artifact.sha256,
+    input: spec.input,
+    files,
+    chunkRows,
+    mapping: Object.fromEntries(mappings.map((m) => [m.spec.name, m.columns])),
+    idColumn: spec.idColumn ?? null,
+    keep,
+    features: features?.fingerprint ?? null,
+  };
+  await folder.create();
+  const previous = await folder.read();
+  if (previous !== undefined) {
+    const field = fingerprintDifference(previous.fingerprint, fingerprint);
+    if (field !== undefined) {
+      throw new SlipwayError('FAILED_PRECONDITION', `job "${spec.jobId}" was started with a different ${field} (${JSON.stringify(previous.fingerprint[field])}); use another --job-id, or delete ${folder.dir} to start over`);
+    }
+  }
+  return { folder, record, encoder, fingerprint, previous, input, fetches: record.signature.outputs.map((o) => o.name), fileColumns };
+}
+
+/**
+ * `--map input=a;b;c`: a [batch, k] input takes k columns separated by `;` (commas separate the
+ * pairs on the command line).
+ */
+export function splitMapColumns(columns: string): string[] {
+  return columns.split(';').map((c) => c.trim());
+}
+
+/**
+ * Fails the job when rejected / read exceeds `maxRejectRate`: at the end, and early once
+ * {@link EARLY_REJECT_CHECK_ROWS} rows have been read (so a file that is mostly bad stops soon;
+ * a bad first stretch of a long, otherwise clean file can fail a job the end would have passed).
+ */
+function checkRejectRate(spec: BatchJobSpec, totals: { rows: number; rejected: number }, final: boolean): void {
+  const max = spec.maxRejectRate;
+  if (max === undefined || totals.rows === 0) return;
+  if (!final && totals.rows < EARLY_REJECT_CHECK_ROWS) return;
+  const rate = totals.rejected / totals.rows;
+  if (rate > max) throw invalid(`reject rate ${(rate * 100).toFixed(2)}% (${totals.rejected} of ${totals.rows} rows) exceeds the maximum ${(max * 100).toFixed(2)}%`);
+}
+
+async function finish(spec: BatchJobSpec, folder: JobFolder, chunks: readonly ChunkRecord[], encoder: ChunkEncoder, rejectsFile: string): Promise<void> {
+  const ordered = [...chunks].sort((a, b) => a.index - b.index);
+  await assembleOutput(spec.output, ordered.map((c) => folder.partPath(c.index)), encoder.columns);
+  const withRejects = ordered.filter((c) => c.rejected > 0);
+  if (withRejects.length > 0) await assembleRejects(rejectsFile, withRejects.map((c) => folder.rejectsPath(c.index)));
+}
+
+function sum(chunks: readonly ChunkRecord[], key: 'rows' | 'scored' | 'rejected'): number {
+  return chunks.reduce((total, c) => total + c[key], 0);
+}

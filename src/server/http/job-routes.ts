@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { JobService } from '../../batch/job-service.js';
+import { BATCH_JOB_STATUSES } from '../../batch/job-store.js';
+import { parseJobSubmission } from '../../batch/job-submission.js';
+import type { BatchJobStatus } from '../../batch/types.js';
+
+interface ListQuerystring {
+  status?: BatchJobStatus;
+  limit?: number;
+}
+
+type IdParams = { Params: { id: string } };
+
+/**
+ * Batch scoring jobs under /api/v1/jobs: submit, status with progress, list, cancel. The body is a
+ * BatchJobSpec in camelCase (`jobId`, `idColumn`, `maxRejectRate`, ...); `parseJobSubmission`
+ * validates it so the 400 names the field. Paths are read and written by the server, relative ones
+ * from its working folder.
+ */
+export function registerJobRoutes(app: FastifyInstance, jobs: JobService): void {
+  const tags = ['batch'];
+
+  app.post(
+    '/api/v1/jobs',
+    {
+      schema: {
+        tags,
+        summary: 'Submit a batch scoring job (201, status queued); model, input and output are required. 409 when jobId is taken',
+        body: {
+          type: 'object',
+          properties: {
+            jobId: { type: 'string', description: 'names the working folder; resubmitting a finished id is refused, a new one is made up when absent' },
+            model: { type: 'string', examples: ['fraud@champion'] },
+            input: { type: 'string', description: 'a CSV, Parquet or JSONL file, or a glob of them' },
+            output: { type: 'string', description: '.parquet, .csv or .jsonl' },
+            idColumn: { type: 'string' },
+            keep: { type: 'array', items: { type: 'string' } },
+            map: { type: 'object', additionalProperties: { type: 'string' }, description: 'model input name -> column' },
+            maxRejectRate: { type: 'number' },
+            chunkRows: { type: 'integer' },
+            workers: { type: 'integer' },
+            features: { type: 'object', properties: { service: { type: 'string' }, timestampColumn: { type: 'string' } } },
+          },
+        },
+      },
+      // The schema documents; parseJobSubmission validates (one message style, naming the field).
+      validatorCompiler: () => () => true,
+    },
+    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => reply.status(201).send(await jobs.submit(parseJobSubmission(request.body))),
+  );
+
+  app.get(
+    '/api/v1/jobs',
+    {
+      schema: {
+        tags,
+        summary: 'Batch jobs, newest first',
+        querystring: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: [...BATCH_JOB_STATUSES] },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Querystring: ListQuerystring }>) => ({
+      jobs: await jobs.list({ ...(request.query.status === undefined ? {} : { status: request.query.status }), ...(request.query.limit === undefined ? {} : { limit: request.query.limit }) }),
+    }),
+  );
+
+  app.get('/api/v1/jobs/:id', { schema: { tags, summary: 'One batch job: status, progress, and its summary once finished' } }, (request: FastifyRequest<IdParams>) =>
+    jobs.status(request.params.id),
+  );
+
+  app.post(
+    '/api/v1/jobs/:id/cancel',
+    { schema: { tags, summary: 'Cancel a job (202): a queued one at once, a running one after its current chunk. 404 unknown, 409 already finished' } },
+    async (request: FastifyRequest<IdParams>, reply: FastifyReply) => reply.status(202).send(await jobs.cancel(request.params.id)),
+  );
+}
