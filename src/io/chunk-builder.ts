@@ -11,6 +11,20 @@ interface ColumnBuffer {
   take(rows: number): ColumnValues;
 }
 
+/**
+ * The vector's values as one Float64Array when it is a DOUBLE vector without nulls, else undefined.
+ * @duckdb/node-api only offers `getItem(i)`, which checks validity bit by bit with BigInts (~45 ns
+ * a value: 1.4 s per million rows of 30 columns); its DOUBLE vector keeps the values in a
+ * Float64Array (`items`) and an all-valid vector has no validity bitmap (`validity.data` null), so
+ * one `set` copies 2,048 values. Guarded by shape, so another library version falls back to getItem.
+ */
+function allValidDoubles(vector: DuckDBVector): Float64Array | undefined {
+  const inside = vector as unknown as { items?: unknown; validity?: { data?: unknown; offset?: unknown } };
+  const { items, validity } = inside;
+  if (!(items instanceof Float64Array) || validity === undefined || validity.data !== null || validity.offset !== 0) return undefined;
+  return items;
+}
+
 class NumericBuffer implements ColumnBuffer {
   private values: Float64Array;
   private nulls: Uint8Array;
@@ -26,6 +40,11 @@ class NumericBuffer implements ColumnBuffer {
 
   fill(vector: DuckDBVector, from: number, count: number, at: number): void {
     const { values, nulls } = this;
+    const bulk = allValidDoubles(vector);
+    if (bulk !== undefined) {
+      values.set(bulk.subarray(from, from + count), at);
+      return;
+    }
     for (let i = 0; i < count; i++) {
       // The query casts every numeric column to DOUBLE, so an item is a number or null.
       const value = vector.getItem(from + i);
