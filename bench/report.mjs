@@ -121,8 +121,11 @@ export function markdownTable(header, rows) {
   ].join('\n');
 }
 
-/** The whole markdown report; `features` is the feature store section (bench/features/index.mjs), '' when not run. */
-export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '' }) {
+/**
+ * The whole markdown report; `features` is the feature store section (bench/features/index.mjs) and
+ * `batch` the batch scoring section (bench/batch/index.mjs), each '' when not run.
+ */
+export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '', batch = '' }) {
   const targets = targetRows(cells, concurrency);
   const servers = `## Raw onnxruntime-node in process (the ceiling)
 
@@ -142,5 +145,5 @@ ${meta.notes.map((n) => `- ${n}`).join('\n')}
 
 ${meta.lines.map((l) => `- ${l}`).join('\n')}
 
-${modelGroups ? servers : ''}${modelGroups && features ? '\n' : ''}${features}`;
+${[modelGroups ? servers : '', features, batch].filter(Boolean).join('\n')}`;
 }

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Slipway benchmark suite: raw ONNX Runtime, the bare Fastify + ORT stack, the HTTP ceiling,
 // the seed's Flask app (dev server and gunicorn) and Slipway (REST JSON, REST binary, gRPC),
-// side by side on this machine with the same load generator; and the feature store (point-in-time
-// training sets, online retrieval). See bench/README.md.
+// side by side on this machine with the same load generator; the feature store (point-in-time
+// training sets, online retrieval); and batch scoring (10M rows from Parquet). See bench/README.md.
 //
 //   npm run bench            (= npm run build && node bench/run.mjs)
 //   BENCH_QUICK=1 node bench/run.mjs
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as groups from './groups.mjs';
+import { BATCH_HEADER, batch, batchNotes, batchRows, batchTargets, markdownBatch } from './batch/index.mjs';
 import { features, markdownFeatures, ONLINE_HEADER, onlineRows, PIT_HEADER, pitRows, featureNotes } from './features/index.mjs';
 import { BENCH_DIR, MODEL_GROUPS, config } from './lib/config.mjs';
 import { ensureDependencies } from './lib/install.mjs';
@@ -19,6 +21,8 @@ import { stopAll } from './lib/processes.mjs';
 import { describeRun } from './lib/run-info.mjs';
 import { HTTP_HEADER, RAW_HEADER, httpRows, markdownReport, markdownTable, rawRows, targetRows, textTable } from './report.mjs';
 
+const require = createRequire(import.meta.url);
+const ortVersion = () => JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')).version;
 const log = (line) => process.stderr.write(`${line}\n`);
 
 async function main() {
@@ -46,6 +50,7 @@ async function main() {
   if (wanted('slipway')) cells.push(...await groups.slipway(ctx));
   if (wanted('monitoring')) cells.push(...await groups.monitoring(ctx));
   const featureStore = wanted('features') ? await features(ctx) : undefined;
+  const batchScoring = wanted('batch') ? await batch(ctx) : undefined;
   cleanup();
 
   if (modelGroups) {
@@ -63,9 +68,19 @@ async function main() {
     console.log(textTable(ONLINE_HEADER, onlineRows(featureStore)));
     console.log(`\n${featureNotes(featureStore).map((n) => `- ${n}`).join('\n')}`);
   }
+  if (batchScoring) {
+    console.log(`\nBatch scoring: ${batchScoring.settings.rows.toLocaleString('en-US')} rows through breast_cancer (issue 6)\n`);
+    console.log(textTable(BATCH_HEADER, batchRows(batchScoring)));
+    console.log(`\n${textTable(['verdict', 'measured', 'target'], batchTargets(batchScoring).map((t) => [t.verdict, t.measured, t.target]))}`);
+    console.log(`\n${batchNotes(batchScoring).map((n) => `- ${n}`).join('\n')}`);
+  }
 
   const meta = await describeRun({ config, payloads: ctx.payloads, slipwayArgs: ctx.slipwayArgs, modelGroups });
-  const markdown = markdownReport({ meta, raw, cells, concurrency: config.concurrency, modelGroups, features: markdownFeatures(featureStore, markdownTable) });
+  if (batchScoring && !modelGroups) meta.lines.splice(2, 0, `onnxruntime-node ${ortVersion()} (batch group)`);
+  const markdown = markdownReport({
+    meta, raw, cells, concurrency: config.concurrency, modelGroups,
+    features: markdownFeatures(featureStore, markdownTable), batch: markdownBatch(batchScoring, markdownTable),
+  });
   const dir = join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${meta.stamp}.md`), markdown);

@@ -10,8 +10,10 @@
 //                      less than BENCH_QUIET_THRESHOLD of the machine (default 15 and 0.1; 0 = no wait)
 //   BENCH_RETRIES      re-measure a cell disturbed by other processes (> BENCH_DISTURBED of the
 //                      machine, default 0.15) up to this many times, keeping the least disturbed (default 2)
-//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway,monitoring,features)
+//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway,monitoring,features,batch)
 //   BENCH_PIT_*, BENCH_ONLINE_*, BENCH_REDIS_URL   sizes of the `features` group (see bench/README.md)
+//   BENCH_BATCH_*      sizes of the `batch` group (see bench/README.md)
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,7 +53,7 @@ export const config = Object.freeze({
   quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
   retries: env.BENCH_RETRIES === '0' ? 0 : number('BENCH_RETRIES', 2),
   disturbedThreshold: number('BENCH_DISTURBED', 0.15),
-  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring', 'features'])),
+  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring', 'features', 'batch'])),
   rawBatches: [1, 8, 64, 512],
   // The `features` group (issue 5): point-in-time join sizes and online retrieval.
   features: Object.freeze({
@@ -65,6 +67,14 @@ export const config = Object.freeze({
     onlineReads: number('BENCH_ONLINE_READS', 20_000),
     onlineWarmup: number('BENCH_ONLINE_WARMUP', 2_000),
     redisUrl: text('BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
+  }),
+  // The `batch` group (issue 6): rows scored from Parquet, rows per chunk (both engines),
+  // `slipway batch run --workers` (unset = the engine's default) and the raw worker_threads variant (0 = skip).
+  batch: Object.freeze({
+    rows: number('BENCH_BATCH_ROWS', quick ? 1_000_000 : 10_000_000),
+    chunkRows: number('BENCH_BATCH_CHUNK_ROWS', 100_000),
+    workers: env.BENCH_BATCH_WORKERS ? number('BENCH_BATCH_WORKERS', 0) : undefined,
+    rawWorkers: env.BENCH_BATCH_RAW_WORKERS === '0' ? 0 : number('BENCH_BATCH_RAW_WORKERS', cpus().length),
   }),
 });
 
