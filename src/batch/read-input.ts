@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ChunkBuilder } from '../io/chunk-builder.js';
+import { selectExpression } from '../io/read-table.js';
 import { openConnection } from '../io/duckdb.js';
 import { quoteIdentifier, resolveTableSource, toReadError, type TableSource } from '../io/table-source.js';
 import type { TableChunk, TableColumn } from '../io/index.js';
@@ -26,7 +27,7 @@ export async function* readInput(file: string, fileColumns: readonly TableColumn
   const selected: { sql: string; column: TableColumn }[] = [];
   for (const name of options.other) {
     const column = byName.get(name);
-    if (column !== undefined && !numeric.has(name)) selected.push({ sql: passthroughExpression(column), column });
+    if (column !== undefined && !numeric.has(name)) selected.push({ sql: selectExpression(column), column });
   }
   const textual: string[] = [];
   for (const name of numeric) {
@@ -81,19 +82,6 @@ function readerSql(source: TableSource, columns: readonly TableColumn[], numeric
   }
 }
 
-function passthroughExpression(column: TableColumn): string {
-  const name = quoteIdentifier(column.name);
-  switch (column.type) {
-    case 'number':
-    case 'boolean':
-      return `CAST(${name} AS DOUBLE)`;
-    case 'timestamp':
-      return column.duckdbType === 'DATE' ? `CAST(epoch_ms(CAST(${name} AS TIMESTAMP)) AS DOUBLE)` : `CAST(epoch_ms(${name}) AS DOUBLE)`;
-    case 'string':
-    case 'other':
-      return `CAST(${name} AS VARCHAR)`;
-  }
-}
 
 async function stream(connection: DuckDBConnection, source: TableSource, sql: string) {
   try {

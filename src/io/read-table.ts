@@ -90,7 +90,7 @@ function pickColumns(source: TableSource, available: readonly TableColumn[], wan
 }
 
 /** Casts each column to DOUBLE or VARCHAR in SQL, so the chunk builder meets only those two vector types. */
-function selectExpression(column: TableColumn): string {
+export function selectExpression(column: TableColumn): string {
   const name = quoteIdentifier(column.name);
   switch (column.type) {
     case 'number':
