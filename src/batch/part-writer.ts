@@ -60,7 +60,9 @@ export async function writeParquetPart(file: string, columns: readonly PartColum
   });
 }
 
-function fillVector(vector: DuckDBVector, { column, get }: PartColumn, from: number, count: number): void {
+function fillVector(vector: DuckDBVector, part: PartColumn, from: number, count: number): void {
+  if (fillNumbers(vector, part, from, count)) return;
+  const { column, get } = part;
   const set = vector.setItem.bind(vector) as (index: number, value: unknown) => void;
   for (let i = 0; i < count; i++) {
     const value = get(from + i);
@@ -71,4 +73,31 @@ function fillVector(vector: DuckDBVector, { column, get }: PartColumn, from: num
     else set(i, typeof value === 'string' ? value : JSON.stringify(value));
   }
   vector.flush();
+}
+
+/**
+ * DOUBLE and BIGINT columns written straight into the vector's typed array, nulls through setItem:
+ * @duckdb/node-api's setItem also keeps the validity mask per value, which a fresh chunk (all
+ * valid) does not need. Returns false when the vector is not shaped so (another library version).
+ */
+function fillNumbers(vector: DuckDBVector, { column, get }: PartColumn, from: number, count: number): boolean {
+  const items = (vector as unknown as { items?: unknown }).items;
+  const set = vector.setItem.bind(vector) as (index: number, value: unknown) => void;
+  if (column.type === 'number' && items instanceof Float64Array) {
+    for (let i = 0; i < count; i++) {
+      const value = get(from + i);
+      if (value === null || value === undefined) set(i, null);
+      else items[i] = typeof value === 'bigint' ? Number(value) : (value as number);
+    }
+  } else if (column.type === 'integer' && items instanceof BigInt64Array) {
+    for (let i = 0; i < count; i++) {
+      const value = get(from + i);
+      if (value === null || value === undefined) set(i, null);
+      else items[i] = typeof value === 'bigint' ? value : BigInt(value as number);
+    }
+  } else {
+    return false;
+  }
+  vector.flush();
+  return true;
 }
