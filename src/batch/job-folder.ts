@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SlipwayError, invalid } from '../core/errors.js';
 import { writeFileAtomically } from '../io/atomic-file.js';
@@ -62,9 +62,15 @@ export class JobFolder {
     return path.join(this.dir, 'rejects', `part-${String(index).padStart(6, '0')}.jsonl`);
   }
 
+  /** Creates the folders, and removes temp files a process killed mid-write left behind. */
   async create(): Promise<void> {
-    await mkdir(path.join(this.dir, 'parts'), { recursive: true });
-    await mkdir(path.join(this.dir, 'rejects'), { recursive: true });
+    for (const sub of ['parts', 'rejects']) {
+      const folder = path.join(this.dir, sub);
+      await mkdir(folder, { recursive: true });
+      for (const name of await readdir(folder)) {
+        if (name.startsWith('.') && name.endsWith('.tmp')) await rm(path.join(folder, name), { force: true });
+      }
+    }
   }
 
   async read(): Promise<JobManifest | undefined> {

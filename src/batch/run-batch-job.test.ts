@@ -174,9 +174,13 @@ describe('runBatchJob', () => {
     expect(first.rows).toBeLessThan(1000);
     const parts = await readdir(path.join(deps.workDir, 'resume', 'parts'));
     expect(parts.filter((p) => p.endsWith('.parquet')).length).toBe(first.rows / 100);
+    // What a process killed in the middle of writing a part leaves behind.
+    const leftover = path.join(deps.workDir, 'resume', 'parts', '.part-000009.parquet.0123456789ab.tmp');
+    await writeFile(leftover, 'half a part');
     await expect(runBatchJob(spec({ jobId: 'resume', input, output, chunkRows: 50 }), deps)).rejects.toThrow(/job "resume" was started with a different chunkRows/);
     const second = await runBatchJob(spec({ jobId: 'resume', input, output, chunkRows: 100 }), deps);
     expect(second).toMatchObject({ status: 'succeeded', rows: 1000, scored: 1000, resumedChunks: first.rows / 100 });
+    expect(await readdir(path.join(deps.workDir, 'resume', 'parts'))).not.toContain(path.basename(leftover));
     const rows = await readAll(output);
     expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 1000 }, (_, i) => `id-${i}`));
     expect(rows.map((r) => r.label)).toEqual(Array.from({ length: 1000 }, (_, i) => online[i % N]?.[0]));
