@@ -1,9 +1,8 @@
 import { expect, it } from 'vitest';
-import { SlipwayError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
 import { describeEachDialect } from '../testing/databases.js';
 import { SqlJobStore } from './job-store.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
+import { rejection } from '../testing/rejection.js';
 
 const spec = (jobId: string, extra: Partial<BatchJobSpec> = {}): BatchJobSpec => ({ jobId, model: 'fraud@champion', input: '/data/in.parquet', output: '/data/out.parquet', ...extra });
 
@@ -24,15 +23,6 @@ const summary = (jobId: string): BatchSummary => ({
   rejects: '/data/out.rejects.jsonl',
 });
 
-async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<SlipwayError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(SlipwayError);
-  expect((error as SlipwayError).code).toBe(code);
-  return error as SlipwayError;
-}
 
 describeEachDialect('JobStore', (fixture) => {
   const openStore = async (): Promise<SqlJobStore> => new SqlJobStore(await fixture.open());

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SlipwayError } from '../core/errors.js';
+import type { SlipwayError } from '../core/errors.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { describeEachDialect } from '../testing/databases.js';
 import type { PredictionEntry, PredictionStore, StoredPrediction } from './prediction-store.js';
 import { SqlPredictionStore } from './sql-prediction-store.js';
+import { rejection } from '../testing/rejection.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -48,15 +49,7 @@ function plain(tensors: readonly Tensor[]): unknown[] {
 
 const ids = (rows: readonly StoredPrediction[]): string[] => rows.map((row) => row.requestId);
 
-async function rejection(promise: Promise<unknown>): Promise<SlipwayError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(SlipwayError);
-  expect((error as SlipwayError).code).toBe('INVALID_ARGUMENT');
-  return error as SlipwayError;
-}
+const invalidRejection = (promise: Promise<unknown>): Promise<SlipwayError> => rejection(promise, 'INVALID_ARGUMENT');
 
 describeEachDialect('PredictionStore', (fixture) => {
   const openStore = async (): Promise<PredictionStore> => new SqlPredictionStore(await fixture.open());
@@ -115,9 +108,9 @@ describeEachDialect('PredictionStore', (fixture) => {
       const store = await openStore();
       await store.append(entries(150));
       expect(await store.query({})).toHaveLength(100);
-      await rejection(store.query({ limit: 0 }));
-      await rejection(store.query({ limit: 10_001 }));
-      await rejection(store.query({ limit: 1.5 }));
+      await invalidRejection(store.query({ limit: 0 }));
+      await invalidRejection(store.query({ limit: 10_001 }));
+      await invalidRejection(store.query({ limit: 1.5 }));
     });
 
     it('filters by model, version, deployment, time window and request id', async () => {
@@ -138,7 +131,7 @@ describeEachDialect('PredictionStore', (fixture) => {
       expect(ids(await store.query({ ...asc, since: T0 + 2.5, until: T0 + 4.5 }))).toEqual(['req-000003', 'req-000004']);
       expect(ids(await store.query({ requestId: 'req-000007' }))).toEqual(['req-000007']);
       expect(await store.query({ requestId: 'nope' })).toEqual([]);
-      await rejection(store.query({ since: Number.NaN }));
+      await invalidRejection(store.query({ since: Number.NaN }));
     });
 
     it('writes large batches in several statements of one call', async () => {
@@ -151,7 +144,7 @@ describeEachDialect('PredictionStore', (fixture) => {
     it('rejects a tensor whose data does not fit its shape, storing nothing of the call', async () => {
       const store = await openStore();
       const bad = entry(2, { inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: new Float32Array(3) }] });
-      await rejection(store.append([entry(1), bad]));
+      await invalidRejection(store.append([entry(1), bad]));
       expect(await store.count({})).toBe(0);
     });
   });
@@ -202,7 +195,7 @@ describeEachDialect('PredictionStore', (fixture) => {
       await store.append(entries(7));
       expect(ids(await store.sample({ maxRows: 7 }))).toEqual(ids(await store.query({ order: 'asc' })));
       expect(await store.sample({ model: 'none', maxRows: 5 })).toEqual([]);
-      await rejection(store.sample({ maxRows: 0 }));
+      await invalidRejection(store.sample({ maxRows: 0 }));
     });
   });
 
@@ -252,9 +245,9 @@ describeEachDialect('PredictionStore', (fixture) => {
 
     it('rejects feedback without a request id, or with neither label nor value', async () => {
       const store = await openStore();
-      await rejection(store.addFeedback([{ requestId: '', label: 'x' }]));
-      await rejection(store.addFeedback([{ requestId: 'a' }]));
-      await rejection(store.addFeedback([{ requestId: 'a', value: Number.POSITIVE_INFINITY }]));
+      await invalidRejection(store.addFeedback([{ requestId: '', label: 'x' }]));
+      await invalidRejection(store.addFeedback([{ requestId: 'a' }]));
+      await invalidRejection(store.addFeedback([{ requestId: 'a', value: Number.POSITIVE_INFINITY }]));
       expect(await store.addFeedback([])).toBe(0);
     });
   });
@@ -288,7 +281,7 @@ describeEachDialect('PredictionStore', (fixture) => {
       await store.append([entry(1)]);
       const [row] = await store.query({});
       expect(row!.id).toBeGreaterThan(11_000);
-      await rejection(store.trimToRows(-1));
+      await invalidRejection(store.trimToRows(-1));
     });
   });
 

@@ -1,12 +1,12 @@
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 import { SlipwayError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
 import type { Signature } from '../tensor/datatypes.js';
 import { describeEachDialect } from '../testing/databases.js';
 import type { RegistryStore } from './registry-store.js';
 import { SqlRegistryStore } from './sql-registry-store.js';
 import type { SchemaChange, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
+import { rejection } from '../testing/rejection.js';
 
 const signature: Signature = {
   inputs: [
@@ -46,15 +46,6 @@ const exactly =
   (version: string): VersionPlanner =>
   () => ({ version, schemaChange: INITIAL });
 
-async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<SlipwayError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(SlipwayError);
-  expect((error as SlipwayError).code).toBe(code);
-  return error as SlipwayError;
-}
 
 async function push(store: RegistryStore, model: string, ...versions: string[]): Promise<VersionRecord[]> {
   const records: VersionRecord[] = [];

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeTable } from '../../io/index.js';
+import { mulberry32 } from '../../stats/random.js';
 import { openTestPlatform } from '../../testing/fixtures.js';
 import { parseDefinitions } from '../definitions/parse-definitions.js';
 import type { PredictionEntry } from '../../monitor/prediction-store.js';
@@ -20,15 +21,6 @@ export { readRows };
 export const BASE = Date.UTC(2026, 0, 1);
 export const SECOND = 1000;
 
-export function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const SERVICE_FEATURES = ['b:b_val', 'request:req', 'a:a_val', 'a:a_str'] as const;
 

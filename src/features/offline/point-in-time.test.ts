@@ -2,21 +2,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../stats/random.js';
 import { pointInTimeJoin, type PointInTimeView } from './point-in-time.js';
 import { readRows, referencePointInTimeJoin, type ReferenceView, type Row } from './point-in-time.test-support.js';
 
 const BASE = Date.UTC(2026, 0, 1);
 const SECOND = 1000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRATEGIES = ['asof', 'window'] as const;
 const TIMESTAMPS = new Set(['ts', 'event_ts', 'created_ts']);

@@ -1,12 +1,11 @@
 import { expect, it } from 'vitest';
-import { SlipwayError } from '../../core/errors.js';
-import type { ErrorCode } from '../../core/errors.js';
 import { describeEachDialect } from '../../testing/databases.js';
 import { INITIAL_STATUS } from './alert-store.js';
 import type { AlertDelivery, AlertEventDraft, StoredAlertRule } from './alert-store.js';
 import { validateRule } from './rule.js';
 import type { AlertRule } from './rule.js';
 import { SqlAlertStore } from './sql-alert-store.js';
+import { rejection } from '../../testing/rejection.js';
 
 const rule = (name: string, expr = 'p99_ms > 50 for 5m', extra: Record<string, unknown> = {}): AlertRule => validateRule({ name, expr, ...extra });
 
@@ -27,15 +26,6 @@ function draft(ruleName: string, overrides: Partial<AlertEventDraft> = {}): Aler
   };
 }
 
-async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<SlipwayError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(SlipwayError);
-  expect((error as SlipwayError).code).toBe(code);
-  return error as SlipwayError;
-}
 
 describeEachDialect('AlertStore', (fixture) => {
   const openStore = async (): Promise<SqlAlertStore> => new SqlAlertStore(await fixture.open());
