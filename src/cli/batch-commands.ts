@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { formatDuration } from '../core/duration.js';
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from '../batch/types.js';
 import { batchCommandGroup } from './batch-job-commands.js';
-import { collect, jsonText } from './format.js';
+import { PLAIN_PROGRESS_INTERVAL_MS, collect, jsonText, progressBar } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
@@ -100,33 +101,26 @@ function number(text: string, what: string): number {
   return value;
 }
 
-const BAR_WIDTH = 30;
-const PLAIN_INTERVAL_MS = 5000;
-
 /** A bar redrawn in place on a terminal; otherwise a plain line at most every 5 s. */
 export function progressReporter(io: CliIo, clock: () => number = Date.now): (progress: BatchProgress) => void {
   let lastLine = 0;
   return (p) => {
     const rate = `${Math.round(p.rowsPerSecond).toLocaleString('en-US')} rows/s`;
-    const eta = p.etaSeconds === null ? '' : ` ETA ${formatSeconds(p.etaSeconds)}`;
+    const eta = p.etaSeconds === null ? '' : ` ETA ${formatDuration(Math.ceil(p.etaSeconds) * 1000)}`;
     const rejected = p.rejected > 0 ? `, ${p.rejected} rejected` : '';
     if (io.isTTY === true) {
       const fraction = p.rowsTotal === null || p.rowsTotal === 0 ? null : Math.min(1, p.rowsDone / p.rowsTotal);
-      const bar = fraction === null ? '' : `[${'#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
+      const bar = fraction === null ? '' : `${progressBar(fraction)} `;
       io.stderr(`\r${bar}${p.rowsDone.toLocaleString('en-US')}${p.rowsTotal === null ? '' : `/${p.rowsTotal.toLocaleString('en-US')}`} rows${rejected}, ${rate}${eta}  `);
       return;
     }
     const now = clock();
-    if (now - lastLine < PLAIN_INTERVAL_MS) return;
+    if (now - lastLine < PLAIN_PROGRESS_INTERVAL_MS) return;
     lastLine = now;
     io.stderr(`${p.rowsDone} rows${p.rowsTotal === null ? '' : ` of ${p.rowsTotal}`}${rejected}, ${rate}${eta}\n`);
   };
 }
 
-function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${Math.ceil(seconds)}s`;
-  return `${Math.floor(seconds / 60)}m${String(Math.ceil(seconds % 60)).padStart(2, '0')}s`;
-}
 
 function formatSummary(s: BatchSummary): string {
   const head = `job ${s.jobId}: ${s.status} — ${s.model}@${s.version}, ${s.rows} rows (${s.scored} scored, ${s.rejected} rejected) in ${s.seconds.toFixed(2)} s (${Math.round(s.rowsPerSecond)} rows/s)`;

@@ -4,7 +4,7 @@ import { invalid } from '../core/errors.js';
 import type { MaterializeProgress, ViewMaterialization } from '../features/offline/materialize.js';
 import type { SkewReport } from '../features/offline/skew.js';
 import { parseTime } from '../monitor/time-params.js';
-import { collect, jsonText, table } from './format.js';
+import { PLAIN_PROGRESS_INTERVAL_MS, collect, jsonText, progressBar, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
@@ -89,10 +89,6 @@ function positiveInteger(text: string, what: string): number {
   return value;
 }
 
-const BAR_WIDTH = 30;
-/** Plain progress lines (not a terminal) at most this often. */
-const PLAIN_INTERVAL_MS = 5000;
-
 /**
  * Progress on stderr, so stdout stays the summary: a bar redrawn in place on a terminal, otherwise
  * a line when a view starts, at most every 5 s, and when it ends (logs stay short).
@@ -103,13 +99,11 @@ export function progressReporter(io: CliIo, clock: () => number = Date.now): (pr
   return ({ view, rows, total }) => {
     const done = rows >= total;
     if (io.isTTY === true) {
-      const fraction = total === 0 ? 1 : rows / total;
-      const filled = Math.round(fraction * BAR_WIDTH);
-      io.stderr(`\r${view} [${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${rows}/${total} rows${done ? '\n' : ''}`);
+      io.stderr(`\r${view} ${progressBar(total === 0 ? 1 : rows / total)} ${rows}/${total} rows${done ? '\n' : ''}`);
       return;
     }
     const now = clock();
-    if (view !== lastView || done || now - lastLine >= PLAIN_INTERVAL_MS) {
+    if (view !== lastView || done || now - lastLine >= PLAIN_PROGRESS_INTERVAL_MS) {
       io.stderr(`${view}: ${rows}/${total} rows${done ? ' done' : ''}\n`);
       lastView = view;
       lastLine = now;

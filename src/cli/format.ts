@@ -81,3 +81,14 @@ export const collect = (value: string, previous: string[]): string[] => [...prev
 export function jsonText(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
+
+/** Plain progress lines (when stderr is not a terminal) at most this often. */
+export const PLAIN_PROGRESS_INTERVAL_MS = 5000;
+
+const PROGRESS_BAR_WIDTH = 30;
+
+/** `[#######-----------------------]  25%` for a fraction from 0 to 1. */
+export function progressBar(fraction: number): string {
+  const filled = Math.round(fraction * PROGRESS_BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'-'.repeat(PROGRESS_BAR_WIDTH - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%`;
+}

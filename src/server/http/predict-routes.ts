@@ -37,7 +37,7 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
       try {
         record = await service.resolve(model, selector);
         const body = request.body;
-        const given = isPlainObject(body) ? [body.instances, body.inputs, body.entities].filter((part) => part !== undefined).length : 0;
+        const given = isPlainObject(body) ? Number(body.instances !== undefined) + Number(body.inputs !== undefined) + Number(body.entities !== undefined) : 0;
         if (!isPlainObject(body) || given !== 1) {
           throw invalid('request body must be {"instances": [...]} (rows), {"inputs": {...}} (columns) or {"entities": ...} (a model bound to a feature service), exactly one of them');
         }
