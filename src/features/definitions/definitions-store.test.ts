@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SlipwayError } from '../../core/errors.js';
 import { describeEachDialect } from '../../testing/databases.js';
 import { fixtureBytes, openTestPlatform } from '../../testing/fixtures.js';
+import { rejection } from '../../testing/rejection.js';
 import { FeatureDefinitionsStore } from './definitions-store.js';
 import { parseDefinitions } from './parse-definitions.js';
 
@@ -18,14 +18,6 @@ feature_services:
 ${services}`;
 const defs = (services: string, extraFeature = '') => parseDefinitions(yaml(services, extraFeature), { baseDir: '/data' });
 
-async function failure(promise: Promise<unknown>): Promise<SlipwayError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SlipwayError;
-  }
-  throw new Error('expected a failure');
-}
 
 describeEachDialect('FeatureDefinitionsStore', (fixture) => {
   it('stores what was applied and reads it back equal', async () => {
@@ -61,7 +53,7 @@ describeEachDialect('FeatureDefinitionsStore', (fixture) => {
     const store = new FeatureDefinitionsStore(await fixture.open());
     await store.apply(defs('  - { name: s, features: [vitals:a, vitals:b], model: m@1.0.0 }'));
     const before = await store.load();
-    const error = await failure(store.apply(defs('  - { name: s, features: [vitals:b, vitals:a], model: m@1.0.0 }', ', { name: c, type: int64 }')));
+    const error = await rejection(store.apply(defs('  - { name: s, features: [vitals:b, vitals:a], model: m@1.0.0 }', ', { name: c, type: int64 }')));
     expect(error.code).toBe('FAILED_PRECONDITION');
     expect(error.message).toContain('feature service "s" is bound to m@1.0.0, whose input order follows the feature list');
     expect(await store.load()).toEqual(before);
@@ -108,7 +100,7 @@ feature_services:
   it('refuses a service whose width does not match the model input, or an unknown version', async () => {
     const plan = await platform.features.plan(cancer(29));
     expect(plan.refused).toEqual(['feature service "cancer" cannot feed breast_cancer@1.0.0: the model\'s input "input" has 30 columns but the service lists 29 features']);
-    const unknown = await failure(platform.features.apply(cancer(30, 'breast_cancer@9.0.0')));
+    const unknown = await rejection(platform.features.apply(cancer(30, 'breast_cancer@9.0.0')));
     expect(unknown.code).toBe('FAILED_PRECONDITION');
     expect(unknown.message).toMatch(/cannot feed breast_cancer@9\.0\.0: .*9\.0\.0/);
     expect((await platform.features.definitions()).services).toEqual([]);
