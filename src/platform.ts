@@ -25,6 +25,10 @@ import { openRedisOnlineStore, openSqliteOnlineStore, type OnlineStore } from '.
 import { openDatabaseFromConfig, type Database } from './store/database.js';
 import { JobService } from './batch/job-service.js';
 import { SqlJobStore } from './batch/job-store.js';
+import { openDeployments, type Deployments } from './deploy/index.js';
+import { armOutcomes } from './monitor/experiment-outcomes.js';
+import { poolKey } from './server/inference-service.js';
+import type { InferenceEvent } from './monitor/events.js';
 
 /** Every long-lived service of one Slipway process, wired by constructor arguments (STYLE.md §7). */
 export interface Platform {
@@ -43,6 +47,8 @@ export interface Platform {
   readonly features: FeatureStore;
   /** Batch scoring jobs; `serve` starts their background runner. */
   readonly jobs: JobService;
+  /** Deployments, shadows, rollouts and experiments; `serve` starts following the store and the controller. */
+  readonly deployments: Deployments;
   close(): Promise<void>;
 }
 
@@ -100,9 +106,31 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       options.onPoolEvent?.(event);
     },
   });
-  const inference = new InferenceService({ registry, pool, ...(config.metrics ? { observer: monitor.observer } : {}) });
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const predictions = new SqlPredictionStore(database);
+  const deployments = openDeployments({
+    database,
+    registry,
+    prepare: async (model, versions) => {
+      for (const version of versions) {
+        const record = await registry.resolve(model, version);
+        const lease = await pool.acquire(poolKey(record), () => Promise.resolve(registry.artifactPath(record)));
+        lease.release();
+      }
+    },
+    runShadow: (model, version, inputs) => inference.runShadow(model, version, inputs),
+    metric: (name, model, version, since) => performance.metric(name as PerformanceMetric, { model, version }, Math.max(1, Date.now() - since)),
+    outcomes: (scope, metric) => armOutcomes(predictions, scope, metric),
+    log,
+  });
+  // Deployment traffic counters see every request; the monitor's metrics only when turned on.
+  const observer = config.metrics
+    ? (event: InferenceEvent) => {
+        monitor.observer(event);
+        deployments.recorder.observe(event);
+      }
+    : deployments.recorder.observe;
+  const inference: InferenceService = new InferenceService({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows });
   const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true);
   monitor.setSink({
     recordInference: (event) =>
@@ -164,10 +192,13 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     alerts,
     features,
     jobs,
+    deployments,
     close() {
       closed ??= (async () => {
         // Running batch jobs stop and go back to the queue (resumed at the next start).
         await jobs.stop();
+        // Shadow results and traffic counters are written before the database closes.
+        await deployments.close();
         await drift.stop();
         // Not alerts.close(): it closes the shared Database, and the log still has to flush into it.
         await alerts.shutdown();

@@ -99,6 +99,8 @@ export interface FeedbackItem {
 export interface FeedbackFilter {
   readonly model: string;
   readonly version?: string;
+  /** Only requests served through this deployment. */
+  readonly deployment?: string;
   readonly since?: number;
   readonly until?: number;
 }

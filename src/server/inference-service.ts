@@ -11,6 +11,10 @@ import type { ModelPool } from '../runtime/model-pool.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { selectOutputs, validateInputs } from '../tensor/validate.js';
 import { SLIPWAY_VERSION } from '../version.js';
+import type { ActiveDeployment, DeploymentRouter } from '../deploy/router.js';
+import { stickyKeyOf, type HeaderLookup } from '../deploy/sticky-key.js';
+import type { ShadowQueue } from '../deploy/shadow-queue.js';
+import { primaryVersion } from '../deploy/spec.js';
 
 export const SERVER_NAME = 'slipway';
 export const PLATFORM = 'onnxruntime_onnx';
@@ -32,6 +36,21 @@ export interface InferRequest {
   readonly protocol?: Protocol;
   /** Inference by entity: the feature values the inputs were built from, logged with the prediction. */
   readonly features?: ServedFeatures;
+  /** Request headers, for a deployment's `header:` sticky key. */
+  readonly headers?: HeaderLookup;
+  /**
+   * Set when the adapter already routed the request (it needed the version's signature to decode
+   * the body): `model` is the deployment's model and `version` the version it picked.
+   */
+  readonly routed?: RoutedTarget;
+}
+
+/** Where a request goes: a model version, reached directly or through a deployment. */
+export interface RoutedTarget {
+  readonly model: string;
+  readonly deployment: string | undefined;
+  /** The deployment's active revision when routed through one. */
+  readonly active?: ActiveDeployment;
 }
 
 export interface InferResult {
@@ -65,6 +84,10 @@ export interface InferenceServiceOptions {
   readonly resolveCacheMs?: number;
   /** Told about every inference request (metrics, live stats, prediction log). */
   readonly observer?: InferenceObserver;
+  /** Deployments: names callable as models, whose active revision picks the version. */
+  readonly router?: DeploymentRouter;
+  /** Where copies for a deployment's shadow versions go once the primary answered. */
+  readonly shadows?: ShadowQueue;
 }
 
 /**
@@ -79,6 +102,37 @@ export class InferenceService {
 
   constructor(private readonly options: InferenceServiceOptions) {
     this.resolveCacheMs = options.resolveCacheMs ?? 1000;
+  }
+
+  /**
+   * Route a name: a deployment picks a version of its model by its active revision (by weight, or
+   * by sticky key), unless the caller named a version; any other name is a model. No I/O.
+   */
+  route(name: string, version: string | undefined, key: { headers?: HeaderLookup; inputs?: readonly Tensor[]; value?: string } = {}): { target: RoutedTarget; version: string | undefined } {
+    const active = this.options.router?.get(name);
+    if (active === undefined) return { target: { model: name, deployment: undefined }, version };
+    const target = { model: active.model, deployment: active.name, active };
+    if (version !== undefined) return { target, version };
+    const sticky = active.sticky;
+    const value = sticky === null ? undefined : (key.value ?? stickyKeyOf(sticky, key.headers, key.inputs));
+    return { target, version: active.pick(value) };
+  }
+
+  /** Whether `name` is a deployment this process routes. */
+  isDeployment(name: string): boolean {
+    return this.options.router?.has(name) ?? false;
+  }
+
+  /** The input a deployment's sticky key reads, if it is `input:<name>`. */
+  stickyInputOf(name: string): string | undefined {
+    const sticky = this.options.router?.get(name)?.sticky;
+    return sticky?.kind === 'input' ? sticky.name : undefined;
+  }
+
+  /** {@link route} then {@link resolve}: the version record a request to `name` would run on. */
+  async resolveRouted(name: string, version: string | undefined, key: { headers?: HeaderLookup; inputs?: readonly Tensor[]; value?: string } = {}): Promise<{ record: VersionRecord; target: RoutedTarget }> {
+    const routed = this.route(name, version, key);
+    return { record: await this.resolve(routed.target.model, routed.version), target: routed.target };
   }
 
   /**
@@ -151,16 +205,20 @@ export class InferenceService {
 
   async infer(request: InferRequest): Promise<InferResult> {
     const { observer } = this.options;
-    if (observer === undefined) return this.run(request, undefined);
+    if (observer === undefined) return this.run(request, undefined, request.id);
     const timeMs = Date.now();
     const started = performance.now();
     const timing = newRunTiming();
     const requestId = request.id ?? newRequestId();
     let version = '';
+    let target: RoutedTarget = request.routed ?? { model: request.model, deployment: undefined };
     try {
-      const result = await this.run(request, timing, (resolved) => (version = resolved));
+      const result = await this.run(request, timing, requestId, (resolved, routed) => {
+        version = resolved;
+        target = routed;
+      });
       observer({
-        requestId, timeMs, deployment: undefined, model: request.model, version,
+        requestId, timeMs, deployment: target.deployment, model: target.model, version,
         protocol: request.protocol ?? 'http', outcome: 'success', errorCode: undefined,
         durationSeconds: (performance.now() - started) / 1000,
         queueSeconds: timing.queueMs / 1000,
@@ -169,7 +227,7 @@ export class InferenceService {
       });
       return { ...result, id: requestId };
     } catch (error) {
-      this.observeFailure(request.model, version, request.protocol ?? 'http', error, timeMs, started, requestId);
+      this.observeFailure(target.model, version, request.protocol ?? 'http', error, timeMs, started, requestId, target.deployment);
       throw error;
     }
   }
@@ -178,14 +236,14 @@ export class InferenceService {
    * Count a request that failed before or inside `infer` (e.g. a body that did not decode). The
    * model label is kept only when the registry knows the name, so label values stay bounded.
    */
-  observeFailure(model: string, version: string, protocol: Protocol, error: unknown, timeMs = Date.now(), started = performance.now(), requestId = ''): void {
+  observeFailure(model: string, version: string, protocol: Protocol, error: unknown, timeMs = Date.now(), started = performance.now(), requestId = '', deployment?: string): void {
     const { observer } = this.options;
     if (observer === undefined) return;
     // Transport errors (a body that is not JSON) carry an HTTP 4xx status instead of a code.
     const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
     const code = !(error instanceof SlipwayError) && typeof status === 'number' && status >= 400 && status < 500 ? 'INVALID_ARGUMENT' : toSlipwayError(error).code;
     observer({
-      requestId, timeMs, deployment: undefined, model: version !== '' || this.isKnownModel(model) ? model : '', version,
+      requestId, timeMs, deployment, model: version !== '' || this.isKnownModel(model) ? model : '', version,
       protocol, outcome: outcomeOf(code), errorCode: code,
       durationSeconds: (performance.now() - started) / 1000, queueSeconds: 0, computeSeconds: 0,
       inputs: undefined, outputs: undefined,
@@ -207,24 +265,39 @@ export class InferenceService {
     return false;
   }
 
-  private async run(request: InferRequest, timing: RunTiming | undefined, onResolved?: (version: string) => void): Promise<InferResult> {
-    const record = await this.resolve(request.model, request.version);
-    onResolved?.(record.version);
+  private async run(request: InferRequest, timing: RunTiming | undefined, requestId: string | undefined, onResolved?: (version: string, target: RoutedTarget) => void): Promise<InferResult> {
+    const routed = request.routed === undefined ? this.route(request.model, request.version, { headers: request.headers, inputs: request.inputs }) : { target: request.routed, version: request.version };
+    const { target } = routed;
+    const record = await this.resolve(target.model, routed.version);
+    onResolved?.(record.version, target);
     const inputs = validateInputs(request.inputs, record.signature);
     const outputNames = selectOutputs(request.outputs, record.signature);
+    const started = performance.now();
     const outputs = await this.options.pool.run(poolKey(record), () => Promise.resolve(this.options.registry.artifactPath(record)), inputs, outputNames, {
       signal: request.signal,
       ...(timing === undefined ? {} : { timing }),
       ...scheduling(request.parameters),
     });
+    const active = target.active ?? (target.deployment === undefined ? undefined : this.options.router?.get(target.deployment));
+    if (active !== undefined && active.shadows.length > 0) {
+      this.options.shadows?.offer(active, { requestId: requestId ?? '', version: record.version, inputs, outputs, latencyMs: performance.now() - started });
+    }
     return { modelName: request.model, modelVersion: record.version, id: request.id, outputs };
   }
 
-  async modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
-    const record = await this.resolve(model, version);
+  /**
+   * Run a version for a shadow copy: validated, unobserved (its metrics are the shadow report's).
+   */
+  async runShadow(model: string, version: string, inputs: readonly Tensor[]): Promise<Tensor[]> {
+    return this.predictUnobserved(await this.resolve(model, version), inputs);
+  }
+
+  async modelMetadata(name: string, version?: string): Promise<ModelMetadata> {
+    const { model, version: selector } = this.describedTarget(name, version);
+    const record = await this.resolve(model, selector);
     const versions = await this.options.registry.listVersions(model);
     return {
-      name: model,
+      name,
       versions: versions.map((v) => v.version),
       platform: PLATFORM,
       inputs: record.signature.inputs,
@@ -232,9 +305,17 @@ export class InferenceService {
     };
   }
 
+  /** What metadata and readiness describe for a name: a deployment's primary version (most traffic), or the model. */
+  private describedTarget(name: string, version: string | undefined): { model: string; version: string | undefined } {
+    const active = this.options.router?.get(name);
+    if (active === undefined) return { model: name, version };
+    return { model: active.model, version: version ?? primaryVersion(active.spec) };
+  }
+
   /** A model version is ready when it is loaded, warmed up and passed its smoke run. */
-  async modelReady(model: string, version?: string): Promise<{ version: string; ready: boolean }> {
-    const record = await this.resolve(model, version);
+  async modelReady(name: string, version?: string): Promise<{ version: string; ready: boolean }> {
+    const { model, version: selector } = this.describedTarget(name, version);
+    const record = await this.resolve(model, selector);
     return { version: record.version, ready: this.options.pool.status(poolKey(record)) === 'ready' };
   }
 

@@ -26,6 +26,14 @@ export interface DatabaseSchema {
   feature_materializations: FeatureMaterializationTable;
   // --- batch scoring jobs (migration 0007) ---
   batch_jobs: BatchJobTable;
+
+  deployments: DeploymentTable;
+  deployment_revisions: DeploymentRevisionTable;
+  deployment_stats: DeploymentStatsTable;
+  shadow_results: ShadowResultTable;
+  shadow_drops: ShadowDropTable;
+  rollouts: ControllerTable;
+  experiments: ControllerTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -256,4 +264,83 @@ export interface BatchJobTable {
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
   updated_at: Timestamp;
+}
+
+/** A named endpoint (deploy/); its traffic is the spec of `active_revision`. */
+export interface DeploymentTable {
+  name: string;
+  model: string;
+  active_revision: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Every spec a deployment has had; never updated or deleted. */
+export interface DeploymentRevisionTable {
+  deployment: string;
+  revision: number;
+  /** JSON of the DeploymentSpec. */
+  spec: JsonText;
+  why: string | null;
+  /** Who made it: 'user', 'rollback', 'rollout' or 'experiment'. */
+  source: string;
+  created_ms: ColumnType<number | string, number, number>;
+}
+
+/** One second of one version's traffic in one deployment, as one process saw it. */
+export interface DeploymentStatsTable {
+  deployment: string;
+  version: string;
+  slot_ms: ColumnType<number | string, number, number>;
+  /** The writing process (`host/pid/random`). */
+  source: string;
+  requests: number;
+  errors: number;
+  invalid: number;
+  rejected: number;
+  /** DDSketch protobuf of the latencies in seconds. */
+  latency: Uint8Array;
+}
+
+/** A mirrored request: the primary's and the shadow's outputs and how they compare. */
+export interface ShadowResultTable {
+  id: Generated<number>;
+  deployment: string;
+  request_id: string;
+  time_ms: ColumnType<number | string, number, number>;
+  primary_version: string;
+  shadow_version: string;
+  primary_ms: number;
+  shadow_ms: number | null;
+  /** 1/0 when both have a label output (classification); null otherwise. */
+  agree: number | null;
+  abs_diff_mean: number | null;
+  abs_diff_max: number | null;
+  /** Why the shadow failed; null when it answered. */
+  error: string | null;
+  primary_outputs: JsonText | null;
+  shadow_outputs: JsonText | null;
+}
+
+/** Copies a process dropped because its shadow queue was full (a running total per process). */
+export interface ShadowDropTable {
+  deployment: string;
+  shadow_version: string;
+  source: string;
+  dropped: ColumnType<number | string, number, number>;
+  updated_ms: ColumnType<number | string, number, number>;
+}
+
+/** A rollout or an experiment (deploy/controller-store.ts). */
+export interface ControllerTable {
+  id: Generated<number>;
+  deployment: string;
+  status: string;
+  spec: JsonText;
+  state: JsonText;
+  reason: string | null;
+  seq: number;
+  started_ms: ColumnType<number | string, number, number>;
+  updated_ms: ColumnType<number | string, number, number>;
+  finished_ms: ColumnType<number | string | null, number | null, number | null>;
 }

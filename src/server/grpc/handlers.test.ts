@@ -9,7 +9,7 @@ import type { GrpcInferenceCore } from './handlers.js';
 /** A stand-in core whose `infer` is supplied per test: these tests are about the transport, not inference. */
 function stubCore(infer: (request: InferRequest) => Promise<InferResult>): GrpcInferenceCore {
   const unused = () => Promise.reject(new Error('not used in this test'));
-  return { infer, resolve: unused, observeFailure: () => undefined, modelMetadata: unused, modelReady: unused, isReady: () => true, serverMetadata: () => ({ name: 's', version: '0', extensions: [] }) };
+  return { infer, resolve: unused, resolveRouted: unused, observeFailure: () => undefined, modelMetadata: unused, modelReady: unused, isReady: () => true, serverMetadata: () => ({ name: 's', version: '0', extensions: [] }) };
 }
 
 /** An `infer` that never finishes on its own; `aborted` resolves with the signal's reason. */

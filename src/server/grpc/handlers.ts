@@ -7,13 +7,14 @@ import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
 import type { InferenceService, InferRequest } from '../inference-service.js';
+import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import { entityInputs } from '../../features/entity-inference.js';
 import type { FeatureStore } from '../../features/feature-store.js';
 import { decodeInferRequest, encodeInferResponse, requireModelName } from './infer-codec.js';
 import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
 
 /** The part of the inference service the gRPC adapter uses. */
-export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'resolve' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
+export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'resolve' | 'resolveRouted' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
 
 /** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
@@ -57,7 +58,7 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
       let inferRequest: InferRequest;
       try {
         decoded = decodeInferRequest(request);
-        inferRequest = decoded.request;
+        inferRequest = { ...decoded.request, headers: metadataLookup(call.metadata) };
         if (inferRequest.inputs.length === 0 && inferRequest.parameters?.entities !== undefined) inferRequest = await byEntity(core, options.features, inferRequest);
       } catch (error) {
         core.observeFailure(request.model_name ?? '', '', 'grpc', error);
@@ -75,10 +76,18 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
  */
 async function byEntity(core: GrpcInferenceCore, features: FeatureStore | undefined, request: InferRequest): Promise<InferRequest> {
   const { entities, features: values, ...parameters } = request.parameters ?? {};
-  const record = await core.resolve(request.model, request.version);
+  const { record, target } = await core.resolveRouted(request.model, request.version, { ...(request.headers === undefined ? {} : { headers: request.headers }) });
   const parsed = { entities: jsonParameter(entities, 'entities'), features: values === undefined ? undefined : jsonParameter(values, 'features') };
   const { inputs, served } = await entityInputs(features, record, parsed);
-  return { ...request, version: record.version, inputs, features: served, parameters };
+  return { ...request, version: record.version, routed: target, inputs, features: served, parameters };
+}
+
+/** gRPC metadata by lower-case key (the first value), for a deployment's `header:` sticky key. */
+function metadataLookup(metadata: Metadata): HeaderLookup {
+  return (name) => {
+    const [value] = metadata.get(name);
+    return value === undefined ? undefined : typeof value === 'string' ? value : value.toString('utf8');
+  };
 }
 
 function jsonParameter(value: unknown, name: string): unknown {

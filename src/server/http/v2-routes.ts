@@ -1,16 +1,25 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
-import { PLATFORM, type InferenceService } from '../inference-service.js';
+import { PLATFORM, type InferenceService, type RoutedTarget } from '../inference-service.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 import { entityInputs } from '../../features/entity-inference.js';
 import type { FeatureStore } from '../../features/feature-store.js';
 import type { ServedFeatures } from '../../features/served-features.js';
 import type { Tensor } from '../../tensor/datatypes.js';
+import type { HeaderLookup } from '../../deploy/sticky-key.js';
 
 interface ModelParams {
   model: string;
   version?: string;
+}
+
+/** Request headers by lower-case name (the first value of a repeated header), for sticky keys. */
+export function headerLookup(request: FastifyRequest): HeaderLookup {
+  return (name) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
 }
 
 /** A signal that fires when the HTTP client goes away before the response is sent. */
@@ -67,19 +76,22 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
     let body: DecodedInferBody;
     let inputs: readonly Tensor[];
     let served: ServedFeatures | undefined;
+    let routed: RoutedTarget | undefined;
+    const headers = headerLookup(request);
     try {
       if (headerLength === undefined) {
         body = decodeInferBody(request.body);
       } else {
         const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const specs = headerLength === 0 ? (await service.resolve(model, version)).signature.inputs : [];
+        const specs = headerLength === 0 ? (await service.resolveRouted(model, version, { headers })).record.signature.inputs : [];
         body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(specs, model));
       }
       inputs = body.inputs;
       if (body.entities !== undefined) {
-        // Pin the resolved version so the features are built for the version that runs.
-        const record = await service.resolve(model, version);
+        // Pin the routed version so the features are built for the version that runs.
+        const { record, target } = await service.resolveRouted(model, version, { headers });
         version = record.version;
+        routed = target;
         ({ inputs, served } = await entityInputs(features, record, body.entities));
       }
     } catch (error) {
@@ -92,6 +104,8 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
       id: body.id,
       inputs,
       features: served,
+      headers,
+      routed,
       outputs: body.outputs,
       parameters: body.parameters,
       signal: clientGone(reply),

@@ -10,6 +10,7 @@ import { alertsMigration } from './0004-alerts.js';
 import { driftMigration } from './0005-drift.js';
 import { featuresMigration } from './0006-features.js';
 import { batchJobsMigration } from './0007-batch-jobs.js';
+import { deploymentsMigration } from './0008-deployments.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -24,6 +25,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0005_drift': driftMigration(dialect),
     '0006_features': featuresMigration(dialect),
     '0007_batch_jobs': batchJobsMigration(dialect),
+    '0008_deployments': deploymentsMigration(dialect),
   };
 }
 

@@ -1,0 +1,176 @@
+/**
+ * Per-version traffic of each deployment, shared by every server process: each process counts its
+ * requests in one-second slots (outcomes and a DDSketch of latencies) and writes them to
+ * `deployment_stats` every second. Rollout gates and experiments read windows back, merged over
+ * processes and seconds, so a controller in any process sees the traffic of all of them.
+ */
+import { DDSketch } from '@datadog/sketches-js';
+import type { Kysely } from 'kysely';
+import type { InferenceEvent } from '../monitor/events.js';
+import type { Database } from '../store/database.js';
+import type { DatabaseSchema } from '../store/schema.js';
+
+type Db = Kysely<DatabaseSchema>;
+
+const SLOT_MS = 1000;
+const RELATIVE_ACCURACY = 0.01;
+
+/** One version's traffic over a window. */
+export interface VersionTraffic {
+  readonly version: string;
+  readonly requests: number;
+  readonly success: number;
+  /** Server failures (outcome `error`). */
+  readonly errors: number;
+  readonly invalid: number;
+  readonly rejected: number;
+  /** errors / requests; null without requests. */
+  readonly errorRate: number | null;
+  /** Latency of successful requests, ms (DDSketch, 1% relative accuracy); null without any. */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+interface Slot {
+  readonly deployment: string;
+  readonly version: string;
+  readonly slotMs: number;
+  requests: number;
+  errors: number;
+  invalid: number;
+  rejected: number;
+  readonly latency: DDSketch;
+  dirty: boolean;
+}
+
+/** Reads and writes of `deployment_stats`. */
+export class SqlTrafficStatsStore {
+  constructor(private readonly database: Database) {}
+
+  private get db(): Db {
+    return this.database.db;
+  }
+
+  async write(source: string, slots: readonly Slot[]): Promise<void> {
+    if (slots.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const s of slots) {
+        const row = { deployment: s.deployment, version: s.version, slot_ms: s.slotMs, source, requests: s.requests, errors: s.errors, invalid: s.invalid, rejected: s.rejected, latency: s.latency.toProto() };
+        await trx
+          .insertInto('deployment_stats')
+          .values(row)
+          .onConflict((oc) => oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({ requests: row.requests, errors: row.errors, invalid: row.invalid, rejected: row.rejected, latency: row.latency }))
+          .execute();
+      }
+    });
+  }
+
+  /** Each version's traffic in `[sinceMs, untilMs)` (whole seconds), over every process. */
+  async window(deployment: string, sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<Map<string, VersionTraffic>> {
+    const rows = await this.db
+      .selectFrom('deployment_stats')
+      .select(['version', 'requests', 'errors', 'invalid', 'rejected', 'latency'])
+      .where('deployment', '=', deployment)
+      .where('slot_ms', '>=', Math.floor(sinceMs / SLOT_MS) * SLOT_MS)
+      .where('slot_ms', '<', untilMs)
+      .execute();
+    const merged = new Map<string, { requests: number; errors: number; invalid: number; rejected: number; latency: DDSketch }>();
+    for (const row of rows) {
+      let m = merged.get(row.version);
+      if (m === undefined) merged.set(row.version, (m = { requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }) }));
+      m.requests += Number(row.requests);
+      m.errors += Number(row.errors);
+      m.invalid += Number(row.invalid);
+      m.rejected += Number(row.rejected);
+      m.latency.merge(DDSketch.fromProto(row.latency));
+    }
+    const out = new Map<string, VersionTraffic>();
+    for (const [version, m] of merged) {
+      const success = m.requests - m.errors - m.invalid - m.rejected;
+      const hasLatency = m.latency.count > 0;
+      out.set(version, {
+        version,
+        requests: m.requests,
+        success,
+        errors: m.errors,
+        invalid: m.invalid,
+        rejected: m.rejected,
+        errorRate: m.requests === 0 ? null : m.errors / m.requests,
+        p50Ms: hasLatency ? m.latency.getValueAtQuantile(0.5) * 1000 : null,
+        p99Ms: hasLatency ? m.latency.getValueAtQuantile(0.99) * 1000 : null,
+      });
+    }
+    return out;
+  }
+
+  /** Drop slots older than `beforeMs`. */
+  async prune(beforeMs: number): Promise<void> {
+    await this.db.deleteFrom('deployment_stats').where('slot_ms', '<', beforeMs).execute();
+  }
+}
+
+/** The empty traffic of a version that served nothing in a window. */
+export function noTraffic(version: string): VersionTraffic {
+  return { version, requests: 0, success: 0, errors: 0, invalid: 0, rejected: 0, errorRate: null, p50Ms: null, p99Ms: null };
+}
+
+/**
+ * Counts this process's deployment traffic (an {@link InferenceEvent} observer: one map lookup per
+ * request) and writes the slots that changed once a second.
+ */
+export class TrafficRecorder {
+  private readonly slots = new Map<string, Slot>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: SqlTrafficStatsStore,
+    private readonly source: string,
+    private readonly onError: (error: unknown) => void = () => undefined,
+  ) {}
+
+  readonly observe = (event: InferenceEvent): void => {
+    if (event.deployment === undefined || event.version === '') return;
+    const slotMs = Math.floor(event.timeMs / SLOT_MS) * SLOT_MS;
+    const key = `${event.deployment}\u0000${event.version}\u0000${slotMs}`;
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      slot = { deployment: event.deployment, version: event.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true };
+      this.slots.set(key, slot);
+    }
+    slot.requests++;
+    slot.dirty = true;
+    if (event.outcome === 'success') slot.latency.accept(Math.max(event.durationSeconds, 1e-6));
+    else if (event.outcome === 'error') slot.errors++;
+    else if (event.outcome === 'invalid') slot.invalid++;
+    else slot.rejected++;
+  };
+
+  start(intervalMs = SLOT_MS): void {
+    this.timer ??= setInterval(() => void this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Write every slot that changed since the last flush; forget slots more than 5 s old once written. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const dirty = [...this.slots.values()].filter((s) => s.dirty);
+      for (const s of dirty) s.dirty = false;
+      try {
+        await this.store.write(this.source, dirty);
+      } catch (error) {
+        for (const s of dirty) s.dirty = true;
+        this.onError(error);
+      }
+      const old = Date.now() - 5 * SLOT_MS;
+      for (const [key, s] of this.slots) if (!s.dirty && s.slotMs < old) this.slots.delete(key);
+    });
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
