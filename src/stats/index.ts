@@ -44,3 +44,39 @@ export {
   type MulticlassMetrics,
 } from './classification.js';
 export { regressionMetrics, type RegressionMetrics } from './regression.js';
+export { logBeta, regularizedBeta } from './incomplete-beta.js';
+export { studentTCdf, studentTSf, studentTPdf, studentTQuantile, normalQuantile, normalCriticalValue, normalTwoSidedPValue } from './student-t.js';
+export {
+  summarizeProportion,
+  summarizeMoments,
+  twoProportionZTest,
+  welchTTest,
+  welchDegreesOfFreedom,
+  relativeLift,
+  type ArmSummary,
+  type Interval,
+  type MetricKind,
+  type Direction,
+  type FixedTestResult,
+  type WelchResult,
+  type RelativeLift,
+} from './ab-tests.js';
+export {
+  growthbookConfidenceSequence,
+  growthbookRho,
+  msprtNormal,
+  msprtMixingVariance,
+  nextSequentialState,
+  DEFAULT_SEQUENTIAL_TUNING,
+  type ConfidenceSequenceOptions,
+  type MsprtOptions,
+  type MsprtResult,
+  type MixingVarianceOptions,
+  type SequentialLook,
+  type SequentialState,
+  type SequentialCarry,
+} from './sequential.js';
+export { gaussianChanceToWin, betaBinomialChanceToWin, normalPartialExpectation, type ChanceToWin, type GaussianChanceOptions } from './bayesian.js';
+export { sampleRatioMismatch, DEFAULT_SRM_THRESHOLD, type SrmResult } from './srm.js';
+export { compareArms, type ArmComparison, type ComparisonOptions } from './compare-arms.js';
+export { decideExperiment, type ExperimentDecision, type ExperimentDecisionInput } from './experiment-decision.js';
