@@ -11,6 +11,8 @@ import { registerFeatureCommands } from './feature-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerDeployCommands } from './deploy-commands.js';
+import { registerRolloutCommands } from './rollout-commands.js';
 
 /**
  * Run the `slipway` CLI and return its exit code: 0 on success, 1 on an error (one clear line on
@@ -34,6 +36,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   registerFeatureCommands(program, io);
   registerBatchCommands(program, io);
   registerBatchJobCommands(program, io);
+  registerDeployCommands(program, io);
+  registerRolloutCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -20,6 +20,8 @@ import { registerFeaturePushRoutes } from './http/feature-push-routes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import type { JobService } from '../batch/job-service.js';
 import { registerJobRoutes } from './http/job-routes.js';
+import type { Deployments } from '../deploy/index.js';
+import { registerDeploymentRoutes } from './http/deployment-routes.js';
 
 export interface AppOptions {
   readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'>;
@@ -35,6 +37,8 @@ export interface AppOptions {
   readonly features?: FeatureStore;
   /** Batch scoring jobs under /api/v1/jobs; absent = not served. */
   readonly jobs?: JobService;
+  /** Deployments, rollouts, experiments under /api/v1/deployments; absent = not served. */
+  readonly deployments?: Deployments;
 }
 
 /**
@@ -93,5 +97,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registerFeaturePushRoutes(app, options.features);
   }
   if (options.jobs) registerJobRoutes(app, options.jobs);
+  if (options.deployments) registerDeploymentRoutes(app, options.deployments);
   return app;
 }

@@ -30,12 +30,14 @@ export interface StartOptions {
  * are. Readiness turns false as soon as a stop begins.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments });
   const address = await app.listen({ host: options.host, port: options.port });
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
+  // Every process follows the deployments in the store and counts its deployment traffic.
+  await platform.deployments.startServing();
   await startBackgroundChecks(platform, log);
   let stopping: Promise<boolean> | undefined;
   const drain = async (drainMs: number): Promise<void> => {
@@ -43,6 +45,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     await platform.alerts.stop();
     await platform.drift.stop();
     await platform.jobs.stop();
+    await platform.deployments.controller.stop();
     // app.close stops accepting, closes idle keep-alive connections, answers requests that arrive
     // on busy ones with 503, and resolves when in-flight requests are done.
     await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
@@ -68,7 +71,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
 }
 
 /**
- * Scheduled drift checks, alert evaluation and the batch job runner, as configured. A rules file that fails to load
+ * Scheduled drift checks, alert evaluation, the batch job runner and the rollout/experiment controller, as configured. A rules file that fails to load
  * stops the start: a typo must not silently leave a server without its alerts.
  */
 async function startBackgroundChecks(platform: Platform, log: (line: string) => void): Promise<void> {
@@ -85,4 +88,6 @@ async function startBackgroundChecks(platform: Platform, log: (line: string) => 
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
   // Batch jobs: N workers would each run `batchConcurrency` jobs.
   platform.jobs.start();
+  // Rollouts and experiments (their transitions are conditional writes, so several servers may each run one).
+  platform.deployments.controller.start();
 }
