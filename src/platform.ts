@@ -122,6 +122,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     metric: (name, model, version, since) => performance.metric(name as PerformanceMetric, { model, version }, Math.max(1, Date.now() - since)),
     outcomes: (scope, metric) => armOutcomes(predictions, scope, metric),
     log,
+    shadowQueueCapacity: config.shadowQueueSize,
   });
   // Deployment traffic counters see every request; the monitor's metrics only when turned on.
   const observer = config.metrics

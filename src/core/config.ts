@@ -46,6 +46,8 @@ export interface SlipwayConfig {
   readonly onlineStore: string;
   /** Batch jobs (`/api/v1/jobs`) a server runs at once; more wait queued. */
   readonly batchConcurrency: number;
+  /** Shadow copies a server process keeps waiting at most; more are dropped (and counted). */
+  readonly shadowQueueSize: number;
 }
 
 export const CONFIG_ENV = {
@@ -72,6 +74,7 @@ export const CONFIG_ENV = {
   alertRulesFile: 'SLIPWAY_ALERT_RULES',
   onlineStore: 'SLIPWAY_ONLINE_STORE',
   batchConcurrency: 'SLIPWAY_BATCH_CONCURRENCY',
+  shadowQueueSize: 'SLIPWAY_SHADOW_QUEUE_SIZE',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -145,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     alertRulesFile: env[CONFIG_ENV.alertRulesFile] || undefined,
     onlineStore,
     batchConcurrency: int('batchConcurrency', 1, 1, 64),
+    shadowQueueSize: int('shadowQueueSize', 1000, 1, 1_000_000),
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {

@@ -142,7 +142,8 @@ export class RolloutService {
   private async evaluate(record: RolloutRecord): Promise<void> {
     const { spec, state } = record;
     const now = this.now();
-    const window = await this.options.traffic.window(record.deployment, state.stepStartedMs, now);
+    // Whole seconds after the step began: the second it began in mixes the previous weights.
+    const window = await this.options.traffic.window(record.deployment, Math.ceil(state.stepStartedMs / 1000) * 1000, now);
     const model = (await this.options.deployments.get(record.deployment)).model;
     const checks = await evaluateGates(spec.gates, {
       candidate: window.get(spec.candidate) ?? noTraffic(spec.candidate),

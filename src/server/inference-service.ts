@@ -305,7 +305,12 @@ export class InferenceService {
     };
   }
 
-  /** What metadata and readiness describe for a name: a deployment's primary version (most traffic), or the model. */
+  /** The version metadata and readiness describe for a name: a deployment's primary version (most traffic), or the model's. */
+  async describedVersion(name: string, version?: string): Promise<VersionRecord> {
+    const { model, version: selector } = this.describedTarget(name, version);
+    return this.resolve(model, selector);
+  }
+
   private describedTarget(name: string, version: string | undefined): { model: string; version: string | undefined } {
     const active = this.options.router?.get(name);
     if (active === undefined) return { model: name, version };

@@ -23,7 +23,10 @@ export function registerPredictRoutes(app: FastifyInstance, service: InferenceSe
   const handler = (collection: 'models' | 'deployments') => async (request: FastifyRequest<{ Params: { ref: string } }>, reply: FastifyReply) => {
       const { ref } = request.params;
       if (!ref.endsWith(':predict')) throw invalid(`unknown action in "${ref}"; use /v1/${collection}/{name}${collection === 'models' ? '[@{version}]' : ''}:predict`);
-      const { model, selector } = parseModelRef(ref.slice(0, -':predict'.length));
+      const name = ref.slice(0, -':predict'.length);
+      const { model, selector: given } = parseModelRef(name);
+      // No `@selector`: a deployment's routes pick the version (a model's latest otherwise).
+      const selector = name.includes('@') ? given : undefined;
       if (collection === 'deployments' && !service.isDeployment(model)) throw notFound(`deployment "${model}" does not exist`);
       let record: VersionRecord | undefined;
       let target: RoutedTarget | undefined;

@@ -52,7 +52,7 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
     const meta = await service.modelMetadata(model, version);
-    const record = await service.resolve(model, version);
+    const record = await service.describedVersion(model, version);
     return reply.header('x-slipway-version', record.version).send({ ...meta, platform: PLATFORM });
   };
   app.get('/v2/models/:model', { schema: { tags: ['inference'], summary: 'Model metadata (latest version)' } }, metadata);
