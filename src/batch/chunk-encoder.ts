@@ -2,12 +2,14 @@ import { SlipwayError, invalid } from '../core/errors.js';
 import type { ColumnValues, TableChunk, TableColumn, WriteColumn, WriteColumnType } from '../io/index.js';
 import type { InputMapping } from '../monitor/reference-file.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
-import type { PartColumn } from './part-writer.js';
 import { UNPARSABLE_COLUMN } from './read-input.js';
-import type { WireTensor } from './scoring-pool.js';
+import type { PartColumnSpec, PartColumnType, WireTensor } from './scoring-pool.js';
 
 /** ORT element type names for the input datatypes batch scoring can fill from numeric columns. */
-const ORT_TYPE: Partial<Record<Datatype, string>> = { FP32: 'float32', FP64: 'float64', INT32: 'int32', INT64: 'int64', BOOL: 'bool' };
+export const ORT_TYPE: Partial<Record<Datatype, string>> = { FP32: 'float32', FP64: 'float64', INT32: 'int32', INT64: 'int64', BOOL: 'bool' };
+
+/** How each output column type is written in a part. */
+const PART_TYPE: Readonly<Record<WriteColumnType, PartColumnType>> = { number: 'DOUBLE', integer: 'BIGINT', boolean: 'BOOLEAN', string: 'VARCHAR' };
 
 /** Output datatypes as output columns. */
 function writeTypeOf(datatype: Datatype): WriteColumnType {
@@ -64,12 +66,22 @@ export function outputColumns(outputs: readonly TensorSpec[]): OutputColumns[] {
   });
 }
 
-/** One chunk turned into model feeds (valid rows only), rejected rows, and output rows without the predictions. */
+/** One chunk turned into model feeds (valid rows only) and rejected rows. */
 export interface EncodedChunk {
   readonly feeds: WireTensor[];
   /** Rows scored, in order, as indexes into the chunk. */
   readonly valid: Int32Array;
   readonly rejects: { readonly id: unknown; readonly reason: string }[];
+}
+
+/** A chunk as read: its place in the input and, unless it was skipped (done before a resume), its work. */
+export interface ReadChunk {
+  /** 1-based: the part file's number. */
+  readonly index: number;
+  readonly firstRow: number;
+  readonly rows: number;
+  /** Undefined for a skipped chunk. */
+  readonly work?: { readonly encoded: EncodedChunk; readonly columns: PartColumnSpec[] };
 }
 
 /**
@@ -143,25 +155,60 @@ export class ChunkEncoder {
     return { feeds, valid, rejects };
   }
 
-  /** The output columns for the scored rows: id and kept values, then each output's values. */
-  partColumns(chunk: TableChunk, firstRow: number, encoded: EncodedChunk, results: readonly WireTensor[]): PartColumn[] {
-    const { valid } = encoded;
-    const at = (read: (row: number) => unknown) => (k: number) => read(valid[k] as number);
-    const passthrough = this.passthrough.map((c) => at(passthroughReader(c, column(chunk, c.name))));
-    const getters: ((k: number) => unknown)[] = [...(this.idColumn === undefined ? [at((r) => firstRow + r)] : []), ...passthrough];
-    results.forEach((result, i) => {
-      const width = this.outputs[i]?.width ?? 1;
-      const data = result.data;
-      for (let j = 0; j < width; j++) getters.push(result.type === 'bool' ? (k) => data[k * width + j] === 1 : (k) => data[k * width + j]);
+  /**
+   * The part's columns for the scored rows (`valid`): the row number or the id, the kept columns
+   * (values gathered here), then each output's values (filled by the worker that scores).
+   */
+  partColumns(chunk: TableChunk, firstRow: number, valid: Int32Array): PartColumnSpec[] {
+    const columns: PartColumnSpec[] = this.idColumn === undefined ? [{ source: 'row', name: 'row', base: firstRow }] : [];
+    for (const c of this.passthrough) columns.push(gather(c, column(chunk, c.name), valid));
+    this.outputs.forEach((o, output) => {
+      const type = PART_TYPE[writeTypeOf(o.spec.datatype)];
+      o.names.forEach((name, element) => columns.push({ source: 'output', name, type, output, width: o.width, element }));
     });
-    return this.columns.map((c, index) => ({ column: c, get: getters[index] as (k: number) => unknown }));
+    return columns;
   }
 
-  private idReader(chunk: TableChunk, firstRow: number): (row: number) => unknown {
+  /** Feed tensors from arrays packed elsewhere (`vector-chunks.ts`): the first `rows` rows of each mapping's array. */
+  feedsOf(arrays: readonly (Float32Array | Float64Array)[], rows: number): WireTensor[] {
+    return this.mappings.map((m, i) => {
+      const data = arrays[i] as Float32Array | Float64Array;
+      return { name: m.spec.name, type: ORT_TYPE[m.spec.datatype] as string, data: data.subarray(0, rows * m.columns.length), dims: dimsOf(m.spec, rows) };
+    });
+  }
+
+  /** The id and kept columns as the file has them. */
+  get passthroughColumns(): readonly TableColumn[] {
+    return this.passthrough;
+  }
+
+  /** Reads a row's id for the rejects file: the id column's value, or the row number. */
+  idReader(chunk: TableChunk, firstRow: number): (row: number) => unknown {
     const id = this.idColumn === undefined ? undefined : this.passthrough[0];
     if (id === undefined) return (row) => firstRow + row;
     return passthroughReader(id, column(chunk, id.name));
   }
+}
+
+/** An id or kept column's values for the scored rows, in the form the part writer takes. */
+function gather(table: TableColumn, values: ColumnValues, valid: Int32Array): PartColumnSpec {
+  const name = table.name;
+  const n = valid.length;
+  if (values.type === 'number' || values.type === 'boolean') {
+    const gathered = new Float64Array(n);
+    const nulls = new Uint8Array(n);
+    for (let k = 0; k < n; k++) {
+      const r = valid[k] as number;
+      gathered[k] = values.values[r] as number;
+      nulls[k] = values.nulls[r] as number;
+    }
+    const type = values.type === 'boolean' ? 'BOOLEAN' : PART_TYPE[passthroughType(table)];
+    return { source: 'values', name, type, values: gathered, nulls };
+  }
+  const read = passthroughReader(table, values);
+  const texts: (string | null)[] = new Array<string | null>(n);
+  for (let k = 0; k < n; k++) texts[k] = read(valid[k] as number) as string | null;
+  return { source: 'values', name, type: 'VARCHAR', values: texts };
 }
 
 function column(chunk: TableChunk, name: string): ColumnValues {
@@ -227,8 +274,11 @@ function fill(mapping: InputMapping, valid: Int32Array, parsed: Map<string, Floa
       }
     });
   }
-  const dims = spec.shape.length <= 1 ? [n] : [n, ...spec.shape.slice(1)];
-  return { name: spec.name, type, data, dims };
+  return { name: spec.name, type, data, dims: dimsOf(spec, n) };
+}
+
+function dimsOf(spec: TensorSpec, rows: number): number[] {
+  return spec.shape.length <= 1 ? [rows] : [rows, ...spec.shape.slice(1)];
 }
 
 /**

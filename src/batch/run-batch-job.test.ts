@@ -132,6 +132,41 @@ describe('runBatchJob', () => {
     expect(failed.error).toMatch(/reject rate 30\.00% \(3 of 10 rows\) exceeds the maximum 20\.00%/);
   }, 30_000);
 
+  it('rejects nulls and values that are not finite in a Parquet file, naming the first bad column in mapping order', async () => {
+    const columns = [{ name: 'id', type: 'string' as const }, ...FEATURES.map((name) => ({ name, type: 'number' as const }))];
+    const rows = Array.from({ length: 10 }, (_, i) => {
+      const values: unknown[] = [`p${i}`, ...X.slice(i * 30, i * 30 + 30)];
+      if (i === 2) values[1 + 4] = null;
+      if (i === 5) values[1 + 0] = Number.NaN;
+      if (i === 7) [values[1 + 29], values[1 + 3]] = [Number.POSITIVE_INFINITY, null];
+      return values;
+    });
+    const input = path.join(dir, 'bad.parquet');
+    await writeTable(input, columns, [rows]);
+    for (const chunkRows of [4, 100]) {
+      const output = path.join(dir, `bad-parquet-${chunkRows}.parquet`);
+      const summary = await runBatchJob(spec({ jobId: `rejects-parquet-${chunkRows}`, input, output, keep: [], chunkRows }), deps);
+      expect(summary).toMatchObject({ status: 'succeeded', rows: 10, scored: 7, rejected: 3 });
+      const rejects = (await readFile(path.join(dir, `bad-parquet-${chunkRows}.rejects.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as unknown);
+      expect(rejects).toEqual([
+        { id: 'p2', reason: 'column "f4" is null' },
+        { id: 'p5', reason: 'column "f0" is NaN' },
+        { id: 'p7', reason: 'column "f3" is null' },
+      ]);
+      const scored = await readAll(output);
+      expect(scored.map((r) => r.id)).toEqual(['p0', 'p1', 'p3', 'p4', 'p6', 'p8', 'p9']);
+      expect(scored.map((r) => r.label)).toEqual([0, 1, 3, 4, 6, 8, 9].map((i) => online[i]?.[0]));
+      expect(scored.map((r) => r.probabilities_1)).toEqual([0, 1, 3, 4, 6, 8, 9].map((i) => online[i]?.[2]));
+    }
+    // Without nulls a batch is packed in one pass that notices values that are not finite.
+    const finiteOnly = path.join(dir, 'not-finite.parquet');
+    await writeTable(finiteOnly, columns, [rows.map((row, i) => (i === 2 || i === 7 ? row.map((v) => v ?? Number.NEGATIVE_INFINITY) : row))]);
+    const summary = await runBatchJob(spec({ jobId: 'rejects-not-finite', input: finiteOnly, output: path.join(dir, 'not-finite.parquet.out.csv'), keep: [] }), deps);
+    expect(summary).toMatchObject({ status: 'succeeded', rows: 10, scored: 7, rejected: 3 });
+    const reasons = (await readFile(path.join(dir, 'not-finite.parquet.out.rejects.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+    expect(reasons).toEqual(['column "f4" is -Infinity', 'column "f0" is NaN', 'column "f3" is -Infinity']);
+  }, 30_000);
+
   it('rejects a word in a numeric CSV column even past the rows DuckDB samples for types', async () => {
     const rows = 30_000;
     const lines = Array.from({ length: rows }, (_, i) => {

@@ -2,19 +2,17 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
 import type { FeatureStore } from '../features/feature-store.js';
-import { describeTable, type TableChunk, type TableColumn } from '../io/index.js';
-import { mapColumns } from '../monitor/reference-file.js';
+import { describeTable, type TableColumn } from '../io/index.js';
+import { mapColumns, type InputMapping } from '../monitor/reference-file.js';
 import type { Platform } from '../platform.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
-import { ChunkEncoder, outputColumns } from './chunk-encoder.js';
+import { ChunkEncoder, outputColumns, type ReadChunk } from './chunk-encoder.js';
 import { prepareFeatures } from './feature-input.js';
 import { countRows, expandInput } from './input-files.js';
 import { JobFolder, fingerprintDifference, inputFiles, type ChunkRecord, type JobFingerprint, type JobManifest } from './job-folder.js';
-import { writeParquetPart } from './part-writer.js';
-import { readInput } from './read-input.js';
-import { scoreChunk } from './score-chunk.js';
+import { readChunks } from './read-chunks.js';
 import { ScoringPool } from './scoring-pool.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 
@@ -94,8 +92,15 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
       ...(error === undefined ? {} : { error }),
     };
   };
-  const save = (final?: BatchSummary): Promise<void> =>
-    folder.write({ format: 1, jobId: spec.jobId, fingerprint, chunks: [...chunks].sort((a, b) => a.index - b.index), ...(final === undefined ? {} : { summary: final }) });
+  // Chunks finish out of order on several workers: manifest writes go one after another, each
+  // with the chunks done by then, so an older list never lands after a newer one.
+  let saving: Promise<void> = Promise.resolve();
+  const save = (final?: BatchSummary): Promise<void> => {
+    saving = saving
+      .catch(() => undefined)
+      .then(() => folder.write({ format: 1, jobId: spec.jobId, fingerprint, chunks: [...chunks].sort((a, b) => a.index - b.index), ...(final === undefined ? {} : { summary: final }) }));
+    return saving;
+  };
 
   if (previous?.summary?.status === 'succeeded') {
     await finish(spec, folder, chunks, encoder, rejectsFile);
@@ -121,39 +126,48 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   options.onProgress?.(progress(performance.now(), rowsAtStart));
   const pool = await ScoringPool.start({ modelPath: deps.registry.artifactPath(record), workers: spec.workers ?? defaultWorkers(), ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }) });
   const scoringStart = performance.now();
+  // Each worker scores one chunk and writes its part while the next waits in its queue; more
+  // in flight would only hold more chunks in memory.
+  const maxInFlight = pool.size * 2;
+  const running = new Set<Promise<void>>();
+  let failure: SlipwayError | undefined;
+  const complete = async (chunk: ReadChunk, work: NonNullable<ReadChunk['work']>): Promise<void> => {
+    const { encoded, columns } = work;
+    const record: ChunkRecord = { index: chunk.index, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length };
+    await pool.scoreToPart({ feeds: encoded.feeds, fetches: prepared.fetches, valid: encoded.valid, file: folder.partPath(chunk.index), columns });
+    if (encoded.rejects.length > 0) await folder.writeRejects(chunk.index, encoded.rejects);
+    chunks.push(record);
+    // Taken before the manifest write, which another chunk may finish meanwhile: every count is reported once, in order.
+    const now = progress(scoringStart, rowsAtStart);
+    await save();
+    options.onProgress?.(now);
+    checkRejectRate(spec, totals(), false);
+  };
   let outcome: BatchSummary;
   try {
-    let index = 0;
-    let firstRow = 0;
-    let previousWrite: Promise<void> | undefined;
-    const writeChunk = async (chunk: TableChunk, at: number, row: number, before: Promise<void> | undefined): Promise<void> => {
-      const encoded = encoder.encode(chunk, row);
-      const results = await scoreChunk(pool, encoded.feeds, prepared.fetches, encoded.valid.length);
-      await before;
-      await writeParquetPart(folder.partPath(at), encoder.partColumns(chunk, row, encoded, results), encoded.valid.length);
-      if (encoded.rejects.length > 0) await folder.writeRejects(at, encoded.rejects);
-      chunks.push({ index: at, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length });
-      await save();
-      options.onProgress?.(progress(scoringStart, rowsAtStart));
-      checkRejectRate(spec, totals(), false);
-    };
-    for await (const chunk of readInput(prepared.input, prepared.fileColumns, { numeric: encoder.numericColumns, other: encoder.otherColumns, chunkRows: fingerprint.chunkRows })) {
-      index++;
-      const resumed = done.get(index);
-      if (resumed !== undefined) {
-        if (resumed.rows !== chunk.rows) throw new SlipwayError('FAILED_PRECONDITION', `chunk ${index} now has ${chunk.rows} rows, not ${resumed.rows}: the input changed since the job started`);
-        firstRow += chunk.rows;
-        continue;
+    try {
+      const reading = readChunks({ file: prepared.input, fileColumns: prepared.fileColumns, mappings: prepared.mappings, encoder, chunkRows: fingerprint.chunkRows, rowsTotal, skip: (index) => done.has(index) });
+      for await (const chunk of reading) {
+        const resumed = done.get(chunk.index);
+        if (resumed !== undefined) {
+          if (resumed.rows !== chunk.rows) throw new SlipwayError('FAILED_PRECONDITION', `chunk ${chunk.index} now has ${chunk.rows} rows, not ${resumed.rows}: the input changed since the job started`);
+          continue;
+        }
+        if (chunk.work === undefined) throw new SlipwayError('INTERNAL', `chunk ${chunk.index} was read without its rows`);
+        while (running.size >= maxInFlight) await Promise.race(running);
+        if (failure !== undefined) throw failure;
+        const task = complete(chunk, chunk.work).catch((error: unknown) => {
+          failure ??= toSlipwayError(error);
+        });
+        running.add(task);
+        void task.finally(() => running.delete(task));
+        if (options.signal?.aborted === true || failure !== undefined) break;
       }
-      // Chunk k is scored while chunk k+1 is read; at most one chunk waits to be written.
-      const write = writeChunk(chunk, index, firstRow, previousWrite);
-      write.catch(() => undefined);
-      await previousWrite;
-      previousWrite = write;
-      firstRow += chunk.rows;
-      if (options.signal?.aborted === true) break;
+    } finally {
+      // Chunks already sent finish (and are recorded) even when reading stopped early.
+      await Promise.all(running);
     }
-    await previousWrite;
+    if (failure !== undefined) throw failure;
     if (options.signal?.aborted === true) {
       outcome = summary('cancelled', `cancelled after ${chunks.length} chunks; rerun with job id "${spec.jobId}" to resume`);
     } else {
@@ -180,6 +194,7 @@ interface Prepared {
   readonly input: string;
   readonly fetches: readonly string[];
   readonly fileColumns: readonly TableColumn[];
+  readonly mappings: readonly InputMapping[];
 }
 
 /** Everything checked before a row is scored; throws on a bad spec. */
@@ -222,7 +237,7 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
       throw new SlipwayError('FAILED_PRECONDITION', `job "${spec.jobId}" was started with a different ${field} (${JSON.stringify(previous.fingerprint[field])}); use another --job-id, or delete ${folder.dir} to start over`);
     }
   }
-  return { folder, record, encoder, fingerprint, previous, input, fetches: record.signature.outputs.map((o) => o.name), fileColumns };
+  return { folder, record, encoder, fingerprint, previous, input, fetches: record.signature.outputs.map((o) => o.name), fileColumns, mappings };
 }
 
 /**

@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../core/errors.js';
+import { WORKER_SOURCE } from './scoring-worker.js';
 
 /** One tensor crossing the thread boundary; `data` is transferred, not copied. */
 export interface WireTensor {
@@ -9,6 +12,29 @@ export interface WireTensor {
   readonly type: string;
   readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
   readonly dims: readonly number[];
+}
+
+/** The SQL types part columns are written as. */
+export type PartColumnType = 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
+
+/** One column of a part file, as the worker writes it (see `scoring-worker.ts`). */
+export type PartColumnSpec =
+  /** The input row number: `base + valid[k]` for scored row k. */
+  | { readonly source: 'row'; readonly name: string; readonly base: number }
+  /** An id or kept column, one value per scored row; `nulls[k] === 1` marks a null. */
+  | { readonly source: 'values'; readonly name: string; readonly type: PartColumnType; readonly values: Float64Array | readonly (string | null)[]; readonly nulls?: Uint8Array }
+  /** Element `element` of each row's `width` values of fetched output number `output`. */
+  | { readonly source: 'output'; readonly name: string; readonly type: PartColumnType; readonly output: number; readonly width: number; readonly element: number };
+
+/** One chunk's work for a worker: score the valid rows and write them as a part file. */
+export interface PartTask {
+  readonly feeds: readonly WireTensor[];
+  readonly fetches: readonly string[];
+  /** Chunk-relative row index of each scored row, in order. */
+  readonly valid: Int32Array;
+  /** The part file (written atomically) and its columns, in order. */
+  readonly file: string;
+  readonly columns: readonly PartColumnSpec[];
 }
 
 export interface ScoringPoolOptions {
@@ -21,43 +47,13 @@ export interface ScoringPoolOptions {
 }
 
 /**
- * The worker's code, plain CommonJS, evaluated with `eval: true`. It is a string rather than a
- * file because vitest cannot start a worker from TypeScript and the compiled path differs from
- * the source one; a string runs the same everywhere. onnxruntime-node is required by the absolute
- * path the parent resolved, so it loads whatever the working folder is.
+ * DuckDB memory limit of each worker's instance: a part is at most a chunk of outputs (100,000
+ * rows x a few columns by default), so this is headroom, not a working set.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-const ready = ort.InferenceSession.create(workerData.modelPath, {
-  intraOpNumThreads: workerData.intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential',
-  graphOptimizationLevel: 'all', logSeverityLevel: 4,
-});
-ready.then(() => parentPort.postMessage({ ready: true }), (error) => parentPort.postMessage({ ready: false, error: String(error && error.message || error) }));
-parentPort.on('message', async ({ id, feeds, fetches }) => {
-  try {
-    const session = await ready;
-    const inputs = {};
-    for (const f of feeds) inputs[f.name] = new ort.Tensor(f.type, f.data, f.dims);
-    const results = await session.run(inputs, fetches);
-    const outputs = [];
-    const transfer = [];
-    for (const name of fetches) {
-      const t = results[name];
-      // ORT's output may share memory with the session: copy it into a buffer this thread owns.
-      const data = t.data.slice();
-      outputs.push({ name, type: t.type, data, dims: t.dims });
-      transfer.push(data.buffer);
-    }
-    parentPort.postMessage({ id, outputs }, transfer);
-  } catch (error) {
-    parentPort.postMessage({ id, error: String(error && error.message || error) });
-  }
-});
-`;
+const WORKER_DUCKDB_MEMORY = '128MB';
 
 interface Pending {
-  resolve(outputs: WireTensor[]): void;
+  resolve(): void;
   reject(error: Error): void;
 }
 
@@ -67,10 +63,10 @@ interface PoolWorker {
 }
 
 /**
- * Worker threads each running their own ONNX Runtime session. onnxruntime-node runs a session
- * synchronously on the calling thread, so one session per thread is how batch scoring uses more
- * than one core without blocking the thread that reads the file. Batches go to the worker with the
- * fewest in flight; input and output buffers are transferred.
+ * Worker threads each running their own ONNX Runtime session and writing their own part files.
+ * onnxruntime-node runs a session synchronously on the calling thread, and DuckDB's appender and
+ * COPY keep the calling thread busy too, so doing both in workers leaves the thread that reads the
+ * input free to read. A task goes to the worker with the fewest in flight; feed buffers are transferred.
  */
 export class ScoringPool {
   private readonly workers: PoolWorker[];
@@ -84,8 +80,15 @@ export class ScoringPool {
 
   /** Start the workers and wait until every session is loaded (INVALID_ARGUMENT if ORT refuses the model). */
   static async start(options: ScoringPoolOptions): Promise<ScoringPool> {
-    const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
-    const workerData = { ortPath, modelPath: options.modelPath, intraOpThreads: options.intraOpThreads ?? 1 };
+    const require = createRequire(import.meta.url);
+    const workerData = {
+      ortPath: require.resolve('onnxruntime-node'),
+      duckdbPath: require.resolve('@duckdb/node-api'),
+      modelPath: options.modelPath,
+      intraOpThreads: options.intraOpThreads ?? 1,
+      duckdbMemoryLimit: WORKER_DUCKDB_MEMORY,
+      duckdbTempDirectory: path.join(os.tmpdir(), `slipway-duckdb-${process.pid}`),
+    };
     const workers: PoolWorker[] = [];
     const loads: Promise<void>[] = [];
     for (let i = 0; i < Math.max(1, options.workers); i++) {
@@ -118,15 +121,25 @@ export class ScoringPool {
     return this.workers.length;
   }
 
-  /** Run one batch on the least busy worker. `feeds` buffers are transferred: do not touch them afterwards. */
-  run(feeds: readonly WireTensor[], fetches: readonly string[]): Promise<WireTensor[]> {
+  /** Tasks sent and not yet finished, over all workers. */
+  get inFlight(): number {
+    return this.workers.reduce((n, w) => n + w.pending.size, 0);
+  }
+
+  /**
+   * Score one chunk and write its part on the least busy worker; resolves once the part file is
+   * in place. Feed buffers and `valid` are transferred: do not touch them afterwards.
+   */
+  scoreToPart(task: PartTask): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new SlipwayError('UNAVAILABLE', 'the scoring pool is closed'));
     const entry = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
     const id = this.nextId++;
-    return new Promise<WireTensor[]>((resolve, reject) => {
+    const transfer = [...task.feeds.map((f) => f.data.buffer as ArrayBuffer), task.valid.buffer as ArrayBuffer];
+    for (const column of task.columns) if (column.source === 'values' && column.values instanceof Float64Array) transfer.push(column.values.buffer as ArrayBuffer);
+    return new Promise<void>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, feeds, fetches }, feeds.map((f) => f.data.buffer as ArrayBuffer));
+      entry.worker.postMessage({ id, feeds: task.feeds, fetches: task.fetches, valid: task.valid, part: { file: task.file, columns: task.columns } }, [...new Set(transfer)]);
     });
   }
 
@@ -136,12 +149,12 @@ export class ScoringPool {
   }
 
   private listen(entry: PoolWorker): void {
-    entry.worker.on('message', (message: { id: number; outputs?: WireTensor[]; error?: string }) => {
+    entry.worker.on('message', (message: { id: number; error?: string }) => {
       const pending = entry.pending.get(message.id);
       if (pending === undefined) return;
       entry.pending.delete(message.id);
-      if (message.outputs !== undefined) pending.resolve(message.outputs);
-      else pending.reject(new SlipwayError('INTERNAL', `inference failed: ${message.error ?? 'unknown error'}`));
+      if (message.error === undefined) pending.resolve();
+      else pending.reject(new SlipwayError('INTERNAL', `scoring a chunk failed: ${message.error}`));
     });
     const fail = (error: Error): void => {
       this.failure ??= new SlipwayError('INTERNAL', `a scoring worker stopped: ${error.message}`, { cause: error });
