@@ -127,17 +127,29 @@ export class ExperimentService {
   async tick(): Promise<void> {
     for (const record of await this.options.experiments.running()) {
       if (this.now() - record.state.lastLookMs < record.spec.lookIntervalMs) continue;
-      const results = await this.compute(record);
-      const sequential = Object.fromEntries(results.arms.filter((a) => a.sequential !== null).map((a) => [a.version, a.sequential as SequentialState]));
-      const state: ExperimentState = { ...record.state, looks: record.state.looks + 1, lastLookMs: this.now(), sequential, decision: results.decision };
-      const updated = await this.options.experiments.update(record, { state });
-      if (updated === undefined || !record.spec.autoPromote) continue;
-      const { decision } = results;
-      const champion = record.spec.arms[0] as string;
-      if (decision.action === 'promote') await this.finish(updated, 'promoted', decision.reason, winnerOf(results));
-      else if (decision.action === 'stop-futility') await this.finish(updated, 'futile', decision.reason, champion);
-      else if (decision.action === 'abort-srm') await this.finish(updated, 'aborted', decision.reason, champion);
+      await this.lookAt(record);
     }
+  }
+
+  /** A look now, whatever the interval: fold it into the sequential state and act on the decision when auto-promoting. */
+  async look(deployment: string): Promise<ExperimentRecord> {
+    const record = await this.options.experiments.active(deployment);
+    if (record?.status !== 'running') throw new SlipwayError('FAILED_PRECONDITION', `deployment "${deployment}" has no running experiment`);
+    return (await this.lookAt(record)) ?? (await this.recordOf(deployment));
+  }
+
+  private async lookAt(record: ExperimentRecord): Promise<ExperimentRecord | undefined> {
+    const results = await this.compute(record);
+    const sequential = Object.fromEntries(results.arms.filter((a) => a.sequential !== null).map((a) => [a.version, a.sequential as SequentialState]));
+    const state: ExperimentState = { ...record.state, looks: record.state.looks + 1, lastLookMs: this.now(), sequential, decision: results.decision };
+    const updated = await this.options.experiments.update(record, { state });
+    if (updated === undefined || !record.spec.autoPromote) return updated;
+    const { decision } = results;
+    const champion = record.spec.arms[0] as string;
+    if (decision.action === 'promote') return this.finish(updated, 'promoted', decision.reason, winnerOf(results));
+    if (decision.action === 'stop-futility') return this.finish(updated, 'futile', decision.reason, champion);
+    if (decision.action === 'abort-srm') return this.finish(updated, 'aborted', decision.reason, champion);
+    return updated;
   }
 
   private async compute(record: ExperimentRecord): Promise<ExperimentResults> {
