@@ -60,7 +60,7 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
       await withPlatform(io, async ({ deployments }) => {
         const revisions = await deployments.service.history(name);
         if (options.json) return json(revisions);
-        io.stdout(table([['revision', 'when', 'by', 'traffic', 'why'], ...revisions.map((r) => [String(r.revision), new Date(r.createdMs).toISOString(), r.source, describeSpec(r), r.why ?? ''])]));
+        io.stdout(table([['REVISION', 'WHEN', 'BY', 'TRAFFIC', 'WHY'], ...revisions.map((r) => [String(r.revision), new Date(r.createdMs).toISOString(), r.source, describeSpec(r), r.why ?? ''])]));
       });
     });
 
@@ -90,7 +90,7 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
         const intervals = await deployments.service.versionTraffic(model, version);
         if (options.json) return json({ model, version, intervals });
         if (intervals.length === 0) return io.stdout(`${model}@${version} has not served a deployment\n`);
-        io.stdout(table([['deployment', 'revision', 'share', 'from', 'until', 'why'], ...intervals.map((i) => [i.deployment, String(i.revision), `${i.share}%`, new Date(i.fromMs).toISOString(), i.untilMs === null ? 'now' : new Date(i.untilMs).toISOString(), i.why ?? ''])]));
+        io.stdout(table([['DEPLOYMENT', 'REVISION', 'SHARE', 'FROM', 'UNTIL', 'WHY'], ...intervals.map((i) => [i.deployment, String(i.revision), `${i.share}%`, new Date(i.fromMs).toISOString(), i.untilMs === null ? 'now' : new Date(i.untilMs).toISOString(), i.why ?? ''])]));
       });
     });
 
@@ -121,14 +121,14 @@ export function describeSpec(revision: Pick<Revision, 'spec'>): string {
 }
 
 function formatDeployments(list: readonly DeploymentView[]): string {
-  return table([['name', 'model', 'revision', 'traffic', 'updated'], ...list.map((d) => [d.name, d.model, String(d.activeRevision), describeSpec(d.revision), d.updatedAt])]);
+  return table([['NAME', 'MODEL', 'REVISION', 'TRAFFIC', 'UPDATED'], ...list.map((d) => [d.name, d.model, String(d.activeRevision), describeSpec(d.revision), d.updatedAt])]);
 }
 
 function formatShadowReport(versions: readonly ShadowVersionReport[]): string {
   const ms = (x: number | null) => (x === null ? '-' : x.toFixed(2));
   const num = (x: number | null) => (x === null ? '-' : Number(x.toPrecision(4)).toString());
   return table([
-    ['shadow', 'compared', 'errors', 'dropped', 'agreement', 'mean |diff|', 'max |diff|', 'primary p50/p99 ms', 'shadow p50/p99 ms'],
+    ['SHADOW', 'COMPARED', 'ERRORS', 'DROPPED', 'AGREEMENT', 'MEAN |DIFF|', 'MAX |DIFF|', 'PRIMARY P50/P99 MS', 'SHADOW P50/P99 MS'],
     ...versions.map((v) => [
       v.shadowVersion, String(v.compared), String(v.errors), String(v.dropped),
       v.agreementRate === null ? '-' : `${(v.agreementRate * 100).toFixed(2)}%`, num(v.meanAbsDiff), num(v.maxAbsDiff),

@@ -152,7 +152,7 @@ export function formatExperiment(results: ExperimentResults): string {
   ]);
   const lines = [
     `experiment #${e.id} of ${e.deployment}: ${e.status}${e.reason === null ? '' : ` (${e.reason})`}; metric ${e.spec.metric}, alpha ${e.spec.alpha}, split ${e.spec.split.join('/')}, looks ${e.state.looks}`,
-    table([['arm', 'requests', 'n', 'mean', 'difference [fixed CI]', 'lift [CI]', 'p (fixed)', 'always-valid CI, p', 'chance to win'], ...rows]).trimEnd(),
+    table([['ARM', 'REQUESTS', 'N', 'MEAN', 'DIFFERENCE [FIXED CI]', 'LIFT [CI]', 'P (FIXED)', 'ALWAYS-VALID CI, P', 'CHANCE TO WIN'], ...rows]).trimEnd(),
     `sample ratio: ${srm === null ? 'no traffic yet' : `chi-square ${num(srm.chiSquare)}, p ${num(srm.pValue)}${srm.mismatch ? ' MISMATCH' : ' ok'}`}`,
     `decision: ${decision.action} — ${decision.reason}`,
   ];

@@ -92,6 +92,7 @@ describe('deployments over HTTP', () => {
     expect(history.map((r) => [r.revision, r.why])).toEqual([[1, 'v1'], [2, 'canary by hand'], [3, 'all in'], [4, 'rollback to revision 2']]);
     const traffic = (await api(server.url, 'GET', '/api/v1/models/cancer/versions/1.1.0/traffic')).body.intervals as Array<{ revision: number; share: number; untilMs: number | null }>;
     expect(traffic.map((t) => [t.revision, t.share, t.untilMs === null])).toEqual([[2, 20, false], [3, 100, false], [4, 20, true]]);
-    expect((await api(server.url, 'GET', '/api/v1/deployments')).body.deployments.map((d: { name: string; activeRevision: number }) => [d.name, d.activeRevision])).toEqual([['cancer-live', 4]]);
+    const { deployments } = (await api(server.url, 'GET', '/api/v1/deployments')).body as { deployments: Array<{ name: string; activeRevision: number }> };
+    expect(deployments.map((d) => [d.name, d.activeRevision])).toEqual([['cancer-live', 4]]);
   });
 });

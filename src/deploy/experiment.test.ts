@@ -57,8 +57,8 @@ describe('champion/challenger experiments', () => {
     // The controller's look: a clear win (0.5 vs 0.2 over ~150 each) is promoted.
     await platform.deployments.experiments.look('cancer-live');
     const record = ((await api(server.url, 'GET', '/api/v1/deployments/cancer-live/experiment')).body as ExperimentResults).experiment;
-    expect(record!.status).toBe('promoted');
-    expect(record!.reason).toMatch(/^1\.1\.0: /);
+    expect(record.status).toBe('promoted');
+    expect(record.reason).toMatch(/^1\.1\.0: /);
     const after = (await api(server.url, 'GET', '/api/v1/deployments/cancer-live')).body;
     expect(after.revision.spec.routes).toEqual([{ version: '1.1.0', weight: 100 }]);
     expect(after.revision.source).toBe('experiment');

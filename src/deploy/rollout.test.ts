@@ -86,7 +86,8 @@ describe('canary rollouts', () => {
     await server.stop(5000);
     server = undefined;
     // A new process on the same home: the rollout is still at step 1 and carries on.
-    platform = Object.assign(await openTestPlatform({ home }), { home, dispose: platform.dispose });
+    const first = platform;
+    platform = Object.assign(await openTestPlatform({ home }), { home, dispose: () => first.dispose() });
     const before = await platform.deployments.rollouts.status('cancer-live');
     expect(before).toMatchObject({ status: 'running', state: { stepIndex: 0 } });
     ({ server } = await startCancerServer({}, platform));

@@ -66,7 +66,7 @@ describe('shadow traffic', () => {
     const [kept] = report.body.results as Array<{ requestId: string; primaryOutputs: string; shadowOutputs: string }>;
     expect(kept!.requestId).toBe('req-7');
     expect(JSON.parse(kept!.primaryOutputs).label).toHaveLength(1);
-    expect(Object.keys(JSON.parse(kept!.shadowOutputs))).toEqual(['label', 'probabilities']);
+    expect(Object.keys(JSON.parse(kept!.shadowOutputs) as object)).toEqual(['label', 'probabilities']);
   });
 
   it('never slows or fails the primary under a slow shadow: a full queue drops copies and counts them', async () => {
