@@ -1,6 +1,4 @@
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../core/errors.js';
 import { WORKER_SOURCE } from './scoring-worker.js';
@@ -46,12 +44,6 @@ export interface ScoringPoolOptions {
   readonly intraOpThreads?: number;
 }
 
-/**
- * DuckDB memory limit of each worker's instance: a part is at most a chunk of outputs (100,000
- * rows x a few columns by default), so this is headroom, not a working set.
- */
-const WORKER_DUCKDB_MEMORY = '128MB';
-
 interface Pending {
   resolve(): void;
   reject(error: Error): void;
@@ -64,9 +56,8 @@ interface PoolWorker {
 
 /**
  * Worker threads each running their own ONNX Runtime session and writing their own part files.
- * onnxruntime-node runs a session synchronously on the calling thread, and DuckDB's appender and
- * COPY keep the calling thread busy too, so doing both in workers leaves the thread that reads the
- * input free to read. A task goes to the worker with the fewest in flight; feed buffers are transferred.
+ * onnxruntime-node runs a session synchronously on the calling thread, so scoring (and encoding
+ * the part) in workers leaves the thread that reads the input free to read. A task goes to the worker with the fewest in flight; feed buffers are transferred.
  */
 export class ScoringPool {
   private readonly workers: PoolWorker[];
@@ -80,15 +71,7 @@ export class ScoringPool {
 
   /** Start the workers and wait until every session is loaded (INVALID_ARGUMENT if ORT refuses the model). */
   static async start(options: ScoringPoolOptions): Promise<ScoringPool> {
-    const require = createRequire(import.meta.url);
-    const workerData = {
-      ortPath: require.resolve('onnxruntime-node'),
-      duckdbPath: require.resolve('@duckdb/node-api'),
-      modelPath: options.modelPath,
-      intraOpThreads: options.intraOpThreads ?? 1,
-      duckdbMemoryLimit: WORKER_DUCKDB_MEMORY,
-      duckdbTempDirectory: path.join(os.tmpdir(), `slipway-duckdb-${process.pid}`),
-    };
+    const workerData = { ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'), modelPath: options.modelPath, intraOpThreads: options.intraOpThreads ?? 1 };
     const workers: PoolWorker[] = [];
     const loads: Promise<void>[] = [];
     for (let i = 0; i < Math.max(1, options.workers); i++) {
