@@ -68,6 +68,11 @@ describe('the demo (npm start)', () => {
     const byEntity = results['/v1/models/breast_cancer@1.0.0:predict'] as { predictions: { label: number }[] };
     const explicit = await fetch(`${server.url}/v1/models/breast_cancer@1.0.0:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [online.results[0]!.values] }) });
     expect(byEntity.predictions[0]).toEqual(((await explicit.json()) as { predictions: unknown[] }).predictions[0]);
+    const routed = results['/v2/models/cancer-live/infer'] as { model_name: string; model_version: string };
+    expect(routed.model_name).toBe('cancer-live');
+    expect(['1.0.0', '1.1.0']).toContain(routed.model_version);
+    const history = results['/api/v1/deployments/cancer-live/history'] as { revisions: Array<{ revision: number; spec: { routes: unknown } }> };
+    expect(history.revisions).toMatchObject([{ revision: 1, spec: { routes: [{ version: '1.0.0', weight: 90 }, { version: '1.1.0', weight: 10 }] } }]);
     const predict = results['/v1/models/iris_mixed:predict'] as { predictions: Array<{ label: number; probabilities: number[] }> };
     expect(predict.predictions[0]!.label).toBe(iris.outputs.find((o) => o.name === 'label')!.data[0]);
     expect(firstMismatch(predict.predictions[0]!.probabilities, iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3), 1e-5)).toBeUndefined();

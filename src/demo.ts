@@ -77,6 +77,8 @@ export async function seedDemo(platform: Platform, fixtures: string): Promise<st
   // The feature store: the training split as two views keyed by patient id, served to the champion.
   await platform.features.apply(await readDefinitionsFile(path.join(fixtures, '..', 'features', 'demo', 'features.yaml')));
   await materialize(platform.features);
+  // A deployment in front of both versions: 90% to the champion, 10% to the retrained canary.
+  await platform.deployments.service.deploy('cancer-live', { model: 'breast_cancer', routes: ['1.0.0=90', '1.1.0=10'], sticky: 'header:x-user-id' }, { why: 'demo: canary the retrained model' });
   return pushed;
 }
 
@@ -108,6 +110,13 @@ export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
       path: '/v1/models/iris_mixed:predict',
       body: { instances: [irisInstance] },
     },
+    {
+      title: 'Through the deployment cancer-live: 90% breast_cancer@1.0.0, 10% @1.1.0 (model_version says which answered)',
+      method: 'POST',
+      path: '/v2/models/cancer-live/infer',
+      body: { inputs: cancer },
+    },
+    { title: "The deployment's revisions (slipway history cancer-live)", method: 'GET', path: '/api/v1/deployments/cancer-live/history' },
     { title: 'Registry: models and their versions', method: 'GET', path: '/api/v1/models' },
     {
       title: 'Ground truth for the request above (its true label), e.g. days later',
