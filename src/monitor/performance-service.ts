@@ -17,6 +17,7 @@ import type { RegistryService } from '../registry/registry-service.js';
 import { binaryClassificationMetrics, multiclassMetrics, regressionMetrics, type BinaryClassificationMetrics, type MulticlassMetrics, type RegressionMetrics } from '../stats/index.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { elementValue } from './feature-columns.js';
+import { predictedLabel } from './experiment-outcomes.js';
 import type { PredictionStore, PredictionWithFeedback } from './prediction-store.js';
 
 export type Task = 'binary' | 'multiclass' | 'regression';
@@ -114,7 +115,6 @@ function evaluate(version: string, rows: readonly PredictionWithFeedback[]): Ver
   if (labelled.length === 0) return { version, task: null, count: 0, reason: 'no feedback for predictions in this window' };
   const first = labelled[0] as PredictionWithFeedback;
   const probabilities = first.outputs.find((t) => isFloat(t) && t.shape.length === 2 && (t.shape[1] as number) >= 2);
-  const labelOutput = first.outputs.find((t) => t.datatype === 'BYTES' || /INT/.test(t.datatype));
   const distinct = [...new Set(labelled.map((r) => r.label as string))].sort(compareLabels);
   if (probabilities !== undefined && probabilities.shape[1] === 2 && distinct.length <= 2) {
     const positive = distinct.every((l) => l === '0' || l === '1') ? '1' : (distinct[distinct.length - 1] as string);
@@ -132,27 +132,13 @@ function evaluate(version: string, rows: readonly PredictionWithFeedback[]): Ver
   const labels: string[] = [];
   const predicted: string[] = [];
   for (const row of labelled) {
-    const guess = predictedLabel(row.outputs, labelOutput?.name, probabilities?.name);
+    const guess = predictedLabel(row.outputs);
     if (guess === undefined) continue;
     labels.push(row.label as string);
     predicted.push(guess);
   }
   if (labels.length === 0) throw new SlipwayError('FAILED_PRECONDITION', `version ${version} has neither a label output nor class probabilities to compare labels with`);
   return { version, task: 'multiclass', count: labels.length, multiclass: multiclassMetrics({ labels, predicted }) };
-}
-
-function predictedLabel(outputs: readonly Tensor[], labelName: string | undefined, probabilitiesName: string | undefined): string | undefined {
-  const label = outputs.find((t) => t.name === labelName);
-  if (label !== undefined) {
-    const value = elementValue(label, 0);
-    return value === null ? undefined : String(value);
-  }
-  const probabilities = outputs.find((t) => t.name === probabilitiesName);
-  if (probabilities === undefined) return undefined;
-  const width = probabilities.shape[1] as number;
-  let best = 0;
-  for (let j = 1; j < width; j++) if ((elementValue(probabilities, j) as number) > (elementValue(probabilities, best) as number)) best = j;
-  return String(best);
 }
 
 function isFloat(t: Tensor): boolean {
