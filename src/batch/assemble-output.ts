@@ -4,7 +4,7 @@ import path from 'node:path';
 import { SlipwayError } from '../core/errors.js';
 import { writeFileAtomically } from '../io/atomic-file.js';
 import { shortDuckDbMessage, withConnection } from '../io/duckdb.js';
-import { resolveTableTarget, type TableFormat } from '../io/table-source.js';
+import { quoteIdentifier, resolveTableTarget, type TableFormat } from '../io/table-source.js';
 import { writeTable, type WriteColumn } from '../io/index.js';
 
 const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER true', parquet: 'parquet', jsonl: 'json' };
@@ -23,12 +23,17 @@ export async function assembleOutput(output: string, parts: readonly string[], c
   await writeFileAtomically(target.path, (temp) =>
     withConnection(async (connection) => {
       try {
-        await connection.run(`COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT ${COPY_FORMAT[target.format]})`, [listValue([...parts]), temp]);
+        await connection.run(`COPY (SELECT ${selectList(columns)} FROM read_parquet($1)) TO $2 (FORMAT ${COPY_FORMAT[target.format]})`, [listValue([...parts]), temp]);
       } catch (error) {
         throw new SlipwayError('INTERNAL', `cannot write "${output}": ${shortDuckDbMessage(error)}`, { cause: error });
       }
     }),
   );
+}
+
+/** The output's columns from a part's: number columns (FP32 outputs are FLOAT in parts) as DOUBLE. */
+function selectList(columns: readonly WriteColumn[]): string {
+  return columns.map((c) => (c.type === 'number' ? `CAST(${quoteIdentifier(c.name)} AS DOUBLE) AS ${quoteIdentifier(c.name)}` : quoteIdentifier(c.name))).join(', ');
 }
 
 /** `out/predictions.parquet` -> `out/predictions.rejects.jsonl`. */

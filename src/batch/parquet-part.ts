@@ -1,9 +1,9 @@
 /** One column of a part, ready to encode; `nulls[k] === 1` marks row k null (its value is ignored). */
 export interface PartColumnData {
   readonly name: string;
-  readonly type: 'INT64' | 'DOUBLE' | 'BOOLEAN' | 'BYTE_ARRAY';
-  /** INT64 as a BigInt64Array, DOUBLE as a Float64Array, BOOLEAN as 0/1 bytes, BYTE_ARRAY as strings. */
-  readonly values: BigInt64Array | Float64Array | Uint8Array | readonly (string | null)[];
+  readonly type: 'INT64' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'BYTE_ARRAY';
+  /** INT64 as a BigInt64Array, FLOAT as a Float32Array, DOUBLE as a Float64Array, BOOLEAN as 0/1 bytes, BYTE_ARRAY as strings. */
+  readonly values: BigInt64Array | Float32Array | Float64Array | Uint8Array | readonly (string | null)[];
   readonly nulls?: Uint8Array;
 }
 
@@ -14,14 +14,14 @@ export interface PartColumnData {
  * Hand-rolled because parts are written once per chunk and read once (by the assembly's COPY):
  * DuckDB's appender, temp table and COPY cost ~25 ms per 100,000-row part (~2.5 s of CPU per 10M
  * rows, the largest cost after reading), this costs a copy of the values. Only what parts need is
- * here: flat columns of INT64, DOUBLE, BOOLEAN and UTF-8 BYTE_ARRAY, REQUIRED when a column has no
+ * here: flat columns of INT64, FLOAT, DOUBLE, BOOLEAN and UTF-8 BYTE_ARRAY, REQUIRED when a column has no
  * null and OPTIONAL (definition levels, bit-packed) when it has some.
  *
  * It must stay self-contained (no imports, nothing from outside its body): the scoring worker
  * runs it from its source text (`encodeParquetPart.toString()`, see `scoring-worker.ts`).
  */
 export function encodeParquetPart(columns: readonly PartColumnData[], rows: number): Uint8Array[] {
-  const PHYSICAL = { BOOLEAN: 0, INT64: 2, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
+  const PHYSICAL = { BOOLEAN: 0, INT64: 2, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
   const UTF8 = 0;
   const PLAIN = 0;
   const RLE = 3;
@@ -129,8 +129,8 @@ export function encodeParquetPart(columns: readonly PartColumnData[], rows: numb
       }
       return out;
     }
-    const typed = values as BigInt64Array | Float64Array | Uint8Array;
-    let kept: BigInt64Array | Float64Array | Uint8Array = typed.subarray(0, rows);
+    const typed = values as BigInt64Array | Float32Array | Float64Array | Uint8Array;
+    let kept: BigInt64Array | Float32Array | Float64Array | Uint8Array = typed.subarray(0, rows);
     if (present !== undefined) {
       const indexes: number[] = [];
       for (let k = 0; k < rows; k++) if (present(k)) indexes.push(k);

@@ -1,6 +1,7 @@
 import type { TableColumn } from '../io/index.js';
 import { tableFormatOf } from '../io/table-source.js';
 import type { InputMapping } from '../monitor/reference-file.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { ChunkEncoder, ReadChunk } from './chunk-encoder.js';
 import { readInput } from './read-input.js';
 import { readVectorChunks, readsVectors } from './vector-chunks.js';
@@ -16,6 +17,8 @@ export interface ReadChunksOptions {
   readonly rowsTotal: number | null;
   /** Chunks done before a resume: read past, not encoded. */
   readonly skip: (index: number) => boolean;
+  /** Feed buffers to reuse (the fast path's). */
+  readonly buffers: BufferPool;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Platform } from '../platform.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
+import { BufferPool } from './buffer-pool.js';
 import { ChunkEncoder, outputColumns, type ReadChunk } from './chunk-encoder.js';
 import { prepareFeatures } from './feature-input.js';
 import { countRows, expandInput } from './input-files.js';
@@ -130,11 +131,12 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   // in flight would only hold more chunks in memory.
   const maxInFlight = pool.size * 2;
   const running = new Set<Promise<void>>();
+  const buffers = new BufferPool();
   let failure: SlipwayError | undefined;
   const complete = async (chunk: ReadChunk, work: NonNullable<ReadChunk['work']>): Promise<void> => {
     const { encoded, columns } = work;
     const record: ChunkRecord = { index: chunk.index, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length };
-    await pool.scoreToPart({ feeds: encoded.feeds, fetches: prepared.fetches, valid: encoded.valid, file: folder.partPath(chunk.index), columns });
+    buffers.give(await pool.scoreToPart({ feeds: encoded.feeds, fetches: prepared.fetches, valid: encoded.valid, file: folder.partPath(chunk.index), columns }));
     if (encoded.rejects.length > 0) await folder.writeRejects(chunk.index, encoded.rejects);
     chunks.push(record);
     // Taken before the manifest write, which another chunk may finish meanwhile: every count is reported once, in order.
@@ -146,7 +148,7 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   let outcome: BatchSummary;
   try {
     try {
-      const reading = readChunks({ file: prepared.input, fileColumns: prepared.fileColumns, mappings: prepared.mappings, encoder, chunkRows: fingerprint.chunkRows, rowsTotal, skip: (index) => done.has(index) });
+      const reading = readChunks({ file: prepared.input, fileColumns: prepared.fileColumns, mappings: prepared.mappings, encoder, chunkRows: fingerprint.chunkRows, rowsTotal, skip: (index) => done.has(index), buffers });
       for await (const chunk of reading) {
         const resumed = done.get(chunk.index);
         if (resumed !== undefined) {

@@ -12,8 +12,8 @@ export interface WireTensor {
   readonly dims: readonly number[];
 }
 
-/** The SQL types part columns are written as. */
-export type PartColumnType = 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
+/** The SQL types part columns are written as (FLOAT for FP32 outputs, widened to DOUBLE when the output is assembled). */
+export type PartColumnType = 'BIGINT' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
 
 /** One column of a part file, as the worker writes it (see `scoring-worker.ts`). */
 export type PartColumnSpec =
@@ -45,7 +45,7 @@ export interface ScoringPoolOptions {
 }
 
 interface Pending {
-  resolve(): void;
+  resolve(buffers: ArrayBuffer[]): void;
   reject(error: Error): void;
 }
 
@@ -111,16 +111,17 @@ export class ScoringPool {
 
   /**
    * Score one chunk and write its part on the least busy worker; resolves once the part file is
-   * in place. Feed buffers and `valid` are transferred: do not touch them afterwards.
+   * in place, with the feed and `valid` buffers, which travel to the worker and back (transferred,
+   * not copied) so the reader can fill them again instead of allocating. Do not touch them meanwhile.
    */
-  scoreToPart(task: PartTask): Promise<void> {
+  scoreToPart(task: PartTask): Promise<ArrayBuffer[]> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new SlipwayError('UNAVAILABLE', 'the scoring pool is closed'));
     const entry = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
     const id = this.nextId++;
     const transfer = [...task.feeds.map((f) => f.data.buffer as ArrayBuffer), task.valid.buffer as ArrayBuffer];
     for (const column of task.columns) if (column.source === 'values' && column.values instanceof Float64Array) transfer.push(column.values.buffer as ArrayBuffer);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<ArrayBuffer[]>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
       entry.worker.postMessage({ id, feeds: task.feeds, fetches: task.fetches, valid: task.valid, part: { file: task.file, columns: task.columns } }, [...new Set(transfer)]);
     });
@@ -132,11 +133,11 @@ export class ScoringPool {
   }
 
   private listen(entry: PoolWorker): void {
-    entry.worker.on('message', (message: { id: number; error?: string }) => {
+    entry.worker.on('message', (message: { id: number; buffers?: ArrayBuffer[]; error?: string }) => {
       const pending = entry.pending.get(message.id);
       if (pending === undefined) return;
       entry.pending.delete(message.id);
-      if (message.error === undefined) pending.resolve();
+      if (message.error === undefined) pending.resolve(message.buffers ?? []);
       else pending.reject(new SlipwayError('INTERNAL', `scoring a chunk failed: ${message.error}`));
     });
     const fail = (error: Error): void => {

@@ -44,13 +44,15 @@ parentPort.on('message', async (message) => {
     const outputs = message.fetches.map((name) => results[name]);
     const columns = message.part.columns.map((column) => partColumn(column, message.valid, outputs));
     writePart(message.part.file, encodeParquetPart(columns, rows));
-    parentPort.postMessage({ id: message.id });
+    // The feed and row buffers go back to be filled again.
+    const buffers = [...new Set([...message.feeds.map((f) => f.data.buffer), message.valid.buffer])];
+    parentPort.postMessage({ id: message.id, buffers }, buffers);
   } catch (error) {
     parentPort.postMessage({ id: message.id, error: String(error && error.message || error) });
   }
 });
 
-const PARQUET_TYPE = { BIGINT: 'INT64', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', VARCHAR: 'BYTE_ARRAY' };
+const PARQUET_TYPE = { BIGINT: 'INT64', FLOAT: 'FLOAT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', VARCHAR: 'BYTE_ARRAY' };
 
 /** A part column's values for the scored rows, in the encoder's form. */
 function partColumn(column, valid, outputs) {
@@ -74,7 +76,7 @@ function partColumn(column, valid, outputs) {
   }
   const data = outputs[column.output].data;
   const { width, element } = column;
-  if (width === 1 && column.type === 'BIGINT' && data instanceof BigInt64Array) return { name: column.name, type, values: data };
+  if (width === 1 && ((column.type === 'BIGINT' && data instanceof BigInt64Array) || (column.type === 'FLOAT' && data instanceof Float32Array))) return { name: column.name, type, values: data };
   const read = (k) => data[k * width + element];
   if (column.type === 'VARCHAR') {
     const nulls = new Uint8Array(n);
@@ -91,8 +93,8 @@ function partColumn(column, valid, outputs) {
 
 /** Values as the typed array of a numeric or boolean part column. */
 function convert(type, n, read) {
-  if (type === 'DOUBLE') {
-    const out = new Float64Array(n);
+  if (type === 'DOUBLE' || type === 'FLOAT') {
+    const out = type === 'FLOAT' ? new Float32Array(n) : new Float64Array(n);
     for (let k = 0; k < n; k++) {
       const value = read(k);
       out[k] = typeof value === 'bigint' ? Number(value) : value;

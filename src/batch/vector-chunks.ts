@@ -5,6 +5,7 @@ import { selectExpression } from '../io/read-table.js';
 import { quoteIdentifier, resolveTableSource, toReadError } from '../io/table-source.js';
 import type { TableChunk, TableColumn } from '../io/index.js';
 import type { InputMapping } from '../monitor/reference-file.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { ChunkEncoder, ReadChunk } from './chunk-encoder.js';
 
 /**
@@ -32,6 +33,8 @@ export interface VectorReadOptions {
   readonly rowsTotal: number;
   /** Chunks done before a resume: counted, not packed. */
   readonly skip: (index: number) => boolean;
+  /** Where feed and row buffers come from (and go back to once a worker is done with them). */
+  readonly buffers: BufferPool;
 }
 
 /** One model-input column of one DuckDB batch. */
@@ -107,10 +110,14 @@ export async function* readVectorChunks(options: VectorReadOptions): AsyncGenera
 function startChunk(options: VectorReadOptions, index: number, firstRow: number): Filling {
   const skipped = options.skip(index);
   const capacity = skipped ? 0 : Math.max(0, Math.min(options.chunkRows, options.rowsTotal - firstRow));
+  const { buffers } = options;
   return {
     skipped,
-    feeds: options.mappings.map((m) => (m.spec.datatype === 'FP64' ? new Float64Array(capacity * m.columns.length) : new Float32Array(capacity * m.columns.length))),
-    valid: new Int32Array(capacity),
+    feeds: options.mappings.map((m) => {
+      const values = capacity * m.columns.length;
+      return m.spec.datatype === 'FP64' ? new Float64Array(buffers.take(values * 8)) : new Float32Array(buffers.take(values * 4));
+    }),
+    valid: new Int32Array(buffers.take(capacity * 4)),
     rejected: [],
     rows: 0,
     packed: 0,
