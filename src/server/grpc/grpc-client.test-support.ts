@@ -2,7 +2,7 @@
  * A real @grpc/grpc-js client for tests, built from the same proto as the server, with one typed
  * promise per unary call.
  */
-import { Client, credentials, type ChannelOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, credentials, type ChannelOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage } from './messages.js';
 import { inferenceServiceDefinition } from './proto.js';
 
@@ -31,15 +31,16 @@ export class InferenceTestClient {
     this.client = new Client(address, credentials.createInsecure(), options);
   }
 
-  call<M extends MethodName>(method: M, request: InferenceMethods[M][0]): Promise<InferenceMethods[M][1]> {
-    return this.start(method, request).response;
+  call<M extends MethodName>(method: M, request: InferenceMethods[M][0], metadata?: Metadata): Promise<InferenceMethods[M][1]> {
+    return this.start(method, request, metadata).response;
   }
 
-  start<M extends MethodName>(method: M, request: InferenceMethods[M][0]): PendingCall<InferenceMethods[M][1]> {
+  start<M extends MethodName>(method: M, request: InferenceMethods[M][0], metadata = new Metadata()): PendingCall<InferenceMethods[M][1]> {
     const definition = inferenceServiceDefinition()[method];
     if (definition === undefined) throw new Error(`no method ${method}`);
     return this.startRaw(definition.path, (value: InferenceMethods[M][0]) => definition.requestSerialize(value), request, (bytes) =>
       definition.responseDeserialize(bytes) as InferenceMethods[M][1],
+      metadata,
     );
   }
 
@@ -54,10 +55,10 @@ export class InferenceTestClient {
     this.client.close();
   }
 
-  private startRaw<Req, Res>(path: string, serialize: (value: Req) => Buffer, request: Req, deserialize: (bytes: Buffer) => Res): PendingCall<Res> {
+  private startRaw<Req, Res>(path: string, serialize: (value: Req) => Buffer, request: Req, deserialize: (bytes: Buffer) => Res, metadata = new Metadata()): PendingCall<Res> {
     let call: ClientUnaryCall | undefined;
     const response = new Promise<Res>((resolve, reject) => {
-      call = this.client.makeUnaryRequest(path, serialize, deserialize, request, (error: ServiceError | null, value?: Res) => {
+      call = this.client.makeUnaryRequest(path, serialize, deserialize, request, metadata, (error: ServiceError | null, value?: Res) => {
         if (error) reject(error);
         else resolve(value as Res);
       });
