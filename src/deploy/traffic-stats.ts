@@ -41,6 +41,11 @@ interface Slot {
   rejected: number;
   readonly latency: DDSketch;
   dirty: boolean;
+  /**
+   * Created for a second this recorder may already have written and forgotten (a slow request
+   * is counted when it ends, in the second it arrived): add the stored row to it before writing.
+   */
+  merge?: boolean;
 }
 
 /** Reads and writes of `deployment_stats`. */
@@ -55,6 +60,7 @@ export class SqlTrafficStatsStore {
     if (slots.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (const s of slots) {
+        if (s.merge === true) await addStored(trx, source, s);
         const row = { deployment: s.deployment, version: s.version, slot_ms: s.slotMs, source, requests: s.requests, errors: s.errors, invalid: s.invalid, rejected: s.rejected, latency: s.latency.toProto() };
         await trx
           .insertInto('deployment_stats')
@@ -109,6 +115,27 @@ export class SqlTrafficStatsStore {
   }
 }
 
+/** Fold the row `source` stored for `slot` into it, so it holds the second's totals again. */
+async function addStored(trx: Db, source: string, slot: Slot): Promise<void> {
+  const stored = await trx
+    .selectFrom('deployment_stats')
+    .select(['requests', 'errors', 'invalid', 'rejected', 'latency'])
+    .where('deployment', '=', slot.deployment)
+    .where('slot_ms', '=', slot.slotMs)
+    .where('version', '=', slot.version)
+    .where('source', '=', source)
+    .executeTakeFirst();
+  // Cleared before anything is added: should the transaction fail, the slot already holds the
+  // stored row (unchanged by the rollback) plus its own events, and the next write replaces it.
+  slot.merge = false;
+  if (stored === undefined) return;
+  slot.requests += Number(stored.requests);
+  slot.errors += Number(stored.errors);
+  slot.invalid += Number(stored.invalid);
+  slot.rejected += Number(stored.rejected);
+  slot.latency.merge(DDSketch.fromProto(stored.latency));
+}
+
 /** The empty traffic of a version that served nothing in a window. */
 export function noTraffic(version: string): VersionTraffic {
   return { version, requests: 0, success: 0, errors: 0, invalid: 0, rejected: 0, errorRate: null, p50Ms: null, p99Ms: null };
@@ -122,6 +149,8 @@ export class TrafficRecorder {
   private readonly slots = new Map<string, Slot>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Slots before this may have been written and then forgotten. */
+  private forgottenBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: SqlTrafficStatsStore,
@@ -135,7 +164,7 @@ export class TrafficRecorder {
     const key = `${event.deployment}\u0000${event.version}\u0000${slotMs}`;
     let slot = this.slots.get(key);
     if (slot === undefined) {
-      slot = { deployment: event.deployment, version: event.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true };
+      slot = { deployment: event.deployment, version: event.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true, merge: slotMs < this.forgottenBefore };
       this.slots.set(key, slot);
     }
     slot.requests++;
@@ -164,6 +193,7 @@ export class TrafficRecorder {
       }
       const old = Date.now() - 5 * SLOT_MS;
       for (const [key, s] of this.slots) if (!s.dirty && s.slotMs < old) this.slots.delete(key);
+      this.forgottenBefore = Math.max(this.forgottenBefore, old);
     });
     return this.flushing;
   }
