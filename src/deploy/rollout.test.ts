@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/serve.js';
 import { openTestPlatform } from '../testing/fixtures.js';
-import { api, eventually, loadUntil, sleep, startCancerServer, type TestPlatform } from './deploy.test-support.js';
+import { api, eventually, loadUntil, sleep, startCancerServer, type LoadResult, type TestPlatform } from './deploy.test-support.js';
 import type { RolloutRecord } from './rollout-service.js';
 
 describe('canary rollouts', () => {
@@ -17,6 +17,21 @@ describe('canary rollouts', () => {
 
   const statusOf = async (url: string): Promise<RolloutRecord> => (await api(url, 'GET', '/api/v1/deployments/cancer-live/rollout')).body as RolloutRecord;
 
+  /** Keep `connections` loops of traffic on cancer-live until its rollout is no longer running. */
+  async function untilRolloutEnds(url: string, connections: number, timeoutMs: number): Promise<{ finished: RolloutRecord; result: LoadResult }> {
+    let stop!: () => void;
+    const load = loadUntil(url, 'cancer-live', connections, new Promise<void>((resolve) => (stop = resolve)));
+    try {
+      const finished = await eventually(async () => {
+        const r = await statusOf(url);
+        return r.status === 'running' ? undefined : r;
+      }, timeoutMs, 'the rollout to end');
+      return { finished, result: await (stop(), load) };
+    } finally {
+      stop();
+    }
+  }
+
   it('rolls back by itself when the candidate errors, recording the failed gate', async () => {
     ({ platform, server } = await startCancerServer());
     const { url } = server;
@@ -24,14 +39,7 @@ describe('canary rollouts', () => {
     const started = await api(url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.2.0', steps: [50, 100], interval: '1s', gates: ['error_rate<0.01', 'p99_ms<2000'], minRequests: 10 });
     expect(started.status).toBe(201);
     expect(started.body).toMatchObject({ status: 'running', spec: { candidate: '1.2.0', baseline: '1.0.0', steps: [50, 100] }, state: { stepIndex: 0 } });
-    let stop!: () => void;
-    const load = loadUntil(url, 'cancer-live', 2, new Promise<void>((resolve) => (stop = resolve)));
-    const finished = await eventually(async () => {
-      const r = await statusOf(url);
-      return r.status === 'running' ? undefined : r;
-    }, 15_000, 'the rollout to end');
-    stop();
-    const result = await load;
+    const { finished, result } = await untilRolloutEnds(url, 2, 15_000);
     expect(finished.status).toBe('rolled_back');
     // Rows with a mean radius under 10 stay within the faulty model's table; the rest fail.
     expect(finished.reason).toMatch(/^gate failed at step 1 \(50%\): candidate error_rate 0\.\d+ \(baseline 0\) breaks error_rate<0.01/);
@@ -60,14 +68,7 @@ describe('canary rollouts', () => {
     expect((await api(url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.1.0' })).status).toBe(409);
     const manual = await api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'] });
     expect(manual.status).toBe(409);
-    let stop!: () => void;
-    const load = loadUntil(url, 'cancer-live', 2, new Promise<void>((resolve) => (stop = resolve)));
-    const finished = await eventually(async () => {
-      const r = await statusOf(url);
-      return r.status === 'running' ? undefined : r;
-    }, 20_000, 'the rollout to end');
-    stop();
-    const result = await load;
+    const { finished, result } = await untilRolloutEnds(url, 2, 20_000);
     expect(finished.reason).toBe('every step passed its gates; 1.1.0 serves 100%');
     expect(finished.status).toBe('promoted');
     expect(finished.state.events.map((e) => e.what.split(':')[0])).toEqual(['started', 'step 2/3', 'step 3/3', 'promoted']);
@@ -91,14 +92,7 @@ describe('canary rollouts', () => {
     const before = await platform.deployments.rollouts.status('cancer-live');
     expect(before).toMatchObject({ status: 'running', state: { stepIndex: 0 } });
     ({ server } = await startCancerServer({}, platform));
-    let stop!: () => void;
-    const load = loadUntil(server.url, 'cancer-live', 1, new Promise<void>((resolve) => (stop = resolve)));
-    const finished = await eventually(async () => {
-      const r = await statusOf(server!.url);
-      return r.status === 'running' ? undefined : r;
-    }, 15_000, 'the rollout to end');
-    stop();
-    await load;
+    const { finished } = await untilRolloutEnds(server.url, 1, 15_000);
     expect(finished.status).toBe('promoted');
     expect(finished.id).toBe(before.id);
   });

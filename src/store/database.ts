@@ -123,11 +123,17 @@ async function createSchema(db: Kysely<DatabaseSchema>, schema: string): Promise
 }
 
 async function migrated(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, migrationSchema: string | undefined): Promise<Database> {
-  try {
-    await migrateToLatest(db, dialect, migrationSchema);
-  } catch (error) {
-    await db.destroy();
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrateToLatest(db, dialect, migrationSchema);
+      break;
+    } catch (error) {
+      // Kysely's migrator checks privileges on every schema of the database; a schema another
+      // client drops meanwhile fails that query (3F000, invalid_schema_name). Look again.
+      if (attempt < 5 && dialect === 'postgres' && causeCode(error) === '3F000') continue;
+      await db.destroy();
+      throw error;
+    }
   }
   let closing: Promise<void> | undefined;
   return {
@@ -150,4 +156,13 @@ function redact(url: string): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The PostgreSQL error code behind a (wrapped) error, if any. */
+function causeCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
 }
