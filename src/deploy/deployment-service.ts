@@ -27,6 +27,8 @@ export interface DeployOptions {
   readonly source?: RevisionSource;
   /** Commit only while this revision is active (CONFLICT otherwise). */
   readonly expectActive?: number;
+  /** A controller's step on its way somewhere (`rollback` steps over it). */
+  readonly intermediate?: boolean;
   /**
    * A rollout or experiment changing the traffic it is in charge of: only the other kind being
    * active is refused. Users' changes are refused while either is (CONFLICT).
@@ -74,6 +76,7 @@ export class DeploymentService {
     const revision = await this.options.store.commit(name, spec, {
       why: options.why ?? null,
       source: options.source ?? 'user',
+      intermediate: options.intermediate === true,
       ...(options.expectActive === undefined ? {} : { expectActive: options.expectActive }),
     });
     await this.options.sync?.refresh();
@@ -81,13 +84,16 @@ export class DeploymentService {
   }
 
   /**
-   * Restore the previous revision's traffic as a new revision (like `kubectl rollout undo`);
-   * a running rollout or experiment on the deployment stops, with the reason recorded.
+   * Restore the previous revision's traffic as a new revision (like `kubectl rollout undo`). The
+   * steps a rollout or experiment took on its way are stepped over: rolling back during or after a
+   * rollout restores the traffic from before it. A running rollout or experiment stops, with the
+   * reason recorded.
    */
   async rollback(name: string, why?: string): Promise<Revision> {
     const record = await this.get(name);
-    if (record.activeRevision <= 1) throw new SlipwayError('FAILED_PRECONDITION', `deployment "${name}" has no previous revision to roll back to`);
-    const previous = await this.options.store.revision(name, record.activeRevision - 1);
+    const history = await this.options.store.history(name);
+    const previous = history.filter((r) => r.revision < record.activeRevision && !r.intermediate).at(-1);
+    if (previous === undefined) throw new SlipwayError('FAILED_PRECONDITION', `deployment "${name}" has no previous revision to roll back to`);
     await this.stopControllers(name, `stopped by a rollback to revision ${previous.revision}`);
     return this.commit(name, previous.spec, { why: why ?? `rollback to revision ${previous.revision}`, source: 'rollback' });
   }

@@ -35,7 +35,7 @@ describeEachDialect('DeploymentStore', (fixture) => {
   it('creates the deployment at revision 1 with its first commit', async () => {
     const store = await openStore();
     const first = await store.commit('fraud-api', canary, { source: 'user', why: 'first deploy', now: T0 });
-    expect(first).toEqual({ deployment: 'fraud-api', revision: 1, spec: canary, why: 'first deploy', source: 'user', createdMs: T0 });
+    expect(first).toEqual({ deployment: 'fraud-api', revision: 1, spec: canary, why: 'first deploy', source: 'user', intermediate: false, createdMs: T0 });
     const iso = new Date(T0).toISOString();
     expect(await store.get('fraud-api')).toEqual({ name: 'fraud-api', model: 'fraud', activeRevision: 1, createdAt: iso, updatedAt: iso });
     expect(await store.list()).toEqual([{ name: 'fraud-api', model: 'fraud', activeRevision: 1, createdAt: iso, updatedAt: iso }]);
@@ -47,10 +47,12 @@ describeEachDialect('DeploymentStore', (fixture) => {
   it('appends revision n+1 on each later commit and moves the active one, keeping the creation time', async () => {
     const store = await openStore();
     await store.commit('fraud-api', spec({ '1.2.0': 100 }), { source: 'user', now: T0 });
-    const second = await store.commit('fraud-api', canary, { source: 'rollout', why: 'step 1', now: T0 + 1000 });
+    const second = await store.commit('fraud-api', canary, { source: 'rollout', why: 'step 1', intermediate: true, now: T0 + 1000 });
     const third = await store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', why: null, now: T0 + 2000 });
     expect(second.revision).toBe(2);
-    expect(third).toEqual({ deployment: 'fraud-api', revision: 3, spec: spec({ '1.3.0': 100 }), why: null, source: 'rollout', createdMs: T0 + 2000 });
+    expect(second.intermediate).toBe(true);
+    expect((await store.revision('fraud-api', 2)).intermediate).toBe(true);
+    expect(third).toEqual({ deployment: 'fraud-api', revision: 3, spec: spec({ '1.3.0': 100 }), why: null, source: 'rollout', intermediate: false, createdMs: T0 + 2000 });
     expect(await store.get('fraud-api')).toEqual({
       name: 'fraud-api',
       model: 'fraud',

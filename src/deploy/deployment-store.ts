@@ -17,6 +17,8 @@ export interface Revision {
   readonly spec: DeploymentSpec;
   readonly why: string | null;
   readonly source: RevisionSource;
+  /** A rollout's step or an experiment's split: traffic a controller set on its way somewhere. */
+  readonly intermediate: boolean;
   readonly createdMs: number;
 }
 
@@ -31,6 +33,8 @@ export interface DeploymentRecord {
 export interface CommitOptions {
   readonly why?: string | null;
   readonly source: RevisionSource;
+  /** A controller's step on its way somewhere (`rollback` steps over these). */
+  readonly intermediate?: boolean;
   /**
    * Commit only while this revision is active (CONFLICT otherwise): a controller that read the
    * deployment before deciding never overwrites a change made since. 0 = the deployment must not exist.
@@ -119,7 +123,7 @@ export class SqlDeploymentStore {
           }
           const last = await trx.selectFrom('deployment_revisions').select((eb) => eb.fn.max('revision').as('last')).where('deployment', '=', name).executeTakeFirst();
           const revision = Number(last?.last ?? 0) + 1;
-          const row = { deployment: name, revision, spec: JSON.stringify(spec), why: options.why ?? null, source: options.source, created_ms: now };
+          const row = { deployment: name, revision, spec: JSON.stringify(spec), why: options.why ?? null, source: options.source, intermediate: options.intermediate === true ? 1 : 0, created_ms: now };
           await trx.insertInto('deployment_revisions').values(row).execute();
           const iso = new Date(now).toISOString();
           if (current === undefined) {
@@ -155,13 +159,14 @@ function toRecord(row: Selectable<DeploymentTable>): DeploymentRecord {
   return { name: row.name, model: row.model, activeRevision: Number(row.active_revision), createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
-function toRevision(row: Selectable<DeploymentRevisionTable> | { deployment: string; revision: number; spec: string; why: string | null; source: string; created_ms: number | string }): Revision {
+function toRevision(row: Selectable<DeploymentRevisionTable> | { deployment: string; revision: number; spec: string; why: string | null; source: string; intermediate: number; created_ms: number | string }): Revision {
   return {
     deployment: row.deployment,
     revision: Number(row.revision),
     spec: JSON.parse(row.spec) as DeploymentSpec,
     why: row.why,
     source: row.source as RevisionSource,
+    intermediate: Number(row.intermediate) === 1,
     createdMs: Number(row.created_ms),
   };
 }

@@ -95,4 +95,18 @@ describe('deployments over HTTP', () => {
     const { deployments } = (await api(server.url, 'GET', '/api/v1/deployments')).body as { deployments: Array<{ name: string; activeRevision: number }> };
     expect(deployments.map((d) => [d.name, d.activeRevision])).toEqual([['cancer-live', 4]]);
   });
+
+  it('rolls back over a rollout\'s steps: during a rollout and after its promotion, the traffic from before it returns', async () => {
+    await api(server.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'] });
+    expect((await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.1.0', steps: [10, 50, 100], interval: '1h' })).status).toBe(201);
+    const during = await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollback');
+    expect(during.body).toMatchObject({ revision: 3, why: 'rollback to revision 1', spec: { routes: [{ version: '1.0.0', weight: 100 }] } });
+    expect((await api(server.url, 'GET', '/api/v1/deployments/cancer-live/rollout')).body).toMatchObject({ status: 'aborted', reason: 'stopped by a rollback to revision 1' });
+    await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.1.0', steps: [10, 50, 100], interval: '1h' });
+    expect((await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollout/promote')).body.status).toBe('promoted');
+    const after = await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollback');
+    expect(after.body).toMatchObject({ revision: 6, why: 'rollback to revision 3', spec: { routes: [{ version: '1.0.0', weight: 100 }] } });
+    const history = (await api(server.url, 'GET', '/api/v1/deployments/cancer-live/history')).body.revisions as Array<{ source: string; intermediate: boolean }>;
+    expect(history.map((r) => [r.source, r.intermediate])).toEqual([['user', false], ['rollout', true], ['rollback', false], ['rollout', true], ['rollout', false], ['rollback', false]]);
+  });
 });

@@ -100,7 +100,7 @@ export class ExperimentService {
     const now = this.now();
     const record = await this.options.experiments.insert(deployment, spec, { revision: view.activeRevision, looks: 0, lastLookMs: now, sequential: {}, decision: null }, now);
     try {
-      const revision = await this.options.deployments.deploy(deployment, routes, { why: `experiment #${record.id}: ${spec.arms.map((a, i) => `${a}=${spec.split[i]}`).join(' ')} on ${spec.metric}`, source: 'experiment', expectActive: view.activeRevision, controller: 'experiment' });
+      const revision = await this.options.deployments.deploy(deployment, routes, { why: `experiment #${record.id}: ${spec.arms.map((a, i) => `${a}=${spec.split[i]}`).join(' ')} on ${spec.metric}`, source: 'experiment', expectActive: view.activeRevision, controller: 'experiment', intermediate: true });
       return await this.options.experiments.updateOrThrow(record, { state: { ...record.state, revision: revision.revision } });
     } catch (error) {
       await this.options.experiments.update(record, { status: 'aborted', reason: `could not start: ${error instanceof Error ? error.message : String(error)}`, finished: true });

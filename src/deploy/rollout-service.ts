@@ -91,7 +91,7 @@ export class RolloutService {
     // The experiment check and the first revision: refused as one (CONFLICT) when an experiment runs.
     const record = await this.options.rollouts.insert(deployment, rolloutSpec, { stepIndex: 0, stepStartedMs: now, revision: view.activeRevision, checks: [], events: [{ timeMs: now, what }] }, now);
     try {
-      const revision = await this.options.deployments.deploy(deployment, first, { why: stepWhy(record.id, rolloutSpec, 0), source: 'rollout', expectActive: view.activeRevision, controller: 'rollout' });
+      const revision = await this.options.deployments.deploy(deployment, first, { why: stepWhy(record.id, rolloutSpec, 0), source: 'rollout', expectActive: view.activeRevision, controller: 'rollout', intermediate: true });
       return await this.options.rollouts.updateOrThrow(record, { state: { ...record.state, revision: revision.revision } });
     } catch (error) {
       await this.options.rollouts.update(record, { status: 'aborted', reason: `could not start: ${error instanceof Error ? error.message : String(error)}`, finished: true });
@@ -167,7 +167,7 @@ export class RolloutService {
       return;
     }
     const deploymentSpec = (await this.options.deploymentStore.revision(record.deployment, state.revision)).spec;
-    const revision = await this.commitOrStop(record, splitBetween(deploymentSpec, spec.baseline, spec.candidate, spec.steps[next] as number), stepWhy(record.id, spec, next));
+    const revision = await this.commitOrStop(record, splitBetween(deploymentSpec, spec.baseline, spec.candidate, spec.steps[next] as number), stepWhy(record.id, spec, next), true);
     if (revision === undefined) return;
     await this.options.rollouts.update(record, { state: { ...withEvent(state, now, `step ${next + 1}/${spec.steps.length}: ${spec.candidate} at ${spec.steps[next]}%`), stepIndex: next, stepStartedMs: now, revision, checks } });
   }
@@ -187,9 +187,9 @@ export class RolloutService {
    * Commit a revision only if the deployment still has the one this rollout set. When someone else
    * changed it, the rollout stops (aborted, with the reason) and nothing is committed.
    */
-  private async commitOrStop(record: RolloutRecord, spec: Parameters<DeploymentService['commit']>[1], why: string): Promise<number | undefined> {
+  private async commitOrStop(record: RolloutRecord, spec: Parameters<DeploymentService['commit']>[1], why: string, intermediate = false): Promise<number | undefined> {
     try {
-      return (await this.options.deployments.commit(record.deployment, spec, { why, source: 'rollout', expectActive: record.state.revision })).revision;
+      return (await this.options.deployments.commit(record.deployment, spec, { why, source: 'rollout', expectActive: record.state.revision, intermediate })).revision;
     } catch (error) {
       if (!(error instanceof SlipwayError) || error.code !== 'CONFLICT') throw error;
       const fresh = await this.options.rollouts.get(record.id);

@@ -284,6 +284,8 @@ export interface DeploymentRevisionTable {
   why: string | null;
   /** Who made it: 'user', 'rollback', 'rollout' or 'experiment'. */
   source: string;
+  /** 1 for a rollout's steps and an experiment's split, which `rollback` steps over. */
+  intermediate: ColumnType<number, number | undefined, number>;
   created_ms: ColumnType<number | string, number, number>;
 }
 

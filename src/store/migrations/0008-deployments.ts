@@ -26,6 +26,8 @@ export function deploymentsMigration(dialect: SqlDialectName): Migration {
         .addColumn('spec', 'text', (c) => c.notNull())
         .addColumn('why', 'text')
         .addColumn('source', 'text', (c) => c.notNull())
+        // 1 for a rollout's steps and an experiment's split: `rollback` steps over them.
+        .addColumn('intermediate', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('created_ms', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('deployment_revisions_pk', ['deployment', 'revision'])
         .execute();
