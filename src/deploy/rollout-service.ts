@@ -177,7 +177,9 @@ export class RolloutService {
     const { spec, state } = record;
     const current = (await this.options.deploymentStore.revision(record.deployment, state.revision)).spec;
     const target = toBaseline ? splitBetween(current, spec.baseline, spec.candidate, 0) : allTrafficTo(current, spec.candidate);
-    const revision = await this.commitOrStop(record, target, `rollout #${record.id} ${status.replace('_', ' ')}: ${reason}`);
+    // After a last step of 100% the traffic already is the target: no second, identical revision.
+    const unchanged = JSON.stringify(target) === JSON.stringify(current);
+    const revision = unchanged ? state.revision : await this.commitOrStop(record, target, `rollout #${record.id} ${status.replace('_', ' ')}: ${reason}`);
     const updated = await this.options.rollouts.update(record, { status, reason, finished: true, state: { ...withEvent(state, this.now(), `${status.replace('_', ' ')}: ${reason}`), revision: revision ?? state.revision } });
     if (updated === undefined) throw new SlipwayError('CONFLICT', `the rollout of "${record.deployment}" changed meanwhile; see "slipway rollout status ${record.deployment}"`);
     return updated;
