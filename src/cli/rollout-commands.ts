@@ -125,6 +125,9 @@ export function formatRollout(record: RolloutRecord): string {
     `rollout #${record.id} of ${record.deployment}: ${record.status}${record.reason === null ? '' : ` (${record.reason})`}`,
     `  ${spec.candidate} replaces ${spec.baseline}: steps ${spec.steps.map((s, i) => (i === state.stepIndex && record.status === 'running' ? `[${s}%]` : `${s}%`)).join(' ')}, every ${formatDuration(spec.intervalMs)}; gates ${spec.gates.length === 0 ? 'none' : spec.gates.map(formatGate).join(', ')} + sample ratio; at least ${spec.minRequests} candidate requests per step`,
   ];
+  if (record.status === 'running') {
+    lines.push(`  step ${state.stepIndex + 1}/${spec.steps.length} since ${new Date(state.stepStartedMs).toISOString()}; judged from ${new Date(state.stepStartedMs + spec.intervalMs).toISOString()} by the controller of a running \`slipway serve\``);
+  }
   if (state.checks.length > 0) {
     lines.push('  last checks:');
     for (const c of state.checks) lines.push(`    ${c.verdict.padEnd(4)} ${c.gate}: ${c.detail}`);
