@@ -163,8 +163,7 @@ export class ChunkEncoder {
     const columns: PartColumnSpec[] = this.idColumn === undefined ? [{ source: 'row', name: 'row', base: firstRow }] : [];
     for (const c of this.passthrough) columns.push(gather(c, column(chunk, c.name), valid));
     this.outputs.forEach((o, output) => {
-      // FP32 stays 4 bytes in the part; the assembly widens it to the output's DOUBLE.
-      const type = o.spec.datatype === 'FP32' ? 'FLOAT' : PART_TYPE[writeTypeOf(o.spec.datatype)];
+      const type = PART_TYPE[writeTypeOf(o.spec.datatype)];
       o.names.forEach((name, element) => columns.push({ source: 'output', name, type, output, width: o.width, element }));
     });
     return columns;

@@ -1,9 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withConnection } from '../io/duckdb.js';
-import { encodeParquetPart, type PartColumnData } from './parquet-part.js';
+import { readTable } from '../io/index.js';
+import { assembleOutput } from './assemble-output.js';
+import { parquetCodec, type PartColumnData } from './parquet-part.js';
+
+const { encodePart: encodeParquetPart, readLayout } = parquetCodec();
 
 let dir: string;
 
@@ -63,5 +67,42 @@ describe('encodeParquetPart', () => {
     expect(summary).toEqual([BigInt(n), BigInt((n * (n - 1)) / 2), BigInt(present), sum, BigInt(Math.ceil(n / 3)), BigInt(n - 1)]);
     const empty = await roundTrip('empty', columns, 0);
     expect(empty).toEqual({ types: ['row BIGINT', 'p DOUBLE', 'b BOOLEAN'], rows: [] });
+  });
+
+  it('is read back by layout, and parts are assembled by copying their column chunks as row groups', async () => {
+    const part = (rows: number, first: number, nullAt?: number): PartColumnData[] => [
+      { name: 'row', type: 'INT64', values: new BigInt64Array(rows).map((_, k) => BigInt(first + k)) },
+      { name: 'id', type: 'BYTE_ARRAY', values: Array.from({ length: rows }, (_, k) => (k === nullAt ? null : `id-${first + k}`)), nulls: new Uint8Array(rows).map((_, k) => (k === nullAt ? 1 : 0)) },
+      { name: 'p', type: 'DOUBLE', values: new Float64Array(rows).map((_, k) => (first + k) / 4) },
+    ];
+    const files = [part(3, 0, 1), part(0, 3), part(2, 3)].map((columns, i) => {
+      const file = path.join(dir, `part-${i}.parquet`);
+      return { file, bytes: Buffer.concat(encodeParquetPart(columns, columns[0]?.values.length ?? 0)) };
+    });
+    for (const { file, bytes } of files) await writeFile(file, bytes);
+    expect(readLayout(files[0]?.bytes ?? new Uint8Array(), 3)).toMatchObject({ rows: 3, chunks: [{ offset: 4 }, {}, {}] });
+    expect(readLayout(files[1]?.bytes ?? new Uint8Array(), 3)).toEqual({ rows: 0, chunks: [] });
+    expect(readLayout(files[0]?.bytes ?? new Uint8Array(), 2)).toBeUndefined();
+    const output = path.join(dir, 'assembled.parquet');
+    await assembleOutput(output, files.map((f) => f.file), [{ name: 'row', type: 'integer' }, { name: 'id', type: 'string' }, { name: 'p', type: 'number' }]);
+    const rows: unknown[][] = [];
+    for await (const chunk of readTable(output)) {
+      for (let r = 0; r < chunk.rows; r++) rows.push([...chunk.columns.values()].map((c) => (c.type === 'string' || c.type === 'other' ? c.values[r] : c.nulls[r] === 1 ? null : c.values[r])));
+    }
+    expect(rows).toEqual([
+      [0, 'id-0', 0],
+      [1, null, 0.25],
+      [2, 'id-2', 0.5],
+      [3, 'id-3', 0.75],
+      [4, 'id-4', 1],
+    ]);
+    // A part DuckDB wrote (an older version's) is assembled by DuckDB instead.
+    const foreign = path.join(dir, 'foreign.parquet');
+    await withConnection((connection) => connection.run(`COPY (SELECT 5::BIGINT AS "row", 'id-5' AS id, 1.25::DOUBLE AS p) TO '${foreign}' (FORMAT parquet)`));
+    expect(readLayout(await readFile(foreign), 3)).toBeUndefined();
+    await assembleOutput(output, [...files.map((f) => f.file), foreign], [{ name: 'row', type: 'integer' }, { name: 'id', type: 'string' }, { name: 'p', type: 'number' }]);
+    let count = 0;
+    for await (const chunk of readTable(output)) count += chunk.rows;
+    expect(count).toBe(6);
   });
 });

@@ -1,30 +1,55 @@
 /** One column of a part, ready to encode; `nulls[k] === 1` marks row k null (its value is ignored). */
 export interface PartColumnData {
   readonly name: string;
-  readonly type: 'INT64' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'BYTE_ARRAY';
+  readonly type: ParquetType;
   /** INT64 as a BigInt64Array, FLOAT as a Float32Array, DOUBLE as a Float64Array, BOOLEAN as 0/1 bytes, BYTE_ARRAY as strings. */
   readonly values: BigInt64Array | Float32Array | Float64Array | Uint8Array | readonly (string | null)[];
   readonly nulls?: Uint8Array;
 }
 
+export type ParquetType = 'INT64' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'BYTE_ARRAY';
+
+/** Where a part's column chunks are in its file: one row group, a chunk per column. */
+export interface PartLayout {
+  readonly rows: number;
+  /** Byte ranges in the part file, in column order. */
+  readonly chunks: readonly { readonly offset: number; readonly size: number }[];
+}
+
+export interface ParquetCodec {
+  /** A part file's bytes, as pieces to write in order. */
+  readonly encodePart: (columns: readonly PartColumnData[], rows: number) => Uint8Array[];
+  /**
+   * The end of a file whose row groups are column chunks copied from parts (at `offset` in the new
+   * file): footer, its length and the magic. The file starts with {@link ParquetCodec.magic}.
+   */
+  readonly footer: (schema: readonly { name: string; type: ParquetType }[], rowGroups: readonly PartLayout[]) => Uint8Array[];
+  /** The layout of a part this codec wrote with `columns` columns; undefined for any other file. */
+  readonly readLayout: (file: Uint8Array, columns: number) => PartLayout | undefined;
+  readonly magic: Uint8Array;
+}
+
 /**
- * Encodes a part file as Parquet: one row group, one uncompressed PLAIN data page per column,
- * the footer in Thrift's compact protocol. Returns the file's bytes as pieces to write in order.
+ * Parquet for parts, hand-rolled: one row group, one uncompressed PLAIN data page per column,
+ * every column OPTIONAL (definition levels: one RLE run when a column has no null, bit-packed
+ * when it has some), the footer in Thrift's compact protocol. Only what parts need is here: flat
+ * columns of INT64, FLOAT, DOUBLE, BOOLEAN and UTF-8 BYTE_ARRAY.
  *
- * Hand-rolled because parts are written once per chunk and read once (by the assembly's COPY):
- * DuckDB's appender, temp table and COPY cost ~25 ms per 100,000-row part (~2.5 s of CPU per 10M
- * rows, the largest cost after reading), this costs a copy of the values. Only what parts need is
- * here: flat columns of INT64, FLOAT, DOUBLE, BOOLEAN and UTF-8 BYTE_ARRAY, REQUIRED when a column has no
- * null and OPTIONAL (definition levels, bit-packed) when it has some.
+ * Why by hand: parts are written once per chunk and read once. DuckDB's appender, temp table and
+ * COPY cost ~25 ms per 100,000-row part (~2.5 s of CPU per 10M rows, the largest cost after
+ * reading); this costs a copy of the values. And because every part has the same schema and
+ * layout, a Parquet output is assembled by copying the parts' column chunks as row groups under
+ * one new footer (`assemble-output.ts`) instead of decoding and re-encoding every value.
  *
  * It must stay self-contained (no imports, nothing from outside its body): the scoring worker
- * runs it from its source text (`encodeParquetPart.toString()`, see `scoring-worker.ts`).
+ * runs it from its source text (`parquetCodec.toString()`, see `scoring-worker.ts`).
  */
-export function encodeParquetPart(columns: readonly PartColumnData[], rows: number): Uint8Array[] {
+export function parquetCodec(): ParquetCodec {
   const PHYSICAL = { BOOLEAN: 0, INT64: 2, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
   const UTF8 = 0;
   const PLAIN = 0;
   const RLE = 3;
+  const CREATED_BY = 'slipway batch parts 1';
   const text = new TextEncoder();
   const magic = text.encode('PAR1');
 
@@ -93,22 +118,27 @@ export function encodeParquetPart(columns: readonly PartColumnData[], rows: numb
     return out;
   }
 
-  /** Definition levels (1 = present) as one bit-packed run with its 4-byte length prefix. */
-  function definitionLevels(nulls: Uint8Array): Uint8Array {
-    const present = new Uint8Array(rows);
-    for (let k = 0; k < rows; k++) present[k] = nulls[k] === 1 ? 0 : 1;
-    const packed = packBits(present);
-    const header = new Thrift();
-    header.varint((packed.length << 1) | 1);
-    const body = new Uint8Array(4 + header.bytes.length + packed.length);
-    new DataView(body.buffer).setUint32(0, header.bytes.length + packed.length, true);
-    body.set(header.bytes, 4);
-    body.set(packed, 4 + header.bytes.length);
+  /** Definition levels (1 = present) with their 4-byte length prefix: one RLE run of 1s without nulls, else one bit-packed run. */
+  function definitionLevels(nulls: Uint8Array | undefined, rows: number): Uint8Array {
+    const run = new Thrift();
+    if (nulls === undefined) {
+      run.varint(rows * 2);
+      run.byte(1);
+    } else {
+      const present = new Uint8Array(rows);
+      for (let k = 0; k < rows; k++) present[k] = nulls[k] === 1 ? 0 : 1;
+      const packed = packBits(present);
+      run.varint((packed.length << 1) | 1);
+      for (const b of packed) run.byte(b);
+    }
+    const body = new Uint8Array(4 + run.bytes.length);
+    new DataView(body.buffer).setUint32(0, run.bytes.length, true);
+    body.set(run.bytes, 4);
     return body;
   }
 
   /** The non-null values, PLAIN-encoded. */
-  function plainValues(column: PartColumnData, present: ((k: number) => boolean) | undefined): Uint8Array {
+  function plainValues(column: PartColumnData, rows: number, present: ((k: number) => boolean) | undefined): Uint8Array {
     const { values } = column;
     if (column.type === 'BYTE_ARRAY') {
       const encoded: Uint8Array[] = [];
@@ -141,85 +171,141 @@ export function encodeParquetPart(columns: readonly PartColumnData[], rows: numb
     return new Uint8Array(kept.buffer, kept.byteOffset, kept.byteLength);
   }
 
-  const pieces: Uint8Array[] = [magic];
-  let offset = magic.length;
-  const chunks: { column: PartColumnData; optional: boolean; offset: number; size: number }[] = [];
-  for (const column of columns) {
-    const nulls = column.nulls;
-    const optional = nulls !== undefined && nulls.subarray(0, rows).includes(1);
-    if (rows === 0) {
-      chunks.push({ column, optional, offset, size: 0 });
-      continue;
+  function encodePart(columns: readonly PartColumnData[], rows: number): Uint8Array[] {
+    const pieces: Uint8Array[] = [magic];
+    let offset = magic.length;
+    const chunks: { offset: number; size: number }[] = [];
+    if (rows > 0) {
+      for (const column of columns) {
+        const nulls = column.nulls !== undefined && column.nulls.subarray(0, rows).includes(1) ? column.nulls : undefined;
+        const levels = definitionLevels(nulls, rows);
+        const data = plainValues(column, rows, nulls === undefined ? undefined : (k) => nulls[k] !== 1);
+        const pageSize = levels.length + data.length;
+        const header = new Thrift();
+        header.struct(() => {
+          header.int(1, 0); // DATA_PAGE
+          header.int(2, pageSize);
+          header.int(3, pageSize);
+          header.structField(5, () => {
+            header.int(1, rows);
+            header.int(2, PLAIN);
+            header.int(3, RLE);
+            header.int(4, RLE);
+          });
+        });
+        const headerBytes = Uint8Array.from(header.bytes);
+        pieces.push(headerBytes, levels, data);
+        chunks.push({ offset, size: headerBytes.length + pageSize });
+        offset += headerBytes.length + pageSize;
+      }
     }
-    const levels = optional ? definitionLevels(nulls) : new Uint8Array(0);
-    const data = plainValues(column, optional ? (k) => nulls[k] !== 1 : undefined);
-    const pageSize = levels.length + data.length;
-    const header = new Thrift();
-    header.struct(() => {
-      header.int(1, 0); // DATA_PAGE
-      header.int(2, pageSize);
-      header.int(3, pageSize);
-      header.structField(5, () => {
-        header.int(1, rows);
-        header.int(2, PLAIN);
-        header.int(3, RLE);
-        header.int(4, RLE);
-      });
-    });
-    const headerBytes = Uint8Array.from(header.bytes);
-    pieces.push(headerBytes, levels, data);
-    chunks.push({ column, optional, offset, size: headerBytes.length + pageSize });
-    offset += headerBytes.length + pageSize;
+    pieces.push(...footer(columns, rows > 0 ? [{ rows, chunks }] : []));
+    return pieces;
   }
 
-  const footer = new Thrift();
-  footer.struct(() => {
-    footer.int(1, 1);
-    footer.listHeader(2, columns.length + 1, 12);
-    footer.struct(() => {
-      footer.string(4, 'schema');
-      footer.int(5, columns.length);
-    });
-    for (const { column, optional } of chunks) {
-      footer.struct(() => {
-        footer.int(1, PHYSICAL[column.type]);
-        footer.int(3, optional ? 1 : 0);
-        footer.string(4, column.name);
-        if (column.type === 'BYTE_ARRAY') footer.int(6, UTF8);
+  function footer(schema: readonly { name: string; type: ParquetType }[], rowGroups: readonly PartLayout[]): Uint8Array[] {
+    const out = new Thrift();
+    out.struct(() => {
+      out.int(1, 1);
+      out.listHeader(2, schema.length + 1, 12);
+      out.struct(() => {
+        out.string(4, 'schema');
+        out.int(5, schema.length);
       });
-    }
-    footer.int(3, rows, true);
-    footer.listHeader(4, rows === 0 ? 0 : 1, 12);
-    if (rows > 0) {
-      footer.struct(() => {
-        footer.listHeader(1, chunks.length, 12);
-        for (const { column, offset: at, size } of chunks) {
-          footer.struct(() => {
-            footer.int(2, at, true);
-            footer.structField(3, () => {
-              footer.int(1, PHYSICAL[column.type]);
-              footer.listHeader(2, 2, 5);
-              footer.varint(PLAIN * 2);
-              footer.varint(RLE * 2);
-              footer.listHeader(3, 1, 8);
-              footer.binary(column.name);
-              footer.int(4, 0); // UNCOMPRESSED
-              footer.int(5, rows, true);
-              footer.int(6, size, true);
-              footer.int(7, size, true);
-              footer.int(9, at, true);
+      for (const column of schema) {
+        out.struct(() => {
+          out.int(1, PHYSICAL[column.type]);
+          out.int(3, 1); // OPTIONAL
+          out.string(4, column.name);
+          if (column.type === 'BYTE_ARRAY') out.int(6, UTF8);
+        });
+      }
+      out.int(3, rowGroups.reduce((n, g) => n + g.rows, 0), true);
+      out.listHeader(4, rowGroups.length, 12);
+      for (const group of rowGroups) {
+        out.struct(() => {
+          out.listHeader(1, group.chunks.length, 12);
+          group.chunks.forEach(({ offset, size }, c) => {
+            const column = schema[c] as { name: string; type: ParquetType };
+            out.struct(() => {
+              out.int(2, offset, true);
+              out.structField(3, () => {
+                out.int(1, PHYSICAL[column.type]);
+                out.listHeader(2, 2, 5);
+                out.varint(PLAIN * 2);
+                out.varint(RLE * 2);
+                out.listHeader(3, 1, 8);
+                out.binary(column.name);
+                out.int(4, 0); // UNCOMPRESSED
+                out.int(5, group.rows, true);
+                out.int(6, size, true);
+                out.int(7, size, true);
+                out.int(9, offset, true);
+              });
             });
           });
-        }
-        footer.int(2, chunks.reduce((n, c) => n + c.size, 0), true);
-        footer.int(3, rows, true);
-      });
+          out.int(2, group.chunks.reduce((n, c) => n + c.size, 0), true);
+          out.int(3, group.rows, true);
+        });
+      }
+      out.string(6, CREATED_BY);
+    });
+    const footerBytes = Uint8Array.from(out.bytes);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, footerBytes.length, true);
+    return [footerBytes, length, magic];
+  }
+
+  /** Reads compact-Thrift integers and skips what it does not need; just enough for our page headers. */
+  function readLayout(file: Uint8Array, columns: number): PartLayout | undefined {
+    const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+    if (file.length < 12 || !magic.every((b, i) => file[i] === b && file[file.length - 4 + i] === b)) return undefined;
+    const footerStart = file.length - 8 - view.getUint32(file.length - 8, true);
+    if (footerStart < 4 || !new TextDecoder().decode(file.subarray(footerStart)).includes(CREATED_BY)) return undefined;
+    if (footerStart === 4) return { rows: 0, chunks: [] };
+    let at = 4;
+    const varint = (): number => {
+      let value = 0;
+      let scale = 1;
+      for (;;) {
+        const byte = file[at++] as number;
+        value += (byte & 0x7f) * scale;
+        if (byte < 0x80) return value;
+        scale *= 0x80;
+      }
+    };
+    /** A struct's fields as id -> integer (nested structs flattened under 100 * id + field). */
+    const struct = (prefix: number, fields: Map<number, number>): void => {
+      let id = 0;
+      for (;;) {
+        const head = file[at++] as number;
+        if (head === 0) return;
+        id = head >> 4 === 0 ? varint() / 2 : id + (head >> 4);
+        const type = head & 0x0f;
+        if (type === 5 || type === 6) fields.set(prefix + id, varint() / 2);
+        else if (type === 12) struct((prefix + id) * 100, fields);
+        else throw new Error(`unexpected Thrift type ${type}`);
+      }
+    };
+    const chunks: { offset: number; size: number }[] = [];
+    let rows = -1;
+    try {
+      for (let c = 0; c < columns; c++) {
+        const offset = at;
+        const fields = new Map<number, number>();
+        struct(0, fields);
+        const size = fields.get(3);
+        const values = fields.get(501);
+        if (fields.get(1) !== 0 || size === undefined || values === undefined || fields.get(2) !== size || (rows >= 0 && values !== rows)) return undefined;
+        rows = values;
+        at += size;
+        chunks.push({ offset, size: at - offset });
+      }
+    } catch {
+      return undefined;
     }
-    footer.string(6, 'slipway');
-  });
-  const footerBytes = Uint8Array.from(footer.bytes);
-  const length = new Uint8Array(4);
-  new DataView(length.buffer).setUint32(0, footerBytes.length, true);
-  pieces.push(footerBytes, length, magic);
-  return pieces;
+    return at === footerStart ? { rows, chunks } : undefined;
+  }
+
+  return { encodePart, footer, readLayout, magic };
 }

@@ -12,8 +12,8 @@ export interface WireTensor {
   readonly dims: readonly number[];
 }
 
-/** The SQL types part columns are written as (FLOAT for FP32 outputs, widened to DOUBLE when the output is assembled). */
-export type PartColumnType = 'BIGINT' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
+/** The types part columns are written as: the output columns' types. */
+export type PartColumnType = 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
 
 /** One column of a part file, as the worker writes it (see `scoring-worker.ts`). */
 export type PartColumnSpec =

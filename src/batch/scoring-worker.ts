@@ -1,15 +1,15 @@
-import { encodeParquetPart } from './parquet-part.js';
+import { parquetCodec } from './parquet-part.js';
 
 /**
  * The code of a scoring worker, plain CommonJS evaluated with `eval: true` (see `scoring-pool.ts`).
  * It is a string rather than a file because vitest cannot start a worker from TypeScript and the
  * compiled path differs from the source one; a string runs the same everywhere. The Parquet
- * encoder is a real TypeScript function whose compiled text is pasted in (it is self-contained).
+ * codec is a real TypeScript function whose compiled text is pasted in (it is self-contained).
  * onnxruntime-node is required by the absolute path the parent resolved, so it loads whatever the
  * working folder is.
  *
  * For every chunk a worker gets the feeds and the part's columns, runs its session, and writes
- * the part file itself: encoded by `encodeParquetPart` into a hidden temp file that is fsynced and
+ * the part file itself: encoded by `parquetCodec().encodePart` into a hidden temp file that is fsynced and
  * renamed into place (then the folder fsynced), so a part file that exists is complete. Doing this
  * here rather than on the reading thread is what lets reading and scoring use both cores; the
  * messages carry typed arrays (transferred) and, for text id or kept columns, arrays of strings.
@@ -26,7 +26,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const ort = require(workerData.ortPath);
 
-${encodeParquetPart.toString()}
+const { encodePart } = (${parquetCodec.toString()})();
 
 const ready = ort.InferenceSession.create(workerData.modelPath, {
   intraOpNumThreads: workerData.intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential',
@@ -43,7 +43,7 @@ parentPort.on('message', async (message) => {
     const results = rows === 0 ? {} : await session.run(inputs, message.fetches);
     const outputs = message.fetches.map((name) => results[name]);
     const columns = message.part.columns.map((column) => partColumn(column, message.valid, outputs));
-    writePart(message.part.file, encodeParquetPart(columns, rows));
+    writePart(message.part.file, encodePart(columns, rows));
     // The feed and row buffers go back to be filled again.
     const buffers = [...new Set([...message.feeds.map((f) => f.data.buffer), message.valid.buffer])];
     parentPort.postMessage({ id: message.id, buffers }, buffers);
@@ -52,7 +52,7 @@ parentPort.on('message', async (message) => {
   }
 });
 
-const PARQUET_TYPE = { BIGINT: 'INT64', FLOAT: 'FLOAT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', VARCHAR: 'BYTE_ARRAY' };
+const PARQUET_TYPE = { BIGINT: 'INT64', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', VARCHAR: 'BYTE_ARRAY' };
 
 /** A part column's values for the scored rows, in the encoder's form. */
 function partColumn(column, valid, outputs) {
@@ -76,7 +76,7 @@ function partColumn(column, valid, outputs) {
   }
   const data = outputs[column.output].data;
   const { width, element } = column;
-  if (width === 1 && ((column.type === 'BIGINT' && data instanceof BigInt64Array) || (column.type === 'FLOAT' && data instanceof Float32Array))) return { name: column.name, type, values: data };
+  if (width === 1 && column.type === 'BIGINT' && data instanceof BigInt64Array) return { name: column.name, type, values: data };
   const read = (k) => data[k * width + element];
   if (column.type === 'VARCHAR') {
     const nulls = new Uint8Array(n);
@@ -93,8 +93,8 @@ function partColumn(column, valid, outputs) {
 
 /** Values as the typed array of a numeric or boolean part column. */
 function convert(type, n, read) {
-  if (type === 'DOUBLE' || type === 'FLOAT') {
-    const out = type === 'FLOAT' ? new Float32Array(n) : new Float64Array(n);
+  if (type === 'DOUBLE') {
+    const out = new Float64Array(n);
     for (let k = 0; k < n; k++) {
       const value = read(k);
       out[k] = typeof value === 'bigint' ? Number(value) : value;
