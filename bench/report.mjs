@@ -122,10 +122,12 @@ export function markdownTable(header, rows) {
 }
 
 /**
- * The whole markdown report; `features` is the feature store section (bench/features/index.mjs) and
- * `batch` the batch scoring section (bench/batch/index.mjs), each '' when not run.
+ * The whole markdown report; `features` is the feature store section (bench/features/index.mjs),
+ * `batch` the batch scoring section (bench/batch/index.mjs) and `deployments` the deployments
+ * section (bench/deployments/index.mjs), each '' when not run. `modelGroups`: whether the server
+ * groups ran (their tables and targets).
  */
-export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '', batch = '' }) {
+export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '', batch = '', deployments = '' }) {
   const targets = targetRows(cells, concurrency);
   const servers = `## Raw onnxruntime-node in process (the ceiling)
 
@@ -145,5 +147,5 @@ ${meta.notes.map((n) => `- ${n}`).join('\n')}
 
 ${meta.lines.map((l) => `- ${l}`).join('\n')}
 
-${[modelGroups ? servers : '', features, batch].filter(Boolean).join('\n')}`;
+${[modelGroups ? servers : '', deployments, features, batch].filter(Boolean).join('\n')}`;
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as groups from './groups.mjs';
 import { BATCH_HEADER, batch, batchNotes, batchRows, batchTargets, markdownBatch } from './batch/index.mjs';
+import { DEPLOYMENT_HEADER, PROPAGATION_HEADER, deploymentNotes, deploymentRows, deployments, markdownDeployments, propagationRows } from './deployments/index.mjs';
 import { features, markdownFeatures, ONLINE_HEADER, onlineRows, PIT_HEADER, pitRows, featureNotes } from './features/index.mjs';
 import { BENCH_DIR, MODEL_GROUPS, config } from './lib/config.mjs';
 import { ensureDependencies } from './lib/install.mjs';
@@ -28,13 +29,14 @@ const log = (line) => process.stderr.write(`${line}\n`);
 async function main() {
   const wanted = (group) => config.only.has(group);
   const modelGroups = MODEL_GROUPS.some(wanted);
-  if (modelGroups) await ensureDependencies(log);
+  const servesModels = modelGroups || wanted('deployments'); // needs wrk, the models and their payloads
+  if (servesModels) await ensureDependencies(log);
   const tmp = mkdtempSync(join(tmpdir(), 'slipway-bench-'));
   const cleanup = () => rmSync(tmp, { recursive: true, force: true });
   process.once('SIGINT', () => stopAll().finally(() => { cleanup(); process.exit(130); }));
 
   const ctx = { config, log, tmp, payloads: {}, labels: {} };
-  if (modelGroups) {
+  if (servesModels) {
     for (const model of MODELS) {
       ctx.payloads[model.name] = writePayloads(model, tmp);
       ctx.labels[model.name] = await referenceLabel(model, ctx.payloads[model.name].row);
@@ -49,6 +51,7 @@ async function main() {
   if (wanted('gunicorn')) cells.push(...await groups.flask(ctx, { gunicorn: true }));
   if (wanted('slipway')) cells.push(...await groups.slipway(ctx));
   if (wanted('monitoring')) cells.push(...await groups.monitoring(ctx));
+  const deploymentCost = wanted('deployments') ? await deployments(ctx) : undefined;
   const featureStore = wanted('features') ? await features(ctx) : undefined;
   const batchScoring = wanted('batch') ? await batch(ctx) : undefined;
   cleanup();
@@ -60,6 +63,12 @@ async function main() {
     console.log(textTable(HTTP_HEADER, httpRows(cells)));
     console.log('\nTargets\n');
     console.log(textTable(['verdict', 'measured', 'target'], targetRows(cells, config.concurrency).map((t) => [t.verdict, t.measured, t.target])));
+  }
+  if (deploymentCost) {
+    console.log(`\nDeployments: routing cost, single-row JSON, c${deploymentCost.concurrency}, ${deploymentCost.rounds} alternating rounds\n`);
+    console.log(textTable(DEPLOYMENT_HEADER, deploymentRows(deploymentCost)));
+    console.log(`\n${textTable(PROPAGATION_HEADER, propagationRows(deploymentCost))}`);
+    console.log(`\n${deploymentNotes(deploymentCost).map((n) => `- ${n}`).join('\n')}`);
   }
   if (featureStore) {
     console.log('\nFeature store: point-in-time training set (issue 5)\n');
@@ -75,10 +84,11 @@ async function main() {
     console.log(`\n${batchNotes(batchScoring).map((n) => `- ${n}`).join('\n')}`);
   }
 
-  const meta = await describeRun({ config, payloads: ctx.payloads, slipwayArgs: ctx.slipwayArgs, modelGroups });
-  if (batchScoring && !modelGroups) meta.lines.splice(2, 0, `onnxruntime-node ${ortVersion()} (batch group)`);
+  const meta = await describeRun({ config, payloads: ctx.payloads, slipwayArgs: ctx.slipwayArgs, modelGroups: servesModels });
+  if (batchScoring && !servesModels) meta.lines.splice(2, 0, `onnxruntime-node ${ortVersion()} (batch group)`);
   const markdown = markdownReport({
     meta, raw, cells, concurrency: config.concurrency, modelGroups,
+    deployments: markdownDeployments(deploymentCost, markdownTable),
     features: markdownFeatures(featureStore, markdownTable), batch: markdownBatch(batchScoring, markdownTable),
   });
   const dir = join(BENCH_DIR, 'results');

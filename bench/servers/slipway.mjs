@@ -9,6 +9,13 @@ import { freePort, httpOk, runCommand, startProcess } from '../lib/processes.mjs
 
 const CLI = join(ROOT, 'bin', 'slipway.js');
 
+/** Run `slipway <args>` with `env` (SLIPWAY_HOME); resolves { code, stdout, stderr }, throws on a non-zero exit. */
+export async function runSlipway(args, env) {
+  const r = await runCommand(process.execPath, [CLI, ...args], { cwd: ROOT, env });
+  if (r.code !== 0) throw new Error(`slipway ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+  return r;
+}
+
 /** Which `serve` options this build has: { grpcPort, workers } (booleans) and the raw help text. */
 export async function detectServeOptions() {
   const r = await runCommand(process.execPath, [CLI, 'serve', '--help'], { cwd: ROOT });
@@ -18,15 +25,22 @@ export async function detectServeOptions() {
 
 /**
  * Push `models` into a fresh home and serve them. `workers` is passed only when supported.
- * Returns { url(path), grpcTarget (or null), options, stop() }; stop() also deletes the home.
+ * `setup(env)`, when given, runs after the pushes and before `serve` (e.g. more pushes or
+ * `slipway deploy`, through `runSlipway(args, env)` with the same SLIPWAY_HOME); the server is
+ * ready once every model and every name in `readyNames` (e.g. deployments) answers
+ * `/v2/models/<name>/ready`. Returns { url(path), grpcTarget (or null), options, env, stop() };
+ * stop() also deletes the home.
  */
-export async function startSlipway(models, { workers, env: extraEnv = {} } = {}) {
+export async function startSlipway(models, { workers, env: extraEnv = {}, setup, readyNames = [] } = {}) {
   const options = await detectServeOptions();
   const home = mkdtempSync(join(tmpdir(), 'slipway-bench-home-'));
   const env = { SLIPWAY_HOME: home, ...extraEnv };
-  for (const model of models) {
-    const r = await runCommand(process.execPath, [CLI, 'push', model.file, '--name', model.name], { cwd: ROOT, env });
-    if (r.code !== 0) throw new Error(`slipway push ${model.name} failed:\n${r.stderr}${r.stdout}`);
+  try {
+    for (const model of models) await runSlipway(['push', model.file, '--name', model.name], env);
+    if (setup) await setup(env);
+  } catch (error) {
+    rmSync(home, { recursive: true, force: true });
+    throw error;
   }
 
   const port = await freePort();
@@ -42,7 +56,7 @@ export async function startSlipway(models, { workers, env: extraEnv = {} } = {})
   const base = `http://127.0.0.1:${port}`;
   const ready = async () => {
     if (!(await httpOk(`${base}/v2/health/ready`))) return false;
-    for (const model of models) if (!(await httpOk(`${base}/v2/models/${model.name}/ready`))) return false;
+    for (const name of [...models.map((m) => m.name), ...readyNames]) if (!(await httpOk(`${base}/v2/models/${name}/ready`))) return false;
     return true;
   };
   let proc;
@@ -58,6 +72,7 @@ export async function startSlipway(models, { workers, env: extraEnv = {} } = {})
     grpcTarget,
     options: { ...options, workers: Boolean(workers && options.workers) },
     args: args.slice(1),
+    env,
     async stop() {
       await proc.stop();
       rmSync(home, { recursive: true, force: true });
