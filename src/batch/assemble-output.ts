@@ -1,5 +1,5 @@
 import { listValue } from '@duckdb/node-api';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SlipwayError } from '../core/errors.js';
 import { writeFileAtomically } from '../io/atomic-file.js';
@@ -43,38 +43,75 @@ const PARQUET_TYPE: Readonly<Record<WriteColumn['type'], ParquetType>> = { integ
 
 /** Writes `file` from the parts' column chunks; false (and nothing written) when a part is not in the codec's layout. */
 async function copyRowGroups(file: string, parts: readonly string[], columns: readonly WriteColumn[]): Promise<boolean> {
-  const codec = parquetCodec();
   let foreign = false;
   try {
     await writeFileAtomically(file, async (temp) => {
-      const handle = await open(temp, 'w');
+      const output = await RowGroupFile.create(temp, columns);
       try {
-        await handle.write(codec.magic);
-        let offset = codec.magic.length;
-        const rowGroups: PartLayout[] = [];
         for (const part of parts) {
-          const bytes = await readFile(part);
-          const layout = codec.readLayout(bytes, columns.length);
-          if (layout === undefined) {
+          if (!(await output.append(await readFile(part)))) {
             foreign = true;
             throw new SlipwayError('FAILED_PRECONDITION', `part ${part} was not written by this version`);
           }
-          const first = layout.chunks[0]?.offset ?? 0;
-          const end = layout.chunks.reduce((at, c) => Math.max(at, c.offset + c.size), first);
-          if (layout.rows === 0) continue;
-          await handle.write(bytes.subarray(first, end));
-          rowGroups.push({ rows: layout.rows, chunks: layout.chunks.map((c) => ({ offset: c.offset - first + offset, size: c.size })) });
-          offset += end - first;
         }
-        for (const piece of codec.footer(columns.map((c) => ({ name: c.name, type: PARQUET_TYPE[c.type] })), rowGroups)) await handle.write(piece);
+        await output.writeFooter();
       } finally {
-        await handle.close();
+        await output.close();
       }
     });
     return true;
   } catch (error) {
     if (foreign) return false;
     throw error;
+  }
+}
+
+/** A Parquet file being written from parts: each part's column chunks become one row group. */
+export class RowGroupFile {
+  private readonly codec = parquetCodec();
+  private readonly rowGroups: PartLayout[] = [];
+  private offset = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly columns: readonly WriteColumn[],
+  ) {}
+
+  static async create(file: string, columns: readonly WriteColumn[]): Promise<RowGroupFile> {
+    const output = new RowGroupFile(await open(file, 'w'), columns);
+    await output.write(output.codec.magic);
+    return output;
+  }
+
+  /** Appends a part's row group; false (nothing appended) when the part is not in the codec's layout. */
+  async append(part: Uint8Array): Promise<boolean> {
+    const layout = this.codec.readLayout(part, this.columns.length);
+    if (layout === undefined) return false;
+    if (layout.rows === 0) return true;
+    const first = layout.chunks[0]?.offset ?? 0;
+    const end = layout.chunks.reduce((at, c) => Math.max(at, c.offset + c.size), first);
+    const at = this.offset;
+    await this.write(part.subarray(first, end));
+    this.rowGroups.push({ rows: layout.rows, chunks: layout.chunks.map((c) => ({ offset: c.offset - first + at, size: c.size })) });
+    return true;
+  }
+
+  /** Flushes what was appended so far to the disk (so the final fsync has little left to do). */
+  async sync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async writeFooter(): Promise<void> {
+    for (const piece of this.codec.footer(this.columns.map((c) => ({ name: c.name, type: PARQUET_TYPE[c.type] })), this.rowGroups)) await this.write(piece);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  private async write(bytes: Uint8Array): Promise<void> {
+    await this.handle.write(bytes);
+    this.offset += bytes.length;
   }
 }
 

@@ -9,6 +9,7 @@ import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
 import { BufferPool } from './buffer-pool.js';
+import { InOrderAssembly } from './in-order-assembly.js';
 import { ChunkEncoder, outputColumns, type ReadChunk } from './chunk-encoder.js';
 import { prepareFeatures } from './feature-input.js';
 import { countRows, expandInput } from './input-files.js';
@@ -132,11 +133,14 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   const maxInFlight = pool.size * 2;
   const running = new Set<Promise<void>>();
   const buffers = new BufferPool();
+  // A fresh job with a Parquet output builds it as parts complete (a resumed one assembles at the end).
+  const assembly = done.size === 0 && path.extname(spec.output).toLowerCase() === '.parquet' ? await InOrderAssembly.start(path.dirname(folder.partPath(1)), encoder.columns).catch(() => undefined) : undefined;
   let failure: SlipwayError | undefined;
   const complete = async (chunk: ReadChunk, work: NonNullable<ReadChunk['work']>): Promise<void> => {
     const { encoded, columns } = work;
     const record: ChunkRecord = { index: chunk.index, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length };
     buffers.give(await pool.scoreToPart({ feeds: encoded.feeds, fetches: prepared.fetches, valid: encoded.valid, file: folder.partPath(chunk.index), columns }));
+    assembly?.add(chunk.index, folder.partPath(chunk.index));
     if (encoded.rejects.length > 0) await folder.writeRejects(chunk.index, encoded.rejects);
     chunks.push(record);
     // Taken before the manifest write, which another chunk may finish meanwhile: every count is reported once, in order.
@@ -174,13 +178,14 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
       outcome = summary('cancelled', `cancelled after ${chunks.length} chunks; rerun with job id "${spec.jobId}" to resume`);
     } else {
       checkRejectRate(spec, totals(), true);
-      await finish(spec, folder, chunks, encoder, rejectsFile);
+      await finish(spec, folder, chunks, encoder, rejectsFile, assembly);
       outcome = summary('succeeded');
     }
   } catch (error) {
     outcome = summary('failed', toSlipwayError(error).message);
   } finally {
     await pool.close();
+    await assembly?.abandon();
   }
   await save(outcome);
   return outcome;
@@ -263,9 +268,10 @@ function checkRejectRate(spec: BatchJobSpec, totals: { rows: number; rejected: n
   if (rate > max) throw invalid(`reject rate ${(rate * 100).toFixed(2)}% (${totals.rejected} of ${totals.rows} rows) exceeds the maximum ${(max * 100).toFixed(2)}%`);
 }
 
-async function finish(spec: BatchJobSpec, folder: JobFolder, chunks: readonly ChunkRecord[], encoder: ChunkEncoder, rejectsFile: string): Promise<void> {
+async function finish(spec: BatchJobSpec, folder: JobFolder, chunks: readonly ChunkRecord[], encoder: ChunkEncoder, rejectsFile: string, assembly?: InOrderAssembly): Promise<void> {
   const ordered = [...chunks].sort((a, b) => a.index - b.index);
-  await assembleOutput(spec.output, ordered.map((c) => folder.partPath(c.index)), encoder.columns);
+  const built = assembly !== undefined && ordered.length > 0 && (await assembly.complete(ordered.length, path.resolve(spec.output)));
+  if (!built) await assembleOutput(spec.output, ordered.map((c) => folder.partPath(c.index)), encoder.columns);
   const withRejects = ordered.filter((c) => c.rejected > 0);
   if (withRejects.length > 0) await assembleRejects(rejectsFile, withRejects.map((c) => folder.rejectsPath(c.index)));
 }
