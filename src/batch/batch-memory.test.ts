@@ -59,7 +59,7 @@ describe('batch scoring memory', () => {
     const result = JSON.parse(stdout) as { status: string; rows: number; rowsPerSecond: number; baseline: number; peak: number };
     if (process.env.SLIPWAY_BATCH_MEMORY_REPORT) console.log(result);
     expect(result).toMatchObject({ status: 'succeeded', rows: ROWS });
-    // Two chunks in flight (one scored, one read) plus DuckDB's 512 MB memory limit for the final COPY, far below what 2M rows x 31 columns would take held at once (~500 MB of doubles + strings).
+    // Up to two chunks per worker in flight plus one being read, and DuckDB's read buffers: far below what 2M rows x 31 columns would take held at once (~500 MB of doubles + strings).
     expect(result.peak).toBeLessThan(1024 * 1024 * 1024);
     expect(result.peak - result.baseline).toBeLessThan(600 * 1024 * 1024);
   }, 60_000);

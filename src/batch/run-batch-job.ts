@@ -46,10 +46,9 @@ const DEFAULT_CHUNK_ROWS = 100_000;
 export const EARLY_REJECT_CHECK_ROWS = 10_000;
 
 /**
- * Default worker count: one per core. Measured on 2 cores, 1M rows through breast-cancer: 1
- * worker ~230-245k rows/s, 2 workers ~240-257k, 1 worker with 2 intra-op threads ~225-247k. The
- * model costs ~0.2 µs a row in ORT; reading, encoding and writing on the main thread (~3.5 µs a
- * row) set the pace, so the worker count barely matters for small models and helps large ones.
+ * Default worker count: one per core. The main thread reads and packs the input; each worker
+ * scores whole chunks and writes their parts, so on 2 cores two workers keep ONNX Runtime and the
+ * part writes off the reading thread (10M breast-cancer rows: ~5 s, see bench/results).
  */
 export function defaultWorkers(): number {
   return Math.max(1, availableParallelism());
