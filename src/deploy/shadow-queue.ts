@@ -11,6 +11,10 @@ import type { Tensor } from '../tensor/datatypes.js';
 import type { ActiveDeployment } from './router.js';
 import { compareOutputs, outputsJson } from './shadow-compare.js';
 import type { ShadowResult, SqlShadowStore } from './shadow-store.js';
+import { isRetryableWriteError } from '../store/database-errors.js';
+
+/** Results kept for a later flush while the database is locked. */
+const MAX_UNWRITTEN = 10_000;
 
 export interface ShadowCopy {
   readonly requestId: string;
@@ -128,7 +132,10 @@ export class ShadowQueue {
       try {
         await this.options.store.write(results, this.drops, this.options.source);
       } catch (error) {
-        this.options.onError?.(error);
+        // Kept for the next flush (at most MAX_UNWRITTEN); a locked database is routine.
+        this.results = [...results, ...this.results].slice(-MAX_UNWRITTEN);
+        this.dropsChanged = true;
+        if (!isRetryableWriteError(error)) this.options.onError?.(error);
       }
     });
     return this.writing;
@@ -145,6 +152,10 @@ export class ShadowQueue {
     this.closed = true;
     await Promise.race([this.idle(), new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
     if (this.timer !== undefined) clearInterval(this.timer);
-    await this.flush();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await this.flush();
+      if (this.results.length === 0 && !this.dropsChanged) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 }

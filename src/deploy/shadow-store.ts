@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/database.js';
+import { writeWithoutWaiting, type Database } from '../store/database.js';
 import type { DatabaseSchema } from '../store/schema.js';
 
 type Db = Kysely<DatabaseSchema>;
@@ -60,7 +60,7 @@ export class SqlShadowStore {
   async write(results: readonly ShadowResult[], drops: ReadonlyMap<string, { deployment: string; shadowVersion: string; dropped: number }>, source: string): Promise<void> {
     if (results.length === 0 && drops.size === 0) return;
     const now = Date.now();
-    await this.db.transaction().execute(async (trx) => {
+    await writeWithoutWaiting(this.database, async (trx) => {
       for (let i = 0; i < results.length; i += 200) {
         await trx
           .insertInto('shadow_results')

@@ -7,7 +7,8 @@
 import { DDSketch } from '@datadog/sketches-js';
 import type { Kysely } from 'kysely';
 import type { InferenceEvent } from '../monitor/events.js';
-import type { Database } from '../store/database.js';
+import { writeWithoutWaiting, type Database } from '../store/database.js';
+import { isRetryableWriteError } from '../store/database-errors.js';
 import type { DatabaseSchema } from '../store/schema.js';
 
 type Db = Kysely<DatabaseSchema>;
@@ -58,7 +59,7 @@ export class SqlTrafficStatsStore {
 
   async write(source: string, slots: readonly Slot[]): Promise<void> {
     if (slots.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await writeWithoutWaiting(this.database, async (trx) => {
       for (const s of slots) {
         if (s.merge === true) await addStored(trx, source, s);
         const row = { deployment: s.deployment, version: s.version, slot_ms: s.slotMs, source, requests: s.requests, errors: s.errors, invalid: s.invalid, rejected: s.rejected, latency: s.latency.toProto() };
@@ -188,8 +189,9 @@ export class TrafficRecorder {
       try {
         await this.store.write(this.source, dirty);
       } catch (error) {
+        // Kept for the next flush; a locked database (the log's writer thread) is routine.
         for (const s of dirty) s.dirty = true;
-        this.onError(error);
+        if (!isRetryableWriteError(error)) this.onError(error);
       }
       const old = Date.now() - 5 * SLOT_MS;
       for (const [key, s] of this.slots) if (!s.dirty && s.slotMs < old) this.slots.delete(key);
@@ -198,9 +200,14 @@ export class TrafficRecorder {
     return this.flushing;
   }
 
+  /** Stop the timer and write what is left (a few tries while the database is locked). */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    await this.flush();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await this.flush();
+      if (![...this.slots.values()].some((s) => s.dirty)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 }

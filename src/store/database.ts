@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { SlipwayConfig } from '../core/config.js';
 import { SlipwayError, invalid } from '../core/errors.js';
@@ -46,6 +46,9 @@ export interface OpenDatabaseOptions {
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
+/** How long a SQLite statement waits for another connection's write lock. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
 /**
  * Open a metadata database and run its migrations.
  *
@@ -76,7 +79,7 @@ async function openSqlite(file: string): Promise<Database> {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     sqlite = new BetterSqlite3(file);
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     sqlite.pragma('foreign_keys = ON');
   } catch (error) {
     throw new SlipwayError('UNAVAILABLE', `cannot open SQLite database ${file}: ${messageOf(error)}`, { cause: error });
@@ -165,4 +168,26 @@ function causeCode(error: unknown): string | undefined {
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
   }
   return undefined;
+}
+
+/**
+ * A write transaction that never makes the event loop wait for SQLite's write lock. better-sqlite3
+ * is synchronous: a BEGIN IMMEDIATE while another connection (the prediction log's writer thread)
+ * holds the lock blocks the whole process for up to `busy_timeout` (5 s). Here SQLite gives up at
+ * once instead, throwing SQLITE_BUSY (`isRetryableWriteError`); callers keep their data and try
+ * again on their next round. For the request thread's periodic writes (traffic counters, shadow
+ * results). PostgreSQL: an ordinary transaction.
+ */
+export async function writeWithoutWaiting<T>(database: Database, work: (trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T> {
+  const { sqlite } = database;
+  if (sqlite === undefined) return database.db.transaction().execute(work);
+  // One connection for the pragma and the transaction (Kysely's connection lock is held throughout).
+  return database.db.connection().execute(async (connection) => {
+    sqlite.pragma('busy_timeout = 0');
+    try {
+      return await connection.transaction().execute(work);
+    } finally {
+      sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    }
+  });
 }
