@@ -28,7 +28,7 @@ export interface ReadChunksOptions {
  */
 export function readChunks(options: ReadChunksOptions): AsyncGenerator<ReadChunk> {
   const { rowsTotal } = options;
-  if (rowsTotal !== null && readsVectors(tableFormatOf(options.file), options.mappings)) return readVectorChunks({ ...options, rowsTotal });
+  if (rowsTotal !== null && readsVectors(tableFormatOf(options.file), options.mappings, options.fileColumns)) return readVectorChunks({ ...options, rowsTotal });
   return readTableChunks(options);
 }
 
