@@ -2,8 +2,8 @@ import type { ExperimentService } from './experiment-service.js';
 import type { RolloutService } from './rollout-service.js';
 import type { SqlTrafficStatsStore } from './traffic-stats.js';
 
-/** Traffic counters are kept this long. */
-const TRAFFIC_RETENTION_MS = 7 * 86_400_000;
+/** Traffic counters (per minute once an hour old) are kept this long. */
+const TRAFFIC_RETENTION_MS = 90 * 86_400_000;
 
 /**
  * The background loop of rollouts and experiments (`serve` runs it in its first worker): every
@@ -30,9 +30,15 @@ export class DeploymentController {
           this.parts.log(`${what} controller: ${error instanceof Error ? error.message : String(error)}`);
         }
       }
-      if (Date.now() - this.lastPrune > 3_600_000) {
+      if (Date.now() - this.lastPrune > 600_000) {
         this.lastPrune = Date.now();
-        await this.parts.traffic.prune(Date.now() - TRAFFIC_RETENTION_MS).catch(() => undefined);
+        try {
+          // Rollout gates read the last minutes per second; older traffic is kept per minute.
+          await this.parts.traffic.compact(Date.now() - 3_600_000);
+          await this.parts.traffic.prune(Date.now() - TRAFFIC_RETENTION_MS);
+        } catch (error) {
+          this.parts.log(`traffic counters: ${error instanceof Error ? error.message : String(error)}`);
+        }
       }
     });
     return this.running;

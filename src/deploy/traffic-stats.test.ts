@@ -251,4 +251,38 @@ describeEachDialect('TrafficStats', (fixture) => {
     // Still dirty, so the next flush tried (and failed) again.
     expect(errors).toHaveLength(2);
   });
+
+  it('folds whole minutes of per-second rows into one row per minute, with the same counts and quantiles', async () => {
+    const store = await openStore();
+    const processA = new TrafficRecorder(store, 'host-a/1/a');
+    const processB = new TrafficRecorder(store, 'host-b/2/b');
+    const random = uniform(11);
+    const minute = Math.ceil(BASE / 60_000) * 60_000;
+    const expected = new Expected();
+    // 150 seconds of traffic from two processes: two whole minutes and half of a third.
+    for (let i = 0; i < 3000; i++) {
+      const outcome: RequestOutcome = random() < 0.9 ? 'success' : 'error';
+      const seconds = 0.001 * 100 ** random();
+      const timeMs = minute + Math.floor(random() * 150_000);
+      (i % 2 === 0 ? processA : processB).observe(event('fraud-api', '1.2.0', timeMs, outcome, seconds));
+      expected.add(outcome, seconds);
+    }
+    await processA.flush();
+    await processB.flush();
+    const before = await store.window('fraud-api', minute, minute + 150_000);
+    const count = async () => Number((await (await fixture.open()).db.selectFrom('deployment_stats').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const perSecond = await count();
+    expect(perSecond).toBeGreaterThan(250);
+    // Everything before minute + 150 s: the third minute is not whole, so it stays per second.
+    const folded = await store.compact(minute + 150_000, 100);
+    const perSecondInThird = (await store.window('fraud-api', minute + 120_000)).get('1.2.0');
+    expect(folded).toBe(perSecond - (await count()) + 2);
+    const after = await store.window('fraud-api', minute, minute + 150_000);
+    expect(after).toEqual(before);
+    expectTraffic(after.get('1.2.0'), expected);
+    expect(perSecondInThird?.requests).toBeGreaterThan(0);
+    // A second fold adds to the minute rows already there.
+    expect(await store.compact(minute + 150_000)).toBe(0);
+    expect(await store.window('fraud-api', minute, minute + 150_000)).toEqual(before);
+  });
 });

@@ -14,6 +14,9 @@ import type { DatabaseSchema } from '../store/schema.js';
 type Db = Kysely<DatabaseSchema>;
 
 const SLOT_MS = 1000;
+const MINUTE_MS = 60_000;
+/** The `source` of rows that fold a minute of every process's per-second rows. */
+const MINUTE_SOURCE = 'minute';
 const RELATIVE_ACCURACY = 0.01;
 
 /** One version's traffic over a window. */
@@ -113,6 +116,52 @@ export class SqlTrafficStatsStore {
   /** Drop slots older than `beforeMs`. */
   async prune(beforeMs: number): Promise<void> {
     await this.db.deleteFrom('deployment_stats').where('slot_ms', '<', beforeMs).execute();
+  }
+
+  /**
+   * Fold the per-second rows of whole minutes before `beforeMs` into one row per minute, deployment
+   * and version (source `minute`): 60 times fewer rows for long experiments to read, the same
+   * counts and merged sketches. Windows read them like any row (a minute row counts from its
+   * minute's start). Returns the per-second rows folded.
+   */
+  async compact(beforeMs: number, batchRows = 5000): Promise<number> {
+    const cut = Math.floor(beforeMs / MINUTE_MS) * MINUTE_MS;
+    let folded = 0;
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('deployment_stats')
+        .selectAll()
+        .where('slot_ms', '<', cut)
+        .where('source', '!=', MINUTE_SOURCE)
+        .orderBy('deployment').orderBy('version').orderBy('slot_ms')
+        .limit(batchRows)
+        .execute();
+      if (rows.length === 0) return folded;
+      await this.db.transaction().execute(async (trx) => {
+        const minutes = new Map<string, Slot>();
+        for (const row of rows) {
+          const slotMs = Math.floor(Number(row.slot_ms) / MINUTE_MS) * MINUTE_MS;
+          const key = `${row.deployment}\u0000${row.version}\u0000${slotMs}`;
+          let minute = minutes.get(key);
+          if (minute === undefined) {
+            minute = { deployment: row.deployment, version: row.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true, merge: true };
+            minutes.set(key, minute);
+          }
+          minute.requests += Number(row.requests);
+          minute.errors += Number(row.errors);
+          minute.invalid += Number(row.invalid);
+          minute.rejected += Number(row.rejected);
+          minute.latency.merge(DDSketch.fromProto(row.latency));
+          await trx.deleteFrom('deployment_stats').where('deployment', '=', row.deployment).where('slot_ms', '=', row.slot_ms).where('version', '=', row.version).where('source', '=', row.source).execute();
+        }
+        for (const minute of minutes.values()) {
+          await addStored(trx, MINUTE_SOURCE, minute);
+          const row = { deployment: minute.deployment, version: minute.version, slot_ms: minute.slotMs, source: MINUTE_SOURCE, requests: minute.requests, errors: minute.errors, invalid: minute.invalid, rejected: minute.rejected, latency: minute.latency.toProto() };
+          await trx.insertInto('deployment_stats').values(row).onConflict((oc) => oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({ requests: row.requests, errors: row.errors, invalid: row.invalid, rejected: row.rejected, latency: row.latency })).execute();
+        }
+      });
+      folded += rows.length;
+    }
   }
 }
 
