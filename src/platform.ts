@@ -123,6 +123,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     outcomes: (scope, metric) => armOutcomes(predictions, scope, metric),
     log,
     shadowQueueCapacity: config.shadowQueueSize,
+    shadowRetentionMs: config.logRetentionMs,
   });
   // Deployment traffic counters see every request; the monitor's metrics only when turned on.
   const observer = config.metrics

@@ -1,5 +1,6 @@
 import type { ExperimentService } from './experiment-service.js';
 import type { RolloutService } from './rollout-service.js';
+import type { SqlShadowStore } from './shadow-store.js';
 import type { SqlTrafficStatsStore } from './traffic-stats.js';
 
 /** Traffic counters (per minute once an hour old) are kept this long. */
@@ -16,7 +17,7 @@ export class DeploymentController {
   private lastPrune = 0;
 
   constructor(
-    private readonly parts: { rollouts: RolloutService; experiments: ExperimentService; traffic: SqlTrafficStatsStore; log: (line: string) => void },
+    private readonly parts: { rollouts: RolloutService; experiments: ExperimentService; traffic: SqlTrafficStatsStore; shadows: SqlShadowStore; shadowRetentionMs: number; log: (line: string) => void },
     private readonly tickMs = 1000,
   ) {}
 
@@ -36,6 +37,7 @@ export class DeploymentController {
           // Rollout gates read the last minutes per second; older traffic is kept per minute.
           await this.parts.traffic.compact(Date.now() - 3_600_000);
           await this.parts.traffic.prune(Date.now() - TRAFFIC_RETENTION_MS);
+          await this.parts.shadows.deleteBefore(Date.now() - this.parts.shadowRetentionMs);
         } catch (error) {
           this.parts.log(`traffic counters: ${error instanceof Error ? error.message : String(error)}`);
         }

@@ -34,6 +34,8 @@ export interface DeploymentsOptions {
   /** How often servers look for changed revisions (default 500 ms). */
   readonly syncIntervalMs?: number;
   readonly shadowQueueCapacity?: number;
+  /** Shadow results older than this are deleted (default 7 days; the prediction log's retention). */
+  readonly shadowRetentionMs?: number;
 }
 
 export interface Deployments {
@@ -68,7 +70,7 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
   const shadows = new ShadowQueue({ run: options.runShadow, store: shadowStore, source, onError, ...(options.shadowQueueCapacity === undefined ? {} : { capacity: options.shadowQueueCapacity }) });
   const rollouts = new RolloutService({ rollouts: rolloutStore, deployments: service, deploymentStore: store, traffic, metric: options.metric });
   const experiments = new ExperimentService({ experiments: experimentStore, deployments: service, traffic, outcomes: options.outcomes });
-  const controller = new DeploymentController({ rollouts, experiments, traffic, log });
+  const controller = new DeploymentController({ rollouts, experiments, traffic, shadows: shadowStore, shadowRetentionMs: options.shadowRetentionMs ?? 7 * 86_400_000, log });
   let serving = false;
   return {
     service, router, sync, traffic, recorder, shadows, shadowStore, rollouts, experiments, controller,

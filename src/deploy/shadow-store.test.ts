@@ -155,6 +155,15 @@ describeEachDialect('ShadowStore', (fixture) => {
     expect((await store.report('fraud-api'))[0]?.compared).toBe(450);
     expect((await store.results('fraud-api', { limit: 1 }))[0]?.requestId).toBe('r449');
   });
+
+  it('deletes results older than a time, over several chunks of a thousand', async () => {
+    const store = await openStore();
+    const many = Array.from({ length: 2500 }, (_, i) => ({ ...(labelledResults()[1] as ShadowResult), requestId: `r${i}`, timeMs: T0 + i }));
+    await store.write(many, new Map(), 'host-a/1/a');
+    expect(await store.deleteBefore(T0 + 2100)).toBe(2100);
+    const left = await store.results('fraud-api', { limit: 1000 });
+    expect(left.map((r) => r.requestId)).toEqual(Array.from({ length: 400 }, (_, i) => `r${2499 - i}`));
+  });
 });
 
 const int64 = (name: string, values: number[]): Tensor => ({ name, datatype: 'INT64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) });

@@ -83,6 +83,17 @@ export class SqlShadowStore {
     });
   }
 
+  /** Delete results older than `timeMs`, a thousand at a time (short write locks). Returns how many. */
+  async deleteBefore(timeMs: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const ids = this.db.selectFrom('shadow_results').select('id').where('time_ms', '<', Math.ceil(timeMs)).limit(1000);
+      const deleted = Number((await this.db.deleteFrom('shadow_results').where('id', 'in', ids).executeTakeFirst()).numDeletedRows);
+      total += deleted;
+      if (deleted < 1000) return total;
+    }
+  }
+
   /** The newest results first. */
   async results(deployment: string, options: { sinceMs?: number; limit?: number; requestId?: string } = {}): Promise<ShadowResult[]> {
     let query = this.db.selectFrom('shadow_results').selectAll().where('deployment', '=', deployment).orderBy('id', 'desc').limit(Math.min(options.limit ?? 100, 10_000));
