@@ -85,6 +85,8 @@ describe('batch jobs with the real engine', () => {
       expect(await idsOf(path.join(dir, 'api-run.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
     } finally {
       await app.close();
+      // A service left polling would claim the next test's requeued job (it did once chunks finished faster).
+      await jobs.stop();
     }
   }, 120_000);
 
@@ -109,6 +111,8 @@ describe('batch jobs with the real engine', () => {
       expect(done.summary!.rows).toBeLessThan(ROWS);
     } finally {
       await app.close();
+      // A service left polling would claim the next test's requeued job (it did once chunks finished faster).
+      await jobs.stop();
     }
   }, 120_000);
 
