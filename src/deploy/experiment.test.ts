@@ -40,7 +40,7 @@ describe('champion/challenger experiments', () => {
     // A rollout cannot start while the experiment runs.
     expect((await api(server.url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.1.0' })).status).toBe(409);
 
-    const served = await serveWithFeedback(300, { '1.0.0': 0.2, '1.1.0': 0.5 }, 7);
+    const served = await serveWithFeedback(300, { '1.0.0': 0.1, '1.1.0': 0.6 }, 7);
     const early = (await api(server.url, 'GET', '/api/v1/deployments/cancer-live/experiment')).body as ExperimentResults;
     const [champion, challenger] = early.arms;
     expect(champion).toMatchObject({ version: '1.0.0', requests: served.get('1.0.0'), n: served.get('1.0.0') });
@@ -54,7 +54,7 @@ describe('champion/challenger experiments', () => {
     const fixedWidth = challenger!.comparison!.fixed.ci[1] - challenger!.comparison!.fixed.ci[0];
     expect(challenger!.sequential!.ci[1] - challenger!.sequential!.ci[0]).toBeGreaterThan(fixedWidth);
 
-    // The controller's look: a clear win (0.5 vs 0.2 over ~150 each) is promoted.
+    // The controller's look: a clear win (0.6 vs 0.1 over ~150 each; the always-valid half-width is about 0.21, the difference's standard error 0.05) is promoted.
     await platform.deployments.experiments.look('cancer-live');
     const record = ((await api(server.url, 'GET', '/api/v1/deployments/cancer-live/experiment')).body as ExperimentResults).experiment;
     expect(record.status).toBe('promoted');
