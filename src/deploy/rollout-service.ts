@@ -142,8 +142,9 @@ export class RolloutService {
   private async evaluate(record: RolloutRecord): Promise<void> {
     const { spec, state } = record;
     const now = this.now();
-    // Whole seconds after the step began: the second it began in mixes the previous weights.
-    const window = await this.options.traffic.window(record.deployment, Math.ceil(state.stepStartedMs / 1000) * 1000, now);
+    // Whole seconds from a second after the step began: other servers take up to half a second to
+    // follow the new weights, and the second they do in still mixes the previous ones.
+    const window = await this.options.traffic.window(record.deployment, Math.ceil((state.stepStartedMs + 1000) / 1000) * 1000, now);
     const model = (await this.options.deployments.get(record.deployment)).model;
     const checks = await evaluateGates(spec.gates, {
       candidate: window.get(spec.candidate) ?? noTraffic(spec.candidate),
