@@ -7,6 +7,7 @@ import { batchCommandGroup } from './batch-job-commands.js';
 import { PLAIN_PROGRESS_INTERVAL_MS, collect, jsonText, progressBar } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
+import { primaryVersion } from '../deploy/spec.js';
 
 interface RunOptions {
   model?: string;
@@ -35,7 +36,7 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
     .command('run')
     .description('Score a CSV, Parquet or JSONL file (or glob) with a model; resumable with --job-id')
     .option('--model <ref>', 'model@version or model@alias')
-    .option('--deployment <name>', 'a deployment (not available yet)')
+    .option('--deployment <name>', "a deployment: scores with its primary version (the route with the most traffic)")
     .requiredOption('--input <file>', 'input file or glob (CSV, Parquet or JSONL)')
     .requiredOption('--output <file>', 'out.parquet, out.csv or out.jsonl')
     .option('--id-column <name>', 'column identifying each row (default: the row number, as "row")')
@@ -49,6 +50,14 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
     .option('--timestamp-column <name>', 'the input timestamp column for --features', 'event_timestamp')
     .option('--json', 'machine-readable summary')
     .action(async (options: RunOptions) => {
+      if ((options.model === undefined) === (options.deployment === undefined)) throw invalid('give exactly one of --model <name@version> and --deployment <name>');
+      if (options.deployment !== undefined) {
+        const name = options.deployment;
+        options.model = await withPlatform(io, async ({ deployments }) => {
+          const view = await deployments.service.view(name);
+          return `${view.model}@${primaryVersion(view.revision.spec)}`;
+        });
+      }
       const spec = toSpec(options, io);
       const controller = new AbortController();
       const onSigint = (): void => {
@@ -72,7 +81,6 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
 }
 
 function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
-  if (options.deployment !== undefined) throw invalid('--deployment is not available yet (deployments arrive with issue 7); use --model <name@version>');
   if (options.model === undefined) throw invalid('--model is required');
   const map: Record<string, string> = {};
   for (const pair of options.map.flatMap((m) => m.split(','))) {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,5 +63,18 @@ describe('slipway deploy, history, rollback, traffic, rollout, experiment, shado
     expect(results.out).toContain('experiment #1 of cancer-canary: running');
     expect(results.out).toContain('decision: continue — waiting for feedback');
     expect((await cli('experiment', 'stop', 'cancer-canary')).out).toBe('experiment #1 on cancer-canary stopped: stopped by hand; 1.0.0 serves 100%\n');
+  });
+
+  it('scores a file through a deployment with its primary version (batch run --deployment)', async () => {
+    const { ROWS } = await import('../deploy/deploy.test-support.js');
+    const header = Array.from({ length: 30 }, (_, j) => `f${j}`).join(',');
+    await writeFile(path.join(home, 'rows.csv'), `${header}\n${ROWS.slice(0, 5).map((r) => r.join(',')).join('\n')}\n`);
+    expect((await cli('deploy', 'cancer-batch', '--model', 'cancer', '--route', '1.0.0=20', '--route', '1.1.0=80')).code).toBe(0);
+    const run = await cli('batch', 'run', '--deployment', 'cancer-batch', '--input', 'rows.csv', '--output', 'scores.csv', '--json');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.out)).toMatchObject({ status: 'succeeded', model: 'cancer', version: '1.1.0', rows: 5, scored: 5 });
+    const both = await cli('batch', 'run', '--deployment', 'cancer-batch', '--model', 'cancer@1.0.0', '--input', 'rows.csv', '--output', 'x.csv');
+    expect(both.err).toContain('give exactly one of --model <name@version> and --deployment <name>');
+    expect((await cli('batch', 'run', '--deployment', 'nope', '--input', 'rows.csv', '--output', 'x.csv')).err).toContain('deployment "nope" does not exist');
   });
 });

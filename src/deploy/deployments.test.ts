@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/serve.js';
 import { fixtureBytes, firstMismatch } from '../testing/fixtures.js';
@@ -108,5 +109,15 @@ describe('deployments over HTTP', () => {
     expect(after.body).toMatchObject({ revision: 6, why: 'rollback to revision 3', spec: { routes: [{ version: '1.0.0', weight: 100 }] } });
     const history = (await api(server.url, 'GET', '/api/v1/deployments/cancer-live/history')).body.revisions as Array<{ source: string; intermediate: boolean }>;
     expect(history.map((r) => [r.source, r.intermediate])).toEqual([['user', false], ['rollout', true], ['rollback', false], ['rollout', true], ['rollout', false], ['rollback', false]]);
+  });
+
+  it('takes batch jobs naming a deployment: scored with its primary version', async () => {
+    await api(server.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=70', '1.1.0=30'] });
+    const job = { input: path.join(platform.home, 'in.csv'), output: path.join(platform.home, 'out.csv') };
+    const submitted = await api(server.url, 'POST', '/api/v1/jobs', { deployment: 'cancer-live', jobId: 'through-deployment', ...job });
+    expect(submitted.status).toBe(201);
+    expect(submitted.body.spec).toMatchObject({ jobId: 'through-deployment', model: 'cancer@1.0.0' });
+    expect((await api(server.url, 'POST', '/api/v1/jobs', { deployment: 'cancer-live', model: 'cancer@1.1.0', ...job })).body.error).toBe('give exactly one of "model" and "deployment"');
+    expect((await api(server.url, 'POST', '/api/v1/jobs', { deployment: 'nope', ...job })).status).toBe(404);
   });
 });

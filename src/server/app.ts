@@ -96,7 +96,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registerFeatureRoutes(app, options.features);
     registerFeaturePushRoutes(app, options.features);
   }
-  if (options.jobs) registerJobRoutes(app, options.jobs);
+  if (options.jobs) registerJobRoutes(app, options.jobs, options.deployments?.service);
   if (options.deployments) registerDeploymentRoutes(app, options.deployments);
   return app;
 }

@@ -3,6 +3,10 @@ import type { JobService } from '../../batch/job-service.js';
 import { BATCH_JOB_STATUSES } from '../../batch/job-store.js';
 import { parseJobSubmission } from '../../batch/job-submission.js';
 import type { BatchJobStatus } from '../../batch/types.js';
+import { invalid } from '../../core/errors.js';
+import type { DeploymentService } from '../../deploy/deployment-service.js';
+import { primaryVersion } from '../../deploy/spec.js';
+import { isPlainObject } from '../../tensor/format.js';
 
 interface ListQuerystring {
   status?: BatchJobStatus;
@@ -17,7 +21,7 @@ type IdParams = { Params: { id: string } };
  * validates it so the 400 names the field. Paths are read and written by the server, relative ones
  * from its working folder.
  */
-export function registerJobRoutes(app: FastifyInstance, jobs: JobService): void {
+export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deployments?: DeploymentService): void {
   const tags = ['batch'];
 
   app.post(
@@ -31,6 +35,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService): void 
           properties: {
             jobId: { type: 'string', description: 'names the working folder; resubmitting a finished id is refused, a new one is made up when absent' },
             model: { type: 'string', examples: ['fraud@champion'] },
+            deployment: { type: 'string', description: 'instead of model: a deployment, scored with its primary version (the route with the most traffic) at submission' },
             input: { type: 'string', description: 'a CSV, Parquet or JSONL file, or a glob of them' },
             output: { type: 'string', description: '.parquet, .csv or .jsonl' },
             idColumn: { type: 'string' },
@@ -46,7 +51,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService): void 
       // The schema documents; parseJobSubmission validates (one message style, naming the field).
       validatorCompiler: () => () => true,
     },
-    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => reply.status(201).send(await jobs.submit(parseJobSubmission(request.body))),
+    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => reply.status(201).send(await jobs.submit(parseJobSubmission(await withDeploymentModel(request.body, deployments)))),
   );
 
   app.get(
@@ -78,4 +83,16 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService): void 
     { schema: { tags, summary: 'Cancel a job (202): a queued one at once, a running one after its current chunk. 404 unknown, 409 already finished' } },
     async (request: FastifyRequest<IdParams>, reply: FastifyReply) => reply.status(202).send(await jobs.cancel(request.params.id)),
   );
+}
+
+/** A submission naming a deployment instead of a model: the deployment's primary version, as `model`. */
+async function withDeploymentModel(body: unknown, deployments: DeploymentService | undefined): Promise<unknown> {
+  if (!isPlainObject(body) || body.deployment === undefined) return body;
+  if (body.model !== undefined) throw invalid('give exactly one of "model" and "deployment"');
+  if (typeof body.deployment !== 'string') throw invalid('"deployment" must be the name of a deployment');
+  if (deployments === undefined) throw invalid('this server has no deployments');
+  const view = await deployments.view(body.deployment);
+  const rest: Record<string, unknown> = { ...body };
+  delete rest.deployment;
+  return { ...rest, model: `${view.model}@${primaryVersion(view.revision.spec)}` };
 }
