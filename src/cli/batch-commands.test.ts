@@ -64,7 +64,7 @@ describe('slipway batch run', () => {
     expect(again.out).toContain('resumed 1 chunks');
   }, 30_000);
 
-  it('fails with one clear line naming a missing column, and refuses --deployment', async () => {
+  it('fails with one clear line naming a missing column, and names an unknown --deployment', async () => {
     const missing = await cli('batch', 'run', '--model', 'bc@1.0.0', '--input', 'in.csv', '--output', 'out.parquet', '--id-column', 'customer');
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/^error: missing column "customer" \(--id-column\); the file's columns are id, f0, /);
@@ -74,7 +74,7 @@ describe('slipway batch run', () => {
     expect(mapped.err).toMatch(/^error: missing column "f30" \(mapped to input "input"\)/);
     const deployment = await cli('batch', 'run', '--deployment', 'prod', '--input', 'in.csv', '--output', 'out.parquet');
     expect(deployment.code).toBe(1);
-    expect(deployment.err).toMatch(/--deployment is not available yet/);
+    expect(deployment.err).toBe('error: deployment "prod" does not exist\n');
   });
 
   it('cancels on Ctrl-C after the current chunk and says how to resume', async () => {
