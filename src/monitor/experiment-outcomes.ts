@@ -60,6 +60,7 @@ export async function armOutcomes(predictions: PredictionStore, scope: { model: 
   return out;
 }
 
-function isFloat(t: Tensor): boolean {
+/** A floating-point tensor (FP16, FP32 or FP64). */
+export function isFloat(t: Tensor): boolean {
   return t.datatype === 'FP32' || t.datatype === 'FP64' || t.datatype === 'FP16';
 }

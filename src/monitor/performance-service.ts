@@ -15,9 +15,8 @@ import { SlipwayError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { binaryClassificationMetrics, multiclassMetrics, regressionMetrics, type BinaryClassificationMetrics, type MulticlassMetrics, type RegressionMetrics } from '../stats/index.js';
-import type { Tensor } from '../tensor/datatypes.js';
 import { elementValue } from './feature-columns.js';
-import { predictedLabel } from './experiment-outcomes.js';
+import { isFloat, predictedLabel } from './experiment-outcomes.js';
 import type { PredictionStore, PredictionWithFeedback } from './prediction-store.js';
 
 export type Task = 'binary' | 'multiclass' | 'regression';
@@ -139,10 +138,6 @@ function evaluate(version: string, rows: readonly PredictionWithFeedback[]): Ver
   }
   if (labels.length === 0) throw new SlipwayError('FAILED_PRECONDITION', `version ${version} has neither a label output nor class probabilities to compare labels with`);
   return { version, task: 'multiclass', count: labels.length, multiclass: multiclassMetrics({ labels, predicted }) };
-}
-
-function isFloat(t: Tensor): boolean {
-  return t.datatype === 'FP32' || t.datatype === 'FP64' || t.datatype === 'FP16';
 }
 
 function compareLabels(a: string, b: string): number {

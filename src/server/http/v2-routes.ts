@@ -6,7 +6,7 @@ import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-
 import { entityInputs } from '../../features/entity-inference.js';
 import type { FeatureStore } from '../../features/feature-store.js';
 import type { ServedFeatures } from '../../features/served-features.js';
-import type { Tensor } from '../../tensor/datatypes.js';
+import type { Signature, Tensor } from '../../tensor/datatypes.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 
 interface ModelParams {
@@ -83,7 +83,14 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
         body = decodeInferBody(request.body);
       } else {
         const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const specs = headerLength === 0 ? (await service.resolveRouted(model, version, { headers })).record.signature.inputs : [];
+        let specs: Signature['inputs'] = [];
+        if (headerLength === 0) {
+          // A bare tensor body decodes against the signature of the version that will run it: route once, and pin it.
+          const { record, target } = await service.resolveRouted(model, version, { headers });
+          version = record.version;
+          routed = target;
+          specs = record.signature.inputs;
+        }
         body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(specs, model));
       }
       inputs = body.inputs;
