@@ -168,6 +168,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     database,
     offlineDir: path.join(config.home, 'features', 'log'),
     signatureOf: async (ref) => (await registry.resolve(ref)).signature,
+    maxFutureSkewMs: config.featureMaxFutureSkewMs,
   });
   const jobs = new JobService({
     store: new SqlJobStore(database),

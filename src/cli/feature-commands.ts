@@ -5,13 +5,17 @@ import { readDefinitionsFile } from '../features/definitions/parse-definitions.j
 import { formatPlan } from '../features/definitions/plan.js';
 import type { AppliedDefinitions } from '../features/definitions/types.js';
 import { registerFeatureDataCommands } from './feature-data-commands.js';
+import { registerFeatureOnlineCommands } from './feature-online-commands.js';
 import { jsonText, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
-/** `features apply|plan|list` here; the data commands (training sets, materialization, skew) in feature-data-commands.ts. */
+/**
+ * `features apply|plan|list` here; the data commands (training sets, materialization, skew) in
+ * feature-data-commands.ts; push and delete of online values in feature-online-commands.ts.
+ */
 export function registerFeatureCommands(program: Command, io: CliIo): void {
-  const features = program.command('features').description('The feature store: definitions, training sets, materialization, skew');
+  const features = program.command('features').description('The feature store: definitions, training sets, materialization, push, online deletes, skew');
 
   features
     .command('apply')
@@ -48,6 +52,7 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
     });
 
   registerFeatureDataCommands(features, io);
+  registerFeatureOnlineCommands(features, io);
 }
 
 function formatDefinitions(applied: AppliedDefinitions): string {

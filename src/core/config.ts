@@ -44,6 +44,11 @@ export interface SlipwayConfig {
   readonly alertRulesFile: string | undefined;
   /** The feature store's online store: `sqlite` (default, `home/online.db`) or a `redis://` URL. */
   readonly onlineStore: string;
+  /**
+   * Pushed feature rows stamped more than this past the server's clock are refused (ms; default
+   * 5 minutes): a far-future event time would shadow every real value until then.
+   */
+  readonly featureMaxFutureSkewMs: number;
   /** Batch jobs (`/api/v1/jobs`) a server runs at once; more wait queued. */
   readonly batchConcurrency: number;
   /** Shadow copies a server process keeps waiting at most; more are dropped (and counted). */
@@ -73,6 +78,7 @@ export const CONFIG_ENV = {
   alertIntervalMs: 'SLIPWAY_ALERT_INTERVAL',
   alertRulesFile: 'SLIPWAY_ALERT_RULES',
   onlineStore: 'SLIPWAY_ONLINE_STORE',
+  featureMaxFutureSkewMs: 'SLIPWAY_FEATURE_MAX_FUTURE_SKEW',
   batchConcurrency: 'SLIPWAY_BATCH_CONCURRENCY',
   shadowQueueSize: 'SLIPWAY_SHADOW_QUEUE_SIZE',
 } as const satisfies Record<keyof SlipwayConfig, string>;
@@ -147,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     alertIntervalMs: duration('alertIntervalMs', 15_000, true),
     alertRulesFile: env[CONFIG_ENV.alertRulesFile] || undefined,
     onlineStore,
+    featureMaxFutureSkewMs: duration('featureMaxFutureSkewMs', 300_000, true),
     batchConcurrency: int('batchConcurrency', 1, 1, 64),
     shadowQueueSize: int('shadowQueueSize', 1000, 1, 1_000_000),
     ...definedOnly(overrides),

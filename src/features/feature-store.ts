@@ -19,7 +19,12 @@ export interface FeatureStoreOptions {
   readonly signatureOf: (modelAtVersion: string) => Promise<Signature>;
   /** How long applied definitions are cached for the hot path (ms; default 1000). */
   readonly cacheMs?: number;
+  /** Pushed rows stamped later than now + this are refused (ms; default 5 minutes, `SLIPWAY_FEATURE_MAX_FUTURE_SKEW`). */
+  readonly maxFutureSkewMs?: number;
 }
+
+/** Default of {@link FeatureStoreOptions.maxFutureSkewMs} (the same as `loadConfig`'s). */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 
 /**
  * The feature store's entry point: applied definitions (cached for the hot path, like model
@@ -31,6 +36,7 @@ export class FeatureStore {
   readonly database: Database;
   readonly offlineDir: string;
   readonly store: FeatureDefinitionsStore;
+  readonly maxFutureSkewMs: number;
   readonly #signatureOf: (modelAtVersion: string) => Promise<Signature>;
   readonly #cacheMs: number;
   #cached: { at: number; value: Promise<AppliedDefinitions> } | undefined;
@@ -42,6 +48,7 @@ export class FeatureStore {
     this.store = options.definitions;
     this.#signatureOf = options.signatureOf;
     this.#cacheMs = options.cacheMs ?? 1000;
+    this.maxFutureSkewMs = options.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   }
 
   /** The applied definitions, at most `cacheMs` old. */

@@ -76,7 +76,7 @@ const MAX_PLANS = 1000;
  */
 export async function getOnlineFeatures(store: FeatureStore, request: OnlineFeaturesRequest, options: { now?: number } = {}): Promise<OnlineFeaturesResponse> {
   const plan = await planFor(store, request);
-  const keys = entityKeys(plan, request.entities);
+  const keys = checkEntities(plan.joinKeys, request.entities);
   const now = options.now ?? Date.now();
   const read = await Promise.all(
     plan.views.map((v) => store.online.read(v.view.name, v.features, v.joinKeys.length === plan.joinKeys.length ? keys : keysFor(v.joinKeys, keys), { ttlMs: v.ttlMs, now })),
@@ -167,14 +167,15 @@ function compilePlan(definitions: AppliedDefinitions, refs: readonly string[]): 
 /**
  * Check each entity against the join keys (present, of the declared type, nothing else) and copy
  * out a key holding exactly them: a typo'd or extra key is refused rather than silently ignored.
+ * Shared with the online delete (online-delete.ts).
  */
-function entityKeys(plan: ReadPlan, entities: unknown): EntityKey[] {
-  if (!Array.isArray(entities) || entities.length === 0) throw invalid(`"entities" must be a non-empty list of objects such as ${example(plan.joinKeys)}, got ${preview(entities)}`);
+export function checkEntities(joinKeys: readonly JoinKey[], entities: unknown): EntityKey[] {
+  if (!Array.isArray(entities) || entities.length === 0) throw invalid(`"entities" must be a non-empty list of objects such as ${example(joinKeys)}, got ${preview(entities)}`);
   return entities.map((entity: unknown, i): EntityKey => {
-    if (typeof entity !== 'object' || entity === null || Array.isArray(entity)) throw invalid(`entities[${i}] must be an object such as ${example(plan.joinKeys)}, got ${preview(entity)}`);
+    if (typeof entity !== 'object' || entity === null || Array.isArray(entity)) throw invalid(`entities[${i}] must be an object such as ${example(joinKeys)}, got ${preview(entity)}`);
     const given = entity as Record<string, unknown>;
     const key: Record<string, string | number> = {};
-    for (const { name, type } of plan.joinKeys) {
+    for (const { name, type } of joinKeys) {
       const value = given[name];
       if (value === undefined) throw invalid(`entities[${i}] is missing join key "${name}" (${type})`);
       const ok = type === 'int64' ? Number.isSafeInteger(value) : typeof value === 'string';
@@ -182,9 +183,9 @@ function entityKeys(plan: ReadPlan, entities: unknown): EntityKey[] {
       key[name] = value as string | number;
     }
     const names = Object.keys(given);
-    if (names.length !== plan.joinKeys.length) {
-      const extra = names.filter((name) => !plan.joinKeys.some((k) => k.name === name));
-      throw invalid(`entities[${i}]: unknown join key${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}; expected ${plan.joinKeys.map((k) => k.name).join(', ')}`);
+    if (names.length !== joinKeys.length) {
+      const extra = names.filter((name) => !joinKeys.some((k) => k.name === name));
+      throw invalid(`entities[${i}]: unknown join key${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}; expected ${joinKeys.map((k) => k.name).join(', ')}`);
     }
     return key;
   });

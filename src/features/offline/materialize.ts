@@ -5,6 +5,7 @@ import { quoteIdentifier } from '../../io/table-source.js';
 import type { ViewDefinition } from '../definitions/types.js';
 import type { FeatureStore } from '../feature-store.js';
 import type { FeatureScalar, OnlineRow } from '../online/online-store.js';
+import { futureProblem, limitSetting } from './future-limit.js';
 import { openViewSource, unionSql, useUtc, viewUnionSpec } from './view-sources.js';
 
 export interface MaterializeOptions {
@@ -12,7 +13,7 @@ export interface MaterializeOptions {
   readonly views?: readonly string[];
   /** Earliest event time (epoch ms, inclusive); default no lower bound, or the incremental start. */
   readonly start?: number;
-  /** Latest event time (epoch ms, inclusive); default now. */
+  /** Latest event time (epoch ms, inclusive); default now; at most now + the store's `maxFutureSkewMs`. */
   readonly end?: number;
   /** Start each view where its last materialization ended (see {@link incrementalStart}). */
   readonly incremental?: boolean;
@@ -79,6 +80,12 @@ export async function materialize(store: FeatureStore, options: MaterializeOptio
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw invalid(`chunkRows must be a positive integer, got ${chunkRows}`);
   const now = options.now ?? Date.now();
   const end = options.end ?? now;
+  // Refused, not clamped: rows stamped later than now would shadow every real value until then
+  // (future-limit.ts), and the run's end becomes the next incremental start. The default end (now)
+  // leaves such rows in the source until their time comes; an explicit end is never cut silently.
+  const limit = { now, skewMs: store.maxFutureSkewMs };
+  const tooLate = futureProblem(end, limit);
+  if (tooLate !== undefined) throw invalid(`end ${tooLate}: materialized rows must not be stamped past the server's clock (${limitSetting(limit)})`);
   const applied = (await store.definitions()).views;
   const views = options.views === undefined || options.views.length === 0 ? applied : await Promise.all(options.views.map((name) => store.view(name)));
   const results: ViewMaterialization[] = [];

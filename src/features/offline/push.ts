@@ -7,6 +7,7 @@ import { writeTable } from '../../io/write-table.js';
 import type { FeatureType, JoinKey, ViewDefinition } from '../definitions/types.js';
 import type { FeatureStore } from '../feature-store.js';
 import type { FeatureScalar, OnlineRow } from '../online/online-store.js';
+import { futureProblem, limitSetting, type FutureLimit } from './future-limit.js';
 
 /** Where pushed rows go (Feast's `PushMode`). */
 export const PUSH_TARGETS = ['online', 'offline', 'online_and_offline'] as const;
@@ -37,8 +38,9 @@ const MAX_PROBLEMS = 20;
 
 /**
  * Push fresh feature values (Feast's `push`): every row is checked against the view first (join
- * keys present and typed, the timestamp an ISO string or epoch ms, features typed per definition,
- * no unknown columns; INVALID_ARGUMENT naming `rows[i].column`), then the batch is appended to
+ * keys present and typed, the timestamp an ISO string or epoch ms and at most the store's
+ * `maxFutureSkewMs` past now, features typed per definition, no unknown columns; one
+ * INVALID_ARGUMENT naming each `rows[i].column`, nothing written), then the batch is appended to
  * the view's offline push log as one Parquet file (atomically, named `<epoch ms>-<random>.parquet`
  * so names sort by time) and written to the online store, which skips rows older than what it holds.
  * Training sets, materialization and the skew check read the push log after the view's source.
@@ -55,7 +57,7 @@ export async function pushFeatures(store: FeatureStore, options: PushOptions): P
   const view = await store.view(options.view);
   const keys = await store.joinKeys(view);
   const now = options.now ?? Date.now();
-  const rows = checkRows(view, keys, options.rows, now);
+  const rows = checkRows(view, keys, options.rows, { now, skewMs: store.maxFutureSkewMs });
   if (rows.length === 0) return { rows: 0, written: 0, stale: 0 };
   let file: string | undefined;
   if (to !== 'online') file = await appendToLog(store, view, keys, rows, now);
@@ -64,7 +66,8 @@ export async function pushFeatures(store: FeatureStore, options: PushOptions): P
   return { rows: rows.length, ...outcome, ...(file === undefined ? {} : { file }) };
 }
 
-function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonly unknown[], now: number): OnlineRow[] {
+function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonly unknown[], limit: FutureLimit): OnlineRow[] {
+  const { now } = limit;
   const listed: unknown = rows;
   if (!Array.isArray(listed)) throw invalid('"rows" must be an array of objects');
   const known = new Set([...keys.map((k) => k.name), view.timestampField, ...(view.createdTimestampField === undefined ? [] : [view.createdTimestampField]), ...view.features.map((f) => f.name)]);
@@ -87,7 +90,10 @@ function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonl
       else rowProblems.push(`${at}.${joinKey.name}: join key must be ${joinKey.type === 'string' ? 'a string' : 'an int64'}, got ${describe(value)}`);
     }
     const eventTimeMs = timeOf(row[view.timestampField], `${at}.${view.timestampField}`, rowProblems, true);
-    const createdTimeMs = view.createdTimestampField === undefined ? undefined : (timeOf(row[view.createdTimestampField], `${at}.${view.createdTimestampField}`, rowProblems, false) ?? now);
+    const givenCreatedMs = view.createdTimestampField === undefined ? undefined : timeOf(row[view.createdTimestampField], `${at}.${view.createdTimestampField}`, rowProblems, false);
+    const createdTimeMs = view.createdTimestampField === undefined ? undefined : (givenCreatedMs ?? now);
+    checkNotFuture(eventTimeMs, `${at}.${view.timestampField}`, key, limit, rowProblems);
+    checkNotFuture(givenCreatedMs, `${at}.${view.createdTimestampField ?? ''}`, key, limit, rowProblems);
     const values: Record<string, FeatureScalar> = {};
     for (const feature of view.features) {
       const value = row[feature.name] ?? null;
@@ -101,6 +107,12 @@ function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonl
     throw invalid(`push to view "${view.name}" refused, nothing written: ${problems.slice(0, MAX_PROBLEMS).join('; ')}${problems.length >= MAX_PROBLEMS ? '; ...' : ''}`, { problems });
   }
   return checked;
+}
+
+function checkNotFuture(timeMs: number | undefined, at: string, key: Record<string, string | number>, limit: FutureLimit, problems: string[]): void {
+  const problem = timeMs === undefined ? undefined : futureProblem(timeMs, limit);
+  // A created time that far ahead would win every tie at its event time the same way.
+  if (problem !== undefined) problems.push(`${at}: ${problem} (entity ${JSON.stringify(key)}; ${limitSetting(limit)})`);
 }
 
 /** Epoch ms from an ISO string or epoch-ms number; a problem when required and absent, or unparseable. */

@@ -83,6 +83,32 @@ for (const backend of BACKENDS) {
       expect((await store.read('a:b', ['x'], [{ id: 1 }], { now: T0 }))[0]?.[0]?.value).toBe('ab');
     });
 
+    it('deleteKeys removes only the given keys of one view, so a normal write is accepted again', async () => {
+      // A value stamped far in the future shadows every real value until then (issue 13 item 2).
+      const poison = Date.UTC(99_999, 0, 1);
+      await store.write('v', [
+        { key: { id: 1, region: 'eu' }, values: { x: 'poison' }, eventTimeMs: poison },
+        { key: { id: 2, region: 'eu' }, values: { x: 'other' }, eventTimeMs: T0 },
+      ]);
+      await store.write('w', [{ key: { id: 1, region: 'eu' }, values: { x: 'other view' }, eventTimeMs: T0 }]);
+      expect(await store.write('v', [{ key: { region: 'eu', id: 1 }, values: { x: 'real' }, eventTimeMs: T0 }])).toEqual({ written: 0, stale: 1 });
+      // Key order does not matter; an absent key and a repeated key count once or not at all.
+      expect(await store.deleteKeys('v', [{ region: 'eu', id: 1 }, { id: 1, region: 'eu' }, { id: 3, region: 'eu' }])).toBe(1);
+      expect(await store.deleteKeys('v', [{ id: 1, region: 'eu' }])).toBe(0);
+      expect(await store.deleteKeys('v', [])).toBe(0);
+      expect((await store.read('v', ['x'], [{ id: 1, region: 'eu' }], { now: T0 }))[0]?.[0]).toEqual({ status: 'NOT_FOUND', value: null, eventTimeMs: null });
+      expect(await store.write('v', [{ key: { id: 1, region: 'eu' }, values: { x: 'real' }, eventTimeMs: T0 }])).toEqual({ written: 1, stale: 0 });
+      const rows = await store.read('v', ['x'], [{ id: 1, region: 'eu' }, { id: 2, region: 'eu' }], { now: T0 });
+      expect(rows.map((row) => row[0]?.value)).toEqual(['real', 'other']);
+      expect((await store.read('w', ['x'], [{ id: 1, region: 'eu' }], { now: T0 }))[0]?.[0]?.value).toBe('other view');
+      // 1 and "1" are different keys: deleting one leaves the other.
+      await store.write('v', [{ key: { id: '2', region: 'eu' }, values: { x: 'text key' }, eventTimeMs: T0 }]);
+      expect(await store.deleteKeys('v', [{ id: '2', region: 'eu' }])).toBe(1);
+      expect((await store.read('v', ['x'], [{ id: 2, region: 'eu' }], { now: T0 }))[0]?.[0]?.value).toBe('other');
+      await expect(store.deleteKeys('', [{ id: 1 }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(store.deleteKeys('v', [{}])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    });
+
     it('ignores and counts an older event; a newer one replaces the snapshot', async () => {
       const key = { id: 'k' };
       await store.write('v', [{ key, values: { x: 2, y: 'keep?' }, eventTimeMs: T0 + 10 }]);
@@ -177,6 +203,7 @@ for (const backend of BACKENDS) {
       expect(error).toBeInstanceOf(SlipwayError);
       expect((error as SlipwayError).code).toBe('FAILED_PRECONDITION');
       await expect(store.write('v', [])).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+      await expect(store.deleteKeys('v', [{ id: 1 }])).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
     });
   });
 }

@@ -22,6 +22,11 @@ export interface OnlineStore {
   write(view: string, rows: readonly OnlineRow[]): Promise<OnlineWriteResult>;
   /** One result row per key, one value per feature, in the order given. */
   read(view: string, features: readonly string[], keys: readonly EntityKey[], options?: OnlineReadOptions): Promise<OnlineValue[][]>;
+  /**
+   * Remove these entities of one view (an operator's repair: a value stamped in the future shadows
+   * every real one until then). Returns how many existed; absent keys are not an error.
+   */
+  deleteKeys(view: string, keys: readonly EntityKey[]): Promise<number>;
   /** Remove every entity of one view; other views are untouched. */
   deleteView(view: string): Promise<void>;
   /** Release the connection. Idempotent; any other call after close fails with FAILED_PRECONDITION. */

@@ -41,4 +41,47 @@ describe('POST /api/v1/features/push', () => {
     const target = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [], to: 'sideways' } });
     expect(target.statusCode).toBe(400);
   });
+
+  it('refuses an event time past the skew limit (it used to shadow every real value, issue 13 item 2)', async () => {
+    const poisoned = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 88, event_ts: '+099999-01-01', b_val: 666 }] } });
+    expect(poisoned.statusCode).toBe(400);
+    expect(poisoned.json()).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      error: 'push to view "b" refused, nothing written: rows[0].event_ts: +099999-01-01T00:00:00.000Z is more than 5m in the future (entity {"k1":88}; limit SLIPWAY_FEATURE_MAX_FUTURE_SKEW=5m)',
+    });
+    expect(await pushLogFiles(platform.features, 'b')).toHaveLength(1);
+    const real = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 88, event_ts: BASE, b_val: 1.5 }] } });
+    expect(real.json()).toEqual({ rows: 1, written: 1, stale: 0 });
+  });
+
+  it('DELETE /api/v1/features/views/{view}/online removes a key, so a normal push is accepted again', async () => {
+    // Poisoned before the check existed: written to the online store directly.
+    await platform.features.online.write('b', [{ key: { k1: 89 }, values: { b_val: 666 }, eventTimeMs: Date.UTC(99_999, 0, 1) }]);
+    const push = () => app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 89, event_ts: BASE, b_val: 2 }], to: 'online' } });
+    expect((await push()).json()).toEqual({ rows: 1, written: 0, stale: 1 });
+    const deleted = await app.inject({ method: 'DELETE', url: '/api/v1/features/views/b/online?k1=89' });
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.json()).toEqual({ view: 'b', entities: 1, deleted: 1 });
+    expect((await push()).json()).toEqual({ rows: 1, written: 1, stale: 0 });
+    const value = (await platform.features.online.read('b', ['b_val'], [{ k1: 89 }]))[0]![0];
+    expect(value).toEqual({ status: 'PRESENT', value: 2, eventTimeMs: BASE });
+    const again = await app.inject({ method: 'DELETE', url: '/api/v1/features/views/b/online?k1=12345' });
+    expect(again.json()).toEqual({ view: 'b', entities: 1, deleted: 0 });
+  });
+
+  it('DELETE .../online names a missing, mistyped or unknown join key and an unknown view', async () => {
+    const cases: [string, number, string][] = [
+      ['/api/v1/features/views/b/online', 400, 'entities[0] is missing join key "k1" (int64)'],
+      ['/api/v1/features/views/b/online?k1=x', 400, 'join key "k1" must be an integer (int64), got "x"'],
+      ['/api/v1/features/views/b/online?k1=1&k9=2', 400, 'unknown join key "k9"'],
+      ['/api/v1/features/views/b/online?k1=1&k1=2', 400, 'join key "k1" is given 2 times'],
+      ['/api/v1/features/views/a/online?k1=1', 400, 'entities[0] is missing join key "k2" (int64)'],
+      ['/api/v1/features/views/nope/online?k1=1', 404, 'feature view "nope" does not exist'],
+    ];
+    for (const [url, status, message] of cases) {
+      const response = await app.inject({ method: 'DELETE', url });
+      expect([url, response.statusCode]).toEqual([url, status]);
+      expect(response.json<{ error: string }>().error).toContain(message);
+    }
+  });
 });

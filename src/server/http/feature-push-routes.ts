@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FeatureStore } from '../../features/feature-store.js';
+import { deleteOnlineEntities, entityFromText } from '../../features/online-delete.js';
 import type { PushTarget } from '../../features/offline/push.js';
 
 interface PushBody {
@@ -29,9 +30,25 @@ const pushSchema = {
   },
 };
 
+const deleteSchema = {
+  tags: ['features'],
+  summary: "Delete one entity's online values of a view (e.g. a value stamped in the future that makes real ones stale)",
+  params: { type: 'object', required: ['view'], properties: { view: { type: 'string', minLength: 1 } } },
+  querystring: { type: 'object', description: 'the entity: one value per join key of the view, e.g. ?patient_id=42', additionalProperties: true },
+  response: {
+    200: {
+      type: 'object',
+      properties: { view: { type: 'string' }, entities: { type: 'integer' }, deleted: { type: 'integer' } },
+    },
+  },
+};
+
 /**
  * `POST /api/v1/features/push` `{view, rows, to?}` -> `{rows, written, stale}`: a thin adapter over
  * `pushFeatures` (404 for an unknown view, 400 naming the bad rows and columns, nothing written).
+ * `DELETE /api/v1/features/views/{view}/online?<join key>=<value>...` -> `{view, entities, deleted}`:
+ * one entity's online values removed (`deleteOnlineEntities`; 404 unknown view, 400 naming a
+ * missing, mistyped, repeated or unknown join key; `deleted: 0` when it had none).
  */
 export function registerFeaturePushRoutes(app: FastifyInstance, features: FeatureStore): void {
   app.post<{ Body: PushBody }>('/api/v1/features/push', { schema: pushSchema }, async (request) => {
@@ -40,5 +57,12 @@ export function registerFeaturePushRoutes(app: FastifyInstance, features: Featur
     const { pushFeatures } = await import('../../features/offline/push.js');
     const result = await pushFeatures(features, { view, rows, ...(to === undefined ? {} : { to }) });
     return { rows: result.rows, written: result.written, stale: result.stale };
+  });
+
+  app.delete('/api/v1/features/views/:view/online', { schema: deleteSchema }, async (request: FastifyRequest<{ Params: { view: string }; Querystring: Record<string, string | string[]> }>) => {
+    const view = await features.view(request.params.view);
+    const pairs = Object.entries(request.query).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((text) => [name, text] as const));
+    const entity = entityFromText(await features.joinKeys(view), pairs);
+    return deleteOnlineEntities(features, view.name, [entity]);
   });
 }

@@ -112,6 +112,15 @@ export class RedisOnlineStore implements OnlineStore {
     });
   }
 
+  async deleteKeys(view: string, keys: readonly EntityKey[]): Promise<number> {
+    assertOpen(this.#closed, 'RedisOnlineStore');
+    validateView(view);
+    const hashKeys = [...new Set(keys.map((key) => this.#hashKey(view, key)))];
+    if (hashKeys.length === 0) return 0;
+    // DEL, not UNLINK: its count is the number of keys that existed, and a hash is small.
+    return this.#call(() => this.#redis.del(...hashKeys));
+  }
+
   async deleteView(view: string): Promise<void> {
     assertOpen(this.#closed, 'RedisOnlineStore');
     validateView(view);

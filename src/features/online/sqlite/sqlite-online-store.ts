@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { SlipwayError } from '../../../core/errors.js';
 import { assertOpen, encodeEntityKey, toOnlineValues, validateRead, validateView, validateWrite } from '../online-store.js';
@@ -54,6 +56,9 @@ interface StoredRow {
 export function openSqliteOnlineStore(options: SqliteOnlineStoreOptions): OnlineStore {
   let db: BetterSqlite3.Database;
   try {
+    // The folder is created as the metadata database's is (store/database.ts): a home that does
+    // not exist yet (PostgreSQL mode never creates slipway.db there) must not fail here.
+    if (options.path !== ':memory:') mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
     db = new BetterSqlite3(options.path);
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');
@@ -70,6 +75,7 @@ export class SqliteOnlineStore implements OnlineStore {
   readonly #upsert: BetterSqlite3.Statement<[string, string, number, number, string]>;
   readonly #read: BetterSqlite3.Statement<[string, string], StoredRow>;
   readonly #deleteView: BetterSqlite3.Statement<[string]>;
+  readonly #deleteKeys: BetterSqlite3.Statement<[string, string]>;
   readonly #writeBatch: (view: string, rows: readonly OnlineRow[]) => number;
   #closed = false;
 
@@ -78,6 +84,7 @@ export class SqliteOnlineStore implements OnlineStore {
     this.#upsert = db.prepare(UPSERT);
     this.#read = db.prepare(READ);
     this.#deleteView = db.prepare('delete from online_features where view = ?');
+    this.#deleteKeys = db.prepare('delete from online_features where view = ? and entity_key in (select value from json_each(?))');
     this.#writeBatch = db.transaction((view: string, rows: readonly OnlineRow[]) => {
       let written = 0;
       for (const row of rows) {
@@ -112,6 +119,15 @@ export class SqliteOnlineStore implements OnlineStore {
         const values = JSON.parse(row.values_json) as Record<string, FeatureScalar>;
         return toOnlineValues(features, row.event_ts, (feature) => (Object.hasOwn(values, feature) ? values[feature] : undefined), clock);
       });
+    });
+  }
+
+  deleteKeys(view: string, keys: readonly EntityKey[]): Promise<number> {
+    return settle(() => {
+      assertOpen(this.#closed, 'SqliteOnlineStore');
+      validateView(view);
+      const encoded = [...new Set(keys.map(encodeEntityKey))];
+      return encoded.length === 0 ? 0 : this.#deleteKeys.run(view, JSON.stringify(encoded)).changes;
     });
   }
 
