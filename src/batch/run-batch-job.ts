@@ -5,6 +5,7 @@ import type { FeatureStore } from '../features/feature-store.js';
 import { describeTable, type TableColumn } from '../io/index.js';
 import { mapColumns, type InputMapping } from '../monitor/reference-file.js';
 import type { Platform } from '../platform.js';
+import { isSemver, parseModelRef } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
@@ -210,7 +211,9 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
   if (!Number.isInteger(chunkRows) || chunkRows < 1 || chunkRows > 10_000_000) throw invalid(`chunkRows must be an integer from 1 to 10,000,000, got ${chunkRows}`);
   if (spec.workers !== undefined && (!Number.isInteger(spec.workers) || spec.workers < 1 || spec.workers > 256)) throw invalid(`workers must be an integer from 1 to 256, got ${spec.workers}`);
   if (spec.maxRejectRate !== undefined && !(spec.maxRejectRate >= 0 && spec.maxRejectRate <= 1)) throw invalid(`maxRejectRate must be from 0 to 1, got ${spec.maxRejectRate}`);
-  const record = await deps.registry.resolve(spec.model);
+  // Read before resolving: a resumed job keeps the version it started with.
+  const previous = await folder.read();
+  const record = await resolveJobModel(spec.model, previous, deps.registry);
   const files = await inputFiles(await expandInput(spec.input));
   const features = spec.features === undefined ? undefined : await prepareFeatures(spec, deps.features, folder);
   const input = features?.file ?? spec.input;
@@ -236,7 +239,6 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
     features: features?.fingerprint ?? null,
   };
   await folder.create();
-  const previous = await folder.read();
   if (previous !== undefined) {
     const field = fingerprintDifference(previous.fingerprint, fingerprint);
     if (field !== undefined) {
@@ -244,6 +246,23 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
     }
   }
   return { folder, record, encoder, fingerprint, previous, input, fetches: record.signature.outputs.map((o) => o.name), fileColumns, mappings };
+}
+
+/**
+ * The version a job scores with. `spec.model` is resolved when the job first starts and its
+ * manifest records the exact version; a resume (the same job id after a crash, a shutdown, a
+ * cancel or a failure) scores with that version even when the alias or `latest` moved since.
+ * Resolving the selector again made a push between a kill -9 and the resume fail the job with
+ * "started with a different model" (issue 13, item 9). A spec naming another model or another
+ * exact version still differs from the fingerprint and is refused.
+ */
+async function resolveJobModel(ref: string, previous: JobManifest | undefined, registry: RegistryService): Promise<VersionRecord> {
+  const started = previous?.fingerprint.model;
+  if (started !== undefined) {
+    const wanted = parseModelRef(ref);
+    if (started.startsWith(`${wanted.model}@`) && !isSemver(wanted.selector)) return registry.resolve(started);
+  }
+  return registry.resolve(ref);
 }
 
 /**

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../core/errors.js';
 import { WORKER_SOURCE } from './scoring-worker.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
 /** One tensor crossing the thread boundary; `data` is transferred, not copied. */
 export interface WireTensor {
@@ -75,9 +76,9 @@ export class ScoringPool {
     const workers: PoolWorker[] = [];
     const loads: Promise<void>[] = [];
     for (let i = 0; i < Math.max(1, options.workers); i++) {
-      // Without `--input-type=module` (inherited from a parent run with it) the source is CommonJS.
-      const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv });
+      // Only the parent's options a worker accepts: `slipway serve` runs with a V8 heap flag a
+      // Worker refuses (see worker-exec-argv.ts).
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: workerExecArgv() });
       workers.push({ worker, pending: new Map() });
       loads.push(
         new Promise<void>((resolve, reject) => {

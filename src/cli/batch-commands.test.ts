@@ -90,8 +90,8 @@ describe('slipway batch run', () => {
     process.emit('SIGINT');
     const cancelled = await running;
     expect(cancelled.code).toBe(1);
-    expect(cancelled.err).toContain('cancelling after the current chunk; resume with --job-id ctrl-c');
-    expect(cancelled.err).toMatch(/error: cancelled after \d+ rows; rerun the same command with --job-id ctrl-c to resume/);
+    expect(cancelled.err).toContain('cancelling after the current chunk; resume with: slipway batch resume ctrl-c');
+    expect(cancelled.err).toMatch(/error: cancelled after \d+ rows; resume with: slipway batch resume ctrl-c/);
     expect(cancelled.out).toMatch(/job ctrl-c: cancelled/);
     const resumed = await cli(...args, '--json');
     expect(resumed.code).toBe(0);

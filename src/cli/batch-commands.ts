@@ -59,25 +59,48 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
         });
       }
       const spec = toSpec(options, io);
-      const controller = new AbortController();
-      const onSigint = (): void => {
-        io.stderr(`\ncancelling after the current chunk; resume with --job-id ${spec.jobId}\n`);
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
-      let summary: BatchSummary;
-      try {
-        // Through the jobs service, so the run has a job record: `batch status|cancel|list` see it.
-        summary = await withPlatform(io, (platform) => platform.jobs.runHere(spec, { signal: controller.signal, onProgress: progressReporter(io) }));
-      } finally {
-        process.removeListener('SIGINT', onSigint);
-        if (io.isTTY === true) io.stderr('\n'); // end the bar's line
-      }
-      io.stdout(options.json === true ? jsonText(summary) : formatSummary(summary));
-      // Exit 1 with one line on stderr; the summary above is already on stdout.
-      if (summary.status === 'failed') throw invalid(summary.error ?? 'the job failed');
-      if (summary.status === 'cancelled') throw new SlipwayError('CANCELLED', `cancelled after ${summary.rows} rows; rerun the same command with --job-id ${spec.jobId} to resume`);
+      // Through the jobs service, so the run has a job record: `batch status|cancel|list|resume` see it.
+      const summary = await withPlatform(io, (platform) => runInForeground(io, (signal, onProgress) => platform.jobs.runHere(spec, { signal, onProgress }), spec.jobId));
+      reportSummary(io, summary, options.json === true, spec.jobId);
     });
+
+  batch
+    .command('resume')
+    .description('Resume a batch job from its finished parts, here in the foreground: one whose process died (kill -9, a crash), or that failed or was cancelled')
+    .argument('<id>', 'the job id')
+    .option('--json', 'machine-readable summary')
+    .action(async (id: string, options: { json?: boolean }) => {
+      const summary = await withPlatform(io, async (platform) => {
+        const record = await platform.jobs.status(id);
+        if (record.status === 'succeeded') throw new SlipwayError('FAILED_PRECONDITION', `batch job "${id}" already succeeded; its output is ${record.spec.output}`, { details: { status: record.status } });
+        // The stored spec, so the job folder's fingerprint matches; a live owner is refused by runHere (409).
+        return runInForeground(io, (signal, onProgress) => platform.jobs.runHere(record.spec, { signal, onProgress }), id);
+      });
+      reportSummary(io, summary, options.json === true, id);
+    });
+}
+
+/** Runs a job with Ctrl-C cancelling it after the current chunk, and the progress on stderr. */
+async function runInForeground(io: CliIo, run: (signal: AbortSignal, onProgress: (progress: BatchProgress) => void) => Promise<BatchSummary>, jobId: string): Promise<BatchSummary> {
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    io.stderr(`\ncancelling after the current chunk; resume with: slipway batch resume ${jobId}\n`);
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    return await run(controller.signal, progressReporter(io));
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    if (io.isTTY === true) io.stderr('\n'); // end the bar's line
+  }
+}
+
+/** The summary on stdout; exit 1 with one line on stderr when the job failed or was cancelled. */
+function reportSummary(io: CliIo, summary: BatchSummary, json: boolean, jobId: string): void {
+  io.stdout(json ? jsonText(summary) : formatSummary(summary));
+  if (summary.status === 'failed') throw invalid(summary.error ?? 'the job failed');
+  if (summary.status === 'cancelled') throw new SlipwayError('CANCELLED', `cancelled after ${summary.rows} rows; resume with: slipway batch resume ${jobId}`);
 }
 
 function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
