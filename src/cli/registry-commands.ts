@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../core/config.js';
 import { SlipwayError } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
+import { readOnnxModel } from '../registry/onnx/read-onnx.js';
 import { parseTags } from '../registry/tags.js';
 import type { Lineage } from '../registry/types.js';
 import { openPlatform, type Platform } from '../platform.js';
@@ -70,6 +71,7 @@ interface PushOptions {
   json?: boolean;
   reference?: string;
   referenceIgnore: string[];
+  allowDuplicate?: boolean;
 }
 
 /** push, models, versions, show, alias, archive: commands that work on the registry directly. */
@@ -94,6 +96,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--version <X.Y.Z>', 'exact version, refused if the schema diff needs a bigger bump')
     .option('--reference <file>', 'training data (CSV, Parquet, JSONL) to profile as the drift reference of this version')
     .option('--reference-ignore <column>', 'a column of the reference file that is not an input, e.g. the label (repeatable)', collect, [])
+    .option('--allow-duplicate', 'register the file even when a version of the model has the same bytes (refused by default)')
     .option('--dry-run', 'show the version and schema diff without storing anything')
     .option('--json', 'print the version record as JSON')
     .action(async (file: string, options: PushOptions) => {
@@ -104,9 +107,19 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       } catch (error) {
         throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
       }
+      if (options.referenceIgnore.length > 0 && options.reference === undefined) {
+        throw new SlipwayError('INVALID_ARGUMENT', '--reference-ignore applies to a --reference file; give one or drop the flag');
+      }
       await withPlatform(io, async ({ registry, drift }) => {
+        // Refuse a reference file that cannot be read as this model's inputs before storing the
+        // version (a misspelt --reference-ignore column used to pass silently).
+        if (options.reference !== undefined) {
+          const { checkReferenceFile } = await import('../monitor/reference-file.js');
+          await checkReferenceFile(path.resolve(io.cwd, options.reference), readOnnxModel(bytes).signature, options.referenceIgnore);
+        }
+        const allowDuplicate = options.allowDuplicate === true;
         if (options.dryRun) {
-          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version });
+          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version, allowDuplicate });
           if (options.json) return json(plan);
           return print(`would push ${plan.model}@${plan.version}\n${plan.report}\n`);
         }
@@ -130,6 +143,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           lineage,
           bump: options.bump,
           version: options.version,
+          allowDuplicate,
         });
         let reference: Awaited<ReturnType<typeof drift.setReferenceFromFile>> | undefined;
         if (options.reference !== undefined) {
@@ -221,6 +235,19 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
         const events = await registry.aliasHistory(model);
         if (options.json) return json(events);
         print(table([['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'], ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? ''])]));
+      });
+    });
+
+  program
+    .command('gc')
+    .description('Delete artifact blobs no version references (left by pushes that crashed); safe while servers push')
+    .option('--json', 'machine-readable output')
+    .action(async (options: { json?: boolean }) => {
+      await withPlatform(io, async ({ registry }) => {
+        const result = await registry.collectGarbage();
+        if (options.json) return json(result);
+        print(`removed ${result.removed.length} unreferenced blob(s)${result.temporaries > 0 ? ` and ${result.temporaries} unfinished write(s)` : ''}\n`);
+        for (const sha256 of result.removed) print(`  ${sha256}\n`);
       });
     });
 

@@ -82,11 +82,31 @@ function innerWidth(spec: TensorSpec): number | undefined {
   return inner.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * Refuse ignored columns the file does not have: a misspelt label would otherwise be read as a
+ * feature without a word (issue 13 item 13).
+ */
+export function checkIgnoredColumns(fileColumns: readonly string[], ignore: readonly string[]): void {
+  const unknown = ignore.filter((c) => !fileColumns.includes(c));
+  if (unknown.length === 0) return;
+  const names = unknown.map((c) => `"${c}"`).join(', ');
+  throw invalid(`ignored column${unknown.length > 1 ? 's' : ''} ${names} ${unknown.length > 1 ? 'are' : 'is'} not in the file; its columns are ${fileColumns.join(', ')}`, { column: unknown[0] });
+}
+
+/** Check a reference file against a signature without reading its rows: what `readInputTensors` would refuse up front. */
+export async function checkReferenceFile(file: string, signature: Signature, ignore: readonly string[] = []): Promise<void> {
+  const { describeTable } = await import('../io/index.js');
+  const columns = (await describeTable(file)).columns.map((c) => c.name);
+  checkIgnoredColumns(columns, ignore);
+  mapColumns(signature, columns, ignore);
+}
+
 /** Read `file` as batches of input tensors (`chunkRows` rows each). */
 export async function* readInputTensors(file: string, signature: Signature, options: { ignore?: readonly string[]; chunkRows?: number } = {}): AsyncGenerator<Tensor[]> {
   // Loaded on first use: DuckDB's native module costs ~0.3 s, which every CLI command would pay.
   const { describeTable, readTable } = await import('../io/index.js');
   const description = await describeTable(file);
+  checkIgnoredColumns(description.columns.map((c) => c.name), options.ignore ?? []);
   const mappings = mapColumns(signature, description.columns.map((c) => c.name), options.ignore);
   const columns = [...new Set(mappings.flatMap((m) => m.columns))];
   for await (const chunk of readTable(file, { columns, chunkRows: options.chunkRows ?? 10_000 })) {

@@ -64,13 +64,13 @@ describe('RegistryService.push', () => {
   });
 
   it('derives each version from the schema diff of real models', async () => {
-    const push = (file: string, extra: { bump?: string; version?: string } = {}) =>
+    const push = (file: string, extra: { bump?: string; version?: string; allowDuplicate?: boolean } = {}) =>
       platform.registry.push({ name: 'cancer', bytes: fixtureBytes(file), ...extra });
     expect((await push('breast_cancer.onnx')).version).toBe('1.0.0');
     const retrained = await push('breast_cancer_retrained.onnx');
     expect(retrained.version).toBe('1.1.0');
     expect(retrained.schemaChange).toMatchObject({ comparedTo: '1.0.0', requiredBump: null, appliedBump: 'minor', differences: [] });
-    expect((await push('breast_cancer.onnx', { bump: 'patch' })).version).toBe('1.1.1');
+    expect((await push('breast_cancer.onnx', { bump: 'patch', allowDuplicate: true })).version).toBe('1.1.1');
     const extra = await push('breast_cancer_extra_output.onnx');
     expect(extra.version).toBe('1.2.0');
     expect(extra.schemaChange.differences.map((d) => `${d.severity} ${d.kind} ${d.side} ${d.name}`)).toEqual(['compatible added output logit']);
@@ -123,6 +123,21 @@ describe('RegistryService.push', () => {
     expect(await blobFiles(platform.home)).toEqual([]);
   });
 
+  it('refuses bytes a version of the model already has unless allowDuplicate, naming that version', async () => {
+    const first = await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
+    await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_retrained.onnx') });
+    const refused = await refusal(platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') }));
+    expect(refused.code).toBe('ALREADY_EXISTS');
+    expect(refused.message).toBe(
+      `model "cancer": same artifact as 1.0.0 (sha256 ${first.artifact.sha256.slice(0, 12)}…); pass --allow-duplicate (API: allow_duplicate) to register it again`,
+    );
+    expect((await platform.registry.listVersions('cancer')).map((v) => v.version)).toEqual(['1.1.0', '1.0.0']);
+    const again = await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true });
+    expect(again.version).toBe('1.2.0');
+    expect(again.artifact.sha256).toBe(first.artifact.sha256);
+    expect((await blobFiles(platform.home)).length).toBe(2);
+  });
+
   it('removes a new blob when the version is refused', async () => {
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await refusal(platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_no_label.onnx'), bump: 'minor' }));
@@ -131,7 +146,7 @@ describe('RegistryService.push', () => {
 
   it('gives concurrent pushes of one model distinct versions', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, () => platform.registry.push({ name: 'race', bytes: fixtureBytes('breast_cancer.onnx') })),
+      Array.from({ length: 6 }, () => platform.registry.push({ name: 'race', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true })),
     );
     expect(results.map((r) => r.version).sort()).toEqual(['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0', '1.5.0']);
   });

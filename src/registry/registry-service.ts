@@ -1,5 +1,7 @@
 import { SlipwayError, notFound } from '../core/errors.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { ARTIFACT_LEASE_TTL_MS, type ArtifactLease } from './artifact-leases.js';
+import { digestOf, type ArtifactStore } from './artifact-store.js';
+import { duplicateArtifactError } from './duplicates.js';
 import { checkModelName, isSemver, parseModelRef } from './model-ref.js';
 import { readOnnxModel } from './onnx/read-onnx.js';
 import type { RegistryStore } from './registry-store.js';
@@ -23,6 +25,8 @@ export interface PushInput {
   readonly bump?: string;
   /** An exact X.Y.Z, checked against the schema diff. */
   readonly version?: string;
+  /** Register bytes a version of this model already has (refused by default: ALREADY_EXISTS naming that version). */
+  readonly allowDuplicate?: boolean;
 }
 
 /** A planned push that was not stored (`dryRun`). */
@@ -41,6 +45,8 @@ export interface RegistryServiceOptions {
   readonly verifyArtifact?: (path: string) => Promise<void>;
   /** Extra users of a version that block archiving (deployments). */
   readonly versionUsers?: (model: string, version: string) => Promise<string[]>;
+  /** How long a push may take from claiming its blob to committing its version (default one hour). */
+  readonly artifactLeaseTtlMs?: number;
 }
 
 /**
@@ -50,14 +56,21 @@ export interface RegistryServiceOptions {
 export class RegistryService {
   constructor(private readonly options: RegistryServiceOptions) {}
 
-  /** Store a new version. Nothing is stored (no blob, no row) when the file or the version is refused. */
+  /**
+   * Store a new version. Nothing is stored (no blob, no row) when the file or the version is refused.
+   * The blob is claimed by a lease before it is written or reused, and the lease is handed to the
+   * version row in the insert's transaction; a refusal hands the digest to the collector, which
+   * deletes the blob only if no version and no other push's lease names it (registry/artifact-leases.ts).
+   */
   async push(input: PushInput): Promise<VersionRecord> {
     const name = checkModelName(input.name);
     const request = parseBumpRequest({ bump: input.bump, version: input.version });
     const info = readOnnxModel(input.bytes);
     const { artifacts, store } = this.options;
-    const blob = await artifacts.put(input.bytes);
+    const sha256 = digestOf(input.bytes);
+    const lease = await store.leaseArtifact(sha256, this.options.artifactLeaseTtlMs ?? ARTIFACT_LEASE_TTL_MS);
     try {
+      const blob = await artifacts.put(input.bytes, sha256);
       await this.options.verifyArtifact?.(artifacts.localPath(blob.sha256));
       return await store.insertVersion(
         {
@@ -72,23 +85,47 @@ export class RegistryService {
           tags: input.tags ?? {},
           lineage: input.lineage ?? {},
         },
-        (newest, taken) => {
-          const plan = planVersion({ newest, taken, signature: info.signature, request });
-          return plan;
-        },
+        (newest, taken) => planVersion({ newest, taken, signature: info.signature, request }),
+        { lease, refuseDuplicate: input.allowDuplicate !== true },
       );
     } catch (error) {
-      if (blob.created && !(await store.isArtifactReferenced(blob.sha256))) await artifacts.delete(blob.sha256);
+      await this.#release(lease);
       throw error;
     }
   }
 
+  /**
+   * Delete every blob no version and no live push lease references, and temporary files of writes
+   * that crashed; safe while other processes push (the decision is made under the artifact lock).
+   */
+  async collectGarbage(): Promise<{ removed: string[]; temporaries: number }> {
+    const { artifacts, store } = this.options;
+    const temporaries = await artifacts.removeStaleTemporaries(this.options.artifactLeaseTtlMs ?? ARTIFACT_LEASE_TTL_MS);
+    const removed = await store.collectArtifacts(await artifacts.list(), (sha256) => artifacts.delete(sha256));
+    return { removed, temporaries };
+  }
+
+  /** After a refused push: drop its lease and delete its blob unless something else references it. */
+  async #release(lease: ArtifactLease): Promise<void> {
+    const { artifacts, store } = this.options;
+    try {
+      await store.collectArtifacts([lease.sha256], (sha256) => artifacts.delete(sha256), { release: lease });
+    } catch {
+      // The push's own refusal is what the caller must see. A lease left behind expires, and
+      // collectGarbage then deletes the blob if nothing references it.
+    }
+  }
+
   /** What `push` would do, without storing anything: the version it would get and the schema diff. */
-  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version'>): Promise<PushPlan> {
+  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version' | 'allowDuplicate'>): Promise<PushPlan> {
     const name = checkModelName(input.name);
     const request = parseBumpRequest({ bump: input.bump, version: input.version });
     const info = readOnnxModel(input.bytes);
     const versions = await this.options.store.listVersions(name, { includeArchived: true });
+    const sha256 = digestOf(input.bytes);
+    // The push would refuse it too; the oldest version with these bytes, as the store names it.
+    const same = versions.filter((v) => v.artifact.sha256 === sha256).at(-1);
+    if (same !== undefined && input.allowDuplicate !== true) throw duplicateArtifactError(name, same, sha256);
     const newest = versions[0];
     const taken = new Set(versions.map((v) => v.version));
     const plan = planVersion({ newest, taken, signature: info.signature, request });

@@ -379,14 +379,7 @@ describeEachDialect('RegistryStore', (fixture) => {
     });
   });
 
-  it('knows which artifacts are referenced, archived versions included', async () => {
-    const store = await openStore();
-    await store.insertVersion(draft('fraud', { artifact: { sha256: 'c'.repeat(64), sizeBytes: 10, format: 'onnx' } }), exactly('1.0.0'));
-    await store.archiveVersion('fraud', '1.0.0');
-
-    expect(await store.isArtifactReferenced('c'.repeat(64))).toBe(true);
-    expect(await store.isArtifactReferenced('d'.repeat(64))).toBe(false);
-  });
+  // Artifact leases, the collector and duplicate refusal: artifact-leases.test.ts.
 
   it('stores a model\'s serving config, empty by default', async () => {
     const store = await openStore();

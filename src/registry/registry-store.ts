@@ -1,3 +1,4 @@
+import type { ArtifactLease } from './artifact-leases.js';
 import type { ServingConfig } from './serving-config.js';
 import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
 
@@ -14,8 +15,12 @@ export interface RegistryStore {
    * (row lock on PostgreSQL, a write transaction on SQLite), the store creates the model if
    * needed, reads its newest version and taken numbers, asks `plan` for the number, and
    * inserts. Two concurrent calls for one model never get the same number.
+   *
+   * `lease` (from `leaseArtifact`) is checked and dropped in that transaction: the new row takes
+   * over protecting the blob (UNAVAILABLE if the lease expired). `refuseDuplicate` refuses
+   * (ALREADY_EXISTS) when a version of the model already has this artifact digest.
    */
-  insertVersion(draft: VersionDraft, plan: VersionPlanner): Promise<VersionRecord>;
+  insertVersion(draft: VersionDraft, plan: VersionPlanner, options?: InsertVersionOptions): Promise<VersionRecord>;
   listModels(): Promise<ModelSummary[]>;
   getModel(name: string): Promise<ModelSummary | undefined>;
   /** Newest first (by semver). Archived versions only when asked. */
@@ -39,7 +44,17 @@ export interface RegistryStore {
   getServingConfig(model: string): Promise<ServingConfig | undefined>;
   /** Replace a model's serving settings (NOT_FOUND for an unknown model). */
   setServingConfig(model: string, config: ServingConfig): Promise<ServingConfig>;
-  /** Whether any version (archived or not) references this artifact digest. */
-  isArtifactReferenced(sha256: string): Promise<boolean>;
+  /** Claim a digest before its blob is written or reused, so the collector keeps the blob (registry/artifact-leases.ts). */
+  leaseArtifact(sha256: string, ttlMs: number): Promise<ArtifactLease>;
+  /**
+   * Under the exclusive artifact lock: drop `release` and expired leases, then `remove` each
+   * candidate digest no version (archived or not) and no live lease names. Returns those removed.
+   */
+  collectArtifacts(candidates: readonly string[], remove: (sha256: string) => Promise<void>, options?: { release?: ArtifactLease }): Promise<string[]>;
   close(): Promise<void>;
+}
+
+export interface InsertVersionOptions {
+  readonly lease?: ArtifactLease;
+  readonly refuseDuplicate?: boolean;
 }

@@ -6,7 +6,9 @@ import { isRetryableWriteError, isUniqueViolation } from '../store/database-erro
 import { aliasesOf, ordered, toEvent, toRecord, versionsOf } from './sql-registry-rows.js';
 import type { VersionRow } from './sql-registry-rows.js';
 import type { DatabaseSchema } from '../store/schema.js';
-import type { RegistryStore } from './registry-store.js';
+import { duplicateArtifactError } from './duplicates.js';
+import { collectUnreferenced, consumeLease, insertLease, type ArtifactLease } from './artifact-leases.js';
+import type { InsertVersionOptions, RegistryStore } from './registry-store.js';
 import type { ServingConfig } from './serving-config.js';
 import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
 
@@ -41,8 +43,9 @@ export class SqlRegistryStore implements RegistryStore {
     return this.#database.db;
   }
 
-  insertVersion(draft: VersionDraft, plan: VersionPlanner): Promise<VersionRecord> {
+  insertVersion(draft: VersionDraft, plan: VersionPlanner, options: InsertVersionOptions = {}): Promise<VersionRecord> {
     return this.#write(async (trx) => {
+      if (options.lease !== undefined) await consumeLease(trx, this.#database.dialect, options.lease);
       const now = timestamp();
       await trx
         .insertInto('models')
@@ -53,6 +56,7 @@ export class SqlRegistryStore implements RegistryStore {
       const existing = await ordered(trx.selectFrom('model_versions as v').select(['v.id', 'v.version']).where('v.model_id', '=', model.id)).execute();
       const newest = existing[0] === undefined ? undefined : await this.#record(trx, draft.model, existing[0].id);
       const taken = new Set(existing.map((row) => row.version));
+      if (options.refuseDuplicate === true) await refuseDuplicate(trx, model.id, draft);
 
       const { version, schemaChange } = plan(newest, taken);
       const parsed = semver.parse(version);
@@ -224,9 +228,12 @@ export class SqlRegistryStore implements RegistryStore {
     });
   }
 
-  async isArtifactReferenced(sha256: string): Promise<boolean> {
-    const row = await this.#db.selectFrom('model_versions').select('id').where('artifact_sha256', '=', sha256).limit(1).executeTakeFirst();
-    return row !== undefined;
+  leaseArtifact(sha256: string, ttlMs: number): Promise<ArtifactLease> {
+    return this.#write((trx) => insertLease(trx, this.#database.dialect, sha256, ttlMs));
+  }
+
+  collectArtifacts(candidates: readonly string[], remove: (sha256: string) => Promise<void>, options: { release?: ArtifactLease } = {}): Promise<string[]> {
+    return this.#write((trx) => collectUnreferenced(trx, this.#database.dialect, candidates, remove, options));
   }
 
   async close(): Promise<void> {
@@ -320,6 +327,18 @@ function validateAliasName(alias: string): void {
   }
   if (RESERVED_ALIASES.has(alias.toLowerCase())) throw invalid(`alias "${alias}" is reserved`);
   if (semver.valid(alias, { loose: true }) !== null) throw invalid(`alias "${alias}" looks like a version number`);
+}
+
+/** The first version of the model with this artifact, if any, refuses the insert (registry/duplicates.ts). */
+async function refuseDuplicate(trx: Db, modelId: number, draft: VersionDraft): Promise<void> {
+  const same = await trx
+    .selectFrom('model_versions')
+    .select(['version', 'status'])
+    .where('model_id', '=', modelId)
+    .where('artifact_sha256', '=', draft.artifact.sha256)
+    .orderBy('id')
+    .executeTakeFirst();
+  if (same !== undefined) throw duplicateArtifactError(draft.model, same, draft.artifact.sha256);
 }
 
 async function touch(trx: Db, modelId: number, now: string): Promise<void> {

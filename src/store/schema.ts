@@ -34,6 +34,8 @@ export interface DatabaseSchema {
   shadow_drops: ShadowDropTable;
   rollouts: ControllerTable;
   experiments: ControllerTable;
+  // --- artifact leases (migration 0009) ---
+  artifact_leases: ArtifactLeaseTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -345,4 +347,12 @@ export interface ControllerTable {
   started_ms: ColumnType<number | string, number, number>;
   updated_ms: ColumnType<number | string, number, number>;
   finished_ms: ColumnType<number | string | null, number | null, number | null>;
+}
+
+/** A push's claim on a blob between writing (or finding) it and committing its version row. */
+export interface ArtifactLeaseTable {
+  id: string;
+  sha256: string;
+  expires_at: Timestamp;
+  created_at: Timestamp;
 }

@@ -5,12 +5,18 @@ import { parseTags } from '../../registry/tags.js';
 import type { Lineage } from '../../registry/types.js';
 import { isPlainObject } from '../../tensor/format.js';
 
-type Query = Record<string, string | string[] | undefined>;
+type Query = Record<string, string | string[] | boolean | undefined>;
 
 const one = (query: Query, key: string): string | undefined => {
   const value = query[key];
-  return Array.isArray(value) ? value[value.length - 1] : value;
+  return Array.isArray(value) ? value[value.length - 1] : typeof value === 'boolean' ? String(value) : value;
 };
+
+function optionalFlag(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw invalid(`"${field}" must be true or false`);
+  return value;
+}
 
 function optionalObject(value: unknown, field: string): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
@@ -28,6 +34,7 @@ function optionalText(value: unknown, field: string): string | undefined {
  * Read a push from either a raw `application/octet-stream` body (metadata in the query string:
  * description, bump, version, tag=k=v (repeatable), dataset, git_commit, parent_version, source_path)
  * or a JSON body `{"artifact_base64", "description", "card", "metrics", "params", "tags", "lineage", "bump", "version"}`.
+ * `allow_duplicate` (query string, or a JSON boolean) registers bytes a version of the model already has.
  */
 function readPush(name: string, body: unknown, query: Query): PushInput {
   if (Buffer.isBuffer(body)) {
@@ -38,7 +45,8 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
       ...(one(query, 'parent_version') ? { parentVersion: one(query, 'parent_version') } : {}),
       ...(one(query, 'source_path') ? { sourcePath: one(query, 'source_path') } : {}),
     };
-    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagValues, (pair) => `tag "${pair}"`), lineage };
+    const tagList = tagValues.map((tag) => String(tag));
+    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagList, (pair) => `tag "${pair}"`), lineage, allowDuplicate: query.allow_duplicate === true };
   }
   if (!isPlainObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
   const encoded = body.artifact_base64;
@@ -56,6 +64,7 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
     lineage: (optionalObject(body.lineage, 'lineage') ?? {}),
     bump: optionalText(body.bump, 'bump'),
     version: optionalText(body.version, 'version'),
+    allowDuplicate: optionalFlag(body.allow_duplicate, 'allow_duplicate') ?? (query.allow_duplicate === true),
   };
 }
 
@@ -82,11 +91,12 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
     {
       schema: {
         tags,
-        summary: 'Push a new version (ONNX bytes as application/octet-stream, or JSON with artifact_base64). 409 when the requested version breaks the semver policy.',
-        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' } }, additionalProperties: true },
+        summary:
+          'Push a new version (ONNX bytes as application/octet-stream, or JSON with artifact_base64). 409 when the requested version breaks the semver policy, or when a version of the model has the same bytes (pass allow_duplicate=true to register them again).',
+        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' }, allow_duplicate: { type: 'boolean' } }, additionalProperties: true },
       },
     },
-    async (request: FastifyRequest<{ Params: { name: string }; Querystring: Query & { dry_run?: boolean } }>, reply: FastifyReply) => {
+    async (request: FastifyRequest<{ Params: { name: string }; Querystring: Query & { dry_run?: boolean; allow_duplicate?: boolean } }>, reply: FastifyReply) => {
       const push = readPush(request.params.name, request.body, request.query);
       if (request.query.dry_run === true) return registry.planPush(push);
       const record = await registry.push(push);

@@ -11,6 +11,7 @@ import { driftMigration } from './0005-drift.js';
 import { featuresMigration } from './0006-features.js';
 import { batchJobsMigration } from './0007-batch-jobs.js';
 import { deploymentsMigration } from './0008-deployments.js';
+import { artifactLeasesMigration } from './0009-artifact-leases.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -26,6 +27,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0006_features': featuresMigration(dialect),
     '0007_batch_jobs': batchJobsMigration(dialect),
     '0008_deployments': deploymentsMigration(dialect),
+    '0009_artifact_leases': artifactLeasesMigration,
   };
 }
 
