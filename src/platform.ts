@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { SlipwayConfig } from './core/config.js';
+import { ensureHome, homeCreatedLine } from './core/home.js';
 import { LocalArtifactStore } from './registry/artifact-store.js';
 import { RegistryService } from './registry/registry-service.js';
 import { SqlRegistryStore } from './registry/sql-registry-store.js';
@@ -69,6 +70,8 @@ export interface PlatformOptions {
 
 /** Open the store, the artifact folder and the runtime described by `config`. */
 export async function openPlatform(config: SlipwayConfig, options: PlatformOptions = {}): Promise<Platform> {
+  // Both dialects keep artifacts and the online store in the home: create it first, and say so.
+  if (ensureHome(config.home)) (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(homeCreatedLine(config.home));
   const database = await openDatabaseFromConfig(config);
   const backend = createOrtBackend();
   const store = new SqlRegistryStore(database);
