@@ -53,6 +53,15 @@ export interface SlipwayConfig {
   readonly batchConcurrency: number;
   /** Shadow copies a server process keeps waiting at most; more are dropped (and counted). */
   readonly shadowQueueSize: number;
+  /** PostgreSQL: a connect with no answer after this long fails (ms; default 5,000). */
+  readonly databaseConnectTimeoutMs: number;
+  /** PostgreSQL: statement_timeout, and the client waits 5 s more for a reply (ms; default 60,000; 0 = none). */
+  readonly databaseQueryTimeoutMs: number;
+  /**
+   * `/v2/health/ready` answers 503 while the metadata database is unreachable (default false:
+   * loaded models keep serving and readiness says `degraded`; README "Database outages").
+   */
+  readonly readyRequiresDatabase: boolean;
 }
 
 export const CONFIG_ENV = {
@@ -81,6 +90,9 @@ export const CONFIG_ENV = {
   featureMaxFutureSkewMs: 'SLIPWAY_FEATURE_MAX_FUTURE_SKEW',
   batchConcurrency: 'SLIPWAY_BATCH_CONCURRENCY',
   shadowQueueSize: 'SLIPWAY_SHADOW_QUEUE_SIZE',
+  databaseConnectTimeoutMs: 'SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS',
+  databaseQueryTimeoutMs: 'SLIPWAY_DATABASE_QUERY_TIMEOUT_MS',
+  readyRequiresDatabase: 'SLIPWAY_READY_REQUIRES_DATABASE',
 } as const satisfies Record<keyof SlipwayConfig, string>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -112,6 +124,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       problems.push(error instanceof Error ? error.message : String(error));
       return fallback;
     }
+  };
+  const bool = (key: keyof typeof CONFIG_ENV): boolean => {
+    const raw = (env[CONFIG_ENV[key]] ?? '').toLowerCase();
+    if (['', 'false', '0', 'off', 'no'].includes(raw)) return false;
+    if (['true', '1', 'on', 'yes'].includes(raw)) return true;
+    problems.push(`${CONFIG_ENV[key]}=${raw}: expected true or false`);
+    return false;
   };
   const metricsRaw = (env[CONFIG_ENV.metrics] ?? 'on').toLowerCase();
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsRaw)) problems.push(`${CONFIG_ENV.metrics}=${metricsRaw}: expected on or off`);
@@ -156,6 +175,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     featureMaxFutureSkewMs: duration('featureMaxFutureSkewMs', 300_000, true),
     batchConcurrency: int('batchConcurrency', 1, 1, 64),
     shadowQueueSize: int('shadowQueueSize', 1000, 1, 1_000_000),
+    databaseConnectTimeoutMs: int('databaseConnectTimeoutMs', 5_000, 100, 600_000),
+    databaseQueryTimeoutMs: int('databaseQueryTimeoutMs', 60_000, 0, 2 ** 31 - 1 - 5_000),
+    readyRequiresDatabase: bool('readyRequiresDatabase'),
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {

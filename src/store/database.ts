@@ -1,13 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { SlipwayConfig } from '../core/config.js';
 import { SlipwayError, invalid } from '../core/errors.js';
 import { migrateToLatest } from './migrations/index.js';
 import type { DatabaseSchema } from './schema.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
+import { ConnectionGuard, type DatabaseHealth } from './connection-guard.js';
+
+export type { DatabaseHealth } from './connection-guard.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -31,6 +34,10 @@ export interface Database {
    * Use it inside `db.connection().execute(...)` so Kysely's connection lock is held.
    */
   readonly sqlite?: BetterSqlite3.Database;
+  /** Whether the database answers (PostgreSQL: as last seen; SQLite: always up). */
+  health(): DatabaseHealth;
+  /** Told when the database goes down or comes back (PostgreSQL only; SQLite never changes). Returns an unsubscribe. */
+  onHealthChange(listener: (health: DatabaseHealth) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -42,7 +49,20 @@ export interface OpenDatabaseOptions {
   readonly postgresUrl?: string;
   /** PostgreSQL schema for every table, created if missing (tests use a fresh one each). */
   readonly postgresSchema?: string;
+  /** PostgreSQL: give up a connect that got no answer after this long (default 5,000 ms). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * PostgreSQL: the server cancels a statement after this long (statement_timeout), and the client
+   * gives up on a reply 5 s later (a peer that stopped answering); 0 = no limit. Default 60,000 ms.
+   */
+  readonly queryTimeoutMs?: number;
 }
+
+/** Defaults of the PostgreSQL timeouts (`SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS`, `SLIPWAY_DATABASE_QUERY_TIMEOUT_MS`). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
+/** How much longer than statement_timeout the client waits for any reply before calling the peer hung. */
+const QUERY_TIMEOUT_GRACE_MS = 5_000;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -58,7 +78,7 @@ const SQLITE_BUSY_TIMEOUT_MS = 5000;
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const { sqlitePath, postgresUrl, postgresSchema } = options;
-  if (postgresUrl !== undefined && sqlitePath === undefined) return openPostgres(postgresUrl, postgresSchema);
+  if (postgresUrl !== undefined && sqlitePath === undefined) return openPostgres(postgresUrl, postgresSchema, options);
   if (sqlitePath !== undefined && postgresUrl === undefined) {
     if (postgresSchema !== undefined) throw invalid('postgresSchema applies to PostgreSQL only');
     return openSqlite(sqlitePath);
@@ -68,9 +88,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 
 /** The configured database: PostgreSQL at `config.databaseUrl`, else SQLite at `<home>/slipway.db`. */
 export function openDatabaseFromConfig(config: SlipwayConfig): Promise<Database> {
+  return openDatabase(databaseOptionsFromConfig(config));
+}
+
+/** The options `openDatabaseFromConfig` uses (for a second connection, e.g. the prediction log's thread). */
+export function databaseOptionsFromConfig(config: SlipwayConfig): OpenDatabaseOptions {
   return config.databaseUrl === undefined
-    ? openDatabase({ sqlitePath: path.join(config.home, 'slipway.db') })
-    : openDatabase({ postgresUrl: config.databaseUrl });
+    ? { sqlitePath: path.join(config.home, 'slipway.db') }
+    : { postgresUrl: config.databaseUrl, connectTimeoutMs: config.databaseConnectTimeoutMs, queryTimeoutMs: config.databaseQueryTimeoutMs };
 }
 
 async function openSqlite(file: string): Promise<Database> {
@@ -88,31 +113,53 @@ async function openSqlite(file: string): Promise<Database> {
   return { ...(await migrated(db, 'sqlite', undefined)), sqlite };
 }
 
-async function openPostgres(url: string, schema: string | undefined): Promise<Database> {
+async function openPostgres(url: string, schema: string | undefined, options: OpenDatabaseOptions): Promise<Database> {
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw invalid(`postgresSchema "${schema}": expected letters, digits and underscores`);
   }
-  const pool = new pg.Pool({ connectionString: url });
-  // An idle client losing its server emits 'error' on the pool; unhandled, that would crash the
-  // process. pg already drops the client, and the next query reports the problem to its caller.
-  pool.on('error', () => undefined);
-  const searchPath = schema === undefined ? undefined : CompiledQuery.raw(`set search_path to "${schema}"`);
-  const db = new Kysely<DatabaseSchema>({
-    dialect: new PostgresDialect({
-      pool,
-      ...(searchPath === undefined ? {} : { onCreateConnection: async (connection) => void (await connection.executeQuery(searchPath)) }),
-    }),
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const pool = new pg.Pool({
+    connectionString: url,
+    // The schema is set at connection start-up, not by a query after connecting: Kysely's
+    // onCreateConnection never releases a client whose first query fails (a connection cut at
+    // that moment leaked it, and closing the pool then waited forever).
+    ...(schema === undefined ? {} : { options: `-c search_path="${schema}"` }),
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    ...(queryTimeoutMs > 0 ? { statement_timeout: queryTimeoutMs, query_timeout: queryTimeoutMs + QUERY_TIMEOUT_GRACE_MS } : {}),
   });
+  // pg clients emit 'error' when their connection dies. The pool listens only while a client is
+  // idle; a client checked out for a query (or a transaction) has no listener then, and an
+  // unhandled 'error' event kills the process. Every client gets its own listener for life: the
+  // failed query already rejects to its caller, and the pool drops the broken client on release
+  // (a new one is connected on demand).
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('error', () => undefined);
+  const where = redact(url);
+  const guard = new ConnectionGuard(where);
+  const dialect = new PostgresDialect({ pool });
+  const db = new Kysely<DatabaseSchema>({
+    dialect: {
+      createAdapter: () => dialect.createAdapter(),
+      createDriver: () => guard.wrap(dialect.createDriver()),
+      createIntrospector: (kysely) => dialect.createIntrospector(kysely),
+      createQueryCompiler: () => dialect.createQueryCompiler(),
+    },
+  });
+  guard.setProbe(async () => void (await pool.query('select 1')));
   let migrationSchema: string;
   try {
     if (schema !== undefined) await createSchema(db, schema);
     migrationSchema = schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public';
   } catch (error) {
     await db.destroy();
-    if (error instanceof SlipwayError) throw error;
-    throw new SlipwayError('UNAVAILABLE', `cannot reach PostgreSQL at ${redact(url)}: ${messageOf(error)}`, { cause: error });
+    const timedOut = /timeout/i.test(messageOf(error)) ? ` (no answer within ${connectTimeoutMs} ms, SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS)` : '';
+    const cause = error instanceof SlipwayError && error.cause !== undefined ? error.cause : error;
+    if (error instanceof SlipwayError && error.code !== 'UNAVAILABLE') throw error;
+    throw new SlipwayError('UNAVAILABLE', `cannot reach PostgreSQL at ${where}: ${messageOf(cause)}${timedOut}`, { cause: error });
   }
-  return migrated(db, 'postgres', migrationSchema);
+  return { ...(await migrated(db, 'postgres', migrationSchema)), health: () => guard.health(), onHealthChange: (listener) => guard.onChange(listener) };
 }
 
 async function createSchema(db: Kysely<DatabaseSchema>, schema: string): Promise<void> {
@@ -143,9 +190,13 @@ async function migrated(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, mig
     db,
     dialect,
     supportsRowLocks: dialect === 'postgres',
+    health: () => ALWAYS_UP,
+    onHealthChange: () => () => undefined,
     close: () => (closing ??= db.destroy()),
   };
 }
+
+const ALWAYS_UP: DatabaseHealth = Object.freeze({ up: true, downSince: undefined, reason: undefined });
 
 /** host:port/database only, so a password in the URL never reaches a log. */
 function redact(url: string): string {
