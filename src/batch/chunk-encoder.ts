@@ -2,11 +2,10 @@ import { SlipwayError, invalid } from '../core/errors.js';
 import type { ColumnValues, TableChunk, TableColumn, WriteColumn, WriteColumnType } from '../io/index.js';
 import type { InputMapping } from '../monitor/reference-file.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
+import { ORT_TYPE, dimsOf, fillFeed, parseColumn, readsText, type ParsedColumn } from './input-values.js';
 import { UNPARSABLE_COLUMN } from './read-input.js';
 import type { PartColumnSpec, PartColumnType, WireTensor } from './scoring-pool.js';
 
-/** ORT element type names for the input datatypes batch scoring can fill from numeric columns. */
-export const ORT_TYPE: Partial<Record<Datatype, string>> = { FP32: 'float32', FP64: 'float64', INT32: 'int32', INT64: 'int64', BOOL: 'bool' };
 
 /** How each output column type is written in a part. */
 const PART_TYPE: Readonly<Record<WriteColumnType, PartColumnType>> = { number: 'DOUBLE', integer: 'BIGINT', boolean: 'BOOLEAN', string: 'VARCHAR' };
@@ -101,9 +100,6 @@ export class ChunkEncoder {
     private readonly idColumn: string | undefined,
     keep: readonly string[],
   ) {
-    for (const { spec } of mappings) {
-      if (ORT_TYPE[spec.datatype] === undefined) throw new SlipwayError('UNIMPLEMENTED', `input "${spec.name}" is ${spec.datatype}: batch scoring fills FP32, FP64, INT32, INT64 and BOOL inputs`);
-    }
     const byName = new Map(fileColumns.map((c) => [c.name, c]));
     const lookup = (name: string, what: string): TableColumn => {
       const column = byName.get(name);
@@ -124,9 +120,15 @@ export class ChunkEncoder {
     }
   }
 
-  /** Model-input columns (read as numbers with their unparsable text, see `readInput`). */
+  /** Model-input columns read as numbers (with their unparsable text, see `readInput`). */
   get numericColumns(): string[] {
-    return [...new Set(this.mappings.flatMap((m) => m.columns))];
+    const text = new Set(this.textColumns);
+    return [...new Set(this.mappings.filter((m) => !readsText(m.spec.datatype)).flatMap((m) => m.columns))].filter((c) => !text.has(c));
+  }
+
+  /** Model-input columns read as text: those of BYTES and BOOL inputs. */
+  get textColumns(): string[] {
+    return [...new Set(this.mappings.filter((m) => readsText(m.spec.datatype)).flatMap((m) => m.columns))];
   }
 
   /** The id and kept columns, read as they are. */
@@ -137,19 +139,19 @@ export class ChunkEncoder {
   encode(chunk: TableChunk, firstRow: number): EncodedChunk {
     const rows = chunk.rows;
     const reasons = new Map<number, string>();
-    const parsed = new Map<string, Float64Array>();
+    // A column feeding two inputs of different datatypes is checked once for each.
+    const parsed = new Map<string, ParsedColumn>();
     const unparsable = chunk.columns.get(UNPARSABLE_COLUMN);
     const badText = unparsable?.type === 'string' ? unparsable.values : undefined;
     for (const mapping of this.mappings) {
-      const integer = mapping.spec.datatype !== 'FP32' && mapping.spec.datatype !== 'FP64';
       for (const name of mapping.columns) {
-        if (parsed.has(name)) continue;
-        parsed.set(name, checkColumn(name, column(chunk, name), badText, rows, integer, reasons));
+        const key = parsedKey(mapping, name);
+        if (!parsed.has(key)) parsed.set(key, parseColumn(name, mapping.spec.datatype, column(chunk, name), badText, rows, reasons));
       }
     }
     const valid = new Int32Array(rows - reasons.size);
     for (let r = 0, k = 0; r < rows; r++) if (!reasons.has(r)) valid[k++] = r;
-    const feeds = this.mappings.map((m) => fill(m, valid, parsed));
+    const feeds = this.mappings.map((m) => fillFeed(m, valid, parsed, parsedKey));
     const idOf = this.idReader(chunk, firstRow);
     const rejects = [...reasons].sort((a, b) => a[0] - b[0]).map(([r, reason]) => ({ id: idOf(r), reason }));
     return { feeds, valid, rejects };
@@ -164,7 +166,8 @@ export class ChunkEncoder {
     for (const c of this.passthrough) columns.push(gather(c, column(chunk, c.name), valid));
     this.outputs.forEach((o, output) => {
       const type = PART_TYPE[writeTypeOf(o.spec.datatype)];
-      o.names.forEach((name, element) => columns.push({ source: 'output', name, type, output, width: o.width, element }));
+      const half = o.spec.datatype === 'FP16';
+      o.names.forEach((name, element) => columns.push({ source: 'output', name, type, output, width: o.width, element, ...(half ? { half } : {}) }));
     });
     return columns;
   }
@@ -173,7 +176,7 @@ export class ChunkEncoder {
   feedsOf(arrays: readonly (Float32Array | Float64Array)[], rows: number): WireTensor[] {
     return this.mappings.map((m, i) => {
       const data = arrays[i] as Float32Array | Float64Array;
-      return { name: m.spec.name, type: ORT_TYPE[m.spec.datatype] as string, data: data.subarray(0, rows * m.columns.length), dims: dimsOf(m.spec, rows) };
+      return { name: m.spec.name, type: ORT_TYPE[m.spec.datatype], data: data.subarray(0, rows * m.columns.length), dims: dimsOf(m.spec, rows) };
     });
   }
 
@@ -217,82 +220,9 @@ function column(chunk: TableChunk, name: string): ColumnValues {
   return values;
 }
 
-/** The column as numbers; rows that cannot feed the model get a reason (the first one found wins). */
-function checkColumn(name: string, values: ColumnValues, badText: readonly (string | null)[] | undefined, rows: number, integer: boolean, reasons: Map<number, string>): Float64Array {
-  const reject = (row: number, reason: string): void => {
-    if (!reasons.has(row)) reasons.set(row, `column "${name}" ${reason}`);
-  };
-  if (values.type === 'string' || values.type === 'other') {
-    const numbers = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) {
-      const text = values.values[r];
-      if (text === null || text === undefined) {
-        reject(r, 'is null');
-        continue;
-      }
-      const value = text.trim() === '' ? Number.NaN : Number(text);
-      numbers[r] = value;
-      if (!Number.isFinite(value)) reject(r, `holds ${quote(text)}, not a number`);
-      else if (integer && !Number.isInteger(value)) reject(r, `holds ${value}, not an integer`);
-    }
-    return numbers;
-  }
-  const numbers = values.values;
-  for (let r = 0; r < rows; r++) {
-    const value = numbers[r] as number;
-    if (Number.isFinite(value)) {
-      if (integer && !Number.isInteger(value)) reject(r, `holds ${value}, not an integer`);
-    } else if (values.nulls[r] === 1) {
-      const bad = badText?.[r];
-      const text = bad !== null && bad !== undefined && bad.startsWith(`${name}\u0000`) ? bad.slice(name.length + 1) : undefined;
-      reject(r, text === undefined ? 'is null' : `holds ${quote(text)}, not a number`);
-    } else reject(r, `is ${value}`);
-  }
-  return numbers;
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-}
-
-function fill(mapping: InputMapping, valid: Int32Array, parsed: Map<string, Float64Array>): WireTensor {
-  const { spec, columns } = mapping;
-  const width = columns.length;
-  const n = valid.length;
-  const type = ORT_TYPE[spec.datatype] as string;
-  const data =
-    type === 'float32' ? new Float32Array(n * width) : type === 'float64' ? new Float64Array(n * width) : type === 'int32' ? new Int32Array(n * width) : type === 'bool' ? new Uint8Array(n * width) : new BigInt64Array(n * width);
-  const sources = columns.map((name) => parsed.get(name) as Float64Array);
-  if (data instanceof Float32Array) {
-    interleaveFloat32(data, sources, valid);
-  } else {
-    sources.forEach((source, j) => {
-      if (data instanceof BigInt64Array) {
-        for (let k = 0; k < n; k++) data[k * width + j] = BigInt(source[valid[k] as number] as number);
-      } else {
-        for (let k = 0; k < n; k++) data[k * width + j] = source[valid[k] as number] as number;
-      }
-    });
-  }
-  return { name: spec.name, type, data, dims: dimsOf(spec, n) };
-}
-
-function dimsOf(spec: TensorSpec, rows: number): number[] {
-  return spec.shape.length <= 1 ? [rows] : [rows, ...spec.shape.slice(1)];
-}
-
-/**
- * The hot loop for the common FP32 input: row by row (sequential writes; column-by-column strided
- * writes ran 3x slower on 100k x 30) and monomorphic (one typed-array type per call site).
- */
-function interleaveFloat32(data: Float32Array, sources: readonly Float64Array[], valid: Int32Array): void {
-  const n = valid.length;
-  const width = sources.length;
-  let at = 0;
-  for (let k = 0; k < n; k++) {
-    const r = valid[k] as number;
-    for (let j = 0; j < width; j++) data[at++] = (sources[j] as Float64Array)[r] as number;
-  }
+/** Where a mapping's parsed column is kept: by datatype and column. */
+function parsedKey(mapping: InputMapping, column: string): string {
+  return `${mapping.spec.datatype}\u0000${column}`;
 }
 
 function passthroughReader(column: TableColumn, values: ColumnValues): (row: number) => unknown {

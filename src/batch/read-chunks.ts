@@ -36,7 +36,7 @@ async function* readTableChunks(options: ReadChunksOptions): AsyncGenerator<Read
   const { encoder } = options;
   let index = 0;
   let firstRow = 0;
-  for await (const chunk of readInput(options.file, options.fileColumns, { numeric: encoder.numericColumns, other: encoder.otherColumns, chunkRows: options.chunkRows })) {
+  for await (const chunk of readInput(options.file, options.fileColumns, { numeric: encoder.numericColumns, text: encoder.textColumns, other: encoder.otherColumns, chunkRows: options.chunkRows })) {
     index++;
     if (options.skip(index)) {
       yield { index, firstRow, rows: chunk.rows };

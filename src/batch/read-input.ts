@@ -20,15 +20,18 @@ export const UNPARSABLE_COLUMN = '\u0000unparsable';
  * Other columns (id, kept) come as `readTable` gives them. Rows keep file order (DuckDB preserves
  * insertion order; a glob reads its files in name order).
  */
-export async function* readInput(file: string, fileColumns: readonly TableColumn[], options: { numeric: readonly string[]; other: readonly string[]; chunkRows: number }): AsyncGenerator<TableChunk> {
+export async function* readInput(file: string, fileColumns: readonly TableColumn[], options: { numeric: readonly string[]; text?: readonly string[]; other: readonly string[]; chunkRows: number }): AsyncGenerator<TableChunk> {
   const source = await resolveTableSource(file);
   const byName = new Map(fileColumns.map((c) => [c.name, c]));
   const numeric = new Set(options.numeric);
+  // Columns of BYTES and BOOL inputs come as text, whatever their type (see input-values.ts).
+  const text = new Set((options.text ?? []).filter((name) => !numeric.has(name)));
   const selected: { sql: string; column: TableColumn }[] = [];
   for (const name of options.other) {
     const column = byName.get(name);
-    if (column !== undefined && !numeric.has(name)) selected.push({ sql: selectExpression(column), column });
+    if (column !== undefined && !numeric.has(name) && !text.has(name)) selected.push({ sql: selectExpression(column), column });
   }
+  for (const name of text) selected.push({ sql: `CAST(${quoteIdentifier(name)} AS VARCHAR)`, column: { name, type: 'string', duckdbType: 'VARCHAR' } });
   const textual: string[] = [];
   for (const name of numeric) {
     const quoted = quoteIdentifier(name);
@@ -42,7 +45,7 @@ export async function* readInput(file: string, fileColumns: readonly TableColumn
   const connection = await openConnection();
   try {
     const list = selected.length === 0 ? 'NULL' : selected.map((s) => s.sql).join(', ');
-    const result = await stream(connection, source, `SELECT ${list} FROM ${readerSql(source, fileColumns, numeric)}`);
+    const result = await stream(connection, source, `SELECT ${list} FROM ${readerSql(source, fileColumns, new Set([...numeric, ...text]))}`);
     const builder = new ChunkBuilder(
       selected.map((s) => s.column),
       options.chunkRows,
@@ -61,11 +64,11 @@ export async function* readInput(file: string, fileColumns: readonly TableColumn
   }
 }
 
-/** The table function, with the model-input columns of text formats read as VARCHAR. */
 function literalOf(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
+/** The table function, with the model-input columns of text formats read as VARCHAR (as written: "007" stays "007"). */
 function readerSql(source: TableSource, columns: readonly TableColumn[], numeric: ReadonlySet<string>): string {
   const literal = literalOf;
   switch (source.format) {

@@ -17,6 +17,7 @@ import { countRows, expandInput } from './input-files.js';
 import { JobFolder, fingerprintDifference, inputFiles, type ChunkRecord, type JobFingerprint, type JobManifest } from './job-folder.js';
 import { readChunks } from './read-chunks.js';
 import { ScoringPool } from './scoring-pool.js';
+import { checkTextColumns } from './text-columns.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 
 /** The services a batch job needs; {@link batchDepsOf} takes them from a platform. */
@@ -226,6 +227,7 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
   }
   const ignore = [...(spec.idColumn === undefined ? [] : [spec.idColumn]), ...keep];
   const mappings = mapColumns(record.signature, fileColumns.map((c) => c.name), ignore, overrides);
+  await checkTextColumns(input, fileColumns, mappings);
   const encoder = new ChunkEncoder(mappings, outputColumns(record.signature.outputs), fileColumns, spec.idColumn, keep);
   const fingerprint: JobFingerprint = {
     model: `${record.model}@${record.version}`,

@@ -7,9 +7,10 @@ import { workerExecArgv } from './worker-exec-argv.js';
 /** One tensor crossing the thread boundary; `data` is transferred, not copied. */
 export interface WireTensor {
   readonly name: string;
-  /** ORT's element type name: `float32`, `float64`, `int32`, `int64`, `bool`. */
+  /** ORT's element type name (`ORT_TYPE` in input-values.ts). */
   readonly type: string;
-  readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+  /** Typed arrays (FP16 as half bits, BOOL as 0/1 bytes) are transferred; BYTES (strings) are copied. */
+  readonly data: Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[];
   readonly dims: readonly number[];
 }
 
@@ -23,7 +24,7 @@ export type PartColumnSpec =
   /** An id or kept column, one value per scored row; `nulls[k] === 1` marks a null. */
   | { readonly source: 'values'; readonly name: string; readonly type: PartColumnType; readonly values: Float64Array | readonly (string | null)[]; readonly nulls?: Uint8Array }
   /** Element `element` of each row's `width` values of fetched output number `output`. */
-  | { readonly source: 'output'; readonly name: string; readonly type: PartColumnType; readonly output: number; readonly width: number; readonly element: number };
+  | { readonly source: 'output'; readonly name: string; readonly type: PartColumnType; readonly output: number; readonly width: number; readonly element: number; readonly half?: boolean };
 
 /** One chunk's work for a worker: score the valid rows and write them as a part file. */
 export interface PartTask {
@@ -120,7 +121,7 @@ export class ScoringPool {
     if (this.closed) return Promise.reject(new SlipwayError('UNAVAILABLE', 'the scoring pool is closed'));
     const entry = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
     const id = this.nextId++;
-    const transfer = [...task.feeds.map((f) => f.data.buffer as ArrayBuffer), task.valid.buffer as ArrayBuffer];
+    const transfer = [...task.feeds.flatMap((f) => (Array.isArray(f.data) ? [] : [f.data.buffer as ArrayBuffer])), task.valid.buffer as ArrayBuffer];
     for (const column of task.columns) if (column.source === 'values' && column.values instanceof Float64Array) transfer.push(column.values.buffer as ArrayBuffer);
     return new Promise<ArrayBuffer[]>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });

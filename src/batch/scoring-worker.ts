@@ -1,3 +1,4 @@
+import { fromHalfBits } from '../tensor/fp16.js';
 import { parquetCodec } from './parquet-part.js';
 
 /**
@@ -27,6 +28,7 @@ const crypto = require('node:crypto');
 const ort = require(workerData.ortPath);
 
 const { encodePart } = (${parquetCodec.toString()})();
+const fromHalfBits = ${fromHalfBits.toString()};
 
 const ready = ort.InferenceSession.create(workerData.modelPath, {
   intraOpNumThreads: workerData.intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential',
@@ -40,12 +42,13 @@ parentPort.on('message', async (message) => {
     const inputs = {};
     for (const f of message.feeds) inputs[f.name] = new ort.Tensor(f.type, f.data, f.dims);
     const rows = message.valid.length;
+    // A chunk whose every row was rejected runs nothing; its part has the columns and no rows.
     const results = rows === 0 ? {} : await session.run(inputs, message.fetches);
-    const outputs = message.fetches.map((name) => results[name]);
+    const outputs = message.fetches.map((name) => results[name] || { data: [] });
     const columns = message.part.columns.map((column) => partColumn(column, message.valid, outputs));
     writePart(message.part.file, encodePart(columns, rows));
     // The feed and row buffers go back to be filled again.
-    const buffers = [...new Set([...message.feeds.map((f) => f.data.buffer), message.valid.buffer])];
+    const buffers = [...new Set([...message.feeds.filter((f) => !Array.isArray(f.data)).map((f) => f.data.buffer), message.valid.buffer])];
     parentPort.postMessage({ id: message.id, buffers }, buffers);
   } catch (error) {
     parentPort.postMessage({ id: message.id, error: String(error && error.message || error) });
@@ -77,7 +80,8 @@ function partColumn(column, valid, outputs) {
   const data = outputs[column.output].data;
   const { width, element } = column;
   if (width === 1 && column.type === 'BIGINT' && data instanceof BigInt64Array) return { name: column.name, type, values: data };
-  const read = (k) => data[k * width + element];
+  // FP16 outputs come as half bits (a Uint16Array); the online path answers their numbers.
+  const read = column.half ? (k) => fromHalfBits(data[k * width + element]) : (k) => data[k * width + element];
   if (column.type === 'VARCHAR') {
     const nulls = new Uint8Array(n);
     const values = new Array(n);

@@ -7,6 +7,7 @@ import type { TableChunk, TableColumn } from '../io/index.js';
 import type { InputMapping } from '../monitor/reference-file.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ChunkEncoder, ReadChunk } from './chunk-encoder.js';
+import { FP32_OVERFLOW } from './input-values.js';
 
 /**
  * The fast read for the common case: a Parquet input whose model inputs are all FP32 or FP64 and
@@ -214,7 +215,7 @@ function pack(filling: Filling, blocks: readonly Block[], columns: readonly Colu
   }
   // Row by row: rejected rows are left out, so the rows after them move up.
   for (let r = from; r < from + take; r++) {
-    const reason = rejection(blocks, columns, r);
+    const reason = rejection(blocks, columns, r, filling.feeds);
     if (reason === undefined) {
       blocks.forEach((block, m) => {
         const feed = filling.feeds[m] as Float32Array | Float64Array;
@@ -229,13 +230,15 @@ function pack(filling: Filling, blocks: readonly Block[], columns: readonly Colu
 }
 
 /** The first model-input column (in ChunkEncoder's order) that cannot feed the model, worded as ChunkEncoder words it. */
-function rejection(blocks: readonly Block[], columns: readonly ColumnAt[], row: number): string | undefined {
+function rejection(blocks: readonly Block[], columns: readonly ColumnAt[], row: number, feeds: readonly (Float32Array | Float64Array)[]): string | undefined {
   for (const { name, block, element } of columns) {
     const { values, width, isNull } = blocks[block] as Block;
     const index = row * width + element;
     if (isNull?.(index) === true) return `column "${name}" is null`;
     const value = values[index] as number;
     if (!Number.isFinite(value)) return `column "${name}" is ${value}`;
+    // A double that a float32 feed cannot hold (it would become Infinity); the online path refuses it too.
+    if (feeds[block] instanceof Float32Array && !(value < FP32_OVERFLOW && value > -FP32_OVERFLOW)) return `column "${name}" holds ${value}, out of range for FP32`;
   }
   return undefined;
 }
