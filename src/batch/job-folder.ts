@@ -1,6 +1,7 @@
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SlipwayError, invalid } from '../core/errors.js';
+import { SlipwayError } from '../core/errors.js';
+import { checkName } from '../core/names.js';
 import { writeFileAtomically } from '../io/atomic-file.js';
 import type { BatchSummary } from './types.js';
 
@@ -39,14 +40,13 @@ export interface JobManifest {
   readonly summary?: BatchSummary;
 }
 
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The folder of one job: its manifest, numbered parts and per-part rejects. */
 export class JobFolder {
   readonly dir: string;
 
   constructor(workDir: string, jobId: string) {
-    if (!JOB_ID.test(jobId)) throw invalid(`job id "${jobId}" must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    checkName('job id', jobId);
     this.dir = path.join(workDir, jobId);
   }
 

@@ -3,6 +3,7 @@
  * edge (API bodies, CLI flags); everything past this file trusts the shape.
  */
 import { invalid } from '../core/errors.js';
+import { checkName } from '../core/names.js';
 import { checkModelName, isSemver } from '../registry/model-ref.js';
 
 /** Where a sticky key comes from: a request header, or the first element of a named input. */
@@ -41,12 +42,9 @@ export interface DeploymentSpecInput {
   readonly notes?: unknown;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** A deployment's name is a model name in the protocol: the same characters. */
+/** A deployment's name is a model name in the protocol: the one name rule (core/names.ts). */
 export function checkDeploymentName(name: string): string {
-  if (!NAME.test(name)) throw invalid(`deployment name "${name}" must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`);
-  return name;
+  return checkName('deployment name', name);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -8,30 +8,11 @@ import { createOrtBackend } from '../runtime/onnx/ort-backend.js';
 import { describeEachDialect } from '../testing/databases.js';
 import { fixtureBytes } from '../testing/fixtures.js';
 import { LocalArtifactStore } from './artifact-store.js';
+import { blobFiles, variant } from './artifacts.test-support.js';
 import { RegistryService, type PushInput } from './registry-service.js';
 import { SqlRegistryStore } from './sql-registry-store.js';
 
 const backend = createOrtBackend();
-
-/**
- * A valid ONNX file with different bytes: a ModelProto `doc_string` (field 6) appended at the end.
- * Protobuf keeps the last value of a repeated scalar field, so the model is the same, its digest new.
- */
-export function variant(bytes: Uint8Array, tag: string): Buffer {
-  const text = Buffer.from(tag, 'utf8');
-  if (text.length > 127) throw new Error('tag too long for a one-byte length');
-  return Buffer.concat([bytes, Buffer.from([(6 << 3) | 2, text.length]), text]);
-}
-
-/** Every file under the blob folder: digests of stored blobs, plus any temporary file left behind. */
-export async function blobFiles(root: string): Promise<string[]> {
-  try {
-    const entries = await readdir(path.join(root, 'sha256'), { recursive: true, withFileTypes: true });
-    return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
-  } catch {
-    return [];
-  }
-}
 
 /**
  * Issue 13 item 1: a refused push deleted the blob of an accepted push of the same bytes (it saw

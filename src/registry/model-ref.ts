@@ -1,4 +1,5 @@
 import { SlipwayError } from '../core/errors.js';
+import { checkName } from '../core/names.js';
 
 /** `name`, `name@1.2.3`, `name@alias`, `name@latest`. */
 export interface ModelRef {
@@ -7,18 +8,11 @@ export interface ModelRef {
   readonly selector: string;
 }
 
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
-/** Validate a model name: letters, digits, `_`, `-`, `.`; at most 128 characters; starts with a letter or digit. */
+/** Validate a model name by the one name rule (core/names.ts): every valid name is reachable over HTTP. */
 export function checkModelName(name: string): string {
-  if (!MODEL_NAME.test(name)) {
-    throw new SlipwayError(
-      'INVALID_ARGUMENT',
-      `invalid model name "${name}": use letters, digits, "_", "-" and "." (at most 128, starting with a letter or digit)`,
-    );
-  }
-  return name;
+  return checkName('model name', name);
 }
 
 /** Parse `name[@selector]`; the selector defaults to `latest`. */

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import semver from 'semver';
 import { SlipwayError, invalid, notFound } from '../core/errors.js';
+import { checkAliasName } from '../core/names.js';
 import type { Database } from '../store/database.js';
 import { isRetryableWriteError, isUniqueViolation } from '../store/database-errors.js';
 import { aliasesOf, ordered, toEvent, toRecord, versionsOf } from './sql-registry-rows.js';
@@ -14,7 +15,6 @@ import type { AliasEvent, ModelSummary, VersionDraft, VersionPlanner, VersionRec
 
 type Db = Kysely<DatabaseSchema>;
 
-const ALIAS_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** `latest` always means the highest active version, so no alias may shadow it. */
 const RESERVED_ALIASES = new Set(['latest']);
 const MAX_ATTEMPTS = 5;
@@ -322,9 +322,7 @@ export class SqlRegistryStore implements RegistryStore {
 }
 
 function validateAliasName(alias: string): void {
-  if (!ALIAS_NAME.test(alias)) {
-    throw invalid(`alias "${alias}": expected a letter, then up to 63 letters, digits, "_" or "-"`);
-  }
+  checkAliasName(alias);
   if (RESERVED_ALIASES.has(alias.toLowerCase())) throw invalid(`alias "${alias}" is reserved`);
   if (semver.valid(alias, { loose: true }) !== null) throw invalid(`alias "${alias}" looks like a version number`);
 }

@@ -1,7 +1,8 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { SlipwayConfig } from '../core/config.js';
+import { MAX_PATH_PARAM_LENGTH, NAME_MAX_LENGTH } from '../core/names.js';
 import type { AlertService } from '../monitor/alerts/index.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
@@ -13,6 +14,7 @@ import { registerObservabilityRoutes, type ObservabilityApi } from './http/obser
 import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
+import { registerHealthRoutes, type HealthOptions } from './http/health-routes.js';
 import type { InferenceService } from './inference-service.js';
 import type { FeatureStore } from '../features/feature-store.js';
 import { registerFeatureRoutes } from './http/feature-routes.js';
@@ -24,7 +26,9 @@ import type { Deployments } from '../deploy/index.js';
 import { registerDeploymentRoutes } from './http/deployment-routes.js';
 
 export interface AppOptions {
-  readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'>;
+  readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'> & Partial<Pick<SlipwayConfig, 'readyRequiresDatabase'>>;
+  /** The metadata database, for readiness and `/api/v1/health` (health-routes.ts); absent = not reported. */
+  readonly database?: HealthOptions['database'];
   readonly registry: RegistryService;
   readonly inference: InferenceService;
   /** Metrics, live stats, prediction log, feedback, drift and alerts routes; absent = not served. */
@@ -57,6 +61,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+    // Every name the registry accepts must fit in a path parameter (core/names.ts); Fastify's
+    // default of 100 left names of 101..128 characters unreachable (issue 13 item 16).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // Errors the router raises before any route runs, in our error model rather than Fastify's.
+    frameworkErrors: (error, _request, reply) => {
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path segment is longer than ${MAX_PATH_PARAM_LENGTH} characters; names are at most ${NAME_MAX_LENGTH} characters`
+          : error.message;
+      void (reply as FastifyReply).status(400).send({ error: message, code: 'INVALID_ARGUMENT' });
+    },
   });
   installErrorHandling(app, bodyLimit);
   // Model uploads arrive as raw bytes.
@@ -85,6 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  registerHealthRoutes(app, options.inference, { database: options.database, readyRequiresDatabase: options.config.readyRequiresDatabase ?? false });
   await registerV2Routes(app, options.inference, bodyLimit, options.features);
   registerPredictRoutes(app, options.inference, options.features);
   registerRepositoryRoutes(app, options.inference);

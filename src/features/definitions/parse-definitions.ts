@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../core/duration.js';
 import { invalid, notFound } from '../../core/errors.js';
+import { IDENTIFIER_RULE, isIdentifier } from '../../core/names.js';
 import type { FeatureScalar } from '../online/online-store.js';
 import { FEATURE_TYPES, JOIN_KEY_TYPES, parseFeatureRef } from './types.js';
 import type { EntityDefinition, FeatureDefinition, FeatureDefinitions, FeatureType, JoinKeyType, ServiceDefinition, ViewDefinition, ViewSource } from './types.js';
@@ -63,7 +64,6 @@ export function parseDefinitions(text: string, options: { baseDir: string; file?
   return definitions;
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Cross-object rules: unique names, entities and refs that exist, one type per join key name. */
 export function checkDefinitions(definitions: FeatureDefinitions): string[] {
@@ -145,8 +145,8 @@ class Reader {
   }
 
   name(value: unknown, at: string): string {
-    if (typeof value === 'string' && NAME.test(value)) return value;
-    this.problems.push(`${at} must be a name of letters, digits and _ (not starting with a digit), got ${JSON.stringify(value)}`);
+    if (typeof value === 'string' && isIdentifier(value)) return value;
+    this.problems.push(`${at} must be a name of ${IDENTIFIER_RULE}, got ${JSON.stringify(value)}`);
     return String(value);
   }
 
@@ -282,7 +282,7 @@ class Reader {
   ref(value: unknown, at: string): string {
     if (typeof value === 'string') {
       const [head, tail, ...rest] = value.split(':');
-      if (rest.length === 0 && head !== undefined && tail !== undefined && NAME.test(head) && NAME.test(tail)) return value;
+      if (rest.length === 0 && head !== undefined && tail !== undefined && isIdentifier(head) && isIdentifier(tail)) return value;
     }
     this.problems.push(`${at} must be "<view>:<feature>" or "request:<name>", got ${JSON.stringify(value)}`);
     return String(value);
