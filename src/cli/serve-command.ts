@@ -1,10 +1,14 @@
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { loadConfig, type SlipwayConfig } from '../core/config.js';
-import { SlipwayError } from '../core/errors.js';
-import { openPlatform } from '../platform.js';
+import { SlipwayError, toSlipwayError } from '../core/errors.js';
+import type { RegistryJson } from '../monitor/metrics.js';
+import type { StatsPart, StatsQuery } from '../monitor/live-stats.js';
+import { openPlatform, type Platform } from '../platform.js';
+import { superviseWorkers } from '../server/cluster-primary.js';
+import { joinCluster } from '../server/cluster-worker.js';
 import { createGrpcServer } from '../server/grpc/grpc-server.js';
-import { startServer } from '../server/serve.js';
+import { listenError, startServer, type RunningServer } from '../server/serve.js';
 import type { CliIo } from './io.js';
 
 interface ServeOptions {
@@ -14,6 +18,7 @@ interface ServeOptions {
   grpc: boolean;
   workers?: string;
   drainTimeout?: string;
+  shutdownDelay?: string;
 }
 
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -34,40 +39,73 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--no-grpc', 'do not start the gRPC server')
     .option('--workers <n>', 'server processes sharing the ports, via node:cluster (SLIPWAY_WORKERS, default 1)')
     .option('--drain-timeout <ms>', 'how long a SIGTERM/SIGINT drain may take (SLIPWAY_DRAIN_MS, default 30000)')
+    .option('--shutdown-delay <ms>', 'on SIGTERM, keep serving this long with readiness 503 before refusing connections (SLIPWAY_SHUTDOWN_DELAY_MS, default 1000)')
     .action(async (options: ServeOptions) => {
       const port = integer('--port', options.port, 0, 65535);
       const grpcPort = integer('--grpc-port', options.grpcPort, 0, 65535);
       const workers = integer('--workers', options.workers, 1, 64);
       const drainMs = integer('--drain-timeout', options.drainTimeout, 0, 3_600_000);
+      const shutdownDelayMs = integer('--shutdown-delay', options.shutdownDelay, 0, 600_000);
       const config = loadConfig(io.env, {
         ...(options.host ? { host: options.host } : {}),
         ...(port !== undefined ? { port } : {}),
         ...(grpcPort !== undefined ? { grpcPort } : {}),
         ...(workers !== undefined ? { workers } : {}),
         ...(drainMs !== undefined ? { drainMs } : {}),
+        ...(shutdownDelayMs !== undefined ? { shutdownDelayMs } : {}),
       });
-      if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config, io);
+      if (config.workers > 1 && cluster.isPrimary) {
+        io.stdout(`slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`);
+        return superviseWorkers({ workers: config.workers, log: (line) => io.stderr(line + '\n') });
+      }
       await serveUntilSignal(config, options.grpc, io);
     });
 }
 
 async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io: CliIo): Promise<void> {
   const log = (line: string) => io.stderr(line + '\n');
-  const platform = await openPlatform(config, { log });
-  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log }) : undefined;
-  const server = await startServer(platform, { host: config.host, port: config.port, log, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
-  const grpcPort = grpc ? await grpc.listen(config.host, config.grpcPort) : undefined;
+  const member = joinCluster();
+  let started: Started;
+  try {
+    started = await start(config, grpcEnabled, log);
+  } catch (error) {
+    if (member === undefined) throw error;
+    // The primary prints the reason once and stops the server rather than forking a replacement
+    // that would fail the same way; this worker only has to leave.
+    await member.fatal(toSlipwayError(error).message);
+    cluster.worker?.disconnect();
+    return;
+  }
+  const { server, platform, grpcPort } = started;
+  if (member === undefined) {
+    server.startBackground();
+  } else {
+    // Any worker answers /metrics and /api/v1/stats for all of them (cluster-primary.ts relays).
+    const { metrics, stats } = platform.monitor;
+    member.answer('metrics', () => metrics.local());
+    member.answer('stats', (query) => stats.part(query as StatsQuery));
+    metrics.aggregateWith(() => member.gather<RegistryJson>('metrics'));
+    stats.aggregateWith((query) => member.gather<StatsPart>('stats', query));
+    member.onBackground(() => {
+      server.startBackground();
+      log(`background work (jobs, alerts, drift, rollouts) runs in worker ${process.pid}`);
+    });
+    member.ready();
+  }
   const who = cluster.isWorker ? `worker ${process.pid} ` : '';
   io.stdout(`slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     // `on`, not `once`: with Ctrl-C a worker gets the terminal's SIGINT and the primary's, and a
     // second signal must not kill it mid-drain.
-    const stop = (signal: string) => {
+    const stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      io.stderr(`${signal}: draining (up to ${config.drainMs} ms) and stopping\n`);
-      server.stop(config.drainMs).then(
+      // SIGTERM is how an orchestrator stops a server behind a load balancer: keep serving while
+      // it notices readiness 503. SIGINT is a person at a terminal: no one to wait for.
+      const delayMs = signal === 'SIGTERM' ? config.shutdownDelayMs : 0;
+      io.stderr(`${signal}: draining (readiness 503 now, new connections refused in ${delayMs} ms; up to ${config.drainMs} ms more) and stopping\n`);
+      server.stop(config.drainMs, delayMs).then(
         () => resolve(),
         (error: unknown) => {
           io.stderr(`error while stopping: ${String(error)}\n`);
@@ -82,32 +120,23 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
   cluster.worker?.disconnect();
 }
 
-/** The cluster primary: fork the workers, replace one that dies unexpectedly, and pass SIGTERM/SIGINT on. */
-async function superviseWorkers(config: SlipwayConfig, io: CliIo): Promise<void> {
-  let stopping = false;
-  for (let i = 0; i < config.workers; i++) cluster.fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    io.stderr(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
-    cluster.fork();
-  });
-  io.stdout(`slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      const workers = Object.values(cluster.workers ?? {});
-      let alive = workers.length;
-      if (alive === 0) resolve();
-      for (const worker of workers) {
-        worker?.once('exit', () => {
-          alive -= 1;
-          if (alive === 0) resolve();
-        });
-        worker?.process.kill(signal);
-      }
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+/** Open the platform and bind both ports; a port in use says which and how to choose another. */
+interface Started {
+  readonly server: RunningServer;
+  readonly platform: Platform;
+  readonly grpcPort: number | undefined;
+}
+
+async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: string) => void): Promise<Started> {
+  const platform = await openPlatform(config, { log });
+  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log }) : undefined;
+  // Background loops start once both ports are bound (and, with workers, in one of them).
+  const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
+  if (grpc === undefined) return { server, platform, grpcPort: undefined };
+  try {
+    return { server, platform, grpcPort: await grpc.listen(config.host, config.grpcPort) };
+  } catch (error) {
+    await server.stop(config.drainMs);
+    throw listenError('gRPC', config.host, config.grpcPort, error);
+  }
 }

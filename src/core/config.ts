@@ -25,6 +25,11 @@ export interface SlipwayConfig {
   readonly workers: number;
   /** How long a graceful stop may take to finish queued and in-flight requests. */
   readonly drainMs: number;
+  /**
+   * On SIGTERM, how long readiness answers 503 while the server keeps serving (so load balancers
+   * stop sending) before it stops accepting connections (ms; default 1,000; SIGINT does not wait).
+   */
+  readonly shutdownDelayMs: number;
   /** Request metrics, live stats and the prediction log (`SLIPWAY_METRICS=off` turns them all off). */
   readonly metrics: boolean;
   /** Share of successful predictions written to the prediction log (0 = off, 1 = all). */
@@ -77,6 +82,7 @@ export const CONFIG_ENV = {
   grpcMaxMessageBytes: 'SLIPWAY_GRPC_MAX_MESSAGE_BYTES',
   workers: 'SLIPWAY_WORKERS',
   drainMs: 'SLIPWAY_DRAIN_MS',
+  shutdownDelayMs: 'SLIPWAY_SHUTDOWN_DELAY_MS',
   metrics: 'SLIPWAY_METRICS',
   logSampleRate: 'SLIPWAY_LOG_SAMPLE_RATE',
   logRetentionMs: 'SLIPWAY_LOG_RETENTION',
@@ -162,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     grpcMaxMessageBytes: int('grpcMaxMessageBytes', 64 * 1024 * 1024, 4 * 1024 * 1024, 2 ** 31 - 1),
     workers: int('workers', 1, 1, 64),
     drainMs: int('drainMs', 30_000, 0, 3_600_000),
+    shutdownDelayMs: int('shutdownDelayMs', 1000, 0, 600_000),
     metrics: !['off', 'false', '0'].includes(metricsRaw),
     logSampleRate: logSampleRate >= 0 && logSampleRate <= 1 ? logSampleRate : 1,
     logRetentionMs: duration('logRetentionMs', 7 * 86_400_000, false),

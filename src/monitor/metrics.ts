@@ -3,7 +3,7 @@
  * (`slipway_` prefix, base units, `_total` counters) with bounded labels only: deployment, model,
  * version (names the registry knows, '' otherwise) and protocol.
  */
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { InferenceEvent, RequestOutcome } from './events.js';
 import { REQUEST_OUTCOMES } from './events.js';
 import { LATENCY_BUCKETS, SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics.js';
@@ -19,6 +19,15 @@ export interface RequestSeries {
   readonly queue: HistogramSeries;
   readonly compute: HistogramSeries;
 }
+
+/** One process's registry as `Registry.getMetricsAsJSON()` gives it (what workers send each other). */
+export type RegistryJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/**
+ * With `--workers N`: every worker's {@link RegistryJson} (this one's included), and how many
+ * workers did not answer in time.
+ */
+export type MetricsGather = () => Promise<{ results: RegistryJson[]; missing: number }>;
 
 /** What the scrape-time gauges read. */
 export interface GaugeSource {
@@ -37,15 +46,20 @@ export class ServingMetrics {
   private readonly loadDuration: Histogram<'model' | 'version' | 'result'>;
   private readonly cache = new Map<string, RequestSeries>();
   private readonly batchCache = new Map<string, HistogramSeries>();
+  private gather: MetricsGather | undefined;
 
   constructor(source: GaugeSource, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     this.loadDuration = new Histogram({ name: 'slipway_model_load_duration_seconds', help: 'Model load time, including warm-up.', labelNames: ['model', 'version', 'result'], buckets: LOAD_BUCKETS, registers });
+    // `aggregator`: how `--workers N` combines the workers' values into one scrape (cluster.ts in
+    // prom-client): queues and runs add up; loaded models is the fewest any worker has loaded, so
+    // it counts what every worker can serve without a load.
     new Gauge({
       name: 'slipway_queue_depth',
       help: 'Requests waiting in a model version\'s batch queue.',
       labelNames: ['model', 'version'],
       registers,
+      aggregator: 'sum',
       collect() {
         this.reset();
         for (const q of source.queues()) this.set(splitKey(q.key), q.queued);
@@ -56,6 +70,7 @@ export class ServingMetrics {
       help: 'Model runs executing now.',
       labelNames: ['model', 'version'],
       registers,
+      aggregator: 'sum',
       collect() {
         this.reset();
         for (const q of source.queues()) this.set(splitKey(q.key), q.inFlight);
@@ -63,8 +78,9 @@ export class ServingMetrics {
     });
     new Gauge({
       name: 'slipway_loaded_models',
-      help: 'Model versions loaded and ready.',
+      help: 'Model versions loaded and ready (with --workers N: in every worker).',
       registers,
+      aggregator: 'min',
       collect() {
         this.set(source.loadedModels());
       },
@@ -111,9 +127,28 @@ export class ServingMetrics {
     this.loadDuration.observe({ ...splitKey(key), result: ok ? 'loaded' : 'failed' }, seconds);
   }
 
-  /** The exposition text and its content type. */
+  /**
+   * Scrape every worker from now on (`--workers N`): counters and histograms add up, gauges follow
+   * their `aggregator` (prom-client's cluster aggregation), so any worker's `/metrics` describes
+   * the whole server.
+   */
+  aggregateWith(gather: MetricsGather): void {
+    this.gather = gather;
+  }
+
+  /** This process's metrics, for another worker's aggregated scrape. */
+  local(): Promise<RegistryJson> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** The exposition text and its content type (of every worker once {@link aggregateWith} is set). */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    if (this.gather === undefined) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const { results, missing } = await this.gather();
+    const body = await AggregatorRegistry.aggregate(results).metrics();
+    // A worker busy past the gather timeout (a model load) is left out, and the scrape says so.
+    const note = missing > 0 ? `# slipway: ${missing} worker(s) did not answer in time; their series are missing from this scrape\n` : '';
+    return { contentType: this.registry.contentType, body: note + body };
   }
 }
 

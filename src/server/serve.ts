@@ -1,5 +1,6 @@
-import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { SlipwayError } from '../core/errors.js';
 import type { Platform } from '../platform.js';
 import { loadRuleFile } from '../monitor/alerts/index.js';
 import { buildApp } from './app.js';
@@ -10,11 +11,18 @@ export interface RunningServer {
   /** Resolves when every preloaded model is ready. */
   readonly preloaded: Promise<void>;
   /**
-   * Graceful stop: readiness turns false, no new connections, queued and in-flight requests
-   * finish, then models and the store are released. Resolves `true` when everything finished
-   * within `drainMs` (default 30 s), `false` when the deadline cut the drain short.
+   * Start the background loops (alerts, drift, batch jobs, the rollout controller) in this
+   * process, once; `startServer` does it itself unless told `background: false`.
    */
-  stop(drainMs?: number): Promise<boolean>;
+  startBackground(): void;
+  /**
+   * Graceful stop: readiness turns false at once and every response from then on carries
+   * `Connection: close`; after `delayMs` (default 0) of serving as usual, no new connections, idle
+   * keep-alive ones are closed, queued and in-flight requests finish, then models and the store are
+   * released. Resolves `true` when everything after the delay finished within `drainMs` (default
+   * 30 s), `false` when the deadline cut the drain short.
+   */
+  stop(drainMs?: number, delayMs?: number): Promise<boolean>;
 }
 
 export interface StartOptions {
@@ -23,31 +31,76 @@ export interface StartOptions {
   readonly log?: (line: string) => void;
   /** Extra transports (gRPC) closed with the HTTP server. */
   readonly alsoClose?: ReadonlyArray<(graceMs: number) => Promise<void>>;
+  /** Start the background loops now (default true); false leaves it to `startBackground()`. */
+  readonly background?: boolean;
+}
+
+/**
+ * A listen failure as a message that says what to do: a port in use names the flag and the
+ * variable that choose another one.
+ */
+export function listenError(what: 'HTTP' | 'gRPC', host: string, port: number, error: unknown): SlipwayError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const [flag, variable] = what === 'HTTP' ? ['--port', 'SLIPWAY_PORT'] : ['--grpc-port', 'SLIPWAY_GRPC_PORT'];
+  const port_ = `${what === 'HTTP' ? '' : 'gRPC '}port ${port} on ${host}`;
+  // grpc-js reports the bind error in its message only.
+  if (code === 'EADDRINUSE' || /EADDRINUSE/.test(message)) {
+    return new SlipwayError('UNAVAILABLE', `${port_} is in use; choose another with ${flag} or ${variable}`, { cause: error });
+  }
+  if (code === 'EACCES' || /EACCES/.test(message)) {
+    return new SlipwayError('UNAVAILABLE', `${port_}: permission denied (ports below 1024 need privileges); choose another with ${flag} or ${variable}`, { cause: error });
+  }
+  return new SlipwayError('UNAVAILABLE', `${what} cannot listen on ${host}:${port}: ${message}`, { cause: error });
 }
 
 /**
  * Listen on `host:port`, preload the models most likely to be called, and report ready once they
- * are. Readiness turns false as soon as a stop begins.
+ * are. Readiness turns false as soon as a stop begins. A listen failure closes `platform` and
+ * throws the {@link listenError}.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments });
-  const address = await app.listen({ host: options.host, port: options.port });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments, database: platform.database });
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    await platform.close().catch(() => undefined);
+    throw listenError('HTTP', options.host, options.port, error);
+  }
   const log = options.log ?? (() => undefined);
   const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  // Every process follows the deployments in the store and counts its deployment traffic.
-  await platform.deployments.startServing();
-  await startBackgroundChecks(platform, log);
+  try {
+    // Every process follows the deployments in the store and counts its deployment traffic.
+    await platform.deployments.startServing();
+    await loadAlertRules(platform, log);
+  } catch (error) {
+    // Nothing may keep the process alive after a failed start.
+    await app.close().catch(() => undefined);
+    await preloaded.catch(() => undefined);
+    await platform.close().catch(() => undefined);
+    throw error;
+  }
   let stopping: Promise<boolean> | undefined;
+  let background = false;
+  const startBackground = () => {
+    if (background || stopping) return;
+    background = true;
+    runBackgroundLoops(platform);
+  };
+  if (options.background !== false) startBackground();
+
   const drain = async (drainMs: number): Promise<void> => {
-    platform.inference.markReady(false);
     await platform.alerts.stop();
     await platform.drift.stop();
     await platform.jobs.stop();
     await platform.deployments.controller.stop();
-    // app.close stops accepting, closes idle keep-alive connections, answers requests that arrive
-    // on busy ones with 503, and resolves when in-flight requests are done.
+    // app.close stops accepting, closes idle keep-alive connections (their clients were told
+    // `Connection: close` by their last answer since the stop began), answers requests that
+    // arrive on busy ones with 503, and resolves when in-flight requests are done.
     await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
     await preloaded.catch(() => undefined);
     await platform.close();
@@ -56,8 +109,15 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     app,
     url: address,
     preloaded,
-    stop(drainMs = 30_000) {
+    startBackground,
+    stop(drainMs = 30_000, delayMs = 0) {
       stopping ??= (async () => {
+        platform.inference.markReady(false);
+        // From now on every answer ends its connection, so keep-alive clients reconnect (through
+        // their load balancer, which sees readiness 503, to another server) instead of sending
+        // on a socket this server will close. A listener added only now costs nothing before.
+        app.server.prependListener('request', closeAfterResponse);
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
         let timer: NodeJS.Timeout | undefined;
         const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)));
         const finished = await Promise.race([drain(drainMs).then(() => true as const), deadline]);
@@ -70,23 +130,29 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
   };
 }
 
-/**
- * Scheduled drift checks, alert evaluation, the batch job runner and the rollout/experiment controller, as configured. A rules file that fails to load
- * stops the start: a typo must not silently leave a server without its alerts.
- */
-async function startBackgroundChecks(platform: Platform, log: (line: string) => void): Promise<void> {
+function closeAfterResponse(_request: IncomingMessage, response: ServerResponse): void {
+  response.setHeader('connection', 'close');
+}
+
+/** A rules file that fails to load stops the start: a typo must not silently leave a server without its alerts. */
+async function loadAlertRules(platform: Platform, log: (line: string) => void): Promise<void> {
   const { config } = platform;
-  if (config.alertRulesFile !== undefined) {
-    const rules = await loadRuleFile(config.alertRulesFile, { knownMetrics: platform.alerts.knownMetrics });
-    await platform.alerts.setFileRules(rules);
-    log(`alerts: ${rules.length} rule(s) from ${config.alertRulesFile}`);
-  }
-  // With --workers N, one process runs the loops: N would store N copies of each drift result.
-  // (Live metrics are per process, so that worker's alert rules see its share of the traffic.)
-  if (cluster.isWorker && cluster.worker?.id !== 1) return;
+  if (config.alertRulesFile === undefined) return;
+  const rules = await loadRuleFile(config.alertRulesFile, { knownMetrics: platform.alerts.knownMetrics });
+  await platform.alerts.setFileRules(rules);
+  log(`alerts: ${rules.length} rule(s) from ${config.alertRulesFile}`);
+}
+
+/**
+ * Scheduled drift checks, alert evaluation, the batch job runner and the rollout/experiment
+ * controller, as configured. With `--workers N` one worker runs them, chosen by the primary
+ * (`cluster-primary.ts`): N would store N copies of each drift result and run N × the batch
+ * concurrency.
+ */
+function runBackgroundLoops(platform: Platform): void {
+  const { config } = platform;
   if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
-  // Batch jobs: N workers would each run `batchConcurrency` jobs.
   platform.jobs.start();
   // Rollouts and experiments (their transitions are conditional writes, so several servers may each run one).
   platform.deployments.controller.start();

@@ -30,7 +30,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, monitor: Monitor)
     },
     (request: FastifyRequest<{ Querystring: Query }>) => {
       const { model, version, deployment, window } = request.query;
-      return monitor.stats.query({
+      return monitor.stats.queryAll({
         window: statsWindow(window),
         ...(model === undefined ? {} : { model }),
         ...(version === undefined ? {} : { version }),
