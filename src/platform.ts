@@ -23,7 +23,9 @@ import { InferenceService } from './server/inference-service.js';
 import { FeatureDefinitionsStore } from './features/definitions/definitions-store.js';
 import { FeatureStore } from './features/feature-store.js';
 import { openRedisOnlineStore, openSqliteOnlineStore, type OnlineStore } from './features/online/index.js';
-import { openDatabaseFromConfig, type Database } from './store/database.js';
+import { databaseOptionsFromConfig, openDatabaseFromConfig, type Database } from './store/database.js';
+import { rateLimitedLog } from './core/log-limiter.js';
+import { registerReliabilityMetrics } from './monitor/reliability-metrics.js';
 import { JobService } from './batch/job-service.js';
 import { SqlJobStore } from './batch/job-store.js';
 import { openDeployments, type Deployments } from './deploy/index.js';
@@ -109,7 +111,10 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       options.onPoolEvent?.(event);
     },
   });
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Background loops and services log through one rate limiter: with the database down, each would
+  // otherwise write the same failure every tick (issue 13 item 4: 105 MB of identical lines).
+  const log = rateLimitedLog(options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
+  database.onHealthChange((h) => log(h.up ? 'database: reachable again' : `database: unreachable since ${new Date(h.downSince ?? Date.now()).toISOString()} (${h.reason ?? 'unknown'}); loaded models keep serving, writes that can wait are buffered`));
   const predictions = new SqlPredictionStore(database);
   const deployments = openDeployments({
     database,
@@ -137,6 +142,10 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     : deployments.recorder.observe;
   const inference: InferenceService = new InferenceService({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows });
   const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true);
+  registerReliabilityMetrics(monitor.metrics.registry, {
+    databaseUp: () => database.health().up,
+    droppedWrites: () => ({ prediction_log: predictionLog.stats().dropped + predictionLog.stats().failedRows, traffic_stats: deployments.recorder.droppedSlots, shadow_results: deployments.shadows.droppedResults }),
+  });
   monitor.setSink({
     recordInference: (event) =>
       void predictionLog.record({
@@ -240,7 +249,7 @@ async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, 
     onError: (error: Error) => log(`prediction log: ${error.message}`),
   };
   if (!worker) return PredictionLog.open({ store, ...retention });
-  const database = config.databaseUrl === undefined ? { sqlitePath: path.join(config.home, 'slipway.db') } : { postgresUrl: config.databaseUrl };
+  const database = databaseOptionsFromConfig(config);
   return PredictionLog.open({ database, ...retention });
 }
 

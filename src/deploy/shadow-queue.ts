@@ -61,6 +61,8 @@ export class ShadowQueue {
   private closed = false;
   private readonly capacity: number;
   private readonly concurrency: number;
+  /** Results dropped unwritten because more than MAX_UNWRITTEN waited (the database was unreachable). */
+  droppedResults = 0;
 
   constructor(private readonly options: ShadowQueueOptions) {
     this.capacity = options.capacity ?? 1000;
@@ -132,8 +134,10 @@ export class ShadowQueue {
       try {
         await this.options.store.write(results, this.drops, this.options.source);
       } catch (error) {
-        // Kept for the next flush (at most MAX_UNWRITTEN); a locked database is routine.
-        this.results = [...results, ...this.results].slice(-MAX_UNWRITTEN);
+        // Kept for the next flush (at most MAX_UNWRITTEN, the oldest dropped and counted); a locked database is routine.
+        const kept = [...results, ...this.results];
+        if (kept.length > MAX_UNWRITTEN) this.droppedResults += kept.length - MAX_UNWRITTEN;
+        this.results = kept.slice(-MAX_UNWRITTEN);
         this.dropsChanged = true;
         if (!isRetryableWriteError(error)) this.options.onError?.(error);
       }

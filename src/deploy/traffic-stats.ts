@@ -201,11 +201,15 @@ export class TrafficRecorder {
   private flushing: Promise<void> = Promise.resolve();
   /** Slots before this may have been written and then forgotten. */
   private forgottenBefore = Number.NEGATIVE_INFINITY;
+  /** Unwritten slots dropped because more than `maxUnwritten` waited (the database was unreachable). */
+  droppedSlots = 0;
 
   constructor(
     private readonly store: SqlTrafficStatsStore,
     private readonly source: string,
     private readonly onError: (error: unknown) => void = () => undefined,
+    /** Slots kept while they cannot be written (default 10,000: an hour of one deployment with three versions). */
+    private readonly maxUnwritten = 10_000,
   ) {}
 
   readonly observe = (event: InferenceEvent): void => {
@@ -241,12 +245,28 @@ export class TrafficRecorder {
         // Kept for the next flush; a locked database (the log's writer thread) is routine.
         for (const s of dirty) s.dirty = true;
         if (!isRetryableWriteError(error)) this.onError(error);
+        this.dropBeyondBound();
       }
       const old = Date.now() - 5 * SLOT_MS;
       for (const [key, s] of this.slots) if (!s.dirty && s.slotMs < old) this.slots.delete(key);
       this.forgottenBefore = Math.max(this.forgottenBefore, old);
     });
     return this.flushing;
+  }
+
+  /**
+   * While the database cannot be written (an outage), unwritten slots pile up, one per second per
+   * deployment and version: beyond `maxUnwritten` the oldest are dropped and counted.
+   */
+  private dropBeyondBound(): void {
+    let excess = this.slots.size - this.maxUnwritten;
+    if (excess <= 0) return;
+    // Map order is insertion order: the oldest slots first.
+    for (const [key, slot] of this.slots) {
+      if (excess-- <= 0) break;
+      this.slots.delete(key);
+      if (slot.dirty) this.droppedSlots++;
+    }
   }
 
   /** Stop the timer and write what is left (a few tries while the database is locked). */

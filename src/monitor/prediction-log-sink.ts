@@ -6,6 +6,10 @@ import { unpackBatch } from './prediction-batch.js';
 import type { PackedBatch } from './prediction-batch.js';
 import type { PredictionStore } from './prediction-store.js';
 import { SqlPredictionStore } from './sql-prediction-store.js';
+import { isConnectionError } from '../store/database-errors.js';
+
+/** While the database is unreachable, a batch is tried again this often. */
+const OUTAGE_RETRY_MS = 1000;
 
 /**
  * The writing end of the prediction log, the same in the writer thread and inline: it stores
@@ -48,6 +52,8 @@ export class PredictionSink {
   #retention: Promise<void> | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #ownsStore: boolean;
+  #waitForDatabase = true;
+  #wake: (() => void) | undefined;
 
   /** `ownsStore`: close the store with the sink. */
   constructor(store: Promise<PredictionStore>, options: PredictionSinkOptions & { readonly ownsStore: boolean }) {
@@ -68,6 +74,15 @@ export class PredictionSink {
     return written;
   }
 
+  /**
+   * Stop waiting for an unreachable database: batches get their usual retries, then fail (the
+   * log is closing; waiting could hold the process open for as long as the outage lasts).
+   */
+  stopWaitingForDatabase(): void {
+    this.#waitForDatabase = false;
+    this.#wake?.();
+  }
+
   /** Finish queued batches and any retention pass, then close the store if the sink owns it. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
@@ -84,6 +99,21 @@ export class PredictionSink {
         await (await this.#store).appendEncoded(rows);
         return rows.length;
       } catch (error) {
+        // The database is unreachable: the batch waits for it (the log's pending bounds, rows and
+        // bytes, cap what waits; more is dropped and counted there) instead of being given up
+        // after a few seconds. Not once the log is closing: then the retries below apply.
+        if (this.#waitForDatabase && isConnectionError(error)) {
+          attempt = -1;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, OUTAGE_RETRY_MS);
+            this.#wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.#wake = undefined;
+          continue;
+        }
         const delay = delays[attempt];
         if (delay === undefined) {
           const message = error instanceof Error ? error.message : String(error);

@@ -20,6 +20,7 @@ export interface PredictionWorkerInit {
 
 export type ToPredictionWorker =
   | ({ readonly type: 'batch'; readonly id: number } & PackedBatch)
+  | { readonly type: 'stop-waiting' }
   | { readonly type: 'close' };
 
 export type FromPredictionWorker =
@@ -62,6 +63,9 @@ port.on('message', (message: ToPredictionWorker) => {
         (error: unknown) =>
           port.postMessage({ type: 'ack', id: message.id, buffer: message.buffer, error: messageOf(error) } satisfies FromPredictionWorker, [message.buffer]),
       );
+      break;
+    case 'stop-waiting':
+      sink.stopWaitingForDatabase();
       break;
     case 'close':
       sink

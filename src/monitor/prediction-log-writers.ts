@@ -13,6 +13,8 @@ export interface BatchWriter {
   send(id: number, batch: PackedBatch): void;
   /** Finish every batch sent, then release the connection or thread. */
   close(): Promise<void>;
+  /** Batches waiting for an unreachable database get their last retries and fail (called as the log closes). */
+  stopWaitingForDatabase(): void;
 }
 
 export interface BatchWriterEvents {
@@ -40,6 +42,10 @@ export class InlineBatchWriter implements BatchWriter {
 
   close(): Promise<void> {
     return this.#sink.close();
+  }
+
+  stopWaitingForDatabase(): void {
+    this.#sink.stopWaitingForDatabase();
   }
 }
 
@@ -87,6 +93,10 @@ export class WorkerBatchWriter implements BatchWriter {
     this.#inFlight.add(id);
     worker.ref();
     worker.postMessage({ type: 'batch', id, ...batch } satisfies ToPredictionWorker, [batch.buffer]);
+  }
+
+  stopWaitingForDatabase(): void {
+    this.#worker?.postMessage({ type: 'stop-waiting' } satisfies ToPredictionWorker);
   }
 
   async close(): Promise<void> {

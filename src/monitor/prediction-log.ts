@@ -193,6 +193,7 @@ export class PredictionLog {
    */
   close(): Promise<void> {
     this.#closed = true;
+    this.#writer.stopWaitingForDatabase();
     this.#closing ??= this.flush()
       .catch(() => undefined)
       .then(() => this.#writer.close());

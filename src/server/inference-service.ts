@@ -97,6 +97,8 @@ export interface InferenceServiceOptions {
 export class InferenceService {
   private readonly cache = new Map<string, { record: VersionRecord; until: number }>();
   private readonly warming = new Set<string>();
+  /** The last resolution of each `model@selector`, kept for when the store cannot be read. */
+  private readonly lastKnown = new Map<string, VersionRecord>();
   private readonly resolveCacheMs: number;
   private ready = false;
 
@@ -145,7 +147,19 @@ export class InferenceService {
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.record;
-    let record = await this.options.registry.resolve(model, version ?? 'latest');
+    let record: VersionRecord;
+    try {
+      record = await this.options.registry.resolve(model, version ?? 'latest');
+    } catch (error) {
+      // The store is unreachable: a version already loaded keeps answering from its last known
+      // resolution (checked again with the next cache expiry), instead of every request failing.
+      const known = this.lastKnown.get(key);
+      if (error instanceof SlipwayError && error.code === 'UNAVAILABLE' && known !== undefined && this.options.pool.status(poolKey(known)) === 'ready') {
+        this.cache.set(key, { record: known, until: now + this.resolveCacheMs });
+        return known;
+      }
+      throw error;
+    }
     const previous = hit?.record;
     if (previous !== undefined && previous.version !== record.version && !isSemver(version ?? 'latest')) {
       const { pool } = this.options;
@@ -155,6 +169,7 @@ export class InferenceService {
       }
     }
     this.cache.set(key, { record, until: now + this.resolveCacheMs });
+    this.lastKnown.set(key, record);
     return record;
   }
 
@@ -335,6 +350,8 @@ export class InferenceService {
       const versions = await registry.listVersions(model.name);
       for (const v of versions) {
         if (v === versions[0] || v.aliases.length > 0) wanted.push(v);
+        // What a request could name it by, should the store be unreachable at its first request.
+        for (const selector of [v.version, ...v.aliases, ...(v === versions[0] ? ['latest'] : [])]) this.lastKnown.set(`${model.name}@${selector}`, v);
       }
     }
     for (const record of wanted.slice(0, limit)) {

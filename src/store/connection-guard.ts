@@ -35,6 +35,8 @@ export class ConnectionGuard {
   #downSince: number | undefined;
   #reason: string | undefined;
   #probing = false;
+  /** The connect failure behind `#reason`: the cause of the fail-fast errors (isConnectionError looks there). */
+  #lastError: unknown;
   #probeTimer: NodeJS.Timeout | undefined;
   #probe: (() => Promise<void>) | undefined;
   readonly #listeners = new Set<(health: DatabaseHealth) => void>();
@@ -72,7 +74,7 @@ export class ConnectionGuard {
    */
   admit(): void {
     if (this.#downSince === undefined) return;
-    throw this.#unavailable(`PostgreSQL at ${this.where} is unreachable since ${new Date(this.#downSince).toISOString()}: ${this.#reason ?? 'unknown'}`);
+    throw this.#unavailable(`PostgreSQL at ${this.where} is unreachable since ${new Date(this.#downSince).toISOString()}: ${this.#reason ?? 'unknown'}`, this.#lastError);
   }
 
   /** The server answered (a result, or a statement error: either way it is reachable). */
@@ -80,6 +82,7 @@ export class ConnectionGuard {
     if (this.#downSince === undefined) return;
     this.#downSince = undefined;
     this.#reason = undefined;
+    this.#lastError = undefined;
     this.stop();
     this.#emit();
   }
@@ -100,6 +103,7 @@ export class ConnectionGuard {
     // made is a blip: neither says the server is unreachable. Refused or unanswered connects do.
     if (connecting && !POOL_EXHAUSTED.test(message) && !wasCut(error)) {
       this.#reason = message;
+      this.#lastError = error;
       if (this.#downSince === undefined) {
         this.#downSince = Date.now();
         this.#startProbing();

@@ -7,6 +7,7 @@ import { DIALECTS, TEST_POSTGRES_URL } from '../testing/databases.js';
 import { rejection } from '../testing/rejection.js';
 import { TcpProxy } from '../testing/tcp-proxy.js';
 import { openDatabase, type Database } from './database.js';
+import { isConnectionError } from './database-errors.js';
 
 /**
  * PostgreSQL connection faults (issue 13 items 3-5), through a real TCP proxy in front of the real
@@ -90,6 +91,8 @@ describe.skipIf(postgres.skipReason !== undefined)('PostgreSQL through a faulty 
     // While down, callers are refused without a connect attempt of their own.
     const second = await rejection(sql`select 1`.execute(database.db), 'UNAVAILABLE');
     expect(second.message).toContain('is unreachable since');
+    // Its cause is the refused connect, so callers can tell a connection failure (database-errors.ts).
+    expect(isConnectionError(second)).toBe(true);
     const changes: boolean[] = [];
     database.onHealthChange((h) => changes.push(h.up));
     await proxy.resume();

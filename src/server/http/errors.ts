@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { SlipwayError, toSlipwayError } from '../../core/errors.js';
+import { LogLimiter } from '../../core/log-limiter.js';
 
 /** Fastify's own error codes, normalised to Slipway's one error model at the boundary. */
 function fromFastify(error: FastifyError, bodyLimit: number): SlipwayError | undefined {
@@ -24,9 +25,12 @@ function fromFastify(error: FastifyError, bodyLimit: number): SlipwayError | und
 
 /** Every error becomes `{"error": "..."}` with the status of its code (and Retry-After when retryable). */
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  // One line per distinct failure per 30 s, with the count of repeats suppressed (core/log-limiter.ts).
+  const limiter = new LogLimiter();
   app.setErrorHandler((raw: FastifyError, request, reply) => {
     const error = raw instanceof SlipwayError ? raw : (fromFastify(raw, bodyLimit) ?? toSlipwayError(raw));
-    if (error.code === 'INTERNAL') request.log.error({ err: raw, reqId: request.id, url: request.url }, 'internal error');
+    const suppressed = error.code === 'INTERNAL' ? limiter.check(error.message) : undefined;
+    if (suppressed !== undefined) request.log.error({ err: raw, reqId: request.id, url: request.url, ...(suppressed > 0 ? { suppressedRepeats: suppressed } : {}) }, 'internal error');
     if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
     const body: { error: string; code: string; details?: unknown } = { error: error.message, code: error.code };
     if (error.details !== undefined) body.details = error.details;

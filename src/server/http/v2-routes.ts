@@ -42,10 +42,7 @@ export function clientGone(reply: FastifyReply): CancelSignal {
 export async function registerV2Routes(app: FastifyInstance, service: InferenceService, bodyLimit: number, features?: FeatureStore): Promise<void> {
   app.get('/v2/health/live', { schema: { tags: ['health'], summary: 'Server liveness' } }, () => ({ live: true }));
 
-  app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness' } }, (_request, reply) => {
-    const ready = service.isReady();
-    return reply.status(ready ? 200 : 503).send({ ready });
-  });
+  // `/v2/health/ready` is in health-routes.ts (it reports the database too).
 
   app.get('/v2', { schema: { tags: ['inference'], summary: 'Server metadata' } }, () => service.serverMetadata());
 
