@@ -44,6 +44,15 @@ describe('rollout gates', () => {
     expect(fine[0]!.verdict).toBe('pass');
   });
 
+  it('waits with the sample ratio check until the candidate has minRequests, like the live gates', async () => {
+    // 2 of 30 at 50% (chi-square 22.5, p 2e-6) would fail; judged on so few requests at every tick
+    // while traffic trickles in, each look is one more chance of a false mismatch (src/deploy/rollout.test.ts).
+    const few = await evaluateGates([], { candidate: traffic('1.3.0', 2, 0, 1), baseline: traffic('1.2.0', 28, 0, 1), candidatePercent: 50, minRequests: 20, metric: noMetric });
+    expect(few).toEqual([{ gate: 'sample_ratio', verdict: 'wait', candidate: 2 / 30, baseline: 28 / 30, detail: 'waiting for traffic: the candidate has 2 of 20 requests' }]);
+    const enough = await evaluateGates([], { candidate: traffic('1.3.0', 20, 0, 1), baseline: traffic('1.2.0', 180, 0, 1), candidatePercent: 50, minRequests: 20, metric: noMetric });
+    expect(enough[0]).toMatchObject({ gate: 'sample_ratio', verdict: 'fail' });
+  });
+
   it('judges a metric gate on the candidate minus the baseline, and not before both have feedback', async () => {
     const gates = [parseGate('metric:accuracy>=-0.01')];
     const metric = (values: Record<string, number | undefined>) => (name: string, which: 'candidate' | 'baseline') => Promise.resolve(name === 'accuracy' ? values[which] : undefined);

@@ -82,7 +82,11 @@ export async function evaluateGates(gates: readonly Gate[], inputs: GateInputs):
   }
   const total = candidate.requests + baseline.requests;
   const share = inputs.candidatePercent / 100;
-  if (share > 0 && share < 1 && total > 0) {
+  if (share > 0 && share < 1 && total > 0 && !enough) {
+    // Judged once, with the live gates: looked at on every tick while traffic trickles in, each
+    // look would be one more chance (p < 0.001 each) of calling a fair split a mismatch.
+    checks.push({ gate: 'sample_ratio', verdict: 'wait', candidate: candidate.requests / total, baseline: baseline.requests / total, detail: waiting });
+  } else if (share > 0 && share < 1 && total > 0) {
     const srm = sampleRatioMismatch([baseline.requests, candidate.requests], [1 - share, share]);
     checks.push({
       gate: 'sample_ratio',

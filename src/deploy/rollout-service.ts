@@ -158,7 +158,8 @@ export class RolloutService {
       await this.finish({ ...record, state: { ...state, checks } }, 'rolled_back', `gate failed at step ${state.stepIndex + 1} (${spec.steps[state.stepIndex]}%): ${failed.map((c) => c.detail).join('; ')}`, true);
       return;
     }
-    if (checks.some((c) => c.verdict === 'wait') || window.get(spec.candidate) === undefined) {
+    // Fewer than minRequests candidate requests: wait, whatever gates there are (README: "it waits").
+    if (checks.some((c) => c.verdict === 'wait') || (window.get(spec.candidate)?.requests ?? 0) < Math.max(1, spec.minRequests)) {
       await this.options.rollouts.update(record, { state: { ...state, checks } });
       return;
     }
