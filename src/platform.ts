@@ -189,6 +189,11 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       const { batchDepsOf, runBatchJob } = await import('./batch/run-batch-job.js');
       return runBatchJob(spec, batchDepsOf({ registry, features, config }), run);
     },
+    // Submissions are checked (model, files, columns, settings) before they are accepted.
+    check: async (spec) => {
+      const [{ batchDepsOf }, { checkBatchJob }] = await Promise.all([import('./batch/run-batch-job.js'), import('./batch/check-job.js')]);
+      await checkBatchJob(spec, batchDepsOf({ registry, features, config }));
+    },
     concurrency: config.batchConcurrency,
     log,
   });

@@ -19,6 +19,12 @@ export interface JobServiceOptions {
   /** A running job whose owner has not written a heartbeat for this long is requeued (ms); default 30 s. */
   readonly staleMs?: number;
   readonly log?: (line: string) => void;
+  /**
+   * What the run would refuse before scoring (the engine's `checkBatchJob`), checked when a job is
+   * submitted or run here, so a bad job is refused at once (400/404) rather than accepted and
+   * failed later. Without it (tests with a fake runner) only the fields' shapes are checked.
+   */
+  readonly check?: (spec: BatchJobSpec) => Promise<void>;
 }
 
 /** Why this process aborted a running job. */
@@ -61,6 +67,7 @@ export class JobService {
   readonly #pollMs: number;
   readonly #staleMs: number;
   readonly #log: (line: string) => void;
+  readonly #check: ((spec: BatchJobSpec) => Promise<void>) | undefined;
   /** This process and service instance, as written in `owner`. */
   readonly owner = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   readonly #running = new Map<string, RunningJob>();
@@ -81,12 +88,14 @@ export class JobService {
     this.#pollMs = options.pollMs ?? 1000;
     this.#staleMs = options.staleMs ?? 30_000;
     this.#log = options.log ?? (() => undefined);
+    this.#check = options.check;
   }
 
   /** Store a queued job (id = `jobId` or a new one); ALREADY_EXISTS for a taken id. Runs soon when started. */
   async submit(submission: BatchJobSubmission): Promise<BatchJobRecord> {
     const jobId = submission.jobId ?? newJobId();
     if (!JOB_ID_PATTERN.test(jobId)) throw new SlipwayError('INVALID_ARGUMENT', `batch job id "${jobId}": expected 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"`, { details: { field: 'jobId' } });
+    await this.#check?.({ ...submission, jobId });
     const record = await this.#store.insert({ ...submission, jobId });
     if (this.#started) this.#pump();
     return record;
@@ -219,6 +228,7 @@ export class JobService {
    * Resolves with the engine's summary; rejects with what the engine threw.
    */
   async runHere(spec: BatchJobSpec, options: { signal?: AbortSignal; onProgress?: (progress: BatchProgress) => void } = {}): Promise<BatchSummary> {
+    await this.#check?.(spec);
     const record = await this.#store.startHere(spec, this.owner, (existing) => this.#abandoned(existing));
     const job = this.#track(record);
     const { signal } = options;

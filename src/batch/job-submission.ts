@@ -10,6 +10,32 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const FIELDS = ['jobId', 'model', 'input', 'output', 'idColumn', 'keep', 'map', 'maxRejectRate', 'chunkRows', 'workers', 'features'] as const;
 
+/**
+ * The allowed range of each numeric job setting, checked where a job is submitted (the jobs API,
+ * `slipway batch run`) and again by the engine. `workers` threads each load the model, so the
+ * bound is a sanity bound, not a recommendation (the default is one per core).
+ */
+export const JOB_LIMITS = {
+  chunkRows: { min: 1, max: 10_000_000, integer: true, text: 'an integer from 1 to 10,000,000' },
+  workers: { min: 1, max: 256, integer: true, text: 'an integer from 1 to 256' },
+  maxRejectRate: { min: 0, max: 1, integer: false, text: 'a number from 0 to 1' },
+} as const;
+
+/**
+ * INVALID_ARGUMENT when a numeric setting is outside {@link JOB_LIMITS}; `name` says how the
+ * caller calls the field (`job field "chunkRows"` for the API, `--chunk-rows` for the CLI).
+ */
+export function checkJobSettings(spec: Partial<Pick<BatchJobSpec, keyof typeof JOB_LIMITS>>, name: (field: keyof typeof JOB_LIMITS) => string): void {
+  for (const field of Object.keys(JOB_LIMITS) as (keyof typeof JOB_LIMITS)[]) {
+    const value = spec[field];
+    if (value === undefined) continue;
+    const limit = JOB_LIMITS[field];
+    if (!(value >= limit.min && value <= limit.max) || (limit.integer && !Number.isInteger(value))) {
+      throw new SlipwayError('INVALID_ARGUMENT', `${name(field)} must be ${limit.text}, got ${value}`, { details: { field, min: limit.min, max: limit.max } });
+    }
+  }
+}
+
 /** A new job id: sortable by time, e.g. `job-20261129-141503-3f9a1c`. */
 export function newJobId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -49,16 +75,13 @@ export function parseJobSubmission(body: unknown): BatchJobSubmission {
     }
     spec.map = map;
   }
-  if (raw.maxRejectRate !== undefined) {
-    if (typeof raw.maxRejectRate !== 'number' || !(raw.maxRejectRate >= 0 && raw.maxRejectRate <= 1)) throw bad('maxRejectRate', 'must be a number from 0 to 1');
-    spec.maxRejectRate = raw.maxRejectRate;
-  }
-  for (const key of ['chunkRows', 'workers'] as const) {
+  for (const key of ['maxRejectRate', 'chunkRows', 'workers'] as const) {
     const value = raw[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw bad(key, 'must be a positive integer');
+    if (typeof value !== 'number') throw bad(key, `must be a number: ${JOB_LIMITS[key].text}`);
     spec[key] = value;
   }
+  checkJobSettings(spec, (field) => `job field "${field}"`);
   if (raw.features !== undefined) {
     const features = raw.features as Record<string, unknown> | null;
     if (typeof features !== 'object' || features === null || typeof features.service !== 'string' || typeof features.timestampColumn !== 'string') {

@@ -16,6 +16,7 @@ import { prepareFeatures } from './feature-input.js';
 import { countRows, expandInput } from './input-files.js';
 import { JobFolder, fingerprintDifference, inputFiles, type ChunkRecord, type JobFingerprint, type JobManifest } from './job-folder.js';
 import { readChunks } from './read-chunks.js';
+import { checkJobSettings } from './job-submission.js';
 import { ScoringPool } from './scoring-pool.js';
 import { checkTextColumns } from './text-columns.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
@@ -209,9 +210,7 @@ interface Prepared {
 async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
   const folder = new JobFolder(deps.workDir, spec.jobId);
   const chunkRows = spec.chunkRows ?? DEFAULT_CHUNK_ROWS;
-  if (!Number.isInteger(chunkRows) || chunkRows < 1 || chunkRows > 10_000_000) throw invalid(`chunkRows must be an integer from 1 to 10,000,000, got ${chunkRows}`);
-  if (spec.workers !== undefined && (!Number.isInteger(spec.workers) || spec.workers < 1 || spec.workers > 256)) throw invalid(`workers must be an integer from 1 to 256, got ${spec.workers}`);
-  if (spec.maxRejectRate !== undefined && !(spec.maxRejectRate >= 0 && spec.maxRejectRate <= 1)) throw invalid(`maxRejectRate must be from 0 to 1, got ${spec.maxRejectRate}`);
+  checkJobSettings(spec, (field) => field);
   // Read before resolving: a resumed job keeps the version it started with.
   const previous = await folder.read();
   const record = await resolveJobModel(spec.model, previous, deps.registry);

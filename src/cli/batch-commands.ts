@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { formatDuration } from '../core/duration.js';
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from '../batch/types.js';
+import { checkJobSettings } from '../batch/job-submission.js';
 import { batchCommandGroup } from './batch-job-commands.js';
 import { PLAIN_PROGRESS_INTERVAL_MS, collect, jsonText, progressBar } from './format.js';
 import type { CliIo } from './io.js';
@@ -111,7 +112,7 @@ function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
     if (eq <= 0 || eq === pair.length - 1) throw invalid(`--map "${pair}": expected input=column (or input=c1;c2;... for a [batch, k] input)`);
     map[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return {
+  const spec: BatchJobSpec = {
     jobId: options.jobId ?? `batch-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`,
     model: options.model,
     input: path.resolve(io.cwd, options.input),
@@ -124,7 +125,12 @@ function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
     ...(options.workers === undefined ? {} : { workers: number(options.workers, '--workers') }),
     ...(options.features === undefined ? {} : { features: { service: options.features, timestampColumn: options.timestampColumn } }),
   };
+  // The jobs API's limits, named as flags here; the rest (model, files, columns) runHere checks.
+  checkJobSettings(spec, (field) => FLAGS[field]);
+  return spec;
 }
+
+const FLAGS = { chunkRows: '--chunk-rows', workers: '--workers', maxRejectRate: '--max-reject-rate' } as const;
 
 function number(text: string, what: string): number {
   const value = Number(text);

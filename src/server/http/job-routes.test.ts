@@ -137,13 +137,26 @@ describe('job routes /api/v1/jobs', () => {
       [{ model: 'm', input: 'in.csv', output: 7 }, 'output', 'job field "output" must be a non-empty string'],
       [{ model: 'm', input: 'in.csv', output: 'o.csv', jobId: '../etc' }, 'jobId', 'job field "jobId" must be 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"'],
       [{ model: 'm', input: 'in.csv', output: 'o.csv', max_reject_rate: 0.1 }, 'max_reject_rate', 'job field "max_reject_rate" is not a job field (fields: jobId, model, input, output, idColumn, keep, map, maxRejectRate, chunkRows, workers, features)'],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', maxRejectRate: 2 }, 'maxRejectRate', 'job field "maxRejectRate" must be a number from 0 to 1'],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 0 }, 'chunkRows', 'job field "chunkRows" must be a positive integer'],
     ] as const) {
       const response = await submit(body);
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
       expect(response.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT', details: { field } });
     }
+    // Settings out of range name the field and its range (issue 13, item 12).
+    for (const [body, field, message, min, max] of [
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', maxRejectRate: 2 }, 'maxRejectRate', 'job field "maxRejectRate" must be a number from 0 to 1, got 2', 0, 1],
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 0 }, 'chunkRows', 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 0', 1, 10_000_000],
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 1e12 }, 'chunkRows', 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 1000000000000', 1, 10_000_000],
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: 10_000 }, 'workers', 'job field "workers" must be an integer from 1 to 256, got 10000', 1, 256],
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: 2.5 }, 'workers', 'job field "workers" must be an integer from 1 to 256, got 2.5', 1, 256],
+      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: '4' }, 'workers', 'job field "workers" must be a number: an integer from 1 to 256', undefined, undefined],
+    ] as const) {
+      const response = await submit(body);
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      expect(response.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT', details: min === undefined ? { field } : { field, min, max } });
+    }
+    expect((await submit({ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 1e12 })).statusCode).toBe(400);
+    expect((await jobs.list()).length).toBe(0); // nothing refused was stored
     const notObject = await app.inject({ method: 'POST', url: '/api/v1/jobs', payload: '[1]', headers: { 'content-type': 'application/json' } });
     expect(notObject.statusCode).toBe(400);
 
