@@ -63,6 +63,6 @@ export function isIdentifier(name: string): boolean {
 /** The rule `isIdentifier` applies, for messages. */
 export const IDENTIFIER_RULE = `letters, digits and "_", not starting with a digit, at most ${IDENTIFIER_MAX_LENGTH} characters`;
 
-export function checkRuleName(name: unknown): string {
-  return check('alert rule name', name, RULE_NAME, RULE_NAME_MAX_LENGTH, 'use lower-case letters, digits, "_", "-" and ".", starting with a letter or digit');
+export function isRuleName(name: string): boolean {
+  return name.length <= RULE_NAME_MAX_LENGTH && RULE_NAME.test(name);
 }

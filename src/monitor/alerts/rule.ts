@@ -1,4 +1,5 @@
 import { invalid } from '../../core/errors.js';
+import { isRuleName } from '../../core/names.js';
 import { isPlainObject } from '../../tensor/format.js';
 import { parseRuleExpr } from './rule-expr.js';
 import type { ComparisonOp } from './rule-expr.js';
@@ -47,7 +48,6 @@ export interface AlertRuleInput {
   enabled?: boolean;
 }
 
-const RULE_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const INPUT_KEYS = ['name', 'expr', 'scope', 'webhook', 'severity', 'description', 'enabled'] as const;
 const SCOPE_KEYS = ['model', 'version', 'deployment'] as const;
 
@@ -64,7 +64,7 @@ export function validateRule(input: unknown, knownMetrics?: readonly string[]): 
     throw invalid(`unknown alert rule field ${unknown.map((key) => `"${key}"`).join(', ')}${hint}; expected ${INPUT_KEYS.join(', ')}`);
   }
   const name = requiredText(input.name, 'name');
-  if (!RULE_NAME.test(name)) throw invalid(`rule name "${name}": expected 1 to 64 of a-z, 0-9, "_", "." and "-", starting with a letter or digit`);
+  if (!isRuleName(name)) throw invalid(`rule name "${name}": expected 1 to 64 of a-z, 0-9, "_", "." and "-", starting with a letter or digit`);
   const expr = requiredText(input.expr, 'expr').trim();
   const condition = parseRuleExpr(expr);
   if (knownMetrics !== undefined) checkMetric(condition.metric, expr, knownMetrics);
