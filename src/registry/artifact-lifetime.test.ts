@@ -88,9 +88,11 @@ describeEachDialect('artifact lifetime under concurrent pushes', (fixture) => {
     const latest = await registry.resolve('race@latest');
     await (await backend.load({ path: registry.artifactPath(latest) })).release();
 
-    // Refused pushes left nothing behind once the collector ran: the blob folder holds exactly
-    // the referenced digests, and no temporary file.
-    await registry.collectGarbage();
-    expect(await blobFiles(root)).toEqual([...new Set(versions.map((v) => v.artifact.sha256))].sort());
+    // Refused pushes left nothing behind (each collected its own digest under the lock): the blob
+    // folder holds exactly the referenced digests and no temporary file, and a full sweep finds nothing.
+    const referenced = [...new Set(versions.map((v) => v.artifact.sha256))].sort();
+    expect(await blobFiles(root)).toEqual(referenced);
+    expect(await registry.collectGarbage()).toEqual({ removed: [], temporaries: 0 });
+    expect(await blobFiles(root)).toEqual(referenced);
   });
 });
