@@ -16,7 +16,8 @@ import { DriftStore } from './monitor/drift-store.js';
 import { Monitor } from './monitor/monitor.js';
 import { LIVE_METRICS, type LiveMetric } from './monitor/live-stats.js';
 import { PERFORMANCE_METRICS, PerformanceService, type PerformanceMetric } from './monitor/performance-service.js';
-import { PredictionLog } from './monitor/prediction-log.js';
+import { PredictionLog, type PredictionLogOptions } from './monitor/prediction-log.js';
+import { payloadPolicy, type PayloadPolicy } from './monitor/payload-policy.js';
 import type { PredictionStore } from './monitor/prediction-store.js';
 import { SqlPredictionStore } from './monitor/sql-prediction-store.js';
 import { InferenceService } from './server/inference-service.js';
@@ -91,6 +92,8 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         }
       : {}),
   });
+  const defaultLogPolicy = payloadPolicy(config.logPayload, config.logMaxElements);
+  const logPolicies = new Map<string, PayloadPolicy | undefined>();
   // The monitor's gauges read the pool (at scrape time, so the pool may be created after it).
   const monitor = new Monitor({
     gauges: {
@@ -101,7 +104,12 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
   });
   const pool: ModelPool = new ModelPool({
     backend,
-    batching: async (key) => batchingFor(await store.getServingConfig(modelOfKey(key))),
+    batching: async (key) => {
+      const servingConfig = await store.getServingConfig(modelOfKey(key));
+      // The log's payload policy comes with the other serving settings, at (re)load (issue 13 item 6).
+      logPolicies.set(modelOfKey(key), logPolicyFor(servingConfig, defaultLogPolicy));
+      return batchingFor(servingConfig);
+    },
     maxLoaded: config.maxLoadedVersions,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: 1,
@@ -141,7 +149,8 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
       }
     : deployments.recorder.observe;
   const inference: InferenceService = new InferenceService({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows });
-  const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true);
+  const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true, { payload: defaultLogPolicy, payloadFor: (model) => logPolicies.get(model) });
+  predictionLog.registerMetrics(monitor.metrics.registry);
   registerReliabilityMetrics(monitor.metrics.registry, {
     databaseUp: () => database.health().up,
     droppedWrites: () => ({ prediction_log: predictionLog.stats().dropped + predictionLog.stats().failedRows, traffic_stats: deployments.recorder.droppedSlots, shadow_results: deployments.shadows.droppedResults }),
@@ -245,12 +254,14 @@ async function openOnlineStore(config: SlipwayConfig): Promise<OnlineStore> {
  * inserts and fsyncs stay off the request thread), inline through the shared store otherwise
  * (vitest cannot start a worker from TypeScript).
  */
-async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, log: (line: string) => void, thread: boolean): Promise<PredictionLog> {
+async function openPredictionLog(config: SlipwayConfig, store: PredictionStore, log: (line: string) => void, thread: boolean, payload: Pick<PredictionLogOptions, 'payload' | 'payloadFor'>): Promise<PredictionLog> {
   const worker = thread && existsSync(new URL('./monitor/prediction-log-worker.js', import.meta.url));
   const retention = {
     sampleRate: config.logSampleRate,
     maxAgeMs: config.logRetentionMs,
     maxRows: config.logMaxRows,
+    ...(config.logMaxBytes > 0 ? { maxBytes: config.logMaxBytes } : {}),
+    ...payload,
     onError: (error: Error) => log(`prediction log: ${error.message}`),
   };
   if (!worker) return PredictionLog.open({ store, ...retention });
@@ -278,6 +289,12 @@ async function readMetric(metric: string, scope: AlertScope, sources: { monitor:
 /** Pool keys are `model@version`. */
 function modelOfKey(key: string): string {
   return key.slice(0, key.lastIndexOf('@'));
+}
+
+/** A model's own prediction-log payload policy, when its serving config sets one. */
+function logPolicyFor(config: ServingConfig | undefined, fallback: PayloadPolicy): PayloadPolicy | undefined {
+  if (config?.logPayload === undefined && config?.logMaxElements === undefined) return undefined;
+  return payloadPolicy(config.logPayload, config.logMaxElements, fallback);
 }
 
 /** A model's stored serving settings over the defaults; undefined when batching is turned off. */

@@ -66,7 +66,7 @@ describe('slipway monitoring commands', () => {
     expect(out.err).toBe('');
     expect(out.out).toBe('wrote 200 predictions to preds.csv\n');
     const lines = (await readFile(path.join(home, 'preds.csv'), 'utf8')).trimEnd().split('\n');
-    expect(lines[0]).toBe('request_id,time,deployment,model,version,protocol,latency_ms,inputs,outputs');
+    expect(lines[0]).toBe('request_id,time,deployment,model,version,protocol,latency_ms,inputs,outputs,payload');
     expect(lines).toHaveLength(201);
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(ids);
   });

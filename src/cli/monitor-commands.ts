@@ -4,11 +4,11 @@ import { parseDuration } from '../core/duration.js';
 import { invalid } from '../core/errors.js';
 import type { DriftReport } from '../monitor/drift-report.js';
 import type { PerformanceReport } from '../monitor/performance-service.js';
-import type { PredictionStore, StoredPrediction } from '../monitor/prediction-store.js';
+import { tensorListJson } from '../monitor/prediction-json.js';
+import type { PredictionCursor, PredictionStore, StoredPrediction } from '../monitor/prediction-store.js';
 import { parseTime } from '../monitor/time-params.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import type { ColumnDrift } from '../stats/index.js';
-import { encodeResponseOutput } from '../tensor/json-codec.js';
 import { table, collect, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
@@ -116,30 +116,31 @@ const EXPORT_COLUMNS = [
   { name: 'latency_ms', type: 'number' },
   { name: 'inputs', type: 'string' },
   { name: 'outputs', type: 'string' },
+  // full, truncated (tensors cut by the payload policy: `shape` as served, `stored_shape`, `truncated`) or omitted.
+  { name: 'payload', type: 'string' },
 ] as const;
 
-/** Pages of predictions in time order; rows sharing the last page's final millisecond are not repeated. */
+/** Rows and stored bytes an export reads per page: memory stays bounded whatever the rows hold. */
+const EXPORT_PAGE_ROWS = 1_000;
+const EXPORT_PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Pages of predictions in time order, by keyset on (time, id) (the store's `page`), each bounded
+ * in rows and stored bytes; the table writers (io/write-table.ts) hold one page at a time.
+ */
 async function* exportRows(store: PredictionStore, filter: { since: number; until: number; model?: string; version?: string }): AsyncGenerator<unknown[][]> {
-  let since = filter.since;
-  let seenAtEdge = new Set<number>();
-  for (;;) {
-    const page = await store.query({ ...filter, since, limit: 10_000, order: 'asc' });
-    const fresh = page.filter((p) => !seenAtEdge.has(p.id));
-    if (fresh.length > 0) yield fresh.map(exportRow);
-    if (page.length < 10_000) return;
-    const last = (page[page.length - 1] as StoredPrediction).timeMs;
-    const edge = new Set(page.filter((p) => p.timeMs === last).map((p) => p.id));
-    if (last === since) {
-      // A whole page in one millisecond: remember all of it and move past the ones seen.
-      for (const id of seenAtEdge) edge.add(id);
-      if (edge.size === seenAtEdge.size) return;
-    }
-    seenAtEdge = edge;
-    since = last;
-  }
+  let after: PredictionCursor | undefined;
+  do {
+    const page = await store.page({ ...filter, ...(after === undefined ? {} : { after }), limit: EXPORT_PAGE_ROWS, maxBytes: EXPORT_PAGE_BYTES, order: 'asc' });
+    const rows: unknown[][] = [];
+    for (const p of page.rows) rows.push(await exportRow(p));
+    if (rows.length > 0) yield rows;
+    after = page.next;
+  } while (after !== undefined);
 }
 
-function exportRow(p: StoredPrediction): unknown[] {
+async function exportRow(p: StoredPrediction): Promise<unknown[]> {
+  const full = { full: true };
   return [
     p.requestId,
     new Date(p.timeMs).toISOString(),
@@ -148,8 +149,9 @@ function exportRow(p: StoredPrediction): unknown[] {
     p.version,
     p.protocol,
     p.latencyMs,
-    JSON.stringify(p.inputs.map(encodeResponseOutput)),
-    JSON.stringify(p.outputs.map(encodeResponseOutput)),
+    await tensorListJson(p.inputs, p.servedShapes?.inputs, full),
+    await tensorListJson(p.outputs, p.servedShapes?.outputs, full),
+    p.payload ?? 'full',
   ];
 }
 

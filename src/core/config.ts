@@ -38,6 +38,12 @@ export interface SlipwayConfig {
   readonly logRetentionMs: number;
   /** At most this many logged predictions are kept (the newest). */
   readonly logMaxRows: number;
+  /** At most about this many bytes of logged predictions are kept (the newest); 0 = no byte budget. */
+  readonly logMaxBytes: number;
+  /** What the prediction log keeps of tensors, for models whose serving config does not say: full, capped (default) or none. */
+  readonly logPayload: 'full' | 'capped' | 'none';
+  /** `capped`: elements kept per tensor (default 1,024). */
+  readonly logMaxElements: number;
   /** Scheduled drift checks run this often over the last `driftWindowMs` (ms; 0 = off). */
   readonly driftIntervalMs: number;
   readonly driftWindowMs: number;
@@ -87,6 +93,9 @@ export const CONFIG_ENV = {
   logSampleRate: 'SLIPWAY_LOG_SAMPLE_RATE',
   logRetentionMs: 'SLIPWAY_LOG_RETENTION',
   logMaxRows: 'SLIPWAY_LOG_MAX_ROWS',
+  logMaxBytes: 'SLIPWAY_LOG_MAX_BYTES',
+  logPayload: 'SLIPWAY_LOG_PAYLOAD',
+  logMaxElements: 'SLIPWAY_LOG_MAX_ELEMENTS',
   driftIntervalMs: 'SLIPWAY_DRIFT_INTERVAL',
   driftWindowMs: 'SLIPWAY_DRIFT_WINDOW',
   driftAutoReferenceRows: 'SLIPWAY_DRIFT_AUTO_REFERENCE_ROWS',
@@ -173,6 +182,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     logSampleRate: logSampleRate >= 0 && logSampleRate <= 1 ? logSampleRate : 1,
     logRetentionMs: duration('logRetentionMs', 7 * 86_400_000, false),
     logMaxRows: int('logMaxRows', 10_000_000, 1000, 2 ** 40),
+    logMaxBytes: int('logMaxBytes', 0, 0, 2 ** 50),
+    logPayload: logPayload(env[CONFIG_ENV.logPayload], problems),
+    logMaxElements: int('logMaxElements', 1024, 128, 1 << 24),
     driftIntervalMs: duration('driftIntervalMs', 300_000, true),
     driftWindowMs: duration('driftWindowMs', 3_600_000, false),
     driftAutoReferenceRows: int('driftAutoReferenceRows', 1000, 0, 1_000_000),
@@ -196,6 +208,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: problems });
   }
   return Object.freeze({ ...config, home: path.resolve(config.home) });
+}
+
+/** The prediction log's default payload policy (monitor/payload-policy.ts). */
+function logPayload(raw: string | undefined, problems: string[]): SlipwayConfig['logPayload'] {
+  if (raw === undefined || raw === '') return 'capped';
+  if (raw === 'full' || raw === 'capped' || raw === 'none') return raw;
+  problems.push(`${CONFIG_ENV.logPayload}=${raw}: expected full, capped or none`);
+  return 'capped';
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

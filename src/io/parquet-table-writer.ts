@@ -40,6 +40,20 @@ const APPEND: Readonly<Record<WriteColumnType, AppendValue>> = {
 
 /** Rows staged in memory before they are moved to a part file: about 32 MB of doubles. */
 const PART_CELLS = 4_000_000;
+/**
+ * Characters of strings staged before the rows move to a part file, whatever the row count: long
+ * strings (a prediction's tensors as JSON) filled DuckDB's memory limit before PART_CELLS was
+ * reached (issue 13 item 6: "Out of Memory" exporting about twenty image predictions).
+ */
+const PART_CHARS = 32 * 1024 * 1024;
+/**
+ * DuckDB holds a whole row group in memory while it writes one (122,880 rows by default). When
+ * rows carry long strings the files get row groups of fewer rows, about this many characters each,
+ * down to DuckDB's vector size (2,048 rows); with fewer, DuckDB still ran out of memory when tried.
+ */
+const ROW_GROUP_CHARS = 64 * 1024 * 1024;
+const MIN_ROW_GROUP_ROWS = 2_048;
+const DEFAULT_ROW_GROUP_ROWS = 122_880;
 
 export interface ParquetWriteOptions {
   /** Rows per staged part; by default 4,000,000 cells' worth. For tests. */
@@ -66,7 +80,7 @@ export async function writeParquetTable(
       for await (const batch of batches) {
         for (const row of batch) {
           stage.append(row);
-          if (stage.stagedRows >= partRows) await stage.movePart();
+          if (stage.stagedRows >= partRows || stage.stagedChars >= PART_CHARS) await stage.movePart();
         }
       }
       await stage.finish();
@@ -80,7 +94,11 @@ export async function writeParquetTable(
 class ParquetStage {
   readonly parts: string[] = [];
   stagedRows = 0;
+  /** Characters of the strings staged. */
+  stagedChars = 0;
   totalRows = 0;
+  /** Characters of every string appended, for the row group size. */
+  totalChars = 0;
   private readonly appends: AppendValue[];
 
   private constructor(
@@ -103,7 +121,14 @@ class ParquetStage {
   append(row: readonly unknown[]): void {
     const appender = this.appender;
     if (appender === undefined) throw new Error('parquet stage used after dispose');
-    for (let index = 0; index < this.appends.length; index++) this.appends[index]?.(appender, row[index]);
+    for (let index = 0; index < this.appends.length; index++) {
+      const value = row[index];
+      if (typeof value === 'string') {
+        this.stagedChars += value.length;
+        this.totalChars += value.length;
+      }
+      this.appends[index]?.(appender, value);
+    }
     appender.endRow();
     this.stagedRows++;
     this.totalRows++;
@@ -125,7 +150,7 @@ class ParquetStage {
     }
     if (this.stagedRows > 0) await this.movePart();
     this.closeAppender();
-    await this.run('COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT parquet, USE_TMP_FILE false)', [listValue(this.parts), this.file]);
+    await this.run(`COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`, [listValue(this.parts), this.file]);
   }
 
   async dispose(): Promise<void> {
@@ -145,11 +170,19 @@ class ParquetStage {
     await this.run(`CREATE OR REPLACE TEMP TABLE ${this.table} (${definitions})`);
     this.appender = await this.connection.createAppender(this.table, 'main', 'temp');
     this.stagedRows = 0;
+    this.stagedChars = 0;
   }
 
   private async copyTableTo(target: string): Promise<void> {
     this.closeAppender();
-    await this.run(`COPY temp.main.${this.table} TO $1 (FORMAT parquet, USE_TMP_FILE false)`, [target]);
+    await this.run(`COPY temp.main.${this.table} TO $1 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`, [target]);
+  }
+
+  /** Rows per row group: DuckDB's default, fewer when the strings so far average long. */
+  private rowGroupRows(): number {
+    const charsPerRow = this.totalRows === 0 ? 0 : this.totalChars / this.totalRows;
+    if (charsPerRow === 0) return DEFAULT_ROW_GROUP_ROWS;
+    return Math.max(MIN_ROW_GROUP_ROWS, Math.min(DEFAULT_ROW_GROUP_ROWS, Math.floor(ROW_GROUP_CHARS / charsPerRow)));
   }
 
   /** DuckDB failures (a full disk, say) as INTERNAL; the row source's own errors never pass here. */

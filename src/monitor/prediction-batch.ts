@@ -2,7 +2,7 @@ import { invalid } from '../core/errors.js';
 import { BinaryReader, BinaryWriter } from './prediction-binary.js';
 import type { EncodedPrediction, PredictionEntry } from './prediction-store.js';
 import { jsonOrNull } from './sql-prediction-store.js';
-import { TensorHeaderCache, writeTensors } from './tensor-blob.js';
+import { TensorHeaderCache, writeOmittedTensors, writeTensors } from './tensor-blob.js';
 
 /**
  * Many prediction entries packed for the writer: one ArrayBuffer (handed over as a transferable,
@@ -40,6 +40,11 @@ export const MAX_NAME_LENGTH = 1024;
 
 /** Spare batch buffers kept for reuse (allocating and first touching a fresh one costs ~0.3 µs per row). */
 const SPARE_BUFFERS = 4;
+/**
+ * Largest buffer a batch starts with or kept as a spare: a batch grown by one huge entry (a `full`
+ * payload policy) is not kept, so the memory of a burst of large requests is given back.
+ */
+const MAX_KEPT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** Packs entries until `take()` hands the batch over and starts the next one. */
 export class PredictionBatchPacker {
@@ -64,8 +69,17 @@ export class PredictionBatchPacker {
     return this.#rows;
   }
 
-  /** Append one entry. Throws (leaving the batch as it was) for an entry the format cannot hold. */
-  add(entry: PredictionEntry): void {
+  /** Bytes packed into the current batch. */
+  get byteLength(): number {
+    return this.#writer.offset;
+  }
+
+  /**
+   * Append one entry, each tensor cut to its first `maxElements` elements (tensor-blob.ts
+   * `cutTensor`: only those are copied); 0 leaves the tensors, shadow and features out. Throws
+   * (leaving the batch as it was) for an entry the format cannot hold.
+   */
+  add(entry: PredictionEntry, maxElements = Number.POSITIVE_INFINITY): void {
     const { requestId, model, version, deployment } = entry;
     if (typeof requestId !== 'string' || typeof model !== 'string' || typeof version !== 'string' || (deployment !== undefined && typeof deployment !== 'string')) {
       throw invalid('requestId, model, version and deployment must be strings');
@@ -75,8 +89,9 @@ export class PredictionBatchPacker {
     }
     const protocol = entry.protocol === 'http' ? 0 : entry.protocol === 'grpc' ? 1 : -1;
     if (protocol < 0) throw invalid(`protocol "${String(entry.protocol)}": expected http or grpc`);
-    const shadow = entry.shadow === undefined ? null : jsonOrNull(entry.shadow);
-    const features = entry.features === undefined ? null : jsonOrNull(entry.features);
+    const omit = maxElements === 0;
+    const shadow = entry.shadow === undefined || omit ? null : jsonOrNull(entry.shadow);
+    const features = entry.features === undefined || omit ? null : jsonOrNull(entry.features);
     const sameModel = model === this.#lastModel;
     const sameVersion = version === this.#lastVersion;
     const sameDeployment = deployment !== undefined && deployment === this.#lastDeployment;
@@ -101,9 +116,9 @@ export class PredictionBatchPacker {
     let inputs: number;
     let outputs: number;
     try {
-      inputs = writeTensors(writer, entry.inputs, this.#inputHeaders);
+      inputs = omit ? writeOmittedTensors(writer) : writeTensors(writer, entry.inputs, this.#inputHeaders, maxElements);
       writer.align(8);
-      outputs = writeTensors(writer, entry.outputs, this.#outputHeaders);
+      outputs = omit ? writeOmittedTensors(writer) : writeTensors(writer, entry.outputs, this.#outputHeaders, maxElements);
       writer.align(8);
     } catch (error) {
       writer.offset = start;
@@ -128,7 +143,7 @@ export class PredictionBatchPacker {
    * Nothing may read the batch or its unpacked rows afterwards.
    */
   recycle(buffer: ArrayBuffer): void {
-    if (this.#spare.length < SPARE_BUFFERS && buffer.byteLength >= this.#capacity && buffer.byteLength % 8 === 0 && buffer !== this.#writer.buffer) {
+    if (this.#spare.length < SPARE_BUFFERS && buffer.byteLength >= this.#capacity && buffer.byteLength <= MAX_KEPT_BUFFER_BYTES && buffer.byteLength % 8 === 0 && buffer !== this.#writer.buffer) {
       this.#spare.push(buffer);
     }
   }
@@ -138,7 +153,7 @@ export class PredictionBatchPacker {
     if (this.#rows === 0) return undefined;
     const writer = this.#writer;
     const batch: PackedBatch = { buffer: writer.buffer, byteLength: writer.offset, rows: this.#rows, text: this.#strings.join('') };
-    this.#capacity = Math.max(this.#capacity, writer.offset + (writer.offset >> 3));
+    this.#capacity = Math.min(MAX_KEPT_BUFFER_BYTES, Math.max(this.#capacity, writer.offset + (writer.offset >> 3)));
     // Oldest first: the writer thread touched it longest ago, so its cache lines have most likely
     // left that core's cache and writing them does not wait on it (measured: faster than newest first).
     let spare = this.#spare.shift();

@@ -23,6 +23,8 @@ export interface RetentionOptions {
   readonly maxAgeMs: number;
   /** Keep at most this many predictions; Infinity keeps them all. */
   readonly maxRows: number;
+  /** Keep at most about this many bytes of predictions (the newest); Infinity: no byte budget. */
+  readonly maxBytes?: number;
 }
 
 export interface PredictionSinkOptions {
@@ -54,14 +56,16 @@ export class PredictionSink {
   readonly #ownsStore: boolean;
   #waitForDatabase = true;
   #wake: (() => void) | undefined;
+  /** Bytes written since the last retention pass began: a pass starts early once they are a share of the byte budget. */
+  #bytesSincePass = 0;
 
   /** `ownsStore`: close the store with the sink. */
   constructor(store: Promise<PredictionStore>, options: PredictionSinkOptions & { readonly ownsStore: boolean }) {
     this.#store = store;
     this.#options = options;
     this.#ownsStore = options.ownsStore;
-    const { checkMs, maxAgeMs, maxRows } = options.retention;
-    if (Number.isFinite(maxAgeMs) || Number.isFinite(maxRows)) {
+    const { checkMs, maxAgeMs, maxRows, maxBytes = Number.POSITIVE_INFINITY } = options.retention;
+    if (Number.isFinite(maxAgeMs) || Number.isFinite(maxRows) || Number.isFinite(maxBytes)) {
       this.#timer = setInterval(() => this.#applyRetention(), checkMs);
       this.#timer.unref();
     }
@@ -69,7 +73,14 @@ export class PredictionSink {
 
   /** Store a batch; resolves with its row count, rejects once every retry failed. */
   write(batch: PackedBatch): Promise<number> {
-    const written = this.#queue.then(() => this.#writeWithRetries(batch));
+    const written = this.#queue.then(async () => {
+      const rows = await this.#writeWithRetries(batch);
+      // A burst of large rows must not wait for the next timed pass to be trimmed to the byte budget.
+      this.#bytesSincePass += batch.byteLength;
+      const { maxBytes = Number.POSITIVE_INFINITY } = this.#options.retention;
+      if (Number.isFinite(maxBytes) && this.#bytesSincePass > maxBytes / 8) this.#applyRetention();
+      return rows;
+    });
     this.#queue = written.catch(() => undefined);
     return written;
   }
@@ -127,12 +138,14 @@ export class PredictionSink {
   /** Starts a pass unless one is running; chunked deletes let batch writes in between. */
   #applyRetention(): void {
     if (this.#retention !== undefined) return;
-    const { maxAgeMs, maxRows } = this.#options.retention;
+    const { maxAgeMs, maxRows, maxBytes = Number.POSITIVE_INFINITY } = this.#options.retention;
+    this.#bytesSincePass = 0;
     this.#retention = (async () => {
       try {
         const store = await this.#store;
         if (Number.isFinite(maxAgeMs)) await store.deleteBefore(Date.now() - maxAgeMs);
         if (Number.isFinite(maxRows)) await store.trimToRows(maxRows);
+        if (Number.isFinite(maxBytes)) await store.trimToBytes(maxBytes);
       } catch (error) {
         this.#options.onError(new SlipwayError('UNAVAILABLE', `prediction log retention failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
       } finally {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { OpenDatabaseOptions } from '../store/database.js';
@@ -8,6 +9,9 @@ import type { RetentionOptions } from './prediction-log-sink.js';
 import { InlineBatchWriter, WorkerBatchWriter } from './prediction-log-writers.js';
 import type { BatchWriter, BatchWriterEvents } from './prediction-log-writers.js';
 import type { PredictionEntry, PredictionStore } from './prediction-store.js';
+import { DEFAULT_PAYLOAD_POLICY, keptElements, payloadPolicy } from './payload-policy.js';
+import type { PayloadPolicy } from './payload-policy.js';
+import { estimatedBlobBytes } from './tensor-blob.js';
 
 export type PredictionLogMode = 'worker' | 'inline';
 
@@ -29,6 +33,15 @@ export interface PredictionLogOptions {
   readonly sampleRate?: number;
   /** Rows recorded but not yet stored beyond which `record` drops (default 50,000). */
   readonly maxPending?: number;
+  /**
+   * Bytes of packed rows not yet stored beyond which `record` drops (default 64 MiB), checked
+   * against an estimate before anything is copied; counted in `droppedOverBytes`.
+   */
+  readonly maxPendingBytes?: number;
+  /** What is kept of the tensors (payload-policy.ts); default capped at 1,024 elements per tensor. */
+  readonly payload?: PayloadPolicy;
+  /** A model's own policy, when it has one (its serving config); called on the request path, so a map look-up. */
+  readonly payloadFor?: (model: string) => PayloadPolicy | undefined;
   /** Rows per batch (default 2,000); a full batch is sent at once. */
   readonly batchRows?: number;
   /** A partial batch is sent this long after its first row (default 20 ms). */
@@ -39,6 +52,8 @@ export interface PredictionLogOptions {
   readonly maxAgeMs?: number;
   /** At most this many predictions are kept, the newest (default 10,000,000; Infinity: no limit). */
   readonly maxRows?: number;
+  /** At most about this many bytes of logged rows are kept, the newest (default Infinity: no limit; sql-prediction-store.ts `trimToBytes`). */
+  readonly maxBytes?: number;
   /** Waits before each retry of a failed batch (default 100, 500, 2,000 ms). */
   readonly retryDelaysMs?: readonly number[];
   /** Failed batches (after their retries), failed retention passes, a dead writer thread. Default: process.emitWarning. */
@@ -48,8 +63,12 @@ export interface PredictionLogOptions {
 export interface PredictionLogStats {
   /** Rows accepted by `record`. */
   readonly recorded: number;
-  /** Rows refused: buffer full, log closed, or an entry that could not be packed. */
+  /** Rows refused: buffer full (rows or bytes), log closed, or an entry that could not be packed. */
   readonly dropped: number;
+  /** Of `dropped`, the rows refused because the bytes waiting to be stored were over `maxPendingBytes`. */
+  readonly droppedOverBytes: number;
+  /** Bytes packed and not yet stored or given up on. */
+  readonly pendingBytes: number;
   /** Requests not logged because of the sample rate. */
   readonly sampledOut: number;
   /** Recorded rows not yet stored or given up on. */
@@ -69,6 +88,9 @@ interface Settings {
   readonly mode: PredictionLogMode;
   readonly sampleRate: number;
   readonly maxPending: number;
+  readonly maxPendingBytes: number;
+  readonly payload: PayloadPolicy;
+  readonly payloadFor: ((model: string) => PayloadPolicy | undefined) | undefined;
   readonly batchRows: number;
   readonly flushIntervalMs: number;
   readonly retention: RetentionOptions;
@@ -104,7 +126,9 @@ export class PredictionLog {
   #closed = false;
   #closing: Promise<void> | undefined;
   #lastBatchId = 0;
-  readonly #inFlight = new Map<number, number>();
+  readonly #inFlight = new Map<number, { readonly rows: number; readonly bytes: number }>();
+  #inFlightBytes = 0;
+  #droppedOverBytes = 0;
   #waiters: FlushWaiter[] = [];
   #recorded = 0;
   #dropped = 0;
@@ -161,8 +185,17 @@ export class PredictionLog {
       this.#dropped++;
       return false;
     }
+    let maxElements: number;
     try {
-      this.#packer.add(entry);
+      maxElements = keptElements(this.#settings.payloadFor?.(entry.model) ?? this.#settings.payload);
+      // Checked before anything is copied: a burst of large requests is dropped, not buffered.
+      const estimate = maxElements === 0 ? 0 : estimatedBlobBytes(entry.inputs, maxElements) + estimatedBlobBytes(entry.outputs, maxElements);
+      if (this.#inFlightBytes + this.#packer.byteLength + estimate > this.#settings.maxPendingBytes && this.#pending > 0) {
+        this.#dropped++;
+        this.#droppedOverBytes++;
+        return false;
+      }
+      this.#packer.add(entry, maxElements);
     } catch (error) {
       this.#dropped++;
       this.#report(error instanceof Error ? error : new Error(String(error)));
@@ -204,12 +237,28 @@ export class PredictionLog {
     return {
       recorded: this.#recorded,
       dropped: this.#dropped,
+      droppedOverBytes: this.#droppedOverBytes,
+      pendingBytes: this.#inFlightBytes + this.#packer.byteLength,
       sampledOut: this.#sampledOut,
       pending: this.#pending,
       written: this.#written,
       failedBatches: this.#failedBatches,
       failedRows: this.#failedRows,
     };
+  }
+
+  /**
+   * Export the log's counters at `/metrics`: rows dropped (all reasons, and over the byte
+   * budget), rows and bytes waiting to be stored. Read at scrape time.
+   */
+  registerMetrics(registry: Registry): void {
+    const stats = () => this.stats();
+    const registers = [registry];
+    // Counters set from the log's own counts at scrape time (reset, then the running total).
+    new Counter({ name: 'slipway_prediction_log_dropped_total', help: 'Predictions not logged: buffer full (rows or bytes), log closed, or unpackable.', registers, collect() { this.reset(); this.inc(stats().dropped); } });
+    new Counter({ name: 'slipway_prediction_log_dropped_over_bytes_total', help: 'Predictions not logged because the bytes waiting to be stored were over the budget.', registers, collect() { this.reset(); this.inc(stats().droppedOverBytes); } });
+    new Gauge({ name: 'slipway_prediction_log_pending_rows', help: 'Logged predictions not yet stored.', registers, collect() { this.set(stats().pending); } });
+    new Gauge({ name: 'slipway_prediction_log_pending_bytes', help: 'Bytes of logged predictions not yet stored.', registers, collect() { this.set(stats().pendingBytes); } });
   }
 
   readonly #onTimer = (): void => {
@@ -225,15 +274,18 @@ export class PredictionLog {
     const batch = this.#packer.take();
     if (batch === undefined) return;
     const id = ++this.#lastBatchId;
-    this.#inFlight.set(id, batch.rows);
+    this.#inFlight.set(id, { rows: batch.rows, bytes: batch.byteLength });
+    this.#inFlightBytes += batch.byteLength;
     this.#writer.send(id, batch);
   }
 
   #acknowledged(id: number, error: Error | undefined, buffer: ArrayBuffer | undefined): void {
     if (buffer !== undefined) this.#packer.recycle(buffer);
-    const rows = this.#inFlight.get(id);
-    if (rows === undefined) return;
+    const sent = this.#inFlight.get(id);
+    if (sent === undefined) return;
     this.#inFlight.delete(id);
+    this.#inFlightBytes -= sent.bytes;
+    const rows = sent.rows;
     this.#pending -= rows;
     if (error === undefined) {
       this.#written += rows;
@@ -276,7 +328,7 @@ async function openWriter(settings: Settings, events: BatchWriterEvents): Promis
 
 function settingsFrom(options: PredictionLogOptions): Settings {
   const problems: string[] = [];
-  type NumberOption = 'sampleRate' | 'maxPending' | 'batchRows' | 'flushIntervalMs' | 'retentionCheckMs' | 'maxAgeMs' | 'maxRows';
+  type NumberOption = 'sampleRate' | 'maxPending' | 'maxPendingBytes' | 'batchRows' | 'flushIntervalMs' | 'retentionCheckMs' | 'maxAgeMs' | 'maxRows' | 'maxBytes';
   const number = (name: NumberOption, fallback: number, ok: (n: number) => boolean, expected: string): number => {
     const value: unknown = options[name] ?? fallback;
     if (typeof value === 'number' && ok(value)) return value;
@@ -291,6 +343,14 @@ function settingsFrom(options: PredictionLogOptions): Settings {
   const checkMs = number('retentionCheckMs', 60_000, (n) => n >= 10 && n <= 2 ** 31 - 1, 'milliseconds >= 10');
   const maxAgeMs = number('maxAgeMs', 7 * DAY_MS, (n) => n > 0, 'milliseconds > 0, or Infinity');
   const maxRows = number('maxRows', 10_000_000, (n) => n === Number.POSITIVE_INFINITY || Number.isSafeInteger(n) && n >= 0, 'a whole number >= 0, or Infinity');
+  const maxPendingBytes = number('maxPendingBytes', 64 * 1024 * 1024, (n) => Number.isSafeInteger(n) && n >= 1024, 'a whole number of bytes >= 1,024');
+  const maxBytes = number('maxBytes', Number.POSITIVE_INFINITY, (n) => n === Number.POSITIVE_INFINITY || Number.isSafeInteger(n) && n >= 0, 'a whole number of bytes >= 0, or Infinity');
+  let payload = DEFAULT_PAYLOAD_POLICY;
+  try {
+    if (options.payload !== undefined) payload = payloadPolicy(options.payload.mode, options.payload.maxElements);
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
   const retryDelaysMs = options.retryDelaysMs ?? [100, 500, 2_000];
   if (!Array.isArray(retryDelaysMs) || !retryDelaysMs.every((n) => typeof n === 'number' && n >= 0 && n < 2 ** 31)) {
     problems.push('retryDelaysMs: expected a list of milliseconds >= 0');
@@ -310,9 +370,12 @@ function settingsFrom(options: PredictionLogOptions): Settings {
     mode,
     sampleRate,
     maxPending,
+    maxPendingBytes,
+    payload,
+    payloadFor: options.payloadFor,
     batchRows,
     flushIntervalMs,
-    retention: Object.freeze({ checkMs, maxAgeMs, maxRows }),
+    retention: Object.freeze({ checkMs, maxAgeMs, maxRows, maxBytes }),
     retryDelaysMs: Object.freeze([...retryDelaysMs]),
     onError: options.onError ?? ((error: Error) => process.emitWarning(error)),
   });

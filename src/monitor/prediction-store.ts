@@ -63,6 +63,35 @@ export interface StoredPrediction {
   /** Parsed JSON; undefined when none was recorded. */
   readonly shadow: unknown;
   readonly features: unknown;
+  /**
+   * What the payload policy (payload-policy.ts) kept: `full` (everything; also rows logged before
+   * policies), `truncated` (some tensors hold only their first elements), `omitted` (no tensors).
+   */
+  readonly payload?: 'full' | 'truncated' | 'omitted';
+  /** When truncated: every tensor's shape as served, by position (`inputs`/`outputs` hold stored shapes). */
+  readonly servedShapes?: { readonly inputs: readonly (readonly number[])[] | undefined; readonly outputs: readonly (readonly number[])[] | undefined };
+}
+
+/** Where a page of predictions ends: the (time, id) of its last row; the next page starts after it. */
+export interface PredictionCursor {
+  readonly timeMs: number;
+  readonly id: number;
+}
+
+export interface PredictionPageQuery extends PredictionQuery {
+  /** Rows after this one in the query's order. */
+  readonly after?: PredictionCursor;
+  /**
+   * Stored bytes (tensor blobs, shadow, features) a page holds at most; a page always holds at
+   * least one row, however large, so paging always moves on.
+   */
+  readonly maxBytes: number;
+}
+
+export interface PredictionPage {
+  readonly rows: StoredPrediction[];
+  /** Where the next page starts; undefined when no row is left. */
+  readonly next: PredictionCursor | undefined;
 }
 
 /** Which rows; every field narrows, none = all rows. */
@@ -117,6 +146,11 @@ export interface PredictionStore {
   appendEncoded(rows: readonly EncodedPrediction[]): Promise<void>;
   /** Matching rows ordered by time then id, with decoded tensors. */
   query(query: PredictionQuery): Promise<StoredPrediction[]>;
+  /**
+   * A page of matching rows bounded by rows (`limit`) and stored bytes (`maxBytes`), by keyset on
+   * (time, id): pages stay right while rows are added, and no page reads rows it does not return.
+   */
+  page(query: PredictionPageQuery): Promise<PredictionPage>;
   count(filter: PredictionFilter): Promise<number>;
   /**
    * A systematic sample: of the n matching rows in id order, every k-th (k = ceil(n / maxRows)),
@@ -149,6 +183,12 @@ export interface PredictionStore {
    * stay; O(log n), no count of the table. Returns the rows deleted.
    */
   trimToRows(maxRows: number): Promise<number>;
+  /**
+   * Keep the newest predictions whose stored bytes add up to at most `maxBytes` (about: names and
+   * index entries are not counted): deletes every older row. Cheap when the database is smaller
+   * than the budget (its size is checked first). Returns the rows deleted.
+   */
+  trimToBytes(maxBytes: number): Promise<number>;
   /** Close the underlying Database. */
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Expression, Insertable, Kysely, RawBuilder, Selectable, SqlBool } from 'kysely';
+import type { Expression, Insertable, Kysely, SqlBool } from 'kysely';
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { Database } from '../store/database.js';
 import type { DatabaseSchema, PredictionTable } from '../store/schema.js';
@@ -10,15 +10,17 @@ import type {
   FeedbackItem,
   PredictionEntry,
   PredictionFilter,
+  PredictionPage,
+  PredictionPageQuery,
   PredictionQuery,
   PredictionStore,
   PredictionWithFeedback,
   StoredPrediction,
 } from './prediction-store.js';
-import { decodeTensors, encodeTensors } from './tensor-blob.js';
+import { encodeTensors } from './tensor-blob.js';
+import { bound, checkedRowCount, matching, toStored } from './prediction-rows.js';
 
 type Db = Kysely<DatabaseSchema>;
-type PredictionRow = Selectable<PredictionTable>;
 
 /** SQLite binds at most 32,766 variables per statement (PostgreSQL 65,535). */
 const MAX_VARIABLES = 32_766;
@@ -31,6 +33,8 @@ const FEEDBACK_PER_INSERT = Math.floor(MAX_VARIABLES / FEEDBACK_COLUMNS);
 const DELETE_CHUNK = 5_000;
 const DEFAULT_QUERY_LIMIT = 100;
 const DEFAULT_JOINED_ROWS = 10_000;
+/** Ids summed per step of a byte trim. */
+const TRIM_RANGE = 50_000;
 
 /**
  * The prediction log over Kysely, for SQLite and PostgreSQL alike. Tensors are stored as tensor
@@ -95,6 +99,97 @@ export class SqlPredictionStore implements PredictionStore {
       .limit(limit)
       .execute();
     return rows.map(toStored);
+  }
+
+  async page(query: PredictionPageQuery): Promise<PredictionPage> {
+    const limit = checkedRowCount('limit', query.limit ?? DEFAULT_QUERY_LIMIT, MAX_QUERY_ROWS);
+    const order = query.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw invalid(`order "${String(order)}": expected asc or desc`);
+    const { maxBytes, after } = query;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw invalid(`maxBytes ${String(maxBytes)}: expected a whole number of bytes >= 1`);
+    const conditions: Expression<SqlBool>[] = [matching(query)];
+    if (after !== undefined) {
+      const t = bound('after time', after.timeMs);
+      const id = after.id;
+      if (!Number.isSafeInteger(id)) throw invalid(`after id ${String(id)}: expected a whole number`);
+      conditions.push(order === 'asc' ? sql<SqlBool>`(time_ms > ${t} or (time_ms = ${t} and id > ${id}))` : sql<SqlBool>`(time_ms < ${t} or (time_ms = ${t} and id < ${id}))`);
+    }
+    const db = this.#db;
+    // Sizes first (no blob is read), then only the rows that fit the byte budget.
+    const sizes = await db
+      .selectFrom('predictions')
+      .select(['id', 'time_ms', this.#rowBytes().as('n')])
+      .where(sql<SqlBool>`${sql.join(conditions, sql` and `)}`)
+      .orderBy('time_ms', order)
+      .orderBy('id', order)
+      .limit(limit + 1)
+      .execute();
+    const chosen: number[] = [];
+    let bytes = 0;
+    for (const row of sizes.slice(0, limit)) {
+      const n = Number(row.n);
+      if (chosen.length > 0 && bytes + n > maxBytes) break;
+      chosen.push(Number(row.id));
+      bytes += n;
+    }
+    const last = sizes[chosen.length - 1];
+    const next = chosen.length < sizes.length && last !== undefined ? { timeMs: Number(last.time_ms), id: Number(last.id) } : undefined;
+    if (chosen.length === 0) return { rows: [], next };
+    const rows = await db.selectFrom('predictions').selectAll().where('id', 'in', chosen).orderBy('time_ms', order).orderBy('id', order).execute();
+    return { rows: rows.map(toStored), next };
+  }
+
+  async trimToBytes(maxBytes: number): Promise<number> {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw invalid(`maxBytes ${maxBytes}: expected a whole number >= 0`);
+    const db = this.#db;
+    // The database's size bounds the log's: under the budget, nothing to count (the usual case).
+    if ((await this.#databaseBytes()) <= maxBytes) return 0;
+    // Newest first, a range of ids at a time, summed in the database: lengths only, no blob is read.
+    const { highest } = await db.selectFrom('predictions').select((eb) => eb.fn.max('id').as('highest')).executeTakeFirstOrThrow();
+    if (highest === null) return 0;
+    let total = 0;
+    let cutoff: number | undefined;
+    for (let top = Number(highest); top > 0 && cutoff === undefined; top -= TRIM_RANGE) {
+      const sizes = await db
+        .selectFrom('predictions')
+        .select(['id', this.#rowBytes().as('n')])
+        .where('id', '<=', top)
+        .where('id', '>', top - TRIM_RANGE)
+        .orderBy('id', 'desc')
+        .execute();
+      for (const row of sizes) {
+        total += Number(row.n);
+        if (total > maxBytes) {
+          cutoff = Number(row.id);
+          break;
+        }
+      }
+    }
+    if (cutoff === undefined) return 0;
+    const last = cutoff;
+    return deleteInChunks(() =>
+      db
+        .deleteFrom('predictions')
+        .where('id', 'in', db.selectFrom('predictions').select('id').where('id', '<=', last).orderBy('id').limit(DELETE_CHUNK))
+        .executeTakeFirst(),
+    );
+  }
+
+  /** Stored bytes of a row: its tensor blobs and JSON. */
+  #rowBytes() {
+    const length = this.#database.dialect === 'sqlite' ? sql.raw('length') : sql.raw('octet_length');
+    return sql<number>`(${length}(inputs) + ${length}(outputs) + coalesce(${length}(shadow), 0) + coalesce(${length}(features), 0))`;
+  }
+
+  /** Bytes in use by the database (SQLite: pages not free) or by the predictions table and its indexes (PostgreSQL). */
+  async #databaseBytes(): Promise<number> {
+    const db = this.#db;
+    if (this.#database.dialect === 'sqlite') {
+      const { rows } = await sql<{ n: number }>`select (page_count - freelist_count) * page_size as n from pragma_page_count(), pragma_freelist_count(), pragma_page_size()`.execute(db);
+      return Number(rows[0]?.n ?? 0);
+    }
+    const { rows } = await sql<{ n: string }>`select pg_total_relation_size('predictions') as n`.execute(db);
+    return Number(rows[0]?.n ?? 0);
   }
 
   async count(filter: PredictionFilter): Promise<number> {
@@ -271,46 +366,9 @@ function toInsertable(row: EncodedPrediction): Insertable<PredictionTable> {
   };
 }
 
-function toStored(row: PredictionRow): StoredPrediction {
-  return {
-    id: Number(row.id),
-    requestId: row.request_id,
-    timeMs: Number(row.time_ms),
-    deployment: row.deployment ?? undefined,
-    model: row.model,
-    version: row.version,
-    protocol: row.protocol,
-    latencyMs: row.latency_ms,
-    inputs: decodeTensors(row.inputs),
-    outputs: decodeTensors(row.outputs),
-    shadow: row.shadow === null ? undefined : JSON.parse(row.shadow),
-    features: row.features === null ? undefined : JSON.parse(row.features),
-  };
-}
 
-/** The filter as one condition on `predictions` (prefix 'p.' when it is aliased `p`). */
-function matching(filter: PredictionFilter, prefix: '' | 'p.' = ''): Expression<SqlBool> {
-  const column = (name: keyof PredictionTable) => sql.ref(`${prefix}${name}`);
-  const conditions: RawBuilder<unknown>[] = [];
-  if (filter.model !== undefined) conditions.push(sql`${column('model')} = ${filter.model}`);
-  if (filter.version !== undefined) conditions.push(sql`${column('version')} = ${filter.version}`);
-  if (filter.deployment !== undefined) conditions.push(sql`${column('deployment')} = ${filter.deployment}`);
-  if (filter.requestId !== undefined) conditions.push(sql`${column('request_id')} = ${filter.requestId}`);
-  if (filter.since !== undefined) conditions.push(sql`${column('time_ms')} >= ${bound('since', filter.since)}`);
-  if (filter.until !== undefined) conditions.push(sql`${column('time_ms')} < ${bound('until', filter.until)}`);
-  return conditions.length === 0 ? sql<SqlBool>`1 = 1` : sql<SqlBool>`${sql.join(conditions, sql` and `)}`;
-}
 
-/** A time bound as the integer that selects the same integer times (PostgreSQL rejects a fraction for a bigint). */
-function bound(what: string, timeMs: number): number {
-  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs)) throw invalid(`${what} ${String(timeMs)}: expected epoch milliseconds`);
-  return Math.ceil(timeMs);
-}
 
-function checkedRowCount(what: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw invalid(`${what} ${value}: expected a whole number from 1 to ${max}`);
-  return value;
-}
 
 function checkFeedback(item: FeedbackItem, index: number): void {
   const where = `feedback item ${index}`;

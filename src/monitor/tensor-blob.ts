@@ -20,6 +20,11 @@ import { BinaryReader, BinaryWriter, putU16, putU32 } from './prediction-binary.
  * The padding lets an encoder copy elements with a same-typed `TypedArray.set` into an aligned
  * buffer, so encoding is buffer copies only.
  *
+ * The second byte holds flags (0 in blobs written before payload policies, issue 13 item 6):
+ * FLAG_CUT — some tensors were cut to their first elements (see `cutTensor`); after the last
+ * tensor comes, for every tensor in order, `u32 rank | u32 × rank` its shape as served.
+ * FLAG_OMITTED — the tensors were not logged at all (payload policy `none`); the count is 0.
+ *
  * @example
  * const blob = encodeTensors([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([1, 2]) }]);
  * decodeTensors(blob)[0]?.data; // Float32Array [1, 2]
@@ -54,6 +59,10 @@ export function datatypeCode(datatype: Datatype): number {
 }
 
 const MAX_U16 = 0xffff;
+const FLAG_CUT = 1;
+const FLAG_OMITTED = 2;
+/** A cut BYTES tensor keeps whole strings up to about this many bytes. */
+export const MAX_CUT_STRING_BYTES = 64 * 1024;
 const MAX_U32 = 0xffffffff;
 
 /** Encode tensors into a fresh Buffer. */
@@ -93,7 +102,7 @@ interface CachedHeader {
  * relative to its start). Returns the blob's length. Throws INVALID_ARGUMENT for a tensor the
  * format cannot hold or whose data does not match its shape.
  */
-export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], cache?: TensorHeaderCache): number {
+export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], cache?: TensorHeaderCache, maxElements = Number.POSITIVE_INFINITY): number {
   const start = writer.offset;
   if ((start & 7) !== 0) throw new RangeError(`a tensor blob must start at a multiple of 8, not ${start}`);
   const count = tensors.length;
@@ -104,8 +113,15 @@ export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], c
   bytes[start + 1] = 0;
   putU16(bytes, start + 2, count);
   writer.offset = start + 4;
+  let cut = false;
   for (let i = 0; i < count; i++) {
-    const tensor = tensors[i]!;
+    let tensor = tensors[i]!;
+    // One comparison per tensor on the request path; only a tensor over the cap is cut, by a view
+    // of its first elements, so its bytes beyond them are never copied.
+    if (tensor.data.length > maxElements || (Array.isArray(tensor.data) && maxElements !== Number.POSITIVE_INFINITY && stringBytesOver(tensor.data, MAX_CUT_STRING_BYTES))) {
+      tensor = cutTensor(tensor, maxElements);
+      cut = true;
+    }
     const cached = cache?.slots[i];
     if (cached !== undefined && writer.offset - start === cached.at && sameLayout(cached, tensor)) {
       copyHeader(writer, cached.bytes);
@@ -116,7 +132,89 @@ export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], c
       if (cache !== undefined) cache.slots[i] = remember(tensor, header - start, writer.bytes.slice(header, dataAt));
     }
   }
+  if (cut) {
+    writer.bytes[start + 1] = FLAG_CUT;
+    for (const { shape } of tensors) {
+      writer.u32(shape.length);
+      for (const dimension of shape) writer.u32(dimension);
+    }
+  }
   return writer.offset - start;
+}
+
+/** Append the blob of tensors a payload policy of `none` left out: no tensors, flagged as omitted. */
+export function writeOmittedTensors(writer: BinaryWriter): number {
+  const start = writer.offset;
+  writer.ensure(4);
+  const bytes = writer.bytes;
+  bytes[start] = TENSOR_BLOB_VERSION;
+  bytes[start + 1] = FLAG_OMITTED;
+  putU16(bytes, start + 2, 0);
+  writer.offset = start + 4;
+  return 4;
+}
+
+function stringBytesOver(data: readonly string[], limit: number): boolean {
+  let bytes = 0;
+  for (let i = 0; i < data.length; i++) {
+    bytes += 4 + 3 * data[i]!.length;
+    if (bytes > limit) return true;
+  }
+  return false;
+}
+
+/**
+ * The first elements of a tensor over the cap, as a tensor of their own: whole rows when a row
+ * fits (`[k, ...rest]`, so per-column statistics such as drift's read them as usual), else the
+ * first `maxElements` elements as `[1, n]` (a row wider than the cap; drift skips rows that wide,
+ * see feature-columns.ts). BYTES tensors keep whole strings up to MAX_CUT_STRING_BYTES, in whole rows.
+ */
+export function cutTensor(tensor: Tensor, maxElements: number): Tensor {
+  const { shape, data } = tensor;
+  const count = data.length;
+  let keep = Math.min(count, Math.max(0, Math.floor(maxElements)));
+  if (Array.isArray(data)) {
+    let bytes = 0;
+    let n = 0;
+    while (n < keep && (bytes += 4 + 3 * data[n]!.length) <= MAX_CUT_STRING_BYTES) n++;
+    keep = n;
+  }
+  const rows = shape.length === 0 ? 1 : shape[0]!;
+  const width = rows > 0 ? count / rows : 0;
+  let stored: number[];
+  if (shape.length >= 1 && width >= 1 && width <= keep) {
+    const kept = Math.floor(keep / width);
+    stored = [kept, ...shape.slice(1)];
+    keep = kept * width;
+  } else if (Array.isArray(data) || keep === 0) {
+    stored = shape.length === 0 ? [0] : [0, ...shape.slice(1)];
+    keep = 0;
+  } else {
+    stored = [1, keep];
+  }
+  const cutData = (Array.isArray(data) ? data.slice(0, keep) : data.subarray(0, keep));
+  return { name: tensor.name, datatype: tensor.datatype, shape: stored, data: cutData };
+}
+
+/**
+ * Bytes a blob of these tensors will take at most elements each (an estimate that never reads
+ * more than the kept elements): what the log checks against its memory budget before copying.
+ */
+export function estimatedBlobBytes(tensors: readonly Tensor[], maxElements = Number.POSITIVE_INFINITY): number {
+  let size = 4;
+  for (let i = 0; i < tensors.length; i++) {
+    const { data, shape, name } = tensors[i]!;
+    const kept = Math.min(data.length, maxElements);
+    size += 16 + 8 * shape.length + name.length;
+    if (Array.isArray(data)) {
+      let bytes = 0;
+      for (let k = 0; k < kept && bytes <= MAX_CUT_STRING_BYTES; k++) bytes += 4 + data[k]!.length;
+      size += maxElements === Number.POSITIVE_INFINITY ? bytes : Math.min(bytes, MAX_CUT_STRING_BYTES);
+    } else {
+      size += kept * (data.BYTES_PER_ELEMENT ?? 8);
+    }
+  }
+  return size;
 }
 
 function sameLayout(cached: CachedHeader, tensor: Tensor): boolean {
@@ -186,16 +284,40 @@ function writeTensor(writer: BinaryWriter, tensor: Tensor): number {
 
 /** Decode a blob written by encodeTensors; element data is copied out, so `bytes` may be reused. */
 export function decodeTensors(bytes: Uint8Array): Tensor[] {
+  return decodeTensorBlob(bytes).tensors;
+}
+
+export interface DecodedTensorBlob {
+  /** As stored: a cut tensor holds its first elements only (see `cutTensor`). */
+  readonly tensors: Tensor[];
+  /** When some tensors were cut: every tensor's shape as served, by position. */
+  readonly servedShapes: number[][] | undefined;
+  /** The payload policy left the tensors out. */
+  readonly omitted: boolean;
+}
+
+/** Decode a blob, with what the payload policy cut or left out. */
+export function decodeTensorBlob(bytes: Uint8Array): DecodedTensorBlob {
   const reader = new BinaryReader(bytes);
   try {
     const version = reader.u8();
     if (version !== TENSOR_BLOB_VERSION) throw invalid(`tensor blob version ${version}; this build reads version ${TENSOR_BLOB_VERSION}`);
-    reader.u8();
+    const flags = reader.u8();
     const count = reader.u16();
     const tensors: Tensor[] = new Array<Tensor>(count);
     for (let i = 0; i < count; i++) tensors[i] = readTensor(reader);
+    let servedShapes: number[][] | undefined;
+    if ((flags & FLAG_CUT) !== 0) {
+      servedShapes = new Array<number[]>(count);
+      for (let i = 0; i < count; i++) {
+        const rank = reader.u32();
+        const shape: number[] = new Array<number>(rank);
+        for (let d = 0; d < rank; d++) shape[d] = reader.u32();
+        servedShapes[i] = shape;
+      }
+    }
     if (reader.offset !== reader.length) throw invalid(`tensor blob has ${reader.length - reader.offset} bytes after its last tensor`);
-    return tensors;
+    return { tensors, servedShapes, omitted: (flags & FLAG_OMITTED) !== 0 };
   } catch (error) {
     if (error instanceof RangeError) throw invalid(`tensor blob of ${bytes.byteLength} bytes is truncated`);
     throw error;

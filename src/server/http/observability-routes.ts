@@ -1,14 +1,17 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseDuration } from '../../core/duration.js';
 import { invalid } from '../../core/errors.js';
 import type { DriftService } from '../../monitor/drift-service.js';
 import { parseFeedback } from '../../monitor/feedback-input.js';
 import type { PerformanceService } from '../../monitor/performance-service.js';
 import type { PredictionLog } from '../../monitor/prediction-log.js';
-import type { PredictionStore, StoredPrediction } from '../../monitor/prediction-store.js';
+import { predictionJsonPieces, type PredictionJsonOptions } from '../../monitor/prediction-json.js';
+import { MAX_QUERY_ROWS } from '../../monitor/prediction-store.js';
+import type { PredictionCursor, PredictionPage, PredictionPageQuery, PredictionStore } from '../../monitor/prediction-store.js';
 import { parseTime } from '../../monitor/time-params.js';
 import { parseModelRef } from '../../registry/model-ref.js';
-import { encodeResponseOutput } from '../../tensor/json-codec.js';
 import { isPlainObject } from '../../tensor/format.js';
 
 type Query = Record<string, string | undefined>;
@@ -20,45 +23,21 @@ export interface ObservabilityApi {
   readonly drift: DriftService;
 }
 
-/** A logged prediction as JSON: tensors in the protocol's JSON form. */
-export function predictionJson(p: StoredPrediction): Record<string, unknown> {
-  return {
-    request_id: p.requestId,
-    time: new Date(p.timeMs).toISOString(),
-    deployment: p.deployment ?? null,
-    model: p.model,
-    version: p.version,
-    protocol: p.protocol,
-    latency_ms: p.latencyMs,
-    inputs: p.inputs.map(encodeResponseOutput),
-    outputs: p.outputs.map(encodeResponseOutput),
-    ...(p.shadow === null || p.shadow === undefined ? {} : { shadow: p.shadow }),
-    ...(p.features === null || p.features === undefined ? {} : { features: p.features }),
-  };
-}
-
 const monitoring = (summary: string) => ({ schema: { tags: ['monitoring'], summary } });
 
 /** Prediction log, feedback, performance and drift under `/api/v1`. */
 export function registerObservabilityRoutes(app: FastifyInstance, api: ObservabilityApi): void {
-  app.get('/api/v1/predictions', monitoring('Logged predictions: ?model=&version=&deployment=&since=&until=&request_id=&limit=&order=asc|desc'), async (request: FastifyRequest<{ Querystring: Query }>) => {
-    const q = request.query;
-    const now = Date.now();
-    const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw invalid(`limit "${q.limit}": expected a positive integer`);
-    if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw invalid(`order "${q.order}": expected asc or desc`);
-    const rows = await api.predictions.query({
-      ...(q.model === undefined ? {} : { model: q.model }),
-      ...(q.version === undefined ? {} : { version: q.version }),
-      ...(q.deployment === undefined ? {} : { deployment: q.deployment }),
-      ...(q.request_id === undefined ? {} : { requestId: q.request_id }),
-      ...(q.since === undefined ? {} : { since: parseTime(q.since, 'since', now) }),
-      ...(q.until === undefined ? {} : { until: parseTime(q.until, 'until', now) }),
-      limit,
-      order: q.order ?? 'desc',
-    });
-    return { predictions: rows.map(predictionJson), log: api.log.stats() };
-  });
+  app.get(
+    '/api/v1/predictions',
+    monitoring('Logged predictions, a page at a time: ?model=&version=&deployment=&since=&until=&request_id=&limit=&order=asc|desc&max_bytes=&full=true&cursor= (the last page\'s "next")'),
+    async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
+      const query = predictionPageQuery(request.query);
+      const page = await api.predictions.page(query);
+      const stats = api.log.stats();
+      // Streamed: rows are encoded as they are written, a slice of a tensor at a time (prediction-json.ts).
+      return reply.type('application/json; charset=utf-8').send(Readable.from(pageJson(page, query.order, { full: query.full }, stats)));
+    },
+  );
 
   app.post('/api/v1/feedback', monitoring('Ground truth: {request_id, label} or {request_id, value}, or a list of them'), async (request) => {
     const items = parseFeedback(request.body);
@@ -120,4 +99,64 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
 
 function summary(profile: { model: string; version: string; source: string; sourceDetail: string; rows: number; features: unknown[]; outputs: unknown[]; skipped: string[] }) {
   return { model: profile.model, version: profile.version, source: profile.source, detail: profile.sourceDetail, rows: profile.rows, features: profile.features.length, outputs: profile.outputs.length, skipped: profile.skipped };
+}
+
+/** Stored bytes a page reads by default, and at most (`max_bytes`). */
+export const DEFAULT_PAGE_BYTES = 8 * 1024 * 1024;
+export const MAX_PAGE_BYTES = 256 * 1024 * 1024;
+
+function predictionPageQuery(q: Query): PredictionPageQuery & { readonly order: 'asc' | 'desc'; readonly full: boolean } {
+  const now = Date.now();
+  const limit = q.limit === undefined ? 100 : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_ROWS) throw invalid(`limit "${q.limit}": expected a whole number from 1 to ${MAX_QUERY_ROWS}`);
+  if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw invalid(`order "${q.order}": expected asc or desc`);
+  const order = q.order ?? 'desc';
+  const maxBytes = q.max_bytes === undefined ? DEFAULT_PAGE_BYTES : Number(q.max_bytes);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1024 || maxBytes > MAX_PAGE_BYTES) throw invalid(`max_bytes "${q.max_bytes}": expected a whole number of bytes from 1024 to ${MAX_PAGE_BYTES}`);
+  if (q.full !== undefined && q.full !== 'true' && q.full !== 'false') throw invalid(`full "${q.full}": expected true or false`);
+  return {
+    ...(q.model === undefined ? {} : { model: q.model }),
+    ...(q.version === undefined ? {} : { version: q.version }),
+    ...(q.deployment === undefined ? {} : { deployment: q.deployment }),
+    ...(q.request_id === undefined ? {} : { requestId: q.request_id }),
+    ...(q.since === undefined ? {} : { since: parseTime(q.since, 'since', now) }),
+    ...(q.until === undefined ? {} : { until: parseTime(q.until, 'until', now) }),
+    ...(q.cursor === undefined ? {} : { after: parseCursor(q.cursor, order) }),
+    limit,
+    order,
+    maxBytes,
+    full: q.full === 'true',
+  };
+}
+
+/** `a.<time ms>.<id>` (ascending) or `d.<time ms>.<id>` (descending): the row a page ended on. */
+function cursorText(cursor: PredictionCursor, order: 'asc' | 'desc'): string {
+  return `${order === 'asc' ? 'a' : 'd'}.${cursor.timeMs}.${cursor.id}`;
+}
+
+function parseCursor(text: string, order: 'asc' | 'desc'): PredictionCursor {
+  const match = /^([ad])\.(-?\d{1,16})\.(\d{1,16})$/.exec(text);
+  if (match === null) throw invalid(`cursor "${text.slice(0, 60)}": expected the "next" of a previous page`);
+  if ((match[1] === 'a') !== (order === 'asc')) throw invalid(`cursor "${text}" continues a page in ${match[1] === 'a' ? 'asc' : 'desc'} order; ask with order=${match[1] === 'a' ? 'asc' : 'desc'}`);
+  return { timeMs: Number(match[2]), id: Number(match[3]) };
+}
+
+/** Pieces joined into chunks of about CHUNK characters; the event loop gets a turn between rows every ROWS_PER_TURN rows. */
+const CHUNK = 64 * 1024;
+const ROWS_PER_TURN = 64;
+
+async function* pageJson(page: PredictionPage, order: 'asc' | 'desc', options: PredictionJsonOptions, stats: unknown): AsyncGenerator<string> {
+  let text = '{"predictions":[';
+  for (let i = 0; i < page.rows.length; i++) {
+    if (i > 0) text += ',';
+    if (i % ROWS_PER_TURN === ROWS_PER_TURN - 1) await nextTurn();
+    for await (const piece of predictionJsonPieces(page.rows[i]!, options)) {
+      text += piece;
+      if (text.length >= CHUNK) {
+        yield text;
+        text = '';
+      }
+    }
+  }
+  yield `${text}],"next":${page.next === undefined ? 'null' : JSON.stringify(cursorText(page.next, order))},"log":${JSON.stringify(stats)}}`;
 }
