@@ -74,6 +74,7 @@ describe.skipIf(postgres.skipReason !== undefined)('slipway serve on PostgreSQL 
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-outage-'));
     const io = { stdout: () => undefined, stderr: () => undefined, env: { SLIPWAY_HOME: home, SLIPWAY_DATABASE_URL: withSchema(TEST_POSTGRES_URL, schema) }, cwd: root };
     expect(await runCli(['push', path.join(FIXTURES, 'breast_cancer.onnx'), '--name', 'cancer'], io)).toBe(0);
+    expect(await runCli(['deploy', 'cancer-live', '--model', 'cancer', '--route', '1.0.0=100', '--why', 'outage test'], io)).toBe(0);
     const target = new URL(TEST_POSTGRES_URL);
     proxy = await TcpProxy.start({ target: { host: target.hostname, port: Number(target.port || 5432) } });
   });
@@ -148,11 +149,12 @@ describe.skipIf(postgres.skipReason !== undefined)('slipway serve on PostgreSQL 
     expect(server.output()).not.toMatch(/Unhandled 'error' event/);
   }, 90_000);
 
-  it('item 4: database refusing: pinned versions keep answering, management fails fast with 503, readiness says degraded, logs stay short, and the log catches up', async () => {
+  it('item 4: database refusing: pinned versions and deployments keep answering, management fails fast with 503, readiness says degraded, logs stay short, and the log catches up', async () => {
     const lenient = await serve();
     const strict = await serve({ SLIPWAY_READY_REQUIRES_DATABASE: 'true' });
     const first = await infer(lenient.url, 'cancer/versions/1.0.0');
     expect(first.status).toBe(200);
+    await waitFor('the deployment to be followed', async () => (await infer(lenient.url, 'cancer-live')).status === 200);
     expect(await infer(strict.url, 'cancer/versions/1.0.0')).toMatchObject({ status: 200 });
 
     await proxy.pause();
@@ -161,11 +163,14 @@ describe.skipIf(postgres.skipReason !== undefined)('slipway serve on PostgreSQL 
     // Long enough for the resolve cache (1 s) to expire many times over.
     const ids: string[] = [];
     const failures: string[] = [];
-    while (Date.now() - pausedAt < 4000 || ids.length < 50) {
-      const answer = await infer(lenient.url, 'cancer/versions/1.0.0');
+    let throughDeployment = 0;
+    // Pinned versions, and a deployment (its active revision is held in memory by the sync).
+    for (let i = 0; Date.now() - pausedAt < 4000 || ids.length < 50; i++) {
+      const answer = await infer(lenient.url, i % 2 === 0 ? 'cancer/versions/1.0.0' : 'cancer-live');
       const problem = answer.status === 200 ? outputsMismatch(answer.body) : `status ${answer.status}: ${JSON.stringify(answer.body)}`;
       if (problem !== undefined) failures.push(problem);
       else if (answer.body.id !== undefined) ids.push(answer.body.id);
+      if (answer.status === 200 && i % 2 === 1) throughDeployment++;
     }
     expect(failures.slice(0, 3)).toEqual([]);
 
@@ -200,8 +205,12 @@ describe.skipIf(postgres.skipReason !== undefined)('slipway serve on PostgreSQL 
     await waitFor('the strict server to be ready again', async () => (await fetch(`${strict.url}/v2/health/ready`)).status === 200, 15_000);
 
     // The prediction log waited for the database: every request answered during the outage is stored.
-    const store = new SqlPredictionStore(await openDatabase({ postgresUrl: TEST_POSTGRES_URL, postgresSchema: schema }));
+    const database = await openDatabase({ postgresUrl: TEST_POSTGRES_URL, postgresSchema: schema });
+    const store = new SqlPredictionStore(database);
     try {
+      // The deployment's traffic counters of the outage seconds were kept and written too.
+      const counted = async () => Number((await database.db.selectFrom('deployment_stats').select((eb) => eb.fn.sum<number | string>('requests').as('n')).where('deployment', '=', 'cancer-live').where('slot_ms', '>=', Math.floor(pausedAt / 1000) * 1000).executeTakeFirst())?.n ?? 0);
+      await waitFor('the outage traffic counters in deployment_stats', async () => (await counted()) >= throughDeployment, 20_000, 250);
       const missing = async () => {
         const left: string[] = [];
         for (const id of ids) if ((await store.query({ requestId: id, limit: 1 })).length !== 1) left.push(id);
