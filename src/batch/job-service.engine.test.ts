@@ -143,6 +143,34 @@ describe('batch jobs with the real engine', () => {
     expect(await idsOf(path.join(dir, 'resumed.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
   }, 120_000);
 
+  it('resumes from its parts a job whose owner on another host stopped heartbeating (issue 13, item 9)', async () => {
+    // Three chunks scored by "another process", which then vanished without a word.
+    const controller = new AbortController();
+    const partial = await runBatchJob(spec('orphan'), batchDepsOf(platform), { signal: controller.signal, onProgress: (p) => p.chunksDone >= 3 && controller.abort() });
+    expect(partial.status).toBe('cancelled');
+    const store = new SqlJobStore(platform.database);
+    const owner = 'another-host/4242/deadbeef';
+    await store.startHere(spec('orphan'), owner, () => true);
+    // The other process beats, until it "dies".
+    const beating = setInterval(() => void store.heartbeat('orphan', owner, null), 100);
+    const claimer = new JobService({ store, run: engine, pollMs: 50, staleMs: 5000 });
+    services.push(claimer);
+    try {
+      claimer.start();
+      // A live heartbeat from another host is respected (its pid cannot be checked from here): the
+      // claimer runs a job submitted after it, polling all the while, and leaves this one alone.
+      await claimer.submit(spec('probe'));
+      expect(await until(() => claimer.status('probe'), (job) => job.status === 'succeeded')).toMatchObject({ status: 'succeeded' });
+      expect(await claimer.status('orphan')).toMatchObject({ status: 'running', owner });
+    } finally {
+      clearInterval(beating);
+    }
+    // Its lease (staleMs) runs out: a round requeues it and this process resumes it from its parts.
+    const done = await until(() => claimer.status('orphan'), (job) => job.status !== 'queued' && job.status !== 'running');
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2, summary: { rows: ROWS, scored: ROWS, resumedChunks: partial.rows / 100 } });
+    expect(await idsOf(path.join(dir, 'orphan.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
+  }, 120_000);
+
   it('serve runs jobs submitted to /api/v1/jobs in the background', async () => {
     const served = await openTestPlatform();
     await served.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx') });
