@@ -8,6 +8,7 @@
 import { ActiveDeployment, type DeploymentRouter } from './router.js';
 import type { SqlDeploymentStore } from './deployment-store.js';
 import { versionsOf } from './spec.js';
+import { isConnectionError } from '../store/database-errors.js';
 
 export interface DeploymentSyncOptions {
   readonly store: SqlDeploymentStore;
@@ -49,7 +50,9 @@ export class DeploymentSync {
         router.install(new ActiveDeployment(name, revision, spec));
         this.failed.delete(key);
       } catch (error) {
-        this.failed.set(key, Date.now());
+        // A version that does not load waits RETRY_FAILED_MS; an unreachable database is not the
+        // revision's fault, so it is tried again at the next poll (the router keeps the old one).
+        if (!isConnectionError(error)) this.failed.set(key, Date.now());
         this.options.onError?.(error);
       }
     }
