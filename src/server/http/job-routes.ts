@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JobService } from '../../batch/job-service.js';
 import { BATCH_JOB_STATUSES } from '../../batch/job-store.js';
-import { parseJobSubmission } from '../../batch/job-submission.js';
+import { JOB_LIMITS, parseJobSubmission } from '../../batch/job-submission.js';
 import type { BatchJobStatus } from '../../batch/types.js';
 import { invalid } from '../../core/errors.js';
 import type { DeploymentService } from '../../deploy/deployment-service.js';
@@ -18,8 +18,9 @@ type IdParams = { Params: { id: string } };
 /**
  * Batch scoring jobs under /api/v1/jobs: submit, status with progress, list, cancel. The body is a
  * BatchJobSpec in camelCase (`jobId`, `idColumn`, `maxRejectRate`, ...); `parseJobSubmission`
- * validates it so the 400 names the field. Paths are read and written by the server, relative ones
- * from its working folder.
+ * validates it so the 400 names the field, and the jobs service checks what the run would refuse
+ * (unknown model 404, missing files or columns 400) before storing it. Paths are read and written
+ * by the server, relative ones from its working folder.
  */
 export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deployments?: DeploymentService): void {
   const tags = ['batch'];
@@ -29,7 +30,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
     {
       schema: {
         tags,
-        summary: 'Submit a batch scoring job (201, status queued); model, input and output are required. 409 when jobId is taken',
+        summary: 'Submit a batch scoring job (201, status queued); model, input and output are required. Checked before it is stored: 400 naming a bad field, a setting out of range, a missing input file, output folder or column; 404 unknown model, version or deployment; 409 when jobId is taken',
         body: {
           type: 'object',
           properties: {
@@ -41,9 +42,9 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
             idColumn: { type: 'string' },
             keep: { type: 'array', items: { type: 'string' } },
             map: { type: 'object', additionalProperties: { type: 'string' }, description: 'model input name -> column' },
-            maxRejectRate: { type: 'number' },
-            chunkRows: { type: 'integer' },
-            workers: { type: 'integer' },
+            maxRejectRate: { type: 'number', minimum: JOB_LIMITS.maxRejectRate.min, maximum: JOB_LIMITS.maxRejectRate.max },
+            chunkRows: { type: 'integer', minimum: JOB_LIMITS.chunkRows.min, maximum: JOB_LIMITS.chunkRows.max },
+            workers: { type: 'integer', minimum: JOB_LIMITS.workers.min, maximum: JOB_LIMITS.workers.max },
             features: { type: 'object', properties: { service: { type: 'string' }, timestampColumn: { type: 'string' } } },
           },
         },
