@@ -59,6 +59,16 @@ describe('slipway serve: ports and parent processes', () => {
     }
   });
 
+  it('--workers 2: a worker that cannot start stops the server instead of being replaced forever', async () => {
+    const rules = path.join(home, 'no-such-rules.yaml');
+    const server = serve(['--port', '0', '--grpc-port', '0', '--workers', '2'], { SLIPWAY_ALERT_RULES: rules });
+    const outcome = await Promise.race([server.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 25_000))]);
+    expect(outcome, `still running after 25 s:\n${server.output()}`).toBeDefined();
+    expect(outcome!.code, server.output()).not.toBe(0);
+    expect(server.output()).toContain(rules);
+    expect(server.output()).not.toMatch(/starting another/);
+  });
+
   it.each([1, 2])('kill -9 of the bin/slipway.js wrapper stops the server it started and frees the port (workers: %i)', async (workers) => {
     const server = serve(['--port', '0', '--grpc-port', '0', '--workers', String(workers)]);
     const url = await printed(server, /serving on (http:\/\/[0-9.:]+)/);

@@ -8,7 +8,7 @@ import { openPlatform, type Platform } from '../platform.js';
 import { superviseWorkers } from '../server/cluster-primary.js';
 import { joinCluster } from '../server/cluster-worker.js';
 import { createGrpcServer } from '../server/grpc/grpc-server.js';
-import { listenError, startServer, type RunningServer } from '../server/serve.js';
+import { assertPortFree, listenError, startServer, type RunningServer } from '../server/serve.js';
 import type { CliIo } from './io.js';
 
 interface ServeOptions {
@@ -54,6 +54,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         ...(drainMs !== undefined ? { drainMs } : {}),
         ...(shutdownDelayMs !== undefined ? { shutdownDelayMs } : {}),
       });
+      if (cluster.isPrimary) {
+        await assertPortFree('HTTP', config.host, config.port);
+        if (options.grpc) await assertPortFree('gRPC', config.host, config.grpcPort);
+      }
       if (config.workers > 1 && cluster.isPrimary) {
         io.stdout(`slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`);
         return superviseWorkers({ workers: config.workers, log: (line) => io.stderr(line + '\n') });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/errors.js';
 import type { Platform } from '../platform.js';
@@ -52,6 +53,20 @@ export function listenError(what: 'HTTP' | 'gRPC', host: string, port: number, e
     return new SlipwayError('UNAVAILABLE', `${port_}: permission denied (ports below 1024 need privileges); choose another with ${flag} or ${variable}`, { cause: error });
   }
   return new SlipwayError('UNAVAILABLE', `${what} cannot listen on ${host}:${port}: ${message}`, { cause: error });
+}
+
+/**
+ * Fail fast, before opening the store and loading models (or forking workers), when `port` is
+ * taken; the real listen still reports a port taken in between.
+ */
+export async function assertPortFree(what: 'HTTP' | 'gRPC', host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  const error = await new Promise<Error | undefined>((resolve) => {
+    probe.once('error', resolve);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+  if (error !== undefined) throw listenError(what, host, port, error);
 }
 
 /**
