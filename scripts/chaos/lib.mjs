@@ -237,13 +237,12 @@ export async function brokenBlobs(home, versions) {
 
 /**
  * A minimal TCP proxy (src/testing/tcp-proxy.ts is TypeScript and not in dist/): `cutAll()`
- * destroys every open connection, `pause()` refuses new ones, `resume()` forwards again.
+ * destroys every open connection; `pause()` also closes the port, so new connections are refused
+ * (ECONNREFUSED, a database that is down); `resume()` listens on the same port again.
  */
 export async function startProxy(target = { host: new URL(POSTGRES_URL).hostname, port: Number(new URL(POSTGRES_URL).port || 5432) }) {
   const sockets = new Set();
-  let refusing = false;
-  const server = net.createServer((client) => {
-    if (refusing) return client.destroy();
+  const forward = (client) => {
     const upstream = net.connect(target);
     for (const [a, b] of [[client, upstream], [upstream, client]]) {
       sockets.add(a);
@@ -254,27 +253,34 @@ export async function startProxy(target = { host: new URL(POSTGRES_URL).hostname
       });
       a.pipe(b);
     }
+  };
+  const listen = (port) => new Promise((resolve, reject) => {
+    const server = net.createServer(forward);
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  let server = await listen(0);
+  const port = server.address().port;
   const cutAll = () => {
     const n = sockets.size / 2;
     for (const s of sockets) s.destroy();
     sockets.clear();
     return n;
   };
+  const closeServer = () => new Promise((resolve) => {
+    const closing = server;
+    server = undefined;
+    if (closing === undefined) resolve();
+    else closing.close(() => resolve());
+    cutAll();
+  });
   return {
-    port: server.address().port,
+    port,
     cutAll,
-    pause() {
-      refusing = true;
-      cutAll();
+    pause: closeServer,
+    async resume() {
+      server ??= await listen(port);
     },
-    resume() {
-      refusing = false;
-    },
-    close: () => new Promise((resolve) => {
-      cutAll();
-      server.close(() => resolve());
-    }),
+    close: closeServer,
   };
 }

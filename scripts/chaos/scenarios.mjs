@@ -176,7 +176,7 @@ export async function databaseDown({ storage, seconds }) {
   const server = await startServe(storage.env(proxy.port));
   try {
     await prepare(server);
-    proxy.pause();
+    await proxy.pause();
     const deadline = Date.now() + seconds * 1000;
     const started = Date.now();
     const management = await call(`${server.url}/api/v1/models`, {}, 60_000);
@@ -190,7 +190,7 @@ export async function databaseDown({ storage, seconds }) {
     if (t.failures > 0) t.violations.push(`${t.failures} pinned inferences failed while the database was down (statuses ${JSON.stringify(Object.fromEntries(statuses))})`);
     const ready = await call(`${server.url}/v2/health/ready`);
     t.notes.push(`ready while down: ${ready.status}`);
-    proxy.resume();
+    await proxy.resume();
     const back = await waitFor('management calls after the database is back', async () => (await call(`${server.url}/api/v1/models`)).status === 200, 30_000).catch(() => false);
     if (!back) t.violations.push('management calls still failed 30 s after the database came back');
     if (!server.alive()) t.violations.push('the server died');
