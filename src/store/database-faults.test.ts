@@ -109,6 +109,11 @@ describe.skipIf(postgres.skipReason !== undefined)('PostgreSQL through a faulty 
     await proxy.freeze();
     const error = await rejection(sql`select 1`.execute(database.db), 'UNAVAILABLE');
     expect(error.message).toMatch(/timeout/i);
+    // The hung connection is closed, not handed to the next query: once the network is back
+    // (frozen connections stay frozen), the pool connects anew and answers.
+    await proxy.resume();
+    const { rows } = await sql<{ n: number }>`select 3 as n`.execute(database.db);
+    expect(rows).toEqual([{ n: 3 }]);
     expect(uncaught).toEqual([]);
   });
 

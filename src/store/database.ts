@@ -134,7 +134,10 @@ async function openPostgres(url: string, schema: string | undefined, options: Op
   // unhandled 'error' event kills the process. Every client gets its own listener for life: the
   // failed query already rejects to its caller, and the pool drops the broken client on release
   // (a new one is connected on demand).
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    closeOnReadTimeout(client);
+  });
   pool.on('error', () => undefined);
   const where = redact(url);
   const guard = new ConnectionGuard(where);
@@ -193,6 +196,26 @@ async function migrated(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, mig
     health: () => ALWAYS_UP,
     onHealthChange: () => () => undefined,
     close: () => (closing ??= db.destroy()),
+  };
+}
+
+/**
+ * pg's query_timeout fails the query but leaves the connection waiting for its reply: a peer that
+ * stopped answering would keep this client, and every later query given it, stuck. End it instead
+ * (its socket is destroyed while a query is active); the pool drops it on release and connects a
+ * new one.
+ */
+function closeOnReadTimeout(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      result.catch((error: unknown) => {
+        // end() marks the client ending at once, so the pool discards it when Kysely releases it.
+        if (error instanceof Error && error.message === 'Query read timeout') client.end().catch(() => undefined);
+      });
+    }
+    return result;
   };
 }
 
