@@ -100,6 +100,8 @@ describe('slipway serve: ports and parent processes', () => {
     process.kill(primary!, 'SIGKILL');
     await waitFor(`workers ${workers.join(', ')} to exit after the primary was killed`, () => workers.every((pid) => !isAlive(pid)), 15_000);
     await waitFor(`port ${port} to be free`, () => portIsFree(port), 5_000);
+    // They drained (in-flight requests answered, prediction log flushed) rather than being cut off.
+    expect(server.output().match(/primary gone: draining/g), server.output()).toHaveLength(2);
     // The wrapper reports its child's death as a failure.
     const { code } = await server.exited;
     expect(code).not.toBe(0);

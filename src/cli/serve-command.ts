@@ -77,7 +77,7 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
     // The primary prints the reason once and stops the server rather than forking a replacement
     // that would fail the same way; this worker only has to leave.
     await member.fatal(toSlipwayError(error).message);
-    cluster.worker?.disconnect();
+    if (process.connected) cluster.worker?.disconnect();
     return;
   }
   const { server, platform, grpcPort } = started;
@@ -102,11 +102,12 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
     let stopping = false;
     // `on`, not `once`: with Ctrl-C a worker gets the terminal's SIGINT and the primary's, and a
     // second signal must not kill it mid-drain.
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: NodeJS.Signals | 'primary gone') => {
       if (stopping) return;
       stopping = true;
       // SIGTERM is how an orchestrator stops a server behind a load balancer: keep serving while
-      // it notices readiness 503. SIGINT is a person at a terminal: no one to wait for.
+      // it notices readiness 503. SIGINT is a person at a terminal: no one to wait for; and
+      // without its primary a worker gets no new connections (the primary held the listeners).
       const delayMs = signal === 'SIGTERM' ? config.shutdownDelayMs : 0;
       io.stderr(`${signal}: draining (readiness 503 now, new connections refused in ${delayMs} ms; up to ${config.drainMs} ms more) and stopping\n`);
       server.stop(config.drainMs, delayMs).then(
@@ -119,9 +120,21 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    const worker = cluster.worker;
+    if (worker !== undefined) {
+      // The primary died (kill -9): Node's cluster would end this worker at once on the closed
+      // channel, cutting its in-flight requests and unflushed prediction log. Marking the
+      // disconnect as expected (before Node's own listener reads the flag) lets it drain instead.
+      process.prependListener('disconnect', () => {
+        if (stopping) return;
+        worker.exitedAfterDisconnect = true;
+        stop('primary gone');
+      });
+    }
   });
-  // A worker's IPC channel to the primary keeps it alive; let go of it so the process can exit.
-  cluster.worker?.disconnect();
+  // A worker's IPC channel to the primary keeps it alive; let go of it so the process can exit
+  // (unless the primary is gone and the channel with it).
+  if (process.connected) cluster.worker?.disconnect();
 }
 
 /** Open the platform and bind both ports; a port in use says which and how to choose another. */
