@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/serve.js';
@@ -113,6 +113,9 @@ describe('deployments over HTTP', () => {
 
   it('takes batch jobs naming a deployment: scored with its primary version', async () => {
     await api(server.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=70', '1.1.0=30'] });
+    // Jobs are checked when submitted (the input must exist and fit the model): two real rows.
+    const header = Array.from({ length: 30 }, (_, i) => `f${i}`).join(',');
+    await writeFile(path.join(platform.home, 'in.csv'), [header, ...ROWS.slice(0, 2).map((row) => row.join(','))].join('\n') + '\n');
     const job = { input: path.join(platform.home, 'in.csv'), output: path.join(platform.home, 'out.csv') };
     const submitted = await api(server.url, 'POST', '/api/v1/jobs', { deployment: 'cancer-live', jobId: 'through-deployment', ...job });
     expect(submitted.status).toBe(201);
