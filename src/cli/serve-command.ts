@@ -8,6 +8,7 @@ import { openPlatform, type Platform } from '../platform.js';
 import { superviseWorkers } from '../server/cluster-primary.js';
 import { joinCluster } from '../server/cluster-worker.js';
 import { createGrpcServer } from '../server/grpc/grpc-server.js';
+import { healthReport } from '../server/http/health-routes.js';
 import { assertPortFree, listenError, startServer, type RunningServer } from '../server/serve.js';
 import type { CliIo } from './io.js';
 
@@ -146,7 +147,9 @@ interface Started {
 
 async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: string) => void): Promise<Started> {
   const platform = await openPlatform(config, { log });
-  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log }) : undefined;
+  // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
+  const isServerReady = () => healthReport(platform.inference, { database: platform.database, readyRequiresDatabase: config.readyRequiresDatabase }).ready;
+  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log, isServerReady }) : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
   const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };

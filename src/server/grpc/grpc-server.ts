@@ -22,6 +22,8 @@ export interface GrpcServerOptions {
   readonly log?: (line: string) => void;
   /** The feature store, for inference by entity; absent = requests with `parameters.entities` are refused. */
   readonly features?: FeatureStore;
+  /** Server readiness for `ServerReady` (see HandlerOptions.isServerReady); absent = the inference service's. */
+  readonly isServerReady?: () => boolean;
 }
 
 export interface GrpcServer {
@@ -52,7 +54,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}), ...(options.features ? { features: options.features } : {}) });
+  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}), ...(options.features ? { features: options.features } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
   server.addService(withTolerantDecoding(inferenceServiceDefinition()), handlers);
   let closing: Promise<void> | undefined;
 

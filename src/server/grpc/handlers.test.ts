@@ -44,6 +44,16 @@ describe('gRPC handlers', () => {
     return client;
   }
 
+  it('ServerReady answers the readiness it is given (the database under SLIPWAY_READY_REQUIRES_DATABASE), else the service\'s', async () => {
+    let ready = true;
+    server = createGrpcServer({ inference: { ...stubCore(() => Promise.reject(new Error('unused'))), isReady: () => true }, isServerReady: () => ready });
+    const port = await server.listen('127.0.0.1', 0);
+    client = new InferenceTestClient(`127.0.0.1:${port}`);
+    expect(await client.call('ServerReady', {})).toEqual({ ready: true });
+    ready = false;
+    expect(await client.call('ServerReady', {})).toEqual({ ready: false });
+  });
+
   it('aborts the inference when the client cancels the call', async () => {
     const { infer, aborted } = hangingInfer();
     const c = await start(stubCore(infer));

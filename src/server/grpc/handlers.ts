@@ -22,6 +22,11 @@ export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
 export interface HandlerOptions {
   /** Where INTERNAL errors are reported (the client only sees the message). */
   readonly log?: (line: string) => void;
+  /**
+   * Server readiness as `/v2/health/ready` decides it (health-routes.ts: the database's state under
+   * SLIPWAY_READY_REQUIRES_DATABASE); absent = the inference service's own readiness.
+   */
+  readonly isServerReady?: () => boolean;
   /** For inference by entity (`parameters.entities` as a JSON string_param, no inputs); absent = not served. */
   readonly features?: FeatureStore;
 }
@@ -35,7 +40,7 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
 
   return {
     ServerLive: unary('ServerLive', () => ({ live: true })),
-    ServerReady: unary('ServerReady', () => ({ ready: core.isReady() })),
+    ServerReady: unary('ServerReady', () => ({ ready: options.isServerReady ? options.isServerReady() : core.isReady() })),
     ServerMetadata: unary('ServerMetadata', () => {
       const meta = core.serverMetadata();
       return { name: meta.name, version: meta.version, extensions: [...meta.extensions] };
