@@ -34,7 +34,8 @@ export function rawByteLength(tensor: Pick<Tensor, 'datatype' | 'data'>): number
 
 /**
  * Decode raw bytes into a tensor of `datatype` and `shape`, checking the byte count.
- * `what` names the tensor in errors, e.g. `input "x"`.
+ * `what` names the tensor in errors, e.g. `input "x"`. Numeric data is a view of `bytes` (sharing
+ * its memory) when `bytes.byteOffset` is a multiple of the element size, else a copy.
  */
 export function tensorFromBytes(what: string, datatype: Datatype, shape: readonly number[], bytes: Uint8Array): TensorData {
   const count = elementCount(shape);
@@ -44,7 +45,13 @@ export function tensorFromBytes(what: string, datatype: Datatype, shape: readonl
     throw invalid(`${what}: ${bytes.byteLength} bytes of raw data, but ${datatype} shape [${shape.join(',')}] needs ${count * size}`);
   }
   const Ctor = TYPED_ARRAY[datatype];
-  // Copy into a fresh, aligned buffer: the source is usually a slice of a request body at any offset.
+  // A view, not a copy, when the bytes sit at a multiple of the element size: a 60 MB tensor then
+  // costs no second 60 MB (server/http/infer-body-reader.ts reads binary bodies so their tensor bytes
+  // are aligned).
+  // Decoded tensors are read-only downstream (runtime, batcher, prediction log), so sharing the
+  // source's memory (request body, gRPC message, stored log blob) is safe.
+  if (bytes.byteOffset % size === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count); // sources are never SharedArrayBuffers
+  // A typed array cannot start at an unaligned offset: copy into a fresh buffer.
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return new Ctor(copy.buffer, 0, count);

@@ -3,6 +3,7 @@ import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { PLATFORM, type InferenceService, type RoutedTarget } from '../inference-service.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
+import { readInferBody } from './infer-body-reader.js';
 import { entityInputs } from '../../features/entity-inference.js';
 import type { FeatureStore } from '../../features/feature-store.js';
 import type { ServedFeatures } from '../../features/served-features.js';
@@ -134,14 +135,28 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
   await app.register((scope, _options, done) => {
     const json = scope.getDefaultJsonParser('error', 'error');
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, raw, parsed) => {
-      if (request.headers[INFERENCE_HEADER] !== undefined) return parsed(null, raw);
-      const text = (raw as Buffer).toString('utf8');
-      if (text === '') return parsed(null, undefined);
-      return json(request, text, (error, body) => {
-        // A body that is not JSON never reaches the handler; count it here.
-        if (error) service.observeFailure((request.params as Partial<ModelParams>).model ?? '', '', 'http', error);
-        parsed(error, body);
+    // Read from the stream ourselves, not with parseAs: 'buffer', so binary tensor bytes land at an
+    // aligned offset and are used without a copy (infer-body-reader.ts).
+    scope.addContentTypeParser('*', (request, payload, parsed) => {
+      readInferBody(request.headers, payload, payload === request.raw, bodyLimit, (readError, raw) => {
+        if (readError || raw === undefined) {
+          parsed(readError ?? null, undefined);
+          return;
+        }
+        if (request.headers[INFERENCE_HEADER] !== undefined) {
+          parsed(null, raw);
+          return;
+        }
+        const text = raw.toString('utf8');
+        if (text === '') {
+          parsed(null, undefined);
+          return;
+        }
+        void json(request, text, (error, body) => {
+          // A body that is not JSON never reaches the handler; count it here.
+          if (error) service.observeFailure((request.params as Partial<ModelParams>).model ?? '', '', 'http', error);
+          parsed(error, body);
+        });
       });
     });
     scope.post('/v2/models/:model/infer', { schema: inferSchema }, infer);
