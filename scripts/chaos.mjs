@@ -7,7 +7,7 @@
 // writes lost, and the verdict. Exits 1 when any acknowledged write was lost, a server died or
 // another promise was broken (listed under the table).
 //
-//   node scripts/chaos.mjs [--seconds 8] [--seed 13] [--only push-kill9,sigterm] [--rss-limit-mb 1536]
+//   node scripts/chaos.mjs [--seconds 8] [--seed 13] [--only push-kill9,sigterm] [--rss-limit-mb 1280]
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, openStorage, postgresProblem, seeded } from './chaos/lib.mjs';
@@ -24,7 +24,7 @@ const SCENARIOS = [
 ];
 
 function parseArgs(argv) {
-  const options = { seconds: 8, seed: 13, only: undefined, rssLimitMb: 1536 };
+  const options = { seconds: 8, seed: 13, only: undefined, rssLimitMb: 1280 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
