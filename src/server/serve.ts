@@ -5,6 +5,7 @@ import { SlipwayError } from '../core/errors.js';
 import type { Platform } from '../platform.js';
 import { loadRuleFile } from '../monitor/alerts/index.js';
 import { buildApp } from './app.js';
+import { startArtifactSweeper, type ArtifactSweeper } from '../registry/artifact-sweeper.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -101,14 +102,17 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
   }
   let stopping: Promise<boolean> | undefined;
   let background = false;
+  let sweeper: ArtifactSweeper | undefined;
   const startBackground = () => {
     if (background || stopping) return;
     background = true;
     runBackgroundLoops(platform);
+    sweeper = startArtifactSweeper(platform.registry, { log: options.log ?? ((line) => process.stderr.write(`${line}\n`)) });
   };
   if (options.background !== false) startBackground();
 
   const drain = async (drainMs: number): Promise<void> => {
+    sweeper?.stop();
     await platform.alerts.stop();
     await platform.drift.stop();
     await platform.jobs.stop();
