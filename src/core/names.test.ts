@@ -25,6 +25,8 @@ describe('the one name rule', () => {
     expect(checkAliasName('a'.repeat(ALIAS_MAX_LENGTH))).toHaveLength(64);
     expect(refusal(() => checkAliasName('a'.repeat(ALIAS_MAX_LENGTH + 1))).message).toMatch(/\(65 characters\).*\(1 to 64 characters\)$/);
     expect(refusal(() => checkAliasName('1abc')).message).toBe('invalid alias "1abc": use a letter, then letters, digits, "_" or "-" (1 to 64 characters)');
+    // A digits-only alias would shadow a Triton-style integer version (`m@1` = newest 1.x.y): refused, as any alias not starting with a letter.
+    for (const digits of ['1', '01', '2024']) expect(refusal(() => checkAliasName(digits)).message).toBe(`invalid alias "${digits}": use a letter, then letters, digits, "_" or "-" (1 to 64 characters)`);
     expect([isIdentifier('a'.repeat(128)), isIdentifier('a'.repeat(129)), isIdentifier('9a')]).toEqual([true, false, false]);
     expect([isRuleName('a'.repeat(64)), isRuleName('a'.repeat(65)), isRuleName('Upper')]).toEqual([true, false, false]);
   });

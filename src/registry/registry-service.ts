@@ -2,13 +2,16 @@ import { SlipwayError, notFound } from '../core/errors.js';
 import { ARTIFACT_LEASE_TTL_MS, type ArtifactLease } from './artifact-leases.js';
 import { digestOf, type ArtifactStore } from './artifact-store.js';
 import { duplicateArtifactError } from './duplicates.js';
-import { checkModelName, isSemver, parseModelRef } from './model-ref.js';
+import { checkModelName, isSemver, majorSelector, parseModelRef } from './model-ref.js';
 import { readOnnxModel } from './onnx/read-onnx.js';
 import type { RegistryStore } from './registry-store.js';
 import { diffSignatures, formatSchemaDiff } from './schema-diff.js';
 import { parseBumpRequest, planVersion } from './semver-policy.js';
 import { parseServingConfig, type ServingConfig } from './serving-config.js';
 import type { AliasEvent, Lineage, ModelSummary, SchemaDifference, VersionRecord } from './types.js';
+
+/** The largest major the versions table can hold (a 32-bit integer column, store/migrations/0001-registry.ts). */
+const MAX_MAJOR = 2 ** 31 - 1;
 
 /** What a push carries besides the model bytes. */
 export interface PushInput {
@@ -140,7 +143,9 @@ export class RegistryService {
   }
 
   /**
-   * Resolve `name`, `name@1.2.3`, `name@alias` or `name@latest` (also as separate model and selector).
+   * Resolve `name`, `name@1.2.3`, `name@1`, `name@alias` or `name@latest` (also as separate model and selector).
+   * A major alone (digits only, Triton-style integer version) is the newest active version with that
+   * major: `1` moves like `latest` when a 1.x.y is pushed or archived; `0` is the newest 0.x.y; `01` is refused.
    * Archived versions resolve only by exact number.
    */
   async resolve(ref: string, selector?: string): Promise<VersionRecord> {
@@ -151,6 +156,13 @@ export class RegistryService {
       if (latest) return latest;
       throw notFound((await store.getModel(parsed.model)) ? `model "${parsed.model}" has no active version` : `model "${parsed.model}" does not exist`);
     }
+    const major = majorSelector(parsed.model, parsed.selector);
+    if (major !== undefined) {
+      // Past the integer column's range no version can have that major (and PostgreSQL would refuse the query).
+      const found = major <= MAX_MAJOR ? await store.latestVersion(parsed.model, { major }) : undefined;
+      if (found) return found;
+      throw notFound((await store.getModel(parsed.model)) ? `model "${parsed.model}" has no active version with major ${parsed.selector} (${parsed.selector}.x.y)` : `model "${parsed.model}" does not exist`);
+    }
     const version = isSemver(parsed.selector) ? parsed.selector : await store.resolveAlias(parsed.model, parsed.selector);
     const record = version === undefined ? undefined : await store.getVersion(parsed.model, version);
     if (record) return record;
@@ -158,7 +170,7 @@ export class RegistryService {
     throw notFound(
       isSemver(parsed.selector)
         ? `model "${parsed.model}" has no version ${parsed.selector}`
-        : `model "${parsed.model}" has no alias "${parsed.selector}" (use a version like 1.2.3, an alias, or latest)`,
+        : `model "${parsed.model}" has no alias "${parsed.selector}" (use a version like 1.2.3, a major like 1, an alias, or latest)`,
     );
   }
 

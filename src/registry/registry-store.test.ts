@@ -4,6 +4,8 @@ import { SlipwayError } from '../core/errors.js';
 import type { Signature } from '../tensor/datatypes.js';
 import { describeEachDialect } from '../testing/databases.js';
 import type { RegistryStore } from './registry-store.js';
+import type { ArtifactStore } from './artifact-store.js';
+import { RegistryService } from './registry-service.js';
 import { SqlRegistryStore } from './sql-registry-store.js';
 import type { SchemaChange, VersionDraft, VersionPlanner, VersionRecord } from './types.js';
 import { rejection } from '../testing/rejection.js';
@@ -390,6 +392,53 @@ describeEachDialect('RegistryStore', (fixture) => {
     expect(await reopened.getServingConfig('fraud')).toEqual({ maxBatchSize: 16, batching: true });
     expect(await store.getServingConfig('nope')).toBeUndefined();
     await rejection(store.setServingConfig('nope', {}), 'NOT_FOUND');
+  });
+
+  it('finds the newest active version of a major (Triton-style integer versions, issue 14)', async () => {
+    const store = await openStore();
+    await push(store, 'fraud', '0.1.0', '0.2.0', '1.0.0', '1.1.0', '1.10.0', '2.0.0');
+    await store.archiveVersion('fraud', '1.10.0');
+    expect((await store.latestVersion('fraud', { major: 1 }))?.version).toBe('1.1.0');
+    expect((await store.latestVersion('fraud', { major: 0 }))?.version).toBe('0.2.0');
+    expect((await store.latestVersion('fraud', { major: 2 }))?.version).toBe('2.0.0');
+    expect(await store.latestVersion('fraud', { major: 3 })).toBeUndefined();
+    expect(await store.latestVersion('nope', { major: 1 })).toBeUndefined();
+    expect((await store.latestVersion('fraud'))?.version).toBe('2.0.0');
+  });
+
+  it('resolves a digits-only selector to the newest active version of that major through the service', async () => {
+    const store = await openStore();
+    const registry = new RegistryService({ store, artifacts: {} as ArtifactStore });
+    await push(store, 'm', '1.0.0', '1.1.0', '2.0.0');
+    await store.archiveVersion('m', '1.1.0');
+
+    expect((await registry.resolve('m', '1')).version).toBe('1.0.0');
+    expect((await registry.resolve('m@1')).version).toBe('1.0.0');
+    expect((await registry.resolve('m', '2')).version).toBe('2.0.0');
+    expect((await registry.resolve('m@2')).version).toBe('2.0.0');
+    // The exact number still reaches the archived version; the major does not.
+    expect((await registry.resolve('m', '1.1.0')).version).toBe('1.1.0');
+
+    const unknownMajor = await rejection(registry.resolve('m', '3'), 'NOT_FOUND');
+    expect(unknownMajor.message).toBe('model "m" has no active version with major 3 (3.x.y)');
+    const noZero = await rejection(registry.resolve('m', '0'), 'NOT_FOUND');
+    expect(noZero.message).toBe('model "m" has no active version with major 0 (0.x.y)');
+    const leadingZero = await rejection(registry.resolve('m', '01'), 'INVALID_ARGUMENT');
+    expect(leadingZero.message).toBe('version "01" of model "m": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major');
+    // Past the integer column's range no version can have that major: 404, not a database error.
+    expect((await rejection(registry.resolve('m', '99999999999'), 'NOT_FOUND')).message).toBe('model "m" has no active version with major 99999999999 (99999999999.x.y)');
+    const unknownModel = await rejection(registry.resolve('nope', '1'), 'NOT_FOUND');
+    expect(unknownModel.message).toBe('model "nope" does not exist');
+
+    // An alias can never shadow a major: digits-only alias names are refused.
+    expect((await rejection(registry.setAlias('m', '1', '2.0.0'), 'INVALID_ARGUMENT')).message).toBe('invalid alias "1": use a letter, then letters, digits, "_" or "-" (1 to 64 characters)');
+
+    // 1.x moves when a newer 1.x is pushed; archiving every 1.x leaves major 1 unresolvable.
+    await push(store, 'm', '1.2.0');
+    expect((await registry.resolve('m', '1')).version).toBe('1.2.0');
+    await store.archiveVersion('m', '1.2.0');
+    await store.archiveVersion('m', '1.0.0');
+    expect((await rejection(registry.resolve('m', '1'), 'NOT_FOUND')).message).toBe('model "m" has no active version with major 1 (1.x.y)');
   });
 
   it('refuses use after close', async () => {

@@ -26,8 +26,8 @@ export interface RegistryStore {
   /** Newest first (by semver). Archived versions only when asked. */
   listVersions(model: string, options?: { includeArchived?: boolean }): Promise<VersionRecord[]>;
   getVersion(model: string, version: string): Promise<VersionRecord | undefined>;
-  /** Highest-semver active version. */
-  latestVersion(model: string): Promise<VersionRecord | undefined>;
+  /** Highest-semver active version; with `major`, the highest active version with that major (Triton-style integer versions). */
+  latestVersion(model: string, options?: { major?: number }): Promise<VersionRecord | undefined>;
   resolveAlias(model: string, alias: string): Promise<string | undefined>;
   /** Point (or move) an alias; refused for archived or unknown versions. Records an AliasEvent. */
   setAlias(model: string, alias: string, version: string, reason?: string): Promise<AliasEvent>;

@@ -128,8 +128,10 @@ export class SqlRegistryStore implements RegistryStore {
     return row === undefined ? undefined : (await this.#toRecords(this.#db, model, [row]))[0];
   }
 
-  async latestVersion(model: string): Promise<VersionRecord | undefined> {
-    const row = await ordered(versionsOf(this.#db, model).where('v.status', '=', 'active')).limit(1).executeTakeFirst();
+  async latestVersion(model: string, options: { major?: number } = {}): Promise<VersionRecord | undefined> {
+    let query = versionsOf(this.#db, model).where('v.status', '=', 'active');
+    if (options.major !== undefined) query = query.where('v.major', '=', options.major);
+    const row = await ordered(query).limit(1).executeTakeFirst();
     return row === undefined ? undefined : (await this.#toRecords(this.#db, model, [row]))[0];
   }
 

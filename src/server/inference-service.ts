@@ -139,7 +139,7 @@ export class InferenceService {
 
   /**
    * Resolve a model and optional selector, with a short cache so the hot path rarely reads the store.
-   * When an alias or `latest` moves to a version that is not loaded yet, the previous version keeps
+   * When an alias, `latest` or a major (`1` = newest 1.x.y) moves to a version that is not loaded yet, the previous version keeps
    * answering while the new one loads and warms up in the background (no request waits on a load).
    */
   async resolve(model: string, version?: string): Promise<VersionRecord> {

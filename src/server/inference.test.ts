@@ -117,6 +117,92 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
   });
 });
 
+describe('Triton-style integer versions over HTTP (issue 14): /versions/N is the newest active N.x.y', () => {
+  let platform: TestPlatform;
+  let app: FastifyInstance;
+  const expected = expectedOutputs('breast_cancer');
+  const push = (extra: { bump?: string } = {}) => platform.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true, ...extra });
+  const infer = (version: string) => app.inject({ method: 'POST', url: `/v2/models/bc/versions/${version}/infer`, payload: { inputs: expected.inputs } });
+  /** The version `/versions/{version}` answers with, retried while the 1 s resolve cache still holds the old one. */
+  async function settlesOn(version: string, want: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const response = await infer(version);
+      expect(response.statusCode, response.body).toBe(200);
+      const got = response.json<{ model_version: string }>().model_version;
+      if (got === want) return;
+      if (Date.now() > deadline) throw new Error(`/versions/${version} still answers ${got}, not ${want}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  function expectExactOutputs(body: { outputs: ExpectedTensor[] }): void {
+    expect(body.outputs.map((o) => o.name)).toEqual(expected.outputs.map((o) => o.name));
+    for (const want of expected.outputs) {
+      const got = body.outputs.find((o) => o.name === want.name)!;
+      expect(got.datatype).toBe(want.datatype);
+      expect(got.shape).toEqual(want.shape);
+      expect(firstMismatch(got.data, want.data, expected.tolerance), want.name).toBeUndefined();
+    }
+  }
+
+  beforeAll(async () => {
+    platform = await openTestPlatform();
+    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+  });
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  it('resolves the major like latest (moving with pushes and archives), refuses leading zeros and names an unknown major', async () => {
+    expect((await push()).version).toBe('1.0.0');
+    const first = await infer('1');
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.headers['x-slipway-version']).toBe('1.0.0');
+    const body = first.json<{ model_name: string; model_version: string; outputs: ExpectedTensor[] }>();
+    expect(body.model_name).toBe('bc');
+    expect(body.model_version).toBe('1.0.0');
+    expectExactOutputs(body);
+
+    // A new 1.x moves `1` once the resolve cache expires (as `latest` does), never before it is loaded.
+    expect((await push({ bump: 'minor' })).version).toBe('1.1.0');
+    expect((await infer('1')).json<{ model_version: string }>().model_version).toBe('1.0.0');
+    await settlesOn('1', '1.1.0');
+
+    expect((await push({ bump: 'major' })).version).toBe('2.0.0');
+    await platform.registry.archive('bc', '1.1.0');
+    await settlesOn('1', '1.0.0');
+    const two = await infer('2');
+    expect(two.statusCode, two.body).toBe(200);
+    expect(two.json<{ model_version: string }>().model_version).toBe('2.0.0');
+    expectExactOutputs(two.json<{ outputs: ExpectedTensor[] }>());
+
+    const meta = await app.inject({ method: 'GET', url: '/v2/models/bc/versions/1' });
+    expect(meta.statusCode, meta.body).toBe(200);
+    expect(meta.headers['x-slipway-version']).toBe('1.0.0');
+    expect(meta.json()).toEqual({
+      name: 'bc',
+      versions: ['2.0.0', '1.0.0'],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 30] }],
+      outputs: [
+        { name: 'label', datatype: 'INT64', shape: [-1] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+      ],
+    });
+
+    const unknown = await infer('3');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json<{ error: string }>().error).toBe('model "bc" has no active version with major 3 (3.x.y)');
+    expect((await app.inject({ method: 'GET', url: '/v2/models/bc/versions/3' })).statusCode).toBe(404);
+    const leadingZero = await infer('01');
+    expect(leadingZero.statusCode).toBe(400);
+    expect(leadingZero.json<{ error: string }>().error).toBe(
+      'version "01" of model "bc": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major',
+    );
+  });
+});
+
 describe('binary tensor data over HTTP', () => {
   let platform: TestPlatform;
   let app: FastifyInstance;

@@ -129,6 +129,20 @@ describe('Open Inference Protocol over gRPC', () => {
     }
   });
 
+  it('resolves a Triton-style integer model_version to the newest active version of that major (issue 14)', async () => {
+    const expected = expectedOutputs('breast_cancer');
+    const response = await client.call('ModelInfer', { ...typedRequest('breast_cancer', expected.inputs), model_version: '1' });
+    expectMatches('breast_cancer', response); // model_version "1.0.0" and scikit-learn's outputs
+    const metadata = await client.call('ModelMetadata', { name: 'breast_cancer', version: '1' });
+    expect(metadata).toMatchObject({ name: 'breast_cancer', versions: ['1.0.0'], inputs: [{ name: 'input', datatype: 'FP32', shape: ['-1', '30'] }] });
+    const unknown = await rejection(client.call('ModelInfer', { ...typedRequest('breast_cancer', expected.inputs), model_version: '2' }));
+    expect(unknown.code).toBe(5);
+    expect(unknown.details).toBe('model "breast_cancer" has no active version with major 2 (2.x.y)');
+    const leadingZero = await rejection(client.call('ModelInfer', { ...typedRequest('breast_cancer', expected.inputs), model_version: '01' }));
+    expect(leadingZero.code).toBe(3);
+    expect(leadingZero.details).toMatch(/^version "01" of model "breast_cancer": an integer version is a major number without leading zeros/);
+  });
+
   it('answers every other RPC', async () => {
     expect(await client.call('ServerLive', {})).toEqual({ live: true });
     platform.inference.markReady(true);
