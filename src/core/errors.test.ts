@@ -13,6 +13,8 @@ describe('SlipwayError', () => {
     expect(new SlipwayError('CONFLICT', 'x').httpStatus).toBe(409);
     expect(new SlipwayError('NOT_FOUND', 'x').grpcStatus).toBe(5);
     expect(new SlipwayError('INVALID_ARGUMENT', 'x').grpcStatus).toBe(3);
+    expect(new SlipwayError('PAYLOAD_TOO_LARGE', 'x').httpStatus).toBe(413);
+    expect(new SlipwayError('PAYLOAD_TOO_LARGE', 'x').grpcStatus).toBe(8); // RESOURCE_EXHAUSTED
   });
 
   it('normalises unknown errors to INTERNAL keeping the cause', () => {

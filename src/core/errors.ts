@@ -32,14 +32,17 @@ interface CodeInfo {
   readonly retryable: boolean;
 }
 
-/** Status tables. The HTTP column follows Triton/KServe: client mistakes are 400 (the protocol's "typically 400"). */
+/**
+ * Status tables. The HTTP column follows Triton/KServe: client mistakes are 400 (the protocol's "typically 400"),
+ * except a body over the size limit, which is 413 (gRPC RESOURCE_EXHAUSTED, as grpc-js answers an oversized message).
+ */
 export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, CodeInfo>> = {
   INVALID_ARGUMENT: { http: 400, grpc: 3, retryable: false },
   NOT_FOUND: { http: 404, grpc: 5, retryable: false },
   ALREADY_EXISTS: { http: 409, grpc: 6, retryable: false },
   CONFLICT: { http: 409, grpc: 10, retryable: false },
   FAILED_PRECONDITION: { http: 409, grpc: 9, retryable: false },
-  PAYLOAD_TOO_LARGE: { http: 400, grpc: 8, retryable: false },
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: 8, retryable: false },
   RESOURCE_EXHAUSTED: { http: 503, grpc: 8, retryable: true },
   UNAVAILABLE: { http: 503, grpc: 14, retryable: true },
   DEADLINE_EXCEEDED: { http: 504, grpc: 4, retryable: true },

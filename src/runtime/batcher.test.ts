@@ -5,7 +5,7 @@ import type { LoadedModel } from './backend.js';
 import { DEFAULT_BATCHING, withBatching, type BatchingOptions } from './batcher.js';
 import { fixturePath, readExpected, tempFolder } from './fixtures.test-support.js';
 import { createOrtBackend } from './onnx/ort-backend.js';
-import { sampleTensor, tinyModel } from './onnx/tiny-onnx.test-support.js';
+import { sampleTensor, sharedBatchModel, tinyModel } from './onnx/tiny-onnx.test-support.js';
 
 const backend = createOrtBackend();
 const options = (overrides: Partial<BatchingOptions> = {}): BatchingOptions => ({ ...DEFAULT_BATCHING, ...overrides });
@@ -144,5 +144,51 @@ describe('dynamic batcher on real models', () => {
     const second = batcher.run([rows(input, 1, 1)], []);
     await Promise.all([first, second]);
     expect(batcher.stats()).toMatchObject({ runs: 1, requests: 2 });
+  });
+});
+
+describe('a bad request does not fail the requests batched with it (issue 14 section 3)', () => {
+  const pair = (n: number, m = n, first = 0): Tensor[] => [
+    { name: 'a', datatype: 'FP32', shape: [n, 3], data: Float32Array.from({ length: n * 3 }, (_, i) => first + i) },
+    { name: 'b', datatype: 'FP32', shape: [m, 2], data: Float32Array.from({ length: m * 2 }, (_, i) => -first - i) },
+  ];
+
+  it('inputs disagreeing on the shared batch dimension fail alone, naming both inputs', async () => {
+    const folder = await tempFolder();
+    const model = await backend.load({ path: await folder.write('pair.onnx', sharedBatchModel()) });
+    try {
+      const batcher = withBatching(model, options(), false);
+      const [good1, bad, good2] = await Promise.allSettled([batcher.run(pair(1, 1, 100), []), batcher.run(pair(2, 3), []), batcher.run(pair(2, 2, 200), [])]);
+      expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_ARGUMENT', message: 'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree' } });
+      const values = (r: PromiseSettledResult<Tensor[]>): unknown => (r.status === 'fulfilled' ? r.value.map((t) => [t.name, t.shape, Array.from(t.data as Float32Array)]) : (r.reason as unknown));
+      expect(values(good1)).toEqual([['ya', [1, 3], [100, 101, 102]], ['yb', [1, 2], [-100, -101]]]);
+      expect(values(good2)).toEqual([['ya', [2, 3], [200, 201, 202, 203, 204, 205]], ['yb', [2, 2], [-200, -201, -202, -203]]]);
+    } finally {
+      await model.release();
+      await folder.dispose();
+    }
+  });
+
+  it('a request the model refuses inside a shared run is retried alone; the others get their outputs', async () => {
+    const runs: number[] = [];
+    // Refuses any row holding NaN, as ORT refuses values it cannot use; otherwise y = x.
+    const model: LoadedModel = {
+      signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] },
+      run: (inputs) => {
+        const x = inputs[0]!;
+        runs.push(x.shape[0]!);
+        if (Array.from(x.data as Float32Array).some(Number.isNaN)) return Promise.reject(new SlipwayError('INVALID_ARGUMENT', 'input "x": the model refused it: NaN'));
+        return Promise.resolve([{ ...x, name: 'y' }]);
+      },
+      release: () => Promise.resolve(),
+    };
+    const batcher = withBatching(model, options(), false);
+    const x = (v: number): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: Float32Array.of(v) }];
+    const first = batcher.run(x(0), []); // all four are queued in this turn and share one run
+    const settled = await Promise.allSettled([first, batcher.run(x(1), []), batcher.run(x(Number.NaN), []), batcher.run(x(3), [])]);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? Array.from(r.value[0]!.data as Float32Array) : (r.reason as Error).message))).toEqual([
+      [0], [1], 'input "x": the model refused it: NaN', [3],
+    ]);
+    expect(runs).toEqual([4, 1, 1, 1, 1]); // the shared run, then each request alone
   });
 });

@@ -62,10 +62,10 @@ describe('bad requests get a 400 that names the problem, and the server keeps an
     expect(ok.statusCode).toBe(200);
   });
 
-  it('refuses an oversized body with 400 naming the limit', async () => {
+  it('refuses an oversized body with 413 naming the limit', async () => {
     const big = { inputs: [input({ shape: [4000, 30], data: new Array(120_000).fill(1.5) })] };
     const response = await infer(big);
-    expect(response.statusCode).toBe(400);
+    expect(response.statusCode).toBe(413);
     expect(response.json<{ error: string }>().error).toMatch(/larger than the limit of 65536 bytes/);
     expect((await infer({ inputs: [input()] })).statusCode).toBe(200);
   });

@@ -84,3 +84,28 @@ describe('selectOutputs', () => {
     );
   });
 });
+
+describe('validateInputs with symbolic dimension names', () => {
+  const pair: Signature = {
+    inputs: [
+      { name: 'a', datatype: 'FP32', shape: [-1, 3] },
+      { name: 'b', datatype: 'FP32', shape: [-1, 2] },
+    ],
+    outputs: [],
+  };
+  const names = new Map([['a', ['N', '']], ['b', ['N', '']]]);
+
+  it('refuses inputs that disagree on a shared symbolic dimension, naming both inputs and their sizes', () => {
+    expect(() => validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, names)).toThrow(
+      'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree',
+    );
+    expect(() => validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, names)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('accepts inputs that agree, and does not check without names', () => {
+    expect(validateInputs([fp32('a', [3, 3]), fp32('b', [3, 2])], pair, names)).toHaveLength(2);
+    expect(validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair)).toHaveLength(2);
+    // An unnamed free dimension ('') is not shared.
+    expect(validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, new Map([['a', ['', '']], ['b', ['', '']]]))).toHaveLength(2);
+  });
+});

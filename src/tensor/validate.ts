@@ -8,15 +8,23 @@ import { formatShape, formatSpecs, quote } from './format.js';
 import { canWiden, convertTensor } from './widening.js';
 
 /**
+ * Symbolic dimension names (ONNX `dim_param`) per input name, one entry per dimension; `''` for a
+ * dimension without a name. Signatures keep `-1` only, so the backend that read the model passes these.
+ */
+export type DimNames = ReadonlyMap<string, readonly string[]>;
+
+/**
  * Match decoded inputs to the signature's inputs and return them in signature order (optional inputs
  * that were not sent are left out). Inputs sent with a narrower datatype that widens losslessly
- * (`canWiden`) are converted; `-1` dimensions take any size. A shared batch size across inputs is not
- * enforced (ONNX does not require one).
+ * (`canWiden`) are converted; `-1` dimensions take any size. With `dimNames`, inputs whose dimensions
+ * share a symbolic name (e.g. both batch dimensions are `N`) must agree on its size within the request;
+ * without them (or for unnamed dimensions) sizes are not compared across inputs.
  *
  * @throws INVALID_ARGUMENT e.g. `unknown input "foo"; the model takes "input" (FP32[-1,30])`,
- *   `input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)`
+ *   `input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)`,
+ *   `input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree`
  */
-export function validateInputs(tensors: readonly Tensor[], signature: Signature): Tensor[] {
+export function validateInputs(tensors: readonly Tensor[], signature: Signature, dimNames?: DimNames): Tensor[] {
   const sent = new Map<string, Tensor>();
   for (const t of tensors) {
     if (sent.has(t.name)) throw invalid(`input ${quote(t.name)} was sent more than once`);
@@ -33,7 +41,30 @@ export function validateInputs(tensors: readonly Tensor[], signature: Signature)
     const t = sent.get(spec.name);
     if (t !== undefined) out.push(checkInput(t, spec));
   }
+  if (dimNames !== undefined && out.length > 1) checkSharedDims(out, dimNames);
   return out;
+}
+
+/** Inputs whose dimensions carry the same symbolic name must have the same size there. */
+function checkSharedDims(tensors: readonly Tensor[], dimNames: DimNames): void {
+  const seen = new Map<string, { input: string; size: number }>();
+  for (const t of tensors) {
+    const names = dimNames.get(t.name);
+    if (names === undefined) continue;
+    for (let i = 0; i < names.length && i < t.shape.length; i++) {
+      const symbol = names[i] as string;
+      if (symbol === '') continue;
+      const size = t.shape[i] as number;
+      const first = seen.get(symbol);
+      if (first === undefined) seen.set(symbol, { input: t.name, size });
+      else if (first.size !== size) {
+        throw invalid(
+          `input ${quote(t.name)}: dimension ${i} (${quote(symbol)}) is ${size}, but input ${quote(first.input)} has ${first.size} there; ` +
+            `inputs sharing ${quote(symbol)} must agree`,
+        );
+      }
+    }
+  }
 }
 
 function checkInput(t: Tensor, spec: TensorSpec): Tensor {

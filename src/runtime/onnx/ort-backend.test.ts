@@ -5,7 +5,7 @@ import type { Tensor } from '../../tensor/datatypes.js';
 import type { LoadedModel } from '../backend.js';
 import { fixturePath, readExpected, tempFolder } from '../fixtures.test-support.js';
 import { createOrtBackend } from './ort-backend.js';
-import { failsOnZerosModel, identityModel, sampleTensor, sequenceOutputModel } from './tiny-onnx.test-support.js';
+import { failsOnZerosModel, identityModel, sampleTensor, sequenceOutputModel, sharedBatchModel } from './tiny-onnx.test-support.js';
 
 const backend = createOrtBackend();
 let temp: Awaited<ReturnType<typeof tempFolder>>;
@@ -183,15 +183,30 @@ describe('OrtBackend', () => {
       });
     });
 
-    it('an error inside ORT -> INTERNAL with the ORT message', async () => {
+    it('a run ORT refuses because of the request -> INVALID_ARGUMENT naming the inputs, with a short ORT text', async () => {
       const path = await temp.write('reshape.onnx', failsOnZerosModel());
       await withModel(path, async (model) => {
         const x: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1, 2) };
         const ok = await model.run([x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n) }], ['y']);
         expect(ok[0]!.shape).toEqual([2]);
         const error = await rejection(model.run([x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(3n) }], ['y']));
-        expect(error.code).toBe('INTERNAL');
-        expect(error.message).toMatch(/^inference failed: .*Reshape/);
+        expect(error.code).toBe('INVALID_ARGUMENT');
+        expect(error.message).toBe(
+          'inputs "x", "shape": the model refused them: Reshape node: The input tensor cannot be reshaped to the requested shape. Input shape:{1,2}, requested shape:{3}',
+        );
+      });
+    });
+
+    it('inputs that disagree on a shared symbolic dimension -> INVALID_ARGUMENT naming both', async () => {
+      const path = await temp.write('pair.onnx', sharedBatchModel());
+      await withModel(path, async (model) => {
+        const a = (n: number): Tensor => ({ name: 'a', datatype: 'FP32', shape: [n, 3], data: new Float32Array(n * 3).fill(1) });
+        const b = (n: number): Tensor => ({ name: 'b', datatype: 'FP32', shape: [n, 2], data: new Float32Array(n * 2).fill(2) });
+        const ok = await model.run([a(2), b(2)], ['ya', 'yb']);
+        expect(ok.map((t) => t.shape)).toEqual([[2, 3], [2, 2]]);
+        const error = await rejection(model.run([a(2), b(3)], ['ya', 'yb']));
+        expect(error.code).toBe('INVALID_ARGUMENT');
+        expect(error.message).toBe('input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree');
       });
     });
 

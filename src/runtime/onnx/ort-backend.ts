@@ -14,7 +14,8 @@ import type { Signature, Tensor, TensorSpec } from '../../tensor/datatypes.js';
 import { throwIfAborted } from '../abort.js';
 import { defineCapabilities } from '../backend.js';
 import type { Backend, BackendCapabilities, LoadedModel, LoadOptions, RunOptions } from '../backend.js';
-import { selectOutputs, validateInputs } from '../../tensor/validate.js';
+import { quote } from '../../tensor/format.js';
+import { selectOutputs, validateInputs, type DimNames } from '../../tensor/validate.js';
 import { datatypeOfOrtType, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
 
 /** Session settings that are not per load. */
@@ -69,7 +70,7 @@ class OrtBackend implements Backend {
     try {
       const signature = readSignature(session);
       throwIfAborted(options.signal);
-      return new OrtModel(session, signature, { logSeverityLevel: sessionOptions.logSeverityLevel });
+      return new OrtModel(session, signature, readDimNames(session), { logSeverityLevel: sessionOptions.logSeverityLevel });
     } catch (error) {
       await session.release();
       throw error;
@@ -115,12 +116,22 @@ function toSpec(metadata: ort.InferenceSession.ValueMetadata, side: 'input' | 'o
   return { name: metadata.name, datatype, shape };
 }
 
+/** The symbolic dimension names of each input (`''` where a dimension has none), for checks across inputs. */
+function readDimNames(session: ort.InferenceSession): DimNames {
+  const names = new Map<string, string[]>();
+  for (const m of session.inputMetadata) {
+    if (m.isTensor) names.set(m.name, m.shape.map((d) => (typeof d === 'string' ? d : '')));
+  }
+  return names;
+}
+
 class OrtModel implements LoadedModel {
   private released = false;
 
   constructor(
     private readonly session: ort.InferenceSession,
     readonly signature: Signature,
+    private readonly dimNames: DimNames,
     private readonly runOptions: ort.InferenceSession.RunOptions,
   ) {}
 
@@ -130,12 +141,12 @@ class OrtModel implements LoadedModel {
     // The same checks as at the edge, so a direct caller's mistake is INVALID_ARGUMENT, not an ORT failure.
     const fetches = selectOutputs(outputNames, this.signature);
     const feeds: Record<string, ort.Tensor> = {};
-    for (const input of validateInputs(inputs, this.signature)) feeds[input.name] = toOrtTensor(input);
+    for (const input of validateInputs(inputs, this.signature, this.dimNames)) feeds[input.name] = toOrtTensor(input);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = await this.session.run(feeds, [...fetches], this.runOptions);
     } catch (error) {
-      throw new SlipwayError('INTERNAL', `inference failed: ${messageOf(error)}`, { cause: error });
+      throw runFailure(error, Object.keys(feeds));
     }
     throwIfAborted(options.signal);
     return fetches.map((name) => {
@@ -152,6 +163,46 @@ class OrtModel implements LoadedModel {
     this.released = true;
     await this.session.release();
   }
+}
+
+/**
+ * What ORT reports when a kernel or its input checks refuse the values it was given (shapes that do
+ * not fit, a bad reshape target, an index out of range, a wrong type). Anything else (allocation
+ * failures, a broken kernel) is the server's problem.
+ */
+const REFUSED_REQUEST =
+  /invalid dimensions|invalid rank|unexpected input data type|cannot be reshaped|broadcast|shape|dimension|\bdims?\b|out of (?:range|bounds)|invalid (?:index|indices|value)|indices/i;
+
+/**
+ * An ORT run failure as a SlipwayError: INVALID_ARGUMENT `input "x": the model refused it: <short ORT
+ * text>` when the request caused it (the input ORT names, else every input sent), otherwise INTERNAL.
+ */
+function runFailure(error: unknown, inputNames: readonly string[]): SlipwayError {
+  const text = messageOf(error);
+  if (!REFUSED_REQUEST.test(text) || inputNames.length === 0) {
+    return new SlipwayError('INTERNAL', `inference failed: ${text}`, { cause: error });
+  }
+  const named = /for input: (\S+)/.exec(text)?.[1];
+  const blamed = named !== undefined && inputNames.includes(named) ? [named] : inputNames;
+  const label = blamed.length === 1 ? `input ${quote(blamed[0] as string)}: the model refused it` : `inputs ${blamed.map(quote).join(', ')}: the model refused them`;
+  return new SlipwayError('INVALID_ARGUMENT', `${label}: ${shortOrtText(text)}`, { cause: error });
+}
+
+/**
+ * ORT's message without its source location, the C++ signature and the failed check, on one line:
+ * `Reshape node: The input tensor cannot be reshaped to the requested shape. Input shape:{1,2}, requested shape:{3}`.
+ */
+function shortOrtText(text: string): string {
+  const node = /running (\S+) node\./.exec(text)?.[1];
+  let detail = /Status Message: ([\s\S]*)$/.exec(text)?.[1] ?? text;
+  detail = detail
+    .replace(/^\S+:\d+ [\s\S]*? was false\. /, '')
+    .replace(/^\S+:\d+ \S+?\([^)]*\) /, '')
+    .replace(/\s*Please fix either the inputs\/outputs or the model\.?/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (detail.length > 300) detail = `${detail.slice(0, 299)}…`;
+  return node === undefined ? detail : `${node} node: ${detail}`;
 }
 
 function messageOf(error: unknown): string {

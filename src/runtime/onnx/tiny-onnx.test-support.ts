@@ -158,3 +158,21 @@ const SAMPLES: Readonly<Record<Datatype, TensorData>> = {
 export function sampleTensor(datatype: Datatype, name = 'x'): Tensor {
   return { name, datatype, shape: [3, 2], data: SAMPLES[datatype] };
 }
+
+/** `ya = Identity(a)`, `yb = Identity(b)` with `a: [N, 3]`, `b: [N, 2]`: two inputs sharing the symbolic batch dimension `N`. */
+export function sharedBatchModel(): Uint8Array {
+  return tinyModel({
+    nodes: [
+      { op: 'Identity', inputs: ['a'], outputs: ['ya'] },
+      { op: 'Identity', inputs: ['b'], outputs: ['yb'] },
+    ],
+    inputs: [
+      { name: 'a', type: { tensor: 'FP32', shape: ['N', 3] } },
+      { name: 'b', type: { tensor: 'FP32', shape: ['N', 2] } },
+    ],
+    outputs: [
+      { name: 'ya', type: { tensor: 'FP32', shape: ['N', 3] } },
+      { name: 'yb', type: { tensor: 'FP32', shape: ['N', 2] } },
+    ],
+  });
+}

@@ -66,8 +66,10 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
         inferRequest = { ...decoded.request, headers: metadataLookup(call.metadata) };
         if (inferRequest.inputs.length === 0 && inferRequest.parameters?.entities !== undefined) inferRequest = await byEntity(core, options.features, inferRequest);
       } catch (error) {
-        core.observeFailure(request.model_name ?? '', '', 'grpc', error);
-        throw error;
+        // An unknown model is NOT_FOUND, whatever is wrong with the tensors sent to it.
+        const failure = await unknownModelOr(core, request.model_name ?? '', request.model_version || undefined, error);
+        core.observeFailure(request.model_name ?? '', '', 'grpc', failure);
+        throw failure;
       }
       const result = await core.infer({ ...inferRequest, signal: cancellationSignal(call), protocol: 'grpc' });
       return encodeInferResponse(result, { raw: decoded.raw });
@@ -85,6 +87,20 @@ async function byEntity(core: GrpcInferenceCore, features: FeatureStore | undefi
   const parsed = { entities: jsonParameter(entities, 'entities'), features: values === undefined ? undefined : jsonParameter(values, 'features') };
   const { inputs, served } = await entityInputs(features, record, parsed);
   return { ...request, version: record.version, routed: target, inputs, features: served, parameters };
+}
+
+/**
+ * A request that failed to decode, for a model or version that does not exist, is NOT_FOUND rather
+ * than a complaint about its tensors (as http/v2-routes.ts does). Checked only on failure.
+ */
+async function unknownModelOr(core: GrpcInferenceCore, model: string, version: string | undefined, error: unknown): Promise<unknown> {
+  if (model === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) return error;
+  try {
+    await core.resolveRouted(model, version);
+  } catch (missing) {
+    if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') return missing;
+  }
+  return error;
 }
 
 /** gRPC metadata by lower-case key (the first value), for a deployment's `header:` sticky key. */

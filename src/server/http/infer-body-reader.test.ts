@@ -121,8 +121,8 @@ describe('binary infer requests over HTTP with the aligned body reader', () => {
   it('refuses a body over the limit with PAYLOAD_TOO_LARGE naming SLIPWAY_MAX_BODY_BYTES', async () => {
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [600, 30], parameters: { binary_data_size: 72000 } }] }));
     const response = await post(header, Buffer.concat([header, Buffer.alloc(72000)]));
-    // Slipway's error model answers PAYLOAD_TOO_LARGE with a 400 (core/errors.ts).
-    expect(response.statusCode, response.body).toBe(400);
+    // PAYLOAD_TOO_LARGE is 413 over HTTP (core/errors.ts).
+    expect(response.statusCode, response.body).toBe(413);
     expect(response.json<{ code: string }>().code).toBe('PAYLOAD_TOO_LARGE');
     expect(response.json<{ error: string }>().error).toBe(`request body is larger than the limit of ${limit} bytes (SLIPWAY_MAX_BODY_BYTES)`);
   });

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SlipwayError } from '../../core/errors.js';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { PLATFORM, type InferenceService, type RoutedTarget } from '../inference-service.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
@@ -21,6 +22,20 @@ export function headerLookup(request: FastifyRequest): HeaderLookup {
     const value = request.headers[name];
     return Array.isArray(value) ? value[0] : value;
   };
+}
+
+/**
+ * A request that failed to decode, for a model or version that does not exist, answers NOT_FOUND (404)
+ * rather than a complaint about its tensors. Checked only on failure, so a good request routes once.
+ */
+async function unknownModelOr(service: Pick<InferenceService, 'resolveRouted'>, model: string, version: string | undefined, error: unknown): Promise<unknown> {
+  if (model === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) return error;
+  try {
+    await service.resolveRouted(model, version);
+  } catch (missing) {
+    if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') return missing;
+  }
+  return error;
 }
 
 /** A signal that fires when the HTTP client goes away before the response is sent. */
@@ -100,8 +115,9 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
         ({ inputs, served } = await entityInputs(features, record, body.entities));
       }
     } catch (error) {
-      service.observeFailure(model, '', 'http', error);
-      throw error;
+      const failure = await unknownModelOr(service, model, version, error);
+      service.observeFailure(model, '', 'http', failure);
+      throw failure;
     }
     const result = await service.infer({
       model,
