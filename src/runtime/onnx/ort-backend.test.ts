@@ -197,6 +197,16 @@ describe('OrtBackend', () => {
       });
     });
 
+    it('a model that fails on valid values (an index past its table) -> INTERNAL: the model\'s error, counted against it', async () => {
+      await withModel(fixturePath('breast_cancer_faulty.onnx'), async (model) => {
+        // The fixture's real patients (mean radius 6.98-28.1) index past the model's 10-entry table.
+        const { inputs } = await readExpected('breast_cancer');
+        const error = await rejection(model.run(inputs, []));
+        expect(error.code).toBe('INTERNAL');
+        expect(error.message).toMatch(/^inference failed: .*out of (data )?bounds/s);
+      });
+    });
+
     it('inputs that disagree on a shared symbolic dimension -> INVALID_ARGUMENT naming both', async () => {
       const path = await temp.write('pair.onnx', sharedBatchModel());
       await withModel(path, async (model) => {
