@@ -1,5 +1,5 @@
 /**
- * Slipway's public surface (STYLE.md §12). Everything else under src/ is internal.
+ * Slipway's public surface. Everything else under src/ is internal.
  */
 export { loadConfig, type SlipwayConfig } from './core/config.js';
 export { SlipwayError, ERROR_CODES, type ErrorCode } from './core/errors.js';

@@ -34,7 +34,7 @@ import { armOutcomes } from './monitor/experiment-outcomes.js';
 import { poolKey } from './server/inference-service.js';
 import type { InferenceEvent } from './monitor/events.js';
 
-/** Every long-lived service of one Slipway process, wired by constructor arguments (STYLE.md §7). */
+/** Every long-lived service of one Slipway process, wired by constructor arguments. */
 export interface Platform {
   readonly config: SlipwayConfig;
   readonly database: Database;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { SlipwayError } from './errors.js';
 
-/** Runtime configuration, validated once and frozen (STYLE.md §6). */
+/** Runtime configuration, validated once and frozen. */
 export interface SlipwayConfig {
   /** Folder for the embedded store and artifacts. `SLIPWAY_HOME`, default `./.slipway`. */
   readonly home: string;

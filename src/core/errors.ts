@@ -1,5 +1,5 @@
 /**
- * The one error type of Slipway (STYLE.md §5). Every failure that crosses a module boundary is a
+ * The one error type of Slipway. Every failure that crosses a module boundary is a
  * `SlipwayError` with a code from a closed union; transports map the code to a status with the
  * tables below and never inspect the message. Codes are append-only.
  *

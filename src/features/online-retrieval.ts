@@ -5,8 +5,8 @@ import { joinKeysOf, type FeatureStore } from './feature-store.js';
 import type { EntityKey, FeatureScalar, OnlineStatus, OnlineValue } from './online/online-store.js';
 
 /**
- * Online retrieval (`POST /api/v1/features:get`, Feast's `get_online_features`, registry_features.md
- * §3.4) with two differences from Feast: every view is read in parallel (Feast's sync stores read
+ * Online retrieval (`POST /api/v1/features:get`, Feast's `get_online_features`) with two
+ * differences from Feast: every view is read in parallel (Feast's sync stores read
  * one view after another), and each view's TTL is applied, so a stale value comes back EXPIRED
  * instead of PRESENT.
  */

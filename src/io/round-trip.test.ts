@@ -6,7 +6,7 @@ import { readAll, readColumns, tempFolder } from './io.test-support.js';
 import { writeTable } from './write-table.js';
 import type { WriteColumn } from './types.js';
 
-// One test body per format (STYLE.md §10): every writer must read back what it wrote.
+// One test body per format: every writer must read back what it wrote.
 const FORMATS = ['csv', 'parquet', 'jsonl'] as const;
 
 const COLUMNS: WriteColumn[] = [

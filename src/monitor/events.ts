@@ -1,5 +1,5 @@
 /**
- * The typed instrumentation of the inference path (STYLE.md §8): the inference service emits one
+ * The typed instrumentation of the inference path: the inference service emits one
  * {@link InferenceEvent} per request; metrics, live statistics and the prediction log subscribe.
  * Nothing in the core calls a metrics vendor directly.
  */

@@ -1,5 +1,5 @@
 /**
- * AbortSignal helpers (STYLE.md §9): turn an aborted signal into a SlipwayError, and stop waiting
+ * AbortSignal helpers: turn an aborted signal into a SlipwayError, and stop waiting
  * on shared work when one waiter goes away.
  */
 import { SlipwayError } from '../core/errors.js';

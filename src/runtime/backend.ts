@@ -1,5 +1,5 @@
 /**
- * The pluggable inference backend (STYLE.md §1-2). The pool, the batcher and the server talk to
+ * The pluggable inference backend. The pool, the batcher and the server talk to
  * this interface only; they branch on {@link BackendCapabilities}, never on `Backend.name`.
  * Vendor types (ONNX Runtime sessions and tensors) stay inside each implementation's folder.
  */

@@ -1,5 +1,5 @@
 /**
- * The model pool: which model versions are loaded, and their lifecycle (STYLE.md §3).
+ * The model pool: which model versions are loaded, and their lifecycle.
  *
  * Invariants it owns: one load per key at a time (concurrent acquires share it); a model is
  * handed out only after it loaded and passed its warm-up run; a failed load is remembered for
@@ -17,7 +17,7 @@ import { warmUp } from './warmup.js';
 /** Why a model left the pool. */
 export type UnloadReason = 'lru' | 'explicit' | 'close' | 'reload';
 
-/** Lifecycle events for logs and metrics (STYLE.md §8). */
+/** Lifecycle events for logs and metrics. */
 export type PoolEvent =
   | { readonly type: 'loading'; readonly key: string }
   | { readonly type: 'loaded'; readonly key: string; readonly durationMs: number }

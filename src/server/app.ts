@@ -46,7 +46,7 @@ export interface AppOptions {
 }
 
 /**
- * Build the HTTP app without listening (STYLE.md §11): tests call `app.inject()`, `serve` calls `listen()`.
+ * Build the HTTP app without listening: tests call `app.inject()`, `serve` calls `listen()`.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = options.config.maxBodyBytes;

@@ -91,7 +91,7 @@ export interface InferenceServiceOptions {
 }
 
 /**
- * The transport-neutral inference core (STYLE.md §4): resolve the version, validate against its
+ * The transport-neutral inference core: resolve the version, validate against its
  * signature, run it in the model pool. HTTP and gRPC adapters only decode and encode.
  */
 export class InferenceService {

@@ -1,8 +1,8 @@
 /**
  * Fixed-horizon tests for one look at a champion/challenger experiment: per-arm summaries, the
  * two-proportion z-test, Welch's t-test and the delta-method interval of the relative lift, with
- * the formulas GrowthBook's frequentist engine uses. "The reference" in these files is
- * ../shared/reference/rollout_monitoring.md (outside the repo); this file follows its §2.1.
+ * the formulas GrowthBook's frequentist engine uses (its gbstats frequentist tests), checked
+ * against fixtures/stats/experiment_reference.json.
  *
  * "Control" is the champion, "treatment" the challenger; every difference is treatment − control.
  */

@@ -1,5 +1,5 @@
 /**
- * Bayesian summaries of a champion/challenger difference (reference §2.6): the chance that the
+ * Bayesian summaries of a champion/challenger difference: the chance that the
  * challenger wins and the expected loss (risk) of either choice, from GrowthBook's Gaussian model
  * with its default improper flat prior, and Evan Miller's closed form for two Beta-Binomial arms.
  */

@@ -1,6 +1,6 @@
 /**
- * The decision rule of a champion/challenger experiment (reference §2.8, "decision rule for the
- * platform"), as a pure function of one look's statistics: abort on sample ratio mismatch,
+ * The decision rule of a champion/challenger experiment, as a pure function of one look's
+ * statistics: abort on sample ratio mismatch,
  * promote when the always-valid interval excludes zero on the good side, stop for futility when
  * it lies on the bad side or the maximum sample is reached, and otherwise keep going.
  */

@@ -1,5 +1,5 @@
 /**
- * The peeking problem, simulated (reference §2.2): A/A experiments looked at 100 times. A naive
+ * The peeking problem, simulated: A/A experiments looked at 100 times. A naive
  * fixed-horizon test that stops at the first p < α rejects far more often than α; the always-valid
  * tests (GrowthBook's sequence as `compareArms` reports it, carried with `nextSequentialState`, and
  * the mSPRT) stay at or below α. Seeded, so the figures are the same on every run.

@@ -3,9 +3,9 @@
  * at after every batch of traffic without inflating the false-positive rate above α.
  *
  * - GrowthBook's asymptotic confidence sequence (Waudby-Smith et al. 2023), the one `compareArms`
- *   reports; formulas in the reference §2.4.
+ *   reports.
  * - Johari, Pekelis & Walsh's mixture SPRT for normal data (Λ_n, the always-valid p-value and
- *   interval, and the mixing variance that is optimal for a planned sample size), reference §2.3.
+ *   interval, and the mixing variance that is optimal for a planned sample size).
  *   GrowthBook's sequence is this test with mixing variance τ² = ρ²σ².
  * - `nextSequentialState`, which carries the running interval and p-value across looks.
  *

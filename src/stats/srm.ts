@@ -1,7 +1,7 @@
 /**
  * Sample ratio mismatch: are the arms' sizes consistent with the configured traffic split?
  * A mismatch means assignment or logging is broken and no comparison of the arms can be trusted
- * (reference §2.8: chi-square goodness of fit, flagged at p < 0.001 as GrowthBook and Statsig do).
+ * (chi-square goodness of fit, flagged at p < 0.001 as GrowthBook and Statsig do).
  */
 import { invalid } from '../core/errors.js';
 import { chiSquareSf } from './special.js';

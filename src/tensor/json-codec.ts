@@ -1,6 +1,6 @@
 /**
  * The Open Inference Protocol's JSON tensors: `$request_input` in, `$response_output` out
- * (shared/reference/serving.md §1.3).
+ * (KServe v2 REST).
  */
 import { invalid } from '../core/errors.js';
 import { DATATYPES, elementCount, isDatatype } from './datatypes.js';

@@ -8,7 +8,7 @@ import { openDatabase } from '../store/database.js';
 import type { Database, OpenDatabaseOptions, SqlDialectName } from '../store/database.js';
 
 /**
- * Real databases for contract tests (STYLE.md §10): one test body per dialect, fresh storage per
+ * Real databases for contract tests: one test body per dialect, fresh storage per
  * test. SQLite uses a temp file; PostgreSQL a random schema at `SLIPWAY_TEST_POSTGRES_URL`
  * (default `postgres://postgres@127.0.0.1:5432/test`), dropped after the test.
  *

@@ -10,7 +10,7 @@ import type { EntityKey, OnlineRow, OnlineStore } from './online-store.js';
 import { openRedisOnlineStore } from './redis/redis-online-store.js';
 import { openSqliteOnlineStore } from './sqlite/sqlite-online-store.js';
 
-/** One contract suite, every backend (STYLE.md §10). Redis is skipped only when unreachable and CI is not 'true'. */
+/** One contract suite, every backend. Redis is skipped only when unreachable and CI is not 'true'. */
 const REDIS_URL = process.env.SLIPWAY_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 
 interface Backend {

@@ -2,7 +2,7 @@ import { SlipwayError, invalid } from '../../core/errors.js';
 
 /**
  * Online store: the latest feature values per entity, for low-latency serving (Feast's
- * `online_write_batch` / `online_read`, registry_features.md §3.4–3.6), with two fixes over Feast:
+ * `online_write_batch` / `online_read`), with two fixes over Feast:
  * every backend protects against stale writes by event time, and TTL is applied on read.
  *
  * Semantics shared by every implementation (checked by `online-store.test.ts`):

@@ -14,7 +14,7 @@ import type { Step } from './transition.js';
  */
 export type MetricReader = (metric: string, scope: AlertScope) => Promise<number | undefined>;
 
-/** Typed instrumentation (STYLE.md §8): route `message` to the process log at `level`. */
+/** Typed instrumentation: route `message` to the process log at `level`. */
 export type AlertLogEvent =
   /** The log notifier: one line per firing or resolution. */
   | { readonly type: 'alert'; readonly level: 'warn' | 'info'; readonly message: string; readonly event: AlertEvent }

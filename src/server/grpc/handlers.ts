@@ -1,5 +1,5 @@
 /**
- * The six GRPCInferenceService methods over the transport-neutral InferenceService (STYLE.md §4):
+ * The six GRPCInferenceService methods over the transport-neutral InferenceService:
  * decode, call one service method, encode. Every handler is wrapped so that whatever a client sends,
  * it gets a status back and the process carries on.
  */

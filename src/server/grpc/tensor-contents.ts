@@ -12,7 +12,7 @@ const CONTENTS_FIELDS: readonly ContentsField[] = [
   'bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents', 'bytes_contents',
 ];
 
-/** The typed field that carries each datatype (serving.md §1.5). */
+/** The typed field that carries each datatype (KServe v2 gRPC's InferTensorContents). */
 export const CONTENTS_FIELD_OF: Readonly<Record<Exclude<Datatype, 'FP16'>, ContentsField>> = {
   BOOL: 'bool_contents',
   INT8: 'int_contents',

@@ -1,5 +1,5 @@
 /**
- * Triton's binary tensor data extension over HTTP (shared/reference/serving.md §1.6): a JSON header
+ * Triton's binary tensor data extension over HTTP: a JSON header
  * of `Inference-Header-Content-Length` bytes, then the raw bytes of every tensor whose `parameters`
  * carry `binary_data_size`, in the order the tensors appear in the JSON. Raw layout: tensor/raw-bytes.ts.
  * Pure functions; v2-routes.ts parses infer bodies as bytes and calls these when the header is present

@@ -12,7 +12,7 @@ export interface DecodedInferBody {
   readonly outputs: string[] | undefined;
   readonly parameters: Record<string, unknown> | undefined;
   /**
-   * Request `parameters.binary_data_output` (binary tensor data extension, serving.md §1.6): return
+   * Request `parameters.binary_data_output` (Triton's binary tensor data extension): return
    * every output as binary data unless its own `binary_data` says otherwise. False when absent.
    */
   readonly binaryDataOutput: boolean;
@@ -29,8 +29,8 @@ export interface DecodedInferBody {
 export type InputDecoder = (raw: unknown, position: number) => Tensor;
 
 /**
- * Decode `$inference_request` (shapes in shared/reference/serving.md §1.3), with the binary data
- * extension's output preferences (§1.6). `decodeInput` decodes each input; the default reads JSON
+ * Decode `$inference_request` (KServe v2 REST request shape), with the binary data
+ * extension's output preferences (Triton's binary data extension). `decodeInput` decodes each input; the default reads JSON
  * `data` (binary-infer.ts passes one that also takes bytes after a JSON header).
  *
  * @example decodeInferBody({ inputs: [...], outputs: [{ name: 'y', parameters: { binary_data: true } }] })

@@ -50,7 +50,7 @@ export function clientGone(reply: FastifyReply): CancelSignal {
 }
 
 /**
- * Open Inference Protocol v2 over REST (shared/reference/serving.md §1.2–1.3). `{version}` may be a
+ * Open Inference Protocol v2 over REST. `{version}` may be a
  * semver, an alias or a major (`1`: the newest active 1.x.y); without it the latest version answers. Every response names the version.
  * A version bound to a feature service also takes `"parameters": {"entities": [...], "features"?: [...]}`
  * with no `inputs` (inference by entity, features/entity-inference.ts).
