@@ -8,6 +8,8 @@
  * attributes or domains, which LabelEncoder needs.
  */
 
+import { concat, float, int, message, text } from '../testing/protobuf-writer.js';
+
 export const COLOR_CODES: Readonly<Record<string, number>> = { red: 1, green: 2, blue: 3 };
 
 export function stringInputModel(): Uint8Array {
@@ -45,41 +47,3 @@ function valueInfo(name: string, elemType: number): Uint8Array {
   return concat(text(1, name), message(2, message(1, concat(int(1, elemType), message(2, shape)))));
 }
 
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = BigInt(value);
-  do {
-    const byte = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v > 0n ? byte | 0x80 : byte);
-  } while (v > 0n);
-  return out;
-}
-
-function int(field: number, value: number): Uint8Array {
-  return Uint8Array.from([...varint(field << 3), ...varint(value)]);
-}
-
-function float(field: number, value: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setFloat32(0, value, true);
-  return concat(Uint8Array.from(varint((field << 3) | 5)), bytes);
-}
-
-function message(field: number, payload: Uint8Array): Uint8Array {
-  return concat(Uint8Array.from([...varint((field << 3) | 2), ...varint(payload.length)]), payload);
-}
-
-function text(field: number, value: string): Uint8Array {
-  return message(field, new TextEncoder().encode(value));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}

@@ -4,6 +4,7 @@
  * Only the ModelProto fields those models need are encoded (field numbers from onnx.proto).
  */
 import type { Datatype, Tensor, TensorData } from '../../tensor/datatypes.js';
+import { concat, int, message, text } from '../../testing/protobuf-writer.js';
 
 /** TensorProto.DataType numbers. */
 const ELEM_TYPE: Readonly<Record<Datatype, number>> = {
@@ -101,39 +102,6 @@ function typeProto(type: TinyType): Uint8Array {
   if ('sequenceOf' in type) return message(4, message(1, typeProto(type.sequenceOf)));
   const dims = type.shape.map((d) => message(1, typeof d === 'number' ? int(1, d) : text(2, d)));
   return message(1, concat(int(1, ELEM_TYPE[type.tensor]), message(2, concat(...dims))));
-}
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = BigInt(value);
-  do {
-    const byte = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v > 0n ? byte | 0x80 : byte);
-  } while (v > 0n);
-  return out;
-}
-
-function int(field: number, value: number): Uint8Array {
-  return Uint8Array.from([...varint(field << 3), ...varint(value)]);
-}
-
-function message(field: number, payload: Uint8Array): Uint8Array {
-  return concat(Uint8Array.from([...varint((field << 3) | 2), ...varint(payload.length)]), payload);
-}
-
-function text(field: number, value: string): Uint8Array {
-  return message(field, new TextEncoder().encode(value));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Six awkward values per datatype, shape [3, 2]: extremes, zero, sign, precision. */
