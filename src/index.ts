@@ -9,7 +9,7 @@ export { RegistryService, type PushInput, type PushPlan } from './registry/regis
 export { readOnnxModel, type OnnxModelInfo } from './registry/onnx/read-onnx.js';
 export { diffSignatures, formatSchemaDiff } from './registry/schema-diff.js';
 export { planVersion } from './registry/semver-policy.js';
-export { InferenceService, type InferRequest, type InferResult } from './server/inference-service.js';
+export { createServing, tensorRequest, type Serving, type InferenceRequest, type InferResult, type RequestBody } from './serving/index.js';
 export { buildApp } from './server/app.js';
 export { startServer, type RunningServer } from './server/serve.js';
 export { openPlatform, type Platform } from './platform.js';

@@ -20,7 +20,7 @@ import { PredictionLog, type PredictionLogOptions } from './monitor/prediction-l
 import { payloadPolicy, type PayloadPolicy } from './monitor/payload-policy.js';
 import type { PredictionStore } from './monitor/prediction-store.js';
 import { SqlPredictionStore } from './monitor/sql-prediction-store.js';
-import { InferenceService } from './server/inference-service.js';
+import { createServing, type Serving } from './serving/index.js';
 import { FeatureDefinitionsStore } from './features/definitions/definitions-store.js';
 import { FeatureStore } from './features/feature-store.js';
 import { openRedisOnlineStore, openSqliteOnlineStore, type OnlineStore } from './features/online/index.js';
@@ -31,7 +31,6 @@ import { JobService } from './batch/job-service.js';
 import { SqlJobStore } from './batch/job-store.js';
 import { openDeployments, type Deployments } from './deploy/index.js';
 import { armOutcomes } from './monitor/experiment-outcomes.js';
-import { poolKey } from './server/inference-service.js';
 import type { InferenceEvent } from './monitor/events.js';
 
 /** Every long-lived service of one Slipway process, wired by constructor arguments. */
@@ -40,7 +39,8 @@ export interface Platform {
   readonly database: Database;
   readonly registry: RegistryService;
   readonly pool: ModelPool;
-  readonly inference: InferenceService;
+  /** The serving core: version resolver, lifecycle (load, ready, repository index) and the request pipeline. */
+  readonly serving: Serving;
   readonly monitor: Monitor;
   /** Logged predictions and feedback (queries; writes go through `log`). */
   readonly predictions: PredictionStore;
@@ -104,10 +104,11 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
   });
   const pool: ModelPool = new ModelPool({
     backend,
+    locate: async (key) => registry.artifactPath(await registry.resolve(key.model, key.version)),
     batching: async (key) => {
-      const servingConfig = await store.getServingConfig(modelOfKey(key));
+      const servingConfig = await store.getServingConfig(key.model);
       // The log's payload policy comes with the other serving settings, at (re)load (issue 13 item 6).
-      logPolicies.set(modelOfKey(key), logPolicyFor(servingConfig, defaultLogPolicy));
+      logPolicies.set(key.model, logPolicyFor(servingConfig, defaultLogPolicy));
       return batchingFor(servingConfig);
     },
     maxLoaded: config.maxLoadedVersions,
@@ -128,13 +129,9 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     database,
     registry,
     prepare: async (model, versions) => {
-      for (const version of versions) {
-        const record = await registry.resolve(model, version);
-        const lease = await pool.acquire(poolKey(record), () => Promise.resolve(registry.artifactPath(record)));
-        lease.release();
-      }
+      for (const version of versions) await serving.lifecycle.warm(model, version);
     },
-    runShadow: (model, version, inputs) => inference.runShadow(model, version, inputs),
+    runShadow: (model, version, inputs) => serving.pipeline.runShadow(model, version, inputs),
     metric: (name, model, version, since) => performance.metric(name as PerformanceMetric, { model, version }, Math.max(1, Date.now() - since)),
     outcomes: (scope, metric) => armOutcomes(predictions, scope, metric),
     log,
@@ -148,7 +145,6 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         deployments.recorder.observe(event);
       }
     : deployments.recorder.observe;
-  const inference: InferenceService = new InferenceService({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows });
   const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true, { payload: defaultLogPolicy, payloadFor: (model) => logPolicies.get(model) });
   predictionLog.registerMetrics(monitor.metrics.registry);
   registerReliabilityMetrics(monitor.metrics.registry, {
@@ -175,7 +171,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     store: new DriftStore(database),
     predictions,
     registry,
-    predict: (record, inputs) => inference.predictUnobserved(record, inputs),
+    predict: (record, inputs) => serving.pipeline.runUnobserved(record, inputs),
     autoReferenceRows: config.driftAutoReferenceRows,
     onError: (error) => log(`drift check failed: ${error instanceof Error ? error.message : String(error)}`),
   });
@@ -191,6 +187,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     signatureOf: async (ref) => (await registry.resolve(ref)).signature,
     maxFutureSkewMs: config.featureMaxFutureSkewMs,
   });
+  const serving: Serving = createServing({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows, features });
   const jobs = new JobService({
     store: new SqlJobStore(database),
     // The engine (DuckDB, worker threads) loads with the first job, not with every CLI command.
@@ -212,7 +209,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     database,
     registry,
     pool,
-    inference,
+    serving,
     monitor,
     predictions,
     log: predictionLog,
@@ -284,11 +281,6 @@ async function readMetric(metric: string, scope: AlertScope, sources: { monitor:
   if (metric === 'drift_share') return latest.dataset.share;
   if (metric === 'drifted_columns') return latest.dataset.driftedColumns;
   return undefined;
-}
-
-/** Pool keys are `model@version`. */
-function modelOfKey(key: string): string {
-  return key.slice(0, key.lastIndexOf('@'));
 }
 
 /** A model's own prediction-log payload policy, when its serving config sets one. */

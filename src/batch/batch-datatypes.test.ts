@@ -1,3 +1,4 @@
+import { tensorRequest } from '../serving/index.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,13 +84,12 @@ describe('batch scoring: a model with a string (BYTES) input', () => {
     expect(summary).toMatchObject({ status: 'succeeded', rows: 7, scored: 6, rejected: 1 });
     expect(await rejectsOf(output)).toEqual([{ id: 'e', reason: 'column "color" is null' }]);
     const good = ROWS.filter((r) => r[1] !== null) as [string, string, number][];
-    const online = await platform.inference.infer({
-      model: 'colors',
-      inputs: [
+    const online = await platform.serving.pipeline.infer(
+      tensorRequest('colors', [
         { name: 'color', datatype: 'BYTES', shape: [good.length, 1], data: good.map((r) => r[1]) },
         { name: 'x', datatype: 'FP32', shape: [good.length, 1], data: Float32Array.from(good.map((r) => r[2])) },
-      ],
-    });
+      ]),
+    );
     const y = elementsOf(online.outputs.find((o) => o.name === 'y')!);
     const colorOut = elementsOf(online.outputs.find((o) => o.name === 'color_out')!);
     expect(y).toEqual(good.map(([, color, x]) => (COLOR_CODES[color] ?? -1) + x)); // the model did what it says
@@ -127,7 +127,7 @@ describe('batch scoring: every datatype the online path accepts', () => {
       expect(await rejectsOf(output)).toEqual([{ id: 'r1', reason }]);
       // The values as a JSON client sends them, decoded by the online path's own codec.
       const data = decodeElements(datatype, good.flat(), (i) => `element ${i}`);
-      const online = await platform.inference.infer({ model: `id-${datatype.toLowerCase()}`, inputs: [{ name: 'x', datatype, shape: [2, 2], data }] });
+      const online = await platform.serving.pipeline.infer(tensorRequest(`id-${datatype.toLowerCase()}`, [{ name: 'x', datatype, shape: [2, 2], data }]));
       const y = elementsOf(online.outputs[0]!);
       const asFile = (value: unknown) => (datatype === 'BOOL' ? Number(value) : value);
       expect(await readRows(output)).toEqual([

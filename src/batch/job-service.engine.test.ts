@@ -74,7 +74,7 @@ describe('batch jobs with the real engine', () => {
 
   it('runs a job submitted through the API to the end: every row once, summary and progress stored', async () => {
     const jobs = service(engine);
-    const app: FastifyInstance = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, inference: platform.inference, jobs });
+    const app: FastifyInstance = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, serving: platform.serving, jobs });
     try {
       const created = await app.inject({ method: 'POST', url: '/api/v1/jobs', payload: spec('api-run') });
       expect(created.statusCode, created.body).toBe(201);
@@ -101,7 +101,7 @@ describe('batch jobs with the real engine', () => {
         },
       }),
     );
-    const app = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, inference: platform.inference, jobs });
+    const app = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, serving: platform.serving, jobs });
     try {
       await jobs.submit(spec('api-cancel'));
       jobs.start();

@@ -1,3 +1,4 @@
+import { tensorRequest } from '../serving/index.js';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,7 +52,7 @@ beforeAll(async () => {
   deps = batchDepsOf(platform);
   dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-batch-'));
   for (let i = 0; i < N; i++) {
-    const result = await platform.inference.infer({ model: 'bc', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(X.slice(i * 30, i * 30 + 30)) }] });
+    const result = await platform.serving.pipeline.infer(tensorRequest('bc', [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(X.slice(i * 30, i * 30 + 30)) }]));
     const label = result.outputs.find((o) => o.name === 'label')?.data as BigInt64Array;
     const probabilities = result.outputs.find((o) => o.name === 'probabilities')?.data as Float32Array;
     online.push([Number(label[0]), probabilities[0] as number, probabilities[1] as number]);

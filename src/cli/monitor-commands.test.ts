@@ -1,3 +1,4 @@
+import { tensorRequest } from '../serving/index.js';
 import fs from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -28,7 +29,7 @@ describe('slipway monitoring commands', () => {
     const platform = await openPlatform(loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home }));
     try {
       for (const input of fixture.inputs) {
-        const result = await platform.inference.infer({ model: 'cancer', inputs: [{ name: 'input', datatype: 'FP32', shape: input.shape, data: Float32Array.from(input.data) }] });
+        const result = await platform.serving.pipeline.infer(tensorRequest('cancer', [{ name: 'input', datatype: 'FP32', shape: input.shape, data: Float32Array.from(input.data) }]));
         ids.push(result.id!);
       }
       await platform.predictions.addFeedback(ids.map((requestId, i) => ({ requestId, label: String(fixture.labels[i]) })));

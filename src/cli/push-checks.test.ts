@@ -81,7 +81,7 @@ describe('slipway push checks', () => {
 describe('push checks over HTTP', () => {
   it('answers 409 for identical bytes unless allow_duplicate, and 400 for an unknown ignored reference column', async () => {
     const platform = await openTestPlatform();
-    const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, observability: platform, monitor: platform.monitor });
+    const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, observability: platform, monitor: platform.monitor });
     try {
       const upload = (query: string) =>
         app.inject({ method: 'POST', url: `/api/v1/models/cancer/versions${query}`, headers: { 'content-type': 'application/octet-stream' }, payload: fixtureBytes('breast_cancer.onnx') });

@@ -75,10 +75,10 @@ describe('shadow traffic', () => {
     await api(url, 'PUT', '/api/v1/deployments/cancer-plain', { model: 'cancer', routes: ['1.0.0=100'] });
     await api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'], shadows: ['1.1.0=100'] });
     // A shadow that takes 100 ms a copy (and fails every third one).
-    const { inference } = platform;
-    const run = inference.runShadow.bind(inference);
+    const { pipeline } = platform.serving;
+    const run = pipeline.runShadow.bind(pipeline);
     let calls = 0;
-    inference.runShadow = async (model, version, inputs) => {
+    pipeline.runShadow = async (model, version, inputs) => {
       await sleep(100);
       if (++calls % 3 === 0) throw new Error('shadow exploded');
       return run(model, version, inputs);

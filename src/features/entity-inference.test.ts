@@ -49,7 +49,7 @@ describe('inference by entity', () => {
     await online.write('shape', [6, 7].map((i) => ({ key: { patient_id: 100 + i }, values: shape(cancerRow(i)), eventTimeMs: fresh })));
     const withoutF4 = Object.fromEntries(Object.entries(cells(cancerRow(7))).filter(([name]) => name !== 'f4'));
     await online.write('cells', [{ key: { patient_id: 107 }, values: withoutF4, eventTimeMs: fresh }]);
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, features: platform.features });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, features: platform.features });
   });
   afterAll(async () => {
     await app.close();
@@ -192,7 +192,7 @@ describe('inference by entity', () => {
   });
 
   it('works over gRPC with parameters.entities as a JSON string_param, equal to explicit tensors', async () => {
-    const grpc = createGrpcServer({ inference: platform.inference, features: platform.features });
+    const grpc = createGrpcServer({ serving: platform.serving });
     const port = await grpc.listen('127.0.0.1', 0);
     const client = new InferenceTestClient(`127.0.0.1:${port}`);
     try {

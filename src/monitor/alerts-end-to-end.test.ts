@@ -1,3 +1,4 @@
+import { tensorRequest } from '../serving/index.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +44,7 @@ describe('an alert on drift, fired and resolved through a flaky webhook', () => 
   });
 
   async function serve(version: string, inputs: readonly Tensor[]): Promise<void> {
-    for (const input of inputs) await platform.inference.infer({ model: 'breast_cancer', version, inputs: [input] });
+    for (const input of inputs) await platform.serving.pipeline.infer(tensorRequest('breast_cancer', [input], { version }));
     await platform.log.flush();
   }
 

@@ -36,7 +36,7 @@ describe('aggregating workers', () => {
   });
 
   it('metrics: request counters and histograms add up; loaded models is the fewest any worker has', async () => {
-    const source = (loaded: number) => ({ queues: () => [{ key: 'cancer@1.0.0', queued: 2, inFlight: 1 }], loadedModels: () => loaded });
+    const source = (loaded: number) => ({ queues: () => [{ key: { model: 'cancer', version: '1.0.0' }, queued: 2, inFlight: 1 }], loadedModels: () => loaded });
     const a = new ServingMetrics(source(3), { processMetrics: false });
     const b = new ServingMetrics(source(2), { processMetrics: false });
     const event: InferenceEvent = { requestId: 'r', timeMs: 0, deployment: undefined, model: 'cancer', version: '1.0.0', protocol: 'http', outcome: 'success', errorCode: undefined, durationSeconds: 0.002, queueSeconds: 0.001, computeSeconds: 0.001, inputs: undefined, outputs: undefined };

@@ -41,7 +41,7 @@ describe('large payloads in the prediction log', () => {
     await platform.registry.setServingConfig('sum_full', { logPayload: 'full' });
     await platform.registry.setServingConfig('sum_none', { logPayload: 'none' });
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor, observability: platform });
   });
   afterAll(async () => {
     await app.close();

@@ -25,11 +25,11 @@ function event(overrides: Partial<InferenceEvent>): InferenceEvent {
 
 describe('ServingMetrics', () => {
   it('puts each observation in the right bucket, cumulative, with sum and count', async () => {
-    const metrics = new ServingMetrics({ queues: () => [{ key: 'm@1.0.0', queued: 3, inFlight: 1 }], loadedModels: () => 2 }, { processMetrics: false });
+    const metrics = new ServingMetrics({ queues: () => [{ key: { model: 'm', version: '1.0.0' }, queued: 3, inFlight: 1 }], loadedModels: () => 2 }, { processMetrics: false });
     for (const seconds of [0.0002, 0.0003, 0.004, 0.004, 7, 12]) metrics.observe(event({ durationSeconds: seconds }));
     metrics.observe(event({ outcome: 'invalid', errorCode: 'INVALID_ARGUMENT', durationSeconds: 0.0001 }));
-    metrics.observeBatch('m@1.0.0', 3);
-    metrics.observeBatch('m@1.0.0', 64);
+    metrics.observeBatch({ model: 'm', version: '1.0.0' }, 3);
+    metrics.observeBatch({ model: 'm', version: '1.0.0' }, 64);
     const s = samples((await metrics.scrape()).body);
     const labels = 'deployment="",model="m",version="1.0.0",protocol="http"';
     expect(s.get(`slipway_requests_total{${labels},outcome="success"}`)).toBe(6);
@@ -62,7 +62,7 @@ describe('GET /metrics and /api/v1/stats after a scripted sequence of requests',
   beforeAll(async () => {
     platform = await openTestPlatform();
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor });
   });
   afterAll(async () => {
     await app.close();

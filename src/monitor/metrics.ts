@@ -32,7 +32,7 @@ export type MetricsGather = () => Promise<{ results: RegistryJson[]; missing: nu
 /** What the scrape-time gauges read. */
 export interface GaugeSource {
   /** Per loaded `model@version` with a batcher: requests waiting and runs in flight. */
-  queues(): { key: string; queued: number; inFlight: number }[];
+  queues(): { key: VersionKey; queued: number; inFlight: number }[];
   loadedModels(): number;
 }
 
@@ -62,7 +62,7 @@ export class ServingMetrics {
       aggregator: 'sum',
       collect() {
         this.reset();
-        for (const q of source.queues()) this.set(splitKey(q.key), q.queued);
+        for (const q of source.queues()) this.set({ model: q.key.model, version: q.key.version }, q.queued);
       },
     });
     new Gauge({
@@ -73,7 +73,7 @@ export class ServingMetrics {
       aggregator: 'sum',
       collect() {
         this.reset();
-        for (const q of source.queues()) this.set(splitKey(q.key), q.inFlight);
+        for (const q of source.queues()) this.set({ model: q.key.model, version: q.key.version }, q.inFlight);
       },
     });
     new Gauge({
@@ -113,18 +113,18 @@ export class ServingMetrics {
     }
   }
 
-  observeBatch(key: string, rows: number): void {
-    let series = this.batchCache.get(key);
+  observeBatch(key: VersionKey, rows: number): void {
+    const id = `${key.model}\u0000${key.version}`;
+    let series = this.batchCache.get(id);
     if (series === undefined) {
-      const { model, version } = splitKey(key);
-      series = this.batchSize.child([model, version]);
-      this.batchCache.set(key, series);
+      series = this.batchSize.child([key.model, key.version]);
+      this.batchCache.set(id, series);
     }
     series.observe(rows);
   }
 
-  observeLoad(key: string, seconds: number, ok: boolean): void {
-    this.loadDuration.observe({ ...splitKey(key), result: ok ? 'loaded' : 'failed' }, seconds);
+  observeLoad(key: VersionKey, seconds: number, ok: boolean): void {
+    this.loadDuration.observe({ model: key.model, version: key.version, result: ok ? 'loaded' : 'failed' }, seconds);
   }
 
   /**
@@ -152,8 +152,8 @@ export class ServingMetrics {
   }
 }
 
-/** Pool keys are `model@version`. */
-function splitKey(key: string): { model: string; version: string } {
-  const at = key.lastIndexOf('@');
-  return { model: key.slice(0, at), version: key.slice(at + 1) };
+/** A model version (the model pool's key; monitor/ does not import runtime/). */
+export interface VersionKey {
+  readonly model: string;
+  readonly version: string;
 }

@@ -23,7 +23,7 @@ describe('prediction log, feedback and performance, drift, end to end over HTTP'
   beforeAll(async () => {
     platform = await openTestPlatform();
     for (const model of ['breast_cancer', 'wine_forest', 'diabetes_ridge']) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor, observability: platform });
   });
   afterAll(async () => {
     await app.close();

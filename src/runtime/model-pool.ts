@@ -17,13 +17,27 @@ import { warmUp } from './warmup.js';
 /** Why a model left the pool. */
 export type UnloadReason = 'lru' | 'explicit' | 'close' | 'reload';
 
+/** Which model version a pool entry holds. */
+export interface ModelKey {
+  readonly model: string;
+  readonly version: string;
+}
+
+/** `model@version`, for log lines and as the pool's map key (never parsed back). */
+export function modelKeyText(key: ModelKey): string {
+  return `${key.model}@${key.version}`;
+}
+
+/** Finds the local path of a version's model file; called only when it must be loaded. */
+export type ArtifactLocator = (key: ModelKey) => Promise<string> | string;
+
 /** Lifecycle events for logs and metrics. */
 export type PoolEvent =
-  | { readonly type: 'loading'; readonly key: string }
-  | { readonly type: 'loaded'; readonly key: string; readonly durationMs: number }
-  | { readonly type: 'load-failed'; readonly key: string; readonly durationMs: number; readonly error: SlipwayError }
+  | { readonly type: 'loading'; readonly key: ModelKey }
+  | { readonly type: 'loaded'; readonly key: ModelKey; readonly durationMs: number }
+  | { readonly type: 'load-failed'; readonly key: ModelKey; readonly durationMs: number; readonly error: SlipwayError }
   /** `error` is set when the backend failed to free the model; it is out of the pool either way. */
-  | { readonly type: 'unloaded'; readonly key: string; readonly reason: UnloadReason; readonly error?: SlipwayError };
+  | { readonly type: 'unloaded'; readonly key: ModelKey; readonly reason: UnloadReason; readonly error?: SlipwayError };
 
 /**
  * `unloading`: asked to unload, waiting for its leases to end; new acquires wait and then load it again.
@@ -32,6 +46,8 @@ export type ModelStatus = 'unloaded' | 'loading' | 'ready' | 'failed' | 'unloadi
 
 export interface ModelPoolOptions {
   readonly backend: Backend;
+  /** Where a version's model file is, asked at each load. */
+  readonly locate: ArtifactLocator;
   /** Most models kept loaded; at least 1. Leased models may push the count above it briefly. */
   readonly maxLoaded: number;
   readonly intraOpThreads?: number;
@@ -42,15 +58,12 @@ export interface ModelPoolOptions {
    * Dynamic batching settings for a key, read at each (re)load; undefined = no batcher. Applied only
    * when the backend `supportsBatching`.
    */
-  readonly batching?: (key: string) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
+  readonly batching?: (key: ModelKey) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
   /** Told about every batched run: the key, its rows and how many requests share it. Must not throw. */
-  readonly onBatch?: (key: string, rows: number, requests: number) => void;
+  readonly onBatch?: (key: ModelKey, rows: number, requests: number) => void;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
   readonly now?: () => number;
 }
-
-/** Finds the local path of a key's model file; called only when the model must be loaded. */
-export type LocateModel = () => Promise<string>;
 
 /** A ready model that stays loaded until `release()` (idempotent). Release after every run. */
 export interface ModelLease {
@@ -60,7 +73,7 @@ export interface ModelLease {
 
 /** One row of {@link ModelPool.list}. */
 export interface PooledModelInfo {
-  readonly key: string;
+  readonly key: ModelKey;
   readonly status: ModelStatus;
   /** Epoch ms when the model became ready; null while loading or after a failed load. */
   readonly loadedAt: number | null;
@@ -71,7 +84,9 @@ export interface PooledModelInfo {
 }
 
 interface Entry {
-  readonly key: string;
+  readonly key: ModelKey;
+  /** modelKeyText(key): the entries map's key. */
+  readonly id: string;
   state: Exclude<ModelStatus, 'unloaded'>;
   model: LoadedModel | undefined;
   /** Settles when the current load ends; set for every entry that ever loaded. */
@@ -87,11 +102,11 @@ interface Entry {
 }
 
 /**
- * The set of loaded model versions, keyed by a string such as `fraud@1.2.0`.
+ * The set of loaded model versions, by {@link ModelKey}.
  *
  * @example
- * const pool = new ModelPool({ backend: createOrtBackend(), maxLoaded: 16 });
- * const [label] = await pool.run('fraud@1.2.0', () => artifacts.path(sha), [input], ['label']);
+ * const pool = new ModelPool({ backend: createOrtBackend(), maxLoaded: 16, locate: (key) => registry.artifactPathOf(key) });
+ * const [label] = await pool.run({ model: 'fraud', version: '1.2.0' }, [input], ['label']);
  */
 export class ModelPool {
   private readonly entries = new Map<string, Entry>();
@@ -111,16 +126,17 @@ export class ModelPool {
    * Lease the ready model for `key`, loading and warming it up first if needed. A caller whose
    * signal aborts stops waiting; a load other callers share carries on.
    */
-  async acquire(key: string, locate: LocateModel, options: RunOptions = {}): Promise<ModelLease> {
+  async acquire(key: ModelKey, options: RunOptions = {}): Promise<ModelLease> {
+    const id = modelKeyText(key);
     for (;;) {
       this.assertOpen();
       throwIfAborted(options.signal);
-      let entry = this.entries.get(key);
+      let entry = this.entries.get(id);
       if (entry?.state === 'unloading') {
         await waitUnlessAborted(entry.unloading ?? Promise.resolve(), options.signal);
         continue;
       }
-      if (entry === undefined || entry.state === 'failed') entry = this.startLoad(key, locate);
+      if (entry === undefined || entry.state === 'failed') entry = this.startLoad(key);
       entry.lastUsedAt = this.now();
       entry.useOrder = ++this.useCounter;
       entry.leases += 1;
@@ -140,13 +156,12 @@ export class ModelPool {
 
   /** Acquire, run once, release. */
   async run(
-    key: string,
-    locate: LocateModel,
+    key: ModelKey,
     inputs: readonly Tensor[],
     outputNames: readonly string[],
     options: RunOptions = {},
   ): Promise<Tensor[]> {
-    const lease = await this.acquire(key, locate, options);
+    const lease = await this.acquire(key, options);
     try {
       const { timing } = options;
       if (timing === undefined) return await lease.model.run(inputs, outputNames, options);
@@ -163,8 +178,8 @@ export class ModelPool {
     }
   }
 
-  status(key: string): ModelStatus {
-    return this.entries.get(key)?.state ?? 'unloaded';
+  status(key: ModelKey): ModelStatus {
+    return this.entries.get(modelKeyText(key))?.state ?? 'unloaded';
   }
 
   list(): PooledModelInfo[] {
@@ -178,8 +193,8 @@ export class ModelPool {
   }
 
   /** The batch queue of every loaded model that has one: requests waiting and runs in flight. */
-  queueStats(): { key: string; stats: BatcherStats }[] {
-    const out: { key: string; stats: BatcherStats }[] = [];
+  queueStats(): { key: ModelKey; stats: BatcherStats }[] {
+    const out: { key: ModelKey; stats: BatcherStats }[] = [];
     for (const entry of this.entries.values()) {
       const model = entry.model as Partial<BatchingModel> | undefined;
       if (entry.state === 'ready' && typeof model?.stats === 'function') out.push({ key: entry.key, stats: model.stats() });
@@ -187,7 +202,7 @@ export class ModelPool {
     return out;
   }
 
-  private batchObserver(key: string): ((rows: number, requests: number) => void) | undefined {
+  private batchObserver(key: ModelKey): ((rows: number, requests: number) => void) | undefined {
     const { onBatch } = this.options;
     if (onBatch === undefined) return undefined;
     return (rows, requests) => {
@@ -203,12 +218,12 @@ export class ModelPool {
    * Unload `key` once its leases end (a load in progress finishes first). Resolves true when a
    * loaded model was unloaded, false when there was none (a failed load is forgotten).
    */
-  async unload(key: string): Promise<boolean> {
-    const entry = this.entries.get(key);
+  async unload(key: ModelKey): Promise<boolean> {
+    const entry = this.entries.get(modelKeyText(key));
     if (entry === undefined) return false;
     switch (entry.state) {
       case 'failed':
-        this.entries.delete(key);
+        this.entries.delete(entry.id);
         return false;
       case 'loading':
         await entry.loading.catch(() => undefined);
@@ -228,18 +243,19 @@ export class ModelPool {
    * waits or fails meanwhile. When `key` is not loaded this is a plain load. A failed reload leaves
    * the old copy serving and rejects.
    */
-  async reload(key: string, locate: LocateModel): Promise<void> {
+  async reload(key: ModelKey): Promise<void> {
     this.assertOpen();
-    const old = this.entries.get(key);
+    const id = modelKeyText(key);
+    const old = this.entries.get(id);
     if (old === undefined || old.state !== 'ready') {
-      (await this.acquire(key, locate)).release();
+      (await this.acquire(key)).release();
       return;
     }
     const fresh = this.newEntry(key);
-    fresh.loading = this.load(fresh, locate);
+    fresh.loading = this.load(fresh);
     await fresh.loading;
-    if (this.entries.get(key) === old && old.state === 'ready') {
-      this.entries.set(key, fresh);
+    if (this.entries.get(id) === old && old.state === 'ready') {
+      this.entries.set(id, fresh);
       void this.startUnload(old, 'reload');
     } else {
       // Unloaded or closed meanwhile: the fresh copy is not wanted.
@@ -260,7 +276,7 @@ export class ModelPool {
       [...this.entries.values()].map((entry) => {
         if (entry.state === 'ready') return this.startUnload(entry, 'close');
         if (entry.state === 'unloading') return entry.unloading ?? Promise.resolve();
-        this.entries.delete(entry.key);
+        this.entries.delete(entry.id);
         return Promise.resolve();
       }),
     );
@@ -270,19 +286,20 @@ export class ModelPool {
     if (this.shutdown.signal.aborted) throw closedError();
   }
 
-  private startLoad(key: string, locate: LocateModel): Entry {
+  private startLoad(key: ModelKey): Entry {
     const entry = this.newEntry(key);
-    this.entries.set(key, entry);
-    entry.loading = this.load(entry, locate);
+    this.entries.set(entry.id, entry);
+    entry.loading = this.load(entry);
     // Waiters observe the failure; this keeps it from being unhandled when every waiter gave up.
     entry.loading.catch(() => undefined);
     return entry;
   }
 
   /** An entry in state `loading`; its `loading` promise is assigned by the caller, as the load needs the entry. */
-  private newEntry(key: string): Entry {
+  private newEntry(key: ModelKey): Entry {
     return {
-      key,
+      key: { model: key.model, version: key.version },
+      id: modelKeyText(key),
       state: 'loading',
       model: undefined,
       unloading: undefined,
@@ -294,13 +311,13 @@ export class ModelPool {
     } as Entry;
   }
 
-  private async load(entry: Entry, locate: LocateModel): Promise<LoadedModel> {
+  private async load(entry: Entry): Promise<LoadedModel> {
     this.emit({ type: 'loading', key: entry.key });
     const started = performance.now();
     const signal = this.shutdown.signal;
     let model: LoadedModel | undefined;
     try {
-      const path = await locate();
+      const path = await this.options.locate(entry.key);
       throwIfAborted(signal);
       model = await this.options.backend.load({
         path,
@@ -370,7 +387,7 @@ export class ModelPool {
         error = toSlipwayError(raw);
       }
       entry.model = undefined;
-      if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
+      if (this.entries.get(entry.id) === entry) this.entries.delete(entry.id);
       this.emit(error === undefined ? { type: 'unloaded', key: entry.key, reason } : { type: 'unloaded', key: entry.key, reason, error });
     })();
     return entry.unloading;

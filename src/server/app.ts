@@ -15,7 +15,7 @@ import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
 import { registerHealthRoutes, type HealthOptions } from './http/health-routes.js';
-import type { InferenceService } from './inference-service.js';
+import type { Serving } from '../serving/index.js';
 import type { FeatureStore } from '../features/feature-store.js';
 import { registerFeatureRoutes } from './http/feature-routes.js';
 import { registerFeaturePushRoutes } from './http/feature-push-routes.js';
@@ -30,7 +30,8 @@ export interface AppOptions {
   /** The metadata database, for readiness and `/api/v1/health` (health-routes.ts); absent = not reported. */
   readonly database?: HealthOptions['database'];
   readonly registry: RegistryService;
-  readonly inference: InferenceService;
+  /** The serving core (platform.ts builds it). */
+  readonly serving: Serving;
   /** Metrics, live stats, prediction log, feedback, drift and alerts routes; absent = not served. */
   readonly monitor?: Monitor;
   /** Prediction log, feedback, performance and drift routes; absent = not served. */
@@ -100,10 +101,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerHealthRoutes(app, options.inference, { database: options.database, readyRequiresDatabase: options.config.readyRequiresDatabase ?? false });
-  await registerV2Routes(app, options.inference, bodyLimit, options.features);
-  registerPredictRoutes(app, options.inference, options.features);
-  registerRepositoryRoutes(app, options.inference);
+  registerHealthRoutes(app, options.serving.lifecycle, { database: options.database, readyRequiresDatabase: options.config.readyRequiresDatabase ?? false });
+  await registerV2Routes(app, options.serving, bodyLimit);
+  registerPredictRoutes(app, options.serving);
+  registerRepositoryRoutes(app, options.serving.lifecycle);
   registerManagementRoutes(app, options.registry);
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);
   if (options.observability) registerObservabilityRoutes(app, options.observability);

@@ -14,7 +14,7 @@ describe('bad requests get a 400 that names the problem, and the server keeps an
     platform = await openTestPlatform({ maxBodyBytes: 64 * 1024 });
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.push({ name: 'iris_mixed', bytes: fixtureBytes('iris_mixed.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();

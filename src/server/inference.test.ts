@@ -24,7 +24,7 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
     for (const model of FIXTURE_MODELS) {
       await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
     }
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();
@@ -147,7 +147,7 @@ describe('Triton-style integer versions over HTTP (issue 14): /versions/N is the
 
   beforeAll(async () => {
     platform = await openTestPlatform();
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();
@@ -210,7 +210,7 @@ describe('binary tensor data over HTTP', () => {
   beforeAll(async () => {
     platform = await openTestPlatform();
     for (const model of FIXTURE_MODELS) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();

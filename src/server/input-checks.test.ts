@@ -33,8 +33,8 @@ describe('input checks (issue 14 section 3)', () => {
   beforeAll(async () => {
     platform = await openTestPlatform({ maxBodyBytes: 4096 });
     await platform.registry.push({ name: 'pair', bytes: sharedBatchModel() });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
-    server = createGrpcServer({ inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
+    server = createGrpcServer({ serving: platform.serving });
     client = new InferenceTestClient(`127.0.0.1:${await server.listen('127.0.0.1', 0)}`);
   });
   afterAll(async () => {

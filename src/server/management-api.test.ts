@@ -9,7 +9,7 @@ describe('management API /api/v1', () => {
 
   beforeAll(async () => {
     platform = await openTestPlatform();
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();

@@ -76,7 +76,7 @@ export async function assertPortFree(what: 'HTTP' | 'gRPC', host: string, port: 
  * throws the {@link listenError}.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments, database: platform.database });
+  const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments, database: platform.database });
   let address: string;
   try {
     address = await app.listen({ host: options.host, port: options.port });
@@ -86,7 +86,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     throw listenError('HTTP', options.host, options.port, error);
   }
   const log = options.log ?? (() => undefined);
-  const preloaded = platform.inference.preload(platform.config.maxLoadedVersions, (key, error) => {
+  const preloaded = platform.serving.lifecycle.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
   try {
@@ -131,7 +131,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     startBackground,
     stop(drainMs = 30_000, delayMs = 0) {
       stopping ??= (async () => {
-        platform.inference.markReady(false);
+        platform.serving.lifecycle.markReady(false);
         // From now on every answer ends its connection, so keep-alive clients reconnect (through
         // their load balancer, which sees readiness 503, to another server) instead of sending
         // on a socket this server will close. A listener added only now costs nothing before.

@@ -1,11 +1,11 @@
 /**
  * The Open Inference Protocol gRPC server (package `inference`, service `GRPCInferenceService`),
- * a thin transport adapter over the inference service.
+ * a thin transport adapter over the serving core (serving/).
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { FeatureStore } from '../../features/feature-store.js';
+import type { Serving } from '../../serving/index.js';
 import { SlipwayError } from '../../core/errors.js';
-import { createInferenceHandlers, withTolerantDecoding, type GrpcInferenceCore } from './handlers.js';
+import { createInferenceHandlers, withTolerantDecoding } from './handlers.js';
 import { inferenceServiceDefinition } from './proto.js';
 
 /** Default cap on received and sent messages: 64 MiB, Triton's HTTP body cap (gRPC's own default is 4 MiB). */
@@ -15,13 +15,11 @@ export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_GRPC_GRACE_MS = 10_000;
 
 export interface GrpcServerOptions {
-  readonly inference: GrpcInferenceCore;
+  readonly serving: Serving;
   /** Largest message received or sent, in bytes (default {@link DEFAULT_GRPC_MAX_MESSAGE_BYTES}). */
   readonly maxMessageBytes?: number;
   /** Where unexpected (INTERNAL) errors are reported. */
   readonly log?: (line: string) => void;
-  /** The feature store, for inference by entity; absent = requests with `parameters.entities` are refused. */
-  readonly features?: FeatureStore;
   /** Server readiness for `ServerReady` (see HandlerOptions.isServerReady); absent = the inference service's. */
   readonly isServerReady?: () => boolean;
 }
@@ -40,7 +38,7 @@ export interface GrpcServer {
  * Create the gRPC server. The proto is loaded here, so a missing `proto/` folder fails at start-up.
  *
  * @example
- * const grpc = createGrpcServer({ inference: platform.inference });
+ * const grpc = createGrpcServer({ serving: platform.serving });
  * const port = await grpc.listen('0.0.0.0', 8081);
  * // ...
  * await grpc.close();
@@ -54,7 +52,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  const handlers = createInferenceHandlers(options.inference, { ...(options.log ? { log: options.log } : {}), ...(options.features ? { features: options.features } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
+  const handlers = createInferenceHandlers(options.serving, { ...(options.log ? { log: options.log } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
   server.addService(withTolerantDecoding(inferenceServiceDefinition()), handlers);
   let closing: Promise<void> | undefined;
 

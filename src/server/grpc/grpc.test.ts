@@ -5,7 +5,7 @@ import { decodeRequestInput } from '../../tensor/json-codec.js';
 import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
 import { FIXTURE_MODELS, expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../../testing/fixtures.js';
 import { SLIPWAY_VERSION } from '../../version.js';
-import { SERVER_EXTENSIONS } from '../inference-service.js';
+import { SERVER_EXTENSIONS } from '../../serving/index.js';
 import { InferenceTestClient } from './grpc-client.test-support.js';
 import { createGrpcServer, type GrpcServer } from './grpc-server.js';
 import type { InferInputTensorMessage, InferTensorContentsMessage, ModelInferRequestMessage, ModelInferResponseMessage } from './messages.js';
@@ -93,7 +93,7 @@ describe('Open Inference Protocol over gRPC', () => {
     platform = await openTestPlatform();
     for (const model of FIXTURE_MODELS) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
     await platform.registry.setAlias('wine_forest', 'champion', '1.0.0');
-    server = createGrpcServer({ inference: platform.inference, log: (line) => internalErrors.push(line) });
+    server = createGrpcServer({ serving: platform.serving, log: (line) => internalErrors.push(line) });
     const port = await server.listen('127.0.0.1', 0);
     client = new InferenceTestClient(`127.0.0.1:${port}`);
   });
@@ -145,9 +145,9 @@ describe('Open Inference Protocol over gRPC', () => {
 
   it('answers every other RPC', async () => {
     expect(await client.call('ServerLive', {})).toEqual({ live: true });
-    platform.inference.markReady(true);
+    platform.serving.lifecycle.markReady(true);
     expect(await client.call('ServerReady', {})).toEqual({ ready: true });
-    platform.inference.markReady(false);
+    platform.serving.lifecycle.markReady(false);
     expect(await client.call('ServerReady', {})).toEqual({ ready: false });
     expect(await client.call('ServerMetadata', {})).toEqual({ name: 'slipway', version: SLIPWAY_VERSION, extensions: [...SERVER_EXTENSIONS] });
     expect(await client.call('ModelMetadata', { name: 'iris_mixed', version: '1.0.0' })).toEqual({
@@ -227,7 +227,7 @@ describe('Open Inference Protocol over gRPC', () => {
   });
 
   it('refuses a message over maxMessageBytes with RESOURCE_EXHAUSTED', async () => {
-    const small = createGrpcServer({ inference: platform.inference, maxMessageBytes: 1024 });
+    const small = createGrpcServer({ serving: platform.serving, maxMessageBytes: 1024 });
     const port = await small.listen('127.0.0.1', 0);
     const smallClient = new InferenceTestClient(`127.0.0.1:${port}`);
     try {

@@ -1,15 +1,15 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlipwayError } from '../../core/errors.js';
-import type { InferRequest, InferResult } from '../inference-service.js';
+import type { InferenceRequest as InferRequest, InferResult, Serving } from '../../serving/index.js';
 import { InferenceTestClient } from './grpc-client.test-support.js';
 import { createGrpcServer, type GrpcServer } from './grpc-server.js';
-import type { GrpcInferenceCore } from './handlers.js';
 
-/** A stand-in core whose `infer` is supplied per test: these tests are about the transport, not inference. */
-function stubCore(infer: (request: InferRequest) => Promise<InferResult>): GrpcInferenceCore {
+/** A stand-in serving core whose `infer` is supplied per test: these tests are about the transport, not inference. */
+function stubCore(infer: (request: InferRequest) => Promise<InferResult>): Serving {
   const unused = () => Promise.reject(new Error('not used in this test'));
-  return { infer, resolve: unused, resolveRouted: unused, observeFailure: () => undefined, modelMetadata: unused, modelReady: unused, isReady: () => true, serverMetadata: () => ({ name: 's', version: '0', extensions: [] }) };
+  const lifecycle = { modelMetadata: unused, modelReady: unused, isReady: () => true, serverMetadata: () => ({ name: 's', version: '0', extensions: [] }) };
+  return { pipeline: { infer }, lifecycle, resolver: {} } as unknown as Serving;
 }
 
 /** An `infer` that never finishes on its own; `aborted` resolves with the signal's reason. */
@@ -37,8 +37,8 @@ describe('gRPC handlers', () => {
     await server?.close(100);
   });
 
-  async function start(core: GrpcInferenceCore, log?: (line: string) => void): Promise<InferenceTestClient> {
-    server = createGrpcServer({ inference: core, ...(log ? { log } : {}) });
+  async function start(core: Serving, log?: (line: string) => void): Promise<InferenceTestClient> {
+    server = createGrpcServer({ serving: core, ...(log ? { log } : {}) });
     const port = await server.listen('127.0.0.1', 0);
     client = new InferenceTestClient(`127.0.0.1:${port}`);
     return client;
@@ -46,7 +46,7 @@ describe('gRPC handlers', () => {
 
   it('ServerReady answers the readiness it is given (the database under SLIPWAY_READY_REQUIRES_DATABASE), else the service\'s', async () => {
     let ready = true;
-    server = createGrpcServer({ inference: { ...stubCore(() => Promise.reject(new Error('unused'))), isReady: () => true }, isServerReady: () => ready });
+    server = createGrpcServer({ serving: stubCore(() => Promise.reject(new Error('unused'))), isServerReady: () => ready });
     const port = await server.listen('127.0.0.1', 0);
     client = new InferenceTestClient(`127.0.0.1:${port}`);
     expect(await client.call('ServerReady', {})).toEqual({ ready: true });

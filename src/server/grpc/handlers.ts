@@ -1,20 +1,15 @@
 /**
- * The six GRPCInferenceService methods over the transport-neutral InferenceService:
- * decode, call one service method, encode. Every handler is wrapped so that whatever a client sends,
- * it gets a status back and the process carries on.
+ * The GRPCInferenceService methods over the serving core: decode, call the pipeline or the
+ * lifecycle, encode. Every handler is wrapped so that whatever a client sends, it gets a status back
+ * and the process carries on.
  */
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
-import type { InferenceService, InferRequest } from '../inference-service.js';
+import type { RequestBody, Serving } from '../../serving/index.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
-import { entityInputs } from '../../features/entity-inference.js';
-import type { FeatureStore } from '../../features/feature-store.js';
-import { decodeInferRequest, encodeInferResponse, requireModelName } from './infer-codec.js';
-import type { ModelInferRequestMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
-
-/** The part of the inference service the gRPC adapter uses. */
-export type GrpcInferenceCore = Pick<InferenceService, 'infer' | 'resolve' | 'resolveRouted' | 'observeFailure' | 'modelMetadata' | 'modelReady' | 'isReady' | 'serverMetadata'>;
+import { decodeInferRequest, encodeInferResponse, requireModelName, type DecodedInfer } from './infer-codec.js';
+import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
 
 /** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
@@ -24,15 +19,14 @@ export interface HandlerOptions {
   readonly log?: (line: string) => void;
   /**
    * Server readiness as `/v2/health/ready` decides it (health-routes.ts: the database's state under
-   * SLIPWAY_READY_REQUIRES_DATABASE); absent = the inference service's own readiness.
+   * SLIPWAY_READY_REQUIRES_DATABASE); absent = the serving lifecycle's own readiness.
    */
   readonly isServerReady?: () => boolean;
-  /** For inference by entity (`parameters.entities` as a JSON string_param, no inputs); absent = not served. */
-  readonly features?: FeatureStore;
 }
 
 /** Build the service implementation for `Server.addService`. */
-export function createInferenceHandlers(core: GrpcInferenceCore, options: HandlerOptions = {}): UntypedServiceImplementation {
+export function createInferenceHandlers(serving: Serving, options: HandlerOptions = {}): UntypedServiceImplementation {
+  const { lifecycle } = serving;
   const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       void respond(method, () => run(checkDecoded(method, call.request), call), callback, options.log);
@@ -40,17 +34,17 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
 
   return {
     ServerLive: unary('ServerLive', () => ({ live: true })),
-    ServerReady: unary('ServerReady', () => ({ ready: options.isServerReady ? options.isServerReady() : core.isReady() })),
+    ServerReady: unary('ServerReady', () => ({ ready: options.isServerReady ? options.isServerReady() : lifecycle.isReady() })),
     ServerMetadata: unary('ServerMetadata', () => {
-      const meta = core.serverMetadata();
+      const meta = lifecycle.serverMetadata();
       return { name: meta.name, version: meta.version, extensions: [...meta.extensions] };
     }),
     ModelReady: unary('ModelReady', async (request: ModelRefMessage) => {
-      const state = await core.modelReady(requireModelName(request.name, 'name'), request.version || undefined);
+      const state = await lifecycle.modelReady(requireModelName(request.name, 'name'), request.version || undefined);
       return { ready: state.ready };
     }),
     ModelMetadata: unary('ModelMetadata', async (request: ModelRefMessage): Promise<ModelMetadataResponseMessage> => {
-      const meta = await core.modelMetadata(requireModelName(request.name, 'name'), request.version || undefined);
+      const meta = await lifecycle.modelMetadata(requireModelName(request.name, 'name'), request.version || undefined);
       const tensor = (t: { name: string; datatype: string; shape: readonly number[] }): TensorMetadataMessage => ({
         name: t.name,
         datatype: t.datatype,
@@ -58,49 +52,42 @@ export function createInferenceHandlers(core: GrpcInferenceCore, options: Handle
       });
       return { name: meta.name, versions: [...meta.versions], platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
     }),
-    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
-      let decoded: ReturnType<typeof decodeInferRequest>;
-      let inferRequest: InferRequest;
-      try {
-        decoded = decodeInferRequest(request);
-        inferRequest = { ...decoded.request, headers: metadataLookup(call.metadata) };
-        if (inferRequest.inputs.length === 0 && inferRequest.parameters?.entities !== undefined) inferRequest = await byEntity(core, options.features, inferRequest);
-      } catch (error) {
-        // An unknown model is NOT_FOUND, whatever is wrong with the tensors sent to it.
-        const failure = await unknownModelOr(core, request.model_name ?? '', request.model_version || undefined, error);
-        core.observeFailure(request.model_name ?? '', '', 'grpc', failure);
-        throw failure;
-      }
-      const result = await core.infer({ ...inferRequest, signal: cancellationSignal(call), protocol: 'grpc' });
-      return encodeInferResponse(result, { raw: decoded.raw });
-    }),
+    ModelInfer: unary('ModelInfer', (request: ModelInferRequestMessage, call) => modelInfer(serving, request, call.metadata, cancellationSignal(call))),
   };
 }
 
-/**
- * Inference by entity over gRPC: `parameters.entities` (and optionally `parameters.features`) hold
- * the same JSON as the REST `parameters`, as string_params, since InferParameter has no list type.
- */
-async function byEntity(core: GrpcInferenceCore, features: FeatureStore | undefined, request: InferRequest): Promise<InferRequest> {
-  const { entities, features: values, ...parameters } = request.parameters ?? {};
-  const { record, target } = await core.resolveRouted(request.model, request.version, { ...(request.headers === undefined ? {} : { headers: request.headers }) });
-  const parsed = { entities: jsonParameter(entities, 'entities'), features: values === undefined ? undefined : jsonParameter(values, 'features') };
-  const { inputs, served } = await entityInputs(features, record, parsed);
-  return { ...request, version: record.version, routed: target, inputs, features: served, parameters };
+/** One ModelInfer request through the pipeline (unary, and each message of a stream). */
+export async function modelInfer(serving: Serving, request: ModelInferRequestMessage, metadata: Metadata, signal: CancelSignal | undefined): Promise<ModelInferResponseMessage> {
+  let raw = false;
+  const result = await serving.pipeline.infer({
+    name: request.model_name ?? '',
+    version: request.model_version || undefined,
+    protocol: 'grpc',
+    headers: metadataLookup(metadata),
+    signal,
+    body: () => {
+      const decoded = decodeInferRequest(request);
+      raw = decoded.raw;
+      return grpcBody(decoded.request);
+    },
+  });
+  return encodeInferResponse(result, { raw });
 }
 
 /**
- * A request that failed to decode, for a model or version that does not exist, is NOT_FOUND rather
- * than a complaint about its tensors (as http/v2-routes.ts does). Checked only on failure.
+ * The pipeline's tagged body for a ModelInferRequest: its tensors, or for inference by entity
+ * `parameters.entities` (and optionally `parameters.features`) holding the same JSON as the REST
+ * `parameters`, as string_params, since InferParameter has no list type.
  */
-async function unknownModelOr(core: GrpcInferenceCore, model: string, version: string | undefined, error: unknown): Promise<unknown> {
-  if (model === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) return error;
-  try {
-    await core.resolveRouted(model, version);
-  } catch (missing) {
-    if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') return missing;
-  }
-  return error;
+function grpcBody(request: DecodedInfer['request']): RequestBody {
+  const common = { id: request.id, outputs: request.outputs };
+  const entities = request.parameters?.entities;
+  if (request.inputs.length > 0 || entities === undefined) return { kind: 'tensors', ...common, parameters: request.parameters, inputs: request.inputs };
+  const parameters = { ...request.parameters };
+  const { features } = parameters;
+  delete parameters.entities;
+  delete parameters.features;
+  return { kind: 'entities', ...common, parameters, entities: jsonParameter(entities, 'entities'), features: features === undefined ? undefined : jsonParameter(features, 'features') };
 }
 
 /** gRPC metadata by lower-case key (the first value), for a deployment's `header:` sticky key. */

@@ -36,7 +36,7 @@ describe('gRPC infer codec', () => {
     expect(Array.from(request.inputs[0]!.data as BigInt64Array)).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n]);
     expect(Array.from(request.inputs[1]!.data as BigUint64Array)).toEqual([2n ** 64n - 1n]);
 
-    const response = responseOverWire(encodeInferResponse(result(request.inputs as Tensor[]), { raw: false }));
+    const response = responseOverWire(encodeInferResponse(result(request.inputs), { raw: false }));
     expect(response.outputs[0]!.contents!.int64_contents).toEqual(['9223372036854775807', '-9223372036854775808', '9007199254740993']);
     expect(response.outputs[1]!.contents!.uint64_contents).toEqual(['18446744073709551615']);
     expect(response).toMatchObject({ model_name: 'm', model_version: '2.1.0', id: 'abc', raw_output_contents: [] });

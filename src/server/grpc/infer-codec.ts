@@ -1,19 +1,26 @@
 /**
- * ModelInferRequest -> InferRequest and InferResult -> ModelInferResponse. Only the wire format is
+ * ModelInferRequest -> decoded tensors and InferResult -> ModelInferResponse. Only the wire format is
  * checked here; the inference service checks inputs against the model's signature.
  */
 import { invalid } from '../../core/errors.js';
 import { DATATYPES, isDatatype, type Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
-import type { InferRequest, InferResult } from '../inference-service.js';
+import type { InferResult } from '../../serving/index.js';
 import type { InferInputTensorMessage, Int64Value, ModelInferRequestMessage, ModelInferResponseMessage } from './messages.js';
 import { decodeParameters } from './parameters.js';
 import { decodeContents, encodeContents, hasContents } from './tensor-contents.js';
 
 /** A decoded ModelInfer call: the service request (without its signal) and how to answer. */
 export interface DecodedInfer {
-  readonly request: Omit<InferRequest, 'signal'>;
+  readonly request: {
+    readonly model: string;
+    readonly version?: string;
+    readonly id?: string;
+    readonly inputs: Tensor[];
+    readonly outputs?: string[];
+    readonly parameters?: Record<string, unknown>;
+  };
   /** The inputs came as `raw_input_contents`, so the outputs go back as `raw_output_contents`. */
   readonly raw: boolean;
 }

@@ -10,7 +10,7 @@ describe('POST /api/v1/features/push', () => {
 
   beforeAll(async () => {
     platform = await openFeaturePlatform(generate(9, 20));
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, features: platform.features });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, features: platform.features });
   });
   afterAll(async () => {
     await app.close();

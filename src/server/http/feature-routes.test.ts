@@ -23,7 +23,7 @@ describe('feature routes', () => {
       { key: { driver_id: 1, city: 'Oslo' }, values: { trips_in_city: 6, zone: 'north' }, eventTimeMs: now - 5 * HOUR },
       { key: { driver_id: 2, city: 'Oslo' }, values: { trips_in_city: 1, zone: 'south' }, eventTimeMs: now - 4 * HOUR },
     ]);
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference, features: platform.features });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, features: platform.features });
   });
   afterAll(async () => {
     await app.close();

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { InferenceService } from '../inference-service.js';
+import type { ServingLifecycle } from '../../serving/index.js';
 
 /** The metadata database's state as the store reports it (store/connection-guard.ts). */
 interface DatabaseHealth {
@@ -31,7 +31,7 @@ export interface HealthReport {
  * every replica out of its Service at once and turn a partial outage into a total one.
  * `SLIPWAY_READY_REQUIRES_DATABASE=true` makes it 503 instead, for those who want that.
  */
-export function healthReport(inference: Pick<InferenceService, 'isReady'>, options: HealthOptions): HealthReport {
+export function healthReport(inference: Pick<ServingLifecycle, 'isReady'>, options: HealthOptions): HealthReport {
   const serving = inference.isReady();
   const db = options.database?.health() ?? { up: true, downSince: undefined, reason: undefined };
   const reasons: string[] = [];
@@ -48,7 +48,7 @@ export function healthReport(inference: Pick<InferenceService, 'isReady'>, optio
 }
 
 /** `GET /v2/health/ready` (200 or 503, with the report) and `GET /api/v1/health` (always 200, the report). */
-export function registerHealthRoutes(app: FastifyInstance, inference: InferenceService, options: HealthOptions): void {
+export function registerHealthRoutes(app: FastifyInstance, inference: Pick<ServingLifecycle, 'isReady'>, options: HealthOptions): void {
   app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness (200 while models can serve; the body says degraded and why)' } }, (_request, reply) => {
     const report = healthReport(inference, options);
     return reply.status(report.ready ? 200 : 503).send(report);

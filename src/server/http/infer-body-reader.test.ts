@@ -80,7 +80,7 @@ describe('binary infer requests over HTTP with the aligned body reader', () => {
   beforeAll(async () => {
     platform = await openTestPlatform({ maxBodyBytes: limit });
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, inference: platform.inference });
+    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
     await app.close();

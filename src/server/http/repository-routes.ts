@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../core/errors.js';
-import type { InferenceService } from '../inference-service.js';
+import type { ServingLifecycle } from '../../serving/index.js';
 
 /** The `version` parameter of a load/unload body (`{"parameters": {"version": "1.2.0"}}`), if any. */
 function versionParameter(body: unknown): string | undefined {
@@ -18,7 +18,7 @@ function versionParameter(body: unknown): string | undefined {
  * Triton's model repository extension: index, load (a background reload that swaps in only after
  * warm-up), unload (after in-flight work). Slipway adds an optional `version` parameter.
  */
-export function registerRepositoryRoutes(app: FastifyInstance, service: InferenceService): void {
+export function registerRepositoryRoutes(app: FastifyInstance, service: ServingLifecycle): void {
   const tags = ['lifecycle'];
   app.post('/v2/repository/index', { schema: { tags, summary: 'Every active version and whether it is loaded' } }, () => service.repositoryIndex());
 

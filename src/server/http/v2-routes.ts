@@ -1,15 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SlipwayError } from '../../core/errors.js';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
-import { PLATFORM, type InferenceService, type RoutedTarget } from '../inference-service.js';
+import { PLATFORM, type RequestBody, type Serving } from '../../serving/index.js';
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 import { readInferBody } from './infer-body-reader.js';
-import { entityInputs } from '../../features/entity-inference.js';
-import type { FeatureStore } from '../../features/feature-store.js';
-import type { ServedFeatures } from '../../features/served-features.js';
-import type { Signature, Tensor } from '../../tensor/datatypes.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
+import type { Tensor } from '../../tensor/datatypes.js';
 
 interface ModelParams {
   model: string;
@@ -24,18 +20,16 @@ export function headerLookup(request: FastifyRequest): HeaderLookup {
   };
 }
 
-/**
- * A request that failed to decode, for a model or version that does not exist, answers NOT_FOUND (404)
- * rather than a complaint about its tensors. Checked only on failure, so a good request routes once.
- */
-async function unknownModelOr(service: Pick<InferenceService, 'resolveRouted'>, model: string, version: string | undefined, error: unknown): Promise<unknown> {
-  if (model === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) return error;
-  try {
-    await service.resolveRouted(model, version);
-  } catch (missing) {
-    if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') return missing;
-  }
-  return error;
+/** A body Fastify's JSON parser refused: handed to the pipeline, which observes the failure and answers it. */
+class UnparsedBody {
+  constructor(readonly error: unknown) {}
+}
+
+/** The pipeline's tagged body for a decoded v2 envelope: tensors, or entity keys (inference by entity). */
+function v2Body(body: DecodedInferBody, inputs: readonly Tensor[]): RequestBody {
+  const common = { id: body.id, outputs: body.outputs, parameters: body.parameters };
+  if (body.entities !== undefined) return { kind: 'entities', ...common, entities: body.entities.entities, features: body.entities.features };
+  return { kind: 'tensors', ...common, inputs };
 }
 
 /** A signal that fires when the HTTP client goes away before the response is sent. */
@@ -55,17 +49,17 @@ export function clientGone(reply: FastifyReply): CancelSignal {
  * A version bound to a feature service also takes `"parameters": {"entities": [...], "features"?: [...]}`
  * with no `inputs` (inference by entity, features/entity-inference.ts).
  */
-export async function registerV2Routes(app: FastifyInstance, service: InferenceService, bodyLimit: number, features?: FeatureStore): Promise<void> {
+export async function registerV2Routes(app: FastifyInstance, serving: Serving, bodyLimit: number): Promise<void> {
+  const { lifecycle, pipeline } = serving;
   app.get('/v2/health/live', { schema: { tags: ['health'], summary: 'Server liveness' } }, () => ({ live: true }));
 
   // `/v2/health/ready` is in health-routes.ts (it reports the database too).
 
-  app.get('/v2', { schema: { tags: ['inference'], summary: 'Server metadata' } }, () => service.serverMetadata());
+  app.get('/v2', { schema: { tags: ['inference'], summary: 'Server metadata' } }, () => lifecycle.serverMetadata());
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
-    const meta = await service.modelMetadata(model, version);
-    const record = await service.describedVersion(model, version);
+    const { record, ...meta } = await lifecycle.modelMetadata(model, version);
     return reply.header('x-slipway-version', record.version).send({ ...meta, platform: PLATFORM });
   };
   app.get('/v2/models/:model', { schema: { tags: ['inference'], summary: 'Model metadata (latest version)' } }, metadata);
@@ -73,7 +67,7 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
-    const state = await service.modelReady(model, version);
+    const state = await lifecycle.modelReady(model, version);
     return reply
       .header('x-slipway-version', state.version)
       .status(state.ready ? 200 : 503)
@@ -83,57 +77,39 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
   app.get('/v2/models/:model/versions/:version/ready', { schema: { tags: ['inference'], summary: 'Model version readiness' } }, ready);
 
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const { model } = request.params;
-    let { version } = request.params;
+    const { model, version } = request.params;
     const headerLength = inferenceHeaderLength(request.headers);
-    let body: DecodedInferBody;
-    let inputs: readonly Tensor[];
-    let served: ServedFeatures | undefined;
-    let routed: RoutedTarget | undefined;
-    const headers = headerLookup(request);
-    try {
-      if (headerLength === undefined) {
-        body = decodeInferBody(request.body);
-      } else {
-        const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        let specs: Signature['inputs'] = [];
-        if (headerLength === 0) {
-          // A bare tensor body decodes against the signature of the version that will run it: route once, and pin it.
-          const { record, target } = await service.resolveRouted(model, version, { headers });
-          version = record.version;
-          routed = target;
-          specs = record.signature.inputs;
-        }
-        body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(specs, model));
-      }
-      inputs = body.inputs;
-      if (body.entities !== undefined) {
-        // Pin the routed version so the features are built for the version that runs.
-        const { record, target } = await service.resolveRouted(model, version, { headers });
-        version = record.version;
-        routed = target;
-        ({ inputs, served } = await entityInputs(features, record, body.entities));
-      }
-    } catch (error) {
-      const failure = await unknownModelOr(service, model, version, error);
-      service.observeFailure(model, '', 'http', failure);
-      throw failure;
-    }
-    const result = await service.infer({
-      model,
+    // Kept for encoding the answer: which outputs go back as binary.
+    let decoded: DecodedInferBody | undefined;
+    const result = await pipeline.infer({
+      name: model,
       version,
-      id: body.id,
-      inputs,
-      features: served,
-      headers,
-      routed,
-      outputs: body.outputs,
-      parameters: body.parameters,
+      headers: headerLookup(request),
       signal: clientGone(reply),
+      body: () => {
+        if (request.body instanceof UnparsedBody) throw request.body.error;
+        if (headerLength === undefined) {
+          decoded = decodeInferBody(request.body);
+          return v2Body(decoded, decoded.inputs);
+        }
+        const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        if (headerLength > 0) {
+          decoded = decodeBinaryInferRequest(bytes, headerLength);
+          return v2Body(decoded, decoded.inputs);
+        }
+        // A bare tensor body is the only input of the version that runs it: decoded against its signature.
+        return {
+          kind: 'tensors',
+          inputs: (signature) => {
+            decoded = decodeBinaryInferRequest(bytes, 0, () => onlyInput(signature.inputs, model));
+            return decoded.inputs;
+          },
+        };
+      },
     });
     const encoded = encodeInferResponse(
       { model_name: result.modelName, model_version: result.modelVersion, id: result.id, outputs: result.outputs },
-      (name) => wantsBinaryOutput(body, name),
+      (name) => decoded !== undefined && wantsBinaryOutput(decoded, name),
     );
     void reply.header('x-slipway-version', result.modelVersion);
     if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
@@ -169,9 +145,8 @@ export async function registerV2Routes(app: FastifyInstance, service: InferenceS
           return;
         }
         void json(request, text, (error, body) => {
-          // A body that is not JSON never reaches the handler; count it here.
-          if (error) service.observeFailure((request.params as Partial<ModelParams>).model ?? '', '', 'http', error);
-          parsed(error, body);
+          // A body that is not JSON goes to the handler too, so the pipeline observes and answers it.
+          parsed(null, error ? new UnparsedBody(error) : body);
         });
       });
     });
