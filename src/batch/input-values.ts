@@ -1,5 +1,5 @@
 import type { ColumnValues } from '../io/index.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
 import { FP16_OVERFLOW, toHalfBits } from '../tensor/fp16.js';
 import type { WireTensor } from './scoring-pool.js';
