@@ -161,7 +161,7 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
   const platform = await openPlatform(config, { log });
   // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
   const isServerReady = () => healthReport(platform.inference, { database: platform.database, readyRequiresDatabase: config.readyRequiresDatabase }).ready;
-  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, log, isServerReady, modelConfig: { inference: platform.inference, registry: platform.registry } }) : undefined;
+  const grpc = grpcEnabled ? createGrpcServer({ inference: platform.inference, features: platform.features, maxMessageBytes: config.grpcMaxMessageBytes, compression: config.grpcCompression, log, isServerReady, modelConfig: { inference: platform.inference, registry: platform.registry } }) : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
   const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };
