@@ -30,8 +30,8 @@ if (process.argv[2] === 'serve' && !chosen) {
     delete process.env[PARENT];
     watchParent(Number(parent));
   }
-  const { runCli } = await import('../dist/cli/main.js');
-  process.exitCode = await runCli(process.argv.slice(2));
+  const { runSlipway } = await import('../dist/main.js');
+  process.exitCode = await runSlipway(process.argv.slice(2));
 }
 
 /**

@@ -13,5 +13,6 @@ export { createServing, tensorRequest, type Serving, type InferenceRequest, type
 export { buildApp } from './server/app.js';
 export { startServer, type RunningServer } from './server/serve.js';
 export { openPlatform, type Platform } from './platform.js';
-export { runCli } from './cli/main.js';
+// The whole CLI, `serve` included (`cli/main.ts`'s own `runCli` has every command but `serve`).
+export { runSlipway as runCli } from './main.js';
 export { SLIPWAY_VERSION } from './version.js';

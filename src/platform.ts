@@ -114,7 +114,7 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
     maxLoaded: config.maxLoadedVersions,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: 1,
-    onBatch: (key, rows) => monitor.metrics.observeBatch(key, rows),
+    onBatch: (key, rows, _requests, computeMs) => monitor.observeBatch(key, rows, computeMs),
     onEvent: (event) => {
       if (event.type === 'loaded' || event.type === 'load-failed') monitor.metrics.observeLoad(event.key, event.durationMs / 1000, event.type === 'loaded');
       options.onPoolEvent?.(event);
@@ -144,7 +144,11 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
         monitor.observer(event);
         deployments.recorder.observe(event);
       }
-    : deployments.recorder.observe;
+    : (event: InferenceEvent) => {
+        // Triton's statistics extension counts whether or not metrics are exported.
+        monitor.statistics.observe(event);
+        deployments.recorder.observe(event);
+      };
   const predictionLog = await openPredictionLog(config, predictions, log, options.predictionLogThread ?? true, { payload: defaultLogPolicy, payloadFor: (model) => logPolicies.get(model) });
   predictionLog.registerMetrics(monitor.metrics.registry);
   registerReliabilityMetrics(monitor.metrics.registry, {

@@ -16,7 +16,7 @@ export const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const bin = path.join(root, 'bin', 'slipway.js');
 
 export function distIsBuilt(): boolean {
-  return existsSync(path.join(root, 'dist', 'cli', 'main.js'));
+  return existsSync(path.join(root, 'dist', 'main.js'));
 }
 
 /** Push the breast-cancer fixture as `cancer` into `home`. */

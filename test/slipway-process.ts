@@ -8,7 +8,7 @@ export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const BIN = path.join(ROOT, 'bin', 'slipway.js');
 
 export function distIsBuilt(): boolean {
-  return existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'));
+  return existsSync(path.join(ROOT, 'dist', 'main.js'));
 }
 
 /** A running `slipway` process with its output so far. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SlipwayError } from '../core/errors.js';
 import { describeTable } from '../io/index.js';
 import { resolveTableTarget } from '../io/table-source.js';
-import { mapColumns } from '../monitor/reference-file.js';
+import { mapColumns } from '../tensor/column-mapping.js';
 import { ChunkEncoder, outputColumns } from './chunk-encoder.js';
 import { expandInput } from './input-files.js';
 import { checkJobSettings } from './job-submission.js';

@@ -1,6 +1,6 @@
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { ColumnValues, TableChunk, TableColumn, WriteColumn, WriteColumnType } from '../io/index.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
 import { ORT_TYPE, dimsOf, fillFeed, parseColumn, readsText, type ParsedColumn } from './input-values.js';
 import { UNPARSABLE_COLUMN } from './read-input.js';

@@ -1,13 +1,14 @@
 import type { ColumnValues } from '../io/index.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
+import { stringElementProblem } from '../tensor/bytes-text.js';
 import { FP16_OVERFLOW, toHalfBits } from '../tensor/fp16.js';
 import type { WireTensor } from './scoring-pool.js';
 
 /**
  * Table values -> model feeds for every datatype the online path accepts (`tensor/datatypes.ts`),
  * with the same per-value rules as `tensor/elements.ts` applies to JSON: integers within the
- * type's range, floats within FP32/FP16 range, BOOL as true/false, BYTES as text. A value that
+ * type's range, floats within FP32/FP16 range, BOOL as true/false, BYTES as text without NUL. A value that
  * breaks a rule rejects its row (the reason names the column and the datatype) instead of failing
  * the job. Numbers are read from the file as DOUBLE (see `read-input.ts`), so INT64/UINT64 values
  * beyond ±2^53 are rejected rather than rounded.
@@ -46,7 +47,16 @@ export function parseColumn(name: string, datatype: Datatype, values: ColumnValu
   };
   if (datatype === 'BYTES') {
     const texts = textsOf(values, rows);
-    for (let r = 0; r < rows; r++) if (texts[r] === null) reject(r, 'is null');
+    for (let r = 0; r < rows; r++) {
+      const text = texts[r];
+      if (text === null || text === undefined) {
+        reject(r, 'is null');
+        continue;
+      }
+      // The online path's rule (tensor/bytes-text.ts): a NUL cannot reach ONNX Runtime intact.
+      const problem = stringElementProblem(text);
+      if (problem !== undefined) reject(r, problem);
+    }
     return texts;
   }
   if (datatype === 'BOOL') return parseBools(values, rows, reject);

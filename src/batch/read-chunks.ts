@@ -1,6 +1,6 @@
 import type { TableColumn } from '../io/index.js';
 import { tableFormatOf } from '../io/table-source.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ChunkEncoder, ReadChunk } from './chunk-encoder.js';
 import { readInput } from './read-input.js';

@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import type { SlipwayConfig } from '../core/config.js';
 import { SlipwayError, invalid, toSlipwayError } from '../core/errors.js';
 import type { FeatureStore } from '../features/feature-store.js';
 import { describeTable, type TableColumn } from '../io/index.js';
-import { mapColumns, type InputMapping } from '../monitor/reference-file.js';
-import type { Platform } from '../platform.js';
 import { isSemver, parseModelRef } from '../registry/model-ref.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
+import { mapColumns, type InputMapping } from '../tensor/column-mapping.js';
 import { assembleOutput, assembleRejects, rejectsFileOf } from './assemble-output.js';
 import { BufferPool } from './buffer-pool.js';
 import { InOrderAssembly } from './in-order-assembly.js';
@@ -21,7 +21,7 @@ import { ScoringPool } from './scoring-pool.js';
 import { checkTextColumns } from './text-columns.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 
-/** The services a batch job needs; {@link batchDepsOf} takes them from a platform. */
+/** The services a batch job needs; {@link batchDepsOf} takes them from a platform (or anything shaped like one). */
 export interface BatchDeps {
   /** Resolves the model; `artifactPath` gives the file every worker loads. */
   readonly registry: RegistryService;
@@ -40,8 +40,18 @@ export interface RunBatchOptions {
   readonly intraOpThreads?: number;
 }
 
-export function batchDepsOf(platform: Pick<Platform, 'registry' | 'features' | 'config'>): BatchDeps {
-  return { registry: platform.registry, features: platform.features, workDir: path.join(platform.config.home, 'batch') };
+/**
+ * What {@link batchDepsOf} reads: the part of a platform a batch job uses. Its own type rather than
+ * `Platform`'s, since `platform.ts` imports `batch/` and batch must not import it back.
+ */
+export interface BatchDepsSource {
+  readonly registry: RegistryService;
+  readonly features?: FeatureStore;
+  readonly config: Pick<SlipwayConfig, 'home'>;
+}
+
+export function batchDepsOf(source: BatchDepsSource): BatchDeps {
+  return { registry: source.registry, features: source.features, workDir: path.join(source.config.home, 'batch') };
 }
 
 const DEFAULT_CHUNK_ROWS = 100_000;

@@ -2,7 +2,7 @@ import { invalid } from '../core/errors.js';
 import { withConnection } from '../io/duckdb.js';
 import type { TableColumn } from '../io/index.js';
 import { quoteIdentifier, resolveTableSource, toReadError } from '../io/table-source.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import { quote, readsText } from './input-values.js';
 
 /** Values looked at per column: enough to tell a text column from a numeric one with a few bad values. */

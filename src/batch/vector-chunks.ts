@@ -4,7 +4,7 @@ import { openConnection } from '../io/duckdb.js';
 import { selectExpression } from '../io/read-table.js';
 import { quoteIdentifier, resolveTableSource, toReadError } from '../io/table-source.js';
 import type { TableChunk, TableColumn } from '../io/index.js';
-import type { InputMapping } from '../monitor/reference-file.js';
+import type { InputMapping } from '../tensor/column-mapping.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ChunkEncoder, ReadChunk } from './chunk-encoder.js';
 import { FP32_OVERFLOW } from './input-values.js';

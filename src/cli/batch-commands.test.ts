@@ -12,7 +12,8 @@ import { progressReporter } from './batch-commands.js';
 import { cliRunner } from './cli.test-support.js';
 
 const BIN = fileURLToPath(new URL('../../bin/slipway.js', import.meta.url));
-const COMPILED = existsSync(fileURLToPath(new URL('../../dist/batch/run-batch-job.js', import.meta.url)));
+// bin/slipway.js runs dist/main.js.
+const COMPILED = existsSync(fileURLToPath(new URL('../../dist/main.js', import.meta.url)));
 const expected = expectedOutputs('breast_cancer');
 const X = expected.inputs[0]?.data as number[];
 const N = expected.inputs[0]?.shape[0] as number;

@@ -66,6 +66,7 @@ export function formatVersion(v: VersionRecord): string {
   if (Object.keys(v.metrics).length) lines.push(`metrics   ${kv(v.metrics)}`);
   if (Object.keys(v.params).length) lines.push(`params    ${kv(v.params)}`);
   if (Object.keys(v.tags).length) lines.push(`tags      ${kv(v.tags)}`);
+  if (v.labels) lines.push(`labels    ${v.labels.length} (${v.labels.slice(0, 5).join(', ')}${v.labels.length > 5 ? ', ...' : ''})`);
   const lineage = kv(v.lineage as Record<string, unknown>);
   if (lineage) lines.push(`lineage   ${lineage}`);
   if (v.card) {

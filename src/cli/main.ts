@@ -10,15 +10,21 @@ import { registerBatchJobCommands } from './batch-job-commands.js';
 import { registerFeatureCommands } from './feature-commands.js';
 import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
-import { registerServeCommand } from './serve-command.js';
 import { registerDeployCommands } from './deploy-commands.js';
 import { registerRolloutCommands } from './rollout-commands.js';
+
+/** Adds commands to the program; how entry points outside `cli/` contribute theirs. */
+export type CommandRegistrar = (program: Command, io: CliIo) => void;
 
 /**
  * Run the `slipway` CLI and return its exit code: 0 on success, 1 on an error (one clear line on
  * stderr), 2 on a usage mistake.
+ *
+ * `extra` registers commands that live outside `cli/`: `serve` is the server's own
+ * (`server/serve-command.ts`), and `cli/` may not import `server/`, so `src/main.ts` passes it in.
+ * Without it the program has every command but `serve`.
  */
-export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo = processIo(), extra: readonly CommandRegistrar[] = []): Promise<number> {
   const program = new Command('slipway')
     .description('Slipway: take a trained ONNX model to production and keep it healthy there')
     .version(SLIPWAY_VERSION)
@@ -28,7 +34,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError(false);
   registerRegistryCommands(program, io);
-  registerServeCommand(program, io);
+  // Where `serve` always was in `--help`: after the registry's commands.
+  for (const register of extra) register(program, io);
   registerPredictCommand(program, io);
   registerLifecycleCommands(program, io);
   registerMonitorCommands(program, io);

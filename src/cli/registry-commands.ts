@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { loadConfig } from '../core/config.js';
 import { SlipwayError } from '../core/errors.js';
+import { parseLabelLines } from '../registry/labels.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import { readOnnxModel } from '../registry/onnx/read-onnx.js';
 import { parseTags } from '../registry/tags.js';
@@ -72,6 +73,7 @@ interface PushOptions {
   reference?: string;
   referenceIgnore: string[];
   allowDuplicate?: boolean;
+  labels?: string;
 }
 
 /** push, models, versions, show, alias, archive: commands that work on the registry directly. */
@@ -96,6 +98,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--version <X.Y.Z>', 'exact version, refused if the schema diff needs a bigger bump')
     .option('--reference <file>', 'training data (CSV, Parquet, JSONL) to profile as the drift reference of this version')
     .option('--reference-ignore <column>', 'a column of the reference file that is not an input, e.g. the label (repeatable)', collect, [])
+    .option('--labels <file>', 'class labels, one per line (line N = class index N-1); replaces labels in the ONNX file')
     .option('--allow-duplicate', 'register the file even when a version of the model has the same bytes (refused by default)')
     .option('--dry-run', 'show the version and schema diff without storing anything')
     .option('--json', 'print the version record as JSON')
@@ -118,8 +121,10 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           await checkReferenceFile(path.resolve(io.cwd, options.reference), readOnnxModel(bytes).signature, options.referenceIgnore);
         }
         const allowDuplicate = options.allowDuplicate === true;
+        const labelsSource = `labels file ${options.labels ?? ''}`;
+        const labels = options.labels === undefined ? {} : { labels: parseLabelLines(await readText(io, options.labels, 'labels file'), labelsSource), labelsSource };
         if (options.dryRun) {
-          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version, allowDuplicate });
+          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version, allowDuplicate, ...labels });
           if (options.json) return json(plan);
           return print(`would push ${plan.model}@${plan.version}\n${plan.report}\n`);
         }
@@ -144,6 +149,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           bump: options.bump,
           version: options.version,
           allowDuplicate,
+          ...labels,
         });
         let reference: Awaited<ReturnType<typeof drift.setReferenceFromFile>> | undefined;
         if (options.reference !== undefined) {

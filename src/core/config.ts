@@ -21,6 +21,12 @@ export interface SlipwayConfig {
   readonly grpcPort: number;
   /** Largest gRPC message received or sent. */
   readonly grpcMaxMessageBytes: number;
+  /**
+   * gRPC response compression (server/grpc/response-compression.ts): `none` (default) compresses a response
+   * only when its request was compressed, with the same algorithm; `gzip` or `deflate` compress every
+   * response for clients that accept it.
+   */
+  readonly grpcCompression: GrpcCompression;
   /** Server processes sharing the ports (node:cluster); 1 = no cluster. */
   readonly workers: number;
   /** How long a graceful stop may take to finish queued and in-flight requests. */
@@ -86,6 +92,7 @@ export const CONFIG_ENV = {
   logLevel: 'SLIPWAY_LOG_LEVEL',
   grpcPort: 'SLIPWAY_GRPC_PORT',
   grpcMaxMessageBytes: 'SLIPWAY_GRPC_MAX_MESSAGE_BYTES',
+  grpcCompression: 'SLIPWAY_GRPC_COMPRESSION',
   workers: 'SLIPWAY_WORKERS',
   drainMs: 'SLIPWAY_DRAIN_MS',
   shutdownDelayMs: 'SLIPWAY_SHUTDOWN_DELAY_MS',
@@ -109,6 +116,9 @@ export const CONFIG_ENV = {
   databaseQueryTimeoutMs: 'SLIPWAY_DATABASE_QUERY_TIMEOUT_MS',
   readyRequiresDatabase: 'SLIPWAY_READY_REQUIRES_DATABASE',
 } as const satisfies Record<keyof SlipwayConfig, string>;
+
+export const GRPC_COMPRESSIONS = ['none', 'gzip', 'deflate'] as const;
+export type GrpcCompression = (typeof GRPC_COMPRESSIONS)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -175,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     logLevel: logLevel as SlipwayConfig['logLevel'],
     grpcPort: int('grpcPort', 8081, 0, 65535),
     grpcMaxMessageBytes: int('grpcMaxMessageBytes', 64 * 1024 * 1024, 4 * 1024 * 1024, 2 ** 31 - 1),
+    grpcCompression: grpcCompression(env[CONFIG_ENV.grpcCompression], problems),
     workers: int('workers', 1, 1, 64),
     drainMs: int('drainMs', 30_000, 0, 3_600_000),
     shutdownDelayMs: int('shutdownDelayMs', 1000, 0, 600_000),
@@ -208,6 +219,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: problems });
   }
   return Object.freeze({ ...config, home: path.resolve(config.home) });
+}
+
+function grpcCompression(raw: string | undefined, problems: string[]): GrpcCompression {
+  if (raw === undefined || raw === '') return 'none';
+  if ((GRPC_COMPRESSIONS as readonly string[]).includes(raw)) return raw as GrpcCompression;
+  problems.push(`${CONFIG_ENV.grpcCompression}=${raw}: expected ${GRPC_COMPRESSIONS.join(', ')}`);
+  return 'none';
 }
 
 /** The prediction log's default payload policy (monitor/payload-policy.ts). */

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'CANCELLED',
   'UNIMPLEMENTED',
   'INTERNAL',
+  /** A request body in an encoding the server cannot decode (HTTP Content-Encoding other than gzip, deflate, identity). */
+  'UNSUPPORTED_MEDIA_TYPE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -49,6 +51,8 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, CodeInfo>> = {
   CANCELLED: { http: 499, grpc: 1, retryable: false },
   UNIMPLEMENTED: { http: 501, grpc: 12, retryable: false },
   INTERNAL: { http: 500, grpc: 13, retryable: false },
+  // gRPC answers a message in an encoding it does not support with UNIMPLEMENTED.
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: 12, retryable: false },
 };
 
 export interface SlipwayErrorOptions {

@@ -208,7 +208,8 @@ describe('inference by entity', () => {
       expect(byEntity.model_version).toBe('1.0.0');
       const explicit = await predict('/v1/models/breast_cancer:predict', { instances: rows.map(cancerRow) });
       const want = explicit.json<PredictBody>().predictions.flatMap((p) => (p as { probabilities: number[] }).probabilities);
-      expect(byEntity.outputs?.[0]?.contents?.fp32_contents).toEqual(want.map((v) => Math.fround(v)));
+      const raw = Buffer.from(byEntity.raw_output_contents[0]!);
+      expect(Array.from({ length: raw.byteLength / 4 }, (_, i) => raw.readFloatLE(i * 4))).toEqual(want.map((v) => Math.fround(v)));
       await expect(client.call('ModelInfer', { model_name: 'breast_cancer', parameters: { entities: { string_param: '[{' } } })).rejects.toMatchObject({
         code: 3,
         details: expect.stringMatching(/parameters\.entities is not valid JSON/),

@@ -55,6 +55,7 @@ export function outcomeOf(code: ErrorCode): Exclude<RequestOutcome, 'success'> {
     case 'CONFLICT':
     case 'ALREADY_EXISTS':
     case 'UNIMPLEMENTED':
+    case 'UNSUPPORTED_MEDIA_TYPE':
       return 'invalid';
     case 'RESOURCE_EXHAUSTED':
     case 'UNAVAILABLE':

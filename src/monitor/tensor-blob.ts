@@ -334,7 +334,8 @@ function readTensor(reader: BinaryReader): Tensor {
   for (let d = 0; d < rank; d++) shape[d] = reader.u32();
   const name = reader.utf8(nameLength);
   reader.align(8);
-  const data = tensorFromBytes(`tensor "${name}"`, datatype, shape, reader.slice(dataLength));
+  // 'any-utf8': a logged output may hold a NUL a model produced; stored strings are read back exactly, never refused for it.
+  const data = tensorFromBytes(`tensor "${name}"`, datatype, shape, reader.slice(dataLength), 'any-utf8');
   return { name, datatype, shape, data };
 }
 

@@ -3,7 +3,8 @@ import { ARTIFACT_LEASE_TTL_MS, type ArtifactLease } from './artifact-leases.js'
 import { digestOf, type ArtifactStore } from './artifact-store.js';
 import { duplicateArtifactError } from './duplicates.js';
 import { checkModelName, isSemver, majorSelector, parseModelRef } from './model-ref.js';
-import { readOnnxModel } from './onnx/read-onnx.js';
+import { checkLabels, checkLabelsFit, labelsFitSomeOutput } from './labels.js';
+import { declaredLabels, readOnnxModel, type OnnxModelInfo } from './onnx/read-onnx.js';
 import type { RegistryStore } from './registry-store.js';
 import { diffSignatures, formatSchemaDiff } from './schema-diff.js';
 import { parseBumpRequest, planVersion } from './semver-policy.js';
@@ -30,6 +31,13 @@ export interface PushInput {
   readonly version?: string;
   /** Register bytes a version of this model already has (refused by default: ALREADY_EXISTS naming that version). */
   readonly allowDuplicate?: boolean;
+  /**
+   * Class labels, index = class index (`--labels file`); they replace any the ONNX file declares.
+   * Refused (400) unless their count equals the fixed last dimension of a numeric output.
+   */
+  readonly labels?: readonly string[];
+  /** Names the labels in messages, e.g. `labels file labels.txt` (default `"labels"`). */
+  readonly labelsSource?: string;
 }
 
 /** A planned push that was not stored (`dryRun`). */
@@ -69,6 +77,7 @@ export class RegistryService {
     const name = checkModelName(input.name);
     const request = parseBumpRequest({ bump: input.bump, version: input.version });
     const info = readOnnxModel(input.bytes);
+    const labels = versionLabels(input, info);
     const { artifacts, store } = this.options;
     const sha256 = digestOf(input.bytes);
     const lease = await store.leaseArtifact(sha256, this.options.artifactLeaseTtlMs ?? ARTIFACT_LEASE_TTL_MS);
@@ -87,6 +96,7 @@ export class RegistryService {
           params: input.params ?? {},
           tags: input.tags ?? {},
           lineage: input.lineage ?? {},
+          ...(labels === undefined ? {} : { labels }),
         },
         (newest, taken) => planVersion({ newest, taken, signature: info.signature, request }),
         { lease, refuseDuplicate: input.allowDuplicate !== true },
@@ -120,10 +130,12 @@ export class RegistryService {
   }
 
   /** What `push` would do, without storing anything: the version it would get and the schema diff. */
-  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version' | 'allowDuplicate'>): Promise<PushPlan> {
+  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version' | 'allowDuplicate' | 'labels' | 'labelsSource'>): Promise<PushPlan> {
     const name = checkModelName(input.name);
     const request = parseBumpRequest({ bump: input.bump, version: input.version });
     const info = readOnnxModel(input.bytes);
+    // A dry run refuses the labels a push would refuse.
+    versionLabels(input, info);
     const versions = await this.options.store.listVersions(name, { includeArchived: true });
     const sha256 = digestOf(input.bytes);
     // The push would refuse it too; the oldest version with these bytes, as the store names it.
@@ -224,6 +236,23 @@ export class RegistryService {
   artifactPath(record: VersionRecord): string {
     return this.options.artifacts.localPath(record.artifact.sha256);
   }
+}
+
+/**
+ * The labels a new version keeps: the ones given at push, else the ones the ONNX file declares
+ * (metadata labels must fit an output; a classifier node's are kept only when they do).
+ */
+function versionLabels(input: Pick<PushInput, 'labels' | 'labelsSource'>, info: OnnxModelInfo): readonly string[] | undefined {
+  if (input.labels !== undefined) {
+    const source = input.labelsSource ?? '"labels"';
+    const labels = checkLabels(input.labels, source);
+    checkLabelsFit(labels, info.signature, source);
+    return labels;
+  }
+  const declared = declaredLabels(info);
+  if (declared === undefined) return undefined;
+  if (declared.from === 'metadata') checkLabelsFit(declared.values, info.signature, declared.source);
+  return labelsFitSomeOutput(declared.values, info.signature) ? declared.values : undefined;
 }
 
 function checkMetrics(metrics: Readonly<Record<string, unknown>>): Readonly<Record<string, number>> {

@@ -113,6 +113,19 @@ describeEachDialect('RegistryStore', (fixture) => {
       expect(record.version).toBe('2.1.0');
     });
 
+    it('keeps class labels in order (text with colons, quotes and non-ASCII intact); a version without labels has none', async () => {
+      const store = await openStore();
+      const labels = ['setosa', 'versi:color "v"', 'virgínica 🌸'];
+      const stored = await store.insertVersion(draft('iris', { labels }), exactly('1.0.0'));
+      const plain = await store.insertVersion(draft('iris'), exactly('1.1.0'));
+
+      expect(stored.labels).toEqual(labels);
+      expect((await store.getVersion('iris', '1.0.0'))?.labels).toEqual(labels);
+      expect((await store.listVersions('iris')).map((v) => v.labels)).toEqual([undefined, labels]);
+      expect(plain.labels).toBeUndefined();
+      expect('labels' in plain).toBe(false);
+    });
+
     it('stores nothing when the planner throws, and the error propagates unchanged', async () => {
       const store = await openStore();
       const refusal = new SlipwayError('CONFLICT', 'the schema diff requires a major bump');

@@ -60,6 +60,7 @@ export function toRecord(model: string, row: VersionRow, aliases: string[]): Ver
     createdAt: row.created_at,
     archivedAt: row.archived_at,
     aliases,
+    ...(row.labels === null ? {} : { labels: parseJson<string[]>(row.labels) }),
   };
 }
 

@@ -86,6 +86,7 @@ export class SqlRegistryStore implements RegistryStore {
           created_at: now,
           archived_at: null,
           archive_reason: null,
+          labels: draft.labels === undefined ? null : JSON.stringify(draft.labels),
         })
         .returning('id')
         .executeTakeFirstOrThrow();

@@ -69,6 +69,11 @@ export interface VersionRecord {
   readonly archivedAt: string | null;
   /** Aliases that currently point at this version, sorted. */
   readonly aliases: readonly string[];
+  /**
+   * Class labels, index = class index, set at push only (a `--labels` file, else the ONNX file:
+   * registry/labels.ts). They apply to the outputs whose last dimension equals their count; absent = none.
+   */
+  readonly labels?: readonly string[];
 }
 
 export interface ModelSummary {
@@ -95,7 +100,7 @@ export interface AliasEvent {
 
 /** Everything about a new version except its number, which the store decides under a lock. */
 export interface VersionDraft
-  extends Pick<VersionRecord, 'model' | 'description' | 'signature' | 'artifact' | 'card' | 'metrics' | 'params' | 'tags' | 'lineage'> {
+  extends Pick<VersionRecord, 'model' | 'description' | 'signature' | 'artifact' | 'card' | 'metrics' | 'params' | 'tags' | 'lineage' | 'labels'> {
   /** Used to create the model when it is new; ignored otherwise. */
   readonly modelDescription?: string;
 }

@@ -74,8 +74,11 @@ export function isBatchMajor(signature: Signature): boolean {
   return specs.length > 0 && specs.every((s) => s.shape.length > 0 && s.shape[0] === -1);
 }
 
-/** Told about every run the batcher starts: its rows and how many requests share it. */
-export type BatchObserver = (rows: number, requests: number) => void;
+/**
+ * Told about every model run the batcher completed successfully: its rows, how many requests shared
+ * it and how long the run took in ms (the model's `run`, excluding the batcher's concatenation and split).
+ */
+export type BatchObserver = (rows: number, requests: number, computeMs: number) => void;
 
 /** Wrap a loaded model with a dynamic batcher. `concurrentRuns` false caps `instances` at 1. */
 export function withBatching(model: LoadedModel, options: BatchingOptions, concurrentRuns: boolean, onBatch?: BatchObserver): BatchingModel {
@@ -242,6 +245,20 @@ class Batcher implements BatchingModel {
     return true;
   }
 
+  /** Run one request of a failed batch by itself; a success is a run of its own for the observer. */
+  private async runAlone(item: Pending): Promise<void> {
+    const started = performance.now();
+    let outputs: Tensor[];
+    try {
+      outputs = await this.model.run(item.inputs, item.outputNames);
+    } catch (error) {
+      item.reject(error);
+      return;
+    }
+    this.onBatch?.(item.rows ?? 1, 1, performance.now() - started);
+    item.resolve(outputs);
+  }
+
   private async execute(batch: Pending[]): Promise<void> {
     for (const item of batch) this.settle(item);
     this.counters.queued -= batch.length;
@@ -258,26 +275,30 @@ class Batcher implements BatchingModel {
         item.timing.batchRows = rows;
       }
     }
-    this.onBatch?.(rows, batch.length);
     try {
       if (batch.length === 1) {
         const only = batch[0] as Pending;
         const outputs = await this.model.run(only.inputs, only.outputNames);
-        computed(batch, started);
+        this.onBatch?.(rows, 1, computed(batch, started));
         only.resolve(outputs);
         return;
       }
       const rowCounts = batch.map((item) => item.rows as number);
       const first = batch[0] as Pending;
-      const outputs = await this.model.run(concatInputs(batch.map((item) => item.inputs)), first.outputNames);
+      const inputs = concatInputs(batch.map((item) => item.inputs));
+      const runStarted = performance.now();
+      const outputs = await this.model.run(inputs, first.outputNames);
+      const runMs = performance.now() - runStarted;
       computed(batch, started);
       const split = splitOutputs(outputs, rowCounts);
       if (split === undefined) throw new Error('outputs are not batch-major');
+      // Observed before the requests resolve, so a run is counted before the requests it carried.
+      this.onBatch?.(rows, batch.length, runMs);
       batch.forEach((item, i) => item.resolve(split[i] as Tensor[]));
     } catch (error) {
       if (batch.length === 1) (batch[0] as Pending).reject(error);
       // One request must not fail the others it was batched with: run each on its own.
-      else for (const item of batch) await this.model.run(item.inputs, item.outputNames).then(item.resolve, item.reject);
+      else for (const item of batch) await this.runAlone(item);
     } finally {
       this.counters.inFlight--;
       this.scheduleDrain();
@@ -285,7 +306,9 @@ class Batcher implements BatchingModel {
   }
 }
 
-function computed(batch: readonly Pending[], started: number): void {
+/** Record the run's time (ms since `started`) on each request it carried, and return it. */
+function computed(batch: readonly Pending[], started: number): number {
   const ms = performance.now() - started;
   for (const item of batch) if (item.timing) item.timing.computeMs = ms;
+  return ms;
 }

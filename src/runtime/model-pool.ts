@@ -59,8 +59,8 @@ export interface ModelPoolOptions {
    * when the backend `supportsBatching`.
    */
   readonly batching?: (key: ModelKey) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
-  /** Told about every batched run: the key, its rows and how many requests share it. Must not throw. */
-  readonly onBatch?: (key: ModelKey, rows: number, requests: number) => void;
+  /** Told about every successful batched run: the key, its rows, how many requests share it and the run's ms. Must not throw. */
+  readonly onBatch?: (key: ModelKey, rows: number, requests: number, computeMs: number) => void;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
   readonly now?: () => number;
 }
@@ -202,12 +202,12 @@ export class ModelPool {
     return out;
   }
 
-  private batchObserver(key: ModelKey): ((rows: number, requests: number) => void) | undefined {
+  private batchObserver(key: ModelKey): ((rows: number, requests: number, computeMs: number) => void) | undefined {
     const { onBatch } = this.options;
     if (onBatch === undefined) return undefined;
-    return (rows, requests) => {
+    return (rows, requests, computeMs) => {
       try {
-        onBatch(key, rows, requests);
+        onBatch(key, rows, requests, computeMs);
       } catch (error) {
         process.emitWarning(`ModelPool onBatch listener threw: ${String(error)}`);
       }

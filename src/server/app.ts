@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -7,13 +8,17 @@ import type { AlertService } from '../monitor/alerts/index.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
+import { decodeRequestBody } from './http/request-decoding.js';
 import { registerManagementRoutes } from './http/management-routes.js';
 import { registerAlertRoutes } from './http/alert-routes.js';
 import { registerMonitoringRoutes } from './http/monitoring-routes.js';
 import { registerObservabilityRoutes, type ObservabilityApi } from './http/observability-routes.js';
 import { registerPredictRoutes } from './http/predict-routes.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
+import { registerStatisticsRoutes } from './http/statistics-routes.js';
 import { registerV2Routes } from './http/v2-routes.js';
+import { registerModelConfigRoutes } from './http/model-config-routes.js';
+import { registerUnsupportedRoutes } from './http/unsupported-routes.js';
 import { registerHealthRoutes, type HealthOptions } from './http/health-routes.js';
 import type { Serving } from '../serving/index.js';
 import type { FeatureStore } from '../features/feature-store.js';
@@ -46,6 +51,9 @@ export interface AppOptions {
   readonly deployments?: Deployments;
 }
 
+/** Responses smaller than this many bytes are sent uncompressed whatever Accept-Encoding says. */
+export const RESPONSE_COMPRESSION_THRESHOLD = 1024;
+
 /**
  * Build the HTTP app without listening: tests call `app.inject()`, `serve` calls `listen()`.
  */
@@ -75,6 +83,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   installErrorHandling(app, bodyLimit);
+  // Request bodies with Content-Encoding gzip/deflate are decoded for every route, the body limit
+  // applying to the decoded bytes (http/request-decoding.ts).
+  app.addHook('preParsing', decodeRequestBody);
+  // Responses compressed when Accept-Encoding asks (as Triton does), binary inference responses
+  // included (Inference-Header-Content-Length then counts the decompressed JSON header, as Triton's).
+  // Under 1 KiB it is not worth it: a gzip frame costs ~20 bytes and the CPU is spent per request.
+  // Request decompression is ours (above), not the plugin's: its decoder keeps inflating a bomb
+  // after the parser has refused it.
+  await app.register(compress, { global: true, globalDecompression: false, encodings: ['gzip', 'deflate', 'br'], threshold: RESPONSE_COMPRESSION_THRESHOLD });
   // Model uploads arrive as raw bytes.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
   // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
@@ -104,9 +121,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerHealthRoutes(app, options.serving.lifecycle, { database: options.database, readyRequiresDatabase: options.config.readyRequiresDatabase ?? false });
   await registerV2Routes(app, options.serving, bodyLimit);
   registerPredictRoutes(app, options.serving);
+  registerModelConfigRoutes(app, { lifecycle: options.serving.lifecycle, registry: options.registry });
+  registerUnsupportedRoutes(app);
   registerRepositoryRoutes(app, options.serving.lifecycle);
   registerManagementRoutes(app, options.registry);
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);
+  if (options.monitor) registerStatisticsRoutes(app, options.monitor.statistics, options.registry);
   if (options.observability) registerObservabilityRoutes(app, options.observability);
   if (options.alerts) registerAlertRoutes(app, options.alerts);
   if (options.features) {

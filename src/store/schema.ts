@@ -78,6 +78,8 @@ export interface ModelVersionTable {
   created_at: Timestamp;
   archived_at: Timestamp | null;
   archive_reason: string | null;
+  /** Class labels as a JSON array of strings (migration 0010); null = none. */
+  labels: string | null;
 }
 
 export interface AliasTable {

@@ -1,6 +1,6 @@
 import type { Datatype, TensorData } from './datatypes.js';
 
-/** One tensor's data per datatype, with the edge values (extremes, -0, NaN, multi-byte UTF-8) codecs get wrong. */
+/** One tensor's data per datatype, with the edge values (extremes, -0, NaN, multi-byte UTF-8, a BOM) codecs get wrong. */
 export const DATATYPE_SAMPLES: ReadonlyArray<readonly [Datatype, TensorData]> = [
   ['BOOL', new Uint8Array([1, 0, 1, 1])],
   ['UINT8', new Uint8Array([0, 1, 254, 255])],
@@ -14,5 +14,6 @@ export const DATATYPE_SAMPLES: ReadonlyArray<readonly [Datatype, TensorData]> = 
   ['FP16', new Uint16Array([0x3c00, 0x8000, 0x7bff, 0x7e00])],
   ['FP32', new Float32Array([1.5, -0, 3.4028234663852886e38, Number.NaN])],
   ['FP64', new Float64Array([Math.PI, -1e-308, Number.POSITIVE_INFINITY, 0])],
-  ['BYTES', ['', 'narrow', 'é😀', 'a\u0000b']],
+  // A leading BOM (a default TextDecoder drops it); no NUL, which model inputs refuse (bytes-text.ts).
+  ['BYTES', ['', 'narrow', 'é😀', '\ufeffa']],
 ];

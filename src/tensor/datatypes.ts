@@ -35,7 +35,9 @@ export interface Signature {
 
 /**
  * Element storage per datatype. FP16 is kept as raw IEEE half bits in a Uint16Array; BOOL as 0/1 bytes;
- * BYTES as UTF-8 strings (what ONNX Runtime's string tensors take).
+ * BYTES as strings (what ONNX Runtime's string tensors take: UTF-8 text). Kept as strings on purpose
+ * (issue 14): every edge decodes strictly and refuses what a string tensor cannot carry exactly, so
+ * valid bytes round-trip unchanged (bytes-text.ts).
  */
 export interface TensorDataByType {
   BOOL: Uint8Array;

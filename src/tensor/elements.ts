@@ -4,6 +4,7 @@
  * name an element's position in its messages.
  */
 import { invalid } from '../core/errors.js';
+import { stringElementProblem } from './bytes-text.js';
 import type { Datatype, TensorData } from './datatypes.js';
 import { FP16_OVERFLOW, toHalfBits } from './fp16.js';
 import { describeValue, quote } from './format.js';
@@ -39,7 +40,7 @@ const DECIMAL_INTEGER = /^-?[0-9]{1,40}$/;
  * Check and convert flat JSON values to the storage of `datatype` (see `TensorDataByType`):
  * - FP16/FP32/FP64: numbers (finite and within the type's range) or the strings "NaN", "Infinity", "-Infinity";
  * - integer types: integers within range; INT64/UINT64 also take decimal strings (and require them beyond 2^53);
- * - BOOL: true/false; BYTES: strings.
+ * - BOOL: true/false; BYTES: strings that ONNX Runtime carries exactly (no NUL, no lone surrogate: bytes-text.ts).
  *
  * Throws INVALID_ARGUMENT naming the first offending element, e.g.
  * `input "x": element 3 is "abc" (string), expected a number for FP32`.
@@ -174,6 +175,8 @@ function decodeStrings(values: readonly unknown[], label: ElementLabel): string[
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'string') throw invalid(`${label(i)} is ${describeValue(v)}, expected a string for BYTES`);
+    const problem = stringElementProblem(v);
+    if (problem !== undefined) throw invalid(`${label(i)} ${problem}`);
     out[i] = v;
   }
   return out;

@@ -1,11 +1,12 @@
 import { invalid } from '../core/errors.js';
+import { decodeBytesElement, type BytesRule } from './bytes-text.js';
 import { DATATYPE_SIZE, elementCount, type Datatype, type Tensor, type TensorData } from './datatypes.js';
 
 /**
  * Tensors as raw little-endian bytes, the layout shared by Triton's binary tensor extension over HTTP
  * and by gRPC's `raw_input_contents` / `raw_output_contents`: row-major elements with no padding;
  * BOOL one byte each; FP16 two bytes of IEEE half; BYTES each element as a 4-byte little-endian
- * length then its bytes.
+ * length then its bytes (UTF-8, decoded strictly: bytes-text.ts).
  */
 
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -17,7 +18,7 @@ const TYPED_ARRAY = {
   FP16: Uint16Array, FP32: Float32Array, FP64: Float64Array,
 } as const;
 
-/** Encode a tensor's elements as raw bytes (a view, without copying, where the layout allows). */
+/** Encode a tensor's elements as raw bytes (a view, without copying, where the layout allows); BYTES as UTF-8. */
 export function tensorToBytes(tensor: Pick<Tensor, 'datatype' | 'data'>): Uint8Array {
   if (tensor.datatype === 'BYTES') return encodeBytesElements(tensor.data as string[]);
   const data = tensor.data as Exclude<TensorData, string[]>;
@@ -35,11 +36,20 @@ export function rawByteLength(tensor: Pick<Tensor, 'datatype' | 'data'>): number
 /**
  * Decode raw bytes into a tensor of `datatype` and `shape`, checking the byte count.
  * `what` names the tensor in errors, e.g. `input "x"`. Numeric data is a view of `bytes` (sharing
- * its memory) when `bytes.byteOffset` is a multiple of the element size, else a copy.
+ * its memory) when `bytes.byteOffset` is a multiple of the element size, else a copy. BYTES
+ * elements must be valid UTF-8 and, under `bytesRule` 'onnx-input' (the default), hold no NUL.
+ *
+ * @throws INVALID_ARGUMENT for a wrong byte count, or a BYTES element that breaks `bytesRule`
  */
-export function tensorFromBytes(what: string, datatype: Datatype, shape: readonly number[], bytes: Uint8Array): TensorData {
+export function tensorFromBytes(
+  what: string,
+  datatype: Datatype,
+  shape: readonly number[],
+  bytes: Uint8Array,
+  bytesRule: BytesRule = 'onnx-input',
+): TensorData {
   const count = elementCount(shape);
-  if (datatype === 'BYTES') return decodeBytesElements(what, count, bytes);
+  if (datatype === 'BYTES') return decodeBytesElements(what, count, bytes, bytesRule);
   const size = DATATYPE_SIZE[datatype];
   if (bytes.byteLength !== count * size) {
     throw invalid(`${what}: ${bytes.byteLength} bytes of raw data, but ${datatype} shape [${shape.join(',')}] needs ${count * size}`);
@@ -69,7 +79,7 @@ function encodeBytesElements(values: readonly string[]): Uint8Array {
   return out;
 }
 
-function decodeBytesElements(what: string, count: number, bytes: Uint8Array): string[] {
+function decodeBytesElements(what: string, count: number, bytes: Uint8Array, rule: BytesRule): string[] {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values: string[] = new Array<string>(count);
   let offset = 0;
@@ -77,7 +87,7 @@ function decodeBytesElements(what: string, count: number, bytes: Uint8Array): st
     if (offset + 4 > view.byteLength) throw invalid(`${what}: raw BYTES data ends inside the length of element ${i} (of ${count})`);
     const length = view.readUInt32LE(offset);
     if (offset + 4 + length > view.byteLength) throw invalid(`${what}: raw BYTES element ${i} says ${length} bytes but only ${view.byteLength - offset - 4} remain`);
-    values[i] = view.toString('utf8', offset + 4, offset + 4 + length);
+    values[i] = decodeBytesElement(view, offset + 4, offset + 4 + length, what, i, rule);
     offset += 4 + length;
   }
   if (offset !== view.byteLength) throw invalid(`${what}: ${view.byteLength - offset} bytes left over after ${count} BYTES elements`);

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { SlipwayError } from '../../core/errors.js';
 import type { Datatype, Signature, TensorSpec } from '../../tensor/datatypes.js';
+import { checkLabels, parseLabelLines } from '../labels.js';
 
 /** What Slipway reads from an ONNX file without running it. */
 export interface OnnxModelInfo {
@@ -12,7 +13,25 @@ export interface OnnxModelInfo {
   readonly producer: string;
   /** ModelProto.metadata_props */
   readonly metadata: Readonly<Record<string, string>>;
+  /** An ai.onnx.ml classifier node's class labels, if any; `declaredLabels` says which labels apply. */
+  readonly classifierLabels?: OnnxLabels;
 }
+
+/**
+ * Class labels found in an ONNX file. `metadata`: the author declared them (`labels` or
+ * `classlabels` in metadata_props), so they must fit an output. `classifier`: an ai.onnx.ml
+ * classifier node's class labels, used only when they fit an output (the node's class list may
+ * feed an output the graph reshapes, and pushing such a model must keep working).
+ */
+export interface OnnxLabels {
+  readonly values: readonly string[];
+  readonly from: 'metadata' | 'classifier';
+  /** Where they came from, for messages: `ONNX metadata "labels"`, `TreeEnsembleClassifier node "tree" classlabels_int64s`. */
+  readonly source: string;
+}
+
+/** The metadata_props keys read as class labels, in order of preference. */
+export const LABEL_METADATA_KEYS = ['labels', 'classlabels'] as const;
 
 // The ONNX schema is loaded from the .proto shipped in the package (proto/onnx-ml.proto) rather than a
 // generated module, so the one file stays the source of truth for both reading and, later, rewriting graphs.
@@ -43,13 +62,16 @@ interface TypeProto {
   sparseTensorType?: unknown;
 }
 interface ValueInfo { name?: string; type?: TypeProto }
+type Int64 = number | { toNumber(): number };
+interface Attribute { name?: string; ints?: Int64[]; strings?: Uint8Array[] }
+interface Node { name?: string; opType?: string; domain?: string; attribute?: Attribute[] }
 interface DecodedModel {
   irVersion?: number | { toNumber(): number };
   producerName?: string;
   producerVersion?: string;
   opsetImport?: Array<{ domain?: string; version?: number | { toNumber(): number } }>;
   metadataProps?: Array<{ key?: string; value?: string }>;
-  graph?: { input?: ValueInfo[]; output?: ValueInfo[]; initializer?: Array<{ name?: string }> };
+  graph?: { input?: ValueInfo[]; output?: ValueInfo[]; initializer?: Array<{ name?: string }>; node?: Node[] };
 }
 
 const toNumber = (v: number | { toNumber(): number } | undefined): number =>
@@ -95,7 +117,81 @@ export function readOnnxModel(bytes: Uint8Array): OnnxModelInfo {
   const metadata: Record<string, string> = {};
   for (const p of decoded.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
   const producer = [decoded.producerName, decoded.producerVersion].filter(Boolean).join(' ');
-  return { signature: { inputs, outputs }, irVersion, opsets, producer, metadata };
+  const classifier = classifierLabels(graph.node ?? []);
+  return { signature: { inputs, outputs }, irVersion, opsets, producer, metadata, ...(classifier ? { classifierLabels: classifier } : {}) };
+}
+
+/**
+ * The class labels an ONNX file declares: metadata_props `labels` or `classlabels`, else a
+ * classifier node's. Separate from `readOnnxModel` so a push that brings its own labels file is
+ * not refused for metadata it replaces.
+ *
+ * @throws INVALID_ARGUMENT for metadata labels that cannot be read, naming the key
+ */
+export function declaredLabels(info: Pick<OnnxModelInfo, 'metadata' | 'classifierLabels'>): OnnxLabels | undefined {
+  return metadataLabels(info.metadata) ?? info.classifierLabels;
+}
+
+/**
+ * Labels from metadata_props `labels` or `classlabels`: a JSON array of strings (a value starting
+ * with `[`) or one label per line. Both keys with different lists are refused: which one is meant?
+ */
+function metadataLabels(metadata: Readonly<Record<string, string>>): OnnxLabels | undefined {
+  const found = LABEL_METADATA_KEYS.filter((key) => metadata[key] !== undefined).map((key) => {
+    const source = `ONNX metadata "${key}"`;
+    return { values: parseLabelValue(metadata[key] ?? '', source), from: 'metadata' as const, source };
+  });
+  const [first, second] = found;
+  if (first && second && JSON.stringify(first.values) !== JSON.stringify(second.values)) {
+    throw new SlipwayError('INVALID_ARGUMENT', `${first.source} and ${second.source} hold different labels; keep one`);
+  }
+  return first;
+}
+
+function parseLabelValue(value: string, source: string): string[] {
+  if (!value.trimStart().startsWith('[')) return parseLabelLines(value, source);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `${source} starts with "[" but is not a JSON array: ${(error as Error).message}`, { cause: error });
+  }
+  if (!Array.isArray(parsed)) throw new SlipwayError('INVALID_ARGUMENT', `${source} must be a JSON array of strings or one label per line`);
+  return checkLabels(parsed, source);
+}
+
+/**
+ * The first ai.onnx.ml node with class labels (LinearClassifier `classlabels_strings`/`classlabels_ints`,
+ * TreeEnsembleClassifier and SVMClassifier `classlabels_strings`/`classlabels_int64s`). Integer labels
+ * 0..n-1 are left out: they repeat the index the response already carries.
+ */
+function classifierLabels(nodes: readonly Node[]): OnnxLabels | undefined {
+  for (const node of nodes) {
+    if (node.domain !== 'ai.onnx.ml') continue;
+    for (const attribute of node.attribute ?? []) {
+      const where = `${node.opType ?? 'classifier'} node ${JSON.stringify(node.name ?? '')} ${attribute.name ?? ''}`;
+      if (attribute.name === 'classlabels_strings' && (attribute.strings ?? []).length > 0) {
+        const decoder = new TextDecoder();
+        const values = (attribute.strings ?? []).map((bytes) => decoder.decode(bytes));
+        // A class label that cannot be a response label (empty, multi-line) makes the list unusable, not the model.
+        return labelsIfValid(values, where);
+      }
+      if ((attribute.name === 'classlabels_int64s' || attribute.name === 'classlabels_ints') && (attribute.ints ?? []).length > 0) {
+        const ints = (attribute.ints ?? []).map(toNumber);
+        if (ints.every((value, index) => value === index)) return undefined;
+        return labelsIfValid(ints.map(String), where);
+      }
+    }
+  }
+  return undefined;
+}
+
+function labelsIfValid(values: string[], source: string): OnnxLabels | undefined {
+  try {
+    return { values: checkLabels(values, source), from: 'classifier', source };
+  } catch {
+    return undefined;
+  }
 }
 
 function tensorSpec(value: ValueInfo, side: 'input' | 'output'): TensorSpec {

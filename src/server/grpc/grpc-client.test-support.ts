@@ -2,8 +2,19 @@
  * A real @grpc/grpc-js client for tests, built from the same proto as the server, with one typed
  * promise per unary call.
  */
-import { Client, Metadata, credentials, type ChannelOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage } from './messages.js';
+import { Client, Metadata, credentials, type ChannelOptions, type ClientDuplexStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import type {
+  ModelConfigResponseMessage,
+  ModelInferRequestMessage,
+  ModelInferResponseMessage,
+  ModelMetadataResponseMessage,
+  ModelRefMessage,
+  ModelStatisticsResponseMessage,
+  ModelStreamInferResponseMessage,
+  RepositoryIndexRequestMessage,
+  RepositoryIndexResponseMessage,
+  RepositoryModelRequestMessage,
+} from './messages.js';
 import { inferenceServiceDefinition } from './proto.js';
 
 /** Request and response of each method, as the client sends and receives them. */
@@ -14,6 +25,20 @@ export interface InferenceMethods {
   ModelReady: [ModelRefMessage, { ready: boolean }];
   ModelMetadata: [ModelRefMessage, ModelMetadataResponseMessage];
   ModelInfer: [ModelInferRequestMessage, ModelInferResponseMessage];
+  ModelConfig: [ModelRefMessage, ModelConfigResponseMessage];
+  ModelStatistics: [ModelRefMessage, ModelStatisticsResponseMessage];
+  RepositoryIndex: [RepositoryIndexRequestMessage, RepositoryIndexResponseMessage];
+  RepositoryModelLoad: [RepositoryModelRequestMessage, Record<string, never>];
+  RepositoryModelUnload: [RepositoryModelRequestMessage, Record<string, never>];
+  // Refused by Slipway (UNIMPLEMENTED); typed loosely, since only the status matters.
+  SystemSharedMemoryStatus: [Record<string, unknown>, unknown];
+  SystemSharedMemoryRegister: [Record<string, unknown>, unknown];
+  SystemSharedMemoryUnregister: [Record<string, unknown>, unknown];
+  CudaSharedMemoryStatus: [Record<string, unknown>, unknown];
+  CudaSharedMemoryRegister: [Record<string, unknown>, unknown];
+  CudaSharedMemoryUnregister: [Record<string, unknown>, unknown];
+  TraceSetting: [Record<string, unknown>, unknown];
+  LogSettings: [Record<string, unknown>, unknown];
 }
 
 export type MethodName = keyof InferenceMethods;
@@ -49,6 +74,18 @@ export class InferenceTestClient {
     const definition = inferenceServiceDefinition()[method];
     if (definition === undefined) throw new Error(`no method ${method}`);
     return this.startRaw(definition.path, (value: Buffer) => value, bytes, (b) => definition.responseDeserialize(b) as unknown).response;
+  }
+
+  /** Open a `ModelStreamInfer` stream: write requests, read one response per request, `end()` to finish. */
+  openStream(metadata = new Metadata()): ClientDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage> {
+    const definition = inferenceServiceDefinition().ModelStreamInfer;
+    if (definition === undefined) throw new Error('no method ModelStreamInfer');
+    return this.client.makeBidiStreamRequest(
+      definition.path,
+      (value: ModelInferRequestMessage) => definition.requestSerialize(value),
+      (bytes: Buffer) => definition.responseDeserialize(bytes) as ModelStreamInferResponseMessage,
+      metadata,
+    );
   }
 
   close(): void {

@@ -7,6 +7,12 @@ import type { Serving } from '../../serving/index.js';
 import { SlipwayError } from '../../core/errors.js';
 import { createInferenceHandlers, withTolerantDecoding } from './handlers.js';
 import { inferenceServiceDefinition } from './proto.js';
+import { responseCompression } from './response-compression.js';
+import type { GrpcCompression } from '../../core/config.js';
+import { createModelConfigHandlers, type ModelConfigHandlerDeps } from './model-config-handlers.js';
+import { createUnsupportedHandlers } from './unsupported-handlers.js';
+import { createStatisticsHandlers } from './statistics-handlers.js';
+import type { ModelStatistics, StatisticsModels } from '../../monitor/model-statistics.js';
 
 /** Default cap on received and sent messages: 64 MiB, Triton's HTTP body cap (gRPC's own default is 4 MiB). */
 export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -18,10 +24,19 @@ export interface GrpcServerOptions {
   readonly serving: Serving;
   /** Largest message received or sent, in bytes (default {@link DEFAULT_GRPC_MAX_MESSAGE_BYTES}). */
   readonly maxMessageBytes?: number;
+  /**
+   * Response compression (SLIPWAY_GRPC_COMPRESSION; default `none`: a response is compressed only
+   * when its request was, with the same algorithm). Compressed requests are always accepted.
+   */
+  readonly compression?: GrpcCompression;
   /** Where unexpected (INTERNAL) errors are reported. */
   readonly log?: (line: string) => void;
   /** Server readiness for `ServerReady` (see HandlerOptions.isServerReady); absent = the inference service's. */
   readonly isServerReady?: () => boolean;
+  /** Triton's model configuration extension (`ModelConfig`): the described version and its serving config; absent = UNIMPLEMENTED. */
+  readonly modelConfig?: Omit<ModelConfigHandlerDeps, 'log'>;
+  /** Triton's statistics extension (`ModelStatistics`): the monitor's statistics and the registry; absent = UNIMPLEMENTED. */
+  readonly statistics?: { readonly statistics: ModelStatistics; readonly models: StatisticsModels };
 }
 
 export interface GrpcServer {
@@ -48,12 +63,17 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) {
     throw new SlipwayError('INVALID_ARGUMENT', `maxMessageBytes must be a positive integer, got ${maxMessageBytes}`);
   }
+  const compression = responseCompression(options.compression ?? 'none');
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    interceptors: [compression.interceptor],
   });
+  compression.attach(server);
   const handlers = createInferenceHandlers(options.serving, { ...(options.log ? { log: options.log } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
-  server.addService(withTolerantDecoding(inferenceServiceDefinition()), handlers);
+  const statistics = options.statistics ? createStatisticsHandlers(options.statistics.statistics, options.statistics.models, options.log) : {};
+  const modelConfig = options.modelConfig ? createModelConfigHandlers({ ...options.modelConfig, ...(options.log ? { log: options.log } : {}) }) : {};
+  server.addService(withTolerantDecoding(inferenceServiceDefinition()), { ...handlers, ...statistics, ...modelConfig, ...createUnsupportedHandlers() });
   let closing: Promise<void> | undefined;
 
   return {

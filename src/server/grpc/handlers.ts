@@ -58,20 +58,15 @@ export function createInferenceHandlers(serving: Serving, options: HandlerOption
 
 /** One ModelInfer request through the pipeline (unary, and each message of a stream). */
 export async function modelInfer(serving: Serving, request: ModelInferRequestMessage, metadata: Metadata, signal: CancelSignal | undefined): Promise<ModelInferResponseMessage> {
-  let raw = false;
   const result = await serving.pipeline.infer({
     name: request.model_name ?? '',
     version: request.model_version || undefined,
     protocol: 'grpc',
     headers: metadataLookup(metadata),
     signal,
-    body: () => {
-      const decoded = decodeInferRequest(request);
-      raw = decoded.raw;
-      return grpcBody(decoded.request);
-    },
+    body: () => grpcBody(decodeInferRequest(request).request),
   });
-  return encodeInferResponse(result, { raw });
+  return encodeInferResponse(result);
 }
 
 /**

@@ -36,10 +36,14 @@ describe('gRPC infer codec', () => {
     expect(Array.from(request.inputs[0]!.data as BigInt64Array)).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n]);
     expect(Array.from(request.inputs[1]!.data as BigUint64Array)).toEqual([2n ** 64n - 1n]);
 
-    const response = responseOverWire(encodeInferResponse(result(request.inputs), { raw: false }));
-    expect(response.outputs[0]!.contents!.int64_contents).toEqual(['9223372036854775807', '-9223372036854775808', '9007199254740993']);
-    expect(response.outputs[1]!.contents!.uint64_contents).toEqual(['18446744073709551615']);
-    expect(response).toMatchObject({ model_name: 'm', model_version: '2.1.0', id: 'abc', raw_output_contents: [] });
+    // Typed contents in, raw contents out (as Triton answers).
+    const response = responseOverWire(encodeInferResponse(result(request.inputs)));
+    expect(response.outputs.map((o) => o.contents)).toEqual([null, null]);
+    const [a, b] = response.raw_output_contents.map((bytes) => Buffer.from(bytes));
+    expect([0, 8, 16].map((offset) => a!.readBigInt64LE(offset))).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n]);
+    expect(a!.byteLength).toBe(24);
+    expect([...b!]).toEqual([255, 255, 255, 255, 255, 255, 255, 255]);
+    expect(response).toMatchObject({ model_name: 'm', model_version: '2.1.0', id: 'abc' });
   });
 
   it('decodes BOOL, small integers and BYTES, and range-checks INT8', () => {
@@ -64,7 +68,7 @@ describe('gRPC infer codec', () => {
     })))).toBe('input "small": element 0 is 200, out of range for INT8 (-128..127)');
   });
 
-  it('takes FP16 raw and answers raw whenever an output is FP16', () => {
+  it('takes FP16 raw and answers raw', () => {
     const half = new Uint16Array([0x3c00, 0xc000]); // 1, -2
     const decoded = decodeInferRequest(overWire({
       model_name: 'm',
@@ -75,9 +79,36 @@ describe('gRPC infer codec', () => {
     expect(Array.from(decoded.request.inputs[0]!.data as Uint16Array)).toEqual([0x3c00, 0xc000]);
 
     const outputs: Tensor[] = [decoded.request.inputs[0]!, { name: 'f', datatype: 'FP32', shape: [1], data: new Float32Array([0.5]) }];
-    const response = responseOverWire(encodeInferResponse(result(outputs), { raw: false }));
+    const response = responseOverWire(encodeInferResponse(result(outputs)));
     expect(response.outputs.map((o) => o.contents)).toEqual([null, null]);
     expect(response.raw_output_contents.map((b) => Array.from(b))).toEqual([[0x00, 0x3c, 0x00, 0xc0], [0, 0, 0, 0x3f]]);
+  });
+
+  it('answers BYTES raw: each element a 4-byte little-endian length, then its bytes', () => {
+    const text: Tensor = { name: 't', datatype: 'BYTES', shape: [3], data: ['héllo', '', 'ab'] };
+    const bool: Tensor = { name: 'b', datatype: 'BOOL', shape: [2], data: new Uint8Array([1, 0]) };
+    const response = responseOverWire(encodeInferResponse(result([text, bool])));
+    expect(response.outputs).toEqual([
+      { name: 't', datatype: 'BYTES', shape: ['3'], parameters: {}, contents: null },
+      { name: 'b', datatype: 'BOOL', shape: ['2'], parameters: {}, contents: null },
+    ]);
+    expect(response.raw_output_contents.map((bytes) => [...bytes])).toEqual([
+      [6, 0, 0, 0, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f, 0, 0, 0, 0, 2, 0, 0, 0, 0x61, 0x62],
+      [1, 0],
+    ]);
+  });
+
+  it('refuses inputs and outputs placed in shared memory, naming the tensor and the extension', () => {
+    const sharedMemory = "Slipway does not support Triton's system shared memory extension (system_shared_memory); send tensors in the request body (JSON or binary_tensor_data) or in raw_input_contents over gRPC";
+    expect(invalidMessage(() => decodeInferRequest(overWire({
+      model_name: 'm',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1], parameters: { shared_memory_region: { string_param: 'r0' }, shared_memory_byte_size: { int64_param: 4 } } }],
+    })))).toBe(`input "x": parameters.shared_memory_region: ${sharedMemory}`);
+    expect(invalidMessage(() => decodeInferRequest(overWire({
+      model_name: 'm',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+      outputs: [{ name: 'y', parameters: { shared_memory_byte_size: { int64_param: 4 } } }],
+    })))).toBe(`output "y": parameters.shared_memory_byte_size: ${sharedMemory}`);
   });
 
   it('needs one raw entry per input', () => {

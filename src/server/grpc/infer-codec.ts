@@ -9,7 +9,8 @@ import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
 import type { InferResult } from '../../serving/index.js';
 import type { InferInputTensorMessage, Int64Value, ModelInferRequestMessage, ModelInferResponseMessage } from './messages.js';
 import { decodeParameters } from './parameters.js';
-import { decodeContents, encodeContents, hasContents } from './tensor-contents.js';
+import { refuseSharedMemoryTensors } from '../unsupported-extensions.js';
+import { decodeContents, hasContents } from './tensor-contents.js';
 
 /** A decoded ModelInfer call: the service request (without its signal) and how to answer. */
 export interface DecodedInfer {
@@ -21,7 +22,7 @@ export interface DecodedInfer {
     readonly outputs?: string[];
     readonly parameters?: Record<string, unknown>;
   };
-  /** The inputs came as `raw_input_contents`, so the outputs go back as `raw_output_contents`. */
+  /** The inputs came as `raw_input_contents` (responses are raw whatever the request used). */
   readonly raw: boolean;
 }
 
@@ -35,6 +36,8 @@ export interface DecodedInfer {
 export function decodeInferRequest(message: ModelInferRequestMessage): DecodedInfer {
   const model = requireModelName(message.model_name, 'model_name');
   const inputs = message.inputs ?? [];
+  // Triton's shared-memory parameters are refused by name rather than ignored.
+  refuseSharedMemoryTensors(inputs, message.outputs);
   const rawContents = message.raw_input_contents ?? [];
   const raw = rawContents.length > 0;
   if (raw && rawContents.length !== inputs.length) {
@@ -67,22 +70,17 @@ export function decodeInferRequest(message: ModelInferRequestMessage): DecodedIn
 }
 
 /**
- * Encode a result. Outputs go raw when `raw` is asked for or when any output is FP16 (which has
- * no typed field); otherwise as typed contents. `model_version` is the version that served.
+ * Encode a result. Outputs always go as `raw_output_contents` (BYTES elements each as a 4-byte
+ * little-endian length then the bytes), whatever form the request used, as Triton answers: typed
+ * `contents` are never filled. `model_version` is the version that served.
  */
-export function encodeInferResponse(result: InferResult, options: { raw: boolean }): ModelInferResponseMessage {
-  const raw = options.raw || result.outputs.some((t) => t.datatype === 'FP16');
+export function encodeInferResponse(result: InferResult): ModelInferResponseMessage {
   return {
     model_name: result.modelName,
     model_version: result.modelVersion,
     id: result.id ?? '',
-    outputs: result.outputs.map((t) => ({
-      name: t.name,
-      datatype: t.datatype,
-      shape: [...t.shape],
-      ...(raw ? {} : { contents: encodeContents(t) }),
-    })),
-    raw_output_contents: raw ? result.outputs.map(tensorToBytes) : [],
+    outputs: result.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
+    raw_output_contents: result.outputs.map(tensorToBytes),
   };
 }
 

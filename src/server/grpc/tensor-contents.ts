@@ -3,6 +3,7 @@
  * FP16 has no typed field in the protocol: it travels only as raw bytes.
  */
 import { SlipwayError, invalid } from '../../core/errors.js';
+import { decodeBytesElement } from '../../tensor/bytes-text.js';
 import { elementCount, type Datatype, type Tensor, type TensorData } from '../../tensor/datatypes.js';
 import { decodeElements } from '../../tensor/elements.js';
 import { formatShape } from '../../tensor/format.js';
@@ -38,7 +39,8 @@ export function hasContents(contents: InferTensorContentsMessage | null | undefi
  * (`input "x"`). Integer elements are range-checked as in JSON; INT64/UINT64 stay exact.
  *
  * @throws INVALID_ARGUMENT for FP16, for elements in another type's field, for a count that does
- *   not match the shape, or for an element out of range.
+ *   not match the shape, for an element out of range, or for a BYTES element that is not valid UTF-8
+ *   or holds a NUL.
  */
 export function decodeContents(
   label: string,
@@ -71,7 +73,8 @@ export function decodeContents(
     case 'FP64':
       return Float64Array.from(take('fp64_contents'));
     case 'BYTES':
-      return take('bytes_contents').map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+      // Strict UTF-8, no NUL (tensor/bytes-text.ts): refused by name, never replaced.
+      return take('bytes_contents').map((b, i) => decodeBytesElement(Buffer.from(b.buffer, b.byteOffset, b.byteLength), 0, b.byteLength, label, i));
     case 'BOOL':
     case 'INT8':
     case 'INT16':

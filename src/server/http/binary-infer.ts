@@ -11,6 +11,7 @@ import { invalid } from '../../core/errors.js';
 import { DATATYPES, DATATYPE_SIZE, isDatatype } from '../../tensor/datatypes.js';
 import type { Tensor, TensorSpec } from '../../tensor/datatypes.js';
 import { formatSpec, formatSpecs, isArray, isPlainObject, preview, quote } from '../../tensor/format.js';
+import { decodeBytesElement } from '../../tensor/bytes-text.js';
 import { decodeRequestInput, encodeResponseOutput } from '../../tensor/json-codec.js';
 import type { ResponseOutput } from '../../tensor/json-codec.js';
 import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
@@ -48,7 +49,7 @@ export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | un
  *   `[-1,30]` input with 120 bytes is `[1,30]` (with 240 bytes, `[2,30]`: the count decides, as in
  *   Triton's core; the batch is 1 for a one-row body). A fully fixed shape must match the byte count.
  * - BYTES: shape `[1]` (or `[-1]`, read as `[1]`); the whole body is that one element, without a
- *   length prefix (Triton prepends the length itself), decoded as UTF-8.
+ *   length prefix (Triton prepends the length itself), decoded as strict UTF-8 (tensor/bytes-text.ts).
  * All outputs of a raw request are returned as binary (`binaryDataOutput: true`).
  *
  * @throws INVALID_ARGUMENT naming the input: header longer than the body, header not JSON, a bad
@@ -132,9 +133,17 @@ export function encodeInferResponse(response: InferResponseTensors, binary: (out
 
 type BinaryResponseOutput = Omit<ResponseOutput, 'data'> & { parameters: { binary_data_size: number } };
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** JSON.parse, refusing `__proto__` and `constructor.prototype` keys like the app's JSON parser does. */
 function parseHeader(bytes: Buffer): unknown {
-  const text = bytes.toString('utf8');
+  let text: string;
+  try {
+    // Fatal: BYTES values in the header's JSON data must not have invalid UTF-8 silently replaced (tensor/bytes-text.ts).
+    text = strictUtf8.decode(bytes);
+  } catch {
+    throw invalid(`the ${bytes.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid UTF-8`);
+  }
   const suspicious = /__proto__|constructor|\\u/.test(text);
   try {
     return JSON.parse(text, suspicious ? rejectPoison : undefined) as unknown;
@@ -203,7 +212,7 @@ function decodeRawBody(body: Buffer, rawInput: (() => TensorSpec) | undefined): 
   }
   const label = `input ${quote(spec.name)}`;
   const shape = rawShape(spec, body.byteLength);
-  const data = spec.datatype === 'BYTES' ? [body.toString('utf8')] : tensorFromBytes(label, spec.datatype, shape, body);
+  const data = spec.datatype === 'BYTES' ? [decodeBytesElement(body, 0, body.byteLength, label, 0)] : tensorFromBytes(label, spec.datatype, shape, body);
   return {
     id: undefined,
     inputs: [{ name: spec.name, datatype: spec.datatype, shape, data }],

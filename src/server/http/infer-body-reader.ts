@@ -6,7 +6,9 @@
  * an 8-byte-aligned address: tensor/raw-bytes.ts then uses them as a typed-array view of the body,
  * without a copy. The body is also read into ONE buffer of the announced size instead of a list of
  * chunks that is concatenated at the end (the chunks and their concatenation, twice the body, while
- * concatenating). Other bodies (no inference header, or chunked without Content-Length) are read as
+ * concatenating). A binary request whose size is not known up front (chunked, or a compressed body
+ * decoded by request-decoding.ts, where Content-Length counts the compressed bytes) is read as chunks
+ * copied once, at the end, into an aligned buffer. Other bodies (no inference header) are read as
  * Fastify does. Limits and errors as Fastify's reader: over the body limit is
  * FST_ERR_CTP_BODY_TOO_LARGE, a stream error (a client that went away) is passed on with status 400;
  * a body shorter or longer than its Content-Length is INVALID_ARGUMENT giving both sizes (Fastify
@@ -41,8 +43,9 @@ export function readInferBody(headers: IncomingHttpHeaders, payload: Payload, ra
     done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     return;
   }
-  const headerLength = raw && Number.isSafeInteger(contentLength) ? jsonHeaderLength(headers) : undefined;
-  const sink = headerLength === undefined ? chunkSink() : alignedSink(contentLength, headerLength);
+  const headerLength = jsonHeaderLength(headers);
+  const sink =
+    headerLength === undefined ? chunkSink() : raw && Number.isSafeInteger(contentLength) ? alignedSink(contentLength, headerLength) : alignedChunkSink(headerLength);
   let received = 0;
 
   const finish = (error: Error | null, body?: Buffer): void => {
@@ -102,6 +105,25 @@ function chunkSink(): Sink {
   };
 }
 
+/** The chunks, copied at the end into one buffer whose byte `headerLength` is aligned (see alignedBuffer). */
+function alignedChunkSink(headerLength: number): Sink {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  return {
+    write(chunk) {
+      chunks.push(chunk);
+      length += chunk.byteLength;
+      return true;
+    },
+    body() {
+      const body = alignedBuffer(length, headerLength);
+      let offset = 0;
+      for (const chunk of chunks) offset += chunk.copy(body, offset);
+      return body;
+    },
+  };
+}
+
 /**
  * One buffer of `contentLength` bytes whose byte `headerLength` (the first tensor byte) sits at a
  * multiple of ALIGNMENT. ALIGNMENT - 1 spare bytes allow for any offset Buffer.allocUnsafe returns
@@ -109,11 +131,7 @@ function chunkSink(): Sink {
  * `.buffer` reaches them.
  */
 function alignedSink(contentLength: number, headerLength: number): Sink {
-  const whole = Buffer.allocUnsafe(contentLength + ALIGNMENT - 1);
-  const pad = (ALIGNMENT - ((whole.byteOffset + headerLength) % ALIGNMENT)) % ALIGNMENT;
-  whole.fill(0, 0, pad);
-  whole.fill(0, pad + contentLength);
-  const body = whole.subarray(pad, pad + contentLength);
+  const body = alignedBuffer(contentLength, headerLength);
   let offset = 0;
   return {
     write(chunk) {
@@ -124,4 +142,13 @@ function alignedSink(contentLength: number, headerLength: number): Sink {
     },
     body: () => body,
   };
+}
+
+/** `length` bytes whose byte `headerLength` sits at a multiple of ALIGNMENT (spare bytes zeroed, see alignedSink). */
+function alignedBuffer(length: number, headerLength: number): Buffer {
+  const whole = Buffer.allocUnsafe(length + ALIGNMENT - 1);
+  const pad = (ALIGNMENT - ((whole.byteOffset + headerLength) % ALIGNMENT)) % ALIGNMENT;
+  whole.fill(0, 0, pad);
+  whole.fill(0, pad + length);
+  return whole.subarray(pad, pad + length);
 }

@@ -31,9 +31,27 @@ function optionalText(value: unknown, field: string): string | undefined {
 }
 
 /**
+ * Class labels of a push: `label=` repeated in the query string (one per class, in index order)
+ * with a raw body, `"labels": [..]` in a JSON body. The other spelling is refused, not ignored.
+ */
+function pushLabels(body: Record<string, unknown> | Buffer, query: Query): Pick<PushInput, 'labels' | 'labelsSource'> {
+  if (Buffer.isBuffer(body)) {
+    if (query.labels !== undefined) throw invalid('give class labels as "label" query parameters, one per class in index order (label=cat&label=dog)');
+    if (query.label === undefined) return {};
+    return { labels: (Array.isArray(query.label) ? query.label : [query.label]).map(String), labelsSource: 'query parameters "label"' };
+  }
+  if (body.label !== undefined) throw invalid('give class labels as "labels", a JSON array of strings in index order');
+  if (body.labels === undefined) return {};
+  if (!Array.isArray(body.labels)) throw invalid('"labels" must be a JSON array of strings, one per class in index order');
+  // Each element is checked (a string, one line, not empty) by the registry, naming its index.
+  return { labels: body.labels as string[], labelsSource: '"labels"' };
+}
+
+/**
  * Read a push from either a raw `application/octet-stream` body (metadata in the query string:
- * description, bump, version, tag=k=v (repeatable), dataset, git_commit, parent_version, source_path)
- * or a JSON body `{"artifact_base64", "description", "card", "metrics", "params", "tags", "lineage", "bump", "version"}`.
+ * description, bump, version, tag=k=v (repeatable), label=text (repeatable, class labels in index
+ * order), dataset, git_commit, parent_version, source_path) or a JSON body `{"artifact_base64",
+ * "description", "card", "metrics", "params", "tags", "lineage", "labels", "bump", "version"}`.
  * `allow_duplicate` (query string, or a JSON boolean) registers bytes a version of the model already has.
  */
 function readPush(name: string, body: unknown, query: Query): PushInput {
@@ -46,7 +64,7 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
       ...(one(query, 'source_path') ? { sourcePath: one(query, 'source_path') } : {}),
     };
     const tagList = tagValues.map((tag) => String(tag));
-    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagList, (pair) => `tag "${pair}"`), lineage, allowDuplicate: query.allow_duplicate === true };
+    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagList, (pair) => `tag "${pair}"`), lineage, allowDuplicate: query.allow_duplicate === true, ...pushLabels(body, query) };
   }
   if (!isPlainObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
   const encoded = body.artifact_base64;
@@ -65,6 +83,7 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
     bump: optionalText(body.bump, 'bump'),
     version: optionalText(body.version, 'version'),
     allowDuplicate: optionalFlag(body.allow_duplicate, 'allow_duplicate') ?? (query.allow_duplicate === true),
+    ...pushLabels(body, query),
   };
 }
 

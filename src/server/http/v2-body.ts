@@ -3,6 +3,7 @@ import { isPlainObject } from '../../tensor/format.js';
 import type { Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { decodeRequestInput } from '../../tensor/json-codec.js';
+import { refuseSharedMemoryTensors } from '../unsupported-extensions.js';
 
 /** An Open Inference Protocol JSON request body, decoded but not yet checked against a signature. */
 export interface DecodedInferBody {
@@ -46,6 +47,8 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   const entities = parameters?.entities;
   if (!Array.isArray(inputs) && (inputs !== undefined || entities === undefined)) throw invalid('request body needs an "inputs" array');
   if (inputs !== undefined && entities !== undefined) throw invalid('send "inputs" or "parameters.entities" (a model bound to a feature service), not both');
+  // Triton's shared-memory parameters are refused by name rather than ignored.
+  refuseSharedMemoryTensors(inputs, outputs);
   const binaryDataOutput = parameters?.binary_data_output ?? false;
   if (typeof binaryDataOutput !== 'boolean') {
     throw invalid(`"parameters.binary_data_output" must be a boolean, got ${preview(binaryDataOutput)}`);

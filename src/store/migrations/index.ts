@@ -12,6 +12,7 @@ import { featuresMigration } from './0006-features.js';
 import { batchJobsMigration } from './0007-batch-jobs.js';
 import { deploymentsMigration } from './0008-deployments.js';
 import { artifactLeasesMigration } from './0009-artifact-leases.js';
+import { versionLabelsMigration } from './0010-version-labels.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -28,6 +29,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0007_batch_jobs': batchJobsMigration(dialect),
     '0008_deployments': deploymentsMigration(dialect),
     '0009_artifact_leases': artifactLeasesMigration,
+    '0010_version_labels': versionLabelsMigration,
   };
 }
 

@@ -5,12 +5,21 @@ import { SlipwayError, toSlipwayError } from '../core/errors.js';
 import type { RegistryJson } from '../monitor/metrics.js';
 import type { StatsPart, StatsQuery } from '../monitor/live-stats.js';
 import { openPlatform, type Platform } from '../platform.js';
-import { superviseWorkers } from '../server/cluster-primary.js';
-import { joinCluster } from '../server/cluster-worker.js';
-import { createGrpcServer } from '../server/grpc/grpc-server.js';
-import { healthReport } from '../server/http/health-routes.js';
-import { assertPortFree, listenError, startServer, type RunningServer } from '../server/serve.js';
-import type { CliIo } from './io.js';
+import { superviseWorkers } from './cluster-primary.js';
+import { joinCluster } from './cluster-worker.js';
+import { createGrpcServer } from './grpc/grpc-server.js';
+import { healthReport } from './http/health-routes.js';
+import { assertPortFree, listenError, startServer, type RunningServer } from './serve.js';
+
+/**
+ * Where `serve` writes and reads its environment: the part of the CLI's `CliIo` (`cli/io.ts`) it
+ * uses, declared here because `server/` must not import `cli/` (`src/main.ts` joins the two).
+ */
+export interface ServeCommandIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+}
 
 interface ServeOptions {
   host?: string;
@@ -29,8 +38,11 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
-/** `slipway serve`: HTTP (OIP v2, :predict, /api/v1, /docs) and gRPC, until SIGINT/SIGTERM, then a graceful drain. */
-export function registerServeCommand(program: Command, io: CliIo): void {
+/**
+ * `slipway serve`: HTTP (OIP v2, :predict, /api/v1, /docs) and gRPC, until SIGINT/SIGTERM, then a
+ * graceful drain. Registered on the CLI's program by `src/main.ts`, since `cli/` may not import `server/`.
+ */
+export function registerServeCommand(program: Command, io: ServeCommandIo): void {
   program
     .command('serve')
     .description('Serve every registered model over HTTP (Open Inference Protocol v2, :predict, /api/v1, /docs) and gRPC')
@@ -67,7 +79,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     });
 }
 
-async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io: CliIo): Promise<void> {
+async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io: ServeCommandIo): Promise<void> {
   const log = (line: string) => io.stderr(line + '\n');
   const member = joinCluster();
   let started: Started;
@@ -149,7 +161,7 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
   const platform = await openPlatform(config, { log });
   // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
   const isServerReady = () => healthReport(platform.serving.lifecycle, { database: platform.database, readyRequiresDatabase: config.readyRequiresDatabase }).ready;
-  const grpc = grpcEnabled ? createGrpcServer({ serving: platform.serving, maxMessageBytes: config.grpcMaxMessageBytes, log, isServerReady }) : undefined;
+  const grpc = grpcEnabled ? createGrpcServer({ serving: platform.serving, maxMessageBytes: config.grpcMaxMessageBytes, compression: config.grpcCompression, log, isServerReady, modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry }, statistics: { statistics: platform.monitor.statistics, models: platform.registry } }) : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
   const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };
