@@ -30,7 +30,7 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   features: ['io', 'store', 'tensor', 'core', 'monitor/prediction-store.ts'],
   batch: ['io', 'registry', 'features', 'store', 'tensor', 'core', 'runtime'],
   deploy: ['stats', 'registry', 'store', 'tensor', 'core', 'monitor/events.ts', 'monitor/experiment-outcomes.ts'],
-  serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core'],
+  serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core', 'version.ts'],
   'platform.ts': ['serving', 'deploy', 'monitor', 'features', 'batch', 'registry', 'runtime', 'stats', 'io', 'tensor', 'store', 'core', 'version.ts'],
   server: ['serving', 'platform.ts', 'deploy', 'monitor', 'features', 'registry', 'batch', 'runtime', 'io', 'stats', 'tensor', 'core', 'version.ts'],
   cli: ['platform.ts', 'registry', 'monitor', 'features', 'batch', 'deploy', 'io', 'stats', 'tensor', 'core', 'version.ts'],
