@@ -1,13 +1,14 @@
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { SlipwayConfig } from '../core/config.js';
 import { MAX_PATH_PARAM_LENGTH, NAME_MAX_LENGTH } from '../core/names.js';
 import type { AlertService } from '../monitor/alerts/index.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
+import { bodyText } from './http/body-text.js';
 import { decodeRequestBody } from './http/request-decoding.js';
 import { registerManagementRoutes } from './http/management-routes.js';
 import { registerAlertRoutes } from './http/alert-routes.js';
@@ -96,11 +97,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
   // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
   // same prototype-poisoning policy as the default JSON parser.
+  // Bodies are read as bytes and decoded strictly (http/body-text.ts): Fastify's own JSON parser
+  // decodes lossily, replacing invalid UTF-8 with U+FFFD.
   const json = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    return json(request, body as string, done);
-  });
+  const parseJson = (request: FastifyRequest, body: string | Buffer, done: (error: Error | null, value?: unknown) => void): void => {
+    let text: string;
+    try {
+      text = bodyText(body as Buffer);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (text === '') return done(null, undefined);
+    void json(request, text, done);
+  };
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, parseJson);
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, parseJson);
 
   await app.register(swagger, {
     openapi: {
@@ -123,7 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerPredictRoutes(app, options.serving);
   registerModelConfigRoutes(app, { lifecycle: options.serving.lifecycle, registry: options.registry });
   registerUnsupportedRoutes(app);
-  registerRepositoryRoutes(app, options.serving.lifecycle);
+  registerRepositoryRoutes(app, { lifecycle: options.serving.lifecycle, registry: options.registry });
   registerManagementRoutes(app, options.registry);
   if (options.monitor) registerMonitoringRoutes(app, options.monitor);
   if (options.monitor) registerStatisticsRoutes(app, options.monitor.statistics, options.registry);

@@ -260,4 +260,20 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
       expect(grpcBytesOutput(response, 'color_out')).toEqual([Buffer.from('blue')]);
     });
   });
+
+  it('refuses a JSON body that is not UTF-8 (v2, :predict and the API) instead of reading U+FFFD into a BYTES element', async () => {
+    // {"inputs": [{"name":"color","datatype":"BYTES","shape":[1,1],"data":["<C3 28>"]}, ...]}: C3 28 is ill-formed.
+    const json = (text: string) => Buffer.from(text, 'utf8');
+    const v2 = Buffer.concat([json('{"inputs":[{"name":"color","datatype":"BYTES","shape":[1,1],"data":["'), Buffer.from([0xc3, 0x28]), json('"]},{"name":"x","datatype":"FP32","shape":[1,1],"data":[1]}]}')]);
+    const predict = Buffer.concat([json('{"instances":[{"color":"'), Buffer.from([0xc3, 0x28]), json('","x":1}]}')]);
+    for (const [url, payload] of [['/v2/models/colors/infer', v2], ['/v1/models/colors:predict', predict], ['/api/v1/models/colors/aliases/prod', predict]] as const) {
+      for (const type of ['application/json', 'text/plain']) {
+        const response = await app.inject({ method: url.startsWith('/api') ? 'PUT' : 'POST', url, headers: { 'content-type': type }, payload });
+        expect([url, type, response.statusCode, response.json<{ error: string }>().error]).toEqual([url, type, 400, expect.stringMatching(/^request body is not valid UTF-8 \(byte 0xc3 at offset \d+\)/)]);
+      }
+    }
+    // The same body with a valid U+FFFD the client meant is exact.
+    const meant = await app.inject({ method: 'POST', url: '/v1/models/colors:predict', headers: { 'content-type': 'application/json' }, payload: json('{"instances":[{"color":"\ufffd","x":1}]}') });
+    expect(meant.statusCode, meant.body).toBe(200);
+  });
 });

@@ -12,11 +12,13 @@ import type { ModelPool } from '../runtime/model-pool.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { ServingLifecycle } from './serving-lifecycle.js';
 import { VersionResolver } from './version-resolver.js';
+import { VersionSequences, type ServingConfigReader } from './version-sequences.js';
 
 export { RequestPipeline } from './request-pipeline.js';
 export { ServingLifecycle, PLATFORM, SERVER_NAME, SERVER_EXTENSIONS, type ModelMetadata, type RepositoryEntry } from './serving-lifecycle.js';
 export { VersionResolver, type RoutedTarget } from './version-resolver.js';
 export { tensorRequest, type InferenceRequest, type InferResult, type RequestBody } from './inference-request.js';
+export type { RequestedOutput } from './classification.js';
 
 /** The three parts of the serving core, as the adapters see them. */
 export interface Serving {
@@ -34,6 +36,8 @@ export interface ServingOptions {
   readonly features?: FeatureStore | undefined;
   /** How long a resolved `name@selector` is reused (default 1 s). */
   readonly resolveCacheMs?: number;
+  /** A model's stored serving settings, for stateful versions (`sequence`); absent = sequence parameters are refused. */
+  readonly servingConfigOf?: ServingConfigReader | undefined;
 }
 
 export function createServing(options: ServingOptions): Serving {
@@ -46,7 +50,8 @@ export function createServing(options: ServingOptions): Serving {
     router: options.router,
     ...(options.resolveCacheMs === undefined ? {} : { cacheMs: options.resolveCacheMs }),
   });
-  const lifecycle = new ServingLifecycle({ registry, pool, resolver });
-  const pipeline = new RequestPipeline({ resolver, pool, observer: options.observer, shadows: options.shadows, features: options.features });
+  const sequences = options.servingConfigOf === undefined ? undefined : new VersionSequences(options.servingConfigOf);
+  const lifecycle = new ServingLifecycle({ registry, pool, resolver, sequences });
+  const pipeline = new RequestPipeline({ resolver, pool, observer: options.observer, shadows: options.shadows, features: options.features, sequences });
   return { resolver, lifecycle, pipeline };
 }

@@ -6,13 +6,14 @@ import type { HeaderLookup } from '../deploy/sticky-key.js';
 import type { Protocol } from '../monitor/events.js';
 import type { CancelSignal } from '../runtime/abort.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
+import type { RequestedOutput } from './classification.js';
 
 /** What every body kind may carry besides its inputs. */
 interface BodyCommon {
   /** The client's request id; one is made up when absent and monitoring is on. */
   readonly id?: string | undefined;
-  /** Names of the outputs wanted; all when undefined or empty. */
-  readonly outputs?: readonly string[] | undefined;
+  /** The outputs wanted, with their parameters (`classification: k`); all when undefined or empty. */
+  readonly outputs?: readonly RequestedOutput[] | undefined;
   /** Request parameters (`timeout`, `priority`, ...). */
   readonly parameters?: Readonly<Record<string, unknown>> | undefined;
 }
@@ -58,7 +59,7 @@ export interface InferResult {
 }
 
 /** A request of decoded tensors (tests, internal callers). */
-export function tensorRequest(name: string, inputs: readonly Tensor[], extra: Omit<InferenceRequest, 'name' | 'body'> & BodyCommon = {}): InferenceRequest {
+export function tensorRequest(name: string, inputs: readonly Tensor[], extra: Omit<InferenceRequest, 'name' | 'body'> & Omit<BodyCommon, 'outputs'> & { outputs?: readonly string[] } = {}): InferenceRequest {
   const { id, outputs, parameters, ...rest } = extra;
-  return { name, ...rest, body: { kind: 'tensors', inputs, id, outputs, parameters } };
+  return { name, ...rest, body: { kind: 'tensors', inputs, id, outputs: outputs?.map((output) => ({ name: output })), parameters } };
 }

@@ -6,7 +6,7 @@ import { outcomeOf, type InferenceObserver, type Protocol } from '../monitor/eve
 import { newRequestId } from '../monitor/request-id.js';
 import type { VersionRecord } from '../registry/types.js';
 import { newRunTiming } from '../runtime/backend.js';
-import type { ModelPool } from '../runtime/model-pool.js';
+import { isLoadFailure, type ModelPool } from '../runtime/model-pool.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { decodeColumns, decodeInstances } from '../tensor/rows.js';
 import { selectOutputs, validateInputs } from '../tensor/validate.js';
@@ -15,6 +15,9 @@ import { keyText as stickyText } from '../deploy/sticky-key.js';
 import { isPlainObject } from '../tensor/format.js';
 import type { InferenceRequest, InferResult, RequestBody } from './inference-request.js';
 import type { RoutedTarget, VersionResolver } from './version-resolver.js';
+import { classify, parseClassification } from './classification.js';
+import { parseSequenceParameters, refuseSequenceParameters } from './sequence-state.js';
+import type { VersionSequences } from './version-sequences.js';
 
 export interface RequestPipelineOptions {
   readonly resolver: VersionResolver;
@@ -25,6 +28,8 @@ export interface RequestPipelineOptions {
   readonly shadows?: ShadowQueue | undefined;
   /** Inference by entity; absent = entity requests are refused. */
   readonly features?: FeatureStore | undefined;
+  /** Sequence state of stateful versions; absent = sequence parameters are refused. */
+  readonly sequences?: VersionSequences | undefined;
 }
 
 /** A request that failed, observed once with everything known about it when it failed. */
@@ -43,8 +48,10 @@ interface FailedRequest {
 
 /**
  * The one inference path (the KServe DataPlane shape): decode the body, route once (deployment →
- * version), resolve, build the tensors (rows, entities), validate against the signature, schedule
- * (the version's batcher), run, observe, offer shadows. Transport-neutral.
+ * version), resolve, build the tensors (rows, entities), validate against the signature (without
+ * the state tensors of a stateful version), schedule (the version's batcher; a sequence's requests
+ * in order, with its state), run, observe, offer shadows, write top-k classes where asked.
+ * Transport-neutral.
  */
 export class RequestPipeline {
   constructor(private readonly options: RequestPipelineOptions) {}
@@ -69,11 +76,18 @@ export class RequestPipeline {
       const record = await resolver.resolve(target.model, routed.version);
       version = record.version;
       const { inputs, served } = await this.inputsOf(body, record);
-      const validated = validateInputs(inputs, record.signature);
-      const outputNames = selectOutputs(body.outputs, record.signature);
+      // A stateful version hides its state inputs and outputs from clients.
+      const sequence = await this.options.sequences?.statesFor(record);
+      if (sequence === undefined) refuseSequenceParameters(request.name, body.parameters);
+      const signature = sequence?.clientSignature ?? record.signature;
+      const validated = validateInputs(inputs, signature);
+      const outputNames = selectOutputs(body.outputs?.map((o) => o.name), signature);
+      const topK = parseClassification(body.outputs, signature);
       const timing = newRunTiming();
+      const runOptions = { signal: request.signal, timing, ...scheduling(body.parameters) };
+      const run = (feeds: readonly Tensor[], names: readonly string[]) => pool.run(record, feeds, names, runOptions);
       const runStarted = performance.now();
-      const outputs = await pool.run(record, validated, outputNames, { signal: request.signal, timing, ...scheduling(body.parameters) });
+      const outputs = sequence === undefined ? await run(validated, outputNames) : await sequence.run(parseSequenceParameters(body.parameters), validated, outputNames, run);
       observer?.({
         requestId, timeMs, deployment: target.deployment, model: target.model, version, protocol,
         outcome: 'success', errorCode: undefined,
@@ -86,7 +100,9 @@ export class RequestPipeline {
       if (active !== undefined && active.shadows.length > 0) {
         this.options.shadows?.offer(active, { requestId, version, inputs: validated, outputs, latencyMs: performance.now() - runStarted });
       }
-      return { modelName: request.name, modelVersion: version, id: requestId === '' ? undefined : requestId, outputs };
+      // Top-k classification is how the answer is written: the log and shadows keep the scores.
+      const answer = topK.size === 0 ? outputs : outputs.map((t) => (topK.has(t.name) ? classify(t, topK.get(t.name) ?? 1, record.labels) : t));
+      return { modelName: request.name, modelVersion: version, id: requestId === '' ? undefined : requestId, outputs: answer };
     } catch (error) {
       this.observeFailure({ requestId, timeMs, started, protocol, name: request.name, target, version, error });
       throw error;
@@ -170,7 +186,8 @@ export class RequestPipeline {
     observer({
       requestId: failure.requestId, timeMs: failure.timeMs, deployment: failure.target?.deployment,
       model: failure.version !== '' || resolver.isKnownModel(model) ? model : '', version: failure.version,
-      protocol: failure.protocol, outcome: outcomeOf(code), errorCode: code,
+      // A version that failed to load answers 503 (UNAVAILABLE), but that is the server failing, not a refusal for load.
+      protocol: failure.protocol, outcome: isLoadFailure(error) ? 'error' : outcomeOf(code), errorCode: code,
       durationSeconds: (performance.now() - failure.started) / 1000, queueSeconds: 0, computeSeconds: 0,
       inputs: undefined, outputs: undefined,
     });

@@ -5,7 +5,8 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Serving } from '../../serving/index.js';
 import { SlipwayError } from '../../core/errors.js';
-import { createInferenceHandlers, withTolerantDecoding } from './handlers.js';
+import { createInferenceHandlers } from './handlers.js';
+import { withTolerantDecoding } from './unary-call.js';
 import { inferenceServiceDefinition } from './proto.js';
 import { responseCompression } from './response-compression.js';
 import type { GrpcCompression } from '../../core/config.js';

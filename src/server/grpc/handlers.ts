@@ -3,16 +3,14 @@
  * lifecycle, encode. Every handler is wrapped so that whatever a client sends, it gets a status back
  * and the process carries on.
  */
-import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
-import { Metadata, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
+import type { CancelSignal } from '../../runtime/abort.js';
+import type { Metadata, ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { invalid } from '../../core/errors.js';
+import { cancellationSignal, checkDecoded, toStatus, unaryHandler } from './unary-call.js';
 import type { RequestBody, Serving } from '../../serving/index.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import { decodeInferRequest, encodeInferResponse, requireModelName, type DecodedInfer } from './infer-codec.js';
-import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage, TensorMetadataMessage } from './messages.js';
-
-/** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
-export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
+import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage, ModelStreamInferResponseMessage, TensorMetadataMessage } from './messages.js';
 
 export interface HandlerOptions {
   /** Where INTERNAL errors are reported (the client only sees the message). */
@@ -27,10 +25,7 @@ export interface HandlerOptions {
 /** Build the service implementation for `Server.addService`. */
 export function createInferenceHandlers(serving: Serving, options: HandlerOptions = {}): UntypedServiceImplementation {
   const { lifecycle } = serving;
-  const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      void respond(method, () => run(checkDecoded(method, call.request), call), callback, options.log);
-    };
+  const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) => unaryHandler(method, run, options.log);
 
   return {
     ServerLive: unary('ServerLive', () => ({ live: true })),
@@ -53,10 +48,54 @@ export function createInferenceHandlers(serving: Serving, options: HandlerOption
       return { name: meta.name, versions: [...meta.versions], platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
     }),
     ModelInfer: unary('ModelInfer', (request: ModelInferRequestMessage, call) => modelInfer(serving, request, call.metadata, cancellationSignal(call))),
+    ModelStreamInfer: (call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>) => streamInfer(serving, call, options.log),
   };
 }
 
-/** One ModelInfer request through the pipeline (unary, and each message of a stream). */
+/** Requests read ahead of the one running before the stream stops reading (the client's sends then wait). */
+const STREAM_READ_AHEAD = 64;
+
+/**
+ * Triton's `ModelStreamInfer`: one response per request, in the order sent (a stream's requests run
+ * one after another, so a sequence's steps sent on one stream run in order). A failed request is
+ * answered with `error_message` (and the request's id and model) and the stream stays open.
+ */
+function streamInfer(serving: Serving, call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>, log?: (line: string) => void): void {
+  const signal = cancellationSignal(call);
+  let tail: Promise<void> = Promise.resolve();
+  let queued = 0;
+  let paused = false;
+  const answer = async (message: ModelInferRequestMessage): Promise<void> => {
+    let response: ModelStreamInferResponseMessage;
+    try {
+      response = { error_message: '', infer_response: await modelInfer(serving, checkDecoded('ModelStreamInfer', message), call.metadata, signal) };
+    } catch (raw) {
+      const { details } = toStatus('ModelStreamInfer', raw, log);
+      const request = typeof message === 'object' && message !== null ? message : ({} as Partial<ModelInferRequestMessage>);
+      response = { error_message: details, infer_response: { model_name: request.model_name ?? '', model_version: request.model_version ?? '', id: request.id ?? '', outputs: [], raw_output_contents: [] } };
+    }
+    if (!call.cancelled) call.write(response);
+  };
+  call.on('data', (message: ModelInferRequestMessage) => {
+    queued += 1;
+    if (queued > STREAM_READ_AHEAD && !paused) {
+      paused = true;
+      call.pause();
+    }
+    tail = tail.then(() => answer(message)).finally(() => {
+      queued -= 1;
+      if (paused && queued <= STREAM_READ_AHEAD / 2) {
+        paused = false;
+        call.resume();
+      }
+    });
+  });
+  call.on('end', () => void tail.then(() => call.end()));
+  // A stream that breaks (the client went away) has nothing left to answer.
+  call.on('error', () => undefined);
+}
+
+/** One ModelInfer request through the pipeline (unary, and each message of a stream). Errors are thrown for the caller to answer. */
 export async function modelInfer(serving: Serving, request: ModelInferRequestMessage, metadata: Metadata, signal: CancelSignal | undefined): Promise<ModelInferResponseMessage> {
   const result = await serving.pipeline.infer({
     name: request.model_name ?? '',
@@ -100,66 +139,4 @@ function jsonParameter(value: unknown, name: string): unknown {
   } catch {
     throw invalid(`parameters.${name} is not valid JSON: ${value.slice(0, 80)}`);
   }
-}
-
-/** What a request that failed to decode is replaced with, so the handler can answer INVALID_ARGUMENT. */
-class MalformedRequest {
-  constructor(readonly reason: string) {}
-}
-
-/**
- * The service definition with request decoding that never throws: grpc-js would answer a message
- * that is not valid protobuf with INTERNAL, but it is the client's mistake.
- */
-export function withTolerantDecoding(definition: ServiceDefinition): ServiceDefinition {
-  const methods = Object.entries(definition).map(([name, method]) => {
-    const requestDeserialize = (bytes: Buffer): unknown => {
-      try {
-        return method.requestDeserialize(bytes);
-      } catch (error) {
-        return new MalformedRequest(error instanceof Error ? error.message : String(error));
-      }
-    };
-    return [name, { ...method, requestDeserialize }] as const;
-  });
-  return Object.fromEntries(methods);
-}
-
-function checkDecoded<Req>(method: string, request: Req): Req {
-  if (request instanceof MalformedRequest) throw invalid(`the ${method} request is not a valid protobuf message: ${request.reason}`);
-  return request;
-}
-
-/** A signal that fires when the client cancels the call or goes away (cheap: see runtime/abort.ts). */
-export function cancellationSignal(call: ServerUnaryCall<unknown, unknown>): CancelSignal {
-  const { signal, abort } = cancelSignal();
-  const cancel = (): void => abort(new SlipwayError('CANCELLED', 'the client cancelled the call'));
-  if (call.cancelled) cancel();
-  else call.once('cancelled', cancel);
-  return signal;
-}
-
-async function respond<Res>(method: string, run: () => Promise<Res> | Res, callback: sendUnaryData<Res>, log?: (line: string) => void): Promise<void> {
-  let response: Res;
-  try {
-    response = await run();
-  } catch (raw) {
-    callback(toStatus(method, raw, log));
-    return;
-  }
-  try {
-    callback(null, response);
-  } catch (raw) {
-    // Serialising the response threw before anything was sent, so the call can still get a status.
-    callback(toStatus(method, raw, log));
-  }
-}
-
-function toStatus(method: string, raw: unknown, log?: (line: string) => void): { code: number; details: string; metadata: Metadata } {
-  const error = toSlipwayError(raw);
-  if (error.code === 'INTERNAL') log?.(`gRPC ${method} failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
-  const metadata = new Metadata();
-  metadata.set(ERROR_CODE_METADATA_KEY, error.code);
-  if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
-  return { code: error.grpcStatus, details: error.message, metadata };
 }

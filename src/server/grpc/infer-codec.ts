@@ -6,7 +6,7 @@ import { invalid } from '../../core/errors.js';
 import { DATATYPES, isDatatype, type Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
-import type { InferResult } from '../../serving/index.js';
+import type { InferResult, RequestedOutput } from '../../serving/index.js';
 import type { InferInputTensorMessage, Int64Value, ModelInferRequestMessage, ModelInferResponseMessage } from './messages.js';
 import { decodeParameters } from './parameters.js';
 import { refuseSharedMemoryTensors } from '../unsupported-extensions.js';
@@ -19,7 +19,7 @@ export interface DecodedInfer {
     readonly version?: string;
     readonly id?: string;
     readonly inputs: Tensor[];
-    readonly outputs?: string[];
+    readonly outputs?: RequestedOutput[];
     readonly parameters?: Record<string, unknown>;
   };
   /** The inputs came as `raw_input_contents` (responses are raw whatever the request used). */
@@ -51,9 +51,10 @@ export function decodeInferRequest(message: ModelInferRequestMessage): DecodedIn
     }
     return { name, datatype, shape, data: tensorFromBytes(label, datatype, shape, rawContents[position] ?? new Uint8Array(0)) };
   });
-  const outputs = (message.outputs ?? []).map((output, i) => {
+  const outputs = (message.outputs ?? []).map((output, i): RequestedOutput => {
     if (!output.name) throw invalid(`outputs[${i}]: "name" is required`);
-    return output.name;
+    const parameters = decodeParameters(output.parameters, `outputs[${i}] (${quote(output.name)})`);
+    return parameters === undefined ? { name: output.name } : { name: output.name, parameters };
   });
   const parameters = decodeParameters(message.parameters, 'request');
   return {

@@ -7,7 +7,7 @@
 import { Metadata, type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { invalid, toSlipwayError } from '../../core/errors.js';
 import { queryStatistics, type DurationStat, type ModelStat, type ModelStatistics, type StatisticsModels } from '../../monitor/model-statistics.js';
-import { ERROR_CODE_METADATA_KEY } from './handlers.js';
+import { ERROR_CODE_METADATA_KEY } from './unary-call.js';
 
 interface ModelStatisticsRequestMessage {
   readonly name?: string;

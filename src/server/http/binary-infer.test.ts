@@ -111,7 +111,7 @@ describe('decodeBinaryInferRequest', () => {
     const header = { inputs: [binaryInput('x', c)], parameters: { binary_data_output: true }, outputs: [{ name: 'y', parameters: { binary_data: false } }, { name: 'z' }] };
     const { body, headerLength } = binaryRequest(header, c.raw);
     const decoded = decodeBinaryInferRequest(body, headerLength, () => { throw new Error('not a raw request'); });
-    expect(decoded.outputs).toStrictEqual(['y', 'z']);
+    expect(decoded.outputs).toStrictEqual([{ name: 'y', parameters: { binary_data: false } }, { name: 'z' }]);
     expect([wantsBinaryOutput(decoded, 'y'), wantsBinaryOutput(decoded, 'z')]).toStrictEqual([false, true]);
   });
 

@@ -24,7 +24,7 @@ describe('decodeInferBody', () => {
     const body = decodeInferBody({ id: '42', inputs: [x], outputs: [{ name: 'y' }], parameters: { priority: 1 } });
     expect(body.id).toBe('42');
     expect(body.inputs).toStrictEqual([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([1, 2]) }]);
-    expect(body.outputs).toStrictEqual(['y']);
+    expect(body.outputs).toStrictEqual([{ name: 'y' }]);
     expect(body.parameters).toStrictEqual({ priority: 1 });
     expect(body.binaryDataOutput).toBe(false);
     expect([...body.binaryData]).toStrictEqual([]);
@@ -58,7 +58,7 @@ describe('decodeInferBody', () => {
       inputs: [x],
       outputs: [{ name: 'a', parameters: { binary_data: true } }, { name: 'b', parameters: { binary_data: false } }, { name: 'c' }],
     });
-    expect(off.outputs).toStrictEqual(['a', 'b', 'c']);
+    expect(off.outputs?.map((o) => o.name)).toStrictEqual(['a', 'b', 'c']);
     expect(['a', 'b', 'c'].map((n) => wantsBinaryOutput(off, n))).toStrictEqual([true, false, false]);
   });
 

@@ -4,13 +4,14 @@ import type { Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { decodeRequestInput } from '../../tensor/json-codec.js';
 import { refuseSharedMemoryTensors } from '../unsupported-extensions.js';
+import type { RequestedOutput } from '../../serving/index.js';
 
 /** An Open Inference Protocol JSON request body, decoded but not yet checked against a signature. */
 export interface DecodedInferBody {
   readonly id: string | undefined;
   readonly inputs: Tensor[];
-  /** Names of the requested outputs; undefined when the request lists none (then all are returned). */
-  readonly outputs: string[] | undefined;
+  /** The requested outputs with their parameters (`classification`); undefined when the request lists none (then all are returned). */
+  readonly outputs: RequestedOutput[] | undefined;
   readonly parameters: Record<string, unknown> | undefined;
   /**
    * Request `parameters.binary_data_output` (Triton's binary tensor data extension): return
@@ -35,7 +36,7 @@ export type InputDecoder = (raw: unknown, position: number) => Tensor;
  * `data` (binary-infer.ts passes one that also takes bytes after a JSON header).
  *
  * @example decodeInferBody({ inputs: [...], outputs: [{ name: 'y', parameters: { binary_data: true } }] })
- *   // { ..., outputs: ['y'], binaryDataOutput: false, binaryData: Map { 'y' => true } }
+ *   // { ..., outputs: [{ name: 'y', parameters: { binary_data: true } }], binaryDataOutput: false, binaryData: Map { 'y' => true } }
  * @throws INVALID_ARGUMENT naming the offending field, e.g. `outputs[0] ("y"): "parameters.binary_data" must be a boolean, got "yes"`
  */
 export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decodeJsonInput): DecodedInferBody {
@@ -54,14 +55,14 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
     throw invalid(`"parameters.binary_data_output" must be a boolean, got ${preview(binaryDataOutput)}`);
   }
   const binaryData = new Map<string, boolean>();
-  let outputNames: string[] | undefined;
+  let outputNames: RequestedOutput[] | undefined;
   if (outputs !== undefined) {
     if (!Array.isArray(outputs)) throw invalid('"outputs" must be an array of {"name": ...}');
     outputNames = outputs.map((o: unknown, i) => {
       if (!isPlainObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a string "name"`);
       const binary = outputBinaryData(o, `outputs[${i}] (${quote(o.name)})`);
       if (binary !== undefined) binaryData.set(o.name, binary);
-      return o.name;
+      return isPlainObject(o.parameters) ? { name: o.name, parameters: o.parameters } : { name: o.name };
     });
   }
   return {

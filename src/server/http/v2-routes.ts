@@ -4,6 +4,7 @@ import { PLATFORM, type RequestBody, type Serving } from '../../serving/index.js
 import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 import { readInferBody } from './infer-body-reader.js';
+import { bodyText } from './body-text.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import type { Tensor } from '../../tensor/datatypes.js';
 
@@ -139,7 +140,13 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
           parsed(null, raw);
           return;
         }
-        const text = raw.toString('utf8');
+        let text: string;
+        try {
+          text = bodyText(raw);
+        } catch (error) {
+          parsed(null, new UnparsedBody(error));
+          return;
+        }
         if (text === '') {
           parsed(null, undefined);
           return;

@@ -1,0 +1,51 @@
+import type { ServingConfig } from '../registry/serving-config.js';
+import type { VersionRecord } from '../registry/types.js';
+import { SequenceStates } from './sequence-state.js';
+
+/** Reads a model's stored serving settings (the registry's). */
+export type ServingConfigReader = (model: string) => Promise<ServingConfig | undefined>;
+
+/**
+ * The sequence state of every stateful version served (Triton's sequence batcher with implicit
+ * state): one {@link SequenceStates} per version whose model's serving config has `sequence`,
+ * created at its first request from the settings stored then, and dropped when the version is
+ * loaded again or unloaded (so changed settings apply at the next load, like batching).
+ */
+export class VersionSequences {
+  /** `undefined` value: the version is stateless (looked up once). */
+  private readonly byVersion = new Map<string, Promise<SequenceStates | undefined>>();
+
+  constructor(private readonly servingConfigOf: ServingConfigReader) {}
+
+  /** The version's sequence states, or undefined when its model keeps none. */
+  statesFor(record: VersionRecord): Promise<SequenceStates | undefined> {
+    const id = `${record.model}@${record.version}`;
+    let states = this.byVersion.get(id);
+    if (states === undefined) {
+      states = this.open(record);
+      this.byVersion.set(id, states);
+      // A failed read (the store down) is retried by the next request.
+      states.catch(() => this.byVersion.delete(id));
+    }
+    return states;
+  }
+
+  /** Forget a version's sequences (it is being reloaded or unloaded): live sequences end. */
+  drop(record: Pick<VersionRecord, 'model' | 'version'>): void {
+    const id = `${record.model}@${record.version}`;
+    const states = this.byVersion.get(id);
+    this.byVersion.delete(id);
+    void states?.then((s) => s?.close(), () => undefined);
+  }
+
+  close(): void {
+    for (const states of this.byVersion.values()) void states.then((s) => s?.close(), () => undefined);
+    this.byVersion.clear();
+  }
+
+  private async open(record: VersionRecord): Promise<SequenceStates | undefined> {
+    const config = await this.servingConfigOf(record.model);
+    if (config?.sequence === undefined) return undefined;
+    return new SequenceStates({ model: record.model, config: config.sequence, signature: record.signature });
+  }
+}
