@@ -1,4 +1,4 @@
-// Type-aware lint (STYLE.md §13): strict rules, no silent suppressions.
+// Type-aware lint: strict rules, no silent suppressions.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
