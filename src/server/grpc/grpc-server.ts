@@ -13,6 +13,7 @@ import type { GrpcCompression } from '../../core/config.js';
 import { createModelConfigHandlers, type ModelConfigHandlerDeps } from './model-config-handlers.js';
 import { createUnsupportedHandlers } from './unsupported-handlers.js';
 import { createStatisticsHandlers } from './statistics-handlers.js';
+import { createRepositoryHandlers, type RepositoryHandlerDeps } from './repository-handlers.js';
 import type { ModelStatistics, StatisticsModels } from '../../monitor/model-statistics.js';
 
 /** Default cap on received and sent messages: 64 MiB, Triton's HTTP body cap (gRPC's own default is 4 MiB). */
@@ -38,6 +39,8 @@ export interface GrpcServerOptions {
   readonly modelConfig?: Omit<ModelConfigHandlerDeps, 'log'>;
   /** Triton's statistics extension (`ModelStatistics`): the monitor's statistics and the registry; absent = UNIMPLEMENTED. */
   readonly statistics?: { readonly statistics: ModelStatistics; readonly models: StatisticsModels };
+  /** Triton's repository extension (`RepositoryIndex`, `RepositoryModelLoad/Unload`): the registry a load's config is stored in; absent = UNIMPLEMENTED. */
+  readonly repository?: { readonly registry: RepositoryHandlerDeps['registry'] };
 }
 
 export interface GrpcServer {
@@ -74,7 +77,8 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const handlers = createInferenceHandlers(options.serving, { ...(options.log ? { log: options.log } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
   const statistics = options.statistics ? createStatisticsHandlers(options.statistics.statistics, options.statistics.models, options.log) : {};
   const modelConfig = options.modelConfig ? createModelConfigHandlers({ ...options.modelConfig, ...(options.log ? { log: options.log } : {}) }) : {};
-  server.addService(withTolerantDecoding(inferenceServiceDefinition()), { ...handlers, ...statistics, ...modelConfig, ...createUnsupportedHandlers() });
+  const repository = options.repository ? createRepositoryHandlers({ lifecycle: options.serving.lifecycle, registry: options.repository.registry, ...(options.log ? { log: options.log } : {}) }) : {};
+  server.addService(withTolerantDecoding(inferenceServiceDefinition()), { ...handlers, ...statistics, ...modelConfig, ...repository, ...createUnsupportedHandlers() });
   let closing: Promise<void> | undefined;
 
   return {

@@ -1,41 +1,95 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../core/errors.js';
 import type { ServingLifecycle } from '../../serving/index.js';
+import {
+  loadWithParameters,
+  parseLoadParameters,
+  parseUnloadParameters,
+  type RepositoryLoadDeps,
+  type RepositoryParameterValue,
+} from '../../serving/repository-load.js';
+import { quote } from '../../tensor/format.js';
 
-/** The `version` parameter of a load/unload body (`{"parameters": {"version": "1.2.0"}}`), if any. */
-function versionParameter(body: unknown): string | undefined {
-  if (body === undefined || body === null) return undefined;
-  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('body must be a JSON object like {"parameters": {"version": "1.2.0"}}');
-  const parameters = (body as { parameters?: unknown }).parameters;
-  if (parameters === undefined) return undefined;
-  if (typeof parameters !== 'object' || parameters === null) throw invalid('"parameters" must be an object');
-  const version = (parameters as { version?: unknown }).version;
-  if (version !== undefined && typeof version !== 'string') throw invalid('parameter "version" must be a string (a version, an alias or latest)');
-  return version;
+export interface RepositoryRouteDeps {
+  readonly lifecycle: Pick<ServingLifecycle, 'load' | 'unload' | 'repositoryIndex'>;
+  /** Where a load's `config` parameter is stored (the model's serving config). */
+  readonly registry: RepositoryLoadDeps['registry'];
+}
+
+/** A body's top-level object (none: an empty body), with every key outside `known` refused by name. */
+function bodyObject(body: unknown, known: readonly string[], example: string): Readonly<Record<string, unknown>> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw invalid(`body must be a JSON object like ${example}`);
+  for (const key of Object.keys(body)) {
+    if (!known.includes(key)) throw invalid(`unknown field ${quote(key)} in the body (known: ${known.join(', ')})`);
+  }
+  return body as Readonly<Record<string, unknown>>;
+}
+
+/** The `parameters` of a load/unload body (`{"parameters": {"version": "1.2.0"}}`), if any. */
+function repositoryParameters(body: unknown): Record<string, RepositoryParameterValue> | undefined {
+  const { parameters } = bodyObject(body, ['parameters'], '{"parameters": {"version": "1.2.0"}}');
+  if (parameters === undefined || parameters === null) return undefined;
+  if (typeof parameters !== 'object' || Array.isArray(parameters)) throw invalid('"parameters" must be an object');
+  for (const [key, value] of Object.entries(parameters)) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw invalid(`parameter ${quote(key)} must be a string, a number or a boolean, got ${JSON.stringify(value)}`);
+    }
+  }
+  return parameters as Record<string, RepositoryParameterValue>;
 }
 
 /**
- * Triton's model repository extension: index, load (a background reload that swaps in only after
- * warm-up), unload (after in-flight work). Slipway adds an optional `version` parameter.
+ * Triton's model repository extension: index (all versions, or `{"ready": true}` for the ready
+ * ones), load (a background reload that swaps in only after warm-up; `parameters.config` applies a
+ * model configuration first, serving/repository-load.ts), unload (after in-flight work). Slipway
+ * adds an optional `version` parameter.
  */
-export function registerRepositoryRoutes(app: FastifyInstance, service: ServingLifecycle): void {
+export function registerRepositoryRoutes(app: FastifyInstance, deps: RepositoryRouteDeps): void {
   const tags = ['lifecycle'];
-  app.post('/v2/repository/index', { schema: { tags, summary: 'Every active version and whether it is loaded' } }, () => service.repositoryIndex());
+  app.post(
+    '/v2/repository/index',
+    { schema: { tags, summary: 'Every active version and its state; {"ready": true} lists only the ready ones' } },
+    async (request) => {
+      const { ready } = bodyObject(request.body, ['ready'], '{"ready": true}');
+      if (ready !== undefined && typeof ready !== 'boolean')
+        throw invalid(`"ready" must be true or false, got ${JSON.stringify(ready)}`);
+      const rows = await deps.lifecycle.repositoryIndex();
+      return ready === true ? rows.filter((row) => row.state === 'READY') : rows;
+    },
+  );
 
   app.post(
     '/v2/repository/models/:model/load',
-    { schema: { tags, summary: 'Load or reload a version (default latest) with its current serving config; returns once it is ready' } },
+    {
+      schema: {
+        tags,
+        summary:
+          "Load or reload a version (default latest) with its serving config, after applying parameters.config (Triton's model configuration JSON, as a string) if given; returns once it is ready",
+      },
+    },
     async (request: FastifyRequest<{ Params: { model: string } }>) => {
-      const record = await service.load(request.params.model, versionParameter(request.body));
+      const record = await loadWithParameters(
+        deps,
+        request.params.model,
+        parseLoadParameters(repositoryParameters(request.body)),
+      );
       return { name: record.model, version: record.version, state: 'READY' };
     },
   );
 
   app.post(
     '/v2/repository/models/:model/unload',
-    { schema: { tags, summary: 'Unload a version (default latest) once its in-flight requests end' } },
+    {
+      schema: {
+        tags,
+        summary:
+          'Unload a version (default latest) once its in-flight requests end; unload_dependents is accepted (there are no ensembles)',
+      },
+    },
     async (request: FastifyRequest<{ Params: { model: string } }>) => {
-      const { record, unloaded } = await service.unload(request.params.model, versionParameter(request.body));
+      const { version } = parseUnloadParameters(repositoryParameters(request.body));
+      const { record, unloaded } = await deps.lifecycle.unload(request.params.model, version);
       return { name: record.model, version: record.version, state: 'UNAVAILABLE', unloaded };
     },
   );
