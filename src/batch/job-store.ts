@@ -60,7 +60,8 @@ export interface AbandonedQuery {
  * Batch job records over Kysely, for SQLite and PostgreSQL alike. Every state change is one
  * conditional UPDATE (status and owner in the WHERE clause), so two processes never both claim a
  * job and a process that lost a job (it was requeued as abandoned) cannot overwrite it.
- * `close()` closes the Database it was given.
+ * `close()` only marks the store closed: the Database belongs to whoever opened it, who closes it
+ * (several stores share one).
  *
  * @example
  * const jobs = new SqlJobStore(await openDatabase({ sqlitePath: 'slipway.db' }));
@@ -257,9 +258,9 @@ export class SqlJobStore {
     return requeued;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    await this.#database.close();
+    return Promise.resolve();
   }
 }
 

@@ -11,6 +11,7 @@ import { readOnnxModel } from '../registry/onnx/read-onnx.js';
 import { parseTags } from '../registry/tags.js';
 import type { Lineage } from '../registry/types.js';
 import { openPlatform, type Platform } from '../platform.js';
+import { openRegistry, type OpenRegistry } from '../registry/open-registry.js';
 import { describeSchemaChange, formatModels, formatVersion, formatVersions, table, collect, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 
@@ -23,6 +24,20 @@ export async function withPlatform<T>(io: CliIo, fn: (platform: Platform) => Pro
     return await fn(platform);
   } finally {
     await platform.close();
+  }
+}
+
+/**
+ * Open only the registry (database, registry store, artifact folder) for one command and always
+ * close it: commands that only read or write the registry start no model pool, monitor,
+ * prediction log, deployments or online store (an unreachable Redis must not stop `slipway models`).
+ */
+export async function withRegistry<T>(io: CliIo, fn: (opened: OpenRegistry) => Promise<T>): Promise<T> {
+  const opened = await openRegistry(loadConfig(io.env));
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
   }
 }
 
@@ -172,7 +187,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .description('List models')
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const models = await registry.listModels();
         if (options.json) json(models);
         else print(formatModels(models));
@@ -186,7 +201,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--all', 'include archived versions')
     .option('--json', 'machine-readable output')
     .action(async (model: string, options: { all?: boolean; json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const versions = await registry.listVersions(model, { includeArchived: options.all === true });
         if (options.json) json(versions);
         else print(formatVersions(versions));
@@ -199,7 +214,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<model@version>', 'name@1.2.3, name@alias or name (latest)')
     .option('--json', 'machine-readable output')
     .action(async (ref: string, options: { json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const record = await registry.resolve(ref);
         if (options.json) json(record);
         else print(formatVersion(record));
@@ -215,7 +230,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--why <reason>', 'recorded with the move')
     .option('--json', 'machine-readable output')
     .action(async (model: string, name: string, version: string, options: { why?: string; json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const event = await registry.setAlias(model, name, version, options.why);
         if (options.json) json(event);
         else print(`${model}@${name} -> ${event.toVersion ?? '-'}${event.fromVersion ? ` (was ${event.fromVersion})` : ''}\n`);
@@ -227,7 +242,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<alias>')
     .option('--why <reason>', 'recorded with the removal')
     .action(async (model: string, name: string, options: { why?: string }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const event = await registry.removeAlias(model, name, options.why);
         print(`removed ${model}@${name} (was ${event.fromVersion ?? '-'})\n`);
       });
@@ -237,7 +252,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<model>')
     .option('--json', 'machine-readable output')
     .action(async (model: string, options: { json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const events = await registry.aliasHistory(model);
         if (options.json) return json(events);
         print(table([['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'], ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? ''])]));
@@ -249,7 +264,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .description('Delete artifact blobs no version references (left by pushes that crashed); safe while servers push')
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }) => {
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const result = await registry.collectGarbage();
         if (options.json) return json(result);
         print(`removed ${result.removed.length} unreferenced blob(s)${result.temporaries > 0 ? ` and ${result.temporaries} unfinished write(s)` : ''}\n`);
@@ -265,7 +280,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .action(async (ref: string, options: { why?: string }) => {
       if (!ref.includes('@')) throw new SlipwayError('INVALID_ARGUMENT', `archive takes model@version, e.g. ${ref}@1.0.0`);
       const { model, selector } = parseModelRef(ref);
-      await withPlatform(io, async ({ registry }) => {
+      await withRegistry(io, async ({ registry }) => {
         const record = await registry.archive(model, selector, options.why);
         print(`archived ${record.model}@${record.version}\n`);
       });

@@ -10,6 +10,7 @@ import type { OnlineStore } from './online/online-store.js';
 
 export interface FeatureStoreOptions {
   readonly definitions: FeatureDefinitionsStore;
+  /** Borrowed: whoever opened it (platform.ts) closes it. */
   readonly online: OnlineStore;
   /** The metadata database, for views whose source is `{ table }`. */
   readonly database: Database;
@@ -134,10 +135,6 @@ export class FeatureStore {
   /** Where pushed rows of `view` are appended for training (Parquet files, one per push). */
   pushLogDir(view: string): string {
     return path.join(this.offlineDir, view);
-  }
-
-  async close(): Promise<void> {
-    await this.online.close();
   }
 }
 

@@ -41,7 +41,8 @@ const TRIM_RANGE = 50_000;
  * blobs (tensor-blob.ts), times as epoch-millisecond integers (fractions are truncated on write;
  * `since`/`until` bounds compare as if rounded up, which is exact for integer times).
  *
- * `close()` closes the Database it was given.
+ * `close()` only marks the store closed: the Database belongs to whoever opened it, who closes it
+ * (several stores share one).
  *
  * @example
  * const store = new SqlPredictionStore(await openDatabase({ sqlitePath: 'slipway.db' }));
@@ -322,9 +323,9 @@ export class SqlPredictionStore implements PredictionStore {
     );
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    await this.#database.close();
+    return Promise.resolve();
   }
 }
 

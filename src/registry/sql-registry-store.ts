@@ -25,7 +25,8 @@ const MAX_ATTEMPTS = 5;
  * whole file), so pushes, alias moves and archiving of one model serialise; a transaction that
  * still loses a race (unique violation, busy database) is run again from the start.
  *
- * `close()` closes the Database it was given.
+ * `close()` only marks the store closed: the Database belongs to whoever opened it, who closes it
+ * (several stores share one).
  *
  * @example
  * const store = new SqlRegistryStore(await openDatabase({ sqlitePath: 'slipway.db' }));
@@ -239,9 +240,9 @@ export class SqlRegistryStore implements RegistryStore {
     return this.#write((trx) => collectUnreferenced(trx, this.#database.dialect, candidates, remove, options));
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    await this.#database.close();
+    return Promise.resolve();
   }
 
   /** Run `work` in a transaction, again from the start when it lost a race to another writer. */

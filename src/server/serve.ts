@@ -89,6 +89,9 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
   const preloaded = platform.serving.lifecycle.preload(platform.config.maxLoadedVersions, (key, error) => {
     log(`warning: could not load ${key}: ${error instanceof Error ? error.message : String(error)}`);
   });
+  // This server is the one owner of what runs in the background: it starts it here and in
+  // `startBackground`, and stops all of it in `drain`, before `platform.close` closes what
+  // `openPlatform` opened (each exactly once).
   try {
     // Every process follows the deployments in the store and counts its deployment traffic.
     await platform.deployments.startServing();
@@ -97,31 +100,27 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     // Nothing may keep the process alive after a failed start.
     await app.close().catch(() => undefined);
     await preloaded.catch(() => undefined);
+    await platform.deployments.stopServing().catch(() => undefined);
     await platform.close().catch(() => undefined);
     throw error;
   }
   let stopping: Promise<boolean> | undefined;
-  let background = false;
-  let sweeper: ArtifactSweeper | undefined;
+  let background: BackgroundLoops | undefined;
   const startBackground = () => {
-    if (background || stopping) return;
-    background = true;
-    runBackgroundLoops(platform);
-    sweeper = startArtifactSweeper(platform.registry, { log: options.log ?? ((line) => process.stderr.write(`${line}\n`)) });
+    if (background !== undefined || stopping) return;
+    background = startBackgroundLoops(platform, options.log ?? ((line) => process.stderr.write(`${line}\n`)));
   };
   if (options.background !== false) startBackground();
 
   const drain = async (drainMs: number): Promise<void> => {
-    sweeper?.stop();
-    await platform.alerts.stop();
-    await platform.drift.stop();
-    await platform.jobs.stop();
-    await platform.deployments.controller.stop();
+    await background?.stop();
     // app.close stops accepting, closes idle keep-alive connections (their clients were told
     // `Connection: close` by their last answer since the stop began), answers requests that
     // arrive on busy ones with 503, and resolves when in-flight requests are done.
     await Promise.all([app.close(), ...(options.alsoClose ?? []).map((close) => close(drainMs))]);
     await preloaded.catch(() => undefined);
+    // After the last request: its traffic counters are in the final write.
+    await platform.deployments.stopServing();
     await platform.close();
   };
   return {
@@ -162,17 +161,37 @@ async function loadAlertRules(platform: Platform, log: (line: string) => void): 
   log(`alerts: ${rules.length} rule(s) from ${config.alertRulesFile}`);
 }
 
+/** The loops `startBackgroundLoops` started, stopped together. */
+interface BackgroundLoops {
+  /** Stop every loop and wait for its current pass; running batch jobs go back to the queue. Idempotent. */
+  stop(): Promise<void>;
+}
+
 /**
- * Scheduled drift checks, alert evaluation, the batch job runner and the rollout/experiment
- * controller, as configured. With `--workers N` one worker runs them, chosen by the primary
- * (`cluster-primary.ts`): N would store N copies of each drift result and run N × the batch
- * concurrency.
+ * Scheduled drift checks, alert evaluation, the batch job runner, the rollout/experiment
+ * controller and the artifact sweeper, as configured. With `--workers N` one worker runs them,
+ * chosen by the primary (`cluster-primary.ts`): N would store N copies of each drift result and
+ * run N × the batch concurrency.
  */
-function runBackgroundLoops(platform: Platform): void {
+function startBackgroundLoops(platform: Platform, log: (line: string) => void): BackgroundLoops {
   const { config } = platform;
   if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
   platform.jobs.start();
   // Rollouts and experiments (their transitions are conditional writes, so several servers may each run one).
   platform.deployments.controller.start();
+  const sweeper: ArtifactSweeper = startArtifactSweeper(platform.registry, { log });
+  let stopped: Promise<void> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        sweeper.stop();
+        await platform.alerts.stop();
+        await platform.drift.stop();
+        await platform.jobs.stop();
+        await platform.deployments.controller.stop();
+      })();
+      return stopped;
+    },
+  };
 }

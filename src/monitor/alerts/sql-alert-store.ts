@@ -13,7 +13,8 @@ type EventRow = Selectable<AlertEventTable>;
 
 /**
  * Alert rules, their state and history over Kysely, for SQLite and PostgreSQL alike.
- * `close()` closes the Database it was given.
+ * `close()` only marks the store closed: the Database belongs to whoever opened it, who closes it
+ * (several stores share one).
  *
  * @example
  * const store = new SqlAlertStore(await openDatabase({ sqlitePath: 'slipway.db' }));
@@ -138,9 +139,9 @@ export class SqlAlertStore implements AlertStore {
     return (await select.execute()).map(toEvent);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
-    await this.#database.close();
+    return Promise.resolve();
   }
 }
 
