@@ -1,6 +1,7 @@
 import { SlipwayError } from '../core/errors.js';
 import type { Signature, TensorSpec } from '../tensor/datatypes.js';
 import { formatShape, quote } from '../tensor/format.js';
+import { decodeRequestInput } from '../tensor/json-codec.js';
 
 /**
  * How a model is served: dynamic batching and instances (Triton's `dynamic_batching` and
@@ -25,7 +26,27 @@ export interface ServingConfig {
   readonly logMaxElements?: number;
   /** Implicit state kept per sequence between requests (Triton's sequence batcher); unset: the model is stateless. */
   readonly sequence?: SequenceConfig;
+  /** How a version is warmed up before it is ready (Triton's `model_warmup`); unset: `generated`. */
+  readonly warmup?: WarmupSetting;
 }
+
+/**
+ * `none`: no warm-up; `generated`: one run on zeros, skipped with a warning when the model refuses
+ * it; `{"request": {"inputs": [...]}, "count"?: n}`: a v2 JSON request body run `count` times (default
+ * 1), whose failure refuses the load. The same shape as runtime/warmup.ts's WarmupPlan, which the
+ * platform passes the model pool as it is.
+ */
+export type WarmupSetting = 'none' | 'generated' | WarmupRequest;
+
+export interface WarmupRequest {
+  /** A v2 JSON inference request body: `inputs` as clients send them (checked with the request codec). */
+  readonly request: { readonly inputs: readonly unknown[] };
+  readonly count?: number;
+}
+
+/** A stored warm-up request's JSON at most (the serving config is one JSON column, read at every load). */
+export const WARMUP_REQUEST_MAX_BYTES = 1 << 20;
+const WARMUP_COUNT_LIMITS = [1, 100] as const;
 
 /** One implicit state: what a run returns as `output` is fed back as `input` to the sequence's next run. */
 export interface SequenceStatePair {
@@ -56,7 +77,7 @@ const SEQUENCE_KEYS = ['state', ...Object.keys(SEQUENCE_LIMITS)] as const;
 
 const LOG_PAYLOADS = ['full', 'capped', 'none'] as const;
 
-const LIMITS: Readonly<Record<Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence'>, readonly [number, number]>> = {
+const LIMITS: Readonly<Record<Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence' | 'warmup'>, readonly [number, number]>> = {
   maxBatchSize: [1, 1 << 20],
   maxQueueDelayMicros: [0, 10_000_000],
   maxQueueSize: [0, 1 << 24],
@@ -66,7 +87,7 @@ const LIMITS: Readonly<Record<Exclude<keyof ServingConfig, 'batching' | 'logPayl
   logMaxElements: [128, 1 << 24],
 };
 
-export const SERVING_CONFIG_KEYS = ['batching', 'logPayload', ...Object.keys(LIMITS), 'sequence'] as readonly (keyof ServingConfig)[];
+export const SERVING_CONFIG_KEYS = ['batching', 'logPayload', ...Object.keys(LIMITS), 'sequence', 'warmup'] as readonly (keyof ServingConfig)[];
 
 /** Validate a serving config from a client; every problem is reported at once. */
 export function parseServingConfig(value: unknown): ServingConfig {
@@ -74,7 +95,7 @@ export function parseServingConfig(value: unknown): ServingConfig {
     throw new SlipwayError('INVALID_ARGUMENT', 'a serving config is a JSON object, e.g. {"maxBatchSize": 64}');
   }
   const problems: string[] = [];
-  const config: Record<string, number | boolean | string | SequenceConfig> = {};
+  const config: Record<string, number | boolean | string | SequenceConfig | WarmupRequest> = {};
   for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
     if (raw === undefined || raw === null) continue;
     if (key === 'batching') {
@@ -90,6 +111,11 @@ export function parseServingConfig(value: unknown): ServingConfig {
     if (key === 'sequence') {
       const sequence = parseSequenceConfig(raw, problems);
       if (sequence !== undefined) config.sequence = sequence;
+      continue;
+    }
+    if (key === 'warmup') {
+      const warmup = parseWarmupSetting(raw, problems);
+      if (warmup !== undefined) config.warmup = warmup;
       continue;
     }
     const limits = LIMITS[key as keyof typeof LIMITS] as readonly [number, number] | undefined;
@@ -157,6 +183,77 @@ function parseSequenceConfig(raw: unknown, problems: string[]): SequenceConfig |
     }
   }
   return problems.length === before ? config : undefined;
+}
+
+const WARMUP_EXAMPLE = '"none", "generated" or {"request": {"inputs": [...]}, "count": 1}';
+
+/**
+ * The `warmup` setting, its problems appended to `problems` by name (`warmup.request: input "x": ...`).
+ * A JSON object in a string is taken too, for `slipway config m --set 'warmup={"request": ...}'`.
+ * The request's tensors are decoded with the request codec here; whether they fit a version's
+ * signature is known only when that version loads.
+ */
+function parseWarmupSetting(raw: unknown, problems: string[]): WarmupSetting | undefined {
+  if (raw === 'none' || raw === 'generated') return raw;
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = raw.trimStart().startsWith('{') ? (JSON.parse(raw) as unknown) : raw;
+    } catch (error) {
+      problems.push(`warmup is not valid JSON (${error instanceof Error ? error.message : String(error)}); expected ${WARMUP_EXAMPLE}`);
+      return undefined;
+    }
+  }
+  if (!isObject(value)) {
+    problems.push(`warmup must be ${WARMUP_EXAMPLE}, got ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  const before = problems.length;
+  for (const key of Object.keys(value)) {
+    if (key === 'reference') {
+      // Drift's reference profile (monitor/drift-store.ts) keeps per-column summaries, not rows, so there is no row to send.
+      problems.push('warmup.reference is not supported: the reference profile keeps column summaries, not rows; give a request');
+    } else if (key !== 'request' && key !== 'count') problems.push(`unknown setting "warmup.${key}" (known: warmup.request, warmup.count)`);
+  }
+  const { request, count } = value;
+  if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < WARMUP_COUNT_LIMITS[0] || count > WARMUP_COUNT_LIMITS[1])) {
+    problems.push(`warmup.count must be an integer from ${WARMUP_COUNT_LIMITS[0]} to ${WARMUP_COUNT_LIMITS[1]}, got ${JSON.stringify(count)}`);
+  }
+  if (request === undefined) {
+    if (!('reference' in value)) problems.push(`warmup.request is missing; expected ${WARMUP_EXAMPLE}`);
+    return undefined;
+  }
+  const inputs = warmupInputs(request, problems);
+  if (problems.length > before || inputs === undefined) return undefined;
+  return count === undefined ? { request: { inputs } } : { request: { inputs }, count: count as number };
+}
+
+/** The request's `inputs`, each decoded once to check it; undefined (with problems) when it is not a request. */
+function warmupInputs(request: unknown, problems: string[]): readonly unknown[] | undefined {
+  if (!isObject(request)) {
+    problems.push(`warmup.request must be a v2 JSON request body like {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}, got ${JSON.stringify(request)}`);
+    return undefined;
+  }
+  const before = problems.length;
+  for (const key of Object.keys(request)) {
+    // `outputs`, `id` and `parameters` would change nothing in a warm-up: refused rather than ignored.
+    if (key !== 'inputs') problems.push(`unknown setting "warmup.request.${key}" (known: warmup.request.inputs)`);
+  }
+  const { inputs } = request;
+  if (!Array.isArray(inputs) || inputs.length === 0) {
+    problems.push(`warmup.request.inputs must be a non-empty list of v2 input tensors, got ${JSON.stringify(inputs) ?? 'nothing'}`);
+    return undefined;
+  }
+  inputs.forEach((input: unknown, i) => {
+    try {
+      decodeRequestInput(input, i);
+    } catch (error) {
+      problems.push(`warmup.request: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  const bytes = Buffer.byteLength(JSON.stringify(inputs));
+  if (bytes > WARMUP_REQUEST_MAX_BYTES) problems.push(`warmup.request is ${bytes} bytes of JSON; at most ${WARMUP_REQUEST_MAX_BYTES}`);
+  return problems.length === before ? inputs : undefined;
 }
 
 function statePairProblems(pair: unknown, where: string): string[] {

@@ -2,8 +2,9 @@
  * The model pool: which model versions are loaded, and their lifecycle.
  *
  * Invariants it owns: one load per key at a time (concurrent acquires share it); a model is
- * handed out only after it loaded and passed its warm-up run; a failed load is remembered for
- * `status()` but retried by the next acquire; a leased model is never released under a run; at
+ * handed out only after it loaded and its warm-up ran as planned (src/runtime/warmup.ts); a failed
+ * load is remembered (`status()`, `loadState()`) and its error answered for `failedLoadRetryMs`, then
+ * retried by the next acquire (an explicit `reload` retries at once); a leased model is never released under a run; at
  * most `maxLoaded` idle models stay loaded (least recently acquired goes first); nothing is
  * handed out after `close()`.
  */
@@ -12,7 +13,7 @@ import type { Tensor } from '../tensor/datatypes.js';
 import { throwIfAborted, waitUnlessAborted } from './abort.js';
 import type { Backend, LoadedModel, RunOptions } from './backend.js';
 import { withBatching, type BatchingModel, type BatchingOptions, type BatcherStats } from './batcher.js';
-import { warmUp } from './warmup.js';
+import { runWarmup, type WarmupOutcome, type WarmupPlan } from './warmup.js';
 
 /** Why a model left the pool. */
 export type UnloadReason = 'lru' | 'explicit' | 'close' | 'reload';
@@ -34,7 +35,9 @@ export type ArtifactLocator = (key: ModelKey) => Promise<string> | string;
 /** Lifecycle events for logs and metrics. */
 export type PoolEvent =
   | { readonly type: 'loading'; readonly key: ModelKey }
-  | { readonly type: 'loaded'; readonly key: ModelKey; readonly durationMs: number }
+  /** `warmup.skipped` is set when the generated warm-up failed and the version loaded without it (a warning). */
+  | { readonly type: 'loaded'; readonly key: ModelKey; readonly durationMs: number; readonly warmup: WarmupOutcome }
+  /** `error` is what failed (the backend's load, the warm-up, locating the file); acquires get it wrapped by {@link loadFailure} when the model itself failed. */
   | { readonly type: 'load-failed'; readonly key: ModelKey; readonly durationMs: number; readonly error: SlipwayError }
   /** `error` is set when the backend failed to free the model; it is out of the pool either way. */
   | { readonly type: 'unloaded'; readonly key: ModelKey; readonly reason: UnloadReason; readonly error?: SlipwayError };
@@ -59,6 +62,10 @@ export interface ModelPoolOptions {
    * when the backend `supportsBatching`.
    */
   readonly batching?: (key: ModelKey) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
+  /** How a key is warmed up, read at each (re)load; undefined = `generated`. */
+  readonly warmup?: (key: ModelKey) => Promise<WarmupPlan | undefined> | WarmupPlan | undefined;
+  /** How long acquires answer a failed load's error before loading again (default 1000 ms; 0 = every acquire retries). */
+  readonly failedLoadRetryMs?: number;
   /** Told about every successful batched run: the key, its rows, how many requests share it and the run's ms. Must not throw. */
   readonly onBatch?: (key: ModelKey, rows: number, requests: number, computeMs: number) => void;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
@@ -97,6 +104,11 @@ interface Entry {
   onIdle: (() => void) | undefined;
   loadedAt: number | null;
   lastUsedAt: number;
+  /** Why the load failed (state `failed`), and when (the pool's clock). */
+  error: SlipwayError | undefined;
+  failedAt: number;
+  /** What the warm-up of the loaded copy did. */
+  warmup: WarmupOutcome | undefined;
   /** Monotonic acquire order, so LRU does not depend on clock resolution. */
   useOrder: number;
 }
@@ -112,6 +124,7 @@ export class ModelPool {
   private readonly entries = new Map<string, Entry>();
   private readonly shutdown = new AbortController();
   private readonly now: () => number;
+  private readonly failedLoadRetryMs: number;
   private useCounter = 0;
   private closing: Promise<void> | undefined;
 
@@ -120,6 +133,7 @@ export class ModelPool {
       throw new SlipwayError('INVALID_ARGUMENT', `maxLoaded must be an integer >= 1, got ${options.maxLoaded}`);
     }
     this.now = options.now ?? Date.now;
+    this.failedLoadRetryMs = options.failedLoadRetryMs ?? 1000;
   }
 
   /**
@@ -136,6 +150,7 @@ export class ModelPool {
         await waitUnlessAborted(entry.unloading ?? Promise.resolve(), options.signal);
         continue;
       }
+      if (entry?.state === 'failed' && entry.error !== undefined && this.now() - entry.failedAt < this.failedLoadRetryMs) throw entry.error;
       if (entry === undefined || entry.state === 'failed') entry = this.startLoad(key);
       entry.lastUsedAt = this.now();
       entry.useOrder = ++this.useCounter;
@@ -180,6 +195,14 @@ export class ModelPool {
 
   status(key: ModelKey): ModelStatus {
     return this.entries.get(modelKeyText(key))?.state ?? 'unloaded';
+  }
+
+  /** The status with why a load failed (`error`, what acquires answer) or what the serving copy's warm-up did. */
+  loadState(key: ModelKey): { status: ModelStatus; error?: SlipwayError; warmup?: WarmupOutcome } {
+    const entry = this.entries.get(modelKeyText(key));
+    if (entry === undefined) return { status: 'unloaded' };
+    if (entry.state === 'failed' && entry.error !== undefined) return { status: 'failed', error: entry.error };
+    return entry.warmup === undefined ? { status: entry.state } : { status: entry.state, warmup: entry.warmup };
   }
 
   list(): PooledModelInfo[] {
@@ -240,14 +263,15 @@ export class ModelPool {
   /**
    * Load a fresh copy of `key` beside the one serving, warm it up, then swap it in: new acquires
    * get the fresh copy at once, and the old one is released after its in-flight runs end. Nothing
-   * waits or fails meanwhile. When `key` is not loaded this is a plain load. A failed reload leaves
-   * the old copy serving and rejects.
+   * waits or fails meanwhile. When `key` is not loaded this is a plain load, at once even if a
+   * failed load is still being answered from memory. A failed reload leaves the old copy serving and rejects.
    */
   async reload(key: ModelKey): Promise<void> {
     this.assertOpen();
     const id = modelKeyText(key);
     const old = this.entries.get(id);
     if (old === undefined || old.state !== 'ready') {
+      if (old?.state === 'failed') this.entries.delete(id);
       (await this.acquire(key)).release();
       return;
     }
@@ -307,6 +331,9 @@ export class ModelPool {
       onIdle: undefined,
       loadedAt: null,
       lastUsedAt: this.now(),
+      error: undefined,
+      failedAt: 0,
+      warmup: undefined,
       useOrder: 0,
     } as Entry;
   }
@@ -316,16 +343,22 @@ export class ModelPool {
     const started = performance.now();
     const signal = this.shutdown.signal;
     let model: LoadedModel | undefined;
+    let warmup: WarmupOutcome | undefined;
+    // Failures of the model itself (its file, its warm-up) answer UNAVAILABLE naming it; failures to find its file or settings keep their own code.
+    let modelFailed = false;
     try {
       const path = await this.options.locate(entry.key);
+      const plan = (await this.options.warmup?.(entry.key)) ?? 'generated';
       throwIfAborted(signal);
+      modelFailed = true;
       model = await this.options.backend.load({
         path,
         intraOpThreads: this.options.intraOpThreads,
         interOpThreads: this.options.interOpThreads,
         signal,
       });
-      await warmUp(model, { signal });
+      warmup = await runWarmup(model, plan, entry.id, { signal });
+      modelFailed = false;
       throwIfAborted(signal);
       const { capabilities } = this.options.backend;
       const batching = capabilities.supportsBatching ? await this.options.batching?.(entry.key) : undefined;
@@ -334,13 +367,16 @@ export class ModelPool {
       await model?.release().catch(() => undefined);
       const error = signal.aborted ? closedError() : toSlipwayError(raw);
       entry.state = 'failed';
+      entry.error = modelFailed && !signal.aborted ? loadFailure(entry.key, error, this.failedLoadRetryMs) : error;
+      entry.failedAt = this.now();
       this.emit({ type: 'load-failed', key: entry.key, durationMs: performance.now() - started, error });
-      throw error;
+      throw entry.error;
     }
     entry.state = 'ready';
     entry.model = model;
+    entry.warmup = warmup;
     entry.loadedAt = this.now();
-    this.emit({ type: 'loaded', key: entry.key, durationMs: performance.now() - started });
+    this.emit({ type: 'loaded', key: entry.key, durationMs: performance.now() - started, warmup });
     this.evictIdleBeyondLimit();
     return model;
   }
@@ -404,4 +440,30 @@ export class ModelPool {
 
 function closedError(): SlipwayError {
   return new SlipwayError('UNAVAILABLE', 'the model pool is closed');
+}
+
+/** Errors made by {@link loadFailure}: a server-side failure, counted as `error` (not `rejected`) by the request path. */
+const loadFailures = new WeakSet<SlipwayError>();
+
+/**
+ * What requests to a version whose load failed get: 503 naming the cause, with Retry-After (the
+ * failure is answered from memory until then). Not the cause's own code: a warm-up the user gave
+ * that fails is INVALID_ARGUMENT, yet the request that meets it made no mistake.
+ */
+export function loadFailure(key: ModelKey, cause: SlipwayError, retryMs: number): SlipwayError {
+  const error = new SlipwayError('UNAVAILABLE', `model ${modelKeyText(key)} failed to load: ${cause.message}`, { cause, retryAfterSeconds: Math.max(1, Math.ceil(retryMs / 1000)) });
+  loadFailures.add(error);
+  return error;
+}
+
+/** Whether `error` is a version's failed load ({@link loadFailure}). */
+export function isLoadFailure(error: unknown): boolean {
+  return error instanceof SlipwayError && loadFailures.has(error);
+}
+
+/** A log line for the pool events an operator should see (failed loads, a skipped warm-up); undefined for the rest. */
+export function poolEventLine(event: PoolEvent): string | undefined {
+  if (event.type === 'load-failed') return `model ${modelKeyText(event.key)} failed to load: ${event.error.message}`;
+  if (event.type === 'loaded' && event.warmup.skipped !== undefined) return `model ${modelKeyText(event.key)}: warning: ${event.warmup.skipped}`;
+  return undefined;
 }

@@ -99,7 +99,7 @@ describe('model lifecycle without downtime', () => {
     expect(await put.json()).toEqual({ maxQueueSize: 1, maxBatchSize: 1 });
     const bad = await fetch(`${server.url}/api/v1/models/cancer/serving`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"maxQueueSize": -1, "speed": 3}' });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: string }).error).toBe('invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence)');
+    expect(((await bad.json()) as { error: string }).error).toBe('invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence, warmup)');
     await fetch(`${server.url}/v2/repository/models/cancer/load`, { method: 'POST' });
     const responses = await Promise.all(
       Array.from({ length: 40 }, () => server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: body() })),
