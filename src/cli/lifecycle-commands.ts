@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { SlipwayError } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
@@ -36,11 +38,15 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
     .description(`Show or change a model's serving settings (${SERVING_CONFIG_KEYS.join(', ')}); they apply at the next load`)
     .argument('<model>')
     .option('--set <key=value>', 'a setting (repeatable); value "default" removes it', collect, [])
+    .option('--warmup-request <file.json>', 'warm each version up with this v2 JSON request body ({"inputs": [...]}) before it is ready (the serving setting warmup={"request": ...})')
     .option('--json', 'machine-readable output')
-    .action(async (model: string, options: { set: string[]; json?: boolean }) => {
+    .action(async (model: string, options: { set: string[]; warmupRequest?: string; json?: boolean }) => {
+      const warmupRequest = options.warmupRequest === undefined ? undefined : await readWarmupRequest(io, options.warmupRequest);
       await withPlatform(io, async ({ registry }) => {
         let config: Record<string, unknown> = { ...(await registry.getServingConfig(model)) };
-        if (options.set.length > 0) {
+        const changing = options.set.length > 0 || warmupRequest !== undefined;
+        if (changing) {
+          if (warmupRequest !== undefined) config.warmup = { request: warmupRequest };
           for (const pair of options.set) {
             const eq = pair.indexOf('=');
             if (eq <= 0) throw new SlipwayError('INVALID_ARGUMENT', `--set ${pair}: expected key=value`);
@@ -53,8 +59,23 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
         }
         if (options.json) return io.stdout(JSON.stringify(config, null, 2) + '\n');
         const entries = Object.entries(config);
-        io.stdout(entries.length === 0 ? `${model}: default serving settings\n` : entries.map(([k, v]) => `${k}=${String(v)}`).join('\n') + '\n');
-        if (options.set.length > 0) io.stdout(`apply it to a running server with \`slipway load ${model}\`\n`);
+        io.stdout(entries.length === 0 ? `${model}: default serving settings\n` : entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n') + '\n');
+        if (changing) io.stdout(`apply it to a running server with \`slipway load ${model}\`\n`);
       });
     });
+}
+
+/** A warm-up request file's JSON; the serving config checks what it holds, by name. */
+async function readWarmupRequest(io: CliIo, file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(io.cwd, file), 'utf8');
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `cannot read warm-up request ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `warm-up request ${file} is not valid JSON: ${(error as Error).message}`);
+  }
 }

@@ -4,11 +4,12 @@ import { modelKeyText, type ModelPool } from '../runtime/model-pool.js';
 import type { Signature } from '../tensor/datatypes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import type { VersionResolver } from './version-resolver.js';
+import type { VersionSequences } from './version-sequences.js';
 
 export const SERVER_NAME = 'slipway';
 export const PLATFORM = 'onnxruntime_onnx';
 /** Protocol extensions this server implements, for `GET /v2` and gRPC ServerMetadata. */
-export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data', 'model_repository', 'schedule_policy'];
+export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'schedule_policy', 'sequence', 'statistics'];
 
 export interface ModelMetadata {
   readonly name: string;
@@ -30,6 +31,8 @@ export interface ServingLifecycleOptions {
   readonly registry: Pick<RegistryService, 'resolve' | 'listModels' | 'listVersions'>;
   readonly pool: ModelPool;
   readonly resolver: VersionResolver;
+  /** Stateful versions' sequences: ended when the version is loaded again or unloaded. */
+  readonly sequences?: VersionSequences | undefined;
 }
 
 /**
@@ -67,13 +70,17 @@ export class ServingLifecycle {
     const record = await this.options.registry.resolve(model, version ?? 'latest');
     await this.options.pool.reload(record);
     this.options.resolver.clear();
+    // Sequence settings are read again with the fresh copy, like batching.
+    this.options.sequences?.drop(record);
     return record;
   }
 
   /** Unload a version once its in-flight requests end. `unloaded` is false when it was not loaded. */
   async unload(model: string, version?: string): Promise<{ record: VersionRecord; unloaded: boolean }> {
     const record = await this.options.registry.resolve(model, version ?? 'latest');
-    return { record, unloaded: await this.options.pool.unload(record) };
+    const unloaded = await this.options.pool.unload(record);
+    this.options.sequences?.drop(record);
+    return { record, unloaded };
   }
 
   /** Every active version with its load state (Triton's repository index). */
@@ -82,9 +89,11 @@ export class ServingLifecycle {
     const rows: RepositoryEntry[] = [];
     for (const model of await registry.listModels()) {
       for (const v of await registry.listVersions(model.name)) {
-        const status = pool.status(v);
+        const { status, error, warmup } = pool.loadState(v);
         const state: RepositoryEntry['state'] = status === 'ready' ? 'READY' : status === 'loading' ? 'LOADING' : 'UNAVAILABLE';
-        rows.push({ name: model.name, version: v.version, state, reason: status === 'failed' ? 'the last load failed' : status === 'ready' || status === 'loading' ? '' : status });
+        // A failed load says why; a ready version whose generated warm-up was skipped says so: where the API shows that warning.
+        const reason = status === 'failed' ? (error?.message ?? 'the last load failed') : status === 'ready' ? (warmup?.skipped ?? '') : status === 'loading' ? '' : status;
+        rows.push({ name: model.name, version: v.version, state, reason });
       }
     }
     return rows;
@@ -104,7 +113,9 @@ export class ServingLifecycle {
   async modelMetadata(name: string, version?: string): Promise<ModelMetadata & { record: VersionRecord }> {
     const record = await this.describedVersion(name, version);
     const versions = await this.options.registry.listVersions(record.model);
-    return { name, versions: versions.map((v) => v.version), platform: PLATFORM, inputs: record.signature.inputs, outputs: record.signature.outputs, record };
+    // A stateful version's state tensors are not the client's to send or read.
+    const signature = (await this.options.sequences?.statesFor(record))?.clientSignature ?? record.signature;
+    return { name, versions: versions.map((v) => v.version), platform: PLATFORM, inputs: signature.inputs, outputs: signature.outputs, record };
   }
 
   /** A model version is ready when it is loaded, warmed up and passed its smoke run. */
