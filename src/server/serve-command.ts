@@ -4,6 +4,7 @@ import { loadConfig, type SlipwayConfig } from '../core/config.js';
 import { SlipwayError, toSlipwayError } from '../core/errors.js';
 import type { RegistryJson } from '../monitor/metrics.js';
 import type { StatsPart, StatsQuery } from '../monitor/live-stats.js';
+import type { ModelStat } from '../monitor/model-statistics.js';
 import { openPlatform, type Platform } from '../platform.js';
 import { superviseWorkers } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
@@ -97,12 +98,14 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
   if (member === undefined) {
     server.startBackground();
   } else {
-    // Any worker answers /metrics and /api/v1/stats for all of them (cluster-primary.ts relays).
-    const { metrics, stats } = platform.monitor;
+    // Any worker answers /metrics, /api/v1/stats and Triton's statistics (HTTP and gRPC) for all of them (cluster-primary.ts relays).
+    const { metrics, stats, statistics } = platform.monitor;
     member.answer('metrics', () => metrics.local());
     member.answer('stats', (query) => stats.part(query as StatsQuery));
+    member.answer('statistics', () => statistics.all());
     metrics.aggregateWith(() => member.gather<RegistryJson>('metrics'));
     stats.aggregateWith((query) => member.gather<StatsPart>('stats', query));
+    statistics.aggregateWith(() => member.gather<ModelStat[]>('statistics'));
     member.onBackground(() => {
       server.startBackground();
       log(`background work (jobs, alerts, drift, rollouts) runs in worker ${process.pid}`);
