@@ -136,6 +136,8 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
         logPolicies.update(key.model, servingConfig);
         return batchingFor(servingConfig);
       },
+      // The serving config's `warmup` is the pool's WarmupPlan as stored (registry/serving-config.ts).
+      warmup: async (key) => (await store.getServingConfig(key.model))?.warmup,
       maxLoaded: config.maxLoadedVersions,
       intraOpThreads: config.intraOpThreads,
       interOpThreads: 1,

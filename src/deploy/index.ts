@@ -49,8 +49,11 @@ export interface Deployments {
   readonly rollouts: RolloutService;
   readonly experiments: ExperimentService;
   readonly controller: DeploymentController;
-  /** Follow the store and write traffic counters (every serving process). */
+  /** Follow the store and write traffic counters (every serving process); `stopServing` undoes it. */
   startServing(): Promise<void>;
+  /** Stop following the store and write the last traffic counters. The caller stops `controller` it started. */
+  stopServing(): Promise<void>;
+  /** Run or drop queued shadows and write traffic counters; loops started by the caller are stopped by it first. */
   close(): Promise<void>;
 }
 
@@ -71,21 +74,20 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
   const rollouts = new RolloutService({ rollouts: rolloutStore, deployments: service, deploymentStore: store, traffic, metric: options.metric });
   const experiments = new ExperimentService({ experiments: experimentStore, deployments: service, traffic, outcomes: options.outcomes });
   const controller = new DeploymentController({ rollouts, experiments, traffic, shadows: shadowStore, shadowRetentionMs: options.shadowRetentionMs ?? 7 * 86_400_000, log });
-  let serving = false;
   return {
     service, router, sync, traffic, recorder, shadows, shadowStore, rollouts, experiments, controller,
     async startServing() {
-      serving = true;
       await sync.refresh();
       sync.start();
       recorder.start();
     },
-    async close() {
-      await controller.stop();
+    async stopServing() {
       await sync.stop();
+      await recorder.stop();
+    },
+    async close() {
       await shadows.close();
-      if (serving) await recorder.stop();
-      else await recorder.flush();
+      await recorder.flush();
     },
   };
 }

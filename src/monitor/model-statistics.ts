@@ -101,9 +101,24 @@ class VersionTallies {
 const SECONDS_TO_NS = 1e9;
 const MS_TO_NS = 1e6;
 
+/** Every worker's rows (`all()`), for `--workers N`; `missing` counts workers that did not answer in time. */
+export type StatisticsGather = () => Promise<{ results: ModelStat[][]; missing: number }>;
+
 export class ModelStatistics {
   /** model → version → tallies. */
   private readonly models = new Map<string, Map<string, VersionTallies>>();
+  private gather: StatisticsGather | undefined;
+
+  /** Answer for the whole server from now on: every worker's rows, merged (server/serve-command.ts). */
+  aggregateWith(gather: StatisticsGather): void {
+    this.gather = gather;
+  }
+
+  /** Every row of the whole server: this process's, or every worker's merged once {@link aggregateWith} is set. */
+  async allOfServer(): Promise<ModelStat[]> {
+    if (this.gather === undefined) return this.all();
+    return mergeModelStats((await this.gather()).results);
+  }
 
   /** Count one answered request. Cheap and never throws: it runs on the request path. */
   observe(event: InferenceEvent): void {
@@ -185,14 +200,14 @@ export interface StatisticsModels {
 export async function queryStatistics(statistics: ModelStatistics, models: StatisticsModels, model?: string, version?: string): Promise<ModelStat[]> {
   if (model === undefined) {
     if (version !== undefined) throw invalid(`version "${version}" needs a model name: give both, or neither for every model`);
-    return statistics.all();
+    return statistics.allOfServer();
   }
   if (version === undefined) {
     await models.getModel(model);
-    return statistics.ofModel(model);
+    return (await statistics.allOfServer()).filter((row) => row.name === model);
   }
   const record = await models.resolve(model, version);
-  return [statistics.ofVersion(model, record.version)];
+  return [(await statistics.allOfServer()).find((row) => row.name === model && row.version === record.version) ?? statistics.ofVersion(model, record.version)];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { SlipwayError } from '../core/errors.js';
 import { openDatabase } from '../store/database.js';
-import type { OpenDatabaseOptions } from '../store/database.js';
+import type { Database, OpenDatabaseOptions } from '../store/database.js';
 import { unpackBatch } from './prediction-batch.js';
 import type { PackedBatch } from './prediction-batch.js';
 import type { PredictionStore } from './prediction-store.js';
@@ -43,7 +43,22 @@ export interface PredictionSinkOptions {
 export async function openPredictionStore(options: OpenDatabaseOptions): Promise<PredictionStore> {
   const database = await openDatabase(options);
   if (database.dialect === 'sqlite') await sql`pragma synchronous = NORMAL`.execute(database.db);
-  return new SqlPredictionStore(database);
+  return new DatabaseOwningPredictionStore(database);
+}
+
+/** A store on a Database this module opened: stores leave their Database open, so its close closes it too. */
+class DatabaseOwningPredictionStore extends SqlPredictionStore {
+  readonly #owned: Database;
+
+  constructor(database: Database) {
+    super(database);
+    this.#owned = database;
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#owned.close();
+  }
 }
 
 export class PredictionSink {

@@ -6,6 +6,7 @@ import type { RegistryJson } from '../monitor/metrics.js';
 import type { StatsPart, StatsQuery } from '../monitor/live-stats.js';
 import type { ModelStat } from '../monitor/model-statistics.js';
 import { openPlatform, type Platform } from '../platform.js';
+import { poolEventLine, type PoolEvent } from '../runtime/model-pool.js';
 import { superviseWorkers } from './cluster-primary.js';
 import { joinCluster } from './cluster-worker.js';
 import { createGrpcServer } from './grpc/grpc-server.js';
@@ -161,10 +162,11 @@ interface Started {
 }
 
 async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: string) => void): Promise<Started> {
-  const platform = await openPlatform(config, { log });
+  // Failed loads and a skipped generated warm-up reach the operator (runtime/model-pool.ts poolEventLine).
+  const platform = await openPlatform(config, { log, onPoolEvent: (event) => logPoolEvent(event, log) });
   // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
   const isServerReady = () => healthReport(platform.serving.lifecycle, { database: platform.database, readyRequiresDatabase: config.readyRequiresDatabase }).ready;
-  const grpc = grpcEnabled ? createGrpcServer({ serving: platform.serving, maxMessageBytes: config.grpcMaxMessageBytes, compression: config.grpcCompression, log, isServerReady, modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry }, statistics: { statistics: platform.monitor.statistics, models: platform.registry } }) : undefined;
+  const grpc = grpcEnabled ? createGrpcServer({ serving: platform.serving, maxMessageBytes: config.grpcMaxMessageBytes, compression: config.grpcCompression, log, isServerReady, modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry }, statistics: { statistics: platform.monitor.statistics, models: platform.registry }, repository: { registry: platform.registry } }) : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
   const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };
@@ -174,4 +176,9 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
     await server.stop(config.drainMs);
     throw listenError('gRPC', config.host, config.grpcPort, error);
   }
+}
+
+function logPoolEvent(event: PoolEvent, log: (line: string) => void): void {
+  const line = poolEventLine(event);
+  if (line !== undefined) log(line);
 }

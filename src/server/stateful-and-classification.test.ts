@@ -50,7 +50,7 @@ function grpcStep(sequenceId: string, x: number[], start: boolean, end: boolean)
     },
     outputs: [],
     raw_input_contents: [],
-  } as unknown as ModelInferRequestMessage;
+  };
 }
 
 const floatsOf = (bytes: Uint8Array): number[] => {
@@ -125,7 +125,7 @@ describe('stateful sequences, classification and ModelStreamInfer', () => {
         sent.push('bad-model');
       }
       if (i === 5) {
-        stream.write({ ...grpcStep('y', [1, 2, 3], true, true), id: 'bad-shape', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } }] } as unknown as ModelInferRequestMessage);
+        stream.write({ ...grpcStep('y', [1, 2, 3], true, true), id: 'bad-shape', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } }] });
         sent.push('bad-shape');
       }
     }
@@ -195,7 +195,7 @@ describe('stateful sequences, classification and ModelStreamInfer', () => {
       model_name: 'cancer',
       inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 30], contents: { fp32_contents: data } }],
       outputs: [{ name: 'probabilities', parameters: { classification: { int64_param: 1 } } }],
-    } as unknown as ModelInferRequestMessage);
+    });
     expect(grpc.outputs[0]).toMatchObject({ name: 'probabilities', datatype: 'BYTES', shape: [String(rows), '1'] });
     // BYTES raw: each element a 4-byte little-endian length, then its bytes.
     const raw = Buffer.from(grpc.raw_output_contents[0]!);

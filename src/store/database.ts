@@ -15,8 +15,9 @@ export type { DatabaseHealth } from './connection-guard.js';
 export type SqlDialectName = 'sqlite' | 'postgres';
 
 /**
- * An open, migrated metadata database. Stores take one in their constructor and close it when
- * they are closed; `close` is idempotent, so stores sharing one Database may each close it.
+ * An open, migrated metadata database. Stores take one in their constructor and leave it open
+ * when they are closed: whoever opened it closes it (`openPlatform`, `openRegistry`), once the
+ * stores sharing it are done; `close` is idempotent.
  * Open one per process for a SQLite file: a second in-process connection would block the event
  * loop while it waits for the first one's write lock.
  */

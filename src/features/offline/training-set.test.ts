@@ -102,7 +102,7 @@ describeEachDialect('buildTrainingSet over a table on the metadata database', (f
       const actual = await readRows(out);
       for (const [i, row] of expected(data).entries()) expect(actual[i], `row ${i}`).toEqual(row);
     } finally {
-      await store.close();
+      await store.online.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

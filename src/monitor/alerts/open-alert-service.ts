@@ -32,7 +32,7 @@ export interface OpenAlertServiceOptions {
 
 /**
  * An AlertService over `database` with a webhook notifier, its file rules synced when
- * `ruleFile` is given. `close()` closes `database` too (like every store).
+ * `ruleFile` is given. `close()` leaves `database` open: its opener closes it.
  *
  * @example
  * const alerts = await openAlertService(platform.database, { readMetric, log, ruleFile: 'alerts.yaml' });
