@@ -59,7 +59,7 @@ describe('gRPC infer codec', () => {
       outputs: [{ name: 'y' }],
     }));
     expect(raw).toBe(false);
-    expect(request).toMatchObject({ model: 'm', version: 'champion', outputs: ['y'] });
+    expect(request).toMatchObject({ model: 'm', version: 'champion', outputs: [{ name: 'y' }] });
     expect(request.id).toBeUndefined();
     expect(request.inputs.map((t) => Array.from(t.data as ArrayLike<unknown>))).toEqual([[1, 0], [-128, 127], [255], ['héllo']]);
     expect(invalidMessage(() => decodeInferRequest(overWire({
