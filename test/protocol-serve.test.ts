@@ -19,7 +19,7 @@ describe('slipway serve: the KServe/Triton protocol surface, end to end', () => 
   let client: InferenceTestClient;
   const row = (JSON.parse(cancerPayload()) as { inputs: { data: number[] }[] }).inputs[0]!.data;
   const grpcInfer = (id: string): ModelInferRequestMessage =>
-    ({ model_name: 'cancer', id, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }] }) as unknown as ModelInferRequestMessage;
+    ({ model_name: 'cancer', id, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }] });
 
   beforeAll(async () => {
     expect(distIsBuilt(), 'dist/ is missing: run `npm run build`').toBe(true);
