@@ -8,7 +8,12 @@ import { runCommand } from './lib/processes.mjs';
 import { S } from './report.mjs';
 import { grpcScenario, httpScenario } from './scenarios.mjs';
 import {
-  startBareStack, startFlaskDev, startGrpcCeiling, startGunicorn, startHttpCeiling, trainFlaskModel,
+  startBareStack,
+  startFlaskDev,
+  startGrpcCeiling,
+  startGunicorn,
+  startHttpCeiling,
+  trainFlaskModel,
 } from './servers/baselines.mjs';
 import { startSlipway } from './servers/slipway.mjs';
 
@@ -33,8 +38,14 @@ export async function rawOrt({ config, log }) {
   await waitForQuiet({ threshold: config.quietThreshold, maxSeconds: config.quietWait, log });
   log(`raw onnxruntime-node in process: ${seconds}s per batch size`);
   const r = await runCommand(process.execPath, [
-    join(BENCH_DIR, 'load', 'ort-raw.mjs'), '--seconds', String(seconds), '--threads', String(config.ortThreads),
-    '--batches', config.rawBatches.join(','), ...MODELS.map((m) => `${m.name}=${m.file}:${m.shape.join('x')}`),
+    join(BENCH_DIR, 'load', 'ort-raw.mjs'),
+    '--seconds',
+    String(seconds),
+    '--threads',
+    String(config.ortThreads),
+    '--batches',
+    config.rawBatches.join(','),
+    ...MODELS.map((m) => `${m.name}=${m.file}:${m.shape.join('x')}`),
   ]);
   if (r.code !== 0) throw new Error(`ort-raw failed:\n${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -46,15 +57,29 @@ export async function rawOrt({ config, log }) {
  * for the small model's and the large tensor's raw request).
  */
 export async function ceilings(ctx) {
-  const http = await withServer(ctx, startHttpCeiling, (s) => httpScenario({
-    ...ctx, scenario: S.ceiling, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, check: () => undefined,
-  }));
+  const http = await withServer(ctx, startHttpCeiling, (s) =>
+    httpScenario({
+      ...ctx,
+      scenario: S.ceiling,
+      model: SMALL.name,
+      url: s.url(INFER(SMALL.name)),
+      payload: ctx.payloads[SMALL.name].json,
+      check: () => undefined,
+    }),
+  );
   const grpc = await withServer(ctx, startGrpcCeiling, async (s) => {
     const cells = [];
     for (const model of [SMALL, LARGE]) {
-      cells.push(...await grpcScenario({
-        ...ctx, scenario: S.grpcCeiling, model: model.name, target: s.grpcTarget, payload: ctx.payloads[model.name].tensor, expectLabel: 1,
-      }));
+      cells.push(
+        ...(await grpcScenario({
+          ...ctx,
+          scenario: S.grpcCeiling,
+          model: model.name,
+          target: s.grpcTarget,
+          payload: ctx.payloads[model.name].tensor,
+          expectLabel: 1,
+        })),
+      );
     }
     return cells;
   });
@@ -62,15 +87,27 @@ export async function ceilings(ctx) {
 }
 
 /** (b) the bare stack, JSON, every model. */
-export const bare = (ctx) => withServer(ctx, () => startBareStack(MODELS, ctx.config.ortThreads), async (s) => {
-  const cells = [];
-  for (const model of MODELS) {
-    cells.push(...await httpScenario({
-      ...ctx, scenario: S.bare, model: model.name, url: s.url(INFER(model.name)), payload: ctx.payloads[model.name].json, expectLabel: ctx.labels[model.name],
-    }));
-  }
-  return cells;
-});
+export const bare = (ctx) =>
+  withServer(
+    ctx,
+    () => startBareStack(MODELS, ctx.config.ortThreads),
+    async (s) => {
+      const cells = [];
+      for (const model of MODELS) {
+        cells.push(
+          ...(await httpScenario({
+            ...ctx,
+            scenario: S.bare,
+            model: model.name,
+            url: s.url(INFER(model.name)),
+            payload: ctx.payloads[model.name].json,
+            expectLabel: ctx.labels[model.name],
+          })),
+        );
+      }
+      return cells;
+    },
+  );
 
 /** (c) the seed's Flask app on the dev server (`dev`) or gunicorn -w 2, small model only. */
 export async function flask(ctx, { gunicorn }) {
@@ -80,31 +117,54 @@ export async function flask(ctx, { gunicorn }) {
     const label = JSON.parse(body.toString('utf8')).label;
     return label === expectLabel ? undefined : `wrong answer: label ${label}, expected ${expectLabel}`;
   };
-  return withServer(ctx, () => (gunicorn ? startGunicorn(modelFile) : startFlaskDev(modelFile)), (s) => httpScenario({
-    ...ctx, scenario: gunicorn ? S.gunicorn : S.flask, model: SMALL.name, url: s.url('/predict'), payload: ctx.payloads[SMALL.name].flask, check,
-  }));
+  return withServer(
+    ctx,
+    () => (gunicorn ? startGunicorn(modelFile) : startFlaskDev(modelFile)),
+    (s) =>
+      httpScenario({
+        ...ctx,
+        scenario: gunicorn ? S.gunicorn : S.flask,
+        model: SMALL.name,
+        url: s.url('/predict'),
+        payload: ctx.payloads[SMALL.name].flask,
+        check,
+      }),
+  );
 }
 
 /**
  * (d) Slipway: REST JSON, REST binary and gRPC (raw; typed too for the large tensor) for every
  * model. Sets ctx.slipwayArgs to the serve command line used.
  */
-export const slipway = (ctx) => withServer(ctx, () => startSlipway(MODELS, { workers: process.env.BENCH_SLIPWAY_WORKERS }), async (s) => {
-  ctx.slipwayArgs = `slipway ${s.args.join(' ')} (detected: --grpc-port ${s.options.grpcPort ? 'yes' : 'no'}, --workers ${s.options.workers ? 'used' : 'not used'})`;
-  const cells = [];
-  for (const model of MODELS) {
-    const p = ctx.payloads[model.name];
-    const base = { ...ctx, model: model.name, expectLabel: ctx.labels[model.name] };
-    const url = s.url(INFER(model.name));
-    cells.push(...await httpScenario({ ...base, scenario: S.json, url, payload: p.json }));
-    cells.push(...await httpScenario({ ...base, scenario: S.binary, url, payload: p.binary, optional: true }));
-    cells.push(...await grpcScenario({ ...base, scenario: S.grpc, target: s.grpcTarget, payload: p.tensor }));
-    if (model.kind === 'large tensor') {
-      cells.push(...await grpcScenario({ ...base, scenario: S.grpcTyped, target: s.grpcTarget, payload: p.tensor, typed: true }));
-    }
-  }
-  return cells;
-});
+export const slipway = (ctx) =>
+  withServer(
+    ctx,
+    () => startSlipway(MODELS, { workers: process.env.BENCH_SLIPWAY_WORKERS }),
+    async (s) => {
+      ctx.slipwayArgs = `slipway ${s.args.join(' ')} (detected: --grpc-port ${s.options.grpcPort ? 'yes' : 'no'}, --workers ${s.options.workers ? 'used' : 'not used'})`;
+      const cells = [];
+      for (const model of MODELS) {
+        const p = ctx.payloads[model.name];
+        const base = { ...ctx, model: model.name, expectLabel: ctx.labels[model.name] };
+        const url = s.url(INFER(model.name));
+        cells.push(...(await httpScenario({ ...base, scenario: S.json, url, payload: p.json })));
+        cells.push(...(await httpScenario({ ...base, scenario: S.binary, url, payload: p.binary, optional: true })));
+        cells.push(...(await grpcScenario({ ...base, scenario: S.grpc, target: s.grpcTarget, payload: p.tensor })));
+        if (model.kind === 'large tensor') {
+          cells.push(
+            ...(await grpcScenario({
+              ...base,
+              scenario: S.grpcTyped,
+              target: s.grpcTarget,
+              payload: p.tensor,
+              typed: true,
+            })),
+          );
+        }
+      }
+      return cells;
+    },
+  );
 
 /**
  * (e) The issue 4 budget: the same server with request metrics and 100% prediction logging on
@@ -121,9 +181,20 @@ export async function monitoring(ctx) {
   ];
   for (let round = 0; round < rounds; round++) {
     for (const [scenario, env] of round % 2 === 0 ? variants : [...variants].reverse()) {
-      const measured = await withServer(ctx, () => startSlipway([SMALL], { env }), (s) => httpScenario({
-        ...ctx, config: { ...ctx.config, concurrency: [c] }, scenario, model: SMALL.name, url: s.url(INFER(SMALL.name)), payload: ctx.payloads[SMALL.name].json, expectLabel: ctx.labels[SMALL.name],
-      }));
+      const measured = await withServer(
+        ctx,
+        () => startSlipway([SMALL], { env }),
+        (s) =>
+          httpScenario({
+            ...ctx,
+            config: { ...ctx.config, concurrency: [c] },
+            scenario,
+            model: SMALL.name,
+            url: s.url(INFER(SMALL.name)),
+            payload: ctx.payloads[SMALL.name].json,
+            expectLabel: ctx.labels[SMALL.name],
+          }),
+      );
       cells.push(...measured.map((cell) => ({ ...cell, note: `round ${round + 1}` })));
     }
   }

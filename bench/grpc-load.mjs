@@ -32,7 +32,13 @@ const { values: opt } = parseArgs({
 });
 
 const MAX_MESSAGE = 256 * 1024 * 1024;
-const definition = protoLoader.loadSync(opt.proto, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
+const definition = protoLoader.loadSync(opt.proto, {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+});
 const modelInfer = definition['inference.GRPCInferenceService'].ModelInfer;
 const client = new grpc.Client(opt.target, grpc.credentials.createInsecure(), {
   'grpc.max_send_message_length': MAX_MESSAGE,
@@ -57,10 +63,18 @@ if (opt.typed) {
 const requestBytes = modelInfer.requestSerialize(request);
 const passBytes = (bytes) => bytes;
 
-const infer = () => new Promise((resolve, reject) => {
-  client.makeUnaryRequest(modelInfer.path, () => requestBytes, passBytes, null, new grpc.Metadata(),
-    { deadline: Date.now() + 30_000 }, (error, response) => (error ? reject(error) : resolve(response)));
-});
+const infer = () =>
+  new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      modelInfer.path,
+      () => requestBytes,
+      passBytes,
+      null,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 30_000 },
+      (error, response) => (error ? reject(error) : resolve(response)),
+    );
+  });
 
 /** The label from a response, raw or typed. */
 function label(response) {
@@ -105,16 +119,18 @@ try {
     if (Number(opt.warmup) > 0) await loop(Number(opt.warmup), false);
     const { latencies, errors, firstError, elapsed } = await loop(Number(opt.seconds), true);
     latencies.sort((a, b) => a - b);
-    console.log(JSON.stringify({
-      rps: latencies.length / elapsed,
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-      meanMs: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
-      requests: latencies.length,
-      errors,
-      seconds: elapsed,
-      firstError,
-    }));
+    console.log(
+      JSON.stringify({
+        rps: latencies.length / elapsed,
+        p50Ms: quantile(latencies, 0.5),
+        p99Ms: quantile(latencies, 0.99),
+        meanMs: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
+        requests: latencies.length,
+        errors,
+        seconds: elapsed,
+        firstError,
+      }),
+    );
   }
 } catch (error) {
   console.error(`${error.code ?? ''} ${error.details ?? error.message}`.trim());

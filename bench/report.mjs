@@ -33,23 +33,53 @@ export function httpRows(cells) {
       return [cell.scenario, cell.model, String(cell.concurrency), '—', '', '', '', '', '', '', cell.note ?? 'failed'];
     }
     const bare = cell.scenario === S.bare ? undefined : find(cells, S.bare, cell.model, cell.concurrency);
-    const gunicorn = cell.model === SMALL && cell.scenario !== S.gunicorn ? find(cells, S.gunicorn, SMALL, cell.concurrency) : undefined;
+    const gunicorn =
+      cell.model === SMALL && cell.scenario !== S.gunicorn
+        ? find(cells, S.gunicorn, SMALL, cell.concurrency)
+        : undefined;
     return [
-      cell.scenario, cell.model, String(cell.concurrency), fmtRate(cell.rps), fmtLatency(cell.p50Ms), fmtLatency(cell.p99Ms),
-      String(cell.errors ?? 0), cell.scenario === S.bare ? '1.00×' : fmtRatio(cell, bare),
+      cell.scenario,
+      cell.model,
+      String(cell.concurrency),
+      fmtRate(cell.rps),
+      fmtLatency(cell.p50Ms),
+      fmtLatency(cell.p99Ms),
+      String(cell.errors ?? 0),
+      cell.scenario === S.bare ? '1.00×' : fmtRatio(cell, bare),
       cell.scenario === S.gunicorn ? '1.00×' : fmtRatio(cell, gunicorn),
       cell.otherCpu === undefined ? '—' : `${Math.round(cell.otherCpu * 100)}%`,
       cell.firstError ?? '',
     ];
   });
 }
-export const HTTP_HEADER = ['scenario', 'model', 'c', 'req/s', 'p50', 'p99', 'errors', '× bare', '× gunicorn', 'other CPU', 'note'];
+export const HTTP_HEADER = [
+  'scenario',
+  'model',
+  'c',
+  'req/s',
+  'p50',
+  'p99',
+  'errors',
+  '× bare',
+  '× gunicorn',
+  'other CPU',
+  'note',
+];
 
 export const RAW_HEADER = ['model', 'batch', 'rows/s', 'runs/s', 'p50 per run', 'p99 per run'];
 export function rawRows(raw) {
-  return raw.map((r) => (r.skipped
-    ? [r.model, String(r.batch), `skipped (${r.skipped})`, '', '', '']
-    : [r.model, String(r.batch), fmtRate(r.rowsPerSec), fmtRate(r.runsPerSec), fmtLatency(r.p50Us / 1000), fmtLatency(r.p99Us / 1000)]));
+  return raw.map((r) =>
+    r.skipped
+      ? [r.model, String(r.batch), `skipped (${r.skipped})`, '', '', '']
+      : [
+          r.model,
+          String(r.batch),
+          fmtRate(r.rowsPerSec),
+          fmtRate(r.runsPerSec),
+          fmtLatency(r.p50Us / 1000),
+          fmtLatency(r.p99Us / 1000),
+        ],
+  );
 }
 
 /** The issue's targets, each { target, measured, verdict } (verdict: PASS, MISS or n/a). */
@@ -63,7 +93,10 @@ export function targetRows(cells, concurrency) {
   const gunicorn = find(cells, S.gunicorn, SMALL, high);
   rows.push({
     target: `small model, single-row JSON, c${high}: Slipway >= 1.2× bare Fastify+ORT req/s at equal or lower p99`,
-    measured: json && bare ? `${(json.rps / bare.rps).toFixed(2)}× (p99 ${fmtLatency(json.p99Ms)} vs ${fmtLatency(bare.p99Ms)})` : 'not measured',
+    measured:
+      json && bare
+        ? `${(json.rps / bare.rps).toFixed(2)}× (p99 ${fmtLatency(json.p99Ms)} vs ${fmtLatency(bare.p99Ms)})`
+        : 'not measured',
     verdict: verdict(json && bare && json.rps >= 1.2 * bare.rps && json.p99Ms <= bare.p99Ms, json && bare),
   });
   rows.push({
@@ -77,7 +110,10 @@ export function targetRows(cells, concurrency) {
     const fast = find(cells, scenario, 'digits_image', high);
     rows.push({
       target: `large-tensor model (digits_image), c${high}: ${scenario.replace('slipway ', '')} >= 5× JSON req/s`,
-      measured: fast && imageJson ? `${(fast.rps / imageJson.rps).toFixed(2)}× (${fmtRate(fast.rps)} vs ${fmtRate(imageJson.rps)} req/s)` : 'not measured',
+      measured:
+        fast && imageJson
+          ? `${(fast.rps / imageJson.rps).toFixed(2)}× (${fmtRate(fast.rps)} vs ${fmtRate(imageJson.rps)} req/s)`
+          : 'not measured',
       verdict: verdict(fast && imageJson && fast.rps >= 5 * imageJson.rps, fast && imageJson),
     });
   }
@@ -87,7 +123,10 @@ export function targetRows(cells, concurrency) {
   const mean = (list) => list.reduce((a, x) => a + x.rps, 0) / list.length;
   rows.push({
     target: `metrics + 100% prediction logging cost <= 5% of req/s (small model, JSON, c${high}, mean of alternating rounds, same run)`,
-    measured: on.length && off.length ? `${((1 - mean(on) / mean(off)) * 100).toFixed(1)}% (${fmtRate(mean(on))} vs ${fmtRate(mean(off))} req/s, ${on.length} rounds)` : 'not measured',
+    measured:
+      on.length && off.length
+        ? `${((1 - mean(on) / mean(off)) * 100).toFixed(1)}% (${fmtRate(mean(on))} vs ${fmtRate(mean(off))} req/s, ${on.length} rounds)`
+        : 'not measured',
     verdict: verdict(on.length && off.length && mean(on) >= 0.95 * mean(off), on.length && off.length),
   });
 
@@ -95,8 +134,12 @@ export function targetRows(cells, concurrency) {
   const bareOne = find(cells, S.bare, SMALL, 1);
   const extraUs = one && bareOne ? (one.p50Ms - bareOne.p50Ms) * 1000 : undefined;
   rows.push({
-    target: 'concurrency 1: batcher overhead <= 50 µs over a direct ORT call (bound: Slipway p50 − bare Fastify+ORT p50, small model, JSON)',
-    measured: extraUs === undefined ? 'not measured' : `${Math.round(extraUs)} µs (${fmtLatency(one.p50Ms)} vs ${fmtLatency(bareOne.p50Ms)})`,
+    target:
+      'concurrency 1: batcher overhead <= 50 µs over a direct ORT call (bound: Slipway p50 − bare Fastify+ORT p50, small model, JSON)',
+    measured:
+      extraUs === undefined
+        ? 'not measured'
+        : `${Math.round(extraUs)} µs (${fmtLatency(one.p50Ms)} vs ${fmtLatency(bareOne.p50Ms)})`,
     verdict: verdict(extraUs !== undefined && extraUs <= 50, extraUs !== undefined),
   });
   return rows;
@@ -108,7 +151,11 @@ const leftAligned = (header, i) => i < 2 || ['note', 'target', 'measured'].inclu
 /** Plain-text table with aligned columns. */
 export function textTable(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (leftAligned(header, i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => (leftAligned(header, i) ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -127,7 +174,16 @@ export function markdownTable(header, rows) {
  * section (bench/deployments/index.mjs), each '' when not run. `modelGroups`: whether the server
  * groups ran (their tables and targets).
  */
-export function markdownReport({ meta, raw, cells, concurrency, modelGroups = true, features = '', batch = '', deployments = '' }) {
+export function markdownReport({
+  meta,
+  raw,
+  cells,
+  concurrency,
+  modelGroups = true,
+  features = '',
+  batch = '',
+  deployments = '',
+}) {
   const targets = targetRows(cells, concurrency);
   const servers = `## Raw onnxruntime-node in process (the ceiling)
 
@@ -139,7 +195,10 @@ ${markdownTable(HTTP_HEADER, httpRows(cells))}
 
 ## Targets (issue 3)
 
-${markdownTable(['target', 'measured', 'verdict'], targets.map((t) => [t.target, t.measured, t.verdict]))}
+${markdownTable(
+  ['target', 'measured', 'verdict'],
+  targets.map((t) => [t.target, t.measured, t.verdict]),
+)}
 
 ${meta.notes.map((n) => `- ${n}`).join('\n')}
 `;

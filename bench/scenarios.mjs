@@ -19,7 +19,9 @@ export async function httpScenario({ scenario, model, url, payload, expectLabel,
   await runWrk({ url, payload, connections: warmC, seconds: config.warmupSeconds });
   const cells = [];
   for (const c of config.concurrency) {
-    const result = await measureCell({ config, log }, () => runWrk({ url, payload, connections: c, seconds: config.seconds }));
+    const result = await measureCell({ config, log }, () =>
+      runWrk({ url, payload, connections: c, seconds: config.seconds }),
+    );
     cells.push({ scenario, model, concurrency: c, ...result });
     logCell(log, cells.at(-1));
   }
@@ -47,7 +49,8 @@ async function checkHttp({ url, payload, expectLabel, check }) {
 
 /** gRPC scenario through bench/grpc-load.mjs (its own process). */
 export async function grpcScenario({ scenario, model, target, payload, typed, expectLabel, config, log }) {
-  if (!target) return unavailable({ scenario, model, config, optional: true, reason: 'slipway serve has no --grpc-port', log });
+  if (!target)
+    return unavailable({ scenario, model, config, optional: true, reason: 'slipway serve has no --grpc-port', log });
   const base = { target, model, payload, typed };
   try {
     const label = await grpcCheck(base);
@@ -59,7 +62,9 @@ export async function grpcScenario({ scenario, model, target, payload, typed, ex
   await runGrpcLoad({ ...base, connections: Math.max(...config.concurrency), seconds: config.warmupSeconds });
   const cells = [];
   for (const c of config.concurrency) {
-    const result = await measureCell({ config, log }, () => runGrpcLoad({ ...base, connections: c, seconds: config.seconds }));
+    const result = await measureCell({ config, log }, () =>
+      runGrpcLoad({ ...base, connections: c, seconds: config.seconds }),
+    );
     cells.push({ scenario, model, concurrency: c, ...result });
     logCell(log, cells.at(-1));
   }
@@ -86,8 +91,10 @@ async function measureCell({ config, log }, measure) {
 }
 
 function logCell(log, cell) {
-  log(`  ${cell.scenario} · ${cell.model} · c${cell.concurrency}: ${Math.round(cell.rps)} req/s, p50 ${cell.p50Ms.toFixed(3)} ms, `
-    + `p99 ${cell.p99Ms.toFixed(3)} ms, errors ${cell.errors}${cell.firstError ? ` (${cell.firstError})` : ''}, other CPU ${Math.round(cell.otherCpu * 100)}%`);
+  log(
+    `  ${cell.scenario} · ${cell.model} · c${cell.concurrency}: ${Math.round(cell.rps)} req/s, p50 ${cell.p50Ms.toFixed(3)} ms, ` +
+      `p99 ${cell.p99Ms.toFixed(3)} ms, errors ${cell.errors}${cell.firstError ? ` (${cell.firstError})` : ''}, other CPU ${Math.round(cell.otherCpu * 100)}%`,
+  );
 }
 
 function unavailable({ scenario, model, config, optional, reason, log }) {

@@ -11,14 +11,32 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, openStorage, postgresProblem, seeded } from './chaos/lib.mjs';
-import { databaseDown, feedbackKill9, identicalPushes, largeBodies, postgresCuts, pushKill9, sigtermUnderLoad } from './chaos/scenarios.mjs';
+import {
+  databaseDown,
+  feedbackKill9,
+  identicalPushes,
+  largeBodies,
+  postgresCuts,
+  pushKill9,
+  sigtermUnderLoad,
+} from './chaos/scenarios.mjs';
 
 const SCENARIOS = [
   { name: 'push-kill9', what: 'kill -9 during concurrent pushes', run: pushKill9, dialects: ['sqlite', 'postgres'] },
-  { name: 'feedback-kill9', what: 'kill -9 during feedback writes', run: feedbackKill9, dialects: ['sqlite', 'postgres'] },
+  {
+    name: 'feedback-kill9',
+    what: 'kill -9 during feedback writes',
+    run: feedbackKill9,
+    dialects: ['sqlite', 'postgres'],
+  },
   { name: 'pg-cuts', what: 'PostgreSQL connections cut under mixed load', run: postgresCuts, dialects: ['postgres'] },
   { name: 'db-down', what: 'database down, pinned inference', run: databaseDown, dialects: ['postgres'] },
-  { name: 'identical-pushes', what: 'accepted + refused pushes of identical bytes', run: identicalPushes, dialects: ['sqlite', 'postgres'] },
+  {
+    name: 'identical-pushes',
+    what: 'accepted + refused pushes of identical bytes',
+    run: identicalPushes,
+    dialects: ['sqlite', 'postgres'],
+  },
   { name: 'large-bodies', what: '8 x 60 MB binary requests at once', run: largeBodies, dialects: ['sqlite'] },
   { name: 'sigterm', what: 'SIGTERM under load', run: sigtermUnderLoad, dialects: ['sqlite'] },
 ];
@@ -38,13 +56,15 @@ function parseArgs(argv) {
   if (!Number.isInteger(options.seed)) throw new Error('--seed must be an integer');
   if (!(options.rssLimitMb > 0)) throw new Error('--rss-limit-mb must be a positive number');
   const unknown = (options.only ?? []).filter((name) => !SCENARIOS.some((s) => s.name === name));
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   return options;
 }
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run chaos does)');
+  if (!existsSync(path.join(ROOT, 'dist', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm run chaos does)');
   const pgProblem = await postgresProblem();
   const started = Date.now();
   const rows = [];
@@ -53,7 +73,15 @@ async function main() {
       const label = `${scenario.name} [${dialect}]`;
       if (dialect === 'postgres' && pgProblem !== undefined) {
         // Like the PostgreSQL tests: skipped locally, a failure in CI.
-        rows.push({ label, what: scenario.what, requests: 0, failures: 0, lost: 0, violations: process.env.CI === 'true' ? [`PostgreSQL unreachable: ${pgProblem}`] : [], notes: [`skipped: PostgreSQL unreachable (${pgProblem})`] });
+        rows.push({
+          label,
+          what: scenario.what,
+          requests: 0,
+          failures: 0,
+          lost: 0,
+          violations: process.env.CI === 'true' ? [`PostgreSQL unreachable: ${pgProblem}`] : [],
+          notes: [`skipped: PostgreSQL unreachable (${pgProblem})`],
+        });
         continue;
       }
       process.stderr.write(`== ${label}: ${scenario.what} (${options.seconds} s)\n`);
@@ -65,12 +93,25 @@ async function main() {
       try {
         result = await scenario.run({ storage, seconds: options.seconds, rng, rssLimitMb: options.rssLimitMb });
       } catch (error) {
-        result = { requests: 0, failures: 0, lost: 0, violations: [`the scenario could not run: ${error instanceof Error ? error.message : String(error)}`], notes: [] };
+        result = {
+          requests: 0,
+          failures: 0,
+          lost: 0,
+          violations: [`the scenario could not run: ${error instanceof Error ? error.message : String(error)}`],
+          notes: [],
+        };
       } finally {
         await storage.dispose().catch(() => undefined);
       }
-      rows.push({ label, what: scenario.what, ...result, notes: [...result.notes, `${((Date.now() - t0) / 1000).toFixed(0)} s`] });
-      process.stderr.write(`   ${result.violations.length === 0 ? 'ok' : 'FAIL'}: ${result.requests} requests, ${result.failures} failures, ${result.lost} lost; ${result.notes.join('; ')}\n`);
+      rows.push({
+        label,
+        what: scenario.what,
+        ...result,
+        notes: [...result.notes, `${((Date.now() - t0) / 1000).toFixed(0)} s`],
+      });
+      process.stderr.write(
+        `   ${result.violations.length === 0 ? 'ok' : 'FAIL'}: ${result.requests} requests, ${result.failures} failures, ${result.lost} lost; ${result.notes.join('; ')}\n`,
+      );
     }
   }
   printTable(rows, options, Date.now() - started);
@@ -79,8 +120,17 @@ async function main() {
 
 function printTable(rows, options, ms) {
   const header = ['scenario', 'requests', 'failures', 'acknowledged writes lost', 'verdict', 'notes'];
-  const cells = rows.map((r) => [r.label, String(r.requests), String(r.failures), String(r.lost), r.violations.length === 0 ? (r.notes.some((n) => n.startsWith('skipped')) ? 'skipped' : 'ok') : 'FAIL', r.notes.join('; ')]);
-  console.log(`\nslipway chaos: seed ${options.seed}, ${options.seconds} s per scenario, ${(ms / 1000).toFixed(0)} s in all\n`);
+  const cells = rows.map((r) => [
+    r.label,
+    String(r.requests),
+    String(r.failures),
+    String(r.lost),
+    r.violations.length === 0 ? (r.notes.some((n) => n.startsWith('skipped')) ? 'skipped' : 'ok') : 'FAIL',
+    r.notes.join('; '),
+  ]);
+  console.log(
+    `\nslipway chaos: seed ${options.seed}, ${options.seconds} s per scenario, ${(ms / 1000).toFixed(0)} s in all\n`,
+  );
   console.log(`| ${header.join(' | ')} |`);
   console.log(`|${header.map((h, i) => (i >= 1 && i <= 3 ? '---:' : '---')).join('|')}|`);
   for (const c of cells) console.log(`| ${c.join(' | ')} |`);

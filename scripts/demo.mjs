@@ -24,11 +24,19 @@ for (const example of await demoExamples(fixtures)) {
 }
 const cliHome = `SLIPWAY_HOME=${path.relative(process.cwd(), home) || '.'}`;
 const demoFeatures = path.relative(process.cwd(), path.join(root, 'fixtures', 'features', 'demo')) || '.';
-console.log(`# The CLI on the same home:\n${cliHome} npx slipway models\n${cliHome} npx slipway show breast_cancer@champion`);
+console.log(
+  `# The CLI on the same home:\n${cliHome} npx slipway models\n${cliHome} npx slipway show breast_cancer@champion`,
+);
 console.log(`${cliHome} npx slipway features list`);
-console.log(`${cliHome} npx slipway rollout start cancer-live --candidate 1.1.0 --steps 25,50,100 --interval 30s --gate 'error_rate<0.01' --gate 'p99_ms<50'`);
-console.log(`${cliHome} npx slipway rollout status cancer-live   # the server moves it on while traffic flows; or: slipway rollback cancer-live`);
-console.log(`${cliHome} npx slipway features training-set --service cancer_risk --entities ${demoFeatures}/entities.csv --out train.csv\n`);
+console.log(
+  `${cliHome} npx slipway rollout start cancer-live --candidate 1.1.0 --steps 25,50,100 --interval 30s --gate 'error_rate<0.01' --gate 'p99_ms<50'`,
+);
+console.log(
+  `${cliHome} npx slipway rollout status cancer-live   # the server moves it on while traffic flows; or: slipway rollback cancer-live`,
+);
+console.log(
+  `${cliHome} npx slipway features training-set --service cancer_risk --entities ${demoFeatures}/entities.csv --out train.csv\n`,
+);
 console.log('Ctrl-C to stop.');
 
 const stop = async () => {

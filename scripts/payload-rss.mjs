@@ -21,7 +21,16 @@ const EXPORT_ROWS = arg('export-rows', 20);
 const EXPORT_MB = arg('export-mb', 4);
 
 // ---- a ReduceSum model over x FP32 [N, M] (ONNX protobuf written by hand, as tiny-onnx.test-support.ts does)
-const varint = (value) => { const out = []; let v = BigInt(value); do { const b = Number(v & 0x7fn); v >>= 7n; out.push(v > 0n ? b | 0x80 : b); } while (v > 0n); return out; };
+const varint = (value) => {
+  const out = [];
+  let v = BigInt(value);
+  do {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v > 0n ? b | 0x80 : b);
+  } while (v > 0n);
+  return out;
+};
 const cat = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
 const int = (field, value) => Uint8Array.from([...varint(field << 3), ...varint(value)]);
 const msg = (field, payload) => cat(Uint8Array.from([...varint((field << 3) | 2), ...varint(payload.length)]), payload);
@@ -41,15 +50,20 @@ async function memory(pid) {
     try {
       const children = await readFile(`/proc/${pids[i]}/task/${pids[i]}/children`, 'utf8');
       pids.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
-  let peak = 0; let rss = 0;
+  let peak = 0;
+  let rss = 0;
   for (const p of pids) {
     try {
       const status = await readFile(`/proc/${p}/status`, 'utf8');
       peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
       rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return { peak: Math.round(peak), rss: Math.round(rss) };
 }
@@ -61,35 +75,61 @@ function run(args, env) {
     let peak = 0;
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
-    const poll = setInterval(async () => { peak = Math.max(peak, (await memory(child.pid)).peak); }, 50);
-    child.on('exit', (code) => { clearInterval(poll); resolve({ code, out, peakMb: peak }); });
+    const poll = setInterval(async () => {
+      peak = Math.max(peak, (await memory(child.pid)).peak);
+    }, 50);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      resolve({ code, out, peakMb: peak });
+    });
   });
 }
 
 const binaryBody = (floats) => {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, floats], parameters: { binary_data_size: floats * 4 } }] }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, floats], parameters: { binary_data_size: floats * 4 } }],
+    }),
+  );
   const data = Buffer.alloc(floats * 4);
   for (let i = 0; i < floats; i += 997) data.writeFloatLE(i % 7, i * 4);
   return { header, body: Buffer.concat([header, data]) };
 };
 
 const home = await mkdtemp(path.join(os.tmpdir(), 'slipway-rss-'));
-const env = { ...process.env, SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_DRIFT_INTERVAL: '0', SLIPWAY_MAX_BODY_BYTES: String(128 * 1024 * 1024) };
+const env = {
+  ...process.env,
+  SLIPWAY_HOME: home,
+  SLIPWAY_LOG_LEVEL: 'silent',
+  SLIPWAY_DRIFT_INTERVAL: '0',
+  SLIPWAY_MAX_BODY_BYTES: String(128 * 1024 * 1024),
+};
 const result = {};
 try {
   await writeFile(path.join(home, 'sum.onnx'), reduceSumModel());
   const pushed = await run(['push', path.join(home, 'sum.onnx'), '--name', 'sum'], env);
   if (pushed.code !== 0) throw new Error(pushed.out);
-  const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--grpc-port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--grpc-port', '0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   server.stderr.on('data', (c) => (output += c));
   const url = await new Promise((resolve, reject) => {
-    server.stdout.on('data', (c) => { output += c; const m = /serving on (http:\/\/[0-9.:]+)/.exec(output); if (m) resolve(m[1]); });
+    server.stdout.on('data', (c) => {
+      output += c;
+      const m = /serving on (http:\/\/[0-9.:]+)/.exec(output);
+      if (m) resolve(m[1]);
+    });
     setTimeout(() => reject(new Error(`no URL: ${output}`)), 30_000);
   });
   const infer = async (floats) => {
     const { header, body } = binaryBody(floats);
-    const r = await fetch(`${url}/v2/models/sum/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body });
+    const r = await fetch(`${url}/v2/models/sum/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      body,
+    });
     if (r.status !== 200) throw new Error(`infer ${r.status}: ${await r.text()}`);
     await r.arrayBuffer();
   };
@@ -101,7 +141,17 @@ try {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
-  const dbSize = async () => { let n = 0; for (const f of ['slipway.db', 'slipway.db-wal']) { try { n += (await stat(path.join(home, f))).size; } catch { /* none */ } } return Math.round(n / 1e6); };
+  const dbSize = async () => {
+    let n = 0;
+    for (const f of ['slipway.db', 'slipway.db-wal']) {
+      try {
+        n += (await stat(path.join(home, f))).size;
+      } catch {
+        /* none */
+      }
+    }
+    return Math.round(n / 1e6);
+  };
   await settle();
   const base = await memory(server.pid);
   const dbBefore = await dbSize();
@@ -111,12 +161,28 @@ try {
   const during = await memory(server.pid);
   await new Promise((res) => setTimeout(res, 5_000));
   const after = await memory(server.pid);
-  result.concurrentLarge = { requests: CONCURRENT, mbEach: MB, rssBeforeMb: base.rss, peakMb: during.peak, rssAfter5sMb: after.rss, dbGrowthMb: (await dbSize()) - dbBefore };
+  result.concurrentLarge = {
+    requests: CONCURRENT,
+    mbEach: MB,
+    rssBeforeMb: base.rss,
+    peakMb: during.peak,
+    rssAfter5sMb: after.rss,
+    dbGrowthMb: (await dbSize()) - dbBefore,
+  };
 
   // GET /api/v1/predictions on the large rows while small requests keep coming.
   const largeUntil = Date.now();
-  let small = 0; let stop = false; let slowest = 0;
-  const smallLoop = (async () => { while (!stop) { const t = Date.now(); await infer(4); slowest = Math.max(slowest, Date.now() - t); small++; } })();
+  let small = 0;
+  let stop = false;
+  let slowest = 0;
+  const smallLoop = (async () => {
+    while (!stop) {
+      const t = Date.now();
+      await infer(4);
+      slowest = Math.max(slowest, Date.now() - t);
+      small++;
+    }
+  })();
   for (const limit of [1, 2]) {
     const t = Date.now();
     const r = await fetch(`${url}/api/v1/predictions?limit=${limit}&model=sum&until=${largeUntil}`);
@@ -137,8 +203,18 @@ try {
   for (const ext of ['csv', 'parquet']) {
     const out = path.join(home, `preds.${ext}`);
     const exported = await run(['log', 'export', '--out', out, '--since', '1h'], env);
-    let size = 0; try { size = (await stat(out)).size; } catch { /* none */ }
-    result[`export_${ext}`] = { code: exported.code, peakMb: exported.peakMb, fileMb: Math.round(size / 1e6), out: exported.out.trim().slice(0, 200) };
+    let size = 0;
+    try {
+      size = (await stat(out)).size;
+    } catch {
+      /* none */
+    }
+    result[`export_${ext}`] = {
+      code: exported.code,
+      peakMb: exported.peakMb,
+      fileMb: Math.round(size / 1e6),
+      out: exported.out.trim().slice(0, 200),
+    };
   }
 } finally {
   console.log(JSON.stringify(result, null, 2));

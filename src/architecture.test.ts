@@ -2,7 +2,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { IMPORT_RULES, findForbiddenImports, formatViolation, moduleOf, relativeImports } from './testing/import-rules.js';
+import {
+  IMPORT_RULES,
+  findForbiddenImports,
+  formatViolation,
+  moduleOf,
+  relativeImports,
+} from './testing/import-rules.js';
 
 const SRC = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(SRC);
@@ -12,7 +18,8 @@ function builtFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) return full === path.join(SRC, 'testing') ? [] : builtFiles(full);
-    if (!entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts') || entry.name.endsWith('.test-support.ts')) return [];
+    if (!entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts') || entry.name.endsWith('.test-support.ts'))
+      return [];
     return [path.relative(ROOT, full).split(path.sep).join('/')];
   });
 }
@@ -31,7 +38,9 @@ describe('the import rules of docs/architecture.md', () => {
   it('flags a planted forbidden import, naming both modules, the file and the line', () => {
     const source = "import { z } from './local.js';\nimport { x } from '../server/app.js';\n";
     const violations = findForbiddenImports('src/registry/foo.ts', source);
-    expect(violations).toEqual([{ from: 'registry', to: 'server', file: 'src/registry/foo.ts', line: 2, specifier: '../server/app.js' }]);
+    expect(violations).toEqual([
+      { from: 'registry', to: 'server', file: 'src/registry/foo.ts', line: 2, specifier: '../server/app.js' },
+    ]);
     expect(violations.map(formatViolation)).toEqual(["registry → server (src/registry/foo.ts:2: '../server/app.js')"]);
   });
 
@@ -67,23 +76,25 @@ describe('the import rules of docs/architecture.md', () => {
   });
 
   it('refuses src/testing/ to every built file, entry files included', () => {
-    expect(findForbiddenImports('src/index.ts', "import { FIXTURES } from './testing/fixtures.js';").map((v) => v.to)).toEqual(['testing']);
+    expect(
+      findForbiddenImports('src/index.ts', "import { FIXTURES } from './testing/fixtures.js';").map((v) => v.to),
+    ).toEqual(['testing']);
     expect(findForbiddenImports('src/index.ts', "import { runCli } from './cli/main.js';")).toEqual([]);
   });
 
   it('refuses every import of a module that has no rule yet', () => {
-    expect(findForbiddenImports('src/newmodule/a.ts', "import { invalid } from '../core/errors.js';").map(formatViolation)).toEqual([
-      "newmodule → core (src/newmodule/a.ts:1: '../core/errors.js')",
-    ]);
+    expect(
+      findForbiddenImports('src/newmodule/a.ts', "import { invalid } from '../core/errors.js';").map(formatViolation),
+    ).toEqual(["newmodule → core (src/newmodule/a.ts:1: '../core/errors.js')"]);
   });
 
   it('names modules by their first folder, or the top-level file', () => {
-    expect([moduleOf('batch/run-batch-job.ts'), moduleOf('server/grpc/handlers.js'), moduleOf('platform.js'), moduleOf('version.ts')]).toEqual([
-      'batch',
-      'server',
-      'platform.ts',
-      'version.ts',
-    ]);
+    expect([
+      moduleOf('batch/run-batch-job.ts'),
+      moduleOf('server/grpc/handlers.js'),
+      moduleOf('platform.js'),
+      moduleOf('version.ts'),
+    ]).toEqual(['batch', 'server', 'platform.ts', 'version.ts']);
   });
 
   it('has a rule for every module and top-level file under src/', () => {
@@ -92,7 +103,8 @@ describe('the import rules of docs/architecture.md', () => {
   });
 
   it('reads import lines, skipping comments and strings that only look like imports', () => {
-    const source = "// import { x } from '../server/app.js';\nconst s = \"import('../cli/main.js')\";\nimport { y } from '../core/errors.js';\n";
+    const source =
+      "// import { x } from '../server/app.js';\nconst s = \"import('../cli/main.js')\";\nimport { y } from '../core/errors.js';\n";
     expect(relativeImports('src/a/b.ts', source)).toEqual([{ specifier: '../core/errors.js', line: 3 }]);
   });
 });

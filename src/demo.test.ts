@@ -27,7 +27,13 @@ describe('the demo (npm start)', () => {
 
   it('pushes the fixture models with cards and metrics, and a second breast_cancer version', async () => {
     expect(pushed).toEqual([
-      'breast_cancer@1.0.0', 'digits_mlp@1.0.0', 'diabetes_ridge@1.0.0', 'diabetes_ridge_fp64@1.0.0', 'wine_forest@1.0.0', 'iris_mixed@1.0.0', 'breast_cancer@1.1.0',
+      'breast_cancer@1.0.0',
+      'digits_mlp@1.0.0',
+      'diabetes_ridge@1.0.0',
+      'diabetes_ridge_fp64@1.0.0',
+      'wine_forest@1.0.0',
+      'iris_mixed@1.0.0',
+      'breast_cancer@1.1.0',
     ]);
     const champion = await platform.registry.resolve('breast_cancer@champion');
     expect(champion.version).toBe('1.0.0');
@@ -47,35 +53,75 @@ describe('the demo (npm start)', () => {
       expect(status, `${example.title}: ${stdout}`).toBe('200');
       results[example.path] = JSON.parse(lines.join('\n'));
     }
-    const infer = results['/v2/models/breast_cancer/versions/champion/infer'] as { model_version: string; id: string; outputs: Array<{ name: string; data: number[] }> };
+    const infer = results['/v2/models/breast_cancer/versions/champion/infer'] as {
+      model_version: string;
+      id: string;
+      outputs: Array<{ name: string; data: number[] }>;
+    };
     expect(infer.model_version).toBe('1.0.0');
     expect(infer.id).toBe('demo-1');
-    expect(infer.outputs.find((o) => o.name === 'label')!.data).toEqual([cancer.outputs.find((o) => o.name === 'label')!.data[0]]);
+    expect(infer.outputs.find((o) => o.name === 'label')!.data).toEqual([
+      cancer.outputs.find((o) => o.name === 'label')!.data[0],
+    ]);
     const wantProba = cancer.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 2);
     expect(firstMismatch(infer.outputs.find((o) => o.name === 'probabilities')!.data, wantProba, 1e-5)).toBeUndefined();
     expect(results['/api/v1/feedback']).toEqual({ accepted: 1 });
-    const stats = results['/api/v1/stats?model=breast_cancer&window=5m'] as { versions: { version: string; outcomes: { success: number } }[] };
+    const stats = results['/api/v1/stats?model=breast_cancer&window=5m'] as {
+      versions: { version: string; outcomes: { success: number } }[];
+    };
     expect(stats.versions.find((v) => v.version === '1.0.0')?.outcomes.success).toBe(1);
-    const performance = results['/api/v1/performance?model=breast_cancer&window=1h'] as { versions: { version: string; count: number; task: string }[] };
+    const performance = results['/api/v1/performance?model=breast_cancer&window=1h'] as {
+      versions: { version: string; count: number; task: string }[];
+    };
     expect(performance.versions).toMatchObject([{ version: '1.0.0', count: 1, task: 'binary' }]);
-    const drift = results['/api/v1/drift?model=breast_cancer&version=champion&window=1h'] as { status: string; reference: { rows: number } };
+    const drift = results['/api/v1/drift?model=breast_cancer&version=champion&window=1h'] as {
+      status: string;
+      reference: { rows: number };
+    };
     expect(drift).toMatchObject({ status: 'not_enough_data', reference: { rows: 426 } });
     // The feature store: patient 1 is the first training row; by entity equals sending that row.
-    const online = results['/api/v1/features:get'] as { features: string[]; results: { values: number[]; statuses: string[] }[] };
+    const online = results['/api/v1/features:get'] as {
+      features: string[];
+      results: { values: number[]; statuses: string[] }[];
+    };
     expect(online.features).toHaveLength(30);
     expect(online.results[0]!.statuses.every((s) => s === 'PRESENT')).toBe(true);
     expect(online.results[0]!.values[0]).toBeCloseTo(12.31, 5);
     const byEntity = results['/v1/models/breast_cancer@1.0.0:predict'] as { predictions: { label: number }[] };
-    const explicit = await fetch(`${server.url}/v1/models/breast_cancer@1.0.0:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [online.results[0]!.values] }) });
+    const explicit = await fetch(`${server.url}/v1/models/breast_cancer@1.0.0:predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [online.results[0]!.values] }),
+    });
     expect(byEntity.predictions[0]).toEqual(((await explicit.json()) as { predictions: unknown[] }).predictions[0]);
     const routed = results['/v2/models/cancer-live/infer'] as { model_name: string; model_version: string };
     expect(routed.model_name).toBe('cancer-live');
     expect(['1.0.0', '1.1.0']).toContain(routed.model_version);
-    const history = results['/api/v1/deployments/cancer-live/history'] as { revisions: Array<{ revision: number; spec: { routes: unknown } }> };
-    expect(history.revisions).toMatchObject([{ revision: 1, spec: { routes: [{ version: '1.0.0', weight: 90 }, { version: '1.1.0', weight: 10 }] } }]);
-    const predict = results['/v1/models/iris_mixed:predict'] as { predictions: Array<{ label: number; probabilities: number[] }> };
+    const history = results['/api/v1/deployments/cancer-live/history'] as {
+      revisions: Array<{ revision: number; spec: { routes: unknown } }>;
+    };
+    expect(history.revisions).toMatchObject([
+      {
+        revision: 1,
+        spec: {
+          routes: [
+            { version: '1.0.0', weight: 90 },
+            { version: '1.1.0', weight: 10 },
+          ],
+        },
+      },
+    ]);
+    const predict = results['/v1/models/iris_mixed:predict'] as {
+      predictions: Array<{ label: number; probabilities: number[] }>;
+    };
     expect(predict.predictions[0]!.label).toBe(iris.outputs.find((o) => o.name === 'label')!.data[0]);
-    expect(firstMismatch(predict.predictions[0]!.probabilities, iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3), 1e-5)).toBeUndefined();
+    expect(
+      firstMismatch(
+        predict.predictions[0]!.probabilities,
+        iris.outputs.find((o) => o.name === 'probabilities')!.data.slice(0, 3),
+        1e-5,
+      ),
+    ).toBeUndefined();
   });
 
   it('prints floats in their shortest exact form', () => {

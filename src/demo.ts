@@ -73,12 +73,23 @@ export async function seedDemo(platform: Platform, fixtures: string): Promise<st
   pushed.push(`${retrained.model}@${retrained.version}`);
   await platform.registry.setAlias('breast_cancer', 'champion', '1.0.0', 'demo: the first version is in production');
   // The training split as the champion's drift reference (its label column is not an input).
-  await platform.drift.setReferenceFromFile('breast_cancer', '1.0.0', path.join(fixtures, '..', 'monitor', 'breast_cancer_train.csv'), ['target']);
+  await platform.drift.setReferenceFromFile(
+    'breast_cancer',
+    '1.0.0',
+    path.join(fixtures, '..', 'monitor', 'breast_cancer_train.csv'),
+    ['target'],
+  );
   // The feature store: the training split as two views keyed by patient id, served to the champion.
-  await platform.features.apply(await readDefinitionsFile(path.join(fixtures, '..', 'features', 'demo', 'features.yaml')));
+  await platform.features.apply(
+    await readDefinitionsFile(path.join(fixtures, '..', 'features', 'demo', 'features.yaml')),
+  );
   await materialize(platform.features);
   // A deployment in front of both versions: 90% to the champion, 10% to the retrained canary.
-  await platform.deployments.service.deploy('cancer-live', { model: 'breast_cancer', routes: ['1.0.0=90', '1.1.0=10'], sticky: 'header:x-user-id' }, { why: 'demo: canary the retrained model' });
+  await platform.deployments.service.deploy(
+    'cancer-live',
+    { model: 'breast_cancer', routes: ['1.0.0=90', '1.1.0=10'], sticky: 'header:x-user-id' },
+    { why: 'demo: canary the retrained model' },
+  );
   return pushed;
 }
 
@@ -111,12 +122,17 @@ export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
       body: { instances: [irisInstance] },
     },
     {
-      title: 'Through the deployment cancer-live: 90% breast_cancer@1.0.0, 10% @1.1.0 (model_version says which answered)',
+      title:
+        'Through the deployment cancer-live: 90% breast_cancer@1.0.0, 10% @1.1.0 (model_version says which answered)',
       method: 'POST',
       path: '/v2/models/cancer-live/infer',
       body: { inputs: cancer },
     },
-    { title: "The deployment's revisions (slipway history cancer-live)", method: 'GET', path: '/api/v1/deployments/cancer-live/history' },
+    {
+      title: "The deployment's revisions (slipway history cancer-live)",
+      method: 'GET',
+      path: '/api/v1/deployments/cancer-live/history',
+    },
     { title: 'Registry: models and their versions', method: 'GET', path: '/api/v1/models' },
     {
       title: 'Ground truth for the request above (its true label), e.g. days later',
@@ -124,9 +140,21 @@ export async function demoExamples(fixtures: string): Promise<DemoExample[]> {
       path: '/api/v1/feedback',
       body: { request_id: 'demo-1', label: 1 },
     },
-    { title: 'Live latency percentiles, req/s and error rate per version (1m, 5m or 1h)', method: 'GET', path: '/api/v1/stats?model=breast_cancer&window=5m' },
-    { title: 'Accuracy, F1, ROC AUC, log loss and calibration from feedback', method: 'GET', path: '/api/v1/performance?model=breast_cancer&window=1h' },
-    { title: 'Drift of the last hour against the training data (a verdict once 30 requests arrived)', method: 'GET', path: '/api/v1/drift?model=breast_cancer&version=champion&window=1h' },
+    {
+      title: 'Live latency percentiles, req/s and error rate per version (1m, 5m or 1h)',
+      method: 'GET',
+      path: '/api/v1/stats?model=breast_cancer&window=5m',
+    },
+    {
+      title: 'Accuracy, F1, ROC AUC, log loss and calibration from feedback',
+      method: 'GET',
+      path: '/api/v1/performance?model=breast_cancer&window=1h',
+    },
+    {
+      title: 'Drift of the last hour against the training data (a verdict once 30 requests arrived)',
+      method: 'GET',
+      path: '/api/v1/drift?model=breast_cancer&version=champion&window=1h',
+    },
     { title: 'The prediction log', method: 'GET', path: '/api/v1/predictions?model=breast_cancer&limit=5' },
     {
       title: 'Feature store: the online features of patient 1 (values, PRESENT/EXPIRED/NOT_FOUND, event times)',

@@ -4,12 +4,26 @@
 export { loadConfig, type SlipwayConfig } from './core/config.js';
 export { SlipwayError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export type { Datatype, Signature, Tensor, TensorSpec } from './tensor/datatypes.js';
-export type { VersionRecord, ModelSummary, AliasEvent, SchemaDifference, SchemaChange, Bump } from './registry/types.js';
+export type {
+  VersionRecord,
+  ModelSummary,
+  AliasEvent,
+  SchemaDifference,
+  SchemaChange,
+  Bump,
+} from './registry/types.js';
 export { RegistryService, type PushInput, type PushPlan } from './registry/registry-service.js';
 export { readOnnxModel, type OnnxModelInfo } from './registry/onnx/read-onnx.js';
 export { diffSignatures, formatSchemaDiff } from './registry/schema-diff.js';
 export { planVersion } from './registry/semver-policy.js';
-export { createServing, tensorRequest, type Serving, type InferenceRequest, type InferResult, type RequestBody } from './serving/index.js';
+export {
+  createServing,
+  tensorRequest,
+  type Serving,
+  type InferenceRequest,
+  type InferResult,
+  type RequestBody,
+} from './serving/index.js';
 export { buildApp } from './server/app.js';
 export { startServer, type RunningServer } from './server/serve.js';
 export { openPlatform, type Platform } from './platform.js';

@@ -94,7 +94,10 @@ export async function openPlatform(config: SlipwayConfig, options: PlatformOptio
   };
   // Everything below closes in the reverse order it is opened here: the database last.
   const opened = new CloseStack();
-  const { database, store, registry } = opened.opened(await openRegistry(config, { log: stderr, ...(verify ? { verifyArtifact } : {}) }), (r) => r.close());
+  const { database, store, registry } = opened.opened(
+    await openRegistry(config, { log: stderr, ...(verify ? { verifyArtifact } : {}) }),
+    (r) => r.close(),
+  );
   try {
     return await wire(config, options, { opened, database, store, registry, backend });
   } catch (error) {
@@ -112,17 +115,28 @@ interface Opened {
   readonly backend: Backend;
 }
 
-async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, database, store, registry, backend }: Opened): Promise<Platform> {
+async function wire(
+  config: SlipwayConfig,
+  options: PlatformOptions,
+  { opened, database, store, registry, backend }: Opened,
+): Promise<Platform> {
   // Background loops and services log through one rate limiter: with the database down, each would
   // otherwise write the same failure every tick (issue 13 item 4: 105 MB of identical lines).
   const log = rateLimitedLog(options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  database.onHealthChange((h) => log(h.up ? 'database: reachable again' : `database: unreachable since ${new Date(h.downSince ?? Date.now()).toISOString()} (${h.reason ?? 'unknown'}); loaded models keep serving, writes that can wait are buffered`));
+  database.onHealthChange((h) =>
+    log(
+      h.up
+        ? 'database: reachable again'
+        : `database: unreachable since ${new Date(h.downSince ?? Date.now()).toISOString()} (${h.reason ?? 'unknown'}); loaded models keep serving, writes that can wait are buffered`,
+    ),
+  );
   const online = opened.opened(await openOnlineStore(config), (o) => o.close());
   const logPolicies = new ModelLogPolicies(payloadPolicy(config.logPayload, config.logMaxElements));
   // The monitor's gauges read the pool (at scrape time, so the pool may be created after it).
   const monitor = new Monitor({
     gauges: {
-      queues: () => pool.queueStats().map(({ key, stats }) => ({ key, queued: stats.queued, inFlight: stats.inFlight })),
+      queues: () =>
+        pool.queueStats().map(({ key, stats }) => ({ key, queued: stats.queued, inFlight: stats.inFlight })),
       loadedModels: () => pool.list().filter((m) => m.status === 'ready').length,
     },
     ...(options.processMetrics === undefined ? {} : { processMetrics: options.processMetrics }),
@@ -143,7 +157,8 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
       interOpThreads: 1,
       onBatch: (key, rows, _requests, computeMs) => monitor.observeBatch(key, rows, computeMs),
       onEvent: (event) => {
-        if (event.type === 'loaded' || event.type === 'load-failed') monitor.metrics.observeLoad(event.key, event.durationMs / 1000, event.type === 'loaded');
+        if (event.type === 'loaded' || event.type === 'load-failed')
+          monitor.metrics.observeLoad(event.key, event.durationMs / 1000, event.type === 'loaded');
         options.onPoolEvent?.(event);
       },
     }),
@@ -151,7 +166,13 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
   );
   const predictions = new SqlPredictionStore(database);
   const predictionLog = opened.opened(
-    await openPredictionLog(config, { store: predictions, thread: options.predictionLogThread ?? true, log, payload: logPolicies.fallback, payloadFor: logPolicies.payloadFor }),
+    await openPredictionLog(config, {
+      store: predictions,
+      thread: options.predictionLogThread ?? true,
+      log,
+      payload: logPolicies.fallback,
+      payloadFor: logPolicies.payloadFor,
+    }),
     (l) => l.close(),
   );
   predictionLog.registerMetrics(monitor.metrics.registry);
@@ -165,7 +186,8 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
         for (const version of versions) await serving.lifecycle.warm(model, version);
       },
       runShadow: (model, version, inputs) => serving.pipeline.runShadow(model, version, inputs),
-      metric: (name, model, version, since) => performance.metric(name as PerformanceMetric, { model, version }, Math.max(1, Date.now() - since)),
+      metric: (name, model, version, since) =>
+        performance.metric(name as PerformanceMetric, { model, version }, Math.max(1, Date.now() - since)),
       outcomes: (scope, metric) => armOutcomes(predictions, scope, metric),
       log,
       shadowQueueCapacity: config.shadowQueueSize,
@@ -175,7 +197,11 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
   );
   registerReliabilityMetrics(monitor.metrics.registry, {
     databaseUp: () => database.health().up,
-    droppedWrites: () => ({ prediction_log: predictionLog.stats().dropped + predictionLog.stats().failedRows, traffic_stats: deployments.recorder.droppedSlots, shadow_results: deployments.shadows.droppedResults }),
+    droppedWrites: () => ({
+      prediction_log: predictionLog.stats().dropped + predictionLog.stats().failedRows,
+      traffic_stats: deployments.recorder.droppedSlots,
+      shadow_results: deployments.shadows.droppedResults,
+    }),
   });
   // Deployment traffic counters see every request; the monitor's metrics only when turned on.
   const observer = config.metrics
@@ -197,7 +223,13 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
     onError: (error) => log(`drift check failed: ${error instanceof Error ? error.message : String(error)}`),
   });
   // Closing cuts pending webhook retries short; the alert store leaves the database open.
-  const alerts = opened.opened(await openAlertService(database, { readMetric: alertMetricReader({ live: monitor.stats, performance, drift }), log: (event) => log(event.message) }), (a) => a.close());
+  const alerts = opened.opened(
+    await openAlertService(database, {
+      readMetric: alertMetricReader({ live: monitor.stats, performance, drift }),
+      log: (event) => log(event.message),
+    }),
+    (a) => a.close(),
+  );
   const features = new FeatureStore({
     definitions: new FeatureDefinitionsStore(database),
     online,
@@ -206,7 +238,15 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
     signatureOf: async (ref) => (await registry.resolve(ref)).signature,
     maxFutureSkewMs: config.featureMaxFutureSkewMs,
   });
-  const serving: Serving = createServing({ registry, pool, observer, router: deployments.router, shadows: deployments.shadows, features, servingConfigOf: (model) => store.getServingConfig(model) });
+  const serving: Serving = createServing({
+    registry,
+    pool,
+    observer,
+    router: deployments.router,
+    shadows: deployments.shadows,
+    features,
+    servingConfigOf: (model) => store.getServingConfig(model),
+  });
   const jobs = new JobService({
     store: new SqlJobStore(database),
     // The engine (DuckDB, worker threads) loads with the first job, not with every CLI command.
@@ -216,11 +256,30 @@ async function wire(config: SlipwayConfig, options: PlatformOptions, { opened, d
     },
     // Submissions are checked (model, files, columns, settings) before they are accepted.
     check: async (spec) => {
-      const [{ batchDepsOf }, { checkBatchJob }] = await Promise.all([import('./batch/run-batch-job.js'), import('./batch/check-job.js')]);
+      const [{ batchDepsOf }, { checkBatchJob }] = await Promise.all([
+        import('./batch/run-batch-job.js'),
+        import('./batch/check-job.js'),
+      ]);
       await checkBatchJob(spec, batchDepsOf({ registry, features, config }));
     },
     concurrency: config.batchConcurrency,
     log,
   });
-  return { config, database, registry, pool, serving, monitor, predictions, log: predictionLog, performance, drift, alerts, features, jobs, deployments, close: () => opened.close() };
+  return {
+    config,
+    database,
+    registry,
+    pool,
+    serving,
+    monitor,
+    predictions,
+    log: predictionLog,
+    performance,
+    drift,
+    alerts,
+    features,
+    jobs,
+    deployments,
+    close: () => opened.close(),
+  };
 }

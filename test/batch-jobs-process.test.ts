@@ -81,8 +81,33 @@ async function chunksInManifest(jobId: string): Promise<number> {
 
 /** Starts `slipway batch run` on the big input and SIGKILLs it once `atChunks` chunks are done; returns the chunks done then. */
 async function killMidJob(jobId: string, model: string, output: string, atChunks = 5): Promise<number> {
-  const run = startSlipway(['batch', 'run', '--model', model, '--input', input, '--output', output, '--id-column', 'id', '--chunk-rows', String(CHUNK_ROWS), '--workers', '1', '--job-id', jobId], env);
-  const done = await waitFor(`${atChunks} chunks of ${jobId}`, () => (run.child.exitCode !== null ? -1 : chunksInManifest(jobId)), (n) => n === -1 || n >= atChunks, 90_000);
+  const run = startSlipway(
+    [
+      'batch',
+      'run',
+      '--model',
+      model,
+      '--input',
+      input,
+      '--output',
+      output,
+      '--id-column',
+      'id',
+      '--chunk-rows',
+      String(CHUNK_ROWS),
+      '--workers',
+      '1',
+      '--job-id',
+      jobId,
+    ],
+    env,
+  );
+  const done = await waitFor(
+    `${atChunks} chunks of ${jobId}`,
+    () => (run.child.exitCode !== null ? -1 : chunksInManifest(jobId)),
+    (n) => n === -1 || n >= atChunks,
+    90_000,
+  );
   expect(done, `the CLI exited before it was killed: ${run.output()}`).not.toBe(-1);
   run.child.kill('SIGKILL');
   expect(await run.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -102,7 +127,27 @@ describe('batch jobs as processes', () => {
     input = path.join(home, 'big.csv');
     await writeCsv(input, ROWS);
     clean = path.join(home, 'clean.csv');
-    const run = await runSlipway(['batch', 'run', '--model', 'cancer', '--input', input, '--output', clean, '--id-column', 'id', '--chunk-rows', String(CHUNK_ROWS), '--workers', '1', '--job-id', 'clean'], env);
+    const run = await runSlipway(
+      [
+        'batch',
+        'run',
+        '--model',
+        'cancer',
+        '--input',
+        input,
+        '--output',
+        clean,
+        '--id-column',
+        'id',
+        '--chunk-rows',
+        String(CHUNK_ROWS),
+        '--workers',
+        '1',
+        '--job-id',
+        'clean',
+      ],
+      env,
+    );
     expect(run.code, run.output).toBe(0);
     expectModelOutputs(await readOutput(clean), ROWS);
   }, 180_000);
@@ -110,14 +155,28 @@ describe('batch jobs as processes', () => {
     if (home !== undefined) await rm(home, { recursive: true, force: true });
   });
 
-  it('POST /api/v1/jobs on a default `slipway serve` runs the job to the model\'s predictions', async () => {
+  it("POST /api/v1/jobs on a default `slipway serve` runs the job to the model's predictions", async () => {
     const small = path.join(home, 'small.csv');
     await writeCsv(small, 2 * N);
     const server = await startServer(env);
     try {
-      const response = await fetch(`${server.url}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jobId: 'api', model: 'cancer', input: small, output: path.join(home, 'api-out.csv'), idColumn: 'id' }) });
+      const response = await fetch(`${server.url}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          jobId: 'api',
+          model: 'cancer',
+          input: small,
+          output: path.join(home, 'api-out.csv'),
+          idColumn: 'id',
+        }),
+      });
       expect(response.status, await response.clone().text()).toBe(201);
-      const job = await waitFor('the job to finish', async () => (await (await fetch(`${server.url}/api/v1/jobs/api`)).json()) as BatchJobRecord, (j) => j.finishedAt !== null);
+      const job = await waitFor(
+        'the job to finish',
+        async () => (await (await fetch(`${server.url}/api/v1/jobs/api`)).json()) as BatchJobRecord,
+        (j) => j.finishedAt !== null,
+      );
       expect(job.error).toBeNull();
       expect(job.status).toBe('succeeded');
       expect(job.summary).toMatchObject({ rows: 2 * N, scored: 2 * N, rejected: 0, version: '1.0.0' });
@@ -131,11 +190,19 @@ describe('batch jobs as processes', () => {
     const output = path.join(home, 'crash-server.csv');
     const before = await killMidJob('crash-server', 'cancer', output);
     // `latest` moves between the crash and the resume: the job still finishes with 1.0.0.
-    const pushed = await runSlipway(['push', path.join(FIXTURES, 'breast_cancer_retrained.onnx'), '--name', 'cancer'], env);
+    const pushed = await runSlipway(
+      ['push', path.join(FIXTURES, 'breast_cancer_retrained.onnx'), '--name', 'cancer'],
+      env,
+    );
     expect(pushed.output).toMatch(/pushed cancer@1\.1\.0/);
     const server = await startServer(env);
     try {
-      const job = await waitFor('the server to resume and finish the job', () => jobRecord('crash-server'), (j) => j.finishedAt !== null, 120_000);
+      const job = await waitFor(
+        'the server to resume and finish the job',
+        () => jobRecord('crash-server'),
+        (j) => j.finishedAt !== null,
+        120_000,
+      );
       expect(job.error).toBeNull();
       expect(job.status).toBe('succeeded');
       expect(job.attempts).toBe(2);
@@ -152,7 +219,12 @@ describe('batch jobs as processes', () => {
     const before = await killMidJob('crash-cli', 'cancer@1.0.0', output);
     const resumed = await runSlipway(['batch', 'resume', 'crash-cli', '--json'], env);
     expect(resumed.code, resumed.output).toBe(0);
-    const summary = JSON.parse(resumed.stdout) as { status: string; rows: number; resumedChunks: number; version: string };
+    const summary = JSON.parse(resumed.stdout) as {
+      status: string;
+      rows: number;
+      resumedChunks: number;
+      version: string;
+    };
     expect(summary).toMatchObject({ status: 'succeeded', rows: ROWS, version: '1.0.0' });
     expect(summary.resumedChunks).toBeGreaterThanOrEqual(before);
     expect(await readFile(output, 'utf8')).toBe(await readFile(clean, 'utf8'));

@@ -9,15 +9,27 @@ const FLOATS = 7_500_000; // 30 MB a request
 
 /** x [1, FLOATS] FP32 as a binary-tensor request; element i is i % 5. */
 function binaryInfer(): RequestInit {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, FLOATS], parameters: { binary_data_size: FLOATS * 4 } }] }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, FLOATS], parameters: { binary_data_size: FLOATS * 4 } }],
+    }),
+  );
   const data = new Float32Array(FLOATS);
   for (let i = 0; i < FLOATS; i++) data[i] = i % 5;
-  return { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, Buffer.from(data.buffer)]) };
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    body: Buffer.concat([header, Buffer.from(data.buffer)]),
+  };
 }
 
 async function databaseBytes(home: string): Promise<number> {
   let total = 0;
-  for (const file of ['slipway.db', 'slipway.db-wal']) total += await stat(path.join(home, file)).then((s) => s.size, () => 0);
+  for (const file of ['slipway.db', 'slipway.db-wal'])
+    total += await stat(path.join(home, file)).then(
+      (s) => s.size,
+      () => 0,
+    );
   return total;
 }
 
@@ -48,15 +60,32 @@ describe('large requests through slipway serve', () => {
     const server = await startServer({ SLIPWAY_HOME: home, SLIPWAY_DRIFT_INTERVAL: '0' });
     try {
       const before = await databaseBytes(home);
-      const statuses = await Promise.all(Array.from({ length: 4 }, () => fetch(`${server.url}/v2/models/sum/infer`, binaryInfer()).then(async (r) => (await r.arrayBuffer(), r.status))));
+      const statuses = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          fetch(`${server.url}/v2/models/sum/infer`, binaryInfer()).then(
+            async (r) => (await r.arrayBuffer(), r.status),
+          ),
+        ),
+      );
       expect(statuses).toEqual([200, 200, 200, 200]);
       const page = async (query: string) => {
         const response = await fetch(`${server.url}/api/v1/predictions?model=sum&${query}`);
         const text = await response.text();
-        return { status: response.status, text, body: JSON.parse(text) as { predictions: { payload?: string; inputs: { shape: number[]; stored_shape?: number[] }[] }[]; next: string | null } };
+        return {
+          status: response.status,
+          text,
+          body: JSON.parse(text) as {
+            predictions: { payload?: string; inputs: { shape: number[]; stored_shape?: number[] }[] }[];
+            next: string | null;
+          },
+        };
       };
-      await waitFor('four logged rows', () => page('limit=10'), (r) => r.body.predictions.length === 4);
-      expect(await databaseBytes(home) - before).toBeLessThan(4 * 1024 * 1024);
+      await waitFor(
+        'four logged rows',
+        () => page('limit=10'),
+        (r) => r.body.predictions.length === 4,
+      );
+      expect((await databaseBytes(home)) - before).toBeLessThan(4 * 1024 * 1024);
 
       const two = await page('limit=2');
       expect(two.status).toBe(200);

@@ -69,10 +69,18 @@ describe.skipIf(postgres.skipReason !== undefined)('a fresh home in PostgreSQL m
     await postgresQuery(`create schema "${schema}"`);
     cwd = await mkdtemp(path.join(os.tmpdir(), 'slipway-pg-home-'));
     // No SLIPWAY_HOME: the default home of the working folder.
-    env = { ...process.env, SLIPWAY_HOME: undefined, SLIPWAY_DATABASE_URL: `${TEST_POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, SLIPWAY_LOG_LEVEL: 'silent' };
+    env = {
+      ...process.env,
+      SLIPWAY_HOME: undefined,
+      SLIPWAY_DATABASE_URL: `${TEST_POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      SLIPWAY_LOG_LEVEL: 'silent',
+    };
     await writeFile(path.join(cwd, 'features.yaml'), FEATURES_YAML);
     await writeFile(path.join(cwd, 'vitals.csv'), 'patient_id,event_ts,heart_rate\n1,2026-01-01T00:00:00Z,70\n');
-    await writeFile(path.join(cwd, 'rows.jsonl'), '{"patient_id": 42, "event_ts": "2026-11-29T10:00:00Z", "heart_rate": 71.5}\n');
+    await writeFile(
+      path.join(cwd, 'rows.jsonl'),
+      '{"patient_id": 42, "event_ts": "2026-11-29T10:00:00Z", "heart_rate": 71.5}\n',
+    );
   });
   afterAll(async () => {
     await postgresQuery(`drop schema if exists "${schema}" cascade`);

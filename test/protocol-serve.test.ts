@@ -18,8 +18,11 @@ describe('slipway serve: the KServe/Triton protocol surface, end to end', () => 
   let url: string;
   let client: InferenceTestClient;
   const row = (JSON.parse(cancerPayload()) as { inputs: { data: number[] }[] }).inputs[0]!.data;
-  const grpcInfer = (id: string): ModelInferRequestMessage =>
-    ({ model_name: 'cancer', id, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }] });
+  const grpcInfer = (id: string): ModelInferRequestMessage => ({
+    model_name: 'cancer',
+    id,
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }],
+  });
 
   beforeAll(async () => {
     expect(distIsBuilt(), 'dist/ is missing: run `npm run build`').toBe(true);
@@ -36,22 +39,49 @@ describe('slipway serve: the KServe/Triton protocol surface, end to end', () => 
   });
 
   it('lists exactly the extensions it serves, on both transports', async () => {
-    const extensions = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'schedule_policy', 'sequence', 'statistics'];
+    const extensions = [
+      'binary_tensor_data',
+      'classification',
+      'model_configuration',
+      'model_repository',
+      'schedule_policy',
+      'sequence',
+      'statistics',
+    ];
     expect(((await (await fetch(`${url}/v2`)).json()) as { extensions: string[] }).extensions).toEqual(extensions);
     expect((await client.call('ServerMetadata', {})).extensions).toEqual(extensions);
   });
 
   it('answers inference (gzip body), statistics, config and the repository over HTTP', async () => {
-    const infer = await fetch(`${url}/v2/models/cancer/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(cancerPayload()) });
+    const infer = await fetch(`${url}/v2/models/cancer/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(cancerPayload()),
+    });
     expect(infer.status).toBe(200);
-    const stats = (await (await fetch(`${url}/v2/models/cancer/stats`)).json()) as { model_stats: { version: string; inference_count: number }[] };
+    const stats = (await (await fetch(`${url}/v2/models/cancer/stats`)).json()) as {
+      model_stats: { version: string; inference_count: number }[];
+    };
     expect(stats.model_stats.map((s) => [s.version, s.inference_count])).toEqual([['1.0.0', 1]]);
-    const config = (await (await fetch(`${url}/v2/models/cancer/config`)).json()) as { name: string; platform: string; max_batch_size: number };
+    const config = (await (await fetch(`${url}/v2/models/cancer/config`)).json()) as {
+      name: string;
+      platform: string;
+      max_batch_size: number;
+    };
     expect([config.name, config.platform, config.max_batch_size > 0]).toEqual(['cancer', 'onnxruntime_onnx', true]);
-    const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ready": true}' })).json()) as { name: string; state: string }[];
+    const index = (await (
+      await fetch(`${url}/v2/repository/index`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"ready": true}',
+      })
+    ).json()) as { name: string; state: string }[];
     expect(index).toEqual([expect.objectContaining({ name: 'cancer', version: '1.0.0', state: 'READY' })]);
     const refused = await fetch(`${url}/v2/systemsharedmemory/status`);
-    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([400, expect.stringMatching(/system shared memory/)]);
+    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([
+      400,
+      expect.stringMatching(/system shared memory/),
+    ]);
   });
 
   it('answers the same over gRPC: ModelInfer, ModelStreamInfer, ModelStatistics, ModelConfig, RepositoryIndex, and refuses shared memory', async () => {
@@ -69,14 +99,25 @@ describe('slipway serve: the KServe/Triton protocol surface, end to end', () => 
     stream.write(grpcInfer('s3'));
     stream.end();
     await ended;
-    expect(answers.map((a) => [a.infer_response?.id, a.error_message === ''])).toEqual([['s1', true], ['s2', false], ['s3', true]]);
+    expect(answers.map((a) => [a.infer_response?.id, a.error_message === ''])).toEqual([
+      ['s1', true],
+      ['s2', false],
+      ['s3', true],
+    ]);
     const stats = await client.call('ModelStatistics', { name: 'cancer', version: '' });
     // 1 HTTP + 1 unary + 2 good stream requests so far.
     expect(stats.model_stats.map((s) => String(s.inference_count))).toEqual(['4']);
-    const config = (await client.call('ModelConfig', { name: 'cancer', version: '' })) as { config: { name: string; platform: string } };
+    const config = (await client.call('ModelConfig', { name: 'cancer', version: '' })) as {
+      config: { name: string; platform: string };
+    };
     expect([config.config.name, config.config.platform]).toEqual(['cancer', 'onnxruntime_onnx']);
-    const index = (await client.call('RepositoryIndex', { repository_name: '', ready: true })) as { models: { name: string; state: string }[] };
+    const index = (await client.call('RepositoryIndex', { repository_name: '', ready: true })) as {
+      models: { name: string; state: string }[];
+    };
     expect(index.models.map((m) => [m.name, m.state])).toEqual([['cancer', 'READY']]);
-    await expect(client.call('SystemSharedMemoryStatus', {})).rejects.toMatchObject({ code: 12, details: expect.stringMatching(/system shared memory/) });
+    await expect(client.call('SystemSharedMemoryStatus', {})).rejects.toMatchObject({
+      code: 12,
+      details: expect.stringMatching(/system shared memory/),
+    });
   });
 });

@@ -3,7 +3,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectedOutputs } from '../src/testing/fixtures.js';
-import { cancerPayload, distIsBuilt, getFresh, isAlive, postFresh, printed, pushCancer, spawnServe, waitFor, workerPids, type ServeProcess } from './serve-harness.js';
+import {
+  cancerPayload,
+  distIsBuilt,
+  getFresh,
+  isAlive,
+  postFresh,
+  printed,
+  pushCancer,
+  spawnServe,
+  waitFor,
+  workerPids,
+  type ServeProcess,
+} from './serve-harness.js';
 
 /** The sum of `slipway_requests_total` samples with `outcome="success"` in a Prometheus text body. */
 function successTotal(exposition: string): number {
@@ -62,7 +74,9 @@ describe('slipway serve --workers 2: one view of the process group', () => {
       totals.push(successTotal(metrics.body));
       const live = await getFresh(`${url}/api/v1/stats?model=cancer`);
       expect(live.status).toBe(200);
-      const report = JSON.parse(live.body) as { total: { requests: number; outcomes: { success: number }; p50Ms: number | null } };
+      const report = JSON.parse(live.body) as {
+        total: { requests: number; outcomes: { success: number }; p50Ms: number | null };
+      };
       stats.push(report.total.requests);
       expect(report.total.outcomes.success).toBe(report.total.requests);
       expect(report.total.p50Ms).toBeGreaterThan(0);
@@ -78,7 +92,11 @@ describe('slipway serve --workers 2: one view of the process group', () => {
 
     process.kill(first, 'SIGKILL');
     const killedAt = Date.now();
-    const second = await waitFor('another background runner', () => backgroundRunners(server).find((pid) => pid !== first), 15_000);
+    const second = await waitFor(
+      'another background runner',
+      () => backgroundRunners(server).find((pid) => pid !== first),
+      15_000,
+    );
     console.log(`background work moved from worker ${first} to ${second} in ${Date.now() - killedAt} ms`);
     expect(isAlive(second)).toBe(true);
 
@@ -89,7 +107,10 @@ describe('slipway serve --workers 2: one view of the process group', () => {
     const lines = [header.join(',')];
     for (let r = 0; r < 4; r++) lines.push(rows.slice(r * 30, r * 30 + 30).join(','));
     await writeFile(input, lines.join('\n') + '\n');
-    const submitted = await postFresh(`${url}/api/v1/jobs`, JSON.stringify({ model: 'cancer', input, output: path.join(home, 'scores.csv') }));
+    const submitted = await postFresh(
+      `${url}/api/v1/jobs`,
+      JSON.stringify({ model: 'cancer', input, output: path.join(home, 'scores.csv') }),
+    );
     expect(submitted.status, submitted.body).toBe(201);
     const { id } = JSON.parse(submitted.body) as { id: string };
     const status = await waitFor(

@@ -43,7 +43,10 @@ export interface ServeProcess {
 
 /** `node bin/slipway.js serve ...args` with `env` on top of this process's environment. */
 export function spawnServe(args: readonly string[], env: Record<string, string>): ServeProcess {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'serve', ...args], {
+    env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -69,7 +72,12 @@ export function spawnServe(args: readonly string[], env: Record<string, string>)
 }
 
 /** Poll `probe` until it returns something other than undefined/false, or fail after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -81,9 +89,11 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 
 /** The first capture group of `pattern` in the output, once it is printed. */
 export function printed(server: ServeProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  return waitFor(`${pattern} in the output`, () => pattern.exec(server.output())?.[1], timeoutMs).catch((error: unknown) => {
-    throw new Error(`${(error as Error).message}; output so far:\n${server.output()}`);
-  });
+  return waitFor(`${pattern} in the output`, () => pattern.exec(server.output())?.[1], timeoutMs).catch(
+    (error: unknown) => {
+      throw new Error(`${(error as Error).message}; output so far:\n${server.output()}`);
+    },
+  );
 }
 
 /** The pids of `slipway worker <pid> serving on` lines printed so far. */
@@ -154,13 +164,17 @@ export function getFresh(url: string): Promise<{ status: number; body: string }>
 /** A POST on a fresh connection: status and body. */
 export function postFresh(url: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });

@@ -31,10 +31,14 @@ describe('slipway serve as a process', () => {
   });
 
   it.each([1, 2])('drains on SIGTERM under load and exits 0 (workers: %i)', async (workers) => {
-    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--grpc-port', '0', '--workers', String(workers)], {
-      env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--port', '0', '--grpc-port', '0', '--workers', String(workers)],
+      {
+        env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -47,7 +51,8 @@ describe('slipway serve as a process', () => {
       setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 15_000);
     });
     if (workers > 1) await new Promise((resolve) => setTimeout(resolve, 1500)); // every worker listening
-    for (let i = 0; i < 100 && (await fetch(`${url}/v2/health/ready`)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 100 && (await fetch(`${url}/v2/health/ready`)).status !== 200; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
 
     const row = expectedOutputs('breast_cancer').inputs[0]!.data.slice(0, 30);
     const payload = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }] });
@@ -58,7 +63,11 @@ describe('slipway serve as a process', () => {
     const loop = async () => {
       while (!stop) {
         try {
-          const response = await fetch(`${url}/v2/models/cancer/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+          const response = await fetch(`${url}/v2/models/cancer/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: payload,
+          });
           const body = (await response.json()) as { id?: string };
           statuses.push(response.status);
           if (response.status === 200 && body.id !== undefined) answered.push(body.id);

@@ -22,7 +22,11 @@ export interface SlipwayProcess {
 }
 
 export function startSlipway(args: readonly string[], env: Record<string, string>, cwd = ROOT): SlipwayProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -30,19 +34,29 @@ export function startSlipway(args: readonly string[], env: Record<string, string
     stdout += chunk.toString();
   });
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, output: () => output, stdout: () => stdout, exited };
 }
 
 /** Runs `slipway args` to its end. */
-export async function runSlipway(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; output: string; stdout: string }> {
+export async function runSlipway(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string; stdout: string }> {
   const run = startSlipway(args, env);
   const { code } = await run.exited;
   return { code, output: run.output(), stdout: run.stdout() };
 }
 
 /** Polls `read` until `check` passes; fails with the last value after `timeoutMs`. */
-export async function waitFor<T>(what: string, read: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  read: () => Promise<T> | T,
+  check: (value: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
@@ -56,11 +70,28 @@ export async function waitFor<T>(what: string, read: () => Promise<T> | T, check
  * `slipway serve` on free ports, as users start it (`bin/slipway.js` and whatever it does to pass
  * its V8 flag); resolves once the URL is printed and /v2/health/live answers.
  */
-export async function startServer(env: Record<string, string>): Promise<SlipwayProcess & { url: string; stop(): Promise<void> }> {
+export async function startServer(
+  env: Record<string, string>,
+): Promise<SlipwayProcess & { url: string; stop(): Promise<void> }> {
   const server = startSlipway(['serve', '--port', '0', '--grpc-port', '0'], { SLIPWAY_PORT: '0', ...env });
-  const url = await waitFor('the server URL', () => /serving on (http:\/\/[0-9.:]+)/.exec(server.output())?.[1] ?? (server.child.exitCode !== null ? 'exited' : undefined), (value) => value !== undefined, 60_000);
+  const url = await waitFor(
+    'the server URL',
+    () =>
+      /serving on (http:\/\/[0-9.:]+)/.exec(server.output())?.[1] ??
+      (server.child.exitCode !== null ? 'exited' : undefined),
+    (value) => value !== undefined,
+    60_000,
+  );
   if (url === 'exited') throw new Error(`slipway serve exited: ${server.output()}`);
-  await waitFor('the server to answer', () => fetch(`${url}/v2/health/live`).then((r) => r.status, () => 0), (status) => status === 200);
+  await waitFor(
+    'the server to answer',
+    () =>
+      fetch(`${url}/v2/health/live`).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    (status) => status === 200,
+  );
   return {
     ...server,
     url: url as string,

@@ -43,7 +43,9 @@ async function generate(file, rows) {
   const connection = await instance.connect();
   const temp = `${file}.tmp-${process.pid}`;
   try {
-    await connection.run(`COPY (SELECT i AS id, ${select.join(', ')} FROM range(${rows}) t(i)) TO ${quote(temp)} (FORMAT parquet)`);
+    await connection.run(
+      `COPY (SELECT i AS id, ${select.join(', ')} FROM range(${rows}) t(i)) TO ${quote(temp)} (FORMAT parquet)`,
+    );
     renameSync(temp, file);
   } finally {
     rmSync(temp, { force: true });
@@ -76,9 +78,13 @@ async function main() {
   const started = performance.now();
   if (mode === 'gen' && file && rows) {
     await generate(file, Number(rows));
-    console.log(JSON.stringify({ rows: Number(rows), seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }));
+    console.log(
+      JSON.stringify({ rows: Number(rows), seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }),
+    );
   } else if (mode === 'check' && file) {
-    console.log(JSON.stringify({ ...(await check(file)), seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }));
+    console.log(
+      JSON.stringify({ ...(await check(file)), seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }),
+    );
   } else {
     throw new Error('usage: data.mjs gen <file.parquet> <rows> | check <file.parquet>');
   }

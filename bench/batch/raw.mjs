@@ -27,7 +27,8 @@ const MODEL = join(MODELS_DIR, 'breast_cancer.onnx');
 const FEATURES = 30;
 const INPUTS = Array.from({ length: FEATURES }, (_, k) => `input_${k}`);
 
-const createSession = (threads) => ort.InferenceSession.create(MODEL, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+const createSession = (threads) =>
+  ort.InferenceSession.create(MODEL, { intraOpNumThreads: threads, interOpNumThreads: 1 });
 
 /** Runs one chunk: { label1, runMs }. */
 async function score(session, data, rows) {
@@ -107,11 +108,17 @@ export async function single(file, chunkRows, threads) {
 async function pool(file, chunkRows, threads, workers) {
   const self = fileURLToPath(import.meta.url);
   const started0 = performance.now();
-  const slots = await Promise.all(Array.from({ length: workers }, () => new Promise((resolve, reject) => {
-    const worker = new Worker(self, { workerData: { threads } });
-    worker.once('error', reject);
-    worker.once('message', () => resolve({ worker, inFlight: 0, waiting: new Map() }));
-  })));
+  const slots = await Promise.all(
+    Array.from(
+      { length: workers },
+      () =>
+        new Promise((resolve, reject) => {
+          const worker = new Worker(self, { workerData: { threads } });
+          worker.once('error', reject);
+          worker.once('message', () => resolve({ worker, inFlight: 0, waiting: new Map() }));
+        }),
+    ),
+  );
   const setupMs = performance.now() - started0;
   let nextId = 0;
   let label1 = 0;
@@ -137,7 +144,10 @@ async function pool(file, chunkRows, threads, workers) {
       slot = slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     }
     const id = nextId++;
-    const data = chunk.data.byteOffset === 0 && chunk.data.length * 4 === chunk.data.buffer.byteLength ? chunk.data : chunk.data.slice();
+    const data =
+      chunk.data.byteOffset === 0 && chunk.data.length * 4 === chunk.data.buffer.byteLength
+        ? chunk.data
+        : chunk.data.slice();
     const promise = new Promise((resolve) => slot.waiting.set(id, resolve)).then((msg) => {
       pending.delete(promise);
       label1 += msg.label1;
@@ -152,7 +162,16 @@ async function pool(file, chunkRows, threads, workers) {
   await Promise.all(pending);
   const seconds = (performance.now() - started) / 1000;
   await Promise.all(slots.map((s) => s.worker.terminate()));
-  return { variant: `${workers} worker_threads, a session each`, rows, chunks, seconds, label1, readMs: timing.readMs, runMs, setupMs };
+  return {
+    variant: `${workers} worker_threads, a session each`,
+    rows,
+    chunks,
+    seconds,
+    label1,
+    readMs: timing.readMs,
+    runMs,
+    setupMs,
+  };
 }
 
 if (!isMainThread) {
@@ -165,7 +184,11 @@ if (!isMainThread) {
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'chunk-rows': { type: 'string', default: '100000' }, workers: { type: 'string', default: '0' }, threads: { type: 'string', default: '1' } },
+    options: {
+      'chunk-rows': { type: 'string', default: '100000' },
+      workers: { type: 'string', default: '0' },
+      threads: { type: 'string', default: '1' },
+    },
   });
   const [file] = positionals;
   if (!file) throw new Error('usage: raw.mjs <file.parquet> [--chunk-rows N] [--workers N] [--threads N]');
@@ -174,9 +197,18 @@ if (!isMainThread) {
   const threads = Number(values.threads);
   const r = workers > 0 ? await pool(file, chunkRows, threads, workers) : await single(file, chunkRows, threads);
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({
-    ...r, seconds: Number(r.seconds.toFixed(3)), rowsPerSec: Math.round(r.rows / r.seconds),
-    readSeconds: Number((r.readMs / 1000).toFixed(3)), runSeconds: Number((r.runMs / 1000).toFixed(3)),
-    inferenceRowsPerSec: Math.round(r.rows / (r.runMs / 1000)), peakRssMb: Math.round(peakRssMb), chunkRows, workers, threads,
-  }));
+  console.log(
+    JSON.stringify({
+      ...r,
+      seconds: Number(r.seconds.toFixed(3)),
+      rowsPerSec: Math.round(r.rows / r.seconds),
+      readSeconds: Number((r.readMs / 1000).toFixed(3)),
+      runSeconds: Number((r.runMs / 1000).toFixed(3)),
+      inferenceRowsPerSec: Math.round(r.rows / (r.runMs / 1000)),
+      peakRssMb: Math.round(peakRssMb),
+      chunkRows,
+      workers,
+      threads,
+    }),
+  );
 }

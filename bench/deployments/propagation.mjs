@@ -12,7 +12,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The version that answers one request to `deployment` (x-slipway-version). */
 async function answeringVersion(server, deployment, body) {
   const res = await fetch(server.url(`/v2/models/${deployment}/infer`), {
-    method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(5000),
   });
   await res.arrayBuffer();
   if (!res.ok) throw new Error(`POST /v2/models/${deployment}/infer: HTTP ${res.status}`);
@@ -28,7 +31,8 @@ export async function measurePropagation(ctx, { server, deployment, model, versi
   const count = Number(process.env.BENCH_DEPLOYMENTS_CHANGES ?? 10);
   const body = readFileSync(ctx.payloads[model].json.file);
   let current = await answeringVersion(server, deployment, body);
-  if (!versions.includes(current)) throw new Error(`${deployment} answers with ${current}, expected one of ${versions.join(', ')}`);
+  if (!versions.includes(current))
+    throw new Error(`${deployment} answers with ${current}, expected one of ${versions.join(', ')}`);
   ctx.log(`deployments: propagation of ${count} changes of ${deployment} (${versions.join(' <-> ')})`);
   await waitForQuiet({ threshold: ctx.config.quietThreshold, maxSeconds: ctx.config.quietWait, log: ctx.log });
   const probe = otherCpuProbe();
@@ -36,7 +40,10 @@ export async function measurePropagation(ctx, { server, deployment, model, versi
   for (let i = 0; i < count; i++) {
     const to = versions.find((v) => v !== current);
     const started = performance.now();
-    await runSlipway(['deploy', deployment, '--model', model, '--route', `${to}=100`, '--why', `bench propagation ${i + 1}`], server.env);
+    await runSlipway(
+      ['deploy', deployment, '--model', model, '--route', `${to}=100`, '--why', `bench propagation ${i + 1}`],
+      server.env,
+    );
     const returned = performance.now();
     let polls = 0;
     let answered;
@@ -47,8 +54,16 @@ export async function measurePropagation(ctx, { server, deployment, model, versi
       await sleep(POLL_MS);
     }
     // A change that never arrives is recorded (timedOut), not thrown: the load figures stay.
-    const change = { to, cliMs: returned - started, propagationMs: performance.now() - returned, polls, timedOut: answered !== to };
-    ctx.log(`  -> ${to}: deploy ${Math.round(change.cliMs)} ms, then ${change.timedOut ? `still ${answered} after` : ''} ${Math.round(change.propagationMs)} ms${change.timedOut ? '' : ' until answered'} (${polls} polls)`);
+    const change = {
+      to,
+      cliMs: returned - started,
+      propagationMs: performance.now() - returned,
+      polls,
+      timedOut: answered !== to,
+    };
+    ctx.log(
+      `  -> ${to}: deploy ${Math.round(change.cliMs)} ms, then ${change.timedOut ? `still ${answered} after` : ''} ${Math.round(change.propagationMs)} ms${change.timedOut ? '' : ' until answered'} (${polls} polls)`,
+    );
     changes.push(change);
     current = answered;
   }

@@ -12,7 +12,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** Run one child script step; its last stdout line is JSON. */
 async function child(ctx, script, args, env = {}) {
   const result = await runCommand(process.execPath, [join(HERE, script), ...args], { env });
-  if (result.code !== 0) throw new Error(`${script} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr.slice(-4000)}`);
+  if (result.code !== 0)
+    throw new Error(`${script} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr.slice(-4000)}`);
   const lines = result.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
 }
@@ -28,12 +29,18 @@ async function quietThen(ctx, work) {
 async function pointInTime(ctx) {
   const { pitEntityRows, pitFeatureRows, pitStrategies, pitMemoryLimit, pitThreads } = ctx.config.features;
   const unknown = pitStrategies.filter((s) => s !== 'asof' && s !== 'window');
-  if (unknown.length > 0) throw new Error(`BENCH_PIT_STRATEGIES: unknown ${unknown.join(', ')} (expected asof, window)`);
+  if (unknown.length > 0)
+    throw new Error(`BENCH_PIT_STRATEGIES: unknown ${unknown.join(', ')} (expected asof, window)`);
   const dir = join(ctx.tmp, 'pit');
   mkdirSync(dir, { recursive: true });
-  const env = { ...(pitMemoryLimit ? { PIT_MEMORY_LIMIT: pitMemoryLimit } : {}), ...(pitThreads ? { PIT_THREADS: String(pitThreads) } : {}) };
+  const env = {
+    ...(pitMemoryLimit ? { PIT_MEMORY_LIMIT: pitMemoryLimit } : {}),
+    ...(pitThreads ? { PIT_THREADS: String(pitThreads) } : {}),
+  };
   try {
-    ctx.log(`features: generating ${pitEntityRows.toLocaleString('en-US')} entity rows and 3 views x ${pitFeatureRows.toLocaleString('en-US')} feature rows (Parquet)`);
+    ctx.log(
+      `features: generating ${pitEntityRows.toLocaleString('en-US')} entity rows and 3 views x ${pitFeatureRows.toLocaleString('en-US')} feature rows (Parquet)`,
+    );
     const gen = await child(ctx, 'point-in-time.mjs', ['gen', dir, String(pitFeatureRows), String(pitEntityRows)], env);
     const cells = [];
     for (const strategy of pitStrategies) {
@@ -42,12 +49,21 @@ async function pointInTime(ctx) {
       let best;
       for (let attempt = 1; attempt <= 1 + Math.min(ctx.config.retries, 1); attempt++) {
         const measured = await quietThen(ctx, () => child(ctx, 'point-in-time.mjs', [strategy, dir], env));
-        if (measured.rows !== pitEntityRows) throw new Error(`point-in-time join (${strategy}) wrote ${measured.rows} rows, expected ${pitEntityRows}`);
+        if (measured.rows !== pitEntityRows)
+          throw new Error(`point-in-time join (${strategy}) wrote ${measured.rows} rows, expected ${pitEntityRows}`);
         if (best === undefined || measured.otherCpu < best.otherCpu) best = { ...measured, attempts: attempt };
         if (measured.otherCpu <= ctx.config.disturbedThreshold) break;
-        ctx.log(`  disturbed (${Math.round(measured.otherCpu * 100)}% other CPU)${attempt === 1 ? '; running the join again' : ''}`);
+        ctx.log(
+          `  disturbed (${Math.round(measured.otherCpu * 100)}% other CPU)${attempt === 1 ? '; running the join again' : ''}`,
+        );
       }
-      cells.push({ ...best, entityRows: pitEntityRows, featureRowsPerView: pitFeatureRows, views: 3, genSeconds: gen.seconds });
+      cells.push({
+        ...best,
+        entityRows: pitEntityRows,
+        featureRowsPerView: pitFeatureRows,
+        views: 3,
+        genSeconds: gen.seconds,
+      });
     }
     return cells;
   } finally {
@@ -57,12 +73,19 @@ async function pointInTime(ctx) {
 
 async function onlineRetrieval(ctx) {
   const f = ctx.config.features;
-  ctx.log(`features: online retrieval, ${f.onlineEntities.toLocaleString('en-US')} entities x ${f.onlineFeatures} features, SQLite and Redis (${f.redisUrl})`);
+  ctx.log(
+    `features: online retrieval, ${f.onlineEntities.toLocaleString('en-US')} entities x ${f.onlineFeatures} features, SQLite and Redis (${f.redisUrl})`,
+  );
   const env = {
-    BENCH_ONLINE_ENTITIES: String(f.onlineEntities), BENCH_ONLINE_FEATURES: String(f.onlineFeatures),
-    BENCH_ONLINE_READS: String(f.onlineReads), BENCH_ONLINE_WARMUP: String(f.onlineWarmup), BENCH_REDIS_URL: f.redisUrl,
-    BENCH_QUIET_WAIT: String(ctx.config.quietWait), BENCH_QUIET_THRESHOLD: String(ctx.config.quietThreshold),
-    BENCH_RETRIES: String(ctx.config.retries), BENCH_DISTURBED: String(ctx.config.disturbedThreshold),
+    BENCH_ONLINE_ENTITIES: String(f.onlineEntities),
+    BENCH_ONLINE_FEATURES: String(f.onlineFeatures),
+    BENCH_ONLINE_READS: String(f.onlineReads),
+    BENCH_ONLINE_WARMUP: String(f.onlineWarmup),
+    BENCH_REDIS_URL: f.redisUrl,
+    BENCH_QUIET_WAIT: String(ctx.config.quietWait),
+    BENCH_QUIET_THRESHOLD: String(ctx.config.quietThreshold),
+    BENCH_RETRIES: String(ctx.config.retries),
+    BENCH_DISTURBED: String(ctx.config.disturbedThreshold),
   };
   // The child waits for a quiet machine and re-measures disturbed cells itself, per cell.
   const measured = await child(ctx, 'online.mjs', [], env);
@@ -90,22 +113,63 @@ function fmtMs(ms) {
   return `${ms.toFixed(2)} ms`;
 }
 
-export const PIT_HEADER = ['strategy', 'entity rows', 'views', 'feature rows per view', 'join seconds', 'peak RSS', 'DuckDB memory_limit', 'data gen seconds', 'other CPU', 'note'];
+export const PIT_HEADER = [
+  'strategy',
+  'entity rows',
+  'views',
+  'feature rows per view',
+  'join seconds',
+  'peak RSS',
+  'DuckDB memory_limit',
+  'data gen seconds',
+  'other CPU',
+  'note',
+];
 export function pitRows(result) {
   return (result?.pit ?? []).map((c) => [
-    c.mode, fmtInt(c.entityRows), String(c.views), fmtInt(c.featureRowsPerView), c.seconds.toFixed(2), `${fmtInt(c.peakRssMb)} MB`, c.memoryLimit, c.genSeconds.toFixed(1), pct(c.otherCpu),
+    c.mode,
+    fmtInt(c.entityRows),
+    String(c.views),
+    fmtInt(c.featureRowsPerView),
+    c.seconds.toFixed(2),
+    `${fmtInt(c.peakRssMb)} MB`,
+    c.memoryLimit,
+    c.genSeconds.toFixed(1),
+    pct(c.otherCpu),
     c.attempts > 1 ? `least disturbed of ${c.attempts} runs` : '',
   ]);
 }
 
-export const ONLINE_HEADER = ['store', 'path', 'reads', 'p50', 'p99', 'max', 'mean', 'p99 target', 'verdict', 'load seconds', 'other CPU', 'note'];
+export const ONLINE_HEADER = [
+  'store',
+  'path',
+  'reads',
+  'p50',
+  'p99',
+  'max',
+  'mean',
+  'p99 target',
+  'verdict',
+  'load seconds',
+  'other CPU',
+  'note',
+];
 export function onlineRows(result) {
   return (result?.online ?? []).map((c) => {
     const target = TARGET_P99_MS[c.store];
     if (c.skipped) return [c.store, c.path, '—', '', '', '', '', `< ${target} ms`, 'n/a', '', '', c.skipped];
     return [
-      c.store, c.path, fmtInt(c.reads), fmtMs(c.p50Ms), fmtMs(c.p99Ms), fmtMs(c.maxMs), fmtMs(c.meanMs), `< ${target} ms`,
-      c.p99Ms < target ? 'PASS' : 'MISS', c.loadSeconds.toFixed(1), pct(c.otherCpu),
+      c.store,
+      c.path,
+      fmtInt(c.reads),
+      fmtMs(c.p50Ms),
+      fmtMs(c.p99Ms),
+      fmtMs(c.maxMs),
+      fmtMs(c.meanMs),
+      `< ${target} ms`,
+      c.p99Ms < target ? 'PASS' : 'MISS',
+      c.loadSeconds.toFixed(1),
+      pct(c.otherCpu),
       c.attempts > 1 ? `least disturbed of ${c.attempts} attempts` : '',
     ];
   });
@@ -115,14 +179,18 @@ export function featureNotes(result) {
   if (result === undefined) return [];
   const pit = result.pit[0];
   return [
-    ...(pit ? [`point-in-time join: pointInTimeJoin (dist/features/offline/point-in-time.js) from Parquet to Parquet in a child process; `
-      + `${fmtInt(pit.entityRows)} entity rows over 100,000 keys, 3 views (TTL none, 7 d, 1 d) with event times on a 10-minute grid (many ties), `
-      + `ties broken by created_ts; "peak RSS" = the child's maxRSS (Node + DuckDB, = VmHWM); DuckDB threads ${pit.threads}`] : []),
+    ...(pit
+      ? [
+          `point-in-time join: pointInTimeJoin (dist/features/offline/point-in-time.js) from Parquet to Parquet in a child process; ` +
+            `${fmtInt(pit.entityRows)} entity rows over 100,000 keys, 3 views (TTL none, 7 d, 1 d) with event times on a 10-minute grid (many ties), ` +
+            `ties broken by created_ts; "peak RSS" = the child's maxRSS (Node + DuckDB, = VmHWM); DuckDB threads ${pit.threads}`,
+        ]
+      : []),
     ...result.notes,
-    'online retrieval: "OnlineStore.read" calls the store directly; "getOnlineFeatures" goes through the FeatureStore '
-      + '(definitions cache, request plan, entity validation) as POST /api/v1/features:get does, without HTTP; SQLite is the platform\'s own '
-      + 'store in a temporary SLIPWAY_HOME (online.db, WAL), Redis uses a unique key prefix deleted afterwards; target = issue 5\'s p99; '
-      + '"other CPU" is measured over the timed reads (a local redis-server counts as ours), and a disturbed cell is re-measured like the server cells',
+    'online retrieval: "OnlineStore.read" calls the store directly; "getOnlineFeatures" goes through the FeatureStore ' +
+      "(definitions cache, request plan, entity validation) as POST /api/v1/features:get does, without HTTP; SQLite is the platform's own " +
+      "store in a temporary SLIPWAY_HOME (online.db, WAL), Redis uses a unique key prefix deleted afterwards; target = issue 5's p99; " +
+      '"other CPU" is measured over the timed reads (a local redis-server counts as ours), and a disturbed cell is re-measured like the server cells',
     `features group took ${result.seconds.toFixed(0)} s in all (data generation and store loading included)`,
   ];
 }
@@ -139,6 +207,8 @@ ${markdownTable(PIT_HEADER, pitRows(result))}
 
 ${markdownTable(ONLINE_HEADER, onlineRows(result))}
 
-${featureNotes(result).map((n) => `- ${n}`).join('\n')}
+${featureNotes(result)
+  .map((n) => `- ${n}`)
+  .join('\n')}
 `;
 }

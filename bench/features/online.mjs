@@ -66,7 +66,9 @@ async function load(store, settings, eventTimeMs) {
       const rows = [];
       for (let id = start; id < Math.min(start + WRITE_BATCH, settings.entities); id++) {
         const values = {};
-        names.forEach((name, f) => { values[name] = valueOf(id, f); });
+        names.forEach((name, f) => {
+          values[name] = valueOf(id, f);
+        });
         rows.push({ key: { entity_id: id }, values, eventTimeMs, createdTimeMs: eventTimeMs });
       }
       const { written } = await store.write(VIEW, rows);
@@ -90,7 +92,12 @@ async function measureQuiet(readOne, check, settings, seed) {
   const extraPids = /^redis:\/\/(127\.0\.0\.1|localhost)[:/]/.test(settings.redisUrl) ? pidsNamed('redis-server') : [];
   let best;
   for (let attempt = 0; attempt <= settings.retries; attempt++) {
-    await waitForQuiet({ threshold: settings.quietThreshold, maxSeconds: settings.quietWait, log: (line) => process.stderr.write(`${line}\n`), extraPids });
+    await waitForQuiet({
+      threshold: settings.quietThreshold,
+      maxSeconds: settings.quietWait,
+      log: (line) => process.stderr.write(`${line}\n`),
+      extraPids,
+    });
     const probe = otherCpuProbe({ extraPids });
     const result = await measure(readOne, check, settings, seed);
     const otherCpu = probe.stop();
@@ -115,13 +122,21 @@ async function measure(readOne, check, settings, seed) {
   check(await readOne(ids[0]), ids[0]);
   const sorted = Array.from(times).sort((a, b) => a - b);
   const sum = sorted.reduce((a, b) => a + b, 0);
-  return { reads: settings.reads, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted[sorted.length - 1], meanMs: sum / sorted.length };
+  return {
+    reads: settings.reads,
+    p50Ms: quantile(sorted, 0.5),
+    p99Ms: quantile(sorted, 0.99),
+    maxMs: sorted[sorted.length - 1],
+    meanMs: sum / sorted.length,
+  };
 }
 
 function expectValues(values, statuses, id, what) {
   values.forEach((value, f) => {
     if (statuses[f] !== 'PRESENT' || value !== valueOf(id, f)) {
-      throw new Error(`${what}: entity ${id} feature f${f} came back ${statuses[f]} ${value}, expected PRESENT ${valueOf(id, f)}`);
+      throw new Error(
+        `${what}: entity ${id} feature f${f} came back ${statuses[f]} ${value}, expected PRESENT ${valueOf(id, f)}`,
+      );
     }
   });
 }
@@ -133,17 +148,30 @@ async function measureStore(name, online, featureStore, getOnlineFeatures, setti
   const cells = [];
   const raw = await measureQuiet(
     async (id) => (await online.read(VIEW, names, [{ entity_id: id }], { ttlMs: TTL_MS }))[0],
-    (row, id) => expectValues(row.map((v) => v.value), row.map((v) => v.status), id, `${name} OnlineStore.read`),
-    settings, seed,
+    (row, id) =>
+      expectValues(
+        row.map((v) => v.value),
+        row.map((v) => v.status),
+        id,
+        `${name} OnlineStore.read`,
+      ),
+    settings,
+    seed,
   );
   cells.push({ store: name, path: 'OnlineStore.read', loadSeconds, ...raw });
   if (getOnlineFeatures === undefined) {
-    cells.push({ store: name, path: 'getOnlineFeatures', skipped: 'dist/features/online-retrieval.js has no getOnlineFeatures' });
+    cells.push({
+      store: name,
+      path: 'getOnlineFeatures',
+      skipped: 'dist/features/online-retrieval.js has no getOnlineFeatures',
+    });
   } else {
     const viaStore = await measureQuiet(
-      async (id) => (await getOnlineFeatures(featureStore, { features: refs, entities: [{ entity_id: id }] })).results[0],
+      async (id) =>
+        (await getOnlineFeatures(featureStore, { features: refs, entities: [{ entity_id: id }] })).results[0],
       (result, id) => expectValues(result.values, result.statuses, id, `${name} getOnlineFeatures`),
-      settings, seed + 1,
+      settings,
+      seed + 1,
     );
     cells.push({ store: name, path: 'getOnlineFeatures', loadSeconds, ...viaStore });
   }
@@ -180,31 +208,49 @@ async function main() {
   const cells = [];
   // The platform on a temporary home, as `slipway serve` opens it: its online store is SQLite (home/online.db, WAL).
   const config = loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home });
-  const platform = await openPlatform(config, { verifyOnPush: false, predictionLogThread: false, processMetrics: false, log: () => {} });
+  const platform = await openPlatform(config, {
+    verifyOnPush: false,
+    predictionLogThread: false,
+    processMetrics: false,
+    log: () => {},
+  });
   try {
     await platform.features.apply(parseDefinitions(definitionsYaml(settings.features), { baseDir: home }));
     const eventTimeMs = Date.now();
 
     const sqlite = platform.features.online;
     const sqliteLoad = await load(sqlite, settings, eventTimeMs);
-    cells.push(...await measureStore('SQLite', sqlite, platform.features, getOnlineFeatures, settings, sqliteLoad, 1));
+    cells.push(
+      ...(await measureStore('SQLite', sqlite, platform.features, getOnlineFeatures, settings, sqliteLoad, 1)),
+    );
     await sqlite.deleteView(VIEW);
 
     let redis;
     try {
-      redis = await openRedisOnlineStore({ url: settings.redisUrl, keyPrefix: `slipway:bench:${process.pid}-${Date.now()}:` });
+      redis = await openRedisOnlineStore({
+        url: settings.redisUrl,
+        keyPrefix: `slipway:bench:${process.pid}-${Date.now()}:`,
+      });
     } catch (error) {
       const reason = `Redis at ${settings.redisUrl} unavailable: ${error.cause?.message ?? error.message}`;
-      cells.push({ store: 'Redis', path: 'OnlineStore.read', skipped: reason }, { store: 'Redis', path: 'getOnlineFeatures', skipped: reason });
+      cells.push(
+        { store: 'Redis', path: 'OnlineStore.read', skipped: reason },
+        { store: 'Redis', path: 'getOnlineFeatures', skipped: reason },
+      );
     }
     if (redis !== undefined) {
       const overRedis = new FeatureStore({
-        definitions: platform.features.store, online: redis, database: platform.database,
-        offlineDir: join(home, 'features', 'log'), signatureOf: async () => { throw new Error('no models in this benchmark'); },
+        definitions: platform.features.store,
+        online: redis,
+        database: platform.database,
+        offlineDir: join(home, 'features', 'log'),
+        signatureOf: async () => {
+          throw new Error('no models in this benchmark');
+        },
       });
       try {
         const redisLoad = await load(redis, settings, eventTimeMs);
-        cells.push(...await measureStore('Redis', redis, overRedis, getOnlineFeatures, settings, redisLoad, 1));
+        cells.push(...(await measureStore('Redis', redis, overRedis, getOnlineFeatures, settings, redisLoad, 1)));
       } finally {
         await redis.deleteView(VIEW);
         await redis.close();
@@ -214,9 +260,11 @@ async function main() {
     await platform.close();
     rmSync(home, { recursive: true, force: true });
   }
-  notes.push(`${settings.entities.toLocaleString('en-US')} entities x ${settings.features} float64 features stored per store; `
-    + `${settings.warmup.toLocaleString('en-US')} warm-up then ${settings.reads.toLocaleString('en-US')} timed reads of 1 random entity x ${settings.features} features, one at a time; `
-    + `TTL 1 day applied on read; every answer of the last read checked (PRESENT, right values)`);
+  notes.push(
+    `${settings.entities.toLocaleString('en-US')} entities x ${settings.features} float64 features stored per store; ` +
+      `${settings.warmup.toLocaleString('en-US')} warm-up then ${settings.reads.toLocaleString('en-US')} timed reads of 1 random entity x ${settings.features} features, one at a time; ` +
+      `TTL 1 day applied on read; every answer of the last read checked (PRESENT, right values)`,
+  );
   console.log(JSON.stringify({ settings, cells, notes }));
 }
 

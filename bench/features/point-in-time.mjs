@@ -69,7 +69,10 @@ async function main() {
   const memoryLimit = process.env.PIT_MEMORY_LIMIT || undefined;
   const threads = process.env.PIT_THREADS ? Number(process.env.PIT_THREADS) : undefined;
   if (memoryLimit !== undefined || threads !== undefined) {
-    configureDuckDb({ ...(memoryLimit === undefined ? {} : { memoryLimit }), ...(threads === undefined ? {} : { threads }) });
+    configureDuckDb({
+      ...(memoryLimit === undefined ? {} : { memoryLimit }),
+      ...(threads === undefined ? {} : { threads }),
+    });
   }
   const started = performance.now();
   let joined = 0;
@@ -77,15 +80,29 @@ async function main() {
     await generate(dir, Number(rows ?? 10_000_000), Number(entities ?? 1_000_000));
   } else {
     const out = path.join(dir, `out-${mode}.parquet`);
-    joined = (await pointInTimeJoin({ entities: path.join(dir, 'entities.parquet'), entityTimestamp: 'ts', views: viewsIn(dir), out, strategy: mode })).rows;
+    joined = (
+      await pointInTimeJoin({
+        entities: path.join(dir, 'entities.parquet'),
+        entityTimestamp: 'ts',
+        views: viewsIn(dir),
+        out,
+        strategy: mode,
+      })
+    ).rows;
   }
   const seconds = (performance.now() - started) / 1000;
   await closeDuckDb();
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({
-    mode, rows: joined, seconds: Number(seconds.toFixed(2)), peakRssMb: Math.round(peakRssMb),
-    memoryLimit: memoryLimit ?? '512MB', threads: threads ?? 'default',
-  }));
+  console.log(
+    JSON.stringify({
+      mode,
+      rows: joined,
+      seconds: Number(seconds.toFixed(2)),
+      peakRssMb: Math.round(peakRssMb),
+      memoryLimit: memoryLimit ?? '512MB',
+      threads: threads ?? 'default',
+    }),
+  );
 }
 
 await main();

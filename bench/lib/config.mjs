@@ -35,7 +35,12 @@ function text(name, fallback) {
 
 function list(name, fallback) {
   const raw = env[name];
-  return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallback;
+  return raw
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : fallback;
 }
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -53,7 +58,20 @@ export const config = Object.freeze({
   quietThreshold: number('BENCH_QUIET_THRESHOLD', 0.1),
   retries: env.BENCH_RETRIES === '0' ? 0 : number('BENCH_RETRIES', 2),
   disturbedThreshold: number('BENCH_DISTURBED', 0.15),
-  only: new Set(list('BENCH_ONLY', ['raw', 'ceiling', 'bare', 'flask', 'gunicorn', 'slipway', 'monitoring', 'features', 'batch', 'deployments'])),
+  only: new Set(
+    list('BENCH_ONLY', [
+      'raw',
+      'ceiling',
+      'bare',
+      'flask',
+      'gunicorn',
+      'slipway',
+      'monitoring',
+      'features',
+      'batch',
+      'deployments',
+    ]),
+  ),
   rawBatches: [1, 8, 64, 512],
   // The `features` group (issue 5): point-in-time join sizes and online retrieval.
   features: Object.freeze({

@@ -20,14 +20,20 @@ export async function ensureDependencies(log) {
   const before = await missing();
   if (before.length === 0) return;
   log(`missing: ${before.join(', ')}; running: ${APT_LINE}`);
-  let result = await runCommand('apt-get', ['install', '-y', ...APT_PACKAGES], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  let result = await runCommand('apt-get', ['install', '-y', ...APT_PACKAGES], {
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (result.code !== 0) {
     log('apt-get install failed; running apt-get update and retrying');
     await runCommand('apt-get', ['update'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
-    result = await runCommand('apt-get', ['install', '-y', ...APT_PACKAGES], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    result = await runCommand('apt-get', ['install', '-y', ...APT_PACKAGES], {
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
   const after = await missing();
   if (after.length) {
-    throw new Error(`still missing ${after.join(', ')}; install them as root with:\n  ${APT_LINE}\n${result.stderr.slice(-2000)}`);
+    throw new Error(
+      `still missing ${after.join(', ')}; install them as root with:\n  ${APT_LINE}\n${result.stderr.slice(-2000)}`,
+    );
   }
 }

@@ -17,10 +17,12 @@ export function writePayloads(model, dir) {
   const json = Buffer.from(JSON.stringify({ inputs: [{ name: model.input, shape, datatype: 'FP32', data }] }));
 
   const raw = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-  const header = Buffer.from(JSON.stringify({
-    inputs: [{ name: model.input, shape, datatype: 'FP32', parameters: { binary_data_size: raw.length } }],
-    parameters: { binary_data_output: true },
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: model.input, shape, datatype: 'FP32', parameters: { binary_data_size: raw.length } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
   const binary = Buffer.concat([header, raw]);
 
   const file = (suffix, content) => {
@@ -37,7 +39,11 @@ export function writePayloads(model, dir) {
       contentType: 'application/octet-stream',
       headers: { 'Inference-Header-Content-Length': String(header.length) },
     },
-    tensor: { file: file('raw', raw), spec: file('spec.json', JSON.stringify({ name: model.input, datatype: 'FP32', shape })), bytes: raw.length },
+    tensor: {
+      file: file('raw', raw),
+      spec: file('spec.json', JSON.stringify({ name: model.input, datatype: 'FP32', shape })),
+      bytes: raw.length,
+    },
     flask: { file: file('flask.json', JSON.stringify({ features: data })), contentType: 'application/json' },
   };
 }

@@ -48,7 +48,9 @@ export async function startProcess({ name, command, args, env, cwd, ready, timeo
 
   const deadline = Date.now() + timeoutMs;
   let exitedEarly;
-  exited.then((how) => { exitedEarly = how; });
+  exited.then((how) => {
+    exitedEarly = how;
+  });
   while (Date.now() < deadline) {
     if (exitedEarly) throw new Error(`${name} exited (${JSON.stringify(exitedEarly)}) before it was ready:\n${output}`);
     if (await ready().catch(() => false)) return proc;
@@ -66,8 +68,12 @@ export function runCommand(command, args, { env, cwd } = {}) {
     child.once('exit', () => commands.delete(child));
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });

@@ -9,7 +9,18 @@ export const GRPC_PROTO = join(ROOT, 'proto', 'grpc_service.proto');
 export const grpcProtoPresent = () => existsSync(GRPC_PROTO);
 
 function args({ target, model, payload, typed }) {
-  return [LOADER, '--target', target, '--model', model, '--spec', payload.spec, '--data', payload.file, ...(typed ? ['--typed'] : [])];
+  return [
+    LOADER,
+    '--target',
+    target,
+    '--model',
+    model,
+    '--spec',
+    payload.spec,
+    '--data',
+    payload.file,
+    ...(typed ? ['--typed'] : []),
+  ];
 }
 
 /** One call; resolves the label or throws with the server's error. */
@@ -22,7 +33,13 @@ export async function grpcCheck(options) {
 /** Closed-loop load; resolves { rps, p50Ms, p99Ms, requests, errors, seconds, firstError }. */
 export async function runGrpcLoad({ connections, seconds, warmup = 0, ...options }) {
   const r = await runCommand(process.execPath, [
-    ...args(options), '--concurrency', String(connections), '--seconds', String(seconds), '--warmup', String(warmup),
+    ...args(options),
+    '--concurrency',
+    String(connections),
+    '--seconds',
+    String(seconds),
+    '--warmup',
+    String(warmup),
   ]);
   if (r.code !== 0) throw new Error(`grpc-load failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());

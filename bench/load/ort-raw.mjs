@@ -37,11 +37,18 @@ for (const spec of positionals) {
   const [path, shapeText] = rest.split(':');
   const rowShape = shapeText.split('x').map(Number);
   const rowSize = rowShape.reduce((a, b) => a * b, 1);
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: Number(values.threads), interOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: Number(values.threads),
+    interOpNumThreads: 1,
+  });
   const inputName = session.inputNames[0];
   for (const batch of values.batches.split(',').map(Number)) {
     if (batch * rowSize * 4 > MAX_INPUT_BYTES) {
-      results.push({ model: name, batch, skipped: `input would be ${Math.round((batch * rowSize * 4) / 2 ** 20)} MiB` });
+      results.push({
+        model: name,
+        batch,
+        skipped: `input would be ${Math.round((batch * rowSize * 4) / 2 ** 20)} MiB`,
+      });
       continue;
     }
     const data = new Float32Array(batch * rowSize);
@@ -49,7 +56,14 @@ for (const spec of positionals) {
     const feeds = { [inputName]: new ort.Tensor('float32', data, [batch, ...rowShape]) };
     await measure(session, feeds, Math.min(0.5, Number(values.seconds))); // warm-up
     const m = await measure(session, feeds, Number(values.seconds));
-    results.push({ model: name, batch, runsPerSec: m.runs / m.elapsed, rowsPerSec: (m.runs * batch) / m.elapsed, p50Us: m.p50Us, p99Us: m.p99Us });
+    results.push({
+      model: name,
+      batch,
+      runsPerSec: m.runs / m.elapsed,
+      rowsPerSec: (m.runs * batch) / m.elapsed,
+      p50Us: m.p50Us,
+      p99Us: m.p99Us,
+    });
   }
   await session.release();
 }

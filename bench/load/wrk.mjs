@@ -10,7 +10,9 @@ const SCRIPT = join(BENCH_DIR, 'load', 'post.lua');
  * { rps, p50Ms, p99Ms, requests, errors, seconds } (errors = non-2xx responses + socket errors).
  */
 export async function runWrk({ url, payload, connections, seconds }) {
-  const headers = Object.entries(payload.headers ?? {}).map(([k, v]) => `${k}: ${v}`).join('\n');
+  const headers = Object.entries(payload.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\n');
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', '-s', SCRIPT, url];
   const r = await runCommand('wrk', args, {
     env: { BENCH_BODY: payload.file, BENCH_CONTENT_TYPE: payload.contentType, BENCH_HEADERS: headers },
@@ -38,7 +40,12 @@ export function parseWrk(out) {
   };
   const non2xx = Number(grab(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
   const socket = grab(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  const socketErrors = socket ? socket.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0;
+  const socketErrors = socket
+    ? socket
+        .slice(1)
+        .map(Number)
+        .reduce((a, b) => a + b, 0)
+    : 0;
   return {
     rps: Number(rps[1]),
     p50Ms: pct(50),

@@ -37,7 +37,11 @@ export async function startGrpcCeiling() {
 
 /** Minimal Fastify + onnxruntime-node, one session.run per request. */
 export const startBareStack = (models, threads) =>
-  fastify('bare Fastify+ORT', [...models.flatMap((m) => ['--model', `${m.name}=${m.file}`]), '--threads', String(threads)]);
+  fastify('bare Fastify+ORT', [
+    ...models.flatMap((m) => ['--model', `${m.name}=${m.file}`]),
+    '--threads',
+    String(threads),
+  ]);
 
 /** Train and joblib.dump the seed's scikit-learn pipeline into `dir`; returns the file. */
 export async function trainFlaskModel(dir) {
@@ -67,4 +71,12 @@ export const startFlaskDev = (modelFile) =>
 
 /** The seed's Flask app on gunicorn with 2 sync workers. */
 export const startGunicorn = (modelFile) =>
-  flask('gunicorn -w 2', modelFile, 'gunicorn', (port) => ['-w', '2', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', 'flask_app:app']);
+  flask('gunicorn -w 2', modelFile, 'gunicorn', (port) => [
+    '-w',
+    '2',
+    '-b',
+    `127.0.0.1:${port}`,
+    '--log-level',
+    'warning',
+    'flask_app:app',
+  ]);

@@ -56,12 +56,21 @@ export async function startSlipway(models, { workers, env: extraEnv = {}, setup,
   const base = `http://127.0.0.1:${port}`;
   const ready = async () => {
     if (!(await httpOk(`${base}/v2/health/ready`))) return false;
-    for (const name of [...models.map((m) => m.name), ...readyNames]) if (!(await httpOk(`${base}/v2/models/${name}/ready`))) return false;
+    for (const name of [...models.map((m) => m.name), ...readyNames])
+      if (!(await httpOk(`${base}/v2/models/${name}/ready`))) return false;
     return true;
   };
   let proc;
   try {
-    proc = await startProcess({ name: 'slipway', command: process.execPath, args, cwd: ROOT, env, ready, timeoutMs: 120_000 });
+    proc = await startProcess({
+      name: 'slipway',
+      command: process.execPath,
+      args,
+      cwd: ROOT,
+      env,
+      ready,
+      timeoutMs: 120_000,
+    });
   } catch (error) {
     rmSync(home, { recursive: true, force: true });
     throw error;

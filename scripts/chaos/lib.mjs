@@ -17,7 +17,9 @@ export const POSTGRES_URL = process.env.SLIPWAY_TEST_POSTGRES_URL || 'postgres:/
 export const MODEL_FILE = path.join(ROOT, 'fixtures', 'models', 'breast_cancer.onnx');
 const expected = JSON.parse(readFileSync(path.join(ROOT, 'fixtures', 'models', 'breast_cancer.expected.json'), 'utf8'));
 /** The held-out breast-cancer rows (30 floats each). */
-export const ROWS = Array.from({ length: expected.inputs[0].shape[0] }, (_, i) => expected.inputs[0].data.slice(i * 30, i * 30 + 30));
+export const ROWS = Array.from({ length: expected.inputs[0].shape[0] }, (_, i) =>
+  expected.inputs[0].data.slice(i * 30, i * 30 + 30),
+);
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,7 +33,11 @@ export function seeded(seed) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { next, int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)), pick: (list) => list[Math.floor(next() * list.length)] };
+  return {
+    next,
+    int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: (list) => list[Math.floor(next() * list.length)],
+  };
 }
 
 /** Poll `probe` until it returns something other than undefined/false, or throw after `timeoutMs`. */
@@ -60,7 +66,14 @@ export const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex'
  */
 export async function openStorage(dialect) {
   const home = await mkdtemp(path.join(os.tmpdir(), 'slipway-chaos-'));
-  if (dialect === 'sqlite') return { dialect, home, env: () => ({ SLIPWAY_HOME: home }), query: (sql, params) => sqliteQuery(home, sql, params), dispose: () => rm(home, { recursive: true, force: true }) };
+  if (dialect === 'sqlite')
+    return {
+      dialect,
+      home,
+      env: () => ({ SLIPWAY_HOME: home }),
+      query: (sql, params) => sqliteQuery(home, sql, params),
+      dispose: () => rm(home, { recursive: true, force: true }),
+    };
   const schema = `slipway_chaos_${randomBytes(5).toString('hex')}`;
   await postgres((c) => c.query(`create schema "${schema}"`));
   const url = (port) => {
@@ -76,7 +89,14 @@ export async function openStorage(dialect) {
     env: (port) => ({ SLIPWAY_HOME: home, SLIPWAY_DATABASE_URL: url(port) }),
     query: (sql, params = []) => {
       let i = 0;
-      return postgres((c) => c.query(sql.replaceAll('?', () => `$${++i}`), params), url()).then((r) => r.rows);
+      return postgres(
+        (c) =>
+          c.query(
+            sql.replaceAll('?', () => `$${++i}`),
+            params,
+          ),
+        url(),
+      ).then((r) => r.rows);
     },
     async dispose() {
       await postgres((c) => c.query(`drop schema if exists "${schema}" cascade`));
@@ -134,10 +154,14 @@ export async function startServe(env, args = []) {
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   let gone = false;
   void exited.then(() => (gone = true));
-  const url = await waitFor('the server URL', async () => {
-    if (gone) throw Object.assign(new Error(`slipway serve exited at start-up:\n${output}`), { fatal: true });
-    return /serving on (http:\/\/[0-9.:]+)/.exec(output)?.[1];
-  }, 90_000).catch((error) => {
+  const url = await waitFor(
+    'the server URL',
+    async () => {
+      if (gone) throw Object.assign(new Error(`slipway serve exited at start-up:\n${output}`), { fatal: true });
+      return /serving on (http:\/\/[0-9.:]+)/.exec(output)?.[1];
+    },
+    90_000,
+  ).catch((error) => {
     killGroup(child.pid, 'SIGKILL');
     throw new Error(`${error.message}\n${output}`);
   });
@@ -218,10 +242,15 @@ export async function call(url, init = {}, timeoutMs = 30_000) {
   }
 }
 
-export const inferBody = (row) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }] });
+export const inferBody = (row) =>
+  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }] });
 
 export function pushModel(url, name, bytes, query = '') {
-  return call(`${url}/api/v1/models/${name}/versions${query}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes }, 120_000);
+  return call(
+    `${url}/api/v1/models/${name}/versions${query}`,
+    { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes },
+    120_000,
+  );
 }
 
 /** Every version of `name` whose blob is missing or does not hash to its digest. */
@@ -240,11 +269,16 @@ export async function brokenBlobs(home, versions) {
  * destroys every open connection; `pause()` also closes the port, so new connections are refused
  * (ECONNREFUSED, a database that is down); `resume()` listens on the same port again.
  */
-export async function startProxy(target = { host: new URL(POSTGRES_URL).hostname, port: Number(new URL(POSTGRES_URL).port || 5432) }) {
+export async function startProxy(
+  target = { host: new URL(POSTGRES_URL).hostname, port: Number(new URL(POSTGRES_URL).port || 5432) },
+) {
   const sockets = new Set();
   const forward = (client) => {
     const upstream = net.connect(target);
-    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
       sockets.add(a);
       a.on('error', () => b.destroy());
       a.on('close', () => {
@@ -254,11 +288,12 @@ export async function startProxy(target = { host: new URL(POSTGRES_URL).hostname
       a.pipe(b);
     }
   };
-  const listen = (port) => new Promise((resolve, reject) => {
-    const server = net.createServer(forward);
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      const server = net.createServer(forward);
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve(server));
+    });
   let server = await listen(0);
   const port = server.address().port;
   const cutAll = () => {
@@ -267,13 +302,14 @@ export async function startProxy(target = { host: new URL(POSTGRES_URL).hostname
     sockets.clear();
     return n;
   };
-  const closeServer = () => new Promise((resolve) => {
-    const closing = server;
-    server = undefined;
-    if (closing === undefined) resolve();
-    else closing.close(() => resolve());
-    cutAll();
-  });
+  const closeServer = () =>
+    new Promise((resolve) => {
+      const closing = server;
+      server = undefined;
+      if (closing === undefined) resolve();
+      else closing.close(() => resolve());
+      cutAll();
+    });
   return {
     port,
     cutAll,

@@ -8,7 +8,11 @@ import { resolveTableTarget, type TableFormat } from '../io/table-source.js';
 import { writeTable, type WriteColumn } from '../io/index.js';
 import { parquetCodec, type ParquetType, type PartLayout } from './parquet-part.js';
 
-const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER true', parquet: 'parquet', jsonl: 'json' };
+const COPY_FORMAT: Readonly<Record<TableFormat, string>> = {
+  csv: 'csv, HEADER true',
+  parquet: 'parquet',
+  jsonl: 'json',
+};
 
 /**
  * Concatenates the parts, in order, into `output` (format by extension), written atomically. With
@@ -21,7 +25,11 @@ const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER t
  * outputs go through one streaming COPY; DuckDB keeps insertion order, so a list of files reads
  * file by file, row by row.
  */
-export async function assembleOutput(output: string, parts: readonly string[], columns: readonly WriteColumn[]): Promise<void> {
+export async function assembleOutput(
+  output: string,
+  parts: readonly string[],
+  columns: readonly WriteColumn[],
+): Promise<void> {
   const target = resolveTableTarget(output);
   if (parts.length === 0) {
     await writeTable(target.path, columns, []);
@@ -31,7 +39,10 @@ export async function assembleOutput(output: string, parts: readonly string[], c
   await writeFileAtomically(target.path, (temp) =>
     withConnection(async (connection) => {
       try {
-        await connection.run(`COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT ${COPY_FORMAT[target.format]})`, [listValue([...parts]), temp]);
+        await connection.run(`COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT ${COPY_FORMAT[target.format]})`, [
+          listValue([...parts]),
+          temp,
+        ]);
       } catch (error) {
         throw new SlipwayError('INTERNAL', `cannot write "${output}": ${shortDuckDbMessage(error)}`, { cause: error });
       }
@@ -39,10 +50,19 @@ export async function assembleOutput(output: string, parts: readonly string[], c
   );
 }
 
-const PARQUET_TYPE: Readonly<Record<WriteColumn['type'], ParquetType>> = { integer: 'INT64', number: 'DOUBLE', boolean: 'BOOLEAN', string: 'BYTE_ARRAY' };
+const PARQUET_TYPE: Readonly<Record<WriteColumn['type'], ParquetType>> = {
+  integer: 'INT64',
+  number: 'DOUBLE',
+  boolean: 'BOOLEAN',
+  string: 'BYTE_ARRAY',
+};
 
 /** Writes `file` from the parts' column chunks; false (and nothing written) when a part is not in the codec's layout. */
-async function copyRowGroups(file: string, parts: readonly string[], columns: readonly WriteColumn[]): Promise<boolean> {
+async function copyRowGroups(
+  file: string,
+  parts: readonly string[],
+  columns: readonly WriteColumn[],
+): Promise<boolean> {
   let foreign = false;
   try {
     await writeFileAtomically(file, async (temp) => {
@@ -92,7 +112,10 @@ export class RowGroupFile {
     const end = layout.chunks.reduce((at, c) => Math.max(at, c.offset + c.size), first);
     const at = this.offset;
     await this.write(part.subarray(first, end));
-    this.rowGroups.push({ rows: layout.rows, chunks: layout.chunks.map((c) => ({ offset: c.offset - first + at, size: c.size })) });
+    this.rowGroups.push({
+      rows: layout.rows,
+      chunks: layout.chunks.map((c) => ({ offset: c.offset - first + at, size: c.size })),
+    });
     return true;
   }
 
@@ -102,7 +125,11 @@ export class RowGroupFile {
   }
 
   async writeFooter(): Promise<void> {
-    for (const piece of this.codec.footer(this.columns.map((c) => ({ name: c.name, type: PARQUET_TYPE[c.type] })), this.rowGroups)) await this.write(piece);
+    for (const piece of this.codec.footer(
+      this.columns.map((c) => ({ name: c.name, type: PARQUET_TYPE[c.type] })),
+      this.rowGroups,
+    ))
+      await this.write(piece);
   }
 
   async close(): Promise<void> {

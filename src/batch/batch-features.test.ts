@@ -19,11 +19,16 @@ describe('batch scoring with --features', () => {
 
   beforeAll(async () => {
     platform = await openTestPlatform();
-    for (const model of ['breast_cancer', 'iris_mixed']) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
+    for (const model of ['breast_cancer', 'iris_mixed'])
+      await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
     const home = platform.home;
     const view = async (name: string, odd: boolean) => {
       const features = Array.from({ length: 29 }, (_, c) => c).filter((c) => (c % 2 === 1) === odd);
-      const columns = [{ name: 'patient_id', type: 'integer' as const }, { name: 'ts', type: 'integer' as const }, ...features.map((c) => ({ name: `f${c}`, type: 'number' as const }))];
+      const columns = [
+        { name: 'patient_id', type: 'integer' as const },
+        { name: 'ts', type: 'integer' as const },
+        ...features.map((c) => ({ name: `f${c}`, type: 'number' as const })),
+      ];
       // Row i's true values at T0, and a later (wrong) value that the point-in-time join must not see.
       const rows = Array.from({ length: N }, (_, i) => [
         [100 + i, T0, ...features.map((c) => X[i * 30 + c] as number)],
@@ -33,10 +38,29 @@ describe('batch scoring with --features', () => {
     };
     await view('cells', false);
     await view('shape', true);
-    await writeTable(path.join(home, 'flower.parquet'), [{ name: 'flower_id', type: 'string' }, { name: 'ts', type: 'integer' }, { name: 'sepal_length', type: 'number' }, { name: 'sepal_width', type: 'number' }, { name: 'petal_length', type: 'number' }], []);
+    await writeTable(
+      path.join(home, 'flower.parquet'),
+      [
+        { name: 'flower_id', type: 'string' },
+        { name: 'ts', type: 'integer' },
+        { name: 'sepal_length', type: 'number' },
+        { name: 'sepal_width', type: 'number' },
+        { name: 'petal_length', type: 'number' },
+      ],
+      [],
+    );
     await platform.features.apply(parseDefinitions(await readFile(DEFINITIONS, 'utf8'), { baseDir: home }));
     const entities = Array.from({ length: N }, (_, i) => [`p${i}`, 100 + i, T0 + 5_000, X[i * 30 + 29] as number]);
-    await writeTable(path.join(home, 'entities.csv'), [{ name: 'id', type: 'string' }, { name: 'patient_id', type: 'integer' }, { name: 'ts', type: 'integer' }, { name: 'f29', type: 'number' }], [entities]);
+    await writeTable(
+      path.join(home, 'entities.csv'),
+      [
+        { name: 'id', type: 'string' },
+        { name: 'patient_id', type: 'integer' },
+        { name: 'ts', type: 'integer' },
+        { name: 'f29', type: 'number' },
+      ],
+      [entities],
+    );
   }, 30_000);
 
   afterAll(async () => {
@@ -46,7 +70,14 @@ describe('batch scoring with --features', () => {
   it('joins point-in-time features in the service order and scores them', async () => {
     const output = path.join(platform.home, 'scored.parquet');
     const summary = await runBatchJob(
-      { jobId: 'features', model: 'breast_cancer@1.0.0', input: path.join(platform.home, 'entities.csv'), output, idColumn: 'id', features: { service: 'cancer', timestampColumn: 'ts' } },
+      {
+        jobId: 'features',
+        model: 'breast_cancer@1.0.0',
+        input: path.join(platform.home, 'entities.csv'),
+        output,
+        idColumn: 'id',
+        features: { service: 'cancer', timestampColumn: 'ts' },
+      },
       batchDepsOf(platform),
     );
     expect(summary).toMatchObject({ status: 'succeeded', rows: N, scored: N, rejected: 0 });

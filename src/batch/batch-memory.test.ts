@@ -51,16 +51,26 @@ describe('batch scoring memory', () => {
     if (home !== undefined) await rm(home, { recursive: true, force: true });
   });
 
-  it.skipIf(!COMPILED)('keeps RSS bounded while scoring 2M rows', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', SCRIPT], {
-      env: { ...process.env, DIST: `${DIST}`, HOME_DIR: home, MODEL },
-      maxBuffer: 1 << 20,
-    });
-    const result = JSON.parse(stdout) as { status: string; rows: number; rowsPerSecond: number; baseline: number; peak: number };
-    if (process.env.SLIPWAY_BATCH_MEMORY_REPORT) console.log(result);
-    expect(result).toMatchObject({ status: 'succeeded', rows: ROWS });
-    // Up to two chunks per worker in flight plus one being read, and DuckDB's read buffers: far below what 2M rows x 31 columns would take held at once (~500 MB of doubles + strings).
-    expect(result.peak).toBeLessThan(1024 * 1024 * 1024);
-    expect(result.peak - result.baseline).toBeLessThan(600 * 1024 * 1024);
-  }, 60_000);
+  it.skipIf(!COMPILED)(
+    'keeps RSS bounded while scoring 2M rows',
+    async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', SCRIPT], {
+        env: { ...process.env, DIST: `${DIST}`, HOME_DIR: home, MODEL },
+        maxBuffer: 1 << 20,
+      });
+      const result = JSON.parse(stdout) as {
+        status: string;
+        rows: number;
+        rowsPerSecond: number;
+        baseline: number;
+        peak: number;
+      };
+      if (process.env.SLIPWAY_BATCH_MEMORY_REPORT) console.log(result);
+      expect(result).toMatchObject({ status: 'succeeded', rows: ROWS });
+      // Up to two chunks per worker in flight plus one being read, and DuckDB's read buffers: far below what 2M rows x 31 columns would take held at once (~500 MB of doubles + strings).
+      expect(result.peak).toBeLessThan(1024 * 1024 * 1024);
+      expect(result.peak - result.baseline).toBeLessThan(600 * 1024 * 1024);
+    },
+    60_000,
+  );
 });

@@ -32,7 +32,12 @@ afterAll(async () => {
 
 async function rejectsOf(output: string): Promise<unknown[]> {
   const text = await readFile(output.replace(/\.[a-z]+$/, '.rejects.jsonl'), 'utf8').catch(() => '');
-  return text.trim() === '' ? [] : text.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+  return text.trim() === ''
+    ? []
+    : text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown);
 }
 
 async function colorOuts(file: string): Promise<Record<string, string>> {
@@ -46,22 +51,40 @@ async function colorOuts(file: string): Promise<Record<string, string>> {
 }
 
 describe('batch scoring: BYTES text with a NUL', () => {
-  it.each(['parquet', 'jsonl'] as const)('rejects the row from %s with the online message and scores the rest exactly', async (format) => {
-    const input = path.join(dir, `nul.${format}`);
-    const rows = [
-      ['a', 'red', 1],
-      ['b', 're\u0000d', 2],
-      ['c', 'green\ufeff 🚢 e\u0301', 3],
-    ];
-    await writeTable(input, [{ name: 'id', type: 'string' }, { name: 'color', type: 'string' }, { name: 'x', type: 'number' }], [rows]);
-    const output = path.join(dir, `nul-${format}-out.parquet`);
-    const summary = await runBatchJob({ jobId: `nul-${format}`, model: 'colors@1.0.0', input, output, idColumn: 'id', workers: 1 }, deps);
-    expect(summary, summary.error).toMatchObject({ status: 'succeeded', rows: 3, scored: 2, rejected: 1 });
-    expect(await rejectsOf(output)).toEqual([
-      { id: 'b', reason: 'column "color" contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry' },
-    ]);
-    const outs = await colorOuts(output);
-    expect(Object.keys(outs).sort()).toEqual(['a', 'c']);
-    expect(Buffer.from(outs.c!, 'utf8')).toEqual(Buffer.from('green\ufeff 🚢 e\u0301', 'utf8'));
-  }, 60_000);
+  it.each(['parquet', 'jsonl'] as const)(
+    'rejects the row from %s with the online message and scores the rest exactly',
+    async (format) => {
+      const input = path.join(dir, `nul.${format}`);
+      const rows = [
+        ['a', 'red', 1],
+        ['b', 're\u0000d', 2],
+        ['c', 'green\ufeff 🚢 e\u0301', 3],
+      ];
+      await writeTable(
+        input,
+        [
+          { name: 'id', type: 'string' },
+          { name: 'color', type: 'string' },
+          { name: 'x', type: 'number' },
+        ],
+        [rows],
+      );
+      const output = path.join(dir, `nul-${format}-out.parquet`);
+      const summary = await runBatchJob(
+        { jobId: `nul-${format}`, model: 'colors@1.0.0', input, output, idColumn: 'id', workers: 1 },
+        deps,
+      );
+      expect(summary, summary.error).toMatchObject({ status: 'succeeded', rows: 3, scored: 2, rejected: 1 });
+      expect(await rejectsOf(output)).toEqual([
+        {
+          id: 'b',
+          reason: 'column "color" contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry',
+        },
+      ]);
+      const outs = await colorOuts(output);
+      expect(Object.keys(outs).sort()).toEqual(['a', 'c']);
+      expect(Buffer.from(outs.c!, 'utf8')).toEqual(Buffer.from('green\ufeff 🚢 e\u0301', 'utf8'));
+    },
+    60_000,
+  );
 });

@@ -33,9 +33,16 @@ export async function checkBatchJob(spec: BatchJobSpec, deps: BatchDeps): Promis
   }
   const fileColumns = (await describeTable(spec.input)).columns;
   const keep = spec.keep ?? [];
-  const overrides = Object.fromEntries(Object.entries(spec.map ?? {}).map(([name, columns]) => [name, splitMapColumns(columns)]));
+  const overrides = Object.fromEntries(
+    Object.entries(spec.map ?? {}).map(([name, columns]) => [name, splitMapColumns(columns)]),
+  );
   const ignore = [...(spec.idColumn === undefined ? [] : [spec.idColumn]), ...keep];
-  const mappings = mapColumns(record.signature, fileColumns.map((c) => c.name), ignore, overrides);
+  const mappings = mapColumns(
+    record.signature,
+    fileColumns.map((c) => c.name),
+    ignore,
+    overrides,
+  );
   new ChunkEncoder(mappings, outputColumns(record.signature.outputs), fileColumns, spec.idColumn, keep);
   await checkTextColumns(spec.input, fileColumns, mappings);
 }
@@ -43,7 +50,8 @@ export async function checkBatchJob(spec: BatchJobSpec, deps: BatchDeps): Promis
 async function checkOutput(output: string): Promise<void> {
   const target = resolveTableTarget(output);
   const folder = await stat(path.dirname(target.path)).catch(() => undefined);
-  if (folder?.isDirectory() !== true) throw new SlipwayError('INVALID_ARGUMENT', `the folder of "${output}" does not exist`);
+  if (folder?.isDirectory() !== true)
+    throw new SlipwayError('INVALID_ARGUMENT', `the folder of "${output}" does not exist`);
 }
 
 /** A problem with a path field as a 400 naming the field (a missing input file is the submitter's mistake, not a missing resource). */
@@ -51,7 +59,11 @@ async function fieldError(field: 'input' | 'output', check: Promise<unknown>): P
   try {
     await check;
   } catch (error) {
-    if (!(error instanceof SlipwayError) || (error.code !== 'NOT_FOUND' && error.code !== 'INVALID_ARGUMENT')) throw error;
-    throw new SlipwayError('INVALID_ARGUMENT', `job field "${field}": ${error.message}`, { details: { field }, cause: error });
+    if (!(error instanceof SlipwayError) || (error.code !== 'NOT_FOUND' && error.code !== 'INVALID_ARGUMENT'))
+      throw error;
+    throw new SlipwayError('INVALID_ARGUMENT', `job field "${field}": ${error.message}`, {
+      details: { field },
+      cause: error,
+    });
   }
 }

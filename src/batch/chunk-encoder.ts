@@ -6,9 +6,13 @@ import { ORT_TYPE, dimsOf, fillFeed, parseColumn, readsText, type ParsedColumn }
 import { UNPARSABLE_COLUMN } from './read-input.js';
 import type { PartColumnSpec, PartColumnType, WireTensor } from './scoring-pool.js';
 
-
 /** How each output column type is written in a part. */
-const PART_TYPE: Readonly<Record<WriteColumnType, PartColumnType>> = { number: 'DOUBLE', integer: 'BIGINT', boolean: 'BOOLEAN', string: 'VARCHAR' };
+const PART_TYPE: Readonly<Record<WriteColumnType, PartColumnType>> = {
+  number: 'DOUBLE',
+  integer: 'BIGINT',
+  boolean: 'BOOLEAN',
+  string: 'VARCHAR',
+};
 
 /** Output datatypes as output columns. */
 function writeTypeOf(datatype: Datatype): WriteColumnType {
@@ -59,9 +63,17 @@ export interface OutputColumns {
 export function outputColumns(outputs: readonly TensorSpec[]): OutputColumns[] {
   return outputs.map((spec) => {
     const inner = spec.shape.slice(1);
-    if (inner.some((d) => d < 0)) throw new SlipwayError('UNIMPLEMENTED', `output "${spec.name}" has shape [${spec.shape.join(', ')}]: batch scoring writes outputs of shape [batch] or [batch, k] with a fixed k`);
+    if (inner.some((d) => d < 0))
+      throw new SlipwayError(
+        'UNIMPLEMENTED',
+        `output "${spec.name}" has shape [${spec.shape.join(', ')}]: batch scoring writes outputs of shape [batch] or [batch, k] with a fixed k`,
+      );
     const width = inner.reduce((a, b) => a * b, 1);
-    return { spec, width, names: width === 1 ? [spec.name] : Array.from({ length: width }, (_, j) => `${spec.name}_${j}`) };
+    return {
+      spec,
+      width,
+      names: width === 1 ? [spec.name] : Array.from({ length: width }, (_, j) => `${spec.name}_${j}`),
+    };
   });
 }
 
@@ -103,7 +115,11 @@ export class ChunkEncoder {
     const byName = new Map(fileColumns.map((c) => [c.name, c]));
     const lookup = (name: string, what: string): TableColumn => {
       const column = byName.get(name);
-      if (column === undefined) throw invalid(`missing column "${name}" (${what}); the file's columns are ${fileColumns.map((c) => c.name).join(', ')}`, { column: name });
+      if (column === undefined)
+        throw invalid(
+          `missing column "${name}" (${what}); the file's columns are ${fileColumns.map((c) => c.name).join(', ')}`,
+          { column: name },
+        );
       return column;
     };
     const id = idColumn === undefined ? undefined : lookup(idColumn, '--id-column');
@@ -115,7 +131,10 @@ export class ChunkEncoder {
     ];
     const seen = new Set<string>();
     for (const column of this.columns) {
-      if (seen.has(column.name)) throw invalid(`output column "${column.name}" would appear twice: rename the kept or id column, or leave it out`);
+      if (seen.has(column.name))
+        throw invalid(
+          `output column "${column.name}" would appear twice: rename the kept or id column, or leave it out`,
+        );
       seen.add(column.name);
     }
   }
@@ -123,7 +142,9 @@ export class ChunkEncoder {
   /** Model-input columns read as numbers (with their unparsable text, see `readInput`). */
   get numericColumns(): string[] {
     const text = new Set(this.textColumns);
-    return [...new Set(this.mappings.filter((m) => !readsText(m.spec.datatype)).flatMap((m) => m.columns))].filter((c) => !text.has(c));
+    return [...new Set(this.mappings.filter((m) => !readsText(m.spec.datatype)).flatMap((m) => m.columns))].filter(
+      (c) => !text.has(c),
+    );
   }
 
   /** Model-input columns read as text: those of BYTES and BOOL inputs. */
@@ -146,7 +167,8 @@ export class ChunkEncoder {
     for (const mapping of this.mappings) {
       for (const name of mapping.columns) {
         const key = parsedKey(mapping, name);
-        if (!parsed.has(key)) parsed.set(key, parseColumn(name, mapping.spec.datatype, column(chunk, name), badText, rows, reasons));
+        if (!parsed.has(key))
+          parsed.set(key, parseColumn(name, mapping.spec.datatype, column(chunk, name), badText, rows, reasons));
       }
     }
     const valid = new Int32Array(rows - reasons.size);
@@ -162,12 +184,15 @@ export class ChunkEncoder {
    * (values gathered here), then each output's values (filled by the worker that scores).
    */
   partColumns(chunk: TableChunk, firstRow: number, valid: Int32Array): PartColumnSpec[] {
-    const columns: PartColumnSpec[] = this.idColumn === undefined ? [{ source: 'row', name: 'row', base: firstRow }] : [];
+    const columns: PartColumnSpec[] =
+      this.idColumn === undefined ? [{ source: 'row', name: 'row', base: firstRow }] : [];
     for (const c of this.passthrough) columns.push(gather(c, column(chunk, c.name), valid));
     this.outputs.forEach((o, output) => {
       const type = PART_TYPE[writeTypeOf(o.spec.datatype)];
       const half = o.spec.datatype === 'FP16';
-      o.names.forEach((name, element) => columns.push({ source: 'output', name, type, output, width: o.width, element, ...(half ? { half } : {}) }));
+      o.names.forEach((name, element) =>
+        columns.push({ source: 'output', name, type, output, width: o.width, element, ...(half ? { half } : {}) }),
+      );
     });
     return columns;
   }
@@ -176,7 +201,12 @@ export class ChunkEncoder {
   feedsOf(arrays: readonly (Float32Array | Float64Array)[], rows: number): WireTensor[] {
     return this.mappings.map((m, i) => {
       const data = arrays[i] as Float32Array | Float64Array;
-      return { name: m.spec.name, type: ORT_TYPE[m.spec.datatype], data: data.subarray(0, rows * m.columns.length), dims: dimsOf(m.spec, rows) };
+      return {
+        name: m.spec.name,
+        type: ORT_TYPE[m.spec.datatype],
+        data: data.subarray(0, rows * m.columns.length),
+        dims: dimsOf(m.spec, rows),
+      };
     });
   }
 

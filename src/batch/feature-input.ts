@@ -20,17 +20,32 @@ export interface FeatureInput {
  * `<job>/features.parquet`, once: a resumed job reuses the file (the job's fingerprint covers the
  * input files and the service version), so its chunks are the same rows.
  */
-export async function prepareFeatures(spec: BatchJobSpec, store: FeatureStore | undefined, folder: JobFolder): Promise<FeatureInput> {
+export async function prepareFeatures(
+  spec: BatchJobSpec,
+  store: FeatureStore | undefined,
+  folder: JobFolder,
+): Promise<FeatureInput> {
   const wanted = spec.features;
   if (wanted === undefined) throw new SlipwayError('INTERNAL', 'prepareFeatures without features');
   if (store === undefined) throw new SlipwayError('FAILED_PRECONDITION', 'this batch runner has no feature store');
   const service = await store.service(wanted.service);
-  const columns = service.features.map(parseFeatureRef).map((ref) => (ref.kind === 'view' ? featureColumnName(ref.view, ref.feature) : ref.name));
+  const columns = service.features
+    .map(parseFeatureRef)
+    .map((ref) => (ref.kind === 'view' ? featureColumnName(ref.view, ref.feature) : ref.name));
   const file = path.join(folder.dir, `features-v${service.version}.parquet`);
   if ((await stat(file).catch(() => undefined)) === undefined) {
     await folder.create();
     const { buildTrainingSet } = await import('../features/offline/training-set.js');
-    await buildTrainingSet(store, { service: wanted.service, entities: path.resolve(spec.input), out: file, timestampColumn: wanted.timestampColumn });
+    await buildTrainingSet(store, {
+      service: wanted.service,
+      entities: path.resolve(spec.input),
+      out: file,
+      timestampColumn: wanted.timestampColumn,
+    });
   }
-  return { file, columns, fingerprint: { service: wanted.service, version: service.version, timestampColumn: wanted.timestampColumn } };
+  return {
+    file,
+    columns,
+    fingerprint: { service: wanted.service, version: service.version, timestampColumn: wanted.timestampColumn },
+  };
 }

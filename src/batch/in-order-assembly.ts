@@ -37,9 +37,11 @@ export class InOrderAssembly {
   /** Part `index` (1-based) is complete at `file`. */
   add(index: number, file: string): void {
     this.ready.set(index, file);
-    this.chain = this.chain.then(() => this.drain()).catch(() => {
-      this.failed = true;
-    });
+    this.chain = this.chain
+      .then(() => this.drain())
+      .catch(() => {
+        this.failed = true;
+      });
   }
 
   /**

@@ -16,8 +16,19 @@ import type { WireTensor } from './scoring-pool.js';
 
 /** ONNX Runtime's element type name for each datatype (`runtime/onnx/ort-tensors.ts` has the same table; runtime/ is not ours to import). */
 export const ORT_TYPE: Readonly<Record<Datatype, string>> = {
-  BOOL: 'bool', UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64', INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
-  FP16: 'float16', FP32: 'float32', FP64: 'float64', BYTES: 'string',
+  BOOL: 'bool',
+  UINT8: 'uint8',
+  UINT16: 'uint16',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  FP16: 'float16',
+  FP32: 'float32',
+  FP64: 'float64',
+  BYTES: 'string',
 };
 
 /** Inputs whose columns are read as text and parsed here: BYTES as is, BOOL as true/false/1/0. */
@@ -26,9 +37,15 @@ export function readsText(datatype: Datatype): boolean {
 }
 
 const INT_RANGES: Partial<Record<Datatype, readonly [number, number]>> = {
-  INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-2147483648, 2147483647], UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 4294967295],
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
   // A DOUBLE holds integers exactly up to 2^53.
-  INT64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], UINT64: [0, Number.MAX_SAFE_INTEGER],
+  INT64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
 };
 
 /** Float32 values at or beyond this magnitude round to infinity (as in tensor/elements.ts). */
@@ -41,7 +58,14 @@ export type ParsedColumn = Float64Array | readonly (string | null)[];
  * The column as the values of `datatype`; rows that cannot feed the model get a reason in
  * `reasons` (the first one found wins). `badText` is `read-input.ts`'s UNPARSABLE_COLUMN.
  */
-export function parseColumn(name: string, datatype: Datatype, values: ColumnValues, badText: readonly (string | null)[] | undefined, rows: number, reasons: Map<number, string>): ParsedColumn {
+export function parseColumn(
+  name: string,
+  datatype: Datatype,
+  values: ColumnValues,
+  badText: readonly (string | null)[] | undefined,
+  rows: number,
+  reasons: Map<number, string>,
+): ParsedColumn {
   const reject = (row: number, reason: string): void => {
     if (!reasons.has(row)) reasons.set(row, `column "${name}" ${reason}`);
   };
@@ -87,7 +111,8 @@ export function parseColumn(name: string, datatype: Datatype, values: ColumnValu
       if (problem !== undefined) reject(r, problem);
     } else if (values.nulls[r] === 1) {
       const bad = badText?.[r];
-      const text = bad !== null && bad !== undefined && bad.startsWith(`${name}\u0000`) ? bad.slice(name.length + 1) : undefined;
+      const text =
+        bad !== null && bad !== undefined && bad.startsWith(`${name}\u0000`) ? bad.slice(name.length + 1) : undefined;
       reject(r, text === undefined ? 'is null' : `holds ${quote(text)}, not a number`);
     } else reject(r, `is ${value}`);
   }
@@ -97,14 +122,18 @@ export function parseColumn(name: string, datatype: Datatype, values: ColumnValu
 /** The check of a finite number for a numeric datatype: undefined when it fits, else the reason. */
 function numberCheck(datatype: Datatype): (value: number) => string | undefined {
   if (datatype === 'FP64') return () => undefined;
-  if (datatype === 'FP32') return (v) => (v < FP32_OVERFLOW && v > -FP32_OVERFLOW ? undefined : `holds ${v}, out of range for FP32`);
-  if (datatype === 'FP16') return (v) => (v < FP16_OVERFLOW && v > -FP16_OVERFLOW ? undefined : `holds ${v}, out of range for FP16 (±65504)`);
+  if (datatype === 'FP32')
+    return (v) => (v < FP32_OVERFLOW && v > -FP32_OVERFLOW ? undefined : `holds ${v}, out of range for FP32`);
+  if (datatype === 'FP16')
+    return (v) => (v < FP16_OVERFLOW && v > -FP16_OVERFLOW ? undefined : `holds ${v}, out of range for FP16 (±65504)`);
   const [min, max] = INT_RANGES[datatype] as readonly [number, number];
   const wide = datatype === 'INT64' || datatype === 'UINT64';
   return (v) => {
     if (!Number.isInteger(v)) return `holds ${v}, not an integer`;
     if (v >= min && v <= max) return undefined;
-    return wide && (datatype === 'INT64' || v > 0) ? `holds ${v}, beyond ±2^53 where a number read from a file is exact` : `holds ${v}, out of range for ${datatype} (${min}..${max})`;
+    return wide && (datatype === 'INT64' || v > 0)
+      ? `holds ${v}, beyond ±2^53 where a number read from a file is exact`
+      : `holds ${v}, out of range for ${datatype} (${min}..${max})`;
   };
 }
 
@@ -133,7 +162,8 @@ function parseBools(values: ColumnValues, rows: number, reject: (row: number, re
     }
     const word = text.trim().toLowerCase();
     if (word === 'true' || word === '1' || word === '1.0') out[r] = 1;
-    else if (word !== 'false' && word !== '0' && word !== '0.0') reject(r, `holds ${quote(text)}, not true or false for BOOL`);
+    else if (word !== 'false' && word !== '0' && word !== '0.0')
+      reject(r, `holds ${quote(text)}, not true or false for BOOL`);
   }
   return out;
 }
@@ -143,7 +173,12 @@ export function quote(text: string): string {
 }
 
 /** The feed of one input for the scored rows (`valid`), from its columns' parsed values. */
-export function fillFeed(mapping: InputMapping, valid: Int32Array, parsed: ReadonlyMap<string, ParsedColumn>, keyOf: (mapping: InputMapping, column: string) => string): WireTensor {
+export function fillFeed(
+  mapping: InputMapping,
+  valid: Int32Array,
+  parsed: ReadonlyMap<string, ParsedColumn>,
+  keyOf: (mapping: InputMapping, column: string) => string,
+): WireTensor {
   const { spec, columns } = mapping;
   const width = columns.length;
   const n = valid.length;
@@ -178,7 +213,10 @@ export function fillFeed(mapping: InputMapping, valid: Int32Array, parsed: Reado
   return { name: spec.name, type, data, dims };
 }
 
-function numericStorage(datatype: Datatype, length: number): Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array {
+function numericStorage(
+  datatype: Datatype,
+  length: number,
+): Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array {
   switch (datatype) {
     case 'FP64':
       return new Float64Array(length);

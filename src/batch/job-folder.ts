@@ -40,7 +40,6 @@ export interface JobManifest {
   readonly summary?: BatchSummary;
 }
 
-
 /** The folder of one job: its manifest, numbered parts and per-part rejects. */
 export class JobFolder {
   readonly dir: string;
@@ -82,7 +81,11 @@ export class JobFolder {
     try {
       return JSON.parse(text) as JobManifest;
     } catch (error) {
-      throw new SlipwayError('FAILED_PRECONDITION', `the manifest of job folder ${this.dir} is not valid JSON; delete the folder to start over`, { cause: error });
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `the manifest of job folder ${this.dir} is not valid JSON; delete the folder to start over`,
+        { cause: error },
+      );
     }
   }
 
@@ -91,13 +94,18 @@ export class JobFolder {
   }
 
   async writeRejects(index: number, rejects: readonly { id: unknown; reason: string }[]): Promise<void> {
-    const text = rejects.map((r) => `${JSON.stringify({ id: typeof r.id === 'bigint' ? r.id.toString() : r.id, reason: r.reason })}\n`).join('');
+    const text = rejects
+      .map((r) => `${JSON.stringify({ id: typeof r.id === 'bigint' ? r.id.toString() : r.id, reason: r.reason })}\n`)
+      .join('');
     await writeFileAtomically(this.rejectsPath(index), (temp) => writeFile(temp, text));
   }
 }
 
 /** The first field of `actual` that differs from `expected`, for a clear refusal. */
-export function fingerprintDifference(expected: JobFingerprint, actual: JobFingerprint): keyof JobFingerprint | undefined {
+export function fingerprintDifference(
+  expected: JobFingerprint,
+  actual: JobFingerprint,
+): keyof JobFingerprint | undefined {
   for (const key of Object.keys(expected) as (keyof JobFingerprint)[]) {
     if (JSON.stringify(expected[key]) !== JSON.stringify(actual[key])) return key;
   }

@@ -21,7 +21,10 @@ const N = expected.inputs[0]?.shape[0] as number;
 const ROWS = 5000;
 
 async function writeInput(file: string): Promise<string> {
-  const columns = [{ name: 'id', type: 'string' as const }, ...Array.from({ length: 30 }, (_, j) => ({ name: `f${j}`, type: 'number' as const }))];
+  const columns = [
+    { name: 'id', type: 'string' as const },
+    ...Array.from({ length: 30 }, (_, j) => ({ name: `f${j}`, type: 'number' as const })),
+  ];
   const rows = Array.from({ length: ROWS }, (_, i) => [`id-${i}`, ...X.slice((i % N) * 30, (i % N) * 30 + 30)]);
   await writeTable(file, columns, [rows]);
   return file;
@@ -62,8 +65,19 @@ describe('batch jobs with the real engine', () => {
     services.push(created);
     return created;
   };
-  const spec = (jobId: string) => ({ jobId, model: 'bc@1.0.0', input, output: path.join(dir, `${jobId}.parquet`), idColumn: 'id', chunkRows: 100, workers: 1 });
-  async function until(read: () => Promise<BatchJobRecord>, check: (job: BatchJobRecord) => boolean): Promise<BatchJobRecord> {
+  const spec = (jobId: string) => ({
+    jobId,
+    model: 'bc@1.0.0',
+    input,
+    output: path.join(dir, `${jobId}.parquet`),
+    idColumn: 'id',
+    chunkRows: 100,
+    workers: 1,
+  });
+  async function until(
+    read: () => Promise<BatchJobRecord>,
+    check: (job: BatchJobRecord) => boolean,
+  ): Promise<BatchJobRecord> {
     for (let i = 0; i < 1500; i += 1) {
       const job = await read();
       if (check(job)) return job;
@@ -74,13 +88,33 @@ describe('batch jobs with the real engine', () => {
 
   it('runs a job submitted through the API to the end: every row once, summary and progress stored', async () => {
     const jobs = service(engine);
-    const app: FastifyInstance = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, serving: platform.serving, jobs });
+    const app: FastifyInstance = await buildApp({
+      config: { maxBodyBytes: 1 << 20, logLevel: 'silent' },
+      registry: platform.registry,
+      serving: platform.serving,
+      jobs,
+    });
     try {
       const created = await app.inject({ method: 'POST', url: '/api/v1/jobs', payload: spec('api-run') });
       expect(created.statusCode, created.body).toBe(201);
       jobs.start();
-      const done = await until(async () => (await app.inject({ method: 'GET', url: '/api/v1/jobs/api-run' })).json<BatchJobRecord>(), (job) => job.status !== 'queued' && job.status !== 'running');
-      expect(done).toMatchObject({ status: 'succeeded', error: null, summary: { jobId: 'api-run', status: 'succeeded', model: 'bc', version: '1.0.0', rows: ROWS, scored: ROWS, rejected: 0 } });
+      const done = await until(
+        async () => (await app.inject({ method: 'GET', url: '/api/v1/jobs/api-run' })).json<BatchJobRecord>(),
+        (job) => job.status !== 'queued' && job.status !== 'running',
+      );
+      expect(done).toMatchObject({
+        status: 'succeeded',
+        error: null,
+        summary: {
+          jobId: 'api-run',
+          status: 'succeeded',
+          model: 'bc',
+          version: '1.0.0',
+          rows: ROWS,
+          scored: ROWS,
+          rejected: 0,
+        },
+      });
       expect(done.progress).toMatchObject({ rowsDone: ROWS, chunksDone: ROWS / 100, rejected: 0 });
       expect(await idsOf(path.join(dir, 'api-run.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
     } finally {
@@ -97,15 +131,24 @@ describe('batch jobs with the real engine', () => {
         ...options,
         onProgress: (progress) => {
           options.onProgress(progress);
-          if (progress.chunksDone >= 2) cancel ??= app.inject({ method: 'POST', url: `/api/v1/jobs/${jobSpec.jobId}/cancel` });
+          if (progress.chunksDone >= 2)
+            cancel ??= app.inject({ method: 'POST', url: `/api/v1/jobs/${jobSpec.jobId}/cancel` });
         },
       }),
     );
-    const app = await buildApp({ config: { maxBodyBytes: 1 << 20, logLevel: 'silent' }, registry: platform.registry, serving: platform.serving, jobs });
+    const app = await buildApp({
+      config: { maxBodyBytes: 1 << 20, logLevel: 'silent' },
+      registry: platform.registry,
+      serving: platform.serving,
+      jobs,
+    });
     try {
       await jobs.submit(spec('api-cancel'));
       jobs.start();
-      const done = await until(() => jobs.status('api-cancel'), (job) => job.status !== 'queued' && job.status !== 'running');
+      const done = await until(
+        () => jobs.status('api-cancel'),
+        (job) => job.status !== 'queued' && job.status !== 'running',
+      );
       expect(((await cancel) as { statusCode: number }).statusCode).toBe(202);
       expect(done).toMatchObject({ status: 'cancelled', cancelRequested: true, summary: { status: 'cancelled' } });
       expect(done.summary!.rows).toBeLessThan(ROWS);
@@ -129,7 +172,10 @@ describe('batch jobs with the real engine', () => {
     );
     await first.submit(spec('resumed'));
     first.start();
-    await until(() => first.status('resumed'), () => stopping !== undefined);
+    await until(
+      () => first.status('resumed'),
+      () => stopping !== undefined,
+    );
     await stopping;
     const interrupted = await first.status('resumed');
     expect(interrupted).toMatchObject({ status: 'queued', attempts: 1, owner: null });
@@ -137,7 +183,10 @@ describe('batch jobs with the real engine', () => {
 
     const second = service(engine);
     second.start();
-    const done = await until(() => second.status('resumed'), (job) => job.status !== 'queued' && job.status !== 'running');
+    const done = await until(
+      () => second.status('resumed'),
+      (job) => job.status !== 'queued' && job.status !== 'running',
+    );
     expect(done).toMatchObject({ status: 'succeeded', attempts: 2, summary: { rows: ROWS, scored: ROWS } });
     expect(done.summary!.resumedChunks).toBeGreaterThanOrEqual(3);
     expect(await idsOf(path.join(dir, 'resumed.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
@@ -146,7 +195,10 @@ describe('batch jobs with the real engine', () => {
   it('resumes from its parts a job whose owner on another host stopped heartbeating (issue 13, item 9)', async () => {
     // Three chunks scored by "another process", which then vanished without a word.
     const controller = new AbortController();
-    const partial = await runBatchJob(spec('orphan'), batchDepsOf(platform), { signal: controller.signal, onProgress: (p) => p.chunksDone >= 3 && controller.abort() });
+    const partial = await runBatchJob(spec('orphan'), batchDepsOf(platform), {
+      signal: controller.signal,
+      onProgress: (p) => p.chunksDone >= 3 && controller.abort(),
+    });
     expect(partial.status).toBe('cancelled');
     const store = new SqlJobStore(platform.database);
     const owner = 'another-host/4242/deadbeef';
@@ -160,14 +212,26 @@ describe('batch jobs with the real engine', () => {
       // A live heartbeat from another host is respected (its pid cannot be checked from here): the
       // claimer runs a job submitted after it, polling all the while, and leaves this one alone.
       await claimer.submit(spec('probe'));
-      expect(await until(() => claimer.status('probe'), (job) => job.status === 'succeeded')).toMatchObject({ status: 'succeeded' });
+      expect(
+        await until(
+          () => claimer.status('probe'),
+          (job) => job.status === 'succeeded',
+        ),
+      ).toMatchObject({ status: 'succeeded' });
       expect(await claimer.status('orphan')).toMatchObject({ status: 'running', owner });
     } finally {
       clearInterval(beating);
     }
     // Its lease (staleMs) runs out: a round requeues it and this process resumes it from its parts.
-    const done = await until(() => claimer.status('orphan'), (job) => job.status !== 'queued' && job.status !== 'running');
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 2, summary: { rows: ROWS, scored: ROWS, resumedChunks: partial.rows / 100 } });
+    const done = await until(
+      () => claimer.status('orphan'),
+      (job) => job.status !== 'queued' && job.status !== 'running',
+    );
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      summary: { rows: ROWS, scored: ROWS, resumedChunks: partial.rows / 100 },
+    });
     expect(await idsOf(path.join(dir, 'orphan.parquet'))).toEqual(Array.from({ length: ROWS }, (_, i) => `id-${i}`));
   }, 120_000);
 
@@ -176,9 +240,16 @@ describe('batch jobs with the real engine', () => {
     await served.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx') });
     const server = await startServer(served, { host: '127.0.0.1', port: 0 });
     try {
-      const created = await fetch(`${server.url}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec('served')) });
+      const created = await fetch(`${server.url}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spec('served')),
+      });
       expect(created.status).toBe(201);
-      const done = await until(async () => (await (await fetch(`${server.url}/api/v1/jobs/served`)).json()) as BatchJobRecord, (job) => job.status !== 'queued' && job.status !== 'running');
+      const done = await until(
+        async () => (await (await fetch(`${server.url}/api/v1/jobs/served`)).json()) as BatchJobRecord,
+        (job) => job.status !== 'queued' && job.status !== 'running',
+      );
       expect(done).toMatchObject({ status: 'succeeded', summary: { rows: ROWS, scored: ROWS } });
     } finally {
       await server.stop();

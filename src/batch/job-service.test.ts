@@ -35,7 +35,18 @@ function fakeRunner() {
         else resolve(summary);
       };
       const summaryOf = (status: BatchSummary['status'], error?: string): BatchSummary => ({
-        jobId: spec.jobId, status, model: spec.model, version: '1.0.0', rows: 10, scored: 10, rejected: 0, resumedChunks: 0, seconds: 1, rowsPerSecond: 10, output: spec.output, rejects: null,
+        jobId: spec.jobId,
+        status,
+        model: spec.model,
+        version: '1.0.0',
+        rows: 10,
+        scored: 10,
+        rejected: 0,
+        resumedChunks: 0,
+        seconds: 1,
+        rowsPerSecond: 10,
+        output: spec.output,
+        rejects: null,
         ...(error === undefined ? {} : { error }),
       });
       signal.addEventListener('abort', () => end(summaryOf('cancelled', 'cancelled after chunk 1')), { once: true });
@@ -48,12 +59,34 @@ function fakeRunner() {
       });
     });
   };
-  return { run, runs, get active() { return active; }, get maxActive() { return maxActive; } };
+  return {
+    run,
+    runs,
+    get active() {
+      return active;
+    },
+    get maxActive() {
+      return maxActive;
+    },
+  };
 }
 
-const progressOf = (rowsDone: number): BatchProgress => ({ rowsDone, rowsTotal: 100, rejected: 0, chunksDone: rowsDone / 10, chunksTotal: 10, rowsPerSecond: 20, etaSeconds: (100 - rowsDone) / 20 });
+const progressOf = (rowsDone: number): BatchProgress => ({
+  rowsDone,
+  rowsTotal: 100,
+  rejected: 0,
+  chunksDone: rowsDone / 10,
+  chunksTotal: 10,
+  rowsPerSecond: 20,
+  etaSeconds: (100 - rowsDone) / 20,
+});
 
-const submission = (jobId?: string) => ({ ...(jobId === undefined ? {} : { jobId }), model: 'm@1', input: '/in.csv', output: `/out-${jobId ?? 'x'}.csv` });
+const submission = (jobId?: string) => ({
+  ...(jobId === undefined ? {} : { jobId }),
+  model: 'm@1',
+  input: '/in.csv',
+  output: `/out-${jobId ?? 'x'}.csv`,
+});
 
 /** Poll until `check` passes (background work is asynchronous). */
 async function until<T>(read: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
@@ -94,7 +127,11 @@ describe('JobService', () => {
     const fake = fakeRunner();
     const jobs = service(fake.run);
     const named = await jobs.submit(submission('nightly'));
-    expect(named).toMatchObject({ id: 'nightly', status: 'queued', spec: { jobId: 'nightly', model: 'm@1', input: '/in.csv', output: '/out-nightly.csv' } });
+    expect(named).toMatchObject({
+      id: 'nightly',
+      status: 'queued',
+      spec: { jobId: 'nightly', model: 'm@1', input: '/in.csv', output: '/out-nightly.csv' },
+    });
     const generated = await jobs.submit(submission());
     expect(generated.id).toMatch(/^job-\d{8}-\d{6}-[0-9a-f]{6}$/);
     expect(generated.spec.jobId).toBe(generated.id);
@@ -102,7 +139,10 @@ describe('JobService', () => {
     expect(fake.runs).toHaveLength(0);
     expect((await jobs.list()).map((job) => job.id)).toEqual([generated.id, 'nightly']);
     await expect(jobs.submit(submission('nightly'))).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
-    await expect(jobs.submit(submission('../up'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'jobId' } });
+    await expect(jobs.submit(submission('../up'))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: { field: 'jobId' },
+    });
   });
 
   for (const concurrency of [1, 2]) {
@@ -111,22 +151,36 @@ describe('JobService', () => {
       const jobs = service(fake.run, { concurrency });
       for (const id of ['a', 'b', 'c']) await jobs.submit(submission(id));
       jobs.start();
-      await until(() => fake.runs.length, (n) => n === concurrency);
+      await until(
+        () => fake.runs.length,
+        (n) => n === concurrency,
+      );
       // A few more polling rounds must not start another.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(fake.runs.map((r) => r.spec.jobId)).toEqual(['a', 'b'].slice(0, concurrency));
       expect((await jobs.list({ status: 'running' })).length).toBe(concurrency);
       expect((await jobs.list({ status: 'queued' })).length).toBe(3 - concurrency);
       for (let finished = 0; finished < 3; finished += 1) {
-        await until(() => fake.runs.length, (n) => n === Math.min(3, finished + concurrency));
+        await until(
+          () => fake.runs.length,
+          (n) => n === Math.min(3, finished + concurrency),
+        );
         expect(fake.active).toBe(Math.min(concurrency, 3 - finished));
         fake.runs[finished]!.finish();
       }
-      await until(() => jobs.list({ status: 'succeeded' }), (done) => done.length === 3);
+      await until(
+        () => jobs.list({ status: 'succeeded' }),
+        (done) => done.length === 3,
+      );
       expect(fake.runs.map((r) => r.spec.jobId)).toEqual(['a', 'b', 'c']);
       expect(fake.maxActive).toBe(concurrency);
       const a = await jobs.status('a');
-      expect(a).toMatchObject({ status: 'succeeded', attempts: 1, owner: null, summary: { jobId: 'a', status: 'succeeded', rows: 10 } });
+      expect(a).toMatchObject({
+        status: 'succeeded',
+        attempts: 1,
+        owner: null,
+        summary: { jobId: 'a', status: 'succeeded', rows: 10 },
+      });
     });
   }
 
@@ -135,29 +189,51 @@ describe('JobService', () => {
     const jobs = service(fake.run);
     await jobs.submit(submission('p'));
     jobs.start();
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     run!.progress(30);
     expect((await jobs.status('p')).progress).toEqual(progressOf(30));
-    await until(() => store.get('p'), (job) => job?.progress?.rowsDone === 30);
+    await until(
+      () => store.get('p'),
+      (job) => job?.progress?.rowsDone === 30,
+    );
     run!.progress(60);
-    await until(() => store.get('p'), (job) => job?.progress?.rowsDone === 60);
+    await until(
+      () => store.get('p'),
+      (job) => job?.progress?.rowsDone === 60,
+    );
     run!.finish();
-    const done = await until(() => jobs.status('p'), (job) => job.status === 'succeeded');
+    const done = await until(
+      () => jobs.status('p'),
+      (job) => job.status === 'succeeded',
+    );
     expect(done.progress).toEqual(progressOf(60));
   });
 
-  it('cancels a running job: its signal fires and it ends cancelled with the runner\'s summary', async () => {
+  it("cancels a running job: its signal fires and it ends cancelled with the runner's summary", async () => {
     const fake = fakeRunner();
     const jobs = service(fake.run);
     await jobs.submit(submission('c'));
     jobs.start();
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     const answer = await jobs.cancel('c');
     expect(answer).toMatchObject({ id: 'c', status: 'running', cancelRequested: true });
     expect(run!.signal.aborted).toBe(true);
     expect(run!.signal.reason).toBeInstanceOf(SlipwayError);
-    const done = await until(() => jobs.status('c'), (job) => job.status !== 'running');
-    expect(done).toMatchObject({ status: 'cancelled', error: 'cancelled after chunk 1', summary: { status: 'cancelled' } });
+    const done = await until(
+      () => jobs.status('c'),
+      (job) => job.status !== 'running',
+    );
+    expect(done).toMatchObject({
+      status: 'cancelled',
+      error: 'cancelled after chunk 1',
+      summary: { status: 'cancelled' },
+    });
     await expect(jobs.cancel('c')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
     await expect(jobs.cancel('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
@@ -167,10 +243,21 @@ describe('JobService', () => {
     const jobs = service(fake.run);
     await jobs.submit(submission('remote'));
     jobs.start();
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     await store.requestCancel('remote');
-    await until(() => run!.signal.aborted, (aborted) => aborted);
-    expect(await until(() => statusOf(jobs, 'remote'), (s) => s !== 'running')).toBe('cancelled');
+    await until(
+      () => run!.signal.aborted,
+      (aborted) => aborted,
+    );
+    expect(
+      await until(
+        () => statusOf(jobs, 'remote'),
+        (s) => s !== 'running',
+      ),
+    ).toBe('cancelled');
   });
 
   it('cancels a queued job without running it', async () => {
@@ -179,10 +266,16 @@ describe('JobService', () => {
     await jobs.submit(submission('first'));
     await jobs.submit(submission('second'));
     jobs.start();
-    await until(() => fake.runs.length, (n) => n === 1);
+    await until(
+      () => fake.runs.length,
+      (n) => n === 1,
+    );
     expect(await jobs.cancel('second')).toMatchObject({ status: 'cancelled' });
     fake.runs[0]!.finish();
-    await until(() => statusOf(jobs, 'first'), (s) => s === 'succeeded');
+    await until(
+      () => statusOf(jobs, 'first'),
+      (s) => s === 'succeeded',
+    );
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(fake.runs.map((r) => r.spec.jobId)).toEqual(['first']);
   });
@@ -193,12 +286,25 @@ describe('JobService', () => {
     await jobs.submit(submission('bad'));
     await jobs.submit(submission('good'));
     jobs.start();
-    await until(() => fake.runs.length, (n) => n === 1);
+    await until(
+      () => fake.runs.length,
+      (n) => n === 1,
+    );
     fake.runs[0]!.fail(new SlipwayError('INVALID_ARGUMENT', 'column "x" is missing from /in.csv'));
-    await until(() => fake.runs.length, (n) => n === 2);
-    expect(await jobs.status('bad')).toMatchObject({ status: 'failed', error: 'column "x" is missing from /in.csv', summary: null });
+    await until(
+      () => fake.runs.length,
+      (n) => n === 2,
+    );
+    expect(await jobs.status('bad')).toMatchObject({
+      status: 'failed',
+      error: 'column "x" is missing from /in.csv',
+      summary: null,
+    });
     fake.runs[1]!.finish();
-    await until(() => statusOf(jobs, 'good'), (s) => s === 'succeeded');
+    await until(
+      () => statusOf(jobs, 'good'),
+      (s) => s === 'succeeded',
+    );
   });
 
   it('on stop, aborts running jobs and queues them again; the next start resumes them under the same id', async () => {
@@ -206,18 +312,34 @@ describe('JobService', () => {
     const first = service(fake.run);
     await first.submit(submission('long'));
     first.start();
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     run!.progress(40);
     await first.stop();
     expect(run!.signal.aborted).toBe(true);
-    expect(await store.get('long')).toMatchObject({ status: 'queued', owner: null, attempts: 1, progress: progressOf(40) });
+    expect(await store.get('long')).toMatchObject({
+      status: 'queued',
+      owner: null,
+      attempts: 1,
+      progress: progressOf(40),
+    });
 
     const second = service(fake.run);
     second.start();
-    const [, resumed] = await until(() => fake.runs, (runs) => runs.length === 2);
+    const [, resumed] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 2,
+    );
     expect(resumed!.spec).toEqual(run!.spec);
     resumed!.finish();
-    expect(await until(() => second.status('long'), (job) => job.status === 'succeeded')).toMatchObject({ attempts: 2 });
+    expect(
+      await until(
+        () => second.status('long'),
+        (job) => job.status === 'succeeded',
+      ),
+    ).toMatchObject({ attempts: 2 });
   });
 
   it('resumes a job left running by a crashed process on this host, at start', async () => {
@@ -229,11 +351,17 @@ describe('JobService', () => {
     // A long stale time: only the dead pid can explain the requeue.
     const jobs = service(fake.run, { staleMs: 3_600_000 });
     jobs.start();
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     expect(run!.spec).toEqual({ jobId: 'orphan', model: 'm@1', input: '/in.csv', output: '/out.csv' });
     expect(await jobs.status('orphan')).toMatchObject({ status: 'running', owner: jobs.owner, attempts: 2 });
     run!.finish();
-    await until(() => statusOf(jobs, 'orphan'), (s) => s === 'succeeded');
+    await until(
+      () => statusOf(jobs, 'orphan'),
+      (s) => s === 'succeeded',
+    );
   });
 
   it('resumes a job whose owner (on another host) stopped writing heartbeats, and leaves a live one alone', async () => {
@@ -241,11 +369,18 @@ describe('JobService', () => {
     await store.insert({ jobId: 'busy', model: 'm@1', input: '/in.csv', output: '/out.csv' });
     await store.claim('elsewhere/1/a');
     await store.claim('elsewhere/2/b');
-    await database.db.updateTable('batch_jobs').set({ heartbeat_at: new Date(Date.now() - 120_000).toISOString() }).where('id', '=', 'silent').execute();
+    await database.db
+      .updateTable('batch_jobs')
+      .set({ heartbeat_at: new Date(Date.now() - 120_000).toISOString() })
+      .where('id', '=', 'silent')
+      .execute();
     const fake = fakeRunner();
     const jobs = service(fake.run, { staleMs: 60_000, concurrency: 2 });
     jobs.start();
-    await until(() => fake.runs.length, (n) => n === 1);
+    await until(
+      () => fake.runs.length,
+      (n) => n === 1,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(fake.runs.map((r) => r.spec.jobId)).toEqual(['silent']);
     expect(await store.get('busy')).toMatchObject({ status: 'running', owner: 'elsewhere/2/b' });
@@ -257,11 +392,17 @@ describe('JobService', () => {
     const spec = { jobId: 'here', model: 'm@1', input: '/in.csv', output: '/out.csv' };
     const seen: number[] = [];
     const running = cli.runHere(spec, { onProgress: (p) => seen.push(p.rowsDone) });
-    const [run] = await until(() => fake.runs, (runs) => runs.length === 1);
+    const [run] = await until(
+      () => fake.runs,
+      (runs) => runs.length === 1,
+    );
     expect(await store.get('here')).toMatchObject({ status: 'running', owner: cli.owner, attempts: 1 });
     run!.progress(50);
     expect(seen).toEqual([50]);
-    await until(() => store.get('here'), (job) => job?.progress?.rowsDone === 50);
+    await until(
+      () => store.get('here'),
+      (job) => job?.progress?.rowsDone === 50,
+    );
 
     // Another process cannot start it while this one runs it.
     const otherFake = fakeRunner();
@@ -276,8 +417,17 @@ describe('JobService', () => {
 
     // Rerun with the same id (a resume): the record is taken over, the cancel flag cleared.
     const again = other.runHere(spec);
-    const [second] = await until(() => otherFake.runs, (runs) => runs.length === 1);
-    expect(await store.get('here')).toMatchObject({ status: 'running', owner: other.owner, attempts: 2, cancelRequested: false, error: null });
+    const [second] = await until(
+      () => otherFake.runs,
+      (runs) => runs.length === 1,
+    );
+    expect(await store.get('here')).toMatchObject({
+      status: 'running',
+      owner: other.owner,
+      attempts: 2,
+      cancelRequested: false,
+      error: null,
+    });
     second!.finish();
     await expect(again).resolves.toMatchObject({ jobId: 'here', status: 'succeeded' });
     expect(await store.get('here')).toMatchObject({ status: 'succeeded', attempts: 2 });
@@ -285,7 +435,10 @@ describe('JobService', () => {
 
   it('records a foreground run that throws as failed and rethrows the error', async () => {
     const jobs = service(() => Promise.reject(new SlipwayError('INVALID_ARGUMENT', 'column "f3" is missing')));
-    await expect(jobs.runHere({ jobId: 'bad', model: 'm', input: '/in.csv', output: '/o.csv' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'column "f3" is missing' });
+    await expect(jobs.runHere({ jobId: 'bad', model: 'm', input: '/in.csv', output: '/o.csv' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'column "f3" is missing',
+    });
     expect(await store.get('bad')).toMatchObject({ status: 'failed', error: 'column "f3" is missing', attempts: 1 });
   });
 

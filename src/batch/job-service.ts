@@ -7,7 +7,10 @@ import type { BatchJobSubmission } from './job-submission.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 
 /** Runs one job to its end; the engine's `runBatchJob` bound to a platform, or a fake in tests. */
-export type BatchRunner = (spec: BatchJobSpec, options: { signal: AbortSignal; onProgress: (progress: BatchProgress) => void }) => Promise<BatchSummary>;
+export type BatchRunner = (
+  spec: BatchJobSpec,
+  options: { signal: AbortSignal; onProgress: (progress: BatchProgress) => void },
+) => Promise<BatchSummary>;
 
 export interface JobServiceOptions {
   readonly store: SqlJobStore;
@@ -81,7 +84,8 @@ export class JobService {
 
   constructor(options: JobServiceOptions) {
     const concurrency = options.concurrency ?? 1;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new SlipwayError('INVALID_ARGUMENT', `batch concurrency ${concurrency}: expected an integer of at least 1`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new SlipwayError('INVALID_ARGUMENT', `batch concurrency ${concurrency}: expected an integer of at least 1`);
     this.#store = options.store;
     this.#run = options.run;
     this.#concurrency = concurrency;
@@ -94,7 +98,12 @@ export class JobService {
   /** Store a queued job (id = `jobId` or a new one); ALREADY_EXISTS for a taken id. Runs soon when started. */
   async submit(submission: BatchJobSubmission): Promise<BatchJobRecord> {
     const jobId = submission.jobId ?? newJobId();
-    if (!JOB_ID_PATTERN.test(jobId)) throw new SlipwayError('INVALID_ARGUMENT', `batch job id "${jobId}": expected 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"`, { details: { field: 'jobId' } });
+    if (!JOB_ID_PATTERN.test(jobId))
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `batch job id "${jobId}": expected 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"`,
+        { details: { field: 'jobId' } },
+      );
     await this.#check?.({ ...submission, jobId });
     const record = await this.#store.insert({ ...submission, jobId });
     if (this.#started) this.#pump();
@@ -153,7 +162,14 @@ export class JobService {
   #abort(job: RunningJob, reason: AbortReason): void {
     if (job.reason !== undefined) return;
     job.reason = reason;
-    job.controller.abort(new SlipwayError('CANCELLED', reason === 'cancel' ? `batch job "${job.record.id}" was cancelled` : `batch job "${job.record.id}" was interrupted (${reason})`));
+    job.controller.abort(
+      new SlipwayError(
+        'CANCELLED',
+        reason === 'cancel'
+          ? `batch job "${job.record.id}" was cancelled`
+          : `batch job "${job.record.id}" was interrupted (${reason})`,
+      ),
+    );
   }
 
   /** One round: requeue abandoned jobs, then fill free slots. */
@@ -166,7 +182,10 @@ export class JobService {
 
   async #round(): Promise<void> {
     const staleBefore = new Date(Date.now() - this.#staleMs).toISOString();
-    const requeued = await this.#store.requeueAbandoned({ staleBefore, isDeadOwner: (owner) => isDeadOwner(owner, this.owner) });
+    const requeued = await this.#store.requeueAbandoned({
+      staleBefore,
+      isDeadOwner: (owner) => isDeadOwner(owner, this.owner),
+    });
     for (const id of requeued) this.#log(`batch job ${id}: its process stopped; queued again to resume`);
     if (this.#started) this.#pump();
   }
@@ -210,7 +229,9 @@ export class JobService {
 
   #launch(record: BatchJobRecord): void {
     const job = this.#track(record);
-    this.#log(`batch job ${record.id}: running ${record.spec.model} on ${record.spec.input}${record.attempts > 1 ? ' (resuming)' : ''}`);
+    this.#log(
+      `batch job ${record.id}: running ${record.spec.model} on ${record.spec.input}${record.attempts > 1 ? ' (resuming)' : ''}`,
+    );
     const done = this.#execute(job)
       .then(() => undefined)
       .catch((error: unknown) => this.#log(`batch job ${record.id}: could not record its end: ${message(error)}`))
@@ -227,7 +248,10 @@ export class JobService {
    * A job id seen before is taken over (a resume) unless a live process runs it (FAILED_PRECONDITION).
    * Resolves with the engine's summary; rejects with what the engine threw.
    */
-  async runHere(spec: BatchJobSpec, options: { signal?: AbortSignal; onProgress?: (progress: BatchProgress) => void } = {}): Promise<BatchSummary> {
+  async runHere(
+    spec: BatchJobSpec,
+    options: { signal?: AbortSignal; onProgress?: (progress: BatchProgress) => void } = {},
+  ): Promise<BatchSummary> {
     await this.#check?.(spec);
     const record = await this.#store.startHere(spec, this.owner, (existing) => this.#abandoned(existing));
     const job = this.#track(record);
@@ -246,11 +270,22 @@ export class JobService {
 
   #abandoned(record: BatchJobRecord): boolean {
     const staleBefore = new Date(Date.now() - this.#staleMs).toISOString();
-    return record.heartbeatAt === null || record.heartbeatAt < staleBefore || (record.owner !== null && isDeadOwner(record.owner, this.owner));
+    return (
+      record.heartbeatAt === null ||
+      record.heartbeatAt < staleBefore ||
+      (record.owner !== null && isDeadOwner(record.owner, this.owner))
+    );
   }
 
   #track(record: BatchJobRecord): RunningJob {
-    const job: RunningJob = { record, controller: new AbortController(), latest: record.progress, dirty: false, reason: undefined, beating: false };
+    const job: RunningJob = {
+      record,
+      controller: new AbortController(),
+      latest: record.progress,
+      dirty: false,
+      reason: undefined,
+      beating: false,
+    };
     this.#running.set(record.id, job);
     // A cancel that arrived between the claim and now.
     if (record.cancelRequested) this.#abort(job, 'cancel');
@@ -292,7 +327,8 @@ export class JobService {
       'summary' in result
         ? { status: result.summary.status, summary: result.summary, error: result.summary.error ?? null }
         : { status: job.reason === 'cancel' ? 'cancelled' : 'failed', summary: null, error: message(result.error) };
-    if (job.reason === 'lost') return this.#log(`batch job ${id}: another process took it over; this run's end is not recorded`);
+    if (job.reason === 'lost')
+      return this.#log(`batch job ${id}: another process took it over; this run's end is not recorded`);
     if (job.reason === 'shutdown' && outcome.status !== 'succeeded') {
       await this.#store.release(id, this.owner, job.latest);
       return this.#log(`batch job ${id}: interrupted by shutdown; queued to resume at the next start`);

@@ -4,9 +4,23 @@ import { SqlJobStore } from './job-store.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 import { rejection } from '../testing/rejection.js';
 
-const spec = (jobId: string, extra: Partial<BatchJobSpec> = {}): BatchJobSpec => ({ jobId, model: 'fraud@champion', input: '/data/in.parquet', output: '/data/out.parquet', ...extra });
+const spec = (jobId: string, extra: Partial<BatchJobSpec> = {}): BatchJobSpec => ({
+  jobId,
+  model: 'fraud@champion',
+  input: '/data/in.parquet',
+  output: '/data/out.parquet',
+  ...extra,
+});
 
-const progress = (rowsDone: number): BatchProgress => ({ rowsDone, rowsTotal: 1000, rejected: 2, chunksDone: rowsDone / 100, chunksTotal: 10, rowsPerSecond: 250.5, etaSeconds: 3.25 });
+const progress = (rowsDone: number): BatchProgress => ({
+  rowsDone,
+  rowsTotal: 1000,
+  rejected: 2,
+  chunksDone: rowsDone / 100,
+  chunksTotal: 10,
+  rowsPerSecond: 250.5,
+  etaSeconds: 3.25,
+});
 
 const summary = (jobId: string): BatchSummary => ({
   jobId,
@@ -23,13 +37,20 @@ const summary = (jobId: string): BatchSummary => ({
   rejects: '/data/out.rejects.jsonl',
 });
 
-
 describeEachDialect('JobStore', (fixture) => {
   const openStore = async (): Promise<SqlJobStore> => new SqlJobStore(await fixture.open());
 
   it('inserts a queued job with every spec field, reads it back equal, and refuses a taken id', async () => {
     const store = await openStore();
-    const full = spec('nightly', { idColumn: 'id', keep: ['id', 'region'], map: { x: 'features' }, maxRejectRate: 0.01, chunkRows: 5000, workers: 2, features: { service: 'fraud', timestampColumn: 'ts' } });
+    const full = spec('nightly', {
+      idColumn: 'id',
+      keep: ['id', 'region'],
+      map: { x: 'features' },
+      maxRejectRate: 0.01,
+      chunkRows: 5000,
+      workers: 2,
+      features: { service: 'fraud', timestampColumn: 'ts' },
+    });
     const inserted = await store.insert(full);
     expect(inserted).toEqual({
       id: 'nightly',
@@ -101,9 +122,17 @@ describeEachDialect('JobStore', (fixture) => {
     await store.insert(spec('j'));
     await store.claim('me');
     expect(await store.finish('j', 'other', { status: 'failed', summary: null, error: 'x' }, null)).toBe(false);
-    expect(await store.finish('j', 'me', { status: 'succeeded', summary: summary('j'), error: null }, progress(1000))).toBe(true);
+    expect(
+      await store.finish('j', 'me', { status: 'succeeded', summary: summary('j'), error: null }, progress(1000)),
+    ).toBe(true);
     const done = await store.get('j');
-    expect(done).toMatchObject({ status: 'succeeded', summary: summary('j'), progress: progress(1000), error: null, owner: null });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      summary: summary('j'),
+      progress: progress(1000),
+      error: null,
+      owner: null,
+    });
     expect(done?.finishedAt).not.toBeNull();
     expect(await store.finish('j', 'me', { status: 'failed', summary: null, error: 'late' }, null)).toBe(false);
     expect((await store.get('j'))?.status).toBe('succeeded');
@@ -113,7 +142,11 @@ describeEachDialect('JobStore', (fixture) => {
     const store = await openStore();
     await store.insert(spec('queued'));
     const cancelled = await store.requestCancel('queued');
-    expect(cancelled).toMatchObject({ status: 'cancelled', cancelRequested: true, error: 'cancelled before it started' });
+    expect(cancelled).toMatchObject({
+      status: 'cancelled',
+      cancelRequested: true,
+      error: 'cancelled before it started',
+    });
     expect(await store.claim('me')).toBeUndefined();
 
     expect((await rejection(store.requestCancel('nope'), 'NOT_FOUND')).message).toBe('batch job "nope" does not exist');
@@ -128,8 +161,20 @@ describeEachDialect('JobStore', (fixture) => {
     await store.claim('me');
     expect(await store.release('j', 'other', null)).toBe(false);
     expect(await store.release('j', 'me', progress(500))).toBe(true);
-    expect(await store.get('j')).toMatchObject({ status: 'queued', owner: null, heartbeatAt: null, progress: progress(500), attempts: 1 });
-    expect(await store.claim('you')).toMatchObject({ id: 'j', status: 'running', owner: 'you', attempts: 2, progress: progress(500) });
+    expect(await store.get('j')).toMatchObject({
+      status: 'queued',
+      owner: null,
+      heartbeatAt: null,
+      progress: progress(500),
+      attempts: 1,
+    });
+    expect(await store.claim('you')).toMatchObject({
+      id: 'j',
+      status: 'running',
+      owner: 'you',
+      attempts: 2,
+      progress: progress(500),
+    });
   });
 
   it('requeues running jobs with a stale heartbeat or a dead owner, and no others', async () => {
@@ -139,7 +184,11 @@ describeEachDialect('JobStore', (fixture) => {
     await store.claim('host/20/b');
     await store.claim('host/30/c');
     const database = await fixture.open();
-    await database.db.updateTable('batch_jobs').set({ heartbeat_at: '2020-01-01T00:00:00.000Z' }).where('id', '=', 'stale').execute();
+    await database.db
+      .updateTable('batch_jobs')
+      .set({ heartbeat_at: '2020-01-01T00:00:00.000Z' })
+      .where('id', '=', 'stale')
+      .execute();
     const staleBefore = new Date(Date.now() - 60_000).toISOString();
     const requeued = await store.requeueAbandoned({ staleBefore, isDeadOwner: (owner) => owner === 'host/20/b' });
     expect(requeued.sort()).toEqual(['dead', 'stale']);
@@ -153,19 +202,47 @@ describeEachDialect('JobStore', (fixture) => {
   it('starts a foreground run as a new record, takes over a finished or abandoned one, and refuses a live one', async () => {
     const store = await openStore();
     const started = await store.startHere(spec('fg'), 'cli/1/a', () => false);
-    expect(started).toMatchObject({ id: 'fg', status: 'running', owner: 'cli/1/a', attempts: 1, cancelRequested: false });
+    expect(started).toMatchObject({
+      id: 'fg',
+      status: 'running',
+      owner: 'cli/1/a',
+      attempts: 1,
+      cancelRequested: false,
+    });
     expect(started.startedAt).toBe(started.heartbeatAt);
 
-    const live = await rejection(store.startHere(spec('fg'), 'cli/2/b', () => false), 'FAILED_PRECONDITION');
-    expect(live.message).toBe('batch job "fg" is running in another process (cli/1/a); cancel it first (slipway batch cancel fg)');
-    const abandoned = await store.startHere(spec('fg', { chunkRows: 10 }), 'cli/2/b', (record) => record.owner === 'cli/1/a');
-    expect(abandoned).toMatchObject({ status: 'running', owner: 'cli/2/b', attempts: 2, spec: spec('fg', { chunkRows: 10 }) });
+    const live = await rejection(
+      store.startHere(spec('fg'), 'cli/2/b', () => false),
+      'FAILED_PRECONDITION',
+    );
+    expect(live.message).toBe(
+      'batch job "fg" is running in another process (cli/1/a); cancel it first (slipway batch cancel fg)',
+    );
+    const abandoned = await store.startHere(
+      spec('fg', { chunkRows: 10 }),
+      'cli/2/b',
+      (record) => record.owner === 'cli/1/a',
+    );
+    expect(abandoned).toMatchObject({
+      status: 'running',
+      owner: 'cli/2/b',
+      attempts: 2,
+      spec: spec('fg', { chunkRows: 10 }),
+    });
     expect(await store.heartbeat('fg', 'cli/1/a', null)).toBeUndefined();
 
     await store.requestCancel('fg');
     await store.finish('fg', 'cli/2/b', { status: 'cancelled', summary: null, error: 'cancelled' }, null);
     const rerun = await store.startHere(spec('fg'), 'cli/3/c', () => false);
-    expect(rerun).toMatchObject({ status: 'running', owner: 'cli/3/c', attempts: 3, cancelRequested: false, error: null, summary: null, finishedAt: null });
+    expect(rerun).toMatchObject({
+      status: 'running',
+      owner: 'cli/3/c',
+      attempts: 3,
+      cancelRequested: false,
+      error: null,
+      summary: null,
+      finishedAt: null,
+    });
   });
 
   it('refuses use after close', async () => {

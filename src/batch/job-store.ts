@@ -86,12 +86,26 @@ export class SqlJobStore {
     try {
       const row = await this.#db
         .insertInto('batch_jobs')
-        .values({ id: spec.jobId, spec: JSON.stringify(spec), status: 'queued', progress: null, summary: null, error: null, owner: null, heartbeat_at: null, created_at: now, started_at: null, finished_at: null, updated_at: now })
+        .values({
+          id: spec.jobId,
+          spec: JSON.stringify(spec),
+          status: 'queued',
+          progress: null,
+          summary: null,
+          error: null,
+          owner: null,
+          heartbeat_at: null,
+          created_at: now,
+          started_at: null,
+          finished_at: null,
+          updated_at: now,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
       return toRecord(row);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new SlipwayError('ALREADY_EXISTS', `batch job "${spec.jobId}" already exists`, { cause: error });
+      if (isUniqueViolation(error))
+        throw new SlipwayError('ALREADY_EXISTS', `batch job "${spec.jobId}" already exists`, { cause: error });
       throw error;
     }
   }
@@ -103,7 +117,11 @@ export class SqlJobStore {
 
   /** Newest first. */
   async list(query: JobListQuery = {}): Promise<BatchJobRecord[]> {
-    let select = this.#db.selectFrom('batch_jobs').selectAll().orderBy('seq', 'desc').limit(query.limit ?? 100);
+    let select = this.#db
+      .selectFrom('batch_jobs')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(query.limit ?? 100);
     if (query.status !== undefined) select = select.where('status', '=', query.status);
     return (await select.execute()).map(toRecord);
   }
@@ -113,45 +131,97 @@ export class SqlJobStore {
    * running record, or the existing one taken over (attempts + 1, cancel flag and outcome cleared)
    * unless it is running in a process `isAbandoned` does not give up on: FAILED_PRECONDITION then.
    */
-  async startHere(spec: BatchJobSpec, owner: string, isAbandoned: (record: BatchJobRecord) => boolean): Promise<BatchJobRecord> {
+  async startHere(
+    spec: BatchJobSpec,
+    owner: string,
+    isAbandoned: (record: BatchJobRecord) => boolean,
+  ): Promise<BatchJobRecord> {
     const now = new Date().toISOString();
     const existing = await this.get(spec.jobId);
     if (existing === undefined) {
       try {
         const row = await this.#db
           .insertInto('batch_jobs')
-          .values({ id: spec.jobId, spec: JSON.stringify(spec), status: 'running', attempts: 1, progress: null, summary: null, error: null, owner, heartbeat_at: now, created_at: now, started_at: now, finished_at: null, updated_at: now })
+          .values({
+            id: spec.jobId,
+            spec: JSON.stringify(spec),
+            status: 'running',
+            attempts: 1,
+            progress: null,
+            summary: null,
+            error: null,
+            owner,
+            heartbeat_at: now,
+            created_at: now,
+            started_at: now,
+            finished_at: null,
+            updated_at: now,
+          })
           .returningAll()
           .executeTakeFirstOrThrow();
         return toRecord(row);
       } catch (error) {
-        if (isUniqueViolation(error)) throw new SlipwayError('FAILED_PRECONDITION', `batch job "${spec.jobId}" was just started by another process`, { cause: error });
+        if (isUniqueViolation(error))
+          throw new SlipwayError(
+            'FAILED_PRECONDITION',
+            `batch job "${spec.jobId}" was just started by another process`,
+            { cause: error },
+          );
         throw error;
       }
     }
     if (existing.status === 'running' && !isAbandoned(existing)) {
-      throw new SlipwayError('FAILED_PRECONDITION', `batch job "${spec.jobId}" is running in another process (${existing.owner ?? 'unknown'}); cancel it first (slipway batch cancel ${spec.jobId})`);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `batch job "${spec.jobId}" is running in another process (${existing.owner ?? 'unknown'}); cancel it first (slipway batch cancel ${spec.jobId})`,
+      );
     }
     let update = this.#db
       .updateTable('batch_jobs')
-      .set((eb) => ({ spec: JSON.stringify(spec), status: 'running', owner, cancel_requested: 0, summary: null, error: null, finished_at: null, heartbeat_at: now, started_at: now, updated_at: now, attempts: eb('attempts', '+', 1) }))
+      .set((eb) => ({
+        spec: JSON.stringify(spec),
+        status: 'running',
+        owner,
+        cancel_requested: 0,
+        summary: null,
+        error: null,
+        finished_at: null,
+        heartbeat_at: now,
+        started_at: now,
+        updated_at: now,
+        attempts: eb('attempts', '+', 1),
+      }))
       .where('id', '=', spec.jobId)
       .where('status', '=', existing.status);
     update = existing.owner === null ? update.where('owner', 'is', null) : update.where('owner', '=', existing.owner);
     const row = await update.returningAll().executeTakeFirst();
-    if (row === undefined) throw new SlipwayError('FAILED_PRECONDITION', `batch job "${spec.jobId}" changed while starting it; try again`);
+    if (row === undefined)
+      throw new SlipwayError('FAILED_PRECONDITION', `batch job "${spec.jobId}" changed while starting it; try again`);
     return toRecord(row);
   }
 
   /** Take the oldest queued job for `owner` (running, attempts + 1); undefined when none is queued. */
   async claim(owner: string): Promise<BatchJobRecord | undefined> {
     // A few candidates: another process may claim the first between our read and our update.
-    const candidates = await this.#db.selectFrom('batch_jobs').select('id').where('status', '=', 'queued').orderBy('seq').limit(5).execute();
+    const candidates = await this.#db
+      .selectFrom('batch_jobs')
+      .select('id')
+      .where('status', '=', 'queued')
+      .orderBy('seq')
+      .limit(5)
+      .execute();
     for (const { id } of candidates) {
       const now = new Date().toISOString();
       const row = await this.#db
         .updateTable('batch_jobs')
-        .set((eb) => ({ status: 'running', owner, heartbeat_at: now, started_at: now, updated_at: now, attempts: eb('attempts', '+', 1) }))
+        .set((eb) => ({
+          status: 'running',
+          owner,
+          heartbeat_at: now,
+          started_at: now,
+          updated_at: now,
+          attempts: eb('attempts', '+', 1),
+        }))
         .where('id', '=', id)
         .where('status', '=', 'queued')
         .returningAll()
@@ -165,7 +235,11 @@ export class SqlJobStore {
    * The owner's sign of life, with its latest progress (null keeps the stored one). Answers whether
    * a cancel was asked for, or undefined when `owner` no longer runs the job (it was requeued).
    */
-  async heartbeat(id: string, owner: string, progress: BatchProgress | null): Promise<{ cancelRequested: boolean } | undefined> {
+  async heartbeat(
+    id: string,
+    owner: string,
+    progress: BatchProgress | null,
+  ): Promise<{ cancelRequested: boolean } | undefined> {
     const now = new Date().toISOString();
     const row = await this.#db
       .updateTable('batch_jobs')
@@ -204,7 +278,13 @@ export class SqlJobStore {
     const now = new Date().toISOString();
     const result = await this.#db
       .updateTable('batch_jobs')
-      .set({ status: 'queued', owner: null, heartbeat_at: null, updated_at: now, ...(progress === null ? {} : { progress: JSON.stringify(progress) }) })
+      .set({
+        status: 'queued',
+        owner: null,
+        heartbeat_at: null,
+        updated_at: now,
+        ...(progress === null ? {} : { progress: JSON.stringify(progress) }),
+      })
       .where('id', '=', id)
       .where('owner', '=', owner)
       .where('status', '=', 'running')
@@ -220,7 +300,13 @@ export class SqlJobStore {
     const now = new Date().toISOString();
     const queued = await this.#db
       .updateTable('batch_jobs')
-      .set({ status: 'cancelled', cancel_requested: 1, error: 'cancelled before it started', finished_at: now, updated_at: now })
+      .set({
+        status: 'cancelled',
+        cancel_requested: 1,
+        error: 'cancelled before it started',
+        finished_at: now,
+        updated_at: now,
+      })
       .where('id', '=', id)
       .where('status', '=', 'queued')
       .returningAll()
@@ -236,12 +322,18 @@ export class SqlJobStore {
     if (running !== undefined) return toRecord(running);
     const record = await this.get(id);
     if (record === undefined) throw new SlipwayError('NOT_FOUND', `batch job "${id}" does not exist`);
-    throw new SlipwayError('FAILED_PRECONDITION', `batch job "${id}" already ${record.status}`, { details: { status: record.status } });
+    throw new SlipwayError('FAILED_PRECONDITION', `batch job "${id}" already ${record.status}`, {
+      details: { status: record.status },
+    });
   }
 
   /** Put running jobs that no live process owns back in the queue; returns their ids. */
   async requeueAbandoned(query: AbandonedQuery): Promise<string[]> {
-    const running = await this.#db.selectFrom('batch_jobs').select(['id', 'owner', 'heartbeat_at']).where('status', '=', 'running').execute();
+    const running = await this.#db
+      .selectFrom('batch_jobs')
+      .select(['id', 'owner', 'heartbeat_at'])
+      .where('status', '=', 'running')
+      .execute();
     const requeued: string[] = [];
     for (const row of running) {
       const stale = row.heartbeat_at === null || row.heartbeat_at < query.staleBefore;

@@ -25,7 +25,10 @@ describe('job submission checks', () => {
     await platform.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx') });
     dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-job-checks-'));
     input = path.join(dir, 'in.csv');
-    await writeFile(input, `id,${Array.from({ length: 30 }, (_, j) => `f${j}`).join(',')}\nr0,${Array.from({ length: 30 }, () => '1.5').join(',')}\n`);
+    await writeFile(
+      input,
+      `id,${Array.from({ length: 30 }, (_, j) => `f${j}`).join(',')}\nr0,${Array.from({ length: 30 }, () => '1.5').join(',')}\n`,
+    );
     server = await startServer(platform, { host: '127.0.0.1', port: 0 });
   }, 60_000);
   afterAll(async () => {
@@ -35,21 +38,64 @@ describe('job submission checks', () => {
   });
 
   const submit = async (body: Record<string, unknown>) => {
-    const response = await fetch(`${server.url}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: response.status, body: (await response.json()) as { error?: string; code?: string; details?: unknown; id?: string } };
+    const response = await fetch(`${server.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as { error?: string; code?: string; details?: unknown; id?: string },
+    };
   };
-  const job = (overrides: Record<string, unknown> = {}) => ({ model: 'bc@1.0.0', input, output: path.join(dir, 'out.csv'), idColumn: 'id', ...overrides });
+  const job = (overrides: Record<string, unknown> = {}) => ({
+    model: 'bc@1.0.0',
+    input,
+    output: path.join(dir, 'out.csv'),
+    idColumn: 'id',
+    ...overrides,
+  });
 
   // Paths are made under the test's folder when the test runs (it does not exist when tests are collected).
   const under = (...parts: string[]) => path.join(dir, ...parts);
   type Case = [string, () => Record<string, unknown>, () => string | RegExp, Record<string, unknown>];
   it.each<Case>([
-    ['chunkRows 1e12', () => ({ chunkRows: 1e12 }), () => 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 1000000000000', { field: 'chunkRows', min: 1, max: 10_000_000 }],
-    ['10,000 workers', () => ({ workers: 10_000 }), () => 'job field "workers" must be an integer from 1 to 256, got 10000', { field: 'workers', min: 1, max: 256 }],
-    ['a missing input file', () => ({ input: under('nope.csv') }), () => new RegExp(`^job field "input": .*${under('nope.csv')}.*(does not exist|no table files)`), { field: 'input' }],
-    ['an output in a missing folder', () => ({ output: under('no', 'out.csv') }), () => `job field "output": the folder of "${under('no', 'out.csv')}" does not exist`, { field: 'output' }],
-    ['an output of an unknown format', () => ({ output: under('out.xlsx') }), () => /^job field "output": /, { field: 'output' }],
-    ['a missing id column', () => ({ idColumn: 'key' }), () => /^missing column "key" \(--id-column\)/, { column: 'key' }],
+    [
+      'chunkRows 1e12',
+      () => ({ chunkRows: 1e12 }),
+      () => 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 1000000000000',
+      { field: 'chunkRows', min: 1, max: 10_000_000 },
+    ],
+    [
+      '10,000 workers',
+      () => ({ workers: 10_000 }),
+      () => 'job field "workers" must be an integer from 1 to 256, got 10000',
+      { field: 'workers', min: 1, max: 256 },
+    ],
+    [
+      'a missing input file',
+      () => ({ input: under('nope.csv') }),
+      () => new RegExp(`^job field "input": .*${under('nope.csv')}.*(does not exist|no table files)`),
+      { field: 'input' },
+    ],
+    [
+      'an output in a missing folder',
+      () => ({ output: under('no', 'out.csv') }),
+      () => `job field "output": the folder of "${under('no', 'out.csv')}" does not exist`,
+      { field: 'output' },
+    ],
+    [
+      'an output of an unknown format',
+      () => ({ output: under('out.xlsx') }),
+      () => /^job field "output": /,
+      { field: 'output' },
+    ],
+    [
+      'a missing id column',
+      () => ({ idColumn: 'key' }),
+      () => /^missing column "key" \(--id-column\)/,
+      { column: 'key' },
+    ],
   ])('answers 400 for %s', async (_, overrides, message, details) => {
     const { status, body } = await submit(job(overrides()));
     expect(status, JSON.stringify(body)).toBe(400);
@@ -79,8 +125,29 @@ describe('job submission checks', () => {
 
   it('`slipway batch run` refuses the same settings and an unknown model before recording a job', async () => {
     const lines: string[] = [];
-    const io = { stdout: (text: string) => lines.push(text), stderr: (text: string) => lines.push(text), env: { SLIPWAY_HOME: platform.home, SLIPWAY_LOG_LEVEL: 'silent' }, cwd: dir };
-    const run = (...args: string[]) => runCli(['batch', 'run', '--input', input, '--output', path.join(dir, 'cli.csv'), '--id-column', 'id', '--job-id', 'cli', ...args], io);
+    const io = {
+      stdout: (text: string) => lines.push(text),
+      stderr: (text: string) => lines.push(text),
+      env: { SLIPWAY_HOME: platform.home, SLIPWAY_LOG_LEVEL: 'silent' },
+      cwd: dir,
+    };
+    const run = (...args: string[]) =>
+      runCli(
+        [
+          'batch',
+          'run',
+          '--input',
+          input,
+          '--output',
+          path.join(dir, 'cli.csv'),
+          '--id-column',
+          'id',
+          '--job-id',
+          'cli',
+          ...args,
+        ],
+        io,
+      );
     expect(await run('--model', 'bc@1.0.0', '--chunk-rows', '1e12')).toBe(1);
     expect(lines.join('')).toContain('--chunk-rows must be an integer from 1 to 10,000,000, got 1000000000000');
     expect(await run('--model', 'bc@1.0.0', '--workers', '10000')).toBe(1);

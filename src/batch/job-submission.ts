@@ -8,7 +8,19 @@ export type BatchJobSubmission = Omit<BatchJobSpec, 'jobId'> & { readonly jobId?
 /** Job ids name a folder (`$SLIPWAY_HOME/batch/<jobId>/`): no separators, no leading dot. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-const FIELDS = ['jobId', 'model', 'input', 'output', 'idColumn', 'keep', 'map', 'maxRejectRate', 'chunkRows', 'workers', 'features'] as const;
+const FIELDS = [
+  'jobId',
+  'model',
+  'input',
+  'output',
+  'idColumn',
+  'keep',
+  'map',
+  'maxRejectRate',
+  'chunkRows',
+  'workers',
+  'features',
+] as const;
 
 /**
  * The allowed range of each numeric job setting, checked where a job is submitted (the jobs API,
@@ -25,13 +37,18 @@ export const JOB_LIMITS = {
  * INVALID_ARGUMENT when a numeric setting is outside {@link JOB_LIMITS}; `name` says how the
  * caller calls the field (`job field "chunkRows"` for the API, `--chunk-rows` for the CLI).
  */
-export function checkJobSettings(spec: Partial<Pick<BatchJobSpec, keyof typeof JOB_LIMITS>>, name: (field: keyof typeof JOB_LIMITS) => string): void {
+export function checkJobSettings(
+  spec: Partial<Pick<BatchJobSpec, keyof typeof JOB_LIMITS>>,
+  name: (field: keyof typeof JOB_LIMITS) => string,
+): void {
   for (const field of Object.keys(JOB_LIMITS) as (keyof typeof JOB_LIMITS)[]) {
     const value = spec[field];
     if (value === undefined) continue;
     const limit = JOB_LIMITS[field];
     if (!(value >= limit.min && value <= limit.max) || (limit.integer && !Number.isInteger(value))) {
-      throw new SlipwayError('INVALID_ARGUMENT', `${name(field)} must be ${limit.text}, got ${value}`, { details: { field, min: limit.min, max: limit.max } });
+      throw new SlipwayError('INVALID_ARGUMENT', `${name(field)} must be ${limit.text}, got ${value}`, {
+        details: { field, min: limit.min, max: limit.max },
+      });
     }
   }
 }
@@ -60,17 +77,24 @@ export function parseJobSubmission(body: unknown): BatchJobSubmission {
     output: requiredString(raw, 'output'),
   };
   if (raw.jobId !== undefined) {
-    if (typeof raw.jobId !== 'string' || !JOB_ID_PATTERN.test(raw.jobId)) throw bad('jobId', 'must be 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"');
+    if (typeof raw.jobId !== 'string' || !JOB_ID_PATTERN.test(raw.jobId))
+      throw bad('jobId', 'must be 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"');
     spec.jobId = raw.jobId;
   }
   if (raw.idColumn !== undefined) spec.idColumn = requiredString(raw, 'idColumn');
   if (raw.keep !== undefined) {
-    if (!Array.isArray(raw.keep) || !raw.keep.every((c) => typeof c === 'string' && c !== '')) throw bad('keep', 'must be an array of column names');
+    if (!Array.isArray(raw.keep) || !raw.keep.every((c) => typeof c === 'string' && c !== ''))
+      throw bad('keep', 'must be an array of column names');
     spec.keep = raw.keep;
   }
   if (raw.map !== undefined) {
     const map = raw.map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map) || !Object.values(map).every((c) => typeof c === 'string' && c !== '')) {
+    if (
+      typeof map !== 'object' ||
+      map === null ||
+      Array.isArray(map) ||
+      !Object.values(map).every((c) => typeof c === 'string' && c !== '')
+    ) {
       throw bad('map', 'must be an object of model input name -> column name');
     }
     spec.map = map;
@@ -84,7 +108,12 @@ export function parseJobSubmission(body: unknown): BatchJobSubmission {
   checkJobSettings(spec, (field) => `job field "${field}"`);
   if (raw.features !== undefined) {
     const features = raw.features as Record<string, unknown> | null;
-    if (typeof features !== 'object' || features === null || typeof features.service !== 'string' || typeof features.timestampColumn !== 'string') {
+    if (
+      typeof features !== 'object' ||
+      features === null ||
+      typeof features.service !== 'string' ||
+      typeof features.timestampColumn !== 'string'
+    ) {
       throw bad('features', 'must be {"service": string, "timestampColumn": string}');
     }
     spec.features = { service: features.service, timestampColumn: features.timestampColumn };

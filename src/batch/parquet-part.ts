@@ -23,7 +23,10 @@ export interface ParquetCodec {
    * The end of a file whose row groups are column chunks copied from parts (at `offset` in the new
    * file): footer, its length and the magic. The file starts with {@link ParquetCodec.magic}.
    */
-  readonly footer: (schema: readonly { name: string; type: ParquetType }[], rowGroups: readonly PartLayout[]) => Uint8Array[];
+  readonly footer: (
+    schema: readonly { name: string; type: ParquetType }[],
+    rowGroups: readonly PartLayout[],
+  ) => Uint8Array[];
   /** The layout of a part this codec wrote with `columns` columns; undefined for any other file. */
   readonly readLayout: (file: Uint8Array, columns: number) => PartLayout | undefined;
   readonly magic: Uint8Array;
@@ -138,7 +141,11 @@ export function parquetCodec(): ParquetCodec {
   }
 
   /** The non-null values, PLAIN-encoded. */
-  function plainValues(column: PartColumnData, rows: number, present: ((k: number) => boolean) | undefined): Uint8Array {
+  function plainValues(
+    column: PartColumnData,
+    rows: number,
+    present: ((k: number) => boolean) | undefined,
+  ): Uint8Array {
     const { values } = column;
     if (column.type === 'BYTE_ARRAY') {
       const encoded: Uint8Array[] = [];
@@ -177,7 +184,8 @@ export function parquetCodec(): ParquetCodec {
     const chunks: { offset: number; size: number }[] = [];
     if (rows > 0) {
       for (const column of columns) {
-        const nulls = column.nulls !== undefined && column.nulls.subarray(0, rows).includes(1) ? column.nulls : undefined;
+        const nulls =
+          column.nulls !== undefined && column.nulls.subarray(0, rows).includes(1) ? column.nulls : undefined;
         const levels = definitionLevels(nulls, rows);
         const data = plainValues(column, rows, nulls === undefined ? undefined : (k) => nulls[k] !== 1);
         const pageSize = levels.length + data.length;
@@ -203,7 +211,10 @@ export function parquetCodec(): ParquetCodec {
     return pieces;
   }
 
-  function footer(schema: readonly { name: string; type: ParquetType }[], rowGroups: readonly PartLayout[]): Uint8Array[] {
+  function footer(
+    schema: readonly { name: string; type: ParquetType }[],
+    rowGroups: readonly PartLayout[],
+  ): Uint8Array[] {
     const out = new Thrift();
     out.struct(() => {
       out.int(1, 1);
@@ -220,7 +231,11 @@ export function parquetCodec(): ParquetCodec {
           if (column.type === 'BYTE_ARRAY') out.int(6, UTF8);
         });
       }
-      out.int(3, rowGroups.reduce((n, g) => n + g.rows, 0), true);
+      out.int(
+        3,
+        rowGroups.reduce((n, g) => n + g.rows, 0),
+        true,
+      );
       out.listHeader(4, rowGroups.length, 12);
       for (const group of rowGroups) {
         out.struct(() => {
@@ -244,7 +259,11 @@ export function parquetCodec(): ParquetCodec {
               });
             });
           });
-          out.int(2, group.chunks.reduce((n, c) => n + c.size, 0), true);
+          out.int(
+            2,
+            group.chunks.reduce((n, c) => n + c.size, 0),
+            true,
+          );
           out.int(3, group.rows, true);
         });
       }
@@ -296,7 +315,14 @@ export function parquetCodec(): ParquetCodec {
         struct(0, fields);
         const size = fields.get(3);
         const values = fields.get(501);
-        if (fields.get(1) !== 0 || size === undefined || values === undefined || fields.get(2) !== size || (rows >= 0 && values !== rows)) return undefined;
+        if (
+          fields.get(1) !== 0 ||
+          size === undefined ||
+          values === undefined ||
+          fields.get(2) !== size ||
+          (rows >= 0 && values !== rows)
+        )
+          return undefined;
         rows = values;
         at += size;
         chunks.push({ offset, size: at - offset });

@@ -28,7 +28,8 @@ export interface ReadChunksOptions {
  */
 export function readChunks(options: ReadChunksOptions): AsyncGenerator<ReadChunk> {
   const { rowsTotal } = options;
-  if (rowsTotal !== null && readsVectors(tableFormatOf(options.file), options.mappings, options.fileColumns)) return readVectorChunks({ ...options, rowsTotal });
+  if (rowsTotal !== null && readsVectors(tableFormatOf(options.file), options.mappings, options.fileColumns))
+    return readVectorChunks({ ...options, rowsTotal });
   return readTableChunks(options);
 }
 
@@ -36,13 +37,23 @@ async function* readTableChunks(options: ReadChunksOptions): AsyncGenerator<Read
   const { encoder } = options;
   let index = 0;
   let firstRow = 0;
-  for await (const chunk of readInput(options.file, options.fileColumns, { numeric: encoder.numericColumns, text: encoder.textColumns, other: encoder.otherColumns, chunkRows: options.chunkRows })) {
+  for await (const chunk of readInput(options.file, options.fileColumns, {
+    numeric: encoder.numericColumns,
+    text: encoder.textColumns,
+    other: encoder.otherColumns,
+    chunkRows: options.chunkRows,
+  })) {
     index++;
     if (options.skip(index)) {
       yield { index, firstRow, rows: chunk.rows };
     } else {
       const encoded = encoder.encode(chunk, firstRow);
-      yield { index, firstRow, rows: chunk.rows, work: { encoded, columns: encoder.partColumns(chunk, firstRow, encoded.valid) } };
+      yield {
+        index,
+        firstRow,
+        rows: chunk.rows,
+        work: { encoded, columns: encoder.partColumns(chunk, firstRow, encoded.valid) },
+      };
     }
     firstRow += chunk.rows;
   }

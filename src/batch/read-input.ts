@@ -20,7 +20,11 @@ export const UNPARSABLE_COLUMN = '\u0000unparsable';
  * Other columns (id, kept) come as `readTable` gives them. Rows keep file order (DuckDB preserves
  * insertion order; a glob reads its files in name order).
  */
-export async function* readInput(file: string, fileColumns: readonly TableColumn[], options: { numeric: readonly string[]; text?: readonly string[]; other: readonly string[]; chunkRows: number }): AsyncGenerator<TableChunk> {
+export async function* readInput(
+  file: string,
+  fileColumns: readonly TableColumn[],
+  options: { numeric: readonly string[]; text?: readonly string[]; other: readonly string[]; chunkRows: number },
+): AsyncGenerator<TableChunk> {
   const source = await resolveTableSource(file);
   const byName = new Map(fileColumns.map((c) => [c.name, c]));
   const numeric = new Set(options.numeric);
@@ -29,23 +33,43 @@ export async function* readInput(file: string, fileColumns: readonly TableColumn
   const selected: { sql: string; column: TableColumn }[] = [];
   for (const name of options.other) {
     const column = byName.get(name);
-    if (column !== undefined && !numeric.has(name) && !text.has(name)) selected.push({ sql: selectExpression(column), column });
+    if (column !== undefined && !numeric.has(name) && !text.has(name))
+      selected.push({ sql: selectExpression(column), column });
   }
-  for (const name of text) selected.push({ sql: `CAST(${quoteIdentifier(name)} AS VARCHAR)`, column: { name, type: 'string', duckdbType: 'VARCHAR' } });
+  for (const name of text)
+    selected.push({
+      sql: `CAST(${quoteIdentifier(name)} AS VARCHAR)`,
+      column: { name, type: 'string', duckdbType: 'VARCHAR' },
+    });
   const textual: string[] = [];
   for (const name of numeric) {
     const quoted = quoteIdentifier(name);
     const column = byName.get(name);
     // Numbers stored as numbers (Parquet, or a column DuckDB typed) cannot be unparsable; text is cast in SQL.
-    const asText = source.format !== 'parquet' || column === undefined || column.type === 'string' || column.type === 'other';
-    selected.push({ sql: asText ? `TRY_CAST(${quoted} AS DOUBLE)` : `CAST(${quoted} AS DOUBLE)`, column: { name, type: 'number', duckdbType: 'DOUBLE' } });
-    if (asText) textual.push(`CASE WHEN ${quoted} IS NOT NULL AND TRY_CAST(${quoted} AS DOUBLE) IS NULL THEN ${literalOf(name)} || chr(0) || CAST(${quoted} AS VARCHAR) END`);
+    const asText =
+      source.format !== 'parquet' || column === undefined || column.type === 'string' || column.type === 'other';
+    selected.push({
+      sql: asText ? `TRY_CAST(${quoted} AS DOUBLE)` : `CAST(${quoted} AS DOUBLE)`,
+      column: { name, type: 'number', duckdbType: 'DOUBLE' },
+    });
+    if (asText)
+      textual.push(
+        `CASE WHEN ${quoted} IS NOT NULL AND TRY_CAST(${quoted} AS DOUBLE) IS NULL THEN ${literalOf(name)} || chr(0) || CAST(${quoted} AS VARCHAR) END`,
+      );
   }
-  if (textual.length > 0) selected.push({ sql: `COALESCE(${textual.join(', ')})`, column: { name: UNPARSABLE_COLUMN, type: 'string', duckdbType: 'VARCHAR' } });
+  if (textual.length > 0)
+    selected.push({
+      sql: `COALESCE(${textual.join(', ')})`,
+      column: { name: UNPARSABLE_COLUMN, type: 'string', duckdbType: 'VARCHAR' },
+    });
   const connection = await openConnection();
   try {
     const list = selected.length === 0 ? 'NULL' : selected.map((s) => s.sql).join(', ');
-    const result = await stream(connection, source, `SELECT ${list} FROM ${readerSql(source, fileColumns, new Set([...numeric, ...text]))}`);
+    const result = await stream(
+      connection,
+      source,
+      `SELECT ${list} FROM ${readerSql(source, fileColumns, new Set([...numeric, ...text]))}`,
+    );
     const builder = new ChunkBuilder(
       selected.map((s) => s.column),
       options.chunkRows,
@@ -79,12 +103,13 @@ function readerSql(source: TableSource, columns: readonly TableColumn[], numeric
       return types === '' ? source.sql : `read_csv($1, header = true, allow_quoted_nulls = false, types = {${types}})`;
     }
     case 'jsonl': {
-      const schema = columns.map((c) => `${literal(c.name)}: ${literal(numeric.has(c.name) ? 'VARCHAR' : c.duckdbType)}`).join(', ');
+      const schema = columns
+        .map((c) => `${literal(c.name)}: ${literal(numeric.has(c.name) ? 'VARCHAR' : c.duckdbType)}`)
+        .join(', ');
       return `read_json($1, format = 'newline_delimited', columns = {${schema}})`;
     }
   }
 }
-
 
 async function stream(connection: DuckDBConnection, source: TableSource, sql: string) {
   try {

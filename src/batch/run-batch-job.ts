@@ -14,7 +14,14 @@ import { InOrderAssembly } from './in-order-assembly.js';
 import { ChunkEncoder, outputColumns, type ReadChunk } from './chunk-encoder.js';
 import { prepareFeatures } from './feature-input.js';
 import { countRows, expandInput } from './input-files.js';
-import { JobFolder, fingerprintDifference, inputFiles, type ChunkRecord, type JobFingerprint, type JobManifest } from './job-folder.js';
+import {
+  JobFolder,
+  fingerprintDifference,
+  inputFiles,
+  type ChunkRecord,
+  type JobFingerprint,
+  type JobManifest,
+} from './job-folder.js';
 import { readChunks } from './read-chunks.js';
 import { checkJobSettings } from './job-submission.js';
 import { ScoringPool } from './scoring-pool.js';
@@ -80,14 +87,22 @@ export function defaultWorkers(): number {
  * @example
  * const summary = await runBatchJob({ jobId: 'daily', model: 'fraud@champion', input: 'in/*.parquet', output: 'out.parquet' }, batchDepsOf(platform));
  */
-export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: RunBatchOptions = {}): Promise<BatchSummary> {
+export async function runBatchJob(
+  spec: BatchJobSpec,
+  deps: BatchDeps,
+  options: RunBatchOptions = {},
+): Promise<BatchSummary> {
   const started = performance.now();
   const prepared = await prepare(spec, deps);
   const { folder, record, encoder, fingerprint, previous } = prepared;
   const rejectsFile = rejectsFileOf(spec.output);
   const done = new Map((previous?.chunks ?? []).map((c) => [c.index, c]));
   const chunks: ChunkRecord[] = [...done.values()];
-  const totals = () => ({ rows: sum(chunks, 'rows'), scored: sum(chunks, 'scored'), rejected: sum(chunks, 'rejected') });
+  const totals = () => ({
+    rows: sum(chunks, 'rows'),
+    scored: sum(chunks, 'scored'),
+    rejected: sum(chunks, 'rejected'),
+  });
   const summary = (status: BatchSummary['status'], error?: string): BatchSummary => {
     const seconds = (performance.now() - started) / 1000;
     const t = totals();
@@ -112,13 +127,27 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   const save = (final?: BatchSummary): Promise<void> => {
     saving = saving
       .catch(() => undefined)
-      .then(() => folder.write({ format: 1, jobId: spec.jobId, fingerprint, chunks: [...chunks].sort((a, b) => a.index - b.index), ...(final === undefined ? {} : { summary: final }) }));
+      .then(() =>
+        folder.write({
+          format: 1,
+          jobId: spec.jobId,
+          fingerprint,
+          chunks: [...chunks].sort((a, b) => a.index - b.index),
+          ...(final === undefined ? {} : { summary: final }),
+        }),
+      );
     return saving;
   };
 
   if (previous?.summary?.status === 'succeeded') {
     await finish(spec, folder, chunks, encoder, rejectsFile);
-    return { ...previous.summary, output: spec.output, resumedChunks: chunks.length, seconds: (performance.now() - started) / 1000, rowsPerSecond: 0 };
+    return {
+      ...previous.summary,
+      output: spec.output,
+      resumedChunks: chunks.length,
+      seconds: (performance.now() - started) / 1000,
+      rowsPerSecond: 0,
+    };
   }
 
   const rowsTotal = await countRows(prepared.input);
@@ -138,7 +167,11 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   };
   const rowsAtStart = totals().rows;
   options.onProgress?.(progress(performance.now(), rowsAtStart));
-  const pool = await ScoringPool.start({ modelPath: deps.registry.artifactPath(record), workers: spec.workers ?? defaultWorkers(), ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }) });
+  const pool = await ScoringPool.start({
+    modelPath: deps.registry.artifactPath(record),
+    workers: spec.workers ?? defaultWorkers(),
+    ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
+  });
   const scoringStart = performance.now();
   // Each worker scores one chunk and writes its part while the next waits in its queue; more
   // in flight would only hold more chunks in memory.
@@ -146,12 +179,28 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   const running = new Set<Promise<void>>();
   const buffers = new BufferPool();
   // A fresh job with a Parquet output builds it as parts complete (a resumed one assembles at the end).
-  const assembly = done.size === 0 && path.extname(spec.output).toLowerCase() === '.parquet' ? await InOrderAssembly.start(path.dirname(folder.partPath(1)), encoder.columns).catch(() => undefined) : undefined;
+  const assembly =
+    done.size === 0 && path.extname(spec.output).toLowerCase() === '.parquet'
+      ? await InOrderAssembly.start(path.dirname(folder.partPath(1)), encoder.columns).catch(() => undefined)
+      : undefined;
   let failure: SlipwayError | undefined;
   const complete = async (chunk: ReadChunk, work: NonNullable<ReadChunk['work']>): Promise<void> => {
     const { encoded, columns } = work;
-    const record: ChunkRecord = { index: chunk.index, rows: chunk.rows, scored: encoded.valid.length, rejected: encoded.rejects.length };
-    buffers.give(await pool.scoreToPart({ feeds: encoded.feeds, fetches: prepared.fetches, valid: encoded.valid, file: folder.partPath(chunk.index), columns }));
+    const record: ChunkRecord = {
+      index: chunk.index,
+      rows: chunk.rows,
+      scored: encoded.valid.length,
+      rejected: encoded.rejects.length,
+    };
+    buffers.give(
+      await pool.scoreToPart({
+        feeds: encoded.feeds,
+        fetches: prepared.fetches,
+        valid: encoded.valid,
+        file: folder.partPath(chunk.index),
+        columns,
+      }),
+    );
     assembly?.add(chunk.index, folder.partPath(chunk.index));
     if (encoded.rejects.length > 0) await folder.writeRejects(chunk.index, encoded.rejects);
     chunks.push(record);
@@ -164,14 +213,28 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
   let outcome: BatchSummary;
   try {
     try {
-      const reading = readChunks({ file: prepared.input, fileColumns: prepared.fileColumns, mappings: prepared.mappings, encoder, chunkRows: fingerprint.chunkRows, rowsTotal, skip: (index) => done.has(index), buffers });
+      const reading = readChunks({
+        file: prepared.input,
+        fileColumns: prepared.fileColumns,
+        mappings: prepared.mappings,
+        encoder,
+        chunkRows: fingerprint.chunkRows,
+        rowsTotal,
+        skip: (index) => done.has(index),
+        buffers,
+      });
       for await (const chunk of reading) {
         const resumed = done.get(chunk.index);
         if (resumed !== undefined) {
-          if (resumed.rows !== chunk.rows) throw new SlipwayError('FAILED_PRECONDITION', `chunk ${chunk.index} now has ${chunk.rows} rows, not ${resumed.rows}: the input changed since the job started`);
+          if (resumed.rows !== chunk.rows)
+            throw new SlipwayError(
+              'FAILED_PRECONDITION',
+              `chunk ${chunk.index} now has ${chunk.rows} rows, not ${resumed.rows}: the input changed since the job started`,
+            );
           continue;
         }
-        if (chunk.work === undefined) throw new SlipwayError('INTERNAL', `chunk ${chunk.index} was read without its rows`);
+        if (chunk.work === undefined)
+          throw new SlipwayError('INTERNAL', `chunk ${chunk.index} was read without its rows`);
         while (running.size >= maxInFlight) await Promise.race(running);
         if (failure !== undefined) throw failure;
         const task = complete(chunk, chunk.work).catch((error: unknown) => {
@@ -187,7 +250,10 @@ export async function runBatchJob(spec: BatchJobSpec, deps: BatchDeps, options: 
     }
     if (failure !== undefined) throw failure;
     if (options.signal?.aborted === true) {
-      outcome = summary('cancelled', `cancelled after ${chunks.length} chunks; rerun with job id "${spec.jobId}" to resume`);
+      outcome = summary(
+        'cancelled',
+        `cancelled after ${chunks.length} chunks; rerun with job id "${spec.jobId}" to resume`,
+      );
     } else {
       checkRejectRate(spec, totals(), true);
       await finish(spec, folder, chunks, encoder, rejectsFile, assembly);
@@ -229,13 +295,20 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
   const input = features?.file ?? spec.input;
   const fileColumns = (await describeTable(input)).columns;
   const keep = spec.keep ?? [];
-  const overrides = Object.fromEntries(Object.entries(spec.map ?? {}).map(([name, columns]) => [name, splitMapColumns(columns)]));
+  const overrides = Object.fromEntries(
+    Object.entries(spec.map ?? {}).map(([name, columns]) => [name, splitMapColumns(columns)]),
+  );
   if (features !== undefined && Object.keys(overrides).length === 0 && record.signature.inputs.length === 1) {
     const [only] = record.signature.inputs;
     if (only !== undefined) overrides[only.name] = features.columns;
   }
   const ignore = [...(spec.idColumn === undefined ? [] : [spec.idColumn]), ...keep];
-  const mappings = mapColumns(record.signature, fileColumns.map((c) => c.name), ignore, overrides);
+  const mappings = mapColumns(
+    record.signature,
+    fileColumns.map((c) => c.name),
+    ignore,
+    overrides,
+  );
   await checkTextColumns(input, fileColumns, mappings);
   const encoder = new ChunkEncoder(mappings, outputColumns(record.signature.outputs), fileColumns, spec.idColumn, keep);
   const fingerprint: JobFingerprint = {
@@ -253,10 +326,23 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
   if (previous !== undefined) {
     const field = fingerprintDifference(previous.fingerprint, fingerprint);
     if (field !== undefined) {
-      throw new SlipwayError('FAILED_PRECONDITION', `job "${spec.jobId}" was started with a different ${field} (${JSON.stringify(previous.fingerprint[field])}); use another --job-id, or delete ${folder.dir} to start over`);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `job "${spec.jobId}" was started with a different ${field} (${JSON.stringify(previous.fingerprint[field])}); use another --job-id, or delete ${folder.dir} to start over`,
+      );
     }
   }
-  return { folder, record, encoder, fingerprint, previous, input, fetches: record.signature.outputs.map((o) => o.name), fileColumns, mappings };
+  return {
+    folder,
+    record,
+    encoder,
+    fingerprint,
+    previous,
+    input,
+    fetches: record.signature.outputs.map((o) => o.name),
+    fileColumns,
+    mappings,
+  };
 }
 
 /**
@@ -267,7 +353,11 @@ async function prepare(spec: BatchJobSpec, deps: BatchDeps): Promise<Prepared> {
  * "started with a different model" (issue 13, item 9). A spec naming another model or another
  * exact version still differs from the fingerprint and is refused.
  */
-async function resolveJobModel(ref: string, previous: JobManifest | undefined, registry: RegistryService): Promise<VersionRecord> {
+async function resolveJobModel(
+  ref: string,
+  previous: JobManifest | undefined,
+  registry: RegistryService,
+): Promise<VersionRecord> {
   const started = previous?.fingerprint.model;
   if (started !== undefined) {
     const wanted = parseModelRef(ref);
@@ -294,15 +384,37 @@ function checkRejectRate(spec: BatchJobSpec, totals: { rows: number; rejected: n
   if (max === undefined || totals.rows === 0) return;
   if (!final && totals.rows < EARLY_REJECT_CHECK_ROWS) return;
   const rate = totals.rejected / totals.rows;
-  if (rate > max) throw invalid(`reject rate ${(rate * 100).toFixed(2)}% (${totals.rejected} of ${totals.rows} rows) exceeds the maximum ${(max * 100).toFixed(2)}%`);
+  if (rate > max)
+    throw invalid(
+      `reject rate ${(rate * 100).toFixed(2)}% (${totals.rejected} of ${totals.rows} rows) exceeds the maximum ${(max * 100).toFixed(2)}%`,
+    );
 }
 
-async function finish(spec: BatchJobSpec, folder: JobFolder, chunks: readonly ChunkRecord[], encoder: ChunkEncoder, rejectsFile: string, assembly?: InOrderAssembly): Promise<void> {
+async function finish(
+  spec: BatchJobSpec,
+  folder: JobFolder,
+  chunks: readonly ChunkRecord[],
+  encoder: ChunkEncoder,
+  rejectsFile: string,
+  assembly?: InOrderAssembly,
+): Promise<void> {
   const ordered = [...chunks].sort((a, b) => a.index - b.index);
-  const built = assembly !== undefined && ordered.length > 0 && (await assembly.complete(ordered.length, path.resolve(spec.output)));
-  if (!built) await assembleOutput(spec.output, ordered.map((c) => folder.partPath(c.index)), encoder.columns);
+  const built =
+    assembly !== undefined &&
+    ordered.length > 0 &&
+    (await assembly.complete(ordered.length, path.resolve(spec.output)));
+  if (!built)
+    await assembleOutput(
+      spec.output,
+      ordered.map((c) => folder.partPath(c.index)),
+      encoder.columns,
+    );
   const withRejects = ordered.filter((c) => c.rejected > 0);
-  if (withRejects.length > 0) await assembleRejects(rejectsFile, withRejects.map((c) => folder.rejectsPath(c.index)));
+  if (withRejects.length > 0)
+    await assembleRejects(
+      rejectsFile,
+      withRejects.map((c) => folder.rejectsPath(c.index)),
+    );
 }
 
 function sum(chunks: readonly ChunkRecord[], key: 'rows' | 'scored' | 'rejected'): number {

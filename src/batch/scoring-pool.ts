@@ -10,7 +10,18 @@ export interface WireTensor {
   /** ORT's element type name (`ORT_TYPE` in input-values.ts). */
   readonly type: string;
   /** Typed arrays (FP16 as half bits, BOOL as 0/1 bytes) are transferred; BYTES (strings) are copied. */
-  readonly data: Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[];
+  readonly data:
+    | Float32Array
+    | Float64Array
+    | Int8Array
+    | Int16Array
+    | Int32Array
+    | BigInt64Array
+    | Uint8Array
+    | Uint16Array
+    | Uint32Array
+    | BigUint64Array
+    | string[];
   readonly dims: readonly number[];
 }
 
@@ -22,9 +33,23 @@ export type PartColumnSpec =
   /** The input row number: `base + valid[k]` for scored row k. */
   | { readonly source: 'row'; readonly name: string; readonly base: number }
   /** An id or kept column, one value per scored row; `nulls[k] === 1` marks a null. */
-  | { readonly source: 'values'; readonly name: string; readonly type: PartColumnType; readonly values: Float64Array | readonly (string | null)[]; readonly nulls?: Uint8Array }
+  | {
+      readonly source: 'values';
+      readonly name: string;
+      readonly type: PartColumnType;
+      readonly values: Float64Array | readonly (string | null)[];
+      readonly nulls?: Uint8Array;
+    }
   /** Element `element` of each row's `width` values of fetched output number `output`. */
-  | { readonly source: 'output'; readonly name: string; readonly type: PartColumnType; readonly output: number; readonly width: number; readonly element: number; readonly half?: boolean };
+  | {
+      readonly source: 'output';
+      readonly name: string;
+      readonly type: PartColumnType;
+      readonly output: number;
+      readonly width: number;
+      readonly element: number;
+      readonly half?: boolean;
+    };
 
 /** One chunk's work for a worker: score the valid rows and write them as a part file. */
 export interface PartTask {
@@ -73,7 +98,11 @@ export class ScoringPool {
 
   /** Start the workers and wait until every session is loaded (INVALID_ARGUMENT if ORT refuses the model). */
   static async start(options: ScoringPoolOptions): Promise<ScoringPool> {
-    const workerData = { ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'), modelPath: options.modelPath, intraOpThreads: options.intraOpThreads ?? 1 };
+    const workerData = {
+      ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
+      modelPath: options.modelPath,
+      intraOpThreads: options.intraOpThreads ?? 1,
+    };
     const workers: PoolWorker[] = [];
     const loads: Promise<void>[] = [];
     for (let i = 0; i < Math.max(1, options.workers); i++) {
@@ -85,7 +114,13 @@ export class ScoringPool {
         new Promise<void>((resolve, reject) => {
           worker.once('message', (message: { ready: boolean; error?: string }) => {
             if (message.ready) resolve();
-            else reject(new SlipwayError('INVALID_ARGUMENT', `cannot load model in a scoring worker: ${message.error ?? 'unknown error'}`));
+            else
+              reject(
+                new SlipwayError(
+                  'INVALID_ARGUMENT',
+                  `cannot load model in a scoring worker: ${message.error ?? 'unknown error'}`,
+                ),
+              );
           });
           worker.once('error', reject);
         }),
@@ -121,11 +156,25 @@ export class ScoringPool {
     if (this.closed) return Promise.reject(new SlipwayError('UNAVAILABLE', 'the scoring pool is closed'));
     const entry = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
     const id = this.nextId++;
-    const transfer = [...task.feeds.flatMap((f) => (Array.isArray(f.data) ? [] : [f.data.buffer as ArrayBuffer])), task.valid.buffer as ArrayBuffer];
-    for (const column of task.columns) if (column.source === 'values' && column.values instanceof Float64Array) transfer.push(column.values.buffer as ArrayBuffer);
+    const transfer = [
+      ...task.feeds.flatMap((f) => (Array.isArray(f.data) ? [] : [f.data.buffer as ArrayBuffer])),
+      task.valid.buffer as ArrayBuffer,
+    ];
+    for (const column of task.columns)
+      if (column.source === 'values' && column.values instanceof Float64Array)
+        transfer.push(column.values.buffer as ArrayBuffer);
     return new Promise<ArrayBuffer[]>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, feeds: task.feeds, fetches: task.fetches, valid: task.valid, part: { file: task.file, columns: task.columns } }, [...new Set(transfer)]);
+      entry.worker.postMessage(
+        {
+          id,
+          feeds: task.feeds,
+          fetches: task.fetches,
+          valid: task.valid,
+          part: { file: task.file, columns: task.columns },
+        },
+        [...new Set(transfer)],
+      );
     });
   }
 

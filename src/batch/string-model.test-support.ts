@@ -14,8 +14,16 @@ export const COLOR_CODES: Readonly<Record<string, number>> = { red: 1, green: 2,
 
 export function stringInputModel(): Uint8Array {
   const encoder = node('LabelEncoder', ['color'], ['code'], 'ai.onnx.ml', [
-    attribute('keys_strings', 8, Object.keys(COLOR_CODES).map((k) => text(9, k))),
-    attribute('values_floats', 6, Object.values(COLOR_CODES).map((v) => float(7, v))),
+    attribute(
+      'keys_strings',
+      8,
+      Object.keys(COLOR_CODES).map((k) => text(9, k)),
+    ),
+    attribute(
+      'values_floats',
+      6,
+      Object.values(COLOR_CODES).map((v) => float(7, v)),
+    ),
     attribute('default_float', 1, [float(2, -1)]),
   ]);
   const graph = concat(
@@ -32,8 +40,20 @@ export function stringInputModel(): Uint8Array {
   return concat(int(1, 8), text(2, 'slipway-tests'), message(7, graph), ...opsets);
 }
 
-function node(op: string, inputs: readonly string[], outputs: readonly string[], domain?: string, attributes: readonly Uint8Array[] = []): Uint8Array {
-  return concat(...inputs.map((n) => text(1, n)), ...outputs.map((n) => text(2, n)), text(4, op), ...attributes.map((a) => message(5, a)), ...(domain === undefined ? [] : [text(7, domain)]));
+function node(
+  op: string,
+  inputs: readonly string[],
+  outputs: readonly string[],
+  domain?: string,
+  attributes: readonly Uint8Array[] = [],
+): Uint8Array {
+  return concat(
+    ...inputs.map((n) => text(1, n)),
+    ...outputs.map((n) => text(2, n)),
+    text(4, op),
+    ...attributes.map((a) => message(5, a)),
+    ...(domain === undefined ? [] : [text(7, domain)]),
+  );
 }
 
 /** AttributeProto: name, its values (already encoded with their field numbers), type. */
@@ -46,4 +66,3 @@ function valueInfo(name: string, elemType: number): Uint8Array {
   const shape = concat(message(1, text(2, 'N')), message(1, int(1, 1)));
   return concat(text(1, name), message(2, message(1, concat(int(1, elemType), message(2, shape)))));
 }
-

@@ -15,15 +15,23 @@ const SAMPLE_ROWS = 1000;
  * "alice", not a number", would not say what to change (issue 13, item 12). A numeric column
  * with some bad values still has its bad rows rejected one by one.
  */
-export async function checkTextColumns(file: string, fileColumns: readonly TableColumn[], mappings: readonly InputMapping[]): Promise<void> {
+export async function checkTextColumns(
+  file: string,
+  fileColumns: readonly TableColumn[],
+  mappings: readonly InputMapping[],
+): Promise<void> {
   const textual = new Set(fileColumns.filter((c) => c.type === 'string' || c.type === 'other').map((c) => c.name));
-  const suspects = mappings.flatMap((m) => (readsText(m.spec.datatype) ? [] : m.columns.filter((c) => textual.has(c)).map((column) => ({ column, mapping: m }))));
+  const suspects = mappings.flatMap((m) =>
+    readsText(m.spec.datatype) ? [] : m.columns.filter((c) => textual.has(c)).map((column) => ({ column, mapping: m })),
+  );
   if (suspects.length === 0) return;
   const source = await resolveTableSource(file);
   for (const { column, mapping } of suspects) {
     const value = quoteIdentifier(column);
     const sql = `SELECT count(v) AS present, count(TRY_CAST(v AS DOUBLE)) AS numbers, any_value(v) AS sample FROM (SELECT CAST(${value} AS VARCHAR) AS v FROM ${source.sql} LIMIT ${SAMPLE_ROWS})`;
-    const row = await withConnection(async (connection) => (await connection.runAndReadAll(sql, [source.path])).getRows()[0]).catch((error: unknown) => {
+    const row = await withConnection(
+      async (connection) => (await connection.runAndReadAll(sql, [source.path])).getRows()[0],
+    ).catch((error: unknown) => {
       throw toReadError(source, error);
     });
     const [present, numbers, sample] = row ?? [0, 0, null];

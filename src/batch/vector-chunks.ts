@@ -20,10 +20,19 @@ import { FP32_OVERFLOW } from './input-values.js';
  * once (see `allFinite`), and only a batch where that fails or that has nulls goes row by row. The
  * id and kept columns are read as `readInput` reads them.
  */
-export function readsVectors(format: string, mappings: readonly InputMapping[], fileColumns: readonly TableColumn[]): boolean {
+export function readsVectors(
+  format: string,
+  mappings: readonly InputMapping[],
+  fileColumns: readonly TableColumn[],
+): boolean {
   // Text columns need readInput's TRY_CAST and its "holds ..., not a number" reasons.
   const numeric = new Set(fileColumns.filter((c) => c.type === 'number').map((c) => c.name));
-  return format === 'parquet' && mappings.every((m) => (m.spec.datatype === 'FP32' || m.spec.datatype === 'FP64') && m.columns.every((c) => numeric.has(c)));
+  return (
+    format === 'parquet' &&
+    mappings.every(
+      (m) => (m.spec.datatype === 'FP32' || m.spec.datatype === 'FP64') && m.columns.every((c) => numeric.has(c)),
+    )
+  );
 }
 
 export interface VectorReadOptions {
@@ -92,9 +101,11 @@ export async function* readVectorChunks(options: VectorReadOptions): AsyncGenera
   const connection = await openConnection();
   let fetching: Promise<unknown> | undefined;
   try {
-    const result = await connection.stream(`SELECT ${list} FROM ${source.sql}`, [source.path]).catch((error: unknown) => {
-      throw toReadError(source, error);
-    });
+    const result = await connection
+      .stream(`SELECT ${list} FROM ${source.sql}`, [source.path])
+      .catch((error: unknown) => {
+        throw toReadError(source, error);
+      });
     const fetch = (): Promise<DuckDBDataChunk | null> => {
       const next = result.fetchChunk().catch((error: unknown) => {
         throw toReadError(source, error);
@@ -113,7 +124,7 @@ export async function* readVectorChunks(options: VectorReadOptions): AsyncGenera
       next = fetch();
       passthroughChunks.push(...builder.append(batch));
       const blocks = options.mappings.map((m, i) => blockOf(batch, passthrough.length + i, m.columns.length));
-      for (let from = 0; from < batch.rowCount; ) {
+      for (let from = 0; from < batch.rowCount;) {
         const take = Math.min(batch.rowCount - from, chunkRows - filling.rows);
         pack(filling, blocks, columnsAt, from, take);
         from += take;
@@ -143,7 +154,9 @@ function startChunk(options: VectorReadOptions, index: number, firstRow: number)
     skipped,
     feeds: options.mappings.map((m) => {
       const values = capacity * m.columns.length;
-      return m.spec.datatype === 'FP64' ? new Float64Array(buffers.take(values * 8)) : new Float32Array(buffers.take(values * 4));
+      return m.spec.datatype === 'FP64'
+        ? new Float64Array(buffers.take(values * 8))
+        : new Float32Array(buffers.take(values * 4));
     }),
     valid: new Int32Array(buffers.take(capacity * 4)),
     rejected: [],
@@ -152,7 +165,13 @@ function startChunk(options: VectorReadOptions, index: number, firstRow: number)
   };
 }
 
-function finishChunk(encoder: ChunkEncoder, filling: Filling, table: TableChunk | undefined, index: number, firstRow: number): ReadChunk {
+function finishChunk(
+  encoder: ChunkEncoder,
+  filling: Filling,
+  table: TableChunk | undefined,
+  index: number,
+  firstRow: number,
+): ReadChunk {
   const rows = filling.rows;
   if (filling.skipped) return { index, firstRow, rows };
   const passthrough = table ?? { rows, columns: new Map() };
@@ -160,7 +179,12 @@ function finishChunk(encoder: ChunkEncoder, filling: Filling, table: TableChunk 
   const valid = filling.valid.subarray(0, filling.packed);
   const feeds = encoder.feedsOf(filling.feeds, filling.packed);
   const rejects = filling.rejected.map(([row, reason]) => ({ id: idOf(row), reason }));
-  return { index, firstRow, rows, work: { encoded: { feeds, valid, rejects }, columns: encoder.partColumns(passthrough, firstRow, valid) } };
+  return {
+    index,
+    firstRow,
+    rows,
+    work: { encoded: { feeds, valid, rejects }, columns: encoder.partColumns(passthrough, firstRow, valid) },
+  };
 }
 
 /** The batch's ARRAY column as a row-major block (no copy when DuckDB's child vector holds a typed array). */
@@ -169,7 +193,11 @@ function blockOf(batch: DuckDBDataChunk, position: number, width: number): Block
   const child = (vector as unknown as { childData?: DuckDBVector }).childData;
   const inside = child as unknown as { items?: unknown; validity?: { data?: unknown } } | undefined;
   const items = inside?.items;
-  if (child !== undefined && (items instanceof Float32Array || items instanceof Float64Array) && inside?.validity !== undefined) {
+  if (
+    child !== undefined &&
+    (items instanceof Float32Array || items instanceof Float64Array) &&
+    inside?.validity !== undefined
+  ) {
     const isNull = inside.validity.data === null ? undefined : (index: number) => child.getItem(index) === null;
     return { values: items, width, isNull };
   }
@@ -192,7 +220,13 @@ function fallbackBlock(vector: DuckDBVector, rows: number, width: number): Block
 }
 
 /** Rows [from, from + take) of the batch into the chunk. */
-function pack(filling: Filling, blocks: readonly Block[], columns: readonly ColumnAt[], from: number, take: number): void {
+function pack(
+  filling: Filling,
+  blocks: readonly Block[],
+  columns: readonly ColumnAt[],
+  from: number,
+  take: number,
+): void {
   if (filling.skipped) {
     filling.rows += take;
     return;
@@ -230,7 +264,12 @@ function pack(filling: Filling, blocks: readonly Block[], columns: readonly Colu
 }
 
 /** The first model-input column (in ChunkEncoder's order) that cannot feed the model, worded as ChunkEncoder words it. */
-function rejection(blocks: readonly Block[], columns: readonly ColumnAt[], row: number, feeds: readonly (Float32Array | Float64Array)[]): string | undefined {
+function rejection(
+  blocks: readonly Block[],
+  columns: readonly ColumnAt[],
+  row: number,
+  feeds: readonly (Float32Array | Float64Array)[],
+): string | undefined {
   for (const { name, block, element } of columns) {
     const { values, width, isNull } = blocks[block] as Block;
     const index = row * width + element;
@@ -238,7 +277,8 @@ function rejection(blocks: readonly Block[], columns: readonly ColumnAt[], row: 
     const value = values[index] as number;
     if (!Number.isFinite(value)) return `column "${name}" is ${value}`;
     // A double that a float32 feed cannot hold (it would become Infinity); the online path refuses it too.
-    if (feeds[block] instanceof Float32Array && !(value < FP32_OVERFLOW && value > -FP32_OVERFLOW)) return `column "${name}" holds ${value}, out of range for FP32`;
+    if (feeds[block] instanceof Float32Array && !(value < FP32_OVERFLOW && value > -FP32_OVERFLOW))
+      return `column "${name}" holds ${value}, out of range for FP32`;
   }
   return undefined;
 }

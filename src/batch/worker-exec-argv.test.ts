@@ -26,20 +26,43 @@ function startWorker(execArgv: string[]): Promise<string> {
 describe('workerExecArgv (issue 13, item 9)', () => {
   it('drops V8 heap flags and process-wide options, with their separate values, and keeps loading and diagnostics options', () => {
     expect(
-      workerExecArgv(['--max-semi-space-size=64', '--max-old-space-size=4096', '--enable-source-maps', '--title', 'slipway', '-r', '/x/otel.cjs', '--input-type=module', '--conditions=development', '--inspect=0', '--no-warnings']),
+      workerExecArgv([
+        '--max-semi-space-size=64',
+        '--max-old-space-size=4096',
+        '--enable-source-maps',
+        '--title',
+        'slipway',
+        '-r',
+        '/x/otel.cjs',
+        '--input-type=module',
+        '--conditions=development',
+        '--inspect=0',
+        '--no-warnings',
+      ]),
     ).toEqual(['--enable-source-maps', '-r', '/x/otel.cjs', '--conditions=development', '--no-warnings']);
     expect(workerExecArgv([])).toEqual([]);
   });
 
   it('the flag `slipway serve` runs with is refused by a Worker given it, so it must not be passed on', async () => {
-    await expect(startWorker(['--max-semi-space-size=64'])).rejects.toThrow(/invalid execArgv flags: --max-semi-space-size=64/);
+    await expect(startWorker(['--max-semi-space-size=64'])).rejects.toThrow(
+      /invalid execArgv flags: --max-semi-space-size=64/,
+    );
     await expect(startWorker(workerExecArgv(['--max-semi-space-size=64']))).resolves.toBe('up');
   });
 
   it.each(WORKER_ALLOWED_OPTIONS)('a real Worker accepts the allowed option %s', async (option) => {
     const preload = path.join(await mkdtemp(path.join(os.tmpdir(), 'slipway-preload-')), 'preload.cjs');
     await writeFile(preload, '// nothing\n');
-    const values: Record<string, string> = { '--require': preload, '-r': preload, '--import': 'node:os', '--conditions': 'development', '-C': 'development', '--loader': 'data:text/javascript,', '--experimental-loader': 'data:text/javascript,', '--unhandled-rejections': 'strict' };
+    const values: Record<string, string> = {
+      '--require': preload,
+      '-r': preload,
+      '--import': 'node:os',
+      '--conditions': 'development',
+      '-C': 'development',
+      '--loader': 'data:text/javascript,',
+      '--experimental-loader': 'data:text/javascript,',
+      '--unhandled-rejections': 'strict',
+    };
     const value = values[option];
     const argv = value === undefined ? [option] : option.startsWith('--') ? [`${option}=${value}`] : [option, value];
     expect(workerExecArgv(argv)).toEqual(argv);
@@ -79,9 +102,13 @@ describe('ScoringPool under a parent started with V8 heap flags (issue 13, item 
           { source: 'output', name: 'p1', type: 'DOUBLE', output: 1, width: 2, element: 1 },
         ],
       });
-      const read = await withConnection((connection) => connection.runAndReadAll('SELECT "row", label, p1 FROM read_parquet($1) ORDER BY "row"', [file]));
+      const read = await withConnection((connection) =>
+        connection.runAndReadAll('SELECT "row", label, p1 FROM read_parquet($1) ORDER BY "row"', [file]),
+      );
       const labels = (expected.outputs.find((o) => o.name === 'label')?.data as number[]).slice(0, rows);
-      const p1 = (expected.outputs.find((o) => o.name === 'probabilities')?.data as number[]).filter((_, i) => i % 2 === 1).slice(0, rows);
+      const p1 = (expected.outputs.find((o) => o.name === 'probabilities')?.data as number[])
+        .filter((_, i) => i % 2 === 1)
+        .slice(0, rows);
       expect(read.getRows().map((r) => Number(r[1]))).toEqual(labels);
       read.getRows().forEach((r, i) => expect(r[2] as number).toBeCloseTo(p1[i] as number, 5));
     } finally {

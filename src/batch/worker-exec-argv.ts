@@ -15,7 +15,16 @@
  */
 
 /** Options that take a value, as `--name=value` or as `--name value`. */
-const WITH_VALUE = new Set(['--require', '-r', '--import', '--conditions', '-C', '--loader', '--experimental-loader', '--unhandled-rejections']);
+const WITH_VALUE = new Set([
+  '--require',
+  '-r',
+  '--import',
+  '--conditions',
+  '-C',
+  '--loader',
+  '--experimental-loader',
+  '--unhandled-rejections',
+]);
 
 /** Options without a value. */
 const FLAGS = new Set([

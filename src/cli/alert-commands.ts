@@ -24,7 +24,9 @@ interface AddOptions {
  */
 export function registerAlertCommands(program: Command, io: CliIo): void {
   const json = (value: unknown) => io.stdout(jsonText(value));
-  const alerts = program.command('alerts').description('Alert rules on live, performance and drift metrics, and their history');
+  const alerts = program
+    .command('alerts')
+    .description('Alert rules on live, performance and drift metrics, and their history');
 
   alerts
     .command('list')
@@ -46,7 +48,7 @@ export function registerAlertCommands(program: Command, io: CliIo): void {
     .option('--model <model>', 'only this model')
     .option('--version <version>', 'only this version of --model')
     .option('--deployment <name>', 'only this deployment')
-    .option('--webhook <url>', 'POST this rule\'s events here')
+    .option('--webhook <url>', "POST this rule's events here")
     .option('--severity <level>', 'info, warning (default) or critical')
     .option('--description <text>', 'sent with every event')
     .option('--disabled', 'store the rule without evaluating it')
@@ -130,7 +132,15 @@ function formatEvents(events: readonly AlertEvent[]): string {
   if (events.length === 0) return 'no alert events\n';
   return table([
     ['AT', 'RULE', 'STATE', 'VALUE', 'EXPR', 'SCOPE', 'DELIVERY'],
-    ...events.map((event) => [event.at, event.rule, event.state, String(event.value), event.expr, describeScope(event.scope), deliveryText(event)]),
+    ...events.map((event) => [
+      event.at,
+      event.rule,
+      event.state,
+      String(event.value),
+      event.expr,
+      describeScope(event.scope),
+      deliveryText(event),
+    ]),
   ]);
 }
 

@@ -37,12 +37,17 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
     .command('run')
     .description('Score a CSV, Parquet or JSONL file (or glob) with a model; resumable with --job-id')
     .option('--model <ref>', 'model@version or model@alias')
-    .option('--deployment <name>', "a deployment: scores with its primary version (the route with the most traffic)")
+    .option('--deployment <name>', 'a deployment: scores with its primary version (the route with the most traffic)')
     .requiredOption('--input <file>', 'input file or glob (CSV, Parquet or JSONL)')
     .requiredOption('--output <file>', 'out.parquet, out.csv or out.jsonl')
     .option('--id-column <name>', 'column identifying each row (default: the row number, as "row")')
     .option('--keep <columns>', 'input columns to copy to the output, comma-separated')
-    .option('--map <input=columns>', 'model input from columns; several columns separated by ";" (repeatable)', collect, [])
+    .option(
+      '--map <input=columns>',
+      'model input from columns; several columns separated by ";" (repeatable)',
+      collect,
+      [],
+    )
     .option('--job-id <id>', 'names the job; rerun with the same id to resume (default: generated)')
     .option('--max-reject-rate <rate>', 'fail when rejected rows / rows read exceeds this (0..1)')
     .option('--chunk-rows <n>', 'rows per chunk (one part and resume point)')
@@ -51,7 +56,8 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
     .option('--timestamp-column <name>', 'the input timestamp column for --features', 'event_timestamp')
     .option('--json', 'machine-readable summary')
     .action(async (options: RunOptions) => {
-      if ((options.model === undefined) === (options.deployment === undefined)) throw invalid('give exactly one of --model <name@version> and --deployment <name>');
+      if ((options.model === undefined) === (options.deployment === undefined))
+        throw invalid('give exactly one of --model <name@version> and --deployment <name>');
       if (options.deployment !== undefined) {
         const name = options.deployment;
         options.model = await withPlatform(io, async ({ deployments }) => {
@@ -61,28 +67,45 @@ export function registerBatchCommands(program: Command, io: CliIo): void {
       }
       const spec = toSpec(options, io);
       // Through the jobs service, so the run has a job record: `batch status|cancel|list|resume` see it.
-      const summary = await withPlatform(io, (platform) => runInForeground(io, (signal, onProgress) => platform.jobs.runHere(spec, { signal, onProgress }), spec.jobId));
+      const summary = await withPlatform(io, (platform) =>
+        runInForeground(io, (signal, onProgress) => platform.jobs.runHere(spec, { signal, onProgress }), spec.jobId),
+      );
       reportSummary(io, summary, options.json === true, spec.jobId);
     });
 
   batch
     .command('resume')
-    .description('Resume a batch job from its finished parts, here in the foreground: one whose process died (kill -9, a crash), or that failed or was cancelled')
+    .description(
+      'Resume a batch job from its finished parts, here in the foreground: one whose process died (kill -9, a crash), or that failed or was cancelled',
+    )
     .argument('<id>', 'the job id')
     .option('--json', 'machine-readable summary')
     .action(async (id: string, options: { json?: boolean }) => {
       const summary = await withPlatform(io, async (platform) => {
         const record = await platform.jobs.status(id);
-        if (record.status === 'succeeded') throw new SlipwayError('FAILED_PRECONDITION', `batch job "${id}" already succeeded; its output is ${record.spec.output}`, { details: { status: record.status } });
+        if (record.status === 'succeeded')
+          throw new SlipwayError(
+            'FAILED_PRECONDITION',
+            `batch job "${id}" already succeeded; its output is ${record.spec.output}`,
+            { details: { status: record.status } },
+          );
         // The stored spec, so the job folder's fingerprint matches; a live owner is refused by runHere (409).
-        return runInForeground(io, (signal, onProgress) => platform.jobs.runHere(record.spec, { signal, onProgress }), id);
+        return runInForeground(
+          io,
+          (signal, onProgress) => platform.jobs.runHere(record.spec, { signal, onProgress }),
+          id,
+        );
       });
       reportSummary(io, summary, options.json === true, id);
     });
 }
 
 /** Runs a job with Ctrl-C cancelling it after the current chunk, and the progress on stderr. */
-async function runInForeground(io: CliIo, run: (signal: AbortSignal, onProgress: (progress: BatchProgress) => void) => Promise<BatchSummary>, jobId: string): Promise<BatchSummary> {
+async function runInForeground(
+  io: CliIo,
+  run: (signal: AbortSignal, onProgress: (progress: BatchProgress) => void) => Promise<BatchSummary>,
+  jobId: string,
+): Promise<BatchSummary> {
   const controller = new AbortController();
   const onSigint = (): void => {
     io.stderr(`\ncancelling after the current chunk; resume with: slipway batch resume ${jobId}\n`);
@@ -101,7 +124,11 @@ async function runInForeground(io: CliIo, run: (signal: AbortSignal, onProgress:
 function reportSummary(io: CliIo, summary: BatchSummary, json: boolean, jobId: string): void {
   io.stdout(json ? jsonText(summary) : formatSummary(summary));
   if (summary.status === 'failed') throw invalid(summary.error ?? 'the job failed');
-  if (summary.status === 'cancelled') throw new SlipwayError('CANCELLED', `cancelled after ${summary.rows} rows; resume with: slipway batch resume ${jobId}`);
+  if (summary.status === 'cancelled')
+    throw new SlipwayError(
+      'CANCELLED',
+      `cancelled after ${summary.rows} rows; resume with: slipway batch resume ${jobId}`,
+    );
 }
 
 function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
@@ -109,21 +136,35 @@ function toSpec(options: RunOptions, io: CliIo): BatchJobSpec {
   const map: Record<string, string> = {};
   for (const pair of options.map.flatMap((m) => m.split(','))) {
     const eq = pair.indexOf('=');
-    if (eq <= 0 || eq === pair.length - 1) throw invalid(`--map "${pair}": expected input=column (or input=c1;c2;... for a [batch, k] input)`);
+    if (eq <= 0 || eq === pair.length - 1)
+      throw invalid(`--map "${pair}": expected input=column (or input=c1;c2;... for a [batch, k] input)`);
     map[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const spec: BatchJobSpec = {
-    jobId: options.jobId ?? `batch-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`,
+    jobId:
+      options.jobId ??
+      `batch-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`,
     model: options.model,
     input: path.resolve(io.cwd, options.input),
     output: path.resolve(io.cwd, options.output),
     ...(options.idColumn === undefined ? {} : { idColumn: options.idColumn }),
-    ...(options.keep === undefined ? {} : { keep: options.keep.split(',').map((c) => c.trim()).filter((c) => c !== '') }),
+    ...(options.keep === undefined
+      ? {}
+      : {
+          keep: options.keep
+            .split(',')
+            .map((c) => c.trim())
+            .filter((c) => c !== ''),
+        }),
     ...(Object.keys(map).length === 0 ? {} : { map }),
-    ...(options.maxRejectRate === undefined ? {} : { maxRejectRate: number(options.maxRejectRate, '--max-reject-rate') }),
+    ...(options.maxRejectRate === undefined
+      ? {}
+      : { maxRejectRate: number(options.maxRejectRate, '--max-reject-rate') }),
     ...(options.chunkRows === undefined ? {} : { chunkRows: number(options.chunkRows, '--chunk-rows') }),
     ...(options.workers === undefined ? {} : { workers: number(options.workers, '--workers') }),
-    ...(options.features === undefined ? {} : { features: { service: options.features, timestampColumn: options.timestampColumn } }),
+    ...(options.features === undefined
+      ? {}
+      : { features: { service: options.features, timestampColumn: options.timestampColumn } }),
   };
   // The jobs API's limits, named as flags here; the rest (model, files, columns) runHere checks.
   checkJobSettings(spec, (field) => FLAGS[field]);
@@ -148,7 +189,9 @@ export function progressReporter(io: CliIo, clock: () => number = Date.now): (pr
     if (io.isTTY === true) {
       const fraction = p.rowsTotal === null || p.rowsTotal === 0 ? null : Math.min(1, p.rowsDone / p.rowsTotal);
       const bar = fraction === null ? '' : `${progressBar(fraction)} `;
-      io.stderr(`\r${bar}${p.rowsDone.toLocaleString('en-US')}${p.rowsTotal === null ? '' : `/${p.rowsTotal.toLocaleString('en-US')}`} rows${rejected}, ${rate}${eta}  `);
+      io.stderr(
+        `\r${bar}${p.rowsDone.toLocaleString('en-US')}${p.rowsTotal === null ? '' : `/${p.rowsTotal.toLocaleString('en-US')}`} rows${rejected}, ${rate}${eta}  `,
+      );
       return;
     }
     const now = clock();
@@ -157,7 +200,6 @@ export function progressReporter(io: CliIo, clock: () => number = Date.now): (pr
     io.stderr(`${p.rowsDone} rows${p.rowsTotal === null ? '' : ` of ${p.rowsTotal}`}${rejected}, ${rate}${eta}\n`);
   };
 }
-
 
 function formatSummary(s: BatchSummary): string {
   const head = `job ${s.jobId}: ${s.status} — ${s.model}@${s.version}, ${s.rows} rows (${s.scored} scored, ${s.rejected} rejected) in ${s.seconds.toFixed(2)} s (${Math.round(s.rowsPerSecond)} rows/s)`;

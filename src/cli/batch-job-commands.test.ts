@@ -11,7 +11,15 @@ import { openDatabase } from '../store/database.js';
 import { batchCommandGroup, progressText, registerBatchJobCommands } from './batch-job-commands.js';
 import { cliRunner } from './cli.test-support.js';
 
-const progress: BatchProgress = { rowsDone: 2000, rowsTotal: 10_000, rejected: 3, chunksDone: 2, chunksTotal: 10, rowsPerSecond: 1000.4, etaSeconds: 8.2 };
+const progress: BatchProgress = {
+  rowsDone: 2000,
+  rowsTotal: 10_000,
+  rejected: 3,
+  chunksDone: 2,
+  chunksTotal: 10,
+  rowsPerSecond: 1000.4,
+  etaSeconds: 8.2,
+};
 
 describe('slipway batch status|cancel|list', () => {
   let home: string;
@@ -41,7 +49,9 @@ describe('slipway batch status|cancel|list', () => {
     expect(lines[2]).toMatch(/^old\s+running\s+fraud@1\.0\.0\s+2000\/10000 rows\s+\S+\s+a\.parquet$/);
 
     const running = await cli('batch', 'list', '--status', 'running', '--json');
-    expect((JSON.parse(running.out) as BatchJobRecord[]).map((job) => [job.id, job.status, job.progress])).toEqual([['old', 'running', progress]]);
+    expect((JSON.parse(running.out) as BatchJobRecord[]).map((job) => [job.id, job.status, job.progress])).toEqual([
+      ['old', 'running', progress],
+    ]);
     const wrong = await cli('batch', 'list', '--status', 'done');
     expect(wrong.code).toBe(1);
     expect(wrong.err).toBe('error: --status done: expected one of queued, running, succeeded, failed, cancelled\n');
@@ -53,14 +63,36 @@ describe('slipway batch status|cancel|list', () => {
     const running = await cli('batch', 'status', 'old');
     expect(running.code).toBe(0);
     expect(running.out).toContain('batch job old  running\n');
-    expect(running.out).toContain('progress  2,000/10,000 rows (20.0%), 2/10 chunks, 3 rejected, 1,000 rows/s, ETA 8s\n');
+    expect(running.out).toContain(
+      'progress  2,000/10,000 rows (20.0%), 2/10 chunks, 3 rejected, 1,000 rows/s, ETA 8s\n',
+    );
 
-    const summary: BatchSummary = { jobId: 'old', status: 'succeeded', model: 'fraud', version: '1.0.0', rows: 10_000, scored: 9997, rejected: 3, resumedChunks: 0, seconds: 10, rowsPerSecond: 1000, output: 'a.parquet', rejects: 'a.rejects.jsonl' };
-    await store.finish('old', 'me', { status: 'succeeded', summary, error: null }, { ...progress, rowsDone: 10_000, chunksDone: 10 });
+    const summary: BatchSummary = {
+      jobId: 'old',
+      status: 'succeeded',
+      model: 'fraud',
+      version: '1.0.0',
+      rows: 10_000,
+      scored: 9997,
+      rejected: 3,
+      resumedChunks: 0,
+      seconds: 10,
+      rowsPerSecond: 1000,
+      output: 'a.parquet',
+      rejects: 'a.rejects.jsonl',
+    };
+    await store.finish(
+      'old',
+      'me',
+      { status: 'succeeded', summary, error: null },
+      { ...progress, rowsDone: 10_000, chunksDone: 10 },
+    );
     const done = await cli('batch', 'status', 'old', '--json');
     expect(JSON.parse(done.out)).toMatchObject({ id: 'old', status: 'succeeded', summary });
     const text = await cli('batch', 'status', 'old');
-    expect(text.out).toContain('summary   fraud@1.0.0: 9,997 of 10,000 rows scored, 3 rejected in 10.0 s (1000 rows/s)\n');
+    expect(text.out).toContain(
+      'summary   fraud@1.0.0: 9,997 of 10,000 rows scored, 3 rejected in 10.0 s (1000 rows/s)\n',
+    );
     expect(text.out).toContain('rejects   a.rejects.jsonl\n');
 
     const missing = await cli('batch', 'status', 'nope');
@@ -85,7 +117,23 @@ describe('slipway batch status|cancel|list', () => {
       run: (spec, { signal }) =>
         new Promise<BatchSummary>((resolve) => {
           seen.set(spec.jobId, signal);
-          signal.addEventListener('abort', () => resolve({ jobId: spec.jobId, status: 'cancelled', model: 'fraud', version: '1.0.0', rows: 0, scored: 0, rejected: 0, resumedChunks: 0, seconds: 0, rowsPerSecond: 0, output: spec.output, rejects: null, error: 'cancelled' }));
+          signal.addEventListener('abort', () =>
+            resolve({
+              jobId: spec.jobId,
+              status: 'cancelled',
+              model: 'fraud',
+              version: '1.0.0',
+              rows: 0,
+              scored: 0,
+              rejected: 0,
+              resumedChunks: 0,
+              seconds: 0,
+              rowsPerSecond: 0,
+              output: spec.output,
+              rejects: null,
+              error: 'cancelled',
+            }),
+          );
         }),
     });
     server.start();
@@ -95,7 +143,8 @@ describe('slipway batch status|cancel|list', () => {
       const answer = await cli('batch', 'cancel', 'old', '--json');
       expect(answer.err).toBe('');
       expect(JSON.parse(answer.out)).toMatchObject({ id: 'old', status: 'running', cancelRequested: true });
-      for (let i = 0; i < 200 && (await store.get('old'))?.status === 'running'; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (let i = 0; i < 200 && (await store.get('old'))?.status === 'running'; i += 1)
+        await new Promise((resolve) => setTimeout(resolve, 10));
       expect(seen.get('old')?.aborted).toBe(true);
       expect((await store.get('old'))?.status).toBe('cancelled');
     } finally {
@@ -117,7 +166,17 @@ describe('slipway batch status|cancel|list', () => {
   });
 
   it('formats progress without totals', () => {
-    expect(progressText({ rowsDone: 500, rowsTotal: null, rejected: 0, chunksDone: 1, chunksTotal: null, rowsPerSecond: 250, etaSeconds: null })).toBe('500 rows, 1 chunks, 0 rejected, 250 rows/s');
+    expect(
+      progressText({
+        rowsDone: 500,
+        rowsTotal: null,
+        rejected: 0,
+        chunksDone: 1,
+        chunksTotal: null,
+        rowsPerSecond: 250,
+        etaSeconds: null,
+      }),
+    ).toBe('500 rows, 1 chunks, 0 rejected, 250 rows/s');
     expect(progressText(null)).toBe('-');
   });
 });

@@ -14,7 +14,9 @@ import { withPlatform } from './registry-commands.js';
 export function batchCommandGroup(program: Command): Command {
   return (
     program.commands.find((command) => command.name() === 'batch') ??
-    program.command('batch').description('Batch scoring: score files with a model, and manage batch jobs (status, cancel, list)')
+    program
+      .command('batch')
+      .description('Batch scoring: score files with a model, and manage batch jobs (status, cancel, list)')
   );
 }
 
@@ -49,7 +51,11 @@ export function registerBatchJobCommands(program: Command, io: CliIo): void {
       await withPlatform(io, async ({ jobs }) => {
         const job = await jobs.cancel(id);
         if (options.json) return json(job);
-        io.stdout(job.status === 'cancelled' ? `cancelled batch job ${id} (it had not started)\n` : `cancel requested for batch job ${id}: it stops after its current chunk\n`);
+        io.stdout(
+          job.status === 'cancelled'
+            ? `cancelled batch job ${id} (it had not started)\n`
+            : `cancel requested for batch job ${id}: it stops after its current chunk\n`,
+        );
       });
     });
 
@@ -62,7 +68,8 @@ export function registerBatchJobCommands(program: Command, io: CliIo): void {
     .action(async (options: { status?: string; limit: string; json?: boolean }) => {
       const status = parseStatus(options.status);
       const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new SlipwayError('INVALID_ARGUMENT', `--limit ${options.limit}: expected an integer from 1 to 1000`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new SlipwayError('INVALID_ARGUMENT', `--limit ${options.limit}: expected an integer from 1 to 1000`);
       await withPlatform(io, async ({ jobs }) => {
         const list = await jobs.list({ ...(status === undefined ? {} : { status }), limit });
         if (options.json) return json(list);
@@ -73,7 +80,8 @@ export function registerBatchJobCommands(program: Command, io: CliIo): void {
 
 function parseStatus(value: string | undefined): BatchJobStatus | undefined {
   if (value === undefined) return undefined;
-  if (!(BATCH_JOB_STATUSES as readonly string[]).includes(value)) throw new SlipwayError('INVALID_ARGUMENT', `--status ${value}: expected one of ${BATCH_JOB_STATUSES.join(', ')}`);
+  if (!(BATCH_JOB_STATUSES as readonly string[]).includes(value))
+    throw new SlipwayError('INVALID_ARGUMENT', `--status ${value}: expected one of ${BATCH_JOB_STATUSES.join(', ')}`);
   return value as BatchJobStatus;
 }
 
@@ -81,8 +89,14 @@ function parseStatus(value: string | undefined): BatchJobStatus | undefined {
 export function progressText(progress: BatchProgress | null): string {
   if (progress === null) return '-';
   const count = (n: number) => n.toLocaleString('en-US');
-  const rows = progress.rowsTotal === null ? `${count(progress.rowsDone)} rows` : `${count(progress.rowsDone)}/${count(progress.rowsTotal)} rows${progress.rowsTotal > 0 ? ` (${((100 * progress.rowsDone) / progress.rowsTotal).toFixed(1)}%)` : ''}`;
-  const chunks = progress.chunksTotal === null ? `${progress.chunksDone} chunks` : `${progress.chunksDone}/${progress.chunksTotal} chunks`;
+  const rows =
+    progress.rowsTotal === null
+      ? `${count(progress.rowsDone)} rows`
+      : `${count(progress.rowsDone)}/${count(progress.rowsTotal)} rows${progress.rowsTotal > 0 ? ` (${((100 * progress.rowsDone) / progress.rowsTotal).toFixed(1)}%)` : ''}`;
+  const chunks =
+    progress.chunksTotal === null
+      ? `${progress.chunksDone} chunks`
+      : `${progress.chunksDone}/${progress.chunksTotal} chunks`;
   const eta = progress.etaSeconds === null ? '' : `, ETA ${Math.round(progress.etaSeconds)}s`;
   return `${rows}, ${chunks}, ${count(progress.rejected)} rejected, ${count(Math.round(progress.rowsPerSecond))} rows/s${eta}`;
 }
@@ -96,11 +110,14 @@ function formatJob(job: BatchJobRecord): string {
     `progress  ${progressText(job.progress)}`,
     `created   ${job.createdAt}`,
   ];
-  if (job.startedAt !== null) lines.push(`started   ${job.startedAt}${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`);
+  if (job.startedAt !== null)
+    lines.push(`started   ${job.startedAt}${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`);
   if (job.finishedAt !== null) lines.push(`finished  ${job.finishedAt}`);
   const summary = job.summary;
   if (summary !== null) {
-    lines.push(`summary   ${summary.model}@${summary.version}: ${summary.scored.toLocaleString('en-US')} of ${summary.rows.toLocaleString('en-US')} rows scored, ${summary.rejected} rejected in ${summary.seconds.toFixed(1)} s (${Math.round(summary.rowsPerSecond)} rows/s)`);
+    lines.push(
+      `summary   ${summary.model}@${summary.version}: ${summary.scored.toLocaleString('en-US')} of ${summary.rows.toLocaleString('en-US')} rows scored, ${summary.rejected} rejected in ${summary.seconds.toFixed(1)} s (${Math.round(summary.rowsPerSecond)} rows/s)`,
+    );
     if (summary.rejects !== null) lines.push(`rejects   ${summary.rejects}`);
   }
   if (job.error !== null) lines.push(`error     ${job.error}`);
@@ -111,6 +128,15 @@ function formatJobs(jobs: readonly BatchJobRecord[]): string {
   if (jobs.length === 0) return 'no batch jobs\n';
   return table([
     ['ID', 'STATUS', 'MODEL', 'PROGRESS', 'CREATED', 'OUTPUT'],
-    ...jobs.map((job) => [job.id, job.status, job.spec.model, job.progress === null ? '-' : `${job.progress.rowsDone}${job.progress.rowsTotal === null ? '' : `/${job.progress.rowsTotal}`} rows`, job.createdAt, job.spec.output]),
+    ...jobs.map((job) => [
+      job.id,
+      job.status,
+      job.spec.model,
+      job.progress === null
+        ? '-'
+        : `${job.progress.rowsDone}${job.progress.rowsTotal === null ? '' : `/${job.progress.rowsTotal}`} rows`,
+      job.createdAt,
+      job.spec.output,
+    ]),
   ]);
 }

@@ -14,12 +14,19 @@ export interface CliResult {
  * const cli = cliRunner(() => ({ env: { SLIPWAY_HOME: home }, cwd: home }));
  * const { code, out } = await cli('models', '--json');
  */
-export function cliRunner(setting: () => { env: NodeJS.ProcessEnv; cwd: string }): (...argv: string[]) => Promise<CliResult> {
+export function cliRunner(
+  setting: () => { env: NodeJS.ProcessEnv; cwd: string },
+): (...argv: string[]) => Promise<CliResult> {
   return async (...argv) => {
     let out = '';
     let err = '';
     const { env, cwd } = setting();
-    const code = await runCli(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: { SLIPWAY_LOG_LEVEL: 'silent', ...env }, cwd });
+    const code = await runCli(argv, {
+      stdout: (t) => void (out += t),
+      stderr: (t) => void (err += t),
+      env: { SLIPWAY_LOG_LEVEL: 'silent', ...env },
+      cwd,
+    });
     return { code, out, err };
   };
 }

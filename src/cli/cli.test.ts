@@ -29,16 +29,47 @@ describe('slipway CLI', () => {
 
   it('pushes with card, metrics, params, tags and lineage, then lists and shows', async () => {
     const model = path.join(FIXTURES, 'breast_cancer.onnx');
-    const pushed = await cli('push', model, '--name', 'cancer', '--card', 'card.md', '--metrics', 'm.json', '--params', 'p.json', '--tag', 'team=risk', '--dataset', 'wdbc', '-d', 'baseline');
+    const pushed = await cli(
+      'push',
+      model,
+      '--name',
+      'cancer',
+      '--card',
+      'card.md',
+      '--metrics',
+      'm.json',
+      '--params',
+      'p.json',
+      '--tag',
+      'team=risk',
+      '--dataset',
+      'wdbc',
+      '-d',
+      'baseline',
+    );
     expect(pushed.err).toBe('');
     expect(pushed.code).toBe(0);
     expect(pushed.out).toBe('pushed cancer@1.0.0  (first version)\n');
 
-    const second = await cli('push', path.join(FIXTURES, 'breast_cancer_extra_output.onnx'), '--name', 'cancer', '--json');
+    const second = await cli(
+      'push',
+      path.join(FIXTURES, 'breast_cancer_extra_output.onnx'),
+      '--name',
+      'cancer',
+      '--json',
+    );
     expect(second.code).toBe(0);
-    expect(JSON.parse(second.out)).toMatchObject({ version: '1.1.0', lineage: { parentVersion: '1.0.0' }, schemaChange: { appliedBump: 'minor' } });
+    expect(JSON.parse(second.out)).toMatchObject({
+      version: '1.1.0',
+      lineage: { parentVersion: '1.0.0' },
+      schemaChange: { appliedBump: 'minor' },
+    });
 
-    const models = JSON.parse((await cli('models', '--json')).out) as Array<{ name: string; latestVersion: string; versionCount: number }>;
+    const models = JSON.parse((await cli('models', '--json')).out) as Array<{
+      name: string;
+      latestVersion: string;
+      versionCount: number;
+    }>;
     expect(models).toEqual([expect.objectContaining({ name: 'cancer', latestVersion: '1.1.0', versionCount: 2 })]);
     const table = (await cli('models')).out;
     expect(table.split('\n')[0]).toMatch(/^MODEL\s+LATEST\s+VERSIONS\s+ALIASES\s+UPDATED$/);
@@ -46,7 +77,17 @@ describe('slipway CLI', () => {
 
     const shown = await cli('show', 'cancer@1.0.0');
     expect(shown.code).toBe(0);
-    for (const part of ['cancer@1.0.0', 'FP32', '[-1,30]', 'probabilities', 'accuracy=0.958', 'C=1', 'team=risk', 'dataset=wdbc', 'Intended use: decision support.']) {
+    for (const part of [
+      'cancer@1.0.0',
+      'FP32',
+      '[-1,30]',
+      'probabilities',
+      'accuracy=0.958',
+      'C=1',
+      'team=risk',
+      'dataset=wdbc',
+      'Intended use: decision support.',
+    ]) {
       expect(shown.out).toContain(part);
     }
     const json = JSON.parse((await cli('show', 'cancer', '--json')).out) as { version: string };
@@ -54,10 +95,19 @@ describe('slipway CLI', () => {
   });
 
   it('refuses a version the schema diff forbids, with the differences and exit code 1', async () => {
-    const refused = await cli('push', path.join(FIXTURES, 'breast_cancer_no_label.onnx'), '--name', 'cancer', '--version', '1.2.0');
+    const refused = await cli(
+      'push',
+      path.join(FIXTURES, 'breast_cancer_no_label.onnx'),
+      '--name',
+      'cancer',
+      '--version',
+      '1.2.0',
+    );
     expect(refused.code).toBe(1);
     expect(refused.out).toBe('');
-    expect(refused.err).toMatch(/^error: version 1\.2\.0 is a minor bump from 1\.1\.0, but the schema change is breaking and needs a major bump/);
+    expect(refused.err).toMatch(
+      /^error: version 1\.2\.0 is a minor bump from 1\.1\.0, but the schema change is breaking and needs a major bump/,
+    );
     expect(refused.err).toMatch(/BREAKING output "label" was removed/);
     const dry = await cli('push', path.join(FIXTURES, 'breast_cancer_no_label.onnx'), '--name', 'cancer', '--dry-run');
     expect(dry.out).toMatch(/^would push cancer@2\.0\.0/);
@@ -65,10 +115,20 @@ describe('slipway CLI', () => {
   });
 
   it('moves aliases and archives', async () => {
-    expect((await cli('alias', 'set', 'cancer', 'champion', '1.0.0', '--why', 'launch')).out).toBe('cancer@champion -> 1.0.0\n');
-    expect((await cli('alias', 'set', 'cancer', 'champion', '1.1.0')).out).toBe('cancer@champion -> 1.1.0 (was 1.0.0)\n');
-    const history = JSON.parse((await cli('alias', 'history', 'cancer', '--json')).out) as Array<{ toVersion: string; reason: string | null }>;
-    expect(history.map((e) => [e.toVersion, e.reason])).toEqual([['1.0.0', 'launch'], ['1.1.0', null]]);
+    expect((await cli('alias', 'set', 'cancer', 'champion', '1.0.0', '--why', 'launch')).out).toBe(
+      'cancer@champion -> 1.0.0\n',
+    );
+    expect((await cli('alias', 'set', 'cancer', 'champion', '1.1.0')).out).toBe(
+      'cancer@champion -> 1.1.0 (was 1.0.0)\n',
+    );
+    const history = JSON.parse((await cli('alias', 'history', 'cancer', '--json')).out) as Array<{
+      toVersion: string;
+      reason: string | null;
+    }>;
+    expect(history.map((e) => [e.toVersion, e.reason])).toEqual([
+      ['1.0.0', 'launch'],
+      ['1.1.0', null],
+    ]);
     const refused = await cli('archive', 'cancer@1.1.0');
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/^error: .*champion/);
@@ -94,17 +154,32 @@ describe('slipway CLI', () => {
     expect(set.code).toBe(0);
     expect(JSON.parse(set.out)).toEqual({ maxBatchSize: 8, batching: true });
     const bad = await cli('config', 'cancer', '--set', 'maxBatchSize=0');
-    expect(bad).toMatchObject({ code: 1, err: 'error: invalid serving config: maxBatchSize must be an integer from 1 to 1048576, got "0"\n' });
+    expect(bad).toMatchObject({
+      code: 1,
+      err: 'error: invalid serving config: maxBatchSize must be an integer from 1 to 1048576, got "0"\n',
+    });
     expect((await cli('config', 'cancer', '--set', 'maxBatchSize=default')).out).toMatch(/^batching=true\n/);
 
     const platform = await openPlatform(loadConfig(env()));
     const server = await startServer(platform, { host: '127.0.0.1', port: 0 });
     try {
       await server.preloaded;
-      expect(await cli('load', 'cancer@champion', '--url', server.url)).toEqual({ code: 0, out: 'loaded cancer@1.1.0\n', err: '' });
-      expect(await cli('unload', 'cancer@1.1.0', '--url', server.url)).toEqual({ code: 0, out: 'unloaded cancer@1.1.0\n', err: '' });
+      expect(await cli('load', 'cancer@champion', '--url', server.url)).toEqual({
+        code: 0,
+        out: 'loaded cancer@1.1.0\n',
+        err: '',
+      });
+      expect(await cli('unload', 'cancer@1.1.0', '--url', server.url)).toEqual({
+        code: 0,
+        out: 'unloaded cancer@1.1.0\n',
+        err: '',
+      });
       expect((await cli('unload', 'cancer@1.1.0', '--url', server.url)).out).toBe('was not loaded: cancer@1.1.0\n');
-      expect(await cli('load', 'ghost', '--url', server.url)).toEqual({ code: 1, out: '', err: 'error: model "ghost" does not exist\n' });
+      expect(await cli('load', 'ghost', '--url', server.url)).toEqual({
+        code: 1,
+        out: '',
+        err: 'error: model "ghost" does not exist\n',
+      });
     } finally {
       await server.stop();
     }
@@ -126,10 +201,19 @@ describe('slipway CLI', () => {
         // cancer@1.0.0 was archived above; the original schema answers as 1.1.0 with an extra logit output
         const result = await cli('predict', 'cancer@champion', '--input', file, '--url', server.url, '--json');
         expect(result.err).toBe('');
-        const body = JSON.parse(result.out) as { predictions: Array<{ label: number; probabilities: number[] }>; model_version: string };
+        const body = JSON.parse(result.out) as {
+          predictions: Array<{ label: number; probabilities: number[] }>;
+          model_version: string;
+        };
         expect(body.model_version).toBe('1.1.0');
         expect(body.predictions.map((p) => p.label)).toEqual(wantLabels);
-        expect(firstMismatch(body.predictions.flatMap((p) => p.probabilities), wantProba, 1e-5)).toBeUndefined();
+        expect(
+          firstMismatch(
+            body.predictions.flatMap((p) => p.probabilities),
+            wantProba,
+            1e-5,
+          ),
+        ).toBeUndefined();
       }
       const down = await cli('predict', 'cancer', '--input', 'rows.json', '--url', 'http://127.0.0.1:1');
       expect(down.code).toBe(1);

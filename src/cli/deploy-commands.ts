@@ -21,8 +21,13 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
 
   program
     .command('deploy')
-    .description('Create a deployment or change its traffic (a new revision): routes version=weight summing to 100, shadows version=percent')
-    .argument('<name>', 'the deployment, callable as a model name (/v2/models/<name>/infer, /v1/deployments/<name>:predict)')
+    .description(
+      'Create a deployment or change its traffic (a new revision): routes version=weight summing to 100, shadows version=percent',
+    )
+    .argument(
+      '<name>',
+      'the deployment, callable as a model name (/v2/models/<name>/infer, /v1/deployments/<name>:predict)',
+    )
     .requiredOption('--model <model>', 'the registered model it serves')
     .option('--route <version=weight>', 'a version and its share of traffic in percent (repeat)', collect)
     .option('--shadow <version=percent>', 'mirror this percent of answered requests to a version (repeat)', collect)
@@ -30,14 +35,37 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
     .option('--notes <text>', 'notes kept with the revision')
     .option('--why <text>', 'why this change (kept in the history)')
     .option('--json', 'print the revision as JSON')
-    .action(async (name: string, options: { model: string; route?: string[]; shadow?: string[]; sticky?: string; notes?: string; why?: string; json?: boolean }) => {
-      if (options.route === undefined) throw invalid('give at least one --route version=weight');
-      await withPlatform(io, async ({ deployments }) => {
-        const revision = await deployments.service.deploy(name, { model: options.model, routes: options.route, shadows: options.shadow ?? [], sticky: options.sticky ?? null, notes: options.notes ?? null }, { why: options.why ?? null });
-        if (options.json) return json(revision);
-        io.stdout(`deployment ${name} revision ${revision.revision}: ${describeSpec(revision)}\n`);
-      });
-    });
+    .action(
+      async (
+        name: string,
+        options: {
+          model: string;
+          route?: string[];
+          shadow?: string[];
+          sticky?: string;
+          notes?: string;
+          why?: string;
+          json?: boolean;
+        },
+      ) => {
+        if (options.route === undefined) throw invalid('give at least one --route version=weight');
+        await withPlatform(io, async ({ deployments }) => {
+          const revision = await deployments.service.deploy(
+            name,
+            {
+              model: options.model,
+              routes: options.route,
+              shadows: options.shadow ?? [],
+              sticky: options.sticky ?? null,
+              notes: options.notes ?? null,
+            },
+            { why: options.why ?? null },
+          );
+          if (options.json) return json(revision);
+          io.stdout(`deployment ${name} revision ${revision.revision}: ${describeSpec(revision)}\n`);
+        });
+      },
+    );
 
   program
     .command('deployments')
@@ -60,13 +88,26 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
       await withPlatform(io, async ({ deployments }) => {
         const revisions = await deployments.service.history(name);
         if (options.json) return json(revisions);
-        io.stdout(table([['REVISION', 'WHEN', 'BY', 'TRAFFIC', 'WHY'], ...revisions.map((r) => [String(r.revision), new Date(r.createdMs).toISOString(), r.source, describeSpec(r), r.why ?? ''])]));
+        io.stdout(
+          table([
+            ['REVISION', 'WHEN', 'BY', 'TRAFFIC', 'WHY'],
+            ...revisions.map((r) => [
+              String(r.revision),
+              new Date(r.createdMs).toISOString(),
+              r.source,
+              describeSpec(r),
+              r.why ?? '',
+            ]),
+          ]),
+        );
       });
     });
 
   program
     .command('rollback')
-    .description('Restore the previous revision now (recorded as a new revision); stops a running rollout or experiment')
+    .description(
+      'Restore the previous revision now (recorded as a new revision); stops a running rollout or experiment',
+    )
     .argument('<name>', 'the deployment')
     .option('--why <text>', 'why (kept in the history)')
     .option('--json', 'print the revision as JSON')
@@ -74,7 +115,9 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
       await withPlatform(io, async ({ deployments }) => {
         const revision = await deployments.service.rollback(name, options.why);
         if (options.json) return json(revision);
-        io.stdout(`deployment ${name} revision ${revision.revision}: ${describeSpec(revision)} (${revision.why ?? ''})\n`);
+        io.stdout(
+          `deployment ${name} revision ${revision.revision}: ${describeSpec(revision)} (${revision.why ?? ''})\n`,
+        );
       });
     });
 
@@ -90,14 +133,28 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
         const intervals = await deployments.service.versionTraffic(model, version);
         if (options.json) return json({ model, version, intervals });
         if (intervals.length === 0) return io.stdout(`${model}@${version} has not served a deployment\n`);
-        io.stdout(table([['DEPLOYMENT', 'REVISION', 'SHARE', 'FROM', 'UNTIL', 'WHY'], ...intervals.map((i) => [i.deployment, String(i.revision), `${i.share}%`, new Date(i.fromMs).toISOString(), i.untilMs === null ? 'now' : new Date(i.untilMs).toISOString(), i.why ?? ''])]));
+        io.stdout(
+          table([
+            ['DEPLOYMENT', 'REVISION', 'SHARE', 'FROM', 'UNTIL', 'WHY'],
+            ...intervals.map((i) => [
+              i.deployment,
+              String(i.revision),
+              `${i.share}%`,
+              new Date(i.fromMs).toISOString(),
+              i.untilMs === null ? 'now' : new Date(i.untilMs).toISOString(),
+              i.why ?? '',
+            ]),
+          ]),
+        );
       });
     });
 
   const shadow = program.command('shadow').description('Shadow traffic of a deployment');
   shadow
     .command('report')
-    .description('Per shadow version: agreement (classification), mean/max absolute difference (regression), latency of each, counts and drops')
+    .description(
+      'Per shadow version: agreement (classification), mean/max absolute difference (regression), latency of each, counts and drops',
+    )
     .argument('<name>', 'the deployment')
     .option('--since <duration>', 'only copies made in this window (e.g. 1h); default all')
     .option('--json', 'machine-readable output')
@@ -121,18 +178,37 @@ export function describeSpec(revision: Pick<Revision, 'spec'>): string {
 }
 
 function formatDeployments(list: readonly DeploymentView[]): string {
-  return table([['NAME', 'MODEL', 'REVISION', 'TRAFFIC', 'UPDATED'], ...list.map((d) => [d.name, d.model, String(d.activeRevision), describeSpec(d.revision), d.updatedAt])]);
+  return table([
+    ['NAME', 'MODEL', 'REVISION', 'TRAFFIC', 'UPDATED'],
+    ...list.map((d) => [d.name, d.model, String(d.activeRevision), describeSpec(d.revision), d.updatedAt]),
+  ]);
 }
 
 function formatShadowReport(versions: readonly ShadowVersionReport[]): string {
   const ms = (x: number | null) => (x === null ? '-' : x.toFixed(2));
   const num = (x: number | null) => (x === null ? '-' : Number(x.toPrecision(4)).toString());
   return table([
-    ['SHADOW', 'COMPARED', 'ERRORS', 'DROPPED', 'AGREEMENT', 'MEAN |DIFF|', 'MAX |DIFF|', 'PRIMARY P50/P99 MS', 'SHADOW P50/P99 MS'],
+    [
+      'SHADOW',
+      'COMPARED',
+      'ERRORS',
+      'DROPPED',
+      'AGREEMENT',
+      'MEAN |DIFF|',
+      'MAX |DIFF|',
+      'PRIMARY P50/P99 MS',
+      'SHADOW P50/P99 MS',
+    ],
     ...versions.map((v) => [
-      v.shadowVersion, String(v.compared), String(v.errors), String(v.dropped),
-      v.agreementRate === null ? '-' : `${(v.agreementRate * 100).toFixed(2)}%`, num(v.meanAbsDiff), num(v.maxAbsDiff),
-      `${ms(v.primaryLatency.p50Ms)}/${ms(v.primaryLatency.p99Ms)}`, `${ms(v.shadowLatency.p50Ms)}/${ms(v.shadowLatency.p99Ms)}`,
+      v.shadowVersion,
+      String(v.compared),
+      String(v.errors),
+      String(v.dropped),
+      v.agreementRate === null ? '-' : `${(v.agreementRate * 100).toFixed(2)}%`,
+      num(v.meanAbsDiff),
+      num(v.maxAbsDiff),
+      `${ms(v.primaryLatency.p50Ms)}/${ms(v.primaryLatency.p99Ms)}`,
+      `${ms(v.shadowLatency.p50Ms)}/${ms(v.shadowLatency.p99Ms)}`,
     ]),
   ]);
 }

@@ -33,7 +33,9 @@ describe('slipway features apply | list', () => {
     await writeFile(path.join(home, 'features.yaml'), definitions('heart_rate, bmi'));
     const dry = await cli('features', 'apply', 'features.yaml');
     expect(dry).toMatchObject({ code: 0, err: '' });
-    expect(dry.out).toBe('+ entity patient\n+ view vitals\n+ service risk\n\nPlan: 3 to create, 0 to update, 0 to delete.\n\nNothing applied: run again with --yes to apply this plan.\n');
+    expect(dry.out).toBe(
+      '+ entity patient\n+ view vitals\n+ service risk\n\nPlan: 3 to create, 0 to update, 0 to delete.\n\nNothing applied: run again with --yes to apply this plan.\n',
+    );
     expect((await cli('features', 'list')).out).toContain('No feature definitions');
   });
 
@@ -44,15 +46,25 @@ describe('slipway features apply | list', () => {
     const list = await cli('features', 'list');
     expect(list.out).toMatch(/vitals\s+patient\s+2\s+2d\s+.*vitals\.parquet/);
     expect(list.out).toMatch(/risk\s+1\s+2\s+-/);
-    const json = JSON.parse((await cli('features', 'list', '--json')).out) as { services: { name: string; version: number; features: string[] }[] };
+    const json = JSON.parse((await cli('features', 'list', '--json')).out) as {
+      services: { name: string; version: number; features: string[] }[];
+    };
     expect(json.services).toMatchObject([{ name: 'risk', version: 1, features: ['vitals:heart_rate', 'vitals:bmi'] }]);
-    expect((await cli('features', 'apply', 'features.yaml', '--yes')).out).toBe('No changes: the store matches the file.\n');
+    expect((await cli('features', 'apply', 'features.yaml', '--yes')).out).toBe(
+      'No changes: the store matches the file.\n',
+    );
   });
 
   it('updates a service and gives it a new version', async () => {
-    await writeFile(path.join(home, 'features.yaml'), definitions('heart_rate, bmi, age', 'features: [vitals:heart_rate, vitals:bmi, vitals:age]'));
+    await writeFile(
+      path.join(home, 'features.yaml'),
+      definitions('heart_rate, bmi, age', 'features: [vitals:heart_rate, vitals:bmi, vitals:age]'),
+    );
     const applied = await cli('features', 'apply', 'features.yaml', '--yes', '--json');
-    const plan = JSON.parse(applied.out) as { changes: { name: string; action: string; details: string[] }[]; applied: boolean };
+    const plan = JSON.parse(applied.out) as {
+      changes: { name: string; action: string; details: string[] }[];
+      applied: boolean;
+    };
     expect(plan.applied).toBe(true);
     expect(plan.changes.map((c) => [c.name, c.action, c.details])).toEqual([
       ['vitals', 'update', ['+ feature age (float64)']],
@@ -67,14 +79,21 @@ describe('slipway features apply | list', () => {
     const bad = await cli('features', 'apply', 'bad.yaml', '--yes');
     expect(bad.code).toBe(1);
     expect(bad.err).toBe('error: bad.yaml: feature service "risk": view "vitals" has no feature "pulse"\n');
-    expect((await cli('features', 'apply', 'missing.yaml')).err).toBe('error: definitions file "missing.yaml" does not exist\n');
+    expect((await cli('features', 'apply', 'missing.yaml')).err).toBe(
+      'error: definitions file "missing.yaml" does not exist\n',
+    );
   });
 
   it('refuses a binding to a model version that does not exist', async () => {
-    await writeFile(path.join(home, 'bound.yaml'), definitions('heart_rate, bmi', 'features: [vitals:heart_rate, vitals:bmi], model: nothing@1.0.0'));
+    await writeFile(
+      path.join(home, 'bound.yaml'),
+      definitions('heart_rate, bmi', 'features: [vitals:heart_rate, vitals:bmi], model: nothing@1.0.0'),
+    );
     const refused = await cli('features', 'apply', 'bound.yaml', '--yes');
     expect(refused.code).toBe(1);
-    expect(refused.out).toContain('Refused (would break a service in use):\n  ! feature service "risk" cannot feed nothing@1.0.0:');
+    expect(refused.out).toContain(
+      'Refused (would break a service in use):\n  ! feature service "risk" cannot feed nothing@1.0.0:',
+    );
     expect(refused.err).toContain('nothing applied');
   });
 });

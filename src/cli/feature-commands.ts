@@ -15,7 +15,9 @@ import { withPlatform } from './registry-commands.js';
  * feature-data-commands.ts; push and delete of online values in feature-online-commands.ts.
  */
 export function registerFeatureCommands(program: Command, io: CliIo): void {
-  const features = program.command('features').description('The feature store: definitions, training sets, materialization, push, online deletes, skew');
+  const features = program
+    .command('features')
+    .description('The feature store: definitions, training sets, materialization, push, online deletes, skew');
 
   features
     .command('apply')
@@ -27,16 +29,27 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
       const desired = await readDefinitionsFile(file, io.cwd);
       await withPlatform(io, async ({ features: store }) => {
         const plan = await store.plan(desired);
-        if (options.json === true) io.stdout(jsonText({ ...plan, applied: options.yes === true && plan.refused.length === 0 && plan.changes.length > 0 }));
+        if (options.json === true)
+          io.stdout(
+            jsonText({
+              ...plan,
+              applied: options.yes === true && plan.refused.length === 0 && plan.changes.length > 0,
+            }),
+          );
         else io.stdout(formatPlan(plan));
-        if (plan.refused.length > 0) throw new SlipwayError('FAILED_PRECONDITION', 'nothing applied: the plan would break a service in use (see "Refused" above)');
+        if (plan.refused.length > 0)
+          throw new SlipwayError(
+            'FAILED_PRECONDITION',
+            'nothing applied: the plan would break a service in use (see "Refused" above)',
+          );
         if (plan.changes.length === 0) return;
         if (options.yes !== true) {
           if (options.json !== true) io.stdout('\nNothing applied: run again with --yes to apply this plan.\n');
           return;
         }
         await store.apply(desired);
-        if (options.json !== true) io.stdout(`\nApplied ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}.\n`);
+        if (options.json !== true)
+          io.stdout(`\nApplied ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}.\n`);
       });
     });
 
@@ -56,13 +69,22 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
 }
 
 function formatDefinitions(applied: AppliedDefinitions): string {
-  if (applied.entities.length + applied.views.length + applied.services.length === 0) return 'No feature definitions: run `slipway features apply features.yaml`.\n';
+  if (applied.entities.length + applied.views.length + applied.services.length === 0)
+    return 'No feature definitions: run `slipway features apply features.yaml`.\n';
   const sections: string[] = [];
-  sections.push(`Entities\n${table([['NAME', 'JOIN KEYS'], ...applied.entities.map((e) => [e.name, e.joinKeys.map((k) => `${k.name}:${k.type}`).join(', ')])])}`);
+  sections.push(
+    `Entities\n${table([['NAME', 'JOIN KEYS'], ...applied.entities.map((e) => [e.name, e.joinKeys.map((k) => `${k.name}:${k.type}`).join(', ')])])}`,
+  );
   sections.push(
     `Feature views\n${table([
       ['NAME', 'ENTITIES', 'FEATURES', 'TTL', 'SOURCE'],
-      ...applied.views.map((v) => [v.name, v.entities.join(', '), String(v.features.length), v.ttlMs === 0 ? '-' : formatDuration(v.ttlMs), 'path' in v.source ? v.source.path : `table ${v.source.table}`]),
+      ...applied.views.map((v) => [
+        v.name,
+        v.entities.join(', '),
+        String(v.features.length),
+        v.ttlMs === 0 ? '-' : formatDuration(v.ttlMs),
+        'path' in v.source ? v.source.path : `table ${v.source.table}`,
+      ]),
     ])}`,
   );
   sections.push(

@@ -8,7 +8,6 @@ import { PLAIN_PROGRESS_INTERVAL_MS, collect, jsonText, progressBar, table } fro
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
 
-
 /**
  * `features training-set|materialize|skew`: the commands that move feature data. Their modules load
  * on use: DuckDB's native module costs ~0.3 s that every other CLI command would pay.
@@ -18,24 +17,32 @@ export function registerFeatureDataCommands(features: Command, io: CliIo): void 
     .command('training-set')
     .description('A point-in-time-correct training set: entity rows plus the service features as of each row')
     .requiredOption('--service <service>', 'feature service whose features become columns, in its order')
-    .requiredOption('--entities <file>', 'entity rows: join keys, the timestamp and request columns (Parquet, CSV or JSONL)')
+    .requiredOption(
+      '--entities <file>',
+      'entity rows: join keys, the timestamp and request columns (Parquet, CSV or JSONL)',
+    )
     .requiredOption('--out <file>', 'train.parquet, train.csv or train.jsonl')
     .option('--timestamp-column <name>', "the entity file's timestamp column", 'event_timestamp')
     .option('--json', 'machine-readable output')
-    .action(async (options: { service: string; entities: string; out: string; timestampColumn: string; json?: boolean }) => {
-      const started = performance.now();
-      const result = await withPlatform(io, async ({ features: store }) =>
-        (await import('../features/offline/training-set.js')).buildTrainingSet(store, {
-          service: options.service,
-          entities: path.resolve(io.cwd, options.entities),
-          out: path.resolve(io.cwd, options.out),
-          timestampColumn: options.timestampColumn,
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      if (options.json === true) io.stdout(jsonText({ ...result, out: options.out, seconds }));
-      else io.stdout(`Wrote ${result.rows} rows x ${result.featureColumns.length} features (service ${options.service} v${result.serviceVersion}) to ${options.out} in ${seconds.toFixed(2)} s\n`);
-    });
+    .action(
+      async (options: { service: string; entities: string; out: string; timestampColumn: string; json?: boolean }) => {
+        const started = performance.now();
+        const result = await withPlatform(io, async ({ features: store }) =>
+          (await import('../features/offline/training-set.js')).buildTrainingSet(store, {
+            service: options.service,
+            entities: path.resolve(io.cwd, options.entities),
+            out: path.resolve(io.cwd, options.out),
+            timestampColumn: options.timestampColumn,
+          }),
+        );
+        const seconds = (performance.now() - started) / 1000;
+        if (options.json === true) io.stdout(jsonText({ ...result, out: options.out, seconds }));
+        else
+          io.stdout(
+            `Wrote ${result.rows} rows x ${result.featureColumns.length} features (service ${options.service} v${result.serviceVersion}) to ${options.out} in ${seconds.toFixed(2)} s\n`,
+          );
+      },
+    );
 
   features
     .command('materialize')
@@ -45,21 +52,23 @@ export function registerFeatureDataCommands(features: Command, io: CliIo): void 
     .option('--incremental', "start where each view's last materialization ended (first run: now - ttl, or 52 weeks)")
     .option('--view <view>', 'a view to materialize (repeatable); default all', collect, [])
     .option('--json', 'machine-readable output')
-    .action(async (options: { start?: string; end?: string; incremental?: boolean; view: string[]; json?: boolean }) => {
-      const now = Date.now();
-      const progress = options.json === true ? undefined : progressReporter(io);
-      const runs = await withPlatform(io, async ({ features: store }) =>
-        (await import('../features/offline/materialize.js')).materialize(store, {
-          views: options.view,
-          ...(options.start === undefined ? {} : { start: parseTime(options.start, 'start', now) }),
-          ...(options.end === undefined ? {} : { end: parseTime(options.end, 'end', now) }),
-          incremental: options.incremental === true,
-          now,
-          ...(progress === undefined ? {} : { onProgress: progress }),
-        }),
-      );
-      io.stdout(options.json === true ? jsonText({ views: runs }) : formatRuns(runs));
-    });
+    .action(
+      async (options: { start?: string; end?: string; incremental?: boolean; view: string[]; json?: boolean }) => {
+        const now = Date.now();
+        const progress = options.json === true ? undefined : progressReporter(io);
+        const runs = await withPlatform(io, async ({ features: store }) =>
+          (await import('../features/offline/materialize.js')).materialize(store, {
+            views: options.view,
+            ...(options.start === undefined ? {} : { start: parseTime(options.start, 'start', now) }),
+            ...(options.end === undefined ? {} : { end: parseTime(options.end, 'end', now) }),
+            incremental: options.incremental === true,
+            now,
+            ...(progress === undefined ? {} : { onProgress: progress }),
+          }),
+        );
+        io.stdout(options.json === true ? jsonText({ views: runs }) : formatRuns(runs));
+      },
+    );
 
   features
     .command('skew')
@@ -116,18 +125,33 @@ function formatRuns(runs: readonly ViewMaterialization[]): string {
   const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
   return table([
     ['VIEW', 'START', 'END', 'WRITTEN', 'STALE', 'SECONDS'],
-    ...runs.map((r) => [r.view, time(r.startMs), time(r.endMs), String(r.written), String(r.stale), r.seconds.toFixed(2)]),
+    ...runs.map((r) => [
+      r.view,
+      time(r.startMs),
+      time(r.endMs),
+      String(r.written),
+      String(r.stale),
+      r.seconds.toFixed(2),
+    ]),
   ]);
 }
 
 function formatSkew(report: SkewReport): string {
   const head = `Service ${report.service}: ${report.rows} served rows from ${report.predictions} predictions (${new Date(report.since).toISOString()} to ${new Date(report.until).toISOString()})\n`;
-  if (report.rows === 0) return `${head}Nothing to compare: no prediction in the window logged features of this service.\n`;
+  if (report.rows === 0)
+    return `${head}Nothing to compare: no prediction in the window logged features of this service.\n`;
   return (
     head +
     table([
       ['FEATURE', 'COMPARED', 'MISMATCHES', 'RATE', 'DEFAULTED', 'OFFLINE MISSING'],
-      ...report.features.map((f) => [f.feature, String(f.compared), String(f.mismatches), `${(f.mismatchRate * 100).toFixed(1)}%`, String(f.defaulted), String(f.offlineMissing)]),
+      ...report.features.map((f) => [
+        f.feature,
+        String(f.compared),
+        String(f.mismatches),
+        `${(f.mismatchRate * 100).toFixed(1)}%`,
+        String(f.defaulted),
+        String(f.offlineMissing),
+      ]),
     ])
   );
 }

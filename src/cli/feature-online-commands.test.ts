@@ -13,14 +13,17 @@ describe('slipway features push | delete', () => {
 
   /** Reads (or writes) the online store the CLI uses, through a platform on the same home. */
   const withStore = async <T>(work: (platform: Awaited<ReturnType<typeof openPlatform>>) => Promise<T>): Promise<T> => {
-    const platform = await openPlatform(loadConfig({ SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' }), { predictionLogThread: false });
+    const platform = await openPlatform(loadConfig({ SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' }), {
+      predictionLogThread: false,
+    });
     try {
       return await work(platform);
     } finally {
       await platform.close();
     }
   };
-  const readB = (k1: number) => withStore(async (p) => (await p.features.online.read('b', ['b_val'], [{ k1 }]))[0]![0]!);
+  const readB = (k1: number) =>
+    withStore(async (p) => (await p.features.online.read('b', ['b_val'], [{ k1 }]))[0]![0]!);
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-online-'));
@@ -33,7 +36,10 @@ describe('slipway features push | delete', () => {
   });
 
   it('push takes JSON Lines or a JSON array and reports what the online store took', async () => {
-    await writeFile(path.join(home, 'rows.jsonl'), `{"k1": 70, "event_ts": ${BASE}, "b_val": 1.5}\n\n{"k1": 71, "event_ts": "2026-01-01T00:00:01Z", "b_val": null}\n`);
+    await writeFile(
+      path.join(home, 'rows.jsonl'),
+      `{"k1": 70, "event_ts": ${BASE}, "b_val": 1.5}\n\n{"k1": 71, "event_ts": "2026-01-01T00:00:01Z", "b_val": null}\n`,
+    );
     const pushed = await cli('features', 'push', 'b', '--input', 'rows.jsonl');
     expect(pushed.err).toBe('');
     expect(pushed.out).toMatch(/^Pushed 2 rows to view b: 2 written online, 0 stale; offline log .*\.parquet\n$/);
@@ -44,27 +50,52 @@ describe('slipway features push | delete', () => {
   });
 
   it('push refuses a far-future event time naming the row and the limit, and bad options', async () => {
-    await writeFile(path.join(home, 'future.jsonl'), `{"k1": 72, "event_ts": ${BASE}, "b_val": 1}\n{"k1": 73, "event_ts": "+099999-01-01", "b_val": 666}\n`);
+    await writeFile(
+      path.join(home, 'future.jsonl'),
+      `{"k1": 72, "event_ts": ${BASE}, "b_val": 1}\n{"k1": 73, "event_ts": "+099999-01-01", "b_val": 666}\n`,
+    );
     const refused = await cli('features', 'push', 'b', '--input', 'future.jsonl');
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain('rows[1].event_ts: +099999-01-01T00:00:00.000Z is more than 5m in the future (entity {"k1":73}; limit SLIPWAY_FEATURE_MAX_FUTURE_SKEW=5m)');
+    expect(refused.err).toContain(
+      'rows[1].event_ts: +099999-01-01T00:00:00.000Z is more than 5m in the future (entity {"k1":73}; limit SLIPWAY_FEATURE_MAX_FUTURE_SKEW=5m)',
+    );
     expect((await readB(72)).status).toBe('NOT_FOUND');
-    expect((await cli('features', 'push', 'b', '--input', 'rows.json', '--to', 'sideways')).err).toContain('--to "sideways": expected one of online_and_offline, online, offline');
+    expect((await cli('features', 'push', 'b', '--input', 'rows.json', '--to', 'sideways')).err).toContain(
+      '--to "sideways": expected one of online_and_offline, online, offline',
+    );
     await writeFile(path.join(home, 'broken.jsonl'), '{"k1": 1}\n{oops\n');
-    expect((await cli('features', 'push', 'b', '--input', 'broken.jsonl')).err).toContain('--input broken.jsonl line 2 is not valid JSON');
-    expect((await cli('features', 'push', 'b', '--input', 'missing.jsonl')).err).toContain('cannot read --input missing.jsonl: ENOENT');
+    expect((await cli('features', 'push', 'b', '--input', 'broken.jsonl')).err).toContain(
+      '--input broken.jsonl line 2 is not valid JSON',
+    );
+    expect((await cli('features', 'push', 'b', '--input', 'missing.jsonl')).err).toContain(
+      'cannot read --input missing.jsonl: ENOENT',
+    );
   });
 
   it('delete removes a poisoned key so a normal push is accepted again', async () => {
     // A store poisoned before pushes were checked: written directly.
-    await withStore((p) => p.features.online.write('b', [{ key: { k1: 74 }, values: { b_val: 666 }, eventTimeMs: Date.UTC(99_999, 0, 1) }]));
+    await withStore((p) =>
+      p.features.online.write('b', [{ key: { k1: 74 }, values: { b_val: 666 }, eventTimeMs: Date.UTC(99_999, 0, 1) }]),
+    );
     await writeFile(path.join(home, 'real.jsonl'), `{"k1": 74, "event_ts": ${BASE}, "b_val": 2}\n`);
-    expect((await cli('features', 'push', 'b', '--input', 'real.jsonl', '--to', 'online')).out).toContain('0 written online, 1 stale');
+    expect((await cli('features', 'push', 'b', '--input', 'real.jsonl', '--to', 'online')).out).toContain(
+      '0 written online, 1 stale',
+    );
     const deleted = await cli('features', 'delete', 'b', '--entity', 'k1=74', '--entity', 'k1=75');
-    expect(deleted).toEqual({ code: 0, out: 'Deleted the online values of 1 of 2 entities in view b (the others had none)\n', err: '' });
-    expect((await cli('features', 'push', 'b', '--input', 'real.jsonl', '--to', 'online')).out).toContain('1 written online, 0 stale');
+    expect(deleted).toEqual({
+      code: 0,
+      out: 'Deleted the online values of 1 of 2 entities in view b (the others had none)\n',
+      err: '',
+    });
+    expect((await cli('features', 'push', 'b', '--input', 'real.jsonl', '--to', 'online')).out).toContain(
+      '1 written online, 0 stale',
+    );
     expect(await readB(74)).toEqual({ status: 'PRESENT', value: 2, eventTimeMs: BASE });
-    expect(JSON.parse((await cli('features', 'delete', 'a', '--entity', 'k1=1,k2=2', '--json')).out)).toEqual({ view: 'a', entities: 1, deleted: 0 });
+    expect(JSON.parse((await cli('features', 'delete', 'a', '--entity', 'k1=1,k2=2', '--json')).out)).toEqual({
+      view: 'a',
+      entities: 1,
+      deleted: 0,
+    });
   });
 
   it('delete names a bad entity', async () => {

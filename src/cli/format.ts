@@ -5,7 +5,16 @@ import type { TensorSpec } from '../tensor/datatypes.js';
 export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export const shapeText = (shape: readonly number[]): string => `[${shape.join(',')}]`;
@@ -24,7 +33,9 @@ export function formatModels(models: readonly ModelSummary[]): string {
       m.name,
       m.latestVersion ?? '-',
       String(m.versionCount),
-      Object.entries(m.aliases).map(([a, v]) => `${a}=${v}`).join(' ') || '-',
+      Object.entries(m.aliases)
+        .map(([a, v]) => `${a}=${v}`)
+        .join(' ') || '-',
       m.updatedAt,
     ]),
   ]);
@@ -33,7 +44,14 @@ export function formatModels(models: readonly ModelSummary[]): string {
 export function formatVersions(versions: readonly VersionRecord[]): string {
   return table([
     ['VERSION', 'STATUS', 'BUMP', 'ALIASES', 'CREATED', 'DESCRIPTION'],
-    ...versions.map((v) => [v.version, v.status, v.schemaChange.appliedBump, v.aliases.join(',') || '-', v.createdAt, v.description]),
+    ...versions.map((v) => [
+      v.version,
+      v.status,
+      v.schemaChange.appliedBump,
+      v.aliases.join(',') || '-',
+      v.createdAt,
+      v.description,
+    ]),
   ]);
 }
 
@@ -57,16 +75,23 @@ export function formatVersion(v: VersionRecord): string {
   lines.push(`created   ${v.createdAt}${v.archivedAt ? `  (archived ${v.archivedAt})` : ''}`);
   lines.push(`artifact  sha256:${v.artifact.sha256} (${bytesText(v.artifact.sizeBytes)}, ${v.artifact.format})`);
   lines.push(`semver    ${describeSchemaChange(v.schemaChange)}`);
-  for (const d of v.schemaChange.differences) lines.push(`            ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}`);
+  for (const d of v.schemaChange.differences)
+    lines.push(`            ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}`);
   lines.push('');
   lines.push(table([['inputs', '', ''], ...specRows(v.signature.inputs)]).trimEnd());
   lines.push(table([['outputs', '', ''], ...specRows(v.signature.outputs)]).trimEnd());
-  const kv = (o: Readonly<Record<string, unknown>>) => Object.entries(o).map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`).join('  ');
+  const kv = (o: Readonly<Record<string, unknown>>) =>
+    Object.entries(o)
+      .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`)
+      .join('  ');
   lines.push('');
   if (Object.keys(v.metrics).length) lines.push(`metrics   ${kv(v.metrics)}`);
   if (Object.keys(v.params).length) lines.push(`params    ${kv(v.params)}`);
   if (Object.keys(v.tags).length) lines.push(`tags      ${kv(v.tags)}`);
-  if (v.labels) lines.push(`labels    ${v.labels.length} (${v.labels.slice(0, 5).join(', ')}${v.labels.length > 5 ? ', ...' : ''})`);
+  if (v.labels)
+    lines.push(
+      `labels    ${v.labels.length} (${v.labels.slice(0, 5).join(', ')}${v.labels.length > 5 ? ', ...' : ''})`,
+    );
   const lineage = kv(v.lineage as Record<string, unknown>);
   if (lineage) lines.push(`lineage   ${lineage}`);
   if (v.card) {

@@ -23,11 +23,14 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
       .option('--url <url>', 'server URL', 'http://127.0.0.1:8080')
       .action(async (ref: string, options: { url: string }) => {
         const { model, selector } = parseModelRef(ref);
-        const result = (await callServer(`${options.url.replace(/\/+$/, '')}/v2/repository/models/${encodeURIComponent(model)}/${action}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ parameters: { version: selector } }),
-        })) as { name: string; version: string; unloaded?: boolean };
+        const result = (await callServer(
+          `${options.url.replace(/\/+$/, '')}/v2/repository/models/${encodeURIComponent(model)}/${action}`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ parameters: { version: selector } }),
+          },
+        )) as { name: string; version: string; unloaded?: boolean };
         const what = action === 'load' ? 'loaded' : result.unloaded === false ? 'was not loaded:' : 'unloaded';
         io.stdout(`${what} ${result.name}@${result.version}\n`);
       });
@@ -35,13 +38,19 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
 
   program
     .command('config')
-    .description(`Show or change a model's serving settings (${SERVING_CONFIG_KEYS.join(', ')}); they apply at the next load`)
+    .description(
+      `Show or change a model's serving settings (${SERVING_CONFIG_KEYS.join(', ')}); they apply at the next load`,
+    )
     .argument('<model>')
     .option('--set <key=value>', 'a setting (repeatable); value "default" removes it', collect, [])
-    .option('--warmup-request <file.json>', 'warm each version up with this v2 JSON request body ({"inputs": [...]}) before it is ready (the serving setting warmup={"request": ...})')
+    .option(
+      '--warmup-request <file.json>',
+      'warm each version up with this v2 JSON request body ({"inputs": [...]}) before it is ready (the serving setting warmup={"request": ...})',
+    )
     .option('--json', 'machine-readable output')
     .action(async (model: string, options: { set: string[]; warmupRequest?: string; json?: boolean }) => {
-      const warmupRequest = options.warmupRequest === undefined ? undefined : await readWarmupRequest(io, options.warmupRequest);
+      const warmupRequest =
+        options.warmupRequest === undefined ? undefined : await readWarmupRequest(io, options.warmupRequest);
       await withPlatform(io, async ({ registry }) => {
         let config: Record<string, unknown> = { ...(await registry.getServingConfig(model)) };
         const changing = options.set.length > 0 || warmupRequest !== undefined;
@@ -59,7 +68,11 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
         }
         if (options.json) return io.stdout(JSON.stringify(config, null, 2) + '\n');
         const entries = Object.entries(config);
-        io.stdout(entries.length === 0 ? `${model}: default serving settings\n` : entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n') + '\n');
+        io.stdout(
+          entries.length === 0
+            ? `${model}: default serving settings\n`
+            : entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n') + '\n',
+        );
         if (changing) io.stdout(`apply it to a running server with \`slipway load ${model}\`\n`);
       });
     });
@@ -71,11 +84,17 @@ async function readWarmupRequest(io: CliIo, file: string): Promise<unknown> {
   try {
     text = await readFile(path.resolve(io.cwd, file), 'utf8');
   } catch (error) {
-    throw new SlipwayError('INVALID_ARGUMENT', `cannot read warm-up request ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `cannot read warm-up request ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new SlipwayError('INVALID_ARGUMENT', `warm-up request ${file} is not valid JSON: ${(error as Error).message}`);
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `warm-up request ${file} is not valid JSON: ${(error as Error).message}`,
+    );
   }
 }

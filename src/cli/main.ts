@@ -24,7 +24,11 @@ export type CommandRegistrar = (program: Command, io: CliIo) => void;
  * (`server/serve-command.ts`), and `cli/` may not import `server/`, so `src/main.ts` passes it in.
  * Without it the program has every command but `serve`.
  */
-export async function runCli(argv: readonly string[], io: CliIo = processIo(), extra: readonly CommandRegistrar[] = []): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo = processIo(),
+  extra: readonly CommandRegistrar[] = [],
+): Promise<number> {
   const program = new Command('slipway')
     .description('Slipway: take a trained ONNX model to production and keep it healthy there')
     .version(SLIPWAY_VERSION)
@@ -50,7 +54,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo(), e
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+      return error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+        ? 0
+        : 2;
     }
     const e = toSlipwayError(error);
     io.stderr(`error: ${e.message}\n`);

@@ -21,18 +21,36 @@ describe('slipway monitoring commands', () => {
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-cli-monitor-'));
-    const pushed = await cli('push', path.join(FIXTURES, 'breast_cancer.onnx'), '--name', 'cancer', '--reference', `${MONITOR_FIXTURES}breast_cancer_train.csv`, '--reference-ignore', 'target');
+    const pushed = await cli(
+      'push',
+      path.join(FIXTURES, 'breast_cancer.onnx'),
+      '--name',
+      'cancer',
+      '--reference',
+      `${MONITOR_FIXTURES}breast_cancer_train.csv`,
+      '--reference-ignore',
+      'target',
+    );
     expect(pushed.err).toBe('');
     expect(pushed.out).toContain('reference: 426 rows, 30 features, 3 outputs profiled');
     // Serve the shifted rows in-process, with feedback for each (labels from the fixture).
-    const fixture = JSON.parse(fs.readFileSync(`${MONITOR_FIXTURES}breast_cancer_shifted.json`, 'utf8')) as { inputs: { shape: number[]; data: number[] }[]; labels: (string | number)[] };
+    const fixture = JSON.parse(fs.readFileSync(`${MONITOR_FIXTURES}breast_cancer_shifted.json`, 'utf8')) as {
+      inputs: { shape: number[]; data: number[] }[];
+      labels: (string | number)[];
+    };
     const platform = await openPlatform(loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home }));
     try {
       for (const input of fixture.inputs) {
-        const result = await platform.serving.pipeline.infer(tensorRequest('cancer', [{ name: 'input', datatype: 'FP32', shape: input.shape, data: Float32Array.from(input.data) }]));
+        const result = await platform.serving.pipeline.infer(
+          tensorRequest('cancer', [
+            { name: 'input', datatype: 'FP32', shape: input.shape, data: Float32Array.from(input.data) },
+          ]),
+        );
         ids.push(result.id!);
       }
-      await platform.predictions.addFeedback(ids.map((requestId, i) => ({ requestId, label: String(fixture.labels[i]) })));
+      await platform.predictions.addFeedback(
+        ids.map((requestId, i) => ({ requestId, label: String(fixture.labels[i]) })),
+      );
     } finally {
       await platform.close();
     }
@@ -46,7 +64,11 @@ describe('slipway monitoring commands', () => {
     expect(text.err).toBe('');
     expect(text.out).toMatch(/DATASET DRIFT: (2\d|30)\/30 features drifted/);
     const json = await cli('drift', 'cancer', '--json');
-    const report = JSON.parse(json.out) as { currentRows: number; dataset: { drifted: boolean }; features: { column: string; test: string }[] };
+    const report = JSON.parse(json.out) as {
+      currentRows: number;
+      dataset: { drifted: boolean };
+      features: { column: string; test: string }[];
+    };
     expect(report.currentRows).toBe(200);
     expect(report.dataset.drifted).toBe(true);
     expect(report.features[0]).toMatchObject({ column: 'input[0]', test: 'ks' });
@@ -55,7 +77,9 @@ describe('slipway monitoring commands', () => {
   it('computes performance from the feedback', async () => {
     const json = await cli('performance', 'cancer', '--window', '1h', '--json');
     expect(json.err).toBe('');
-    const report = JSON.parse(json.out) as { versions: { version: string; task: string; count: number; binary: { accuracy: number } }[] };
+    const report = JSON.parse(json.out) as {
+      versions: { version: string; task: string; count: number; binary: { accuracy: number } }[];
+    };
     expect(report.versions[0]).toMatchObject({ version: '1.0.0', task: 'binary', count: 200 });
     expect(report.versions[0]!.binary.accuracy).toBeGreaterThan(0.5);
     const text = await cli('performance', 'cancer');
@@ -73,7 +97,16 @@ describe('slipway monitoring commands', () => {
   });
 
   it('names what is wrong with a reference file', async () => {
-    const bad = await cli('reference', 'set', 'cancer@1.0.0', `${MONITOR_FIXTURES}breast_cancer_train.csv`, '--ignore', 'mean radius', '--ignore', 'mean texture');
+    const bad = await cli(
+      'reference',
+      'set',
+      'cancer@1.0.0',
+      `${MONITOR_FIXTURES}breast_cancer_train.csv`,
+      '--ignore',
+      'mean radius',
+      '--ignore',
+      'mean texture',
+    );
     expect(bad.code).toBe(1); // 31 columns, 2 ignored: 29 usable, 30 needed
     expect(bad.err).toContain('input "input" needs 30 columns but the file has 29 usable ones');
     const missing = await cli('reference', 'set', 'cancer@1.0.0', path.join(home, 'nope.csv'));

@@ -20,7 +20,9 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
   const logCommand = program.command('log').description('The prediction log');
   logCommand
     .command('export')
-    .description('Write logged predictions to a Parquet, CSV or JSONL file (by extension); inputs and outputs as JSON text')
+    .description(
+      'Write logged predictions to a Parquet, CSV or JSONL file (by extension); inputs and outputs as JSON text',
+    )
     .requiredOption('--out <file>', 'preds.parquet, preds.csv or preds.jsonl')
     .option('--since <time>', 'from (a duration ago like 1h, an ISO date, or epoch ms)', '1h')
     .option('--until <time>', 'to (default now)')
@@ -34,7 +36,12 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
       // Loaded on first use: DuckDB's native module costs ~0.3 s, which every CLI command would pay.
       const { writeTable } = await import('../io/index.js');
       await withPlatform(io, async ({ predictions }) => {
-        const filter = { since, until, ...(options.model === undefined ? {} : { model: options.model }), ...(options.version === undefined ? {} : { version: options.version }) };
+        const filter = {
+          since,
+          until,
+          ...(options.model === undefined ? {} : { model: options.model }),
+          ...(options.version === undefined ? {} : { version: options.version }),
+        };
         const { rows } = await writeTable(out, EXPORT_COLUMNS, exportRows(predictions, filter));
         io.stdout(`wrote ${rows} predictions to ${options.out}\n`);
       });
@@ -42,7 +49,9 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
 
   program
     .command('performance')
-    .description('Model quality from ground-truth feedback, per version (accuracy, F1, ROC AUC, log loss, calibration; MAE, RMSE, R2)')
+    .description(
+      'Model quality from ground-truth feedback, per version (accuracy, F1, ROC AUC, log loss, calibration; MAE, RMSE, R2)',
+    )
     .argument('<model>')
     .option('--version <version>')
     .option('--window <duration>', 'predictions made in the last ...', '24h')
@@ -58,7 +67,9 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
 
   program
     .command('drift')
-    .description('Compare a window of logged predictions with the version\'s reference profile (Evidently\'s default tests)')
+    .description(
+      "Compare a window of logged predictions with the version's reference profile (Evidently's default tests)",
+    )
     .argument('<model[@version]>')
     .option('--window <duration>', 'the last ...', '1h')
     .option('--json', 'machine-readable output (with the histograms)')
@@ -75,20 +86,25 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
   const reference = program.command('reference').description("A version's drift reference profile");
   reference
     .command('set')
-    .description('Profile a training file (inputs, and the model\'s outputs on them) or the first N served requests as the reference')
+    .description(
+      "Profile a training file (inputs, and the model's outputs on them) or the first N served requests as the reference",
+    )
     .argument('<model[@version]>')
     .argument('[file]', 'CSV, Parquet or JSONL with one column per input feature')
     .option('--ignore <column>', 'a file column that is not an input, e.g. the label (repeatable)', collect, [])
     .option('--from-served <rows>', 'use the first N logged requests instead of a file')
     .action(async (ref: string, file: string | undefined, options: { ignore: string[]; fromServed?: string }) => {
       const { model, selector } = parseModelRef(ref);
-      if ((file === undefined) === (options.fromServed === undefined)) throw invalid('give a file or --from-served N (one of them)');
+      if ((file === undefined) === (options.fromServed === undefined))
+        throw invalid('give a file or --from-served N (one of them)');
       await withPlatform(io, async ({ drift }) => {
         const profile =
           file !== undefined
             ? await drift.setReferenceFromFile(model, selector, path.resolve(io.cwd, file), options.ignore)
             : await drift.setReferenceFromServed(model, selector, Number(options.fromServed));
-        io.stdout(`reference of ${profile.model}@${profile.version}: ${profile.rows} rows (${profile.sourceDetail}), ${profile.features.length} features, ${profile.outputs.length} outputs${profile.skipped.length > 0 ? `; skipped (too wide): ${profile.skipped.join(', ')}` : ''}\n`);
+        io.stdout(
+          `reference of ${profile.model}@${profile.version}: ${profile.rows} rows (${profile.sourceDetail}), ${profile.features.length} features, ${profile.outputs.length} outputs${profile.skipped.length > 0 ? `; skipped (too wide): ${profile.skipped.join(', ')}` : ''}\n`,
+        );
       });
     });
   reference
@@ -100,8 +116,21 @@ export function registerMonitorCommands(program: Command, io: CliIo): void {
       await withPlatform(io, async ({ drift }) => {
         const profile = await drift.getReference(model, selector);
         if (options.json) return json(profile);
-        io.stdout(`${profile.model}@${profile.version}: ${profile.rows} rows from ${profile.sourceDetail} (${profile.createdAt})\n`);
-        io.stdout(table([['column', 'kind', 'count', 'nulls', 'distinct'], ...[...profile.features, ...profile.outputs].map((c) => [c.name, c.kind, String(c.count), String(c.nulls), `${c.distinct}${c.distinctExact ? '' : '+'}`])]));
+        io.stdout(
+          `${profile.model}@${profile.version}: ${profile.rows} rows from ${profile.sourceDetail} (${profile.createdAt})\n`,
+        );
+        io.stdout(
+          table([
+            ['column', 'kind', 'count', 'nulls', 'distinct'],
+            ...[...profile.features, ...profile.outputs].map((c) => [
+              c.name,
+              c.kind,
+              String(c.count),
+              String(c.nulls),
+              `${c.distinct}${c.distinctExact ? '' : '+'}`,
+            ]),
+          ]),
+        );
       });
     });
 }
@@ -128,10 +157,19 @@ const EXPORT_PAGE_BYTES = 4 * 1024 * 1024;
  * Pages of predictions in time order, by keyset on (time, id) (the store's `page`), each bounded
  * in rows and stored bytes; the table writers (io/write-table.ts) hold one page at a time.
  */
-async function* exportRows(store: PredictionStore, filter: { since: number; until: number; model?: string; version?: string }): AsyncGenerator<unknown[][]> {
+async function* exportRows(
+  store: PredictionStore,
+  filter: { since: number; until: number; model?: string; version?: string },
+): AsyncGenerator<unknown[][]> {
   let after: PredictionCursor | undefined;
   do {
-    const page = await store.page({ ...filter, ...(after === undefined ? {} : { after }), limit: EXPORT_PAGE_ROWS, maxBytes: EXPORT_PAGE_BYTES, order: 'asc' });
+    const page = await store.page({
+      ...filter,
+      ...(after === undefined ? {} : { after }),
+      limit: EXPORT_PAGE_ROWS,
+      maxBytes: EXPORT_PAGE_BYTES,
+      order: 'asc',
+    });
     const rows: unknown[][] = [];
     for (const p of page.rows) rows.push(await exportRow(p));
     if (rows.length > 0) yield rows;
@@ -155,20 +193,38 @@ async function exportRow(p: StoredPrediction): Promise<unknown[]> {
   ];
 }
 
-const fixed = (value: number | null | undefined, digits = 4) => (value === null || value === undefined ? '-' : value.toFixed(digits));
+const fixed = (value: number | null | undefined, digits = 4) =>
+  value === null || value === undefined ? '-' : value.toFixed(digits);
 
 function formatPerformance(report: PerformanceReport): string {
-  if (report.versions.length === 0) return `${report.model}: no feedback for predictions in the last ${report.window}\n`;
+  if (report.versions.length === 0)
+    return `${report.model}: no feedback for predictions in the last ${report.window}\n`;
   const lines = [`${report.model}, predictions of the last ${report.window} with feedback:`];
   for (const v of report.versions) {
     if (v.binary) {
       const b = v.binary;
-      lines.push(`  ${v.version}  binary  n=${v.count}  accuracy ${fixed(b.accuracy)}  precision ${fixed(b.precision)}  recall ${fixed(b.recall)}  f1 ${fixed(b.f1)}  roc_auc ${fixed(b.rocAuc)}  log_loss ${fixed(b.logLoss)}`);
-      lines.push(table([['    bin', 'count', 'mean predicted', 'fraction positive'], ...b.calibration.map((c) => [`    ${c.lower.toFixed(1)}-${c.upper.toFixed(1)}`, String(c.count), fixed(c.meanPredicted), fixed(c.fractionPositive)])]).trimEnd());
+      lines.push(
+        `  ${v.version}  binary  n=${v.count}  accuracy ${fixed(b.accuracy)}  precision ${fixed(b.precision)}  recall ${fixed(b.recall)}  f1 ${fixed(b.f1)}  roc_auc ${fixed(b.rocAuc)}  log_loss ${fixed(b.logLoss)}`,
+      );
+      lines.push(
+        table([
+          ['    bin', 'count', 'mean predicted', 'fraction positive'],
+          ...b.calibration.map((c) => [
+            `    ${c.lower.toFixed(1)}-${c.upper.toFixed(1)}`,
+            String(c.count),
+            fixed(c.meanPredicted),
+            fixed(c.fractionPositive),
+          ]),
+        ]).trimEnd(),
+      );
     } else if (v.multiclass) {
-      lines.push(`  ${v.version}  multiclass  n=${v.count}  accuracy ${fixed(v.multiclass.accuracy)}  macro_f1 ${fixed(v.multiclass.macroF1)}`);
+      lines.push(
+        `  ${v.version}  multiclass  n=${v.count}  accuracy ${fixed(v.multiclass.accuracy)}  macro_f1 ${fixed(v.multiclass.macroF1)}`,
+      );
     } else if (v.regression) {
-      lines.push(`  ${v.version}  regression  n=${v.count}  mae ${fixed(v.regression.mae)}  rmse ${fixed(v.regression.rmse)}  r2 ${fixed(v.regression.r2)}`);
+      lines.push(
+        `  ${v.version}  regression  n=${v.count}  mae ${fixed(v.regression.mae)}  rmse ${fixed(v.regression.rmse)}  r2 ${fixed(v.regression.r2)}`,
+      );
     } else {
       lines.push(`  ${v.version}  ${v.reason ?? 'no metrics'}`);
     }
@@ -178,10 +234,22 @@ function formatPerformance(report: PerformanceReport): string {
 
 function formatDrift(report: DriftReport): string {
   const head = `${report.model}@${report.version}, last ${report.window}: ${report.currentRows} predictions (${report.sampledRows} read)`;
-  if (report.status === 'no_reference') return `${head}\nno reference profile: set one with \`slipway reference set ${report.model}@${report.version} train.csv\`\n`;
+  if (report.status === 'no_reference')
+    return `${head}\nno reference profile: set one with \`slipway reference set ${report.model}@${report.version} train.csv\`\n`;
   const d = report.dataset;
-  const verdict = d.drifted === null ? 'not enough data for a verdict' : `${d.drifted ? 'DATASET DRIFT' : 'no dataset drift'}: ${d.driftedColumns}/${d.evaluatedColumns} features drifted (share ${d.share.toFixed(2)})`;
-  const row = (c: ColumnDrift) => [c.column, c.test, fixed(c.statistic), c.pValue === null ? '-' : c.pValue.toExponential(2), String(c.threshold), c.status === 'ok' ? (c.drifted ? 'DRIFT' : 'ok') : 'not enough data', c.psi === null ? '-' : `${c.psi.value.toFixed(3)} ${c.psi.level}`];
+  const verdict =
+    d.drifted === null
+      ? 'not enough data for a verdict'
+      : `${d.drifted ? 'DATASET DRIFT' : 'no dataset drift'}: ${d.driftedColumns}/${d.evaluatedColumns} features drifted (share ${d.share.toFixed(2)})`;
+  const row = (c: ColumnDrift) => [
+    c.column,
+    c.test,
+    fixed(c.statistic),
+    c.pValue === null ? '-' : c.pValue.toExponential(2),
+    String(c.threshold),
+    c.status === 'ok' ? (c.drifted ? 'DRIFT' : 'ok') : 'not enough data',
+    c.psi === null ? '-' : `${c.psi.value.toFixed(3)} ${c.psi.level}`,
+  ];
   const header = ['column', 'test', 'statistic', 'p-value', 'threshold', 'verdict', 'psi'];
   return `${head}\nreference: ${report.reference?.rows ?? 0} rows (${report.reference?.detail ?? ''})\n${verdict}\n\n${table([header, ...report.features.map(row)])}\noutputs:\n${table([header, ...report.outputs.map(row)])}`;
 }

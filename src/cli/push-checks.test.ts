@@ -12,7 +12,9 @@ const MODEL = path.join(FIXTURES, 'breast_cancer.onnx');
 
 async function blobCount(home: string): Promise<number> {
   try {
-    return (await readdir(path.join(home, 'blobs', 'sha256'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
+    return (await readdir(path.join(home, 'blobs', 'sha256'), { recursive: true, withFileTypes: true })).filter((e) =>
+      e.isFile(),
+    ).length;
   } catch {
     return 0;
   }
@@ -34,7 +36,9 @@ describe('slipway push checks', () => {
     const refused = await cli('push', MODEL, '--name', 'cancer', '--reference', TRAIN, '--reference-ignore', 'label');
     expect(refused.code).toBe(1);
     expect(refused.out).toBe('');
-    expect(refused.err).toMatch(/^error: ignored column "label" is not in the file; its columns are mean radius, mean texture, .*, target\n/);
+    expect(refused.err).toMatch(
+      /^error: ignored column "label" is not in the file; its columns are mean radius, mean texture, .*, target\n/,
+    );
     expect(JSON.parse((await cli('models', '--json')).out)).toEqual([]);
     expect(await blobCount(home)).toBe(0);
 
@@ -50,13 +54,17 @@ describe('slipway push checks', () => {
   it('refuses identical bytes again unless --allow-duplicate, in a dry run too', async () => {
     const again = await cli('push', MODEL, '--name', 'cancer');
     expect(again.code).toBe(1);
-    expect(again.err).toMatch(/^error: model "cancer": same artifact as 1\.0\.0 \(sha256 [0-9a-f]{12}…\); pass --allow-duplicate \(API: allow_duplicate\) to register it again\n/);
+    expect(again.err).toMatch(
+      /^error: model "cancer": same artifact as 1\.0\.0 \(sha256 [0-9a-f]{12}…\); pass --allow-duplicate \(API: allow_duplicate\) to register it again\n/,
+    );
     const dry = await cli('push', MODEL, '--name', 'cancer', '--dry-run');
     expect(dry.code).toBe(1);
     expect(dry.err).toMatch(/same artifact as 1\.0\.0/);
     expect(JSON.parse((await cli('versions', 'cancer', '--json')).out)).toHaveLength(1);
 
-    expect((await cli('push', MODEL, '--name', 'cancer', '--allow-duplicate', '--dry-run')).out).toMatch(/^would push cancer@1\.1\.0/);
+    expect((await cli('push', MODEL, '--name', 'cancer', '--allow-duplicate', '--dry-run')).out).toMatch(
+      /^would push cancer@1\.1\.0/,
+    );
     const allowed = await cli('push', MODEL, '--name', 'cancer', '--allow-duplicate', '--json');
     expect(allowed.err).toBe('');
     expect(JSON.parse(allowed.out)).toMatchObject({ version: '1.1.0' });
@@ -66,7 +74,7 @@ describe('slipway push checks', () => {
     expect(await blobCount(home)).toBe(2);
   });
 
-  it('gc deletes blobs no version references (a crashed push\'s) and keeps every referenced one', async () => {
+  it("gc deletes blobs no version references (a crashed push's) and keeps every referenced one", async () => {
     const orphan = 'f'.repeat(64);
     await mkdir(path.join(home, 'blobs', 'sha256', 'ff'), { recursive: true });
     await writeFile(path.join(home, 'blobs', 'sha256', 'ff', orphan), 'left by a push killed before its version row');
@@ -81,28 +89,63 @@ describe('slipway push checks', () => {
 describe('push checks over HTTP', () => {
   it('answers 409 for identical bytes unless allow_duplicate, and 400 for an unknown ignored reference column', async () => {
     const platform = await openTestPlatform();
-    const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, observability: platform, monitor: platform.monitor });
+    const app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      observability: platform,
+      monitor: platform.monitor,
+    });
     try {
       const upload = (query: string) =>
-        app.inject({ method: 'POST', url: `/api/v1/models/cancer/versions${query}`, headers: { 'content-type': 'application/octet-stream' }, payload: fixtureBytes('breast_cancer.onnx') });
+        app.inject({
+          method: 'POST',
+          url: `/api/v1/models/cancer/versions${query}`,
+          headers: { 'content-type': 'application/octet-stream' },
+          payload: fixtureBytes('breast_cancer.onnx'),
+        });
       expect((await upload('')).statusCode).toBe(201);
       const duplicate = await upload('');
       expect(duplicate.statusCode).toBe(409);
-      expect(duplicate.json()).toMatchObject({ error: expect.stringMatching(/^model "cancer": same artifact as 1\.0\.0 \(sha256/) });
+      expect(duplicate.json()).toMatchObject({
+        error: expect.stringMatching(/^model "cancer": same artifact as 1\.0\.0 \(sha256/),
+      });
       expect((await upload('?allow_duplicate=maybe')).statusCode).toBe(400);
       const allowed = await upload('?allow_duplicate=true');
       expect(allowed.statusCode, allowed.body).toBe(201);
       expect(allowed.json()).toMatchObject({ version: '1.1.0' });
       const json = (body: Record<string, unknown>) =>
-        app.inject({ method: 'POST', url: '/api/v1/models/cancer/versions', payload: { artifact_base64: fixtureBytes('breast_cancer.onnx').toString('base64'), ...body } });
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/models/cancer/versions',
+          payload: { artifact_base64: fixtureBytes('breast_cancer.onnx').toString('base64'), ...body },
+        });
       expect((await json({})).statusCode).toBe(409);
-      expect((await json({ allow_duplicate: 'yes' })).json()).toMatchObject({ error: '"allow_duplicate" must be true or false' });
+      expect((await json({ allow_duplicate: 'yes' })).json()).toMatchObject({
+        error: '"allow_duplicate" must be true or false',
+      });
       expect((await json({ allow_duplicate: true })).json()).toMatchObject({ version: '1.2.0' });
 
-      const reference = await app.inject({ method: 'PUT', url: '/api/v1/models/cancer@1.0.0/reference', payload: { file: TRAIN, ignore: ['label'] } });
+      const reference = await app.inject({
+        method: 'PUT',
+        url: '/api/v1/models/cancer@1.0.0/reference',
+        payload: { file: TRAIN, ignore: ['label'] },
+      });
       expect(reference.statusCode).toBe(400);
-      expect(reference.json()).toMatchObject({ error: expect.stringMatching(/^ignored column "label" is not in the file; its columns are mean radius, .*, target$/) });
-      expect((await app.inject({ method: 'PUT', url: '/api/v1/models/cancer@1.0.0/reference', payload: { file: TRAIN, ignore: ['target'] } })).statusCode).toBe(200);
+      expect(reference.json()).toMatchObject({
+        error: expect.stringMatching(
+          /^ignored column "label" is not in the file; its columns are mean radius, .*, target$/,
+        ),
+      });
+      expect(
+        (
+          await app.inject({
+            method: 'PUT',
+            url: '/api/v1/models/cancer@1.0.0/reference',
+            payload: { file: TRAIN, ignore: ['target'] },
+          })
+        ).statusCode,
+      ).toBe(200);
     } finally {
       await app.close();
       await platform.dispose();

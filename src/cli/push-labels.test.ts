@@ -35,12 +35,16 @@ describe('slipway push --labels', () => {
     expect((await cli('push', MODEL, '--name', 'cancer', '--labels', 'gap.txt')).err).toBe(
       'error: labels file gap.txt: label 1 (line 2) is empty; every class index needs a label\n',
     );
-    expect((await cli('push', MODEL, '--name', 'cancer', '--labels', 'missing.txt')).err).toBe('error: cannot read labels file missing.txt: ENOENT\n');
+    expect((await cli('push', MODEL, '--name', 'cancer', '--labels', 'missing.txt')).err).toBe(
+      'error: cannot read labels file missing.txt: ENOENT\n',
+    );
     expect(JSON.parse((await cli('models', '--json')).out)).toEqual([]);
   });
 
   it('stores the labels with the version; show says so', async () => {
-    expect((await cli('push', MODEL, '--name', 'cancer', '--labels', 'labels.txt', '--dry-run')).out).toMatch(/^would push cancer@1\.0\.0\n/);
+    expect((await cli('push', MODEL, '--name', 'cancer', '--labels', 'labels.txt', '--dry-run')).out).toMatch(
+      /^would push cancer@1\.0\.0\n/,
+    );
     const pushed = await cli('push', MODEL, '--name', 'cancer', '--labels', 'labels.txt', '--json');
     expect(pushed.err).toBe('');
     expect(JSON.parse(pushed.out)).toMatchObject({ version: '1.0.0', labels: ['malignant', 'benign'] });
@@ -56,13 +60,28 @@ describe('slipway push --labels', () => {
 describe('push labels over HTTP', () => {
   it('takes label= query parameters with raw bytes and "labels" in JSON; refuses the other spelling and bad lists with 400', async () => {
     const platform = await openTestPlatform();
-    const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, observability: platform, monitor: platform.monitor });
+    const app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      observability: platform,
+      monitor: platform.monitor,
+    });
     try {
       const bytes = fixtureBytes('breast_cancer.onnx');
       const upload = (query: string) =>
-        app.inject({ method: 'POST', url: `/api/v1/models/cancer/versions${query}`, headers: { 'content-type': 'application/octet-stream' }, payload: bytes });
+        app.inject({
+          method: 'POST',
+          url: `/api/v1/models/cancer/versions${query}`,
+          headers: { 'content-type': 'application/octet-stream' },
+          payload: bytes,
+        });
       const json = (body: Record<string, unknown>) =>
-        app.inject({ method: 'POST', url: '/api/v1/models/cancer/versions', payload: { artifact_base64: bytes.toString('base64'), allow_duplicate: true, ...body } });
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/models/cancer/versions',
+          payload: { artifact_base64: bytes.toString('base64'), allow_duplicate: true, ...body },
+        });
 
       const raw = await upload('?label=malignant&label=benign%20%F0%9F%8C%B8');
       expect(raw.statusCode, raw.body).toBe(201);
@@ -70,12 +89,23 @@ describe('push labels over HTTP', () => {
       const body = await json({ labels: ['M', 'B'] });
       expect(body.statusCode, body.body).toBe(201);
       expect(body.json()).toMatchObject({ version: '1.1.0', labels: ['M', 'B'] });
-      expect((await app.inject({ method: 'GET', url: '/api/v1/models/cancer/versions/1.0.0' })).json()).toMatchObject({ labels: ['malignant', 'benign 🌸'] });
+      expect((await app.inject({ method: 'GET', url: '/api/v1/models/cancer/versions/1.0.0' })).json()).toMatchObject({
+        labels: ['malignant', 'benign 🌸'],
+      });
 
       const refusals: Array<[Promise<{ statusCode: number; json(): unknown }>, string]> = [
-        [upload('?label=a&label=b&label=c&allow_duplicate=true'), `query parameters "label" has 3 labels, but no numeric output has a last dimension of 3 (outputs: "label" INT64 [-1], "probabilities" FP32 [-1, 2]); ${FIT_RULE}`],
-        [upload('?label=a&label=b&label=c&allow_duplicate=true&dry_run=true'), `query parameters "label" has 3 labels, but no numeric output has a last dimension of 3 (outputs: "label" INT64 [-1], "probabilities" FP32 [-1, 2]); ${FIT_RULE}`],
-        [upload('?labels=a&allow_duplicate=true'), 'give class labels as "label" query parameters, one per class in index order (label=cat&label=dog)'],
+        [
+          upload('?label=a&label=b&label=c&allow_duplicate=true'),
+          `query parameters "label" has 3 labels, but no numeric output has a last dimension of 3 (outputs: "label" INT64 [-1], "probabilities" FP32 [-1, 2]); ${FIT_RULE}`,
+        ],
+        [
+          upload('?label=a&label=b&label=c&allow_duplicate=true&dry_run=true'),
+          `query parameters "label" has 3 labels, but no numeric output has a last dimension of 3 (outputs: "label" INT64 [-1], "probabilities" FP32 [-1, 2]); ${FIT_RULE}`,
+        ],
+        [
+          upload('?labels=a&allow_duplicate=true'),
+          'give class labels as "label" query parameters, one per class in index order (label=cat&label=dog)',
+        ],
         [json({ label: ['M', 'B'] }), 'give class labels as "labels", a JSON array of strings in index order'],
         [json({ labels: 'M\nB' }), '"labels" must be a JSON array of strings, one per class in index order'],
         [json({ labels: ['M', 2] }), '"labels": label 1 must be a string, got 2'],

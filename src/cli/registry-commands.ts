@@ -12,7 +12,15 @@ import { parseTags } from '../registry/tags.js';
 import type { Lineage } from '../registry/types.js';
 import { openPlatform, type Platform } from '../platform.js';
 import { openRegistry, type OpenRegistry } from '../registry/open-registry.js';
-import { describeSchemaChange, formatModels, formatVersion, formatVersions, table, collect, jsonText } from './format.js';
+import {
+  describeSchemaChange,
+  formatModels,
+  formatVersion,
+  formatVersions,
+  table,
+  collect,
+  jsonText,
+} from './format.js';
 import type { CliIo } from './io.js';
 
 const run = promisify(execFile);
@@ -45,11 +53,18 @@ async function readText(io: CliIo, file: string, what: string): Promise<string> 
   try {
     return await readFile(path.resolve(io.cwd, file), 'utf8');
   } catch (error) {
-    throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
 }
 
-async function readJsonObject(io: CliIo, file: string | undefined, what: string): Promise<Record<string, unknown> | undefined> {
+async function readJsonObject(
+  io: CliIo,
+  file: string | undefined,
+  what: string,
+): Promise<Record<string, unknown> | undefined> {
   if (file === undefined) return undefined;
   const text = await readText(io, file, what);
   let value: unknown;
@@ -58,7 +73,8 @@ async function readJsonObject(io: CliIo, file: string | undefined, what: string)
   } catch (error) {
     throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} must hold a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SlipwayError('INVALID_ARGUMENT', `${what} ${file} must hold a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -98,7 +114,9 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
 
   program
     .command('push')
-    .description('Store an ONNX model as a new version; the semver comes from the schema diff against the newest version')
+    .description(
+      'Store an ONNX model as a new version; the semver comes from the schema diff against the newest version',
+    )
     .argument('<file>', 'the .onnx file')
     .requiredOption('-n, --name <model>', 'model name')
     .option('-d, --description <text>', 'what this version is')
@@ -111,10 +129,24 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--parent <version>', 'version this one was derived from (default: the newest version)')
     .option('--bump <level>', 'auto (default), major, minor or patch')
     .option('--version <X.Y.Z>', 'exact version, refused if the schema diff needs a bigger bump')
-    .option('--reference <file>', 'training data (CSV, Parquet, JSONL) to profile as the drift reference of this version')
-    .option('--reference-ignore <column>', 'a column of the reference file that is not an input, e.g. the label (repeatable)', collect, [])
-    .option('--labels <file>', 'class labels, one per line (line N = class index N-1); replaces labels in the ONNX file')
-    .option('--allow-duplicate', 'register the file even when a version of the model has the same bytes (refused by default)')
+    .option(
+      '--reference <file>',
+      'training data (CSV, Parquet, JSONL) to profile as the drift reference of this version',
+    )
+    .option(
+      '--reference-ignore <column>',
+      'a column of the reference file that is not an input, e.g. the label (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--labels <file>',
+      'class labels, one per line (line N = class index N-1); replaces labels in the ONNX file',
+    )
+    .option(
+      '--allow-duplicate',
+      'register the file even when a version of the model has the same bytes (refused by default)',
+    )
     .option('--dry-run', 'show the version and schema diff without storing anything')
     .option('--json', 'print the version record as JSON')
     .action(async (file: string, options: PushOptions) => {
@@ -123,23 +155,46 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       try {
         bytes = await readFile(absolute);
       } catch (error) {
-        throw new SlipwayError('INVALID_ARGUMENT', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        );
       }
       if (options.referenceIgnore.length > 0 && options.reference === undefined) {
-        throw new SlipwayError('INVALID_ARGUMENT', '--reference-ignore applies to a --reference file; give one or drop the flag');
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          '--reference-ignore applies to a --reference file; give one or drop the flag',
+        );
       }
       await withPlatform(io, async ({ registry, drift }) => {
         // Refuse a reference file that cannot be read as this model's inputs before storing the
         // version (a misspelt --reference-ignore column used to pass silently).
         if (options.reference !== undefined) {
           const { checkReferenceFile } = await import('../monitor/reference-file.js');
-          await checkReferenceFile(path.resolve(io.cwd, options.reference), readOnnxModel(bytes).signature, options.referenceIgnore);
+          await checkReferenceFile(
+            path.resolve(io.cwd, options.reference),
+            readOnnxModel(bytes).signature,
+            options.referenceIgnore,
+          );
         }
         const allowDuplicate = options.allowDuplicate === true;
         const labelsSource = `labels file ${options.labels ?? ''}`;
-        const labels = options.labels === undefined ? {} : { labels: parseLabelLines(await readText(io, options.labels, 'labels file'), labelsSource), labelsSource };
+        const labels =
+          options.labels === undefined
+            ? {}
+            : {
+                labels: parseLabelLines(await readText(io, options.labels, 'labels file'), labelsSource),
+                labelsSource,
+              };
         if (options.dryRun) {
-          const plan = await registry.planPush({ name: options.name, bytes, bump: options.bump, version: options.version, allowDuplicate, ...labels });
+          const plan = await registry.planPush({
+            name: options.name,
+            bytes,
+            bump: options.bump,
+            version: options.version,
+            allowDuplicate,
+            ...labels,
+          });
           if (options.json) return json(plan);
           return print(`would push ${plan.model}@${plan.version}\n${plan.report}\n`);
         }
@@ -169,16 +224,28 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
         let reference: Awaited<ReturnType<typeof drift.setReferenceFromFile>> | undefined;
         if (options.reference !== undefined) {
           try {
-            reference = await drift.setReferenceFromFile(record.model, record.version, path.resolve(io.cwd, options.reference), options.referenceIgnore);
+            reference = await drift.setReferenceFromFile(
+              record.model,
+              record.version,
+              path.resolve(io.cwd, options.reference),
+              options.referenceIgnore,
+            );
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
-            throw new SlipwayError('INVALID_ARGUMENT', `pushed ${record.model}@${record.version}, but its reference was refused: ${message}\nfix the file and run: slipway reference set ${record.model}@${record.version} ${options.reference}`);
+            throw new SlipwayError(
+              'INVALID_ARGUMENT',
+              `pushed ${record.model}@${record.version}, but its reference was refused: ${message}\nfix the file and run: slipway reference set ${record.model}@${record.version} ${options.reference}`,
+            );
           }
         }
         if (options.json) return json(record);
         print(`pushed ${record.model}@${record.version}  (${describeSchemaChange(record.schemaChange)})\n`);
-        for (const d of record.schemaChange.differences) print(`  ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}\n`);
-        if (reference) print(`reference: ${reference.rows} rows, ${reference.features.length} features, ${reference.outputs.length} outputs profiled\n`);
+        for (const d of record.schemaChange.differences)
+          print(`  ${d.severity === 'breaking' ? 'BREAKING' : 'compatible'} ${d.message}\n`);
+        if (reference)
+          print(
+            `reference: ${reference.rows} rows, ${reference.features.length} features, ${reference.outputs.length} outputs profiled\n`,
+          );
       });
     });
 
@@ -233,7 +300,10 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       await withRegistry(io, async ({ registry }) => {
         const event = await registry.setAlias(model, name, version, options.why);
         if (options.json) json(event);
-        else print(`${model}@${name} -> ${event.toVersion ?? '-'}${event.fromVersion ? ` (was ${event.fromVersion})` : ''}\n`);
+        else
+          print(
+            `${model}@${name} -> ${event.toVersion ?? '-'}${event.fromVersion ? ` (was ${event.fromVersion})` : ''}\n`,
+          );
       });
     });
   alias
@@ -255,7 +325,12 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       await withRegistry(io, async ({ registry }) => {
         const events = await registry.aliasHistory(model);
         if (options.json) return json(events);
-        print(table([['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'], ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? ''])]));
+        print(
+          table([
+            ['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'],
+            ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? '']),
+          ]),
+        );
       });
     });
 
@@ -267,7 +342,9 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       await withRegistry(io, async ({ registry }) => {
         const result = await registry.collectGarbage();
         if (options.json) return json(result);
-        print(`removed ${result.removed.length} unreferenced blob(s)${result.temporaries > 0 ? ` and ${result.temporaries} unfinished write(s)` : ''}\n`);
+        print(
+          `removed ${result.removed.length} unreferenced blob(s)${result.temporaries > 0 ? ` and ${result.temporaries} unfinished write(s)` : ''}\n`,
+        );
         for (const sha256 of result.removed) print(`  ${sha256}\n`);
       });
     });
@@ -278,7 +355,8 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<model@version>')
     .option('--why <reason>')
     .action(async (ref: string, options: { why?: string }) => {
-      if (!ref.includes('@')) throw new SlipwayError('INVALID_ARGUMENT', `archive takes model@version, e.g. ${ref}@1.0.0`);
+      if (!ref.includes('@'))
+        throw new SlipwayError('INVALID_ARGUMENT', `archive takes model@version, e.g. ${ref}@1.0.0`);
       const { model, selector } = parseModelRef(ref);
       await withRegistry(io, async ({ registry }) => {
         const record = await registry.archive(model, selector, options.why);

@@ -16,7 +16,12 @@ describe('loadConfig', () => {
   it('reports every invalid setting at once', () => {
     let message = '';
     try {
-      loadConfig({ SLIPWAY_PORT: 'x', SLIPWAY_DATABASE_URL: 'mysql://a', SLIPWAY_LOG_LEVEL: 'loud', SLIPWAY_ONLINE_STORE: 'memcached://x' });
+      loadConfig({
+        SLIPWAY_PORT: 'x',
+        SLIPWAY_DATABASE_URL: 'mysql://a',
+        SLIPWAY_LOG_LEVEL: 'loud',
+        SLIPWAY_ONLINE_STORE: 'memcached://x',
+      });
     } catch (error) {
       message = (error as Error).message;
     }
@@ -25,7 +30,9 @@ describe('loadConfig', () => {
     expect(message).toContain('SLIPWAY_DATABASE_URL: expected a postgres:// URL, got "mysql://a"');
     expect(message).toContain('SLIPWAY_LOG_LEVEL=loud: expected one of');
     expect(message).toContain('SLIPWAY_ONLINE_STORE: expected sqlite or a redis:// URL, got "memcached://x"');
-    expect(loadConfig({ SLIPWAY_ONLINE_STORE: 'redis://127.0.0.1:6379/2' }).onlineStore).toBe('redis://127.0.0.1:6379/2');
+    expect(loadConfig({ SLIPWAY_ONLINE_STORE: 'redis://127.0.0.1:6379/2' }).onlineStore).toBe(
+      'redis://127.0.0.1:6379/2',
+    );
   });
 
   it('lets explicit overrides win over the environment', () => {

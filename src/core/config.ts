@@ -158,10 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     return false;
   };
   const metricsRaw = (env[CONFIG_ENV.metrics] ?? 'on').toLowerCase();
-  if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsRaw)) problems.push(`${CONFIG_ENV.metrics}=${metricsRaw}: expected on or off`);
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(metricsRaw))
+    problems.push(`${CONFIG_ENV.metrics}=${metricsRaw}: expected on or off`);
   const rateRaw = env[CONFIG_ENV.logSampleRate];
   const logSampleRate = rateRaw === undefined || rateRaw === '' ? 1 : Number(rateRaw);
-  if (!(logSampleRate >= 0 && logSampleRate <= 1)) problems.push(`${CONFIG_ENV.logSampleRate}=${rateRaw}: expected a number from 0 to 1`);
+  if (!(logSampleRate >= 0 && logSampleRate <= 1))
+    problems.push(`${CONFIG_ENV.logSampleRate}=${rateRaw}: expected a number from 0 to 1`);
   const databaseUrl = env[CONFIG_ENV.databaseUrl] || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`${CONFIG_ENV.databaseUrl}: expected a postgres:// URL, got "${databaseUrl}"`);
@@ -212,11 +214,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   };
   for (const key of ['port', 'grpcPort'] as const) {
     const value = config[key];
-    if (value < 0 || value > 65535 || !Number.isInteger(value)) problems.push(`${key} ${value}: expected an integer from 0 to 65535`);
+    if (value < 0 || value > 65535 || !Number.isInteger(value))
+      problems.push(`${key} ${value}: expected an integer from 0 to 65535`);
   }
-  if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) problems.push(`workers ${config.workers}: expected an integer from 1 to 64`);
+  if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64)
+    problems.push(`workers ${config.workers}: expected an integer from 1 to 64`);
   if (problems.length > 0) {
-    throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: problems });
+    throw new SlipwayError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+      details: problems,
+    });
   }
   return Object.freeze({ ...config, home: path.resolve(config.home) });
 }

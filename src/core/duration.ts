@@ -27,12 +27,14 @@ export function parseDuration(text: string, what = 'duration', options: ParseDur
   if (options.bareMilliseconds === true && /^\d+(\.\d+)?$/.test(trimmed)) ms = Number(trimmed);
   else if (WHOLE_DURATION.test(trimmed)) {
     ms = 0;
-    for (const [, amount, unit] of trimmed.matchAll(DURATION_PART)) ms += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+    for (const [, amount, unit] of trimmed.matchAll(DURATION_PART))
+      ms += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
   } else {
     throw invalid(`${what} "${text}": expected e.g. 30s, 5m, 1h or 1h30m`);
   }
   ms = Math.round(ms);
-  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && options.allowZero !== true)) throw invalid(`${what} "${text}" must be greater than zero`);
+  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && options.allowZero !== true))
+    throw invalid(`${what} "${text}" must be greater than zero`);
   return ms;
 }
 

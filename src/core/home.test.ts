@@ -35,10 +35,15 @@ describe('ensureHome', () => {
       return undefined;
     })();
     expect(error).toBeInstanceOf(SlipwayError);
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: `the Slipway home ${file} (SLIPWAY_HOME) exists and is not a folder` });
+    expect(error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: `the Slipway home ${file} (SLIPWAY_HOME) exists and is not a folder`,
+    });
   });
 
   it('announces the absolute path and how to choose another', () => {
-    expect(homeCreatedLine('.slipway')).toBe(`slipway: created home ${path.resolve('.slipway')} (set SLIPWAY_HOME to use another folder)`);
+    expect(homeCreatedLine('.slipway')).toBe(
+      `slipway: created home ${path.resolve('.slipway')} (set SLIPWAY_HOME to use another folder)`,
+    );
   });
 });

@@ -22,8 +22,17 @@ export function ensureHome(home: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && fs.statSync(absolute).isDirectory()) return false;
-    if (code === 'EEXIST') throw new SlipwayError('INVALID_ARGUMENT', `the Slipway home ${absolute} (SLIPWAY_HOME) exists and is not a folder`, { cause: error });
-    throw new SlipwayError('FAILED_PRECONDITION', `cannot create the Slipway home ${absolute} (SLIPWAY_HOME): ${code ?? String(error)}`, { cause: error });
+    if (code === 'EEXIST')
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `the Slipway home ${absolute} (SLIPWAY_HOME) exists and is not a folder`,
+        { cause: error },
+      );
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `cannot create the Slipway home ${absolute} (SLIPWAY_HOME): ${code ?? String(error)}`,
+      { cause: error },
+    );
   }
 }
 

@@ -45,7 +45,13 @@ function check(what: string, name: unknown, pattern: RegExp, max: number, rule: 
 
 /** A model name, deployment name or job id: letters, digits, ".", "_", "-", starting with a letter or digit. */
 export function checkName(what: string, name: unknown): string {
-  return check(what, name, NAME, NAME_MAX_LENGTH, 'use letters, digits, "_", "-" and ".", starting with a letter or digit');
+  return check(
+    what,
+    name,
+    NAME,
+    NAME_MAX_LENGTH,
+    'use letters, digits, "_", "-" and ".", starting with a letter or digit',
+  );
 }
 
 export function isValidName(name: string): boolean {

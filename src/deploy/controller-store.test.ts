@@ -19,7 +19,8 @@ const start: State = { step: 0, checks: [] };
 
 for (const table of ['rollouts', 'experiments'] as const) {
   describeEachDialect(`ControllerStore(${table})`, (fixture) => {
-    const openStore = async (): Promise<SqlControllerStore<Spec, State>> => new SqlControllerStore<Spec, State>(await fixture.open(), table);
+    const openStore = async (): Promise<SqlControllerStore<Spec, State>> =>
+      new SqlControllerStore<Spec, State>(await fixture.open(), table);
 
     it('inserts a running record at seq 1 and reads it back equal', async () => {
       const store = await openStore();
@@ -49,9 +50,23 @@ for (const table of ['rollouts', 'experiments'] as const) {
       const stepped = await store.update(record, { state: { step: 1, checks: ['p99 ok'] } }, T0 + 1000);
       expect(stepped).toEqual({ ...record, state: { step: 1, checks: ['p99 ok'] }, seq: 2, updatedMs: T0 + 1000 });
       const paused = await store.update(stepped!, { status: 'paused', reason: 'paused by alice' }, T0 + 2000);
-      expect(paused).toEqual({ ...record, status: 'paused', state: { step: 1, checks: ['p99 ok'] }, reason: 'paused by alice', seq: 3, updatedMs: T0 + 2000 });
+      expect(paused).toEqual({
+        ...record,
+        status: 'paused',
+        state: { step: 1, checks: ['p99 ok'] },
+        reason: 'paused by alice',
+        seq: 3,
+        updatedMs: T0 + 2000,
+      });
       const resumed = await store.update(paused!, { status: 'running', reason: null }, T0 + 3000);
-      expect(resumed).toMatchObject({ status: 'running', reason: null, seq: 4, startedMs: T0, updatedMs: T0 + 3000, finishedMs: null });
+      expect(resumed).toMatchObject({
+        status: 'running',
+        reason: null,
+        seq: 4,
+        startedMs: T0,
+        updatedMs: T0 + 3000,
+        finishedMs: null,
+      });
       expect(await store.get(record.id)).toEqual(resumed);
     });
 
@@ -59,7 +74,13 @@ for (const table of ['rollouts', 'experiments'] as const) {
       const store = await openStore();
       const record = await store.insert('fraud-api', spec, start, T0);
       const current = await store.update(record, { state: { step: 1, checks: [] } }, T0 + 1000);
-      expect(await store.update(record, { status: 'failed', state: { step: 9, checks: ['late'] }, reason: 'stale', finished: true }, T0 + 2000)).toBeUndefined();
+      expect(
+        await store.update(
+          record,
+          { status: 'failed', state: { step: 9, checks: ['late'] }, reason: 'stale', finished: true },
+          T0 + 2000,
+        ),
+      ).toBeUndefined();
       expect(await store.get(record.id)).toEqual(current);
       expect(current?.seq).toBe(2);
     });
@@ -77,8 +98,19 @@ for (const table of ['rollouts', 'experiments'] as const) {
     it('sets finishedMs when a patch finishes the record', async () => {
       const store = await openStore();
       const record = await store.insert('fraud-api', spec, start, T0);
-      const done = await store.update(record, { status: 'succeeded', reason: 'promoted 1.3.0', finished: true }, T0 + 5000);
-      expect(done).toEqual({ ...record, status: 'succeeded', reason: 'promoted 1.3.0', seq: 2, updatedMs: T0 + 5000, finishedMs: T0 + 5000 });
+      const done = await store.update(
+        record,
+        { status: 'succeeded', reason: 'promoted 1.3.0', finished: true },
+        T0 + 5000,
+      );
+      expect(done).toEqual({
+        ...record,
+        status: 'succeeded',
+        reason: 'promoted 1.3.0',
+        seq: 2,
+        updatedMs: T0 + 5000,
+        finishedMs: T0 + 5000,
+      });
       // finished: false (or absent) leaves finishedMs alone.
       const later = await store.update(done!, { state: { step: 4, checks: [] }, finished: false }, T0 + 9000);
       expect(later?.finishedMs).toBe(T0 + 5000);
@@ -130,7 +162,9 @@ for (const table of ['rollouts', 'experiments'] as const) {
       expect(latest).toMatchObject({ id: ids[4], status: 'failed', spec: { candidate: '1.4.0' }, seq: 2 });
       expect((await store.list('fraud-api')).map((r) => r.id)).toEqual([...ids].reverse());
       expect((await store.list('fraud-api', 2)).map((r) => r.id)).toEqual([ids[4], ids[3]]);
-      expect((await store.list('churn-api')).every((r) => r.deployment === 'churn-api' && r.status === 'running')).toBe(true);
+      expect((await store.list('churn-api')).every((r) => r.deployment === 'churn-api' && r.status === 'running')).toBe(
+        true,
+      );
     });
 
     it('keeps rollouts and experiments apart', async () => {
@@ -149,7 +183,11 @@ for (const table of ['rollouts', 'experiments'] as const) {
       const seen = [await first.get(record.id), await second.get(record.id)];
       const outcomes = await Promise.all([
         first.update(seen[0]!, { status: 'succeeded', state: { step: 4, checks: ['first'] }, finished: true }, T0 + 1),
-        second.update(seen[1]!, { status: 'failed', state: { step: 1, checks: ['second'] }, reason: 'gate', finished: true }, T0 + 2),
+        second.update(
+          seen[1]!,
+          { status: 'failed', state: { step: 1, checks: ['second'] }, reason: 'gate', finished: true },
+          T0 + 2,
+        ),
         first.update(seen[0]!, { status: 'paused', state: { step: 2, checks: ['third'] } }, T0 + 3),
         second.update(seen[1]!, { status: 'aborted', state: { step: 3, checks: ['fourth'] } }, T0 + 4),
       ]);

@@ -49,7 +49,17 @@ export class SqlControllerStore<Spec, State> {
   async insert(deployment: string, spec: Spec, state: State, now = Date.now()): Promise<ControllerRecord<Spec, State>> {
     const row = await this.db
       .insertInto(this.table)
-      .values({ deployment, status: 'running', spec: JSON.stringify(spec), state: JSON.stringify(state), reason: null, seq: 1, started_ms: now, updated_ms: now, finished_ms: null })
+      .values({
+        deployment,
+        status: 'running',
+        spec: JSON.stringify(spec),
+        state: JSON.stringify(state),
+        reason: null,
+        seq: 1,
+        started_ms: now,
+        updated_ms: now,
+        finished_ms: null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     return toRecord<Spec, State>(row);
@@ -62,27 +72,54 @@ export class SqlControllerStore<Spec, State> {
 
   /** The newest one of a deployment, finished or not. */
   async latest(deployment: string): Promise<ControllerRecord<Spec, State> | undefined> {
-    const row = await this.db.selectFrom(this.table).selectAll().where('deployment', '=', deployment).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom(this.table)
+      .selectAll()
+      .where('deployment', '=', deployment)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row === undefined ? undefined : toRecord<Spec, State>(row);
   }
 
   /** The running or paused one of a deployment, if any. */
   async active(deployment: string): Promise<ControllerRecord<Spec, State> | undefined> {
-    const row = await this.db.selectFrom(this.table).selectAll().where('deployment', '=', deployment).where('status', 'in', ACTIVE_STATUSES).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom(this.table)
+      .selectAll()
+      .where('deployment', '=', deployment)
+      .where('status', 'in', ACTIVE_STATUSES)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row === undefined ? undefined : toRecord<Spec, State>(row);
   }
 
   /** Every running one (what a controller looks at each tick). */
   async running(): Promise<Array<ControllerRecord<Spec, State>>> {
-    return (await this.db.selectFrom(this.table).selectAll().where('status', '=', 'running').orderBy('id').execute()).map((r) => toRecord<Spec, State>(r));
+    return (
+      await this.db.selectFrom(this.table).selectAll().where('status', '=', 'running').orderBy('id').execute()
+    ).map((r) => toRecord<Spec, State>(r));
   }
 
   async list(deployment: string, limit = 20): Promise<Array<ControllerRecord<Spec, State>>> {
-    return (await this.db.selectFrom(this.table).selectAll().where('deployment', '=', deployment).orderBy('id', 'desc').limit(limit).execute()).map((r) => toRecord<Spec, State>(r));
+    return (
+      await this.db
+        .selectFrom(this.table)
+        .selectAll()
+        .where('deployment', '=', deployment)
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute()
+    ).map((r) => toRecord<Spec, State>(r));
   }
 
   /** Apply `patch` if nobody wrote since `seq`; undefined when someone did (read it again). */
-  async update(record: ControllerRecord<Spec, State>, patch: ControllerPatch<State>, now = Date.now()): Promise<ControllerRecord<Spec, State> | undefined> {
+  async update(
+    record: ControllerRecord<Spec, State>,
+    patch: ControllerPatch<State>,
+    now = Date.now(),
+  ): Promise<ControllerRecord<Spec, State> | undefined> {
     const result = await this.db
       .updateTable(this.table)
       .set({
@@ -101,9 +138,16 @@ export class SqlControllerStore<Spec, State> {
   }
 
   /** `update`, or CONFLICT naming what changed meanwhile. */
-  async updateOrThrow(record: ControllerRecord<Spec, State>, patch: ControllerPatch<State>): Promise<ControllerRecord<Spec, State>> {
+  async updateOrThrow(
+    record: ControllerRecord<Spec, State>,
+    patch: ControllerPatch<State>,
+  ): Promise<ControllerRecord<Spec, State>> {
     const updated = await this.update(record, patch);
-    if (updated === undefined) throw new SlipwayError('CONFLICT', `the ${this.table.slice(0, -1)} of "${record.deployment}" changed meanwhile; try again`);
+    if (updated === undefined)
+      throw new SlipwayError(
+        'CONFLICT',
+        `the ${this.table.slice(0, -1)} of "${record.deployment}" changed meanwhile; try again`,
+      );
     return updated;
   }
 }

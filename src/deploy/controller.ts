@@ -17,14 +17,24 @@ export class DeploymentController {
   private lastPrune = 0;
 
   constructor(
-    private readonly parts: { rollouts: RolloutService; experiments: ExperimentService; traffic: SqlTrafficStatsStore; shadows: SqlShadowStore; shadowRetentionMs: number; log: (line: string) => void },
+    private readonly parts: {
+      rollouts: RolloutService;
+      experiments: ExperimentService;
+      traffic: SqlTrafficStatsStore;
+      shadows: SqlShadowStore;
+      shadowRetentionMs: number;
+      log: (line: string) => void;
+    },
     private readonly tickMs = 1000,
   ) {}
 
   /** One tick now (serialised with the timer's). */
   tick(): Promise<void> {
     this.running = this.running.then(async () => {
-      for (const [what, look] of [['rollout', () => this.parts.rollouts.tick()], ['experiment', () => this.parts.experiments.tick()]] as const) {
+      for (const [what, look] of [
+        ['rollout', () => this.parts.rollouts.tick()],
+        ['experiment', () => this.parts.experiments.tick()],
+      ] as const) {
         try {
           await look();
         } catch (error) {

@@ -4,7 +4,10 @@ import { expectedOutputs, fixtureBytes, openTestPlatform } from '../testing/fixt
 
 export const expected = expectedOutputs('breast_cancer');
 /** The held-out rows of breast_cancer, 30 features each. */
-export const ROWS: number[][] = Array.from({ length: expected.inputs[0]!.shape[0]! }, (_, i) => expected.inputs[0]!.data.slice(i * 30, i * 30 + 30) as number[]);
+export const ROWS: number[][] = Array.from(
+  { length: expected.inputs[0]!.shape[0]! },
+  (_, i) => expected.inputs[0]!.data.slice(i * 30, i * 30 + 30) as number[],
+);
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -14,7 +17,10 @@ export type TestPlatform = Awaited<ReturnType<typeof openTestPlatform>>;
  * A server on a fresh home with `cancer` 1.0.0 (breast_cancer), 1.1.0 (retrained: other weights;
  * a retrain is a minor bump), 1.2.0 (fails at run time on real rows: breast_cancer_faulty.onnx).
  */
-export async function startCancerServer(overrides: Partial<SlipwayConfig> = {}, home?: TestPlatform): Promise<{ platform: TestPlatform; server: RunningServer }> {
+export async function startCancerServer(
+  overrides: Partial<SlipwayConfig> = {},
+  home?: TestPlatform,
+): Promise<{ platform: TestPlatform; server: RunningServer }> {
   const platform = home ?? (await openTestPlatform(overrides));
   if (home === undefined) {
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
@@ -27,25 +33,59 @@ export async function startCancerServer(overrides: Partial<SlipwayConfig> = {}, 
 }
 
 export function inferBody(row: readonly number[], id?: string): string {
-  return JSON.stringify({ ...(id === undefined ? {} : { id }), inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }] });
+  return JSON.stringify({
+    ...(id === undefined ? {} : { id }),
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }],
+  });
 }
 
 export interface Answer {
   readonly status: number;
   readonly version: string | null;
-  readonly body: { model_name?: string; model_version?: string; id?: string; outputs?: Array<{ name: string; data: number[] }>; error?: string; code?: string };
+  readonly body: {
+    model_name?: string;
+    model_version?: string;
+    id?: string;
+    outputs?: Array<{ name: string; data: number[] }>;
+    error?: string;
+    code?: string;
+  };
 }
 
 /** POST one row to `/v2/models/{name}/infer`. */
-export async function infer(url: string, name: string, row: readonly number[], headers: Record<string, string> = {}, id?: string): Promise<Answer> {
-  const response = await fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: inferBody(row, id) });
-  return { status: response.status, version: response.headers.get('x-slipway-version'), body: (await response.json()) as Answer['body'] };
+export async function infer(
+  url: string,
+  name: string,
+  row: readonly number[],
+  headers: Record<string, string> = {},
+  id?: string,
+): Promise<Answer> {
+  const response = await fetch(`${url}/v2/models/${name}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: inferBody(row, id),
+  });
+  return {
+    status: response.status,
+    version: response.headers.get('x-slipway-version'),
+    body: (await response.json()) as Answer['body'],
+  };
 }
 
 // Tests read JSON answers loosely, as `response.json()` types them.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+type LooseJson = any;
+
+export async function api(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: LooseJson }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
   const text = await response.text();
   return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
@@ -58,7 +98,13 @@ export interface LoadResult {
 }
 
 /** `connections` loops sending rows to a deployment until `stop` resolves; counts statuses and versions. */
-export function loadUntil(url: string, name: string, connections: number, stop: Promise<unknown>, rows: readonly number[][] = ROWS): Promise<LoadResult> {
+export function loadUntil(
+  url: string,
+  name: string,
+  connections: number,
+  stop: Promise<unknown>,
+  rows: readonly number[][] = ROWS,
+): Promise<LoadResult> {
   const result: LoadResult = { statuses: new Map(), versions: new Map(), total: 0, failures: [] };
   let done = false;
   void stop.then(() => (done = true));
@@ -68,7 +114,8 @@ export function loadUntil(url: string, name: string, connections: number, stop: 
       const answer = await infer(url, name, rows[i++ % rows.length] as number[]);
       result.total++;
       result.statuses.set(answer.status, (result.statuses.get(answer.status) ?? 0) + 1);
-      if (answer.status !== 200 && result.failures.length < 5) result.failures.push(`${answer.status} ${answer.body.error ?? ''}`);
+      if (answer.status !== 200 && result.failures.length < 5)
+        result.failures.push(`${answer.status} ${answer.body.error ?? ''}`);
       result.versions.set(answer.version ?? '-', (result.versions.get(answer.version ?? '-') ?? 0) + 1);
     }
   };

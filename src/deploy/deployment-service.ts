@@ -7,7 +7,13 @@ import { SlipwayError, invalid, notFound } from '../core/errors.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { ControllerRecord, SqlControllerStore } from './controller-store.js';
 import type { DeploymentRecord, Revision, RevisionSource, SqlDeploymentStore } from './deployment-store.js';
-import { checkDeploymentName, parseDeploymentSpec, versionsOf, type DeploymentSpec, type DeploymentSpecInput } from './spec.js';
+import {
+  checkDeploymentName,
+  parseDeploymentSpec,
+  versionsOf,
+  type DeploymentSpec,
+  type DeploymentSpecInput,
+} from './spec.js';
 import type { DeploymentSync } from './sync.js';
 
 export interface DeploymentServiceOptions {
@@ -71,7 +77,11 @@ export class DeploymentService {
       await this.options.prepare(spec.model, versionsOf(spec));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw new SlipwayError('FAILED_PRECONDITION', `refused: a version of "${spec.model}" in this change cannot load (${message}); the current revision stays`, { cause: error });
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `refused: a version of "${spec.model}" in this change cannot load (${message}); the current revision stays`,
+        { cause: error },
+      );
     }
     const revision = await this.options.store.commit(name, spec, {
       why: options.why ?? null,
@@ -93,9 +103,13 @@ export class DeploymentService {
     const record = await this.get(name);
     const history = await this.options.store.history(name);
     const previous = history.filter((r) => r.revision < record.activeRevision && !r.intermediate).at(-1);
-    if (previous === undefined) throw new SlipwayError('FAILED_PRECONDITION', `deployment "${name}" has no previous revision to roll back to`);
+    if (previous === undefined)
+      throw new SlipwayError('FAILED_PRECONDITION', `deployment "${name}" has no previous revision to roll back to`);
     await this.stopControllers(name, `stopped by a rollback to revision ${previous.revision}`);
-    return this.commit(name, previous.spec, { why: why ?? `rollback to revision ${previous.revision}`, source: 'rollback' });
+    return this.commit(name, previous.spec, {
+      why: why ?? `rollback to revision ${previous.revision}`,
+      source: 'rollback',
+    });
   }
 
   async get(name: string): Promise<DeploymentRecord> {
@@ -111,7 +125,9 @@ export class DeploymentService {
 
   async list(): Promise<DeploymentView[]> {
     const records = await this.options.store.list();
-    return Promise.all(records.map(async (r) => ({ ...r, revision: await this.options.store.revision(r.name, r.activeRevision) })));
+    return Promise.all(
+      records.map(async (r) => ({ ...r, revision: await this.options.store.revision(r.name, r.activeRevision) })),
+    );
   }
 
   async history(name: string): Promise<Revision[]> {
@@ -137,7 +153,15 @@ export class DeploymentService {
         open.delete(r.deployment);
       }
       const share = r.spec.routes.find((route) => route.version === version)?.weight ?? 0;
-      if (share > 0) open.set(r.deployment, { deployment: r.deployment, revision: r.revision, share, fromMs: r.createdMs, untilMs: null, why: r.why });
+      if (share > 0)
+        open.set(r.deployment, {
+          deployment: r.deployment,
+          revision: r.revision,
+          share,
+          fromMs: r.createdMs,
+          untilMs: null,
+          why: r.why,
+        });
     }
     out.push(...open.values());
     return out.sort((a, b) => a.fromMs - b.fromMs);
@@ -147,10 +171,20 @@ export class DeploymentService {
   async check(spec: DeploymentSpec): Promise<void> {
     for (const version of new Set([...spec.routes.map((r) => r.version), ...spec.shadows.map((s) => s.version)])) {
       const record = await this.options.registry.resolve(spec.model, version);
-      if (record.status !== 'active') throw new SlipwayError('FAILED_PRECONDITION', `${spec.model}@${version} is ${record.status}; it cannot take traffic`);
+      if (record.status !== 'active')
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `${spec.model}@${version} is ${record.status}; it cannot take traffic`,
+        );
       const { sticky } = spec;
-      if (sticky?.kind === 'input' && spec.routes.some((r) => r.version === version) && !record.signature.inputs.some((i) => i.name === sticky.name)) {
-        throw invalid(`sticky key input:${sticky.name}: ${spec.model}@${version} has no input "${sticky.name}" (inputs: ${record.signature.inputs.map((i) => i.name).join(', ')})`);
+      if (
+        sticky?.kind === 'input' &&
+        spec.routes.some((r) => r.version === version) &&
+        !record.signature.inputs.some((i) => i.name === sticky.name)
+      ) {
+        throw invalid(
+          `sticky key input:${sticky.name}: ${spec.model}@${version} has no input "${sticky.name}" (inputs: ${record.signature.inputs.map((i) => i.name).join(', ')})`,
+        );
       }
     }
   }
@@ -158,13 +192,24 @@ export class DeploymentService {
   /** A manual change while a rollout or experiment steers the traffic would be undone by it: refuse. */
   private async refuseWhileControlled(name: string, controller?: 'rollout' | 'experiment'): Promise<void> {
     const rollout = controller === 'rollout' ? undefined : await this.options.rollouts.active(name);
-    if (rollout !== undefined) throw new SlipwayError('CONFLICT', `a rollout is ${rollout.status} on "${name}"; use "slipway rollout promote|abort ${name}" first`);
+    if (rollout !== undefined)
+      throw new SlipwayError(
+        'CONFLICT',
+        `a rollout is ${rollout.status} on "${name}"; use "slipway rollout promote|abort ${name}" first`,
+      );
     const experiment = controller === 'experiment' ? undefined : await this.options.experiments.active(name);
-    if (experiment !== undefined) throw new SlipwayError('CONFLICT', `an experiment is ${experiment.status} on "${name}"; use "slipway experiment stop ${name}" first`);
+    if (experiment !== undefined)
+      throw new SlipwayError(
+        'CONFLICT',
+        `an experiment is ${experiment.status} on "${name}"; use "slipway experiment stop ${name}" first`,
+      );
   }
 
   private async stopControllers(name: string, reason: string): Promise<void> {
-    for (const [store, status] of [[this.options.rollouts, 'aborted'], [this.options.experiments, 'stopped']] as const) {
+    for (const [store, status] of [
+      [this.options.rollouts, 'aborted'],
+      [this.options.experiments, 'stopped'],
+    ] as const) {
       const active: ControllerRecord<unknown, unknown> | undefined = await store.active(name);
       if (active !== undefined) await store.update(active, { status, reason, finished: true });
     }

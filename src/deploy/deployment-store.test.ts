@@ -17,7 +17,14 @@ const spec = (routes: Record<string, number>, extra: Partial<DeploymentSpec> = {
   ...extra,
 });
 
-const canary = spec({ '1.2.0': 87.5, '1.3.0': 12.5 }, { shadows: [{ version: '1.4.0-rc.1', percent: 2.5 }], sticky: { kind: 'header', name: 'x-user-id' }, notes: 'canary "1.3.0" — ünïcode' });
+const canary = spec(
+  { '1.2.0': 87.5, '1.3.0': 12.5 },
+  {
+    shadows: [{ version: '1.4.0-rc.1', percent: 2.5 }],
+    sticky: { kind: 'header', name: 'x-user-id' },
+    notes: 'canary "1.3.0" — ünïcode',
+  },
+);
 
 describeEachDialect('DeploymentStore', (fixture) => {
   const openStore = async (): Promise<SqlDeploymentStore> => new SqlDeploymentStore(await fixture.open());
@@ -35,10 +42,26 @@ describeEachDialect('DeploymentStore', (fixture) => {
   it('creates the deployment at revision 1 with its first commit', async () => {
     const store = await openStore();
     const first = await store.commit('fraud-api', canary, { source: 'user', why: 'first deploy', now: T0 });
-    expect(first).toEqual({ deployment: 'fraud-api', revision: 1, spec: canary, why: 'first deploy', source: 'user', intermediate: false, createdMs: T0 });
+    expect(first).toEqual({
+      deployment: 'fraud-api',
+      revision: 1,
+      spec: canary,
+      why: 'first deploy',
+      source: 'user',
+      intermediate: false,
+      createdMs: T0,
+    });
     const iso = new Date(T0).toISOString();
-    expect(await store.get('fraud-api')).toEqual({ name: 'fraud-api', model: 'fraud', activeRevision: 1, createdAt: iso, updatedAt: iso });
-    expect(await store.list()).toEqual([{ name: 'fraud-api', model: 'fraud', activeRevision: 1, createdAt: iso, updatedAt: iso }]);
+    expect(await store.get('fraud-api')).toEqual({
+      name: 'fraud-api',
+      model: 'fraud',
+      activeRevision: 1,
+      createdAt: iso,
+      updatedAt: iso,
+    });
+    expect(await store.list()).toEqual([
+      { name: 'fraud-api', model: 'fraud', activeRevision: 1, createdAt: iso, updatedAt: iso },
+    ]);
     expect(await store.revision('fraud-api', 1)).toEqual(first);
     expect(await store.active('fraud-api')).toEqual(first);
     expect(await store.get('missing')).toBeUndefined();
@@ -47,12 +70,29 @@ describeEachDialect('DeploymentStore', (fixture) => {
   it('appends revision n+1 on each later commit and moves the active one, keeping the creation time', async () => {
     const store = await openStore();
     await store.commit('fraud-api', spec({ '1.2.0': 100 }), { source: 'user', now: T0 });
-    const second = await store.commit('fraud-api', canary, { source: 'rollout', why: 'step 1', intermediate: true, now: T0 + 1000 });
-    const third = await store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', why: null, now: T0 + 2000 });
+    const second = await store.commit('fraud-api', canary, {
+      source: 'rollout',
+      why: 'step 1',
+      intermediate: true,
+      now: T0 + 1000,
+    });
+    const third = await store.commit('fraud-api', spec({ '1.3.0': 100 }), {
+      source: 'rollout',
+      why: null,
+      now: T0 + 2000,
+    });
     expect(second.revision).toBe(2);
     expect(second.intermediate).toBe(true);
     expect((await store.revision('fraud-api', 2)).intermediate).toBe(true);
-    expect(third).toEqual({ deployment: 'fraud-api', revision: 3, spec: spec({ '1.3.0': 100 }), why: null, source: 'rollout', intermediate: false, createdMs: T0 + 2000 });
+    expect(third).toEqual({
+      deployment: 'fraud-api',
+      revision: 3,
+      spec: spec({ '1.3.0': 100 }),
+      why: null,
+      source: 'rollout',
+      intermediate: false,
+      createdMs: T0 + 2000,
+    });
     expect(await store.get('fraud-api')).toEqual({
       name: 'fraud-api',
       model: 'fraud',
@@ -68,8 +108,12 @@ describeEachDialect('DeploymentStore', (fixture) => {
     const store = await openStore();
     await store.commit('fraud-api', canary, { source: 'user', now: T0 });
     expect((await rejection(store.active('nope'), 'NOT_FOUND')).message).toBe('deployment "nope" does not exist');
-    expect((await rejection(store.revision('fraud-api', 2), 'NOT_FOUND')).message).toBe('deployment "fraud-api" has no revision 2');
-    expect((await rejection(store.revision('nope', 1), 'NOT_FOUND')).message).toBe('deployment "nope" has no revision 1');
+    expect((await rejection(store.revision('fraud-api', 2), 'NOT_FOUND')).message).toBe(
+      'deployment "fraud-api" has no revision 2',
+    );
+    expect((await rejection(store.revision('nope', 1), 'NOT_FOUND')).message).toBe(
+      'deployment "nope" has no revision 1',
+    );
     expect(await store.history('nope')).toEqual([]);
   });
 
@@ -79,7 +123,10 @@ describeEachDialect('DeploymentStore', (fixture) => {
       [spec({ '1.2.0': 100 }), { source: 'user', why: 'initial', now: T0 }],
       [canary, { source: 'rollout', why: 'canary 12.5%', now: T0 + 60_000 }],
       [spec({ '1.2.0': 100 }), { source: 'rollback', why: 'p99 gate failed', now: T0 + 120_000 }],
-      [spec({ '1.2.0': 50, '1.3.0': 50 }, { sticky: { kind: 'input', name: 'customer_id' } }), { source: 'experiment', now: T0 + 180_000 }],
+      [
+        spec({ '1.2.0': 50, '1.3.0': 50 }, { sticky: { kind: 'input', name: 'customer_id' } }),
+        { source: 'experiment', now: T0 + 180_000 },
+      ],
     ];
     const written: Revision[] = [];
     for (const [s, options] of commits) written.push(await store.commit('fraud-api', s, options));
@@ -101,8 +148,16 @@ describeEachDialect('DeploymentStore', (fixture) => {
     await store.commit('b', spec({ '1.0.0': 100 }), { source: 'user', now: T0 });
     await store.commit('b', spec({ '1.1.0': 100 }), { source: 'user', now: T0 + 1 });
     await store.commit('b', spec({ '1.2.0': 100 }), { source: 'user', now: T0 + 2 });
-    expect(await store.activeRevisions()).toEqual(new Map([['a', 1], ['b', 3]]));
-    expect((await store.list()).map((d) => [d.name, d.activeRevision])).toEqual([['a', 1], ['b', 3]]);
+    expect(await store.activeRevisions()).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 3],
+      ]),
+    );
+    expect((await store.list()).map((d) => [d.name, d.activeRevision])).toEqual([
+      ['a', 1],
+      ['b', 3],
+    ]);
   });
 
   it('gives the history of a model over its deployments only, ordered by time', async () => {
@@ -122,17 +177,29 @@ describeEachDialect('DeploymentStore', (fixture) => {
     await store.commit('fraud-api', spec({ '1.2.0': 100 }), { source: 'user', now: T0 });
     await store.commit('fraud-api', canary, { source: 'user', now: T0 + 1, expectActive: 1 });
     const before = { record: await store.get('fraud-api'), history: await store.history('fraud-api') };
-    const error = await rejection(store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 2, expectActive: 1 }), 'CONFLICT');
+    const error = await rejection(
+      store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 2, expectActive: 1 }),
+      'CONFLICT',
+    );
     expect(error.message).toBe('deployment "fraud-api" changed meanwhile (revision 2, expected 1); read it again');
-    await rejection(store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 2, expectActive: 3 }), 'CONFLICT');
+    await rejection(
+      store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 2, expectActive: 3 }),
+      'CONFLICT',
+    );
     expect({ record: await store.get('fraud-api'), history: await store.history('fraud-api') }).toEqual(before);
     expect(before.history).toHaveLength(2);
-    expect((await store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 3, expectActive: 2 })).revision).toBe(3);
+    expect(
+      (await store.commit('fraud-api', spec({ '1.3.0': 100 }), { source: 'rollout', now: T0 + 3, expectActive: 2 }))
+        .revision,
+    ).toBe(3);
   });
 
   it('creates with expectActive 0 only while the deployment does not exist', async () => {
     const store = await openStore();
-    const error = await rejection(store.commit('fraud-api', canary, { source: 'user', now: T0, expectActive: 1 }), 'CONFLICT');
+    const error = await rejection(
+      store.commit('fraud-api', canary, { source: 'user', now: T0, expectActive: 1 }),
+      'CONFLICT',
+    );
     expect(error.message).toBe('deployment "fraud-api" changed meanwhile (revision 0, expected 1); read it again');
     expect(await store.get('fraud-api')).toBeUndefined();
     expect(await store.history('fraud-api')).toEqual([]);
@@ -145,7 +212,10 @@ describeEachDialect('DeploymentStore', (fixture) => {
   it('refuses to change the model an existing deployment serves', async () => {
     const store = await openStore();
     await store.commit('fraud-api', canary, { source: 'user', now: T0 });
-    const error = await rejection(store.commit('fraud-api', spec({ '1.0.0': 100 }, { model: 'churn' }), { source: 'user', now: T0 + 1 }), 'CONFLICT');
+    const error = await rejection(
+      store.commit('fraud-api', spec({ '1.0.0': 100 }, { model: 'churn' }), { source: 'user', now: T0 + 1 }),
+      'CONFLICT',
+    );
     expect(error.message).toBe('deployment "fraud-api" serves model "fraud", not "churn"; create another deployment');
     expect(await store.get('fraud-api')).toMatchObject({ model: 'fraud', activeRevision: 1 });
     expect(await store.history('fraud-api')).toHaveLength(1);
@@ -156,7 +226,13 @@ describeEachDialect('DeploymentStore', (fixture) => {
     const first = await openRacer();
     const second = await openRacer();
     const commits = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? first : second).commit('fraud-api', spec({ [`1.${i}.0`]: 100 }), { source: 'user', why: `commit ${i}`, now: T0 + i })),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 === 0 ? first : second).commit('fraud-api', spec({ [`1.${i}.0`]: 100 }), {
+          source: 'user',
+          why: `commit ${i}`,
+          now: T0 + i,
+        }),
+      ),
     );
     expect(commits.map((r) => r.revision).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const history = await second.history('fraud-api');
@@ -173,7 +249,13 @@ describeEachDialect('DeploymentStore', (fixture) => {
     const second = await openRacer();
     await first.commit('fraud-api', spec({ '1.0.0': 100 }), { source: 'user', now: T0 });
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? first : second).commit('fraud-api', spec({ [`2.${i}.0`]: 100 }), { source: 'rollout', now: T0 + 1 + i, expectActive: 1 })),
+      Array.from({ length: 6 }, (_, i) =>
+        (i % 2 === 0 ? first : second).commit('fraud-api', spec({ [`2.${i}.0`]: 100 }), {
+          source: 'rollout',
+          now: T0 + 1 + i,
+          expectActive: 1,
+        }),
+      ),
     );
     const won = outcomes.filter((o) => o.status === 'fulfilled');
     expect(won).toHaveLength(1);
@@ -189,22 +271,74 @@ describeEachDialect('DeploymentStore', (fixture) => {
       await store.commit(name, spec({ '1.2.0': 100 }), { source: 'rollback', now: T0 + 1 });
       await database.db
         .insertInto('deployment_stats')
-        .values({ deployment: name, version: '1.2.0', slot_ms: T0, source: 'host/1/a', requests: 3, errors: 0, invalid: 0, rejected: 0, latency: new Uint8Array([1, 2, 3]) })
+        .values({
+          deployment: name,
+          version: '1.2.0',
+          slot_ms: T0,
+          source: 'host/1/a',
+          requests: 3,
+          errors: 0,
+          invalid: 0,
+          rejected: 0,
+          latency: new Uint8Array([1, 2, 3]),
+        })
         .execute();
       await database.db
         .insertInto('shadow_results')
-        .values({ deployment: name, request_id: 'r1', time_ms: T0, primary_version: '1.2.0', shadow_version: '1.4.0-rc.1', primary_ms: 2, shadow_ms: 3, agree: 1, abs_diff_mean: null, abs_diff_max: null, error: null, primary_outputs: null, shadow_outputs: null })
+        .values({
+          deployment: name,
+          request_id: 'r1',
+          time_ms: T0,
+          primary_version: '1.2.0',
+          shadow_version: '1.4.0-rc.1',
+          primary_ms: 2,
+          shadow_ms: 3,
+          agree: 1,
+          abs_diff_mean: null,
+          abs_diff_max: null,
+          error: null,
+          primary_outputs: null,
+          shadow_outputs: null,
+        })
         .execute();
-      await database.db.insertInto('shadow_drops').values({ deployment: name, shadow_version: '1.4.0-rc.1', source: 'host/1/a', dropped: 4, updated_ms: T0 }).execute();
+      await database.db
+        .insertInto('shadow_drops')
+        .values({ deployment: name, shadow_version: '1.4.0-rc.1', source: 'host/1/a', dropped: 4, updated_ms: T0 })
+        .execute();
       for (const table of ['rollouts', 'experiments'] as const) {
-        await database.db.insertInto(table).values({ deployment: name, status: 'running', spec: '{}', state: '{}', reason: null, seq: 1, started_ms: T0, updated_ms: T0, finished_ms: null }).execute();
+        await database.db
+          .insertInto(table)
+          .values({
+            deployment: name,
+            status: 'running',
+            spec: '{}',
+            state: '{}',
+            reason: null,
+            seq: 1,
+            started_ms: T0,
+            updated_ms: T0,
+            finished_ms: null,
+          })
+          .execute();
       }
     }
     const counts = async (name: string): Promise<number[]> => {
       const out: number[] = [];
-      for (const table of ['deployments', 'deployment_revisions', 'deployment_stats', 'shadow_results', 'shadow_drops', 'rollouts', 'experiments'] as const) {
+      for (const table of [
+        'deployments',
+        'deployment_revisions',
+        'deployment_stats',
+        'shadow_results',
+        'shadow_drops',
+        'rollouts',
+        'experiments',
+      ] as const) {
         const column = table === 'deployments' ? 'name' : 'deployment';
-        const row = await database.db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).where(column, '=', name).executeTakeFirstOrThrow();
+        const row = await database.db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .where(column, '=', name)
+          .executeTakeFirstOrThrow();
         out.push(Number(row.n));
       }
       return out;
@@ -220,7 +354,10 @@ describeEachDialect('DeploymentStore', (fixture) => {
     expect(await store.delete('never-existed')).toBe(false);
 
     // The name is free again: a new deployment starts over at revision 1.
-    expect((await store.commit('doomed', spec({ '1.0.0': 100 }, { model: 'churn' }), { source: 'user', now: T0 + 5 })).revision).toBe(1);
+    expect(
+      (await store.commit('doomed', spec({ '1.0.0': 100 }, { model: 'churn' }), { source: 'user', now: T0 + 5 }))
+        .revision,
+    ).toBe(1);
   });
 });
 

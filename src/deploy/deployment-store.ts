@@ -74,7 +74,12 @@ export class SqlDeploymentStore {
   }
 
   async revision(name: string, revision: number): Promise<Revision> {
-    const row = await this.db.selectFrom('deployment_revisions').selectAll().where('deployment', '=', name).where('revision', '=', revision).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('deployment_revisions')
+      .selectAll()
+      .where('deployment', '=', name)
+      .where('revision', '=', revision)
+      .executeTakeFirst();
     if (row === undefined) throw notFound(`deployment "${name}" has no revision ${revision}`);
     return toRevision(row);
   }
@@ -88,7 +93,12 @@ export class SqlDeploymentStore {
 
   /** Every revision, oldest first. */
   async history(name: string): Promise<Revision[]> {
-    const rows = await this.db.selectFrom('deployment_revisions').selectAll().where('deployment', '=', name).orderBy('revision').execute();
+    const rows = await this.db
+      .selectFrom('deployment_revisions')
+      .selectAll()
+      .where('deployment', '=', name)
+      .orderBy('revision')
+      .execute();
     return rows.map(toRevision);
   }
 
@@ -116,26 +126,55 @@ export class SqlDeploymentStore {
           const current = await query.executeTakeFirst();
           const active = current === undefined ? 0 : Number(current.active_revision);
           if (options.expectActive !== undefined && options.expectActive !== active) {
-            throw new SlipwayError('CONFLICT', `deployment "${name}" changed meanwhile (revision ${active}, expected ${options.expectActive}); read it again`);
+            throw new SlipwayError(
+              'CONFLICT',
+              `deployment "${name}" changed meanwhile (revision ${active}, expected ${options.expectActive}); read it again`,
+            );
           }
           if (current !== undefined && current.model !== spec.model) {
-            throw new SlipwayError('CONFLICT', `deployment "${name}" serves model "${current.model}", not "${spec.model}"; create another deployment`);
+            throw new SlipwayError(
+              'CONFLICT',
+              `deployment "${name}" serves model "${current.model}", not "${spec.model}"; create another deployment`,
+            );
           }
-          const last = await trx.selectFrom('deployment_revisions').select((eb) => eb.fn.max('revision').as('last')).where('deployment', '=', name).executeTakeFirst();
+          const last = await trx
+            .selectFrom('deployment_revisions')
+            .select((eb) => eb.fn.max('revision').as('last'))
+            .where('deployment', '=', name)
+            .executeTakeFirst();
           const revision = Number(last?.last ?? 0) + 1;
-          const row = { deployment: name, revision, spec: JSON.stringify(spec), why: options.why ?? null, source: options.source, intermediate: options.intermediate === true ? 1 : 0, created_ms: now };
+          const row = {
+            deployment: name,
+            revision,
+            spec: JSON.stringify(spec),
+            why: options.why ?? null,
+            source: options.source,
+            intermediate: options.intermediate === true ? 1 : 0,
+            created_ms: now,
+          };
           await trx.insertInto('deployment_revisions').values(row).execute();
           const iso = new Date(now).toISOString();
           if (current === undefined) {
-            await trx.insertInto('deployments').values({ name, model: spec.model, active_revision: revision, created_at: iso, updated_at: iso }).execute();
+            await trx
+              .insertInto('deployments')
+              .values({ name, model: spec.model, active_revision: revision, created_at: iso, updated_at: iso })
+              .execute();
           } else {
-            await trx.updateTable('deployments').set({ active_revision: revision, updated_at: iso }).where('name', '=', name).execute();
+            await trx
+              .updateTable('deployments')
+              .set({ active_revision: revision, updated_at: iso })
+              .where('name', '=', name)
+              .execute();
           }
           return toRevision(row);
         });
       } catch (error) {
         if (!isRetryableWriteError(error) || attempt >= MAX_ATTEMPTS) {
-          if (isRetryableWriteError(error)) throw new SlipwayError('UNAVAILABLE', `deployment "${name}" is being changed by someone else; try again`, { cause: error, retryAfterSeconds: 1 });
+          if (isRetryableWriteError(error))
+            throw new SlipwayError('UNAVAILABLE', `deployment "${name}" is being changed by someone else; try again`, {
+              cause: error,
+              retryAfterSeconds: 1,
+            });
           throw error;
         }
         await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
@@ -147,7 +186,14 @@ export class SqlDeploymentStore {
   async delete(name: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const gone = await trx.deleteFrom('deployments').where('name', '=', name).executeTakeFirst();
-      for (const table of ['deployment_revisions', 'deployment_stats', 'shadow_results', 'shadow_drops', 'rollouts', 'experiments'] as const) {
+      for (const table of [
+        'deployment_revisions',
+        'deployment_stats',
+        'shadow_results',
+        'shadow_drops',
+        'rollouts',
+        'experiments',
+      ] as const) {
         await trx.deleteFrom(table).where('deployment', '=', name).execute();
       }
       return Number(gone.numDeletedRows) > 0;
@@ -156,10 +202,28 @@ export class SqlDeploymentStore {
 }
 
 function toRecord(row: Selectable<DeploymentTable>): DeploymentRecord {
-  return { name: row.name, model: row.model, activeRevision: Number(row.active_revision), createdAt: row.created_at, updatedAt: row.updated_at };
+  return {
+    name: row.name,
+    model: row.model,
+    activeRevision: Number(row.active_revision),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
-function toRevision(row: Selectable<DeploymentRevisionTable> | { deployment: string; revision: number; spec: string; why: string | null; source: string; intermediate: number; created_ms: number | string }): Revision {
+function toRevision(
+  row:
+    | Selectable<DeploymentRevisionTable>
+    | {
+        deployment: string;
+        revision: number;
+        spec: string;
+        why: string | null;
+        source: string;
+        intermediate: number;
+        created_ms: number | string;
+      },
+): Revision {
   return {
     deployment: row.deployment,
     revision: Number(row.revision),

@@ -26,7 +26,11 @@ describe('deployments over gRPC', () => {
     platform = await openTestPlatform();
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_retrained.onnx') });
-    await platform.deployments.service.deploy('cancer-live', { model: 'cancer', routes: ['1.0.0=50', '1.1.0=50'], sticky: 'header:x-user-id' });
+    await platform.deployments.service.deploy('cancer-live', {
+      model: 'cancer',
+      routes: ['1.0.0=50', '1.1.0=50'],
+      sticky: 'header:x-user-id',
+    });
     server = createGrpcServer({ serving: platform.serving });
     client = new InferenceTestClient(`127.0.0.1:${await server.listen('127.0.0.1', 0)}`);
   });

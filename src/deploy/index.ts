@@ -11,7 +11,12 @@ import { SqlControllerStore } from './controller-store.js';
 import { DeploymentController } from './controller.js';
 import { DeploymentService } from './deployment-service.js';
 import { SqlDeploymentStore } from './deployment-store.js';
-import { ExperimentService, type ExperimentServiceOptions, type ExperimentSpec, type ExperimentState } from './experiment-service.js';
+import {
+  ExperimentService,
+  type ExperimentServiceOptions,
+  type ExperimentSpec,
+  type ExperimentState,
+} from './experiment-service.js';
 import { RolloutService, type RolloutServiceOptions, type RolloutSpec, type RolloutState } from './rollout-service.js';
 import { DeploymentRouter } from './router.js';
 import { ShadowQueue, type ShadowQueueOptions } from './shadow-queue.js';
@@ -63,19 +68,65 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
   const store = new SqlDeploymentStore(database);
   const router = new DeploymentRouter();
   const onError = (error: unknown) => log(`deployments: ${error instanceof Error ? error.message : String(error)}`);
-  const sync = new DeploymentSync({ store, router, prepare: options.prepare, onError, ...(options.syncIntervalMs === undefined ? {} : { intervalMs: options.syncIntervalMs }) });
+  const sync = new DeploymentSync({
+    store,
+    router,
+    prepare: options.prepare,
+    onError,
+    ...(options.syncIntervalMs === undefined ? {} : { intervalMs: options.syncIntervalMs }),
+  });
   const rolloutStore = new SqlControllerStore<RolloutSpec, RolloutState>(database, 'rollouts');
   const experimentStore = new SqlControllerStore<ExperimentSpec, ExperimentState>(database, 'experiments');
-  const service = new DeploymentService({ store, registry: options.registry, prepare: options.prepare, rollouts: rolloutStore, experiments: experimentStore, sync });
+  const service = new DeploymentService({
+    store,
+    registry: options.registry,
+    prepare: options.prepare,
+    rollouts: rolloutStore,
+    experiments: experimentStore,
+    sync,
+  });
   const traffic = new SqlTrafficStatsStore(database);
   const recorder = new TrafficRecorder(traffic, source, onError);
   const shadowStore = new SqlShadowStore(database);
-  const shadows = new ShadowQueue({ run: options.runShadow, store: shadowStore, source, onError, ...(options.shadowQueueCapacity === undefined ? {} : { capacity: options.shadowQueueCapacity }) });
-  const rollouts = new RolloutService({ rollouts: rolloutStore, deployments: service, deploymentStore: store, traffic, metric: options.metric });
-  const experiments = new ExperimentService({ experiments: experimentStore, deployments: service, traffic, outcomes: options.outcomes });
-  const controller = new DeploymentController({ rollouts, experiments, traffic, shadows: shadowStore, shadowRetentionMs: options.shadowRetentionMs ?? 7 * 86_400_000, log });
+  const shadows = new ShadowQueue({
+    run: options.runShadow,
+    store: shadowStore,
+    source,
+    onError,
+    ...(options.shadowQueueCapacity === undefined ? {} : { capacity: options.shadowQueueCapacity }),
+  });
+  const rollouts = new RolloutService({
+    rollouts: rolloutStore,
+    deployments: service,
+    deploymentStore: store,
+    traffic,
+    metric: options.metric,
+  });
+  const experiments = new ExperimentService({
+    experiments: experimentStore,
+    deployments: service,
+    traffic,
+    outcomes: options.outcomes,
+  });
+  const controller = new DeploymentController({
+    rollouts,
+    experiments,
+    traffic,
+    shadows: shadowStore,
+    shadowRetentionMs: options.shadowRetentionMs ?? 7 * 86_400_000,
+    log,
+  });
   return {
-    service, router, sync, traffic, recorder, shadows, shadowStore, rollouts, experiments, controller,
+    service,
+    router,
+    sync,
+    traffic,
+    recorder,
+    shadows,
+    shadowStore,
+    rollouts,
+    experiments,
+    controller,
     async startServing() {
       await sync.refresh();
       sync.start();

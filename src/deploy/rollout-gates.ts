@@ -29,11 +29,15 @@ const LIVE_GATES = new Set(['error_rate', 'p50_ms', 'p99_ms']);
 
 export function parseGate(text: string): Gate {
   const match = /^\s*([a-z][a-z0-9_]*(?::[a-z][a-z0-9_]*)?)\s*(<=|>=|<|>)\s*(\S+)\s*$/.exec(text);
-  if (match === null) throw invalid(`gate "${text}" must look like error_rate<0.01, p99_ms<50 or metric:accuracy>=-0.01`);
+  if (match === null)
+    throw invalid(`gate "${text}" must look like error_rate<0.01, p99_ms<50 or metric:accuracy>=-0.01`);
   const metric = match[1] as string;
   const threshold = Number(match[3]);
   if (!Number.isFinite(threshold)) throw invalid(`gate "${text}": "${match[3]}" is not a number`);
-  if (!LIVE_GATES.has(metric) && !metric.startsWith('metric:')) throw invalid(`gate "${text}": unknown metric "${metric}"; use error_rate, p50_ms, p99_ms or metric:<name> (e.g. metric:accuracy)`);
+  if (!LIVE_GATES.has(metric) && !metric.startsWith('metric:'))
+    throw invalid(
+      `gate "${text}": unknown metric "${metric}"; use error_rate, p50_ms, p99_ms or metric:<name> (e.g. metric:accuracy)`,
+    );
   return { metric, op: match[2] as GateOp, threshold };
 }
 
@@ -64,11 +68,23 @@ export async function evaluateGates(gates: readonly Gate[], inputs: GateInputs):
       const metric = gate.metric.slice('metric:'.length);
       const [c, b] = await Promise.all([inputs.metric(metric, 'candidate'), inputs.metric(metric, 'baseline')]);
       if (c === undefined || b === undefined) {
-        checks.push({ gate: name, verdict: 'pass', candidate: c ?? null, baseline: b ?? null, detail: `no feedback yet for ${c === undefined ? 'the candidate' : 'the baseline'}; not judged` });
+        checks.push({
+          gate: name,
+          verdict: 'pass',
+          candidate: c ?? null,
+          baseline: b ?? null,
+          detail: `no feedback yet for ${c === undefined ? 'the candidate' : 'the baseline'}; not judged`,
+        });
         continue;
       }
       const delta = c - b;
-      checks.push({ gate: name, verdict: compare(delta, gate) ? 'pass' : 'fail', candidate: c, baseline: b, detail: `${metric} ${fmt(c)} vs ${fmt(b)}: difference ${fmt(delta)} ${gate.op} ${gate.threshold} is ${compare(delta, gate)}` });
+      checks.push({
+        gate: name,
+        verdict: compare(delta, gate) ? 'pass' : 'fail',
+        candidate: c,
+        baseline: b,
+        detail: `${metric} ${fmt(c)} vs ${fmt(b)}: difference ${fmt(delta)} ${gate.op} ${gate.threshold} is ${compare(delta, gate)}`,
+      });
       continue;
     }
     const c = live(gate.metric, candidate);
@@ -78,14 +94,26 @@ export async function evaluateGates(gates: readonly Gate[], inputs: GateInputs):
       continue;
     }
     const ok = compare(c, gate);
-    checks.push({ gate: name, verdict: ok ? 'pass' : 'fail', candidate: c, baseline: b, detail: `candidate ${gate.metric} ${fmt(c)} (baseline ${b === null ? '-' : fmt(b)}) ${ok ? 'meets' : 'breaks'} ${name}` });
+    checks.push({
+      gate: name,
+      verdict: ok ? 'pass' : 'fail',
+      candidate: c,
+      baseline: b,
+      detail: `candidate ${gate.metric} ${fmt(c)} (baseline ${b === null ? '-' : fmt(b)}) ${ok ? 'meets' : 'breaks'} ${name}`,
+    });
   }
   const total = candidate.requests + baseline.requests;
   const share = inputs.candidatePercent / 100;
   if (share > 0 && share < 1 && total > 0 && !enough) {
     // Judged once, with the live gates: looked at on every tick while traffic trickles in, each
     // look would be one more chance (p < 0.001 each) of calling a fair split a mismatch.
-    checks.push({ gate: 'sample_ratio', verdict: 'wait', candidate: candidate.requests / total, baseline: baseline.requests / total, detail: waiting });
+    checks.push({
+      gate: 'sample_ratio',
+      verdict: 'wait',
+      candidate: candidate.requests / total,
+      baseline: baseline.requests / total,
+      detail: waiting,
+    });
   } else if (share > 0 && share < 1 && total > 0) {
     const srm = sampleRatioMismatch([baseline.requests, candidate.requests], [1 - share, share]);
     checks.push({

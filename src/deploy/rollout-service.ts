@@ -77,24 +77,49 @@ export class RolloutService {
     const intervalMs = input.intervalMs ?? DEFAULT_INTERVAL_MS;
     if (!(intervalMs >= 100)) throw invalid(`rollout interval must be at least 100ms, got ${intervalMs}`);
     const minRequests = input.minRequests ?? DEFAULT_MIN_REQUESTS;
-    if (!Number.isInteger(minRequests) || minRequests < 0) throw invalid(`min requests must be a non-negative integer, got ${minRequests}`);
+    if (!Number.isInteger(minRequests) || minRequests < 0)
+      throw invalid(`min requests must be a non-negative integer, got ${minRequests}`);
     const gates = (input.gates ?? []).map(parseGate);
     const spec = view.revision.spec;
     const baseline = primaryVersion(spec);
-    if (input.candidate === baseline) throw invalid(`${spec.model}@${input.candidate} already serves "${deployment}"; name another version as the candidate`);
-    if ((await this.options.rollouts.active(deployment)) !== undefined) throw new SlipwayError('CONFLICT', `a rollout is already active on "${deployment}"; see "slipway rollout status ${deployment}"`);
+    if (input.candidate === baseline)
+      throw invalid(
+        `${spec.model}@${input.candidate} already serves "${deployment}"; name another version as the candidate`,
+      );
+    if ((await this.options.rollouts.active(deployment)) !== undefined)
+      throw new SlipwayError(
+        'CONFLICT',
+        `a rollout is already active on "${deployment}"; see "slipway rollout status ${deployment}"`,
+      );
     const first = splitBetween(spec, baseline, input.candidate, steps[0] as number);
     await this.options.deployments.check(first);
     const rolloutSpec: RolloutSpec = { candidate: input.candidate, baseline, steps, intervalMs, gates, minRequests };
     const now = this.now();
     const what = `started: ${input.candidate} replaces ${baseline} in steps ${steps.join(',')}% every ${formatDuration(intervalMs)}${gates.length > 0 ? ` with gates ${gates.map(formatGate).join(', ')}` : ''}`;
     // The experiment check and the first revision: refused as one (CONFLICT) when an experiment runs.
-    const record = await this.options.rollouts.insert(deployment, rolloutSpec, { stepIndex: 0, stepStartedMs: now, revision: view.activeRevision, checks: [], events: [{ timeMs: now, what }] }, now);
+    const record = await this.options.rollouts.insert(
+      deployment,
+      rolloutSpec,
+      { stepIndex: 0, stepStartedMs: now, revision: view.activeRevision, checks: [], events: [{ timeMs: now, what }] },
+      now,
+    );
     try {
-      const revision = await this.options.deployments.deploy(deployment, first, { why: stepWhy(record.id, rolloutSpec, 0), source: 'rollout', expectActive: view.activeRevision, controller: 'rollout', intermediate: true });
-      return await this.options.rollouts.updateOrThrow(record, { state: { ...record.state, revision: revision.revision } });
+      const revision = await this.options.deployments.deploy(deployment, first, {
+        why: stepWhy(record.id, rolloutSpec, 0),
+        source: 'rollout',
+        expectActive: view.activeRevision,
+        controller: 'rollout',
+        intermediate: true,
+      });
+      return await this.options.rollouts.updateOrThrow(record, {
+        state: { ...record.state, revision: revision.revision },
+      });
     } catch (error) {
-      await this.options.rollouts.update(record, { status: 'aborted', reason: `could not start: ${error instanceof Error ? error.message : String(error)}`, finished: true });
+      await this.options.rollouts.update(record, {
+        status: 'aborted',
+        reason: `could not start: ${error instanceof Error ? error.message : String(error)}`,
+        finished: true,
+      });
       throw error;
     }
   }
@@ -109,14 +134,20 @@ export class RolloutService {
 
   async pause(deployment: string): Promise<RolloutRecord> {
     const record = await this.activeOf(deployment, ['running']);
-    return this.options.rollouts.updateOrThrow(record, { status: 'paused', state: withEvent(record.state, this.now(), 'paused') });
+    return this.options.rollouts.updateOrThrow(record, {
+      status: 'paused',
+      state: withEvent(record.state, this.now(), 'paused'),
+    });
   }
 
   /** Continue a paused rollout; its current step's interval starts again. */
   async resume(deployment: string): Promise<RolloutRecord> {
     const record = await this.activeOf(deployment, ['paused']);
     const now = this.now();
-    return this.options.rollouts.updateOrThrow(record, { status: 'running', state: { ...withEvent(record.state, now, 'resumed'), stepStartedMs: now } });
+    return this.options.rollouts.updateOrThrow(record, {
+      status: 'running',
+      state: { ...withEvent(record.state, now, 'resumed'), stepStartedMs: now },
+    });
   }
 
   /** Give all traffic back to the baseline now. */
@@ -144,46 +175,98 @@ export class RolloutService {
     const now = this.now();
     // Whole seconds from a second after the step began: other servers take up to half a second to
     // follow the new weights, and the second they do in still mixes the previous ones.
-    const window = await this.options.traffic.window(record.deployment, Math.ceil((state.stepStartedMs + 1000) / 1000) * 1000, now);
+    const window = await this.options.traffic.window(
+      record.deployment,
+      Math.ceil((state.stepStartedMs + 1000) / 1000) * 1000,
+      now,
+    );
     const model = (await this.options.deployments.get(record.deployment)).model;
     const checks = await evaluateGates(spec.gates, {
       candidate: window.get(spec.candidate) ?? noTraffic(spec.candidate),
       baseline: window.get(spec.baseline) ?? noTraffic(spec.baseline),
       candidatePercent: spec.steps[state.stepIndex] as number,
       minRequests: spec.minRequests,
-      metric: (name, which) => this.options.metric(name, model, which === 'candidate' ? spec.candidate : spec.baseline, record.startedMs),
+      metric: (name, which) =>
+        this.options.metric(name, model, which === 'candidate' ? spec.candidate : spec.baseline, record.startedMs),
     });
     const failed = checks.filter((c) => c.verdict === 'fail');
     if (failed.length > 0) {
-      await this.finish({ ...record, state: { ...state, checks } }, 'rolled_back', `gate failed at step ${state.stepIndex + 1} (${spec.steps[state.stepIndex]}%): ${failed.map((c) => c.detail).join('; ')}`, true);
+      await this.finish(
+        { ...record, state: { ...state, checks } },
+        'rolled_back',
+        `gate failed at step ${state.stepIndex + 1} (${spec.steps[state.stepIndex]}%): ${failed.map((c) => c.detail).join('; ')}`,
+        true,
+      );
       return;
     }
     // Fewer than minRequests candidate requests: wait, whatever gates there are (README: "it waits").
-    if (checks.some((c) => c.verdict === 'wait') || (window.get(spec.candidate)?.requests ?? 0) < Math.max(1, spec.minRequests)) {
+    if (
+      checks.some((c) => c.verdict === 'wait') ||
+      (window.get(spec.candidate)?.requests ?? 0) < Math.max(1, spec.minRequests)
+    ) {
       await this.options.rollouts.update(record, { state: { ...state, checks } });
       return;
     }
     const next = state.stepIndex + 1;
     if (next >= spec.steps.length || (spec.steps[state.stepIndex] as number) >= 100) {
-      await this.finish({ ...record, state: { ...state, checks } }, 'promoted', `every step passed its gates; ${spec.candidate} serves 100%`, false);
+      await this.finish(
+        { ...record, state: { ...state, checks } },
+        'promoted',
+        `every step passed its gates; ${spec.candidate} serves 100%`,
+        false,
+      );
       return;
     }
     const deploymentSpec = (await this.options.deploymentStore.revision(record.deployment, state.revision)).spec;
-    const revision = await this.commitOrStop(record, splitBetween(deploymentSpec, spec.baseline, spec.candidate, spec.steps[next] as number), stepWhy(record.id, spec, next), true);
+    const revision = await this.commitOrStop(
+      record,
+      splitBetween(deploymentSpec, spec.baseline, spec.candidate, spec.steps[next] as number),
+      stepWhy(record.id, spec, next),
+      true,
+    );
     if (revision === undefined) return;
-    await this.options.rollouts.update(record, { state: { ...withEvent(state, now, `step ${next + 1}/${spec.steps.length}: ${spec.candidate} at ${spec.steps[next]}%`), stepIndex: next, stepStartedMs: now, revision, checks } });
+    await this.options.rollouts.update(record, {
+      state: {
+        ...withEvent(state, now, `step ${next + 1}/${spec.steps.length}: ${spec.candidate} at ${spec.steps[next]}%`),
+        stepIndex: next,
+        stepStartedMs: now,
+        revision,
+        checks,
+      },
+    });
   }
 
   /** End a rollout: all traffic to the baseline (`toBaseline`) or to the candidate. */
-  private async finish(record: RolloutRecord, status: RolloutStatus, reason: string, toBaseline: boolean): Promise<RolloutRecord> {
+  private async finish(
+    record: RolloutRecord,
+    status: RolloutStatus,
+    reason: string,
+    toBaseline: boolean,
+  ): Promise<RolloutRecord> {
     const { spec, state } = record;
     const current = (await this.options.deploymentStore.revision(record.deployment, state.revision)).spec;
-    const target = toBaseline ? splitBetween(current, spec.baseline, spec.candidate, 0) : allTrafficTo(current, spec.candidate);
+    const target = toBaseline
+      ? splitBetween(current, spec.baseline, spec.candidate, 0)
+      : allTrafficTo(current, spec.candidate);
     // After a last step of 100% the traffic already is the target: no second, identical revision.
     const unchanged = JSON.stringify(target) === JSON.stringify(current);
-    const revision = unchanged ? state.revision : await this.commitOrStop(record, target, `rollout #${record.id} ${status.replace('_', ' ')}: ${reason}`);
-    const updated = await this.options.rollouts.update(record, { status, reason, finished: true, state: { ...withEvent(state, this.now(), `${status.replace('_', ' ')}: ${reason}`), revision: revision ?? state.revision } });
-    if (updated === undefined) throw new SlipwayError('CONFLICT', `the rollout of "${record.deployment}" changed meanwhile; see "slipway rollout status ${record.deployment}"`);
+    const revision = unchanged
+      ? state.revision
+      : await this.commitOrStop(record, target, `rollout #${record.id} ${status.replace('_', ' ')}: ${reason}`);
+    const updated = await this.options.rollouts.update(record, {
+      status,
+      reason,
+      finished: true,
+      state: {
+        ...withEvent(state, this.now(), `${status.replace('_', ' ')}: ${reason}`),
+        revision: revision ?? state.revision,
+      },
+    });
+    if (updated === undefined)
+      throw new SlipwayError(
+        'CONFLICT',
+        `the rollout of "${record.deployment}" changed meanwhile; see "slipway rollout status ${record.deployment}"`,
+      );
     return updated;
   }
 
@@ -191,14 +274,30 @@ export class RolloutService {
    * Commit a revision only if the deployment still has the one this rollout set. When someone else
    * changed it, the rollout stops (aborted, with the reason) and nothing is committed.
    */
-  private async commitOrStop(record: RolloutRecord, spec: Parameters<DeploymentService['commit']>[1], why: string, intermediate = false): Promise<number | undefined> {
+  private async commitOrStop(
+    record: RolloutRecord,
+    spec: Parameters<DeploymentService['commit']>[1],
+    why: string,
+    intermediate = false,
+  ): Promise<number | undefined> {
     try {
-      return (await this.options.deployments.commit(record.deployment, spec, { why, source: 'rollout', expectActive: record.state.revision, intermediate })).revision;
+      return (
+        await this.options.deployments.commit(record.deployment, spec, {
+          why,
+          source: 'rollout',
+          expectActive: record.state.revision,
+          intermediate,
+        })
+      ).revision;
     } catch (error) {
       if (!(error instanceof SlipwayError) || error.code !== 'CONFLICT') throw error;
       const fresh = await this.options.rollouts.get(record.id);
       if (fresh !== undefined && fresh.seq === record.seq) {
-        await this.options.rollouts.update(fresh, { status: 'aborted', reason: 'the deployment was changed outside the rollout', finished: true });
+        await this.options.rollouts.update(fresh, {
+          status: 'aborted',
+          reason: 'the deployment was changed outside the rollout',
+          finished: true,
+        });
       }
       return undefined;
     }
@@ -207,7 +306,12 @@ export class RolloutService {
   private async activeOf(deployment: string, statuses: readonly RolloutStatus[]): Promise<RolloutRecord> {
     const record = await this.options.rollouts.active(deployment);
     if (record === undefined || !statuses.includes(record.status as RolloutStatus)) {
-      throw new SlipwayError('FAILED_PRECONDITION', record === undefined ? `deployment "${deployment}" has no active rollout` : `the rollout of "${deployment}" is ${record.status}`);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        record === undefined
+          ? `deployment "${deployment}" has no active rollout`
+          : `the rollout of "${deployment}" is ${record.status}`,
+      );
     }
     return record;
   }

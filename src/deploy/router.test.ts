@@ -3,12 +3,16 @@ import { chiSquareSf } from '../stats/index.js';
 import { ActiveDeployment } from './router.js';
 import { parseDeploymentSpec } from './spec.js';
 
-const deployment = (routes: string[], revision = 1) => new ActiveDeployment('fraud', revision, parseDeploymentSpec({ model: 'fraud', routes }));
+const deployment = (routes: string[], revision = 1) =>
+  new ActiveDeployment('fraud', revision, parseDeploymentSpec({ model: 'fraud', routes }));
 
 /** Pearson's chi-square p-value of observed counts against expected shares. */
 function chiSquareP(observed: readonly number[], shares: readonly number[]): number {
   const n = observed.reduce((a, b) => a + b, 0);
-  const statistic = observed.reduce((sum, o, i) => sum + (o - n * (shares[i] as number)) ** 2 / (n * (shares[i] as number)), 0);
+  const statistic = observed.reduce(
+    (sum, o, i) => sum + (o - n * (shares[i] as number)) ** 2 / (n * (shares[i] as number)),
+    0,
+  );
   return chiSquareSf(statistic, observed.length - 1);
 }
 

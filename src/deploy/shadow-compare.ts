@@ -30,7 +30,9 @@ export function compareOutputs(primary: readonly Tensor[], shadow: readonly Tens
       continue;
     }
     if (s.data.length !== p.data.length) {
-      problems.push(`output "${p.name}" has shape [${s.shape.join(',')}] in the shadow, [${p.shape.join(',')}] in the primary`);
+      problems.push(
+        `output "${p.name}" has shape [${s.shape.join(',')}] in the shadow, [${p.shape.join(',')}] in the primary`,
+      );
       continue;
     }
     if (FLOATS.has(p.datatype) && FLOATS.has(s.datatype)) {
@@ -46,7 +48,12 @@ export function compareOutputs(primary: readonly Tensor[], shadow: readonly Tens
       agree = (agree ?? true) && same;
     }
   }
-  return { agree, absDiffMean: count === 0 ? null : sum / count, absDiffMax: count === 0 ? null : max, mismatch: problems.length === 0 ? null : problems.join('; ') };
+  return {
+    agree,
+    absDiffMean: count === 0 ? null : sum / count,
+    absDiffMax: count === 0 ? null : max,
+    mismatch: problems.length === 0 ? null : problems.join('; '),
+  };
 }
 
 /** Outputs as `{name: [values]}` JSON for storage, each cut to `maxElements` values. */
@@ -54,7 +61,8 @@ export function outputsJson(outputs: readonly Tensor[], maxElements = 1000): str
   const out: Record<string, unknown[]> = {};
   for (const t of outputs) {
     const values: unknown[] = [];
-    for (let i = 0; i < Math.min(t.data.length, maxElements); i++) values.push(t.datatype === 'FP16' ? numberAt(t, i) : jsonScalar(t.data[i]));
+    for (let i = 0; i < Math.min(t.data.length, maxElements); i++)
+      values.push(t.datatype === 'FP16' ? numberAt(t, i) : jsonScalar(t.data[i]));
     out[t.name] = values;
   }
   return JSON.stringify(out);
@@ -68,7 +76,11 @@ function numberAt(t: Tensor, i: number): number {
 
 function scalarText(v: unknown): string {
   if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+  return typeof v === 'string'
+    ? v
+    : typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean'
+      ? String(v)
+      : JSON.stringify(v);
 }
 
 function jsonScalar(v: unknown): unknown {

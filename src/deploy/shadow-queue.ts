@@ -112,15 +112,39 @@ export class ShadowQueue {
 
   private async runOne(item: Pending): Promise<void> {
     const { copy } = item;
-    const base = { deployment: item.deployment, requestId: copy.requestId, timeMs: item.timeMs, primaryVersion: copy.version, shadowVersion: item.shadowVersion, primaryMs: copy.latencyMs, primaryOutputs: outputsJson(copy.outputs) };
+    const base = {
+      deployment: item.deployment,
+      requestId: copy.requestId,
+      timeMs: item.timeMs,
+      primaryVersion: copy.version,
+      shadowVersion: item.shadowVersion,
+      primaryMs: copy.latencyMs,
+      primaryOutputs: outputsJson(copy.outputs),
+    };
     const started = performance.now();
     try {
       const outputs = await this.options.run(item.model, item.shadowVersion, copy.inputs);
       const shadowMs = performance.now() - started;
       const compared = compareOutputs(copy.outputs, outputs);
-      this.results.push({ ...base, shadowMs, agree: compared.agree, absDiffMean: compared.absDiffMean, absDiffMax: compared.absDiffMax, error: compared.mismatch, shadowOutputs: outputsJson(outputs) });
+      this.results.push({
+        ...base,
+        shadowMs,
+        agree: compared.agree,
+        absDiffMean: compared.absDiffMean,
+        absDiffMax: compared.absDiffMax,
+        error: compared.mismatch,
+        shadowOutputs: outputsJson(outputs),
+      });
     } catch (error) {
-      this.results.push({ ...base, shadowMs: null, agree: null, absDiffMean: null, absDiffMax: null, error: error instanceof Error ? error.message : String(error), shadowOutputs: null });
+      this.results.push({
+        ...base,
+        shadowMs: null,
+        agree: null,
+        absDiffMean: null,
+        absDiffMax: null,
+        error: error instanceof Error ? error.message : String(error),
+        shadowOutputs: null,
+      });
     }
   }
 

@@ -57,7 +57,11 @@ export class SqlShadowStore {
   }
 
   /** Store results and set this process's running drop totals, in one transaction. */
-  async write(results: readonly ShadowResult[], drops: ReadonlyMap<string, { deployment: string; shadowVersion: string; dropped: number }>, source: string): Promise<void> {
+  async write(
+    results: readonly ShadowResult[],
+    drops: ReadonlyMap<string, { deployment: string; shadowVersion: string; dropped: number }>,
+    source: string,
+  ): Promise<void> {
     if (results.length === 0 && drops.size === 0) return;
     const now = Date.now();
     await writeWithoutWaiting(this.database, async (trx) => {
@@ -66,9 +70,19 @@ export class SqlShadowStore {
           .insertInto('shadow_results')
           .values(
             results.slice(i, i + 200).map((r) => ({
-              deployment: r.deployment, request_id: r.requestId, time_ms: r.timeMs, primary_version: r.primaryVersion, shadow_version: r.shadowVersion,
-              primary_ms: r.primaryMs, shadow_ms: r.shadowMs, agree: r.agree === null ? null : Number(r.agree), abs_diff_mean: r.absDiffMean, abs_diff_max: r.absDiffMax,
-              error: r.error, primary_outputs: r.primaryOutputs, shadow_outputs: r.shadowOutputs,
+              deployment: r.deployment,
+              request_id: r.requestId,
+              time_ms: r.timeMs,
+              primary_version: r.primaryVersion,
+              shadow_version: r.shadowVersion,
+              primary_ms: r.primaryMs,
+              shadow_ms: r.shadowMs,
+              agree: r.agree === null ? null : Number(r.agree),
+              abs_diff_mean: r.absDiffMean,
+              abs_diff_max: r.absDiffMax,
+              error: r.error,
+              primary_outputs: r.primaryOutputs,
+              shadow_outputs: r.shadowOutputs,
             })),
           )
           .execute();
@@ -76,8 +90,16 @@ export class SqlShadowStore {
       for (const d of drops.values()) {
         await trx
           .insertInto('shadow_drops')
-          .values({ deployment: d.deployment, shadow_version: d.shadowVersion, source, dropped: d.dropped, updated_ms: now })
-          .onConflict((oc) => oc.columns(['deployment', 'shadow_version', 'source']).doUpdateSet({ dropped: d.dropped, updated_ms: now }))
+          .values({
+            deployment: d.deployment,
+            shadow_version: d.shadowVersion,
+            source,
+            dropped: d.dropped,
+            updated_ms: now,
+          })
+          .onConflict((oc) =>
+            oc.columns(['deployment', 'shadow_version', 'source']).doUpdateSet({ dropped: d.dropped, updated_ms: now }),
+          )
           .execute();
       }
     });
@@ -87,23 +109,46 @@ export class SqlShadowStore {
   async deleteBefore(timeMs: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const ids = this.db.selectFrom('shadow_results').select('id').where('time_ms', '<', Math.ceil(timeMs)).limit(1000);
-      const deleted = Number((await this.db.deleteFrom('shadow_results').where('id', 'in', ids).executeTakeFirst()).numDeletedRows);
+      const ids = this.db
+        .selectFrom('shadow_results')
+        .select('id')
+        .where('time_ms', '<', Math.ceil(timeMs))
+        .limit(1000);
+      const deleted = Number(
+        (await this.db.deleteFrom('shadow_results').where('id', 'in', ids).executeTakeFirst()).numDeletedRows,
+      );
       total += deleted;
       if (deleted < 1000) return total;
     }
   }
 
   /** The newest results first. */
-  async results(deployment: string, options: { sinceMs?: number; limit?: number; requestId?: string } = {}): Promise<ShadowResult[]> {
-    let query = this.db.selectFrom('shadow_results').selectAll().where('deployment', '=', deployment).orderBy('id', 'desc').limit(Math.min(options.limit ?? 100, 10_000));
+  async results(
+    deployment: string,
+    options: { sinceMs?: number; limit?: number; requestId?: string } = {},
+  ): Promise<ShadowResult[]> {
+    let query = this.db
+      .selectFrom('shadow_results')
+      .selectAll()
+      .where('deployment', '=', deployment)
+      .orderBy('id', 'desc')
+      .limit(Math.min(options.limit ?? 100, 10_000));
     if (options.sinceMs !== undefined) query = query.where('time_ms', '>=', options.sinceMs);
     if (options.requestId !== undefined) query = query.where('request_id', '=', options.requestId);
     return (await query.execute()).map((r) => ({
-      deployment: r.deployment, requestId: r.request_id, timeMs: Number(r.time_ms), primaryVersion: r.primary_version, shadowVersion: r.shadow_version,
-      primaryMs: Number(r.primary_ms), shadowMs: r.shadow_ms === null ? null : Number(r.shadow_ms), agree: r.agree === null ? null : Number(r.agree) === 1,
-      absDiffMean: r.abs_diff_mean === null ? null : Number(r.abs_diff_mean), absDiffMax: r.abs_diff_max === null ? null : Number(r.abs_diff_max),
-      error: r.error, primaryOutputs: r.primary_outputs, shadowOutputs: r.shadow_outputs,
+      deployment: r.deployment,
+      requestId: r.request_id,
+      timeMs: Number(r.time_ms),
+      primaryVersion: r.primary_version,
+      shadowVersion: r.shadow_version,
+      primaryMs: Number(r.primary_ms),
+      shadowMs: r.shadow_ms === null ? null : Number(r.shadow_ms),
+      agree: r.agree === null ? null : Number(r.agree) === 1,
+      absDiffMean: r.abs_diff_mean === null ? null : Number(r.abs_diff_mean),
+      absDiffMax: r.abs_diff_max === null ? null : Number(r.abs_diff_max),
+      error: r.error,
+      primaryOutputs: r.primary_outputs,
+      shadowOutputs: r.shadow_outputs,
     }));
   }
 

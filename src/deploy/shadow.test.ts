@@ -30,7 +30,11 @@ describe('shadow traffic', () => {
   it('mirrors answered requests to the shadow, keeps both outputs by request id, and reports agreement and differences', async () => {
     ({ platform, server } = await startCancerServer());
     const { url } = server;
-    await api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'], shadows: ['1.1.0=100'] });
+    await api(url, 'PUT', '/api/v1/deployments/cancer-live', {
+      model: 'cancer',
+      routes: ['1.0.0=100'],
+      shadows: ['1.1.0=100'],
+    });
     const rows = Array.from({ length: 60 }, (_, i) => ROWS[i % ROWS.length]!);
     let agree = 0;
     let diffSum = 0;
@@ -73,7 +77,11 @@ describe('shadow traffic', () => {
     ({ platform, server } = await startCancerServer({ shadowQueueSize: 5 }));
     const { url } = server;
     await api(url, 'PUT', '/api/v1/deployments/cancer-plain', { model: 'cancer', routes: ['1.0.0=100'] });
-    await api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'], shadows: ['1.1.0=100'] });
+    await api(url, 'PUT', '/api/v1/deployments/cancer-live', {
+      model: 'cancer',
+      routes: ['1.0.0=100'],
+      shadows: ['1.1.0=100'],
+    });
     // A shadow that takes 100 ms a copy (and fails every third one).
     const { pipeline } = platform.serving;
     const run = pipeline.runShadow.bind(pipeline);
@@ -89,7 +97,8 @@ describe('shadow traffic', () => {
     expect(withShadow - without).toBeLessThan(Math.max(2, without / 2));
     await platform.deployments.shadows.idle();
     await platform.deployments.shadows.flush();
-    const [version] = (await api(url, 'GET', '/api/v1/deployments/cancer-live/shadow')).body.versions as ShadowVersionReport[];
+    const [version] = (await api(url, 'GET', '/api/v1/deployments/cancer-live/shadow')).body
+      .versions as ShadowVersionReport[];
     expect(version!.compared + version!.errors + version!.dropped).toBe(200);
     expect(version!.compared).toBeGreaterThan(0);
     expect(version!.dropped).toBeGreaterThan(150);

@@ -52,21 +52,29 @@ export function checkDeploymentName(name: string): string {
  * `[{version, weight}]` lists, or `"1.2.0=90"` strings (the CLI's form).
  */
 export function parseDeploymentSpec(input: DeploymentSpecInput): DeploymentSpec {
-  if (typeof input.model !== 'string' || input.model === '') throw invalid('a deployment needs "model": the registered model it serves');
+  if (typeof input.model !== 'string' || input.model === '')
+    throw invalid('a deployment needs "model": the registered model it serves');
   const model = checkModelName(input.model);
   const routes = entries(input.routes, 'routes', 'weight').map(([version, weight]) => ({ version, weight }));
   if (routes.length === 0) throw invalid('a deployment needs at least one route (version=weight)');
   for (const r of routes) {
-    if (!(r.weight >= 0 && r.weight <= 100)) throw invalid(`route ${r.version}: weight must be between 0 and 100, got ${r.weight}`);
+    if (!(r.weight >= 0 && r.weight <= 100))
+      throw invalid(`route ${r.version}: weight must be between 0 and 100, got ${r.weight}`);
   }
   const total = routes.reduce((sum, r) => sum + r.weight, 0);
-  if (Math.abs(total - 100) > 1e-9) throw invalid(`route weights must sum to 100, got ${routes.map((r) => `${r.version}=${r.weight}`).join(' + ')} = ${round(total)}`);
+  if (Math.abs(total - 100) > 1e-9)
+    throw invalid(
+      `route weights must sum to 100, got ${routes.map((r) => `${r.version}=${r.weight}`).join(' + ')} = ${round(total)}`,
+    );
   const shadows = entries(input.shadows, 'shadows', 'percent').map(([version, percent]) => ({ version, percent }));
   for (const s of shadows) {
-    if (!(s.percent > 0 && s.percent <= 100)) throw invalid(`shadow ${s.version}: percent must be in (0, 100], got ${s.percent}`);
-    if (routes.some((r) => r.version === s.version && r.weight > 0)) throw invalid(`version ${s.version} cannot be both routed and a shadow`);
+    if (!(s.percent > 0 && s.percent <= 100))
+      throw invalid(`shadow ${s.version}: percent must be in (0, 100], got ${s.percent}`);
+    if (routes.some((r) => r.version === s.version && r.weight > 0))
+      throw invalid(`version ${s.version} cannot be both routed and a shadow`);
   }
-  if (input.notes !== undefined && input.notes !== null && typeof input.notes !== 'string') throw invalid('"notes" must be text');
+  if (input.notes !== undefined && input.notes !== null && typeof input.notes !== 'string')
+    throw invalid('"notes" must be text');
   const notes = input.notes ?? null;
   return { model, routes, shadows, sticky: parseSticky(input.sticky), notes };
 }
@@ -78,7 +86,8 @@ export function parseSticky(value: unknown): StickyKey | null {
     const { kind, name } = value as { kind?: unknown; name?: unknown };
     return parseSticky(`${String(kind)}:${String(name)}`);
   }
-  if (typeof value !== 'string') throw invalid(`sticky key must be "header:<name>" or "input:<name>", got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string')
+    throw invalid(`sticky key must be "header:<name>" or "input:<name>", got ${JSON.stringify(value)}`);
   const text = value;
   const match = /^(header|input):(.+)$/.exec(text);
   if (match === null) throw invalid(`sticky key must be "header:<name>" or "input:<name>", got "${text}"`);
@@ -98,7 +107,12 @@ export function formatRoutes(routes: readonly Route[]): string {
 
 /** Every version a spec needs loaded: its routes with traffic and its shadows. */
 export function versionsOf(spec: DeploymentSpec): string[] {
-  return [...new Set([...spec.routes.filter((r) => r.weight > 0).map((r) => r.version), ...spec.shadows.map((s) => s.version)])];
+  return [
+    ...new Set([
+      ...spec.routes.filter((r) => r.weight > 0).map((r) => r.version),
+      ...spec.shadows.map((s) => s.version),
+    ]),
+  ];
 }
 
 /** The route with the most traffic (ties: the first listed): what metadata and readiness describe. */
@@ -114,8 +128,21 @@ export function allTrafficTo(spec: DeploymentSpec, version: string): DeploymentS
 }
 
 /** Two-arm weights: `candidate` gets `percent`, `baseline` the rest (0-weight routes dropped). */
-export function splitBetween(spec: DeploymentSpec, baseline: string, candidate: string, percent: number): DeploymentSpec {
-  const routes = percent >= 100 ? [{ version: candidate, weight: 100 }] : percent <= 0 ? [{ version: baseline, weight: 100 }] : [{ version: baseline, weight: 100 - percent }, { version: candidate, weight: percent }];
+export function splitBetween(
+  spec: DeploymentSpec,
+  baseline: string,
+  candidate: string,
+  percent: number,
+): DeploymentSpec {
+  const routes =
+    percent >= 100
+      ? [{ version: candidate, weight: 100 }]
+      : percent <= 0
+        ? [{ version: baseline, weight: 100 }]
+        : [
+            { version: baseline, weight: 100 - percent },
+            { version: candidate, weight: percent },
+          ];
   return { ...spec, routes, shadows: spec.shadows.filter((s) => s.version !== candidate && s.version !== baseline) };
 }
 
@@ -145,8 +172,10 @@ function entries(value: unknown, what: string, field: 'weight' | 'percent'): Arr
     if (!isSemver(version)) throw invalid(`${what}: "${version}" is not a version (x.y.z)`);
     if (seen.has(version)) throw invalid(`${what}: version ${version} is listed twice`);
     seen.add(version);
-    const number = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
-    if (!Number.isFinite(number)) throw invalid(`${what}: ${field} of ${version} must be a number, got ${JSON.stringify(raw)}`);
+    const number =
+      typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(number))
+      throw invalid(`${what}: ${field} of ${version} must be a number, got ${JSON.stringify(raw)}`);
     return [version, number];
   });
 }

@@ -64,11 +64,15 @@ describe.skipIf(postgres.skipReason !== undefined)('DeploymentSync while Postgre
       },
       onError: (error) => errors.push(error),
     });
-    await direct.commit('fraud-live', parseDeploymentSpec({ model: 'fraud', routes: ['1.0.0=100'] }), { source: 'user' });
+    await direct.commit('fraud-live', parseDeploymentSpec({ model: 'fraud', routes: ['1.0.0=100'] }), {
+      source: 'user',
+    });
     await sync.refresh();
     expect(router.get('fraud-live')?.revision).toBe(1);
 
-    await direct.commit('fraud-live', parseDeploymentSpec({ model: 'fraud', routes: ['1.1.0=100'] }), { source: 'user' });
+    await direct.commit('fraud-live', parseDeploymentSpec({ model: 'fraud', routes: ['1.1.0=100'] }), {
+      source: 'user',
+    });
     outageDuringPrepare = true;
     await sync.refresh(); // revision 2's prepare meets the outage
     await sync.refresh(); // the poll itself fails

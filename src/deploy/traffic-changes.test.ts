@@ -4,7 +4,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/serve.js';
 import { DIALECTS, TEST_POSTGRES_URL } from '../testing/databases.js';
 import { fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
-import { api, eventually, infer, loadUntil, ROWS, sleep, startCancerServer, type TestPlatform } from './deploy.test-support.js';
+import {
+  api,
+  eventually,
+  infer,
+  loadUntil,
+  ROWS,
+  sleep,
+  startCancerServer,
+  type TestPlatform,
+} from './deploy.test-support.js';
 
 describe('traffic changes under load', () => {
   let platform: TestPlatform;
@@ -25,7 +34,12 @@ describe('traffic changes under load', () => {
       () => api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=90', '1.1.0=10'] }),
       () => api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=50', '1.1.0=50'] }),
       () => api(url, 'POST', '/api/v1/deployments/cancer-live/rollback'),
-      () => api(url, 'POST', '/api/v1/deployments/cancer-live/rollout', { candidate: '1.1.0', steps: [10, 100], interval: '1h' }),
+      () =>
+        api(url, 'POST', '/api/v1/deployments/cancer-live/rollout', {
+          candidate: '1.1.0',
+          steps: [10, 100],
+          interval: '1h',
+        }),
       () => api(url, 'POST', '/api/v1/deployments/cancer-live/rollout/promote'),
       () => api(url, 'POST', '/api/v1/deployments/cancer-live/rollback'),
       () => api(url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.1.0=100'] }),
@@ -44,8 +58,20 @@ describe('traffic changes under load', () => {
     expect(result.total).toBeGreaterThan(200);
     expect(result.versions.get('1.0.0')).toBeGreaterThan(0);
     expect(result.versions.get('1.1.0')).toBeGreaterThan(0);
-    const history = (await api(url, 'GET', '/api/v1/deployments/cancer-live/history')).body.revisions as Array<{ source: string }>;
-    expect(history.map((r) => r.source)).toEqual(['user', 'user', 'user', 'rollback', 'rollout', 'rollout', 'rollback', 'user', 'rollback']);
+    const history = (await api(url, 'GET', '/api/v1/deployments/cancer-live/history')).body.revisions as Array<{
+      source: string;
+    }>;
+    expect(history.map((r) => r.source)).toEqual([
+      'user',
+      'user',
+      'user',
+      'rollback',
+      'rollout',
+      'rollout',
+      'rollback',
+      'user',
+      'rollback',
+    ]);
   });
 });
 
@@ -81,17 +107,34 @@ describe.skipIf(postgres.skipReason !== undefined)('several servers sharing one 
     platforms.push(second);
     for (const p of [first, second]) servers.push((await startCancerServer({}, p)).server);
     const [a, b] = servers as [RunningServer, RunningServer];
-    expect((await api(a.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'] })).status).toBe(201);
-    await eventually(async () => ((await infer(b.url, 'cancer-live', ROWS[0]!)).status === 200 ? true : undefined), 2000, 'server B to know the deployment');
+    expect(
+      (await api(a.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.0.0=100'] })).status,
+    ).toBe(201);
+    await eventually(
+      async () => ((await infer(b.url, 'cancer-live', ROWS[0]!)).status === 200 ? true : undefined),
+      2000,
+      'server B to know the deployment',
+    );
     // Change through B (the CLI writes the store the same way); A follows.
-    const changed = await api(b.url, 'PUT', '/api/v1/deployments/cancer-live', { model: 'cancer', routes: ['1.1.0=100'] });
+    const changed = await api(b.url, 'PUT', '/api/v1/deployments/cancer-live', {
+      model: 'cancer',
+      routes: ['1.1.0=100'],
+    });
     expect(changed.status).toBe(200);
     const started = Date.now();
-    await eventually(async () => ((await infer(a.url, 'cancer-live', ROWS[0]!)).version === '1.1.0' ? true : undefined), 3000, 'server A to follow');
+    await eventually(
+      async () => ((await infer(a.url, 'cancer-live', ROWS[0]!)).version === '1.1.0' ? true : undefined),
+      3000,
+      'server A to follow',
+    );
     expect(Date.now() - started).toBeLessThan(1000);
     const rolledBack = Date.now();
     await second.deployments.service.rollback('cancer-live');
-    await eventually(async () => ((await infer(a.url, 'cancer-live', ROWS[0]!)).version === '1.0.0' ? true : undefined), 3000, 'server A to follow the rollback');
+    await eventually(
+      async () => ((await infer(a.url, 'cancer-live', ROWS[0]!)).version === '1.0.0' ? true : undefined),
+      3000,
+      'server A to follow the rollback',
+    );
     expect(Date.now() - rolledBack).toBeLessThan(1000);
   });
 });

@@ -10,7 +10,13 @@ import type { VersionTraffic } from './traffic-stats.js';
  */
 const BASE = Math.ceil(Date.now() / 1000) * 1000 + 3_600_000;
 
-function event(deployment: string | undefined, version: string, timeMs: number, outcome: RequestOutcome, durationSeconds: number): InferenceEvent {
+function event(
+  deployment: string | undefined,
+  version: string,
+  timeMs: number,
+  outcome: RequestOutcome,
+  durationSeconds: number,
+): InferenceEvent {
   return {
     requestId: `r-${timeMs}-${Math.random()}`,
     timeMs,
@@ -19,7 +25,14 @@ function event(deployment: string | undefined, version: string, timeMs: number, 
     version,
     protocol: 'http',
     outcome,
-    errorCode: outcome === 'success' ? undefined : outcome === 'error' ? 'INTERNAL' : outcome === 'invalid' ? 'INVALID_ARGUMENT' : 'UNAVAILABLE',
+    errorCode:
+      outcome === 'success'
+        ? undefined
+        : outcome === 'error'
+          ? 'INTERNAL'
+          : outcome === 'invalid'
+            ? 'INVALID_ARGUMENT'
+            : 'UNAVAILABLE',
     durationSeconds,
     queueSeconds: 0,
     computeSeconds: durationSeconds,
@@ -72,7 +85,10 @@ function expectTraffic(actual: VersionTraffic | undefined, expected: Expected): 
     rejected: expected.rejected,
     errorRate: expected.errors / expected.requests,
   });
-  for (const [q, estimate] of [[0.5, p50Ms], [0.99, p99Ms]] as const) {
+  for (const [q, estimate] of [
+    [0.5, p50Ms],
+    [0.99, p99Ms],
+  ] as const) {
     const exact = nearestRankLower(expected.latenciesMs, q);
     expect(estimate).not.toBeNull();
     // DDSketch's guarantee: within 1% of the value at the same rank.
@@ -88,8 +104,12 @@ describeEachDialect('TrafficStats', (fixture) => {
     const processA = new TrafficRecorder(await openStore(), 'host-a/101/aaaa', (error) => failures.push(error));
     const processB = new TrafficRecorder(await openStore(), 'host-b/202/bbbb', (error) => failures.push(error));
     const random = uniform(7);
-    const expected = new Map([['1.2.0', new Expected()], ['1.3.0', new Expected()]]);
-    const outcomeAt = (u: number): RequestOutcome => (u < 0.85 ? 'success' : u < 0.92 ? 'error' : u < 0.96 ? 'invalid' : 'rejected');
+    const expected = new Map([
+      ['1.2.0', new Expected()],
+      ['1.3.0', new Expected()],
+    ]);
+    const outcomeAt = (u: number): RequestOutcome =>
+      u < 0.85 ? 'success' : u < 0.92 ? 'error' : u < 0.96 ? 'invalid' : 'rejected';
     for (let i = 0; i < 2000; i++) {
       const version = i % 4 === 0 ? '1.3.0' : '1.2.0';
       const outcome = outcomeAt(random());
@@ -125,10 +145,12 @@ describeEachDialect('TrafficStats', (fixture) => {
     const seconds = [-1, 0, 1, 2];
     for (const s of seconds) {
       // slot s gets s + 2 requests, all successes of (s + 2) * 10 ms
-      for (let i = 0; i < s + 2; i++) recorder.observe(event('fraud-api', '1.2.0', BASE + s * 1000 + i * 100, 'success', (s + 2) / 100));
+      for (let i = 0; i < s + 2; i++)
+        recorder.observe(event('fraud-api', '1.2.0', BASE + s * 1000 + i * 100, 'success', (s + 2) / 100));
     }
     await recorder.flush();
-    const requests = async (since: number, until?: number): Promise<number | undefined> => (await store.window('fraud-api', since, until)).get('1.2.0')?.requests;
+    const requests = async (since: number, until?: number): Promise<number | undefined> =>
+      (await store.window('fraud-api', since, until)).get('1.2.0')?.requests;
     expect(await requests(BASE)).toBe(2 + 3 + 4);
     expect(await requests(BASE, BASE + 2000)).toBe(2 + 3);
     expect(await requests(BASE + 999, BASE + 2000)).toBe(2 + 3);
@@ -149,7 +171,15 @@ describeEachDialect('TrafficStats', (fixture) => {
     recorder.observe(event('fraud-api', '1.3.0', BASE + 20, 'rejected', 0.2));
     await recorder.flush();
     expect((await store.window('fraud-api', BASE)).get('1.3.0')).toEqual({
-      version: '1.3.0', requests: 3, success: 0, errors: 2, invalid: 0, rejected: 1, errorRate: 2 / 3, p50Ms: null, p99Ms: null,
+      version: '1.3.0',
+      requests: 3,
+      success: 0,
+      errors: 2,
+      invalid: 0,
+      rejected: 1,
+      errorRate: 2 / 3,
+      p50Ms: null,
+      p99Ms: null,
     });
   });
 
@@ -157,11 +187,17 @@ describeEachDialect('TrafficStats', (fixture) => {
     const database = await fixture.open();
     const store = new SqlTrafficStatsStore(database);
     const recorder = new TrafficRecorder(store, 'host-a/1/a');
-    for (let i = 0; i < 10; i++) recorder.observe(event('fraud-api', '1.2.0', BASE + i, i < 8 ? 'success' : 'error', 0.01));
+    for (let i = 0; i < 10; i++)
+      recorder.observe(event('fraud-api', '1.2.0', BASE + i, i < 8 ? 'success' : 'error', 0.01));
     await recorder.flush();
-    expect((await store.window('fraud-api', BASE))?.get('1.2.0')).toMatchObject({ requests: 10, success: 8, errors: 2 });
+    expect((await store.window('fraud-api', BASE))?.get('1.2.0')).toMatchObject({
+      requests: 10,
+      success: 8,
+      errors: 2,
+    });
 
-    for (let i = 0; i < 5; i++) recorder.observe(event('fraud-api', '1.2.0', BASE + 500 + i, i < 4 ? 'success' : 'invalid', 0.02));
+    for (let i = 0; i < 5; i++)
+      recorder.observe(event('fraud-api', '1.2.0', BASE + 500 + i, i < 4 ? 'success' : 'invalid', 0.02));
     await recorder.flush();
     // A flush with nothing new writes nothing and changes nothing.
     await recorder.flush();
@@ -171,7 +207,9 @@ describeEachDialect('TrafficStats', (fixture) => {
     expect(Math.abs((traffic?.p50Ms ?? 0) - 10)).toBeLessThanOrEqual(0.1);
     expect(Math.abs((traffic?.p99Ms ?? 0) - 20)).toBeLessThanOrEqual(0.2);
     const rows = await database.db.selectFrom('deployment_stats').select(['slot_ms', 'source', 'requests']).execute();
-    expect(rows.map((r) => ({ ...r, slot_ms: Number(r.slot_ms) }))).toEqual([{ slot_ms: BASE, source: 'host-a/1/a', requests: 15 }]);
+    expect(rows.map((r) => ({ ...r, slot_ms: Number(r.slot_ms) }))).toEqual([
+      { slot_ms: BASE, source: 'host-a/1/a', requests: 15 },
+    ]);
   });
 
   it('adds a late event to a slot already written and forgotten instead of overwriting it', async () => {
@@ -196,13 +234,24 @@ describeEachDialect('TrafficStats', (fixture) => {
     recorder.observe(event('fraud-api', '1.2.0', arrived + 700, 'error', 31));
     await recorder.flush();
     await recorder.flush();
-    expect((await store.window('fraud-api', arrived, arrived + 1000)).get('1.2.0')).toMatchObject({ requests: 23, success: 21, errors: 1, rejected: 1 });
+    expect((await store.window('fraud-api', arrived, arrived + 1000)).get('1.2.0')).toMatchObject({
+      requests: 23,
+      success: 21,
+      errors: 1,
+      rejected: 1,
+    });
   });
 
   it('prunes slots before a time, in every deployment', async () => {
     const store = await openStore();
     const recorder = new TrafficRecorder(store, 'host-a/1/a');
-    for (const [deployment, offset] of [['fraud-api', -2000], ['fraud-api', 0], ['fraud-api', 1000], ['churn-api', -1000], ['churn-api', 0]] as const) {
+    for (const [deployment, offset] of [
+      ['fraud-api', -2000],
+      ['fraud-api', 0],
+      ['fraud-api', 1000],
+      ['churn-api', -1000],
+      ['churn-api', 0],
+    ] as const) {
       recorder.observe(event(deployment, '1.2.0', BASE + offset, 'success', 0.01));
     }
     await recorder.flush();
@@ -232,7 +281,8 @@ describeEachDialect('TrafficStats', (fixture) => {
     recorder.start(10);
     recorder.observe(event('fraud-api', '1.2.0', BASE, 'success', 0.01));
     const deadline = Date.now() + 5000;
-    while ((await store.window('fraud-api', BASE)).size === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while ((await store.window('fraud-api', BASE)).size === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect((await store.window('fraud-api', BASE)).get('1.2.0')?.requests).toBe(1);
     recorder.observe(event('fraud-api', '1.2.0', BASE, 'invalid', 0.01));
     await recorder.stop();
@@ -242,7 +292,9 @@ describeEachDialect('TrafficStats', (fixture) => {
   it('reports a failed write to onError and keeps the slot for the next flush', async () => {
     const database = await fixture.open();
     const errors: unknown[] = [];
-    const recorder = new TrafficRecorder(new SqlTrafficStatsStore(database), 'host-a/1/a', (error) => errors.push(error));
+    const recorder = new TrafficRecorder(new SqlTrafficStatsStore(database), 'host-a/1/a', (error) =>
+      errors.push(error),
+    );
     recorder.observe(event('fraud-api', '1.2.0', BASE, 'success', 0.01));
     await database.close();
     await expect(recorder.flush()).resolves.toBeUndefined();
@@ -270,7 +322,17 @@ describeEachDialect('TrafficStats', (fixture) => {
     await processA.flush();
     await processB.flush();
     const before = await store.window('fraud-api', minute, minute + 150_000);
-    const count = async () => Number((await (await fixture.open()).db.selectFrom('deployment_stats').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const count = async () =>
+      Number(
+        (
+          await (
+            await fixture.open()
+          ).db
+            .selectFrom('deployment_stats')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const perSecond = await count();
     expect(perSecond).toBeGreaterThan(250);
     // Everything before minute + 150 s: the third minute is not whole, so it stays per second.

@@ -65,18 +65,40 @@ export class SqlTrafficStatsStore {
     await writeWithoutWaiting(this.database, async (trx) => {
       for (const s of slots) {
         if (s.merge === true) await addStored(trx, source, s);
-        const row = { deployment: s.deployment, version: s.version, slot_ms: s.slotMs, source, requests: s.requests, errors: s.errors, invalid: s.invalid, rejected: s.rejected, latency: s.latency.toProto() };
+        const row = {
+          deployment: s.deployment,
+          version: s.version,
+          slot_ms: s.slotMs,
+          source,
+          requests: s.requests,
+          errors: s.errors,
+          invalid: s.invalid,
+          rejected: s.rejected,
+          latency: s.latency.toProto(),
+        };
         await trx
           .insertInto('deployment_stats')
           .values(row)
-          .onConflict((oc) => oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({ requests: row.requests, errors: row.errors, invalid: row.invalid, rejected: row.rejected, latency: row.latency }))
+          .onConflict((oc) =>
+            oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({
+              requests: row.requests,
+              errors: row.errors,
+              invalid: row.invalid,
+              rejected: row.rejected,
+              latency: row.latency,
+            }),
+          )
           .execute();
       }
     });
   }
 
   /** Each version's traffic in `[sinceMs, untilMs)` (whole seconds), over every process. */
-  async window(deployment: string, sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<Map<string, VersionTraffic>> {
+  async window(
+    deployment: string,
+    sinceMs: number,
+    untilMs = Number.MAX_SAFE_INTEGER,
+  ): Promise<Map<string, VersionTraffic>> {
     const rows = await this.db
       .selectFrom('deployment_stats')
       .select(['version', 'requests', 'errors', 'invalid', 'rejected', 'latency'])
@@ -84,10 +106,23 @@ export class SqlTrafficStatsStore {
       .where('slot_ms', '>=', Math.floor(sinceMs / SLOT_MS) * SLOT_MS)
       .where('slot_ms', '<', untilMs)
       .execute();
-    const merged = new Map<string, { requests: number; errors: number; invalid: number; rejected: number; latency: DDSketch }>();
+    const merged = new Map<
+      string,
+      { requests: number; errors: number; invalid: number; rejected: number; latency: DDSketch }
+    >();
     for (const row of rows) {
       let m = merged.get(row.version);
-      if (m === undefined) merged.set(row.version, (m = { requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }) }));
+      if (m === undefined)
+        merged.set(
+          row.version,
+          (m = {
+            requests: 0,
+            errors: 0,
+            invalid: 0,
+            rejected: 0,
+            latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }),
+          }),
+        );
       m.requests += Number(row.requests);
       m.errors += Number(row.errors);
       m.invalid += Number(row.invalid);
@@ -133,7 +168,9 @@ export class SqlTrafficStatsStore {
         .selectAll()
         .where('slot_ms', '<', cut)
         .where('source', '!=', MINUTE_SOURCE)
-        .orderBy('deployment').orderBy('version').orderBy('slot_ms')
+        .orderBy('deployment')
+        .orderBy('version')
+        .orderBy('slot_ms')
         .limit(batchRows)
         .execute();
       if (rows.length === 0) return folded;
@@ -144,7 +181,18 @@ export class SqlTrafficStatsStore {
           const key = `${row.deployment}\u0000${row.version}\u0000${slotMs}`;
           let minute = minutes.get(key);
           if (minute === undefined) {
-            minute = { deployment: row.deployment, version: row.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true, merge: true };
+            minute = {
+              deployment: row.deployment,
+              version: row.version,
+              slotMs,
+              requests: 0,
+              errors: 0,
+              invalid: 0,
+              rejected: 0,
+              latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }),
+              dirty: true,
+              merge: true,
+            };
             minutes.set(key, minute);
           }
           minute.requests += Number(row.requests);
@@ -152,12 +200,40 @@ export class SqlTrafficStatsStore {
           minute.invalid += Number(row.invalid);
           minute.rejected += Number(row.rejected);
           minute.latency.merge(DDSketch.fromProto(row.latency));
-          await trx.deleteFrom('deployment_stats').where('deployment', '=', row.deployment).where('slot_ms', '=', row.slot_ms).where('version', '=', row.version).where('source', '=', row.source).execute();
+          await trx
+            .deleteFrom('deployment_stats')
+            .where('deployment', '=', row.deployment)
+            .where('slot_ms', '=', row.slot_ms)
+            .where('version', '=', row.version)
+            .where('source', '=', row.source)
+            .execute();
         }
         for (const minute of minutes.values()) {
           await addStored(trx, MINUTE_SOURCE, minute);
-          const row = { deployment: minute.deployment, version: minute.version, slot_ms: minute.slotMs, source: MINUTE_SOURCE, requests: minute.requests, errors: minute.errors, invalid: minute.invalid, rejected: minute.rejected, latency: minute.latency.toProto() };
-          await trx.insertInto('deployment_stats').values(row).onConflict((oc) => oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({ requests: row.requests, errors: row.errors, invalid: row.invalid, rejected: row.rejected, latency: row.latency })).execute();
+          const row = {
+            deployment: minute.deployment,
+            version: minute.version,
+            slot_ms: minute.slotMs,
+            source: MINUTE_SOURCE,
+            requests: minute.requests,
+            errors: minute.errors,
+            invalid: minute.invalid,
+            rejected: minute.rejected,
+            latency: minute.latency.toProto(),
+          };
+          await trx
+            .insertInto('deployment_stats')
+            .values(row)
+            .onConflict((oc) =>
+              oc.columns(['deployment', 'slot_ms', 'version', 'source']).doUpdateSet({
+                requests: row.requests,
+                errors: row.errors,
+                invalid: row.invalid,
+                rejected: row.rejected,
+                latency: row.latency,
+              }),
+            )
+            .execute();
         }
       });
       folded += rows.length;
@@ -188,7 +264,17 @@ async function addStored(trx: Db, source: string, slot: Slot): Promise<void> {
 
 /** The empty traffic of a version that served nothing in a window. */
 export function noTraffic(version: string): VersionTraffic {
-  return { version, requests: 0, success: 0, errors: 0, invalid: 0, rejected: 0, errorRate: null, p50Ms: null, p99Ms: null };
+  return {
+    version,
+    requests: 0,
+    success: 0,
+    errors: 0,
+    invalid: 0,
+    rejected: 0,
+    errorRate: null,
+    p50Ms: null,
+    p99Ms: null,
+  };
 }
 
 /**
@@ -218,7 +304,18 @@ export class TrafficRecorder {
     const key = `${event.deployment}\u0000${event.version}\u0000${slotMs}`;
     let slot = this.slots.get(key);
     if (slot === undefined) {
-      slot = { deployment: event.deployment, version: event.version, slotMs, requests: 0, errors: 0, invalid: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }), dirty: true, merge: slotMs < this.forgottenBefore };
+      slot = {
+        deployment: event.deployment,
+        version: event.version,
+        slotMs,
+        requests: 0,
+        errors: 0,
+        invalid: 0,
+        rejected: 0,
+        latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }),
+        dirty: true,
+        merge: slotMs < this.forgottenBefore,
+      };
       this.slots.set(key, slot);
     }
     slot.requests++;

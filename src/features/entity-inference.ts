@@ -62,22 +62,38 @@ const prepared = new WeakMap<StoredService, Prepared>();
  * @throws INVALID_ARGUMENT when no service is bound to the version, for malformed entities or
  *   request values, and when features are missing without a default (listing every one, per entity).
  */
-export async function entityInputs(store: FeatureStore | undefined, target: EntityTarget, request: EntityRequest): Promise<EntityInputs> {
+export async function entityInputs(
+  store: FeatureStore | undefined,
+  target: EntityTarget,
+  request: EntityRequest,
+): Promise<EntityInputs> {
   const service = store === undefined ? undefined : await store.serviceForModel(target.model, target.version);
   if (store === undefined || service === undefined) {
-    throw invalid(`no feature service is bound to ${target.model}@${target.version}, so it cannot take "entities"; send "instances" or "inputs", or bind a service (model: ${target.model}@${target.version} in features.yaml)`);
+    throw invalid(
+      `no feature service is bound to ${target.model}@${target.version}, so it cannot take "entities"; send "instances" or "inputs", or bind a service (model: ${target.model}@${target.version} in features.yaml)`,
+    );
   }
   const { binding, defaults } = prepared.get(service) ?? (await prepare(store, service, target));
   const entities = asList(request.entities, 'entities');
   const given = request.features === undefined ? undefined : asList(request.features, 'features');
-  if (given !== undefined && (given.length !== entities.length || Array.isArray(request.features) !== Array.isArray(request.entities))) {
-    throw invalid(`"features" must match "entities": one object for one entity object, or a list of ${entities.length} objects for a list of ${entities.length}`);
+  if (
+    given !== undefined &&
+    (given.length !== entities.length || Array.isArray(request.features) !== Array.isArray(request.entities))
+  ) {
+    throw invalid(
+      `"features" must match "entities": one object for one entity object, or a list of ${entities.length} objects for a list of ${entities.length}`,
+    );
   }
-  const requestNames = service.features.filter((ref) => ref.startsWith('request:')).map((ref) => ref.slice('request:'.length));
+  const requestNames = service.features
+    .filter((ref) => ref.startsWith('request:'))
+    .map((ref) => ref.slice('request:'.length));
   given?.forEach((values, i) => checkRequestValues(values, requestNames, at('features', i, request.features)));
 
   // Each entity is checked against the join keys inside getOnlineFeatures.
-  const online = await getOnlineFeatures(store, { service: service.name, entities: entities as Record<string, unknown>[] });
+  const online = await getOnlineFeatures(store, {
+    service: service.name,
+    entities: entities as Record<string, unknown>[],
+  });
   const missing: { entity: EntityKey; index: number; features: string[] }[] = [];
   const rows: ServedRow[] = [];
   const instances = online.results.map((result, e) => {
@@ -87,15 +103,25 @@ export async function entityInputs(store: FeatureStore | undefined, target: Enti
     return toInstance(binding, served.ordered);
   });
   if (missing.length > 0) {
-    const list = missing.map((m) => `entities[${m.index}] ${JSON.stringify(m.entity)}: ${m.features.join(', ')}`).join('; ');
-    throw invalid(`missing features without a default for ${target.model}@${target.version} (service "${service.name}"): ${list}`, { missing });
+    const list = missing
+      .map((m) => `entities[${m.index}] ${JSON.stringify(m.entity)}: ${m.features.join(', ')}`)
+      .join('; ');
+    throw invalid(
+      `missing features without a default for ${target.model}@${target.version} (service "${service.name}"): ${list}`,
+      { missing },
+    );
   }
   let inputs: Tensor[];
   try {
     inputs = decodeInstances(instances, target.signature);
   } catch (error) {
     // e.g. a request-time string for a numeric column: say where the instances came from.
-    if (error instanceof SlipwayError) throw new SlipwayError(error.code, `the features served for entities do not fit ${target.model}@${target.version}: ${error.message}`, { cause: error });
+    if (error instanceof SlipwayError)
+      throw new SlipwayError(
+        error.code,
+        `the features served for entities do not fit ${target.model}@${target.version}: ${error.message}`,
+        { cause: error },
+      );
     throw error;
   }
   return { inputs, instances, served: { service: service.name, serviceVersion: service.version, rows } };
@@ -146,7 +172,11 @@ function serveRow(
 
 async function prepare(store: FeatureStore, service: StoredService, target: EntityTarget): Promise<Prepared> {
   const bound = bindModel(service.features, target.signature);
-  if ('problems' in bound) throw new SlipwayError('FAILED_PRECONDITION', `feature service "${service.name}" cannot feed ${target.model}@${target.version}: ${bound.problems.join('; ')}`);
+  if ('problems' in bound)
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `feature service "${service.name}" cannot feed ${target.model}@${target.version}: ${bound.problems.join('; ')}`,
+    );
   const views = (await store.definitions()).views;
   const defaults = service.features.flatMap((ref) => {
     const parsed = parseFeatureRef(ref);
@@ -169,12 +199,20 @@ function at(name: string, i: number, original: unknown): string {
 }
 
 function checkRequestValues(values: unknown, names: readonly string[], where: string): void {
-  if (!isPlainObject(values)) throw invalid(`${where} must be an object of request-time values, got ${preview(values)}`);
+  if (!isPlainObject(values))
+    throw invalid(`${where} must be an object of request-time values, got ${preview(values)}`);
   for (const [name, value] of Object.entries(values)) {
     if (!names.includes(name)) {
-      throw invalid(`${where}: "${name}" is not a request-time feature of the bound service (${names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`})`);
+      throw invalid(
+        `${where}: "${name}" is not a request-time feature of the bound service (${names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`})`,
+      );
     }
-    if (!(value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))) {
+    if (!(
+      value === null ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isFinite(value))
+    )) {
       throw invalid(`${where}.${name} must be a number, string or boolean, got ${preview(value)}`);
     }
   }

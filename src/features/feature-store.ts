@@ -4,7 +4,14 @@ import type { Signature } from '../tensor/datatypes.js';
 import type { Database } from '../store/database.js';
 import type { FeatureDefinitionsStore } from './definitions/definitions-store.js';
 import { planApply, type ApplyPlan } from './definitions/plan.js';
-import type { AppliedDefinitions, EntityDefinition, FeatureDefinitions, JoinKey, StoredService, ViewDefinition } from './definitions/types.js';
+import type {
+  AppliedDefinitions,
+  EntityDefinition,
+  FeatureDefinitions,
+  JoinKey,
+  StoredService,
+  ViewDefinition,
+} from './definitions/types.js';
 import { bindModel, type ModelBinding } from './model-binding.js';
 import type { OnlineStore } from './online/online-store.js';
 
@@ -85,7 +92,10 @@ export class FeatureStore {
     for (const service of desired.services) {
       if (service.model === undefined) continue;
       const bound = await this.#bind(service.features, service.model);
-      if ('problems' in bound) problems.push(...bound.problems.map((p) => `feature service "${service.name}" cannot feed ${service.model}: ${p}`));
+      if ('problems' in bound)
+        problems.push(
+          ...bound.problems.map((p) => `feature service "${service.name}" cannot feed ${service.model}: ${p}`),
+        );
     }
     return problems;
   }
@@ -103,9 +113,14 @@ export class FeatureStore {
 
   /** How `service` feeds its bound model; FAILED_PRECONDITION when it has no binding or it no longer fits. */
   async binding(service: StoredService): Promise<ModelBinding> {
-    if (service.model === undefined) throw new SlipwayError('FAILED_PRECONDITION', `feature service "${service.name}" is not bound to a model`);
+    if (service.model === undefined)
+      throw new SlipwayError('FAILED_PRECONDITION', `feature service "${service.name}" is not bound to a model`);
     const bound = await this.#bind(service.features, service.model);
-    if ('problems' in bound) throw new SlipwayError('FAILED_PRECONDITION', `feature service "${service.name}" cannot feed ${service.model}: ${bound.problems.join('; ')}`);
+    if ('problems' in bound)
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `feature service "${service.name}" cannot feed ${service.model}: ${bound.problems.join('; ')}`,
+      );
     return bound.binding;
   }
 
@@ -142,4 +157,3 @@ export class FeatureStore {
 export function joinKeysOf(view: ViewDefinition, entities: readonly EntityDefinition[]): JoinKey[] {
   return view.entities.flatMap((name) => entities.find((e) => e.name === name)?.joinKeys ?? []);
 }
-

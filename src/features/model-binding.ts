@@ -9,7 +9,9 @@ import { parseFeatureRef } from './definitions/types.js';
  * - `named`: every required input is named after a service entry (the feature name, or the request
  *   value's name) and holds one value per example (shape [-1] or [-1, 1]).
  */
-export type ModelBinding = { readonly layout: 'columns'; readonly input: string } | { readonly layout: 'named'; readonly inputs: readonly string[] };
+export type ModelBinding =
+  | { readonly layout: 'columns'; readonly input: string }
+  | { readonly layout: 'named'; readonly inputs: readonly string[] };
 
 /** The name a service entry goes by in a `named` layout: `view:f` → `f`, `request:x` → `x`. */
 export function entryName(ref: string): string {
@@ -18,21 +20,34 @@ export function entryName(ref: string): string {
 }
 
 /** The layout for `features` on `signature`, or the reasons none fits. */
-export function bindModel(features: readonly string[], signature: Signature): { binding: ModelBinding } | { problems: string[] } {
+export function bindModel(
+  features: readonly string[],
+  signature: Signature,
+): { binding: ModelBinding } | { problems: string[] } {
   const required = signature.inputs.filter((spec) => spec.optional !== true);
   const [only] = required;
   if (required.length === 1 && only !== undefined && only.shape.length === 2) {
     const width = only.shape[1];
     if (width === -1 || width === features.length) return { binding: { layout: 'columns', input: only.name } };
-    return { problems: [`the model's input "${only.name}" has ${width} columns but the service lists ${features.length} features`] };
+    return {
+      problems: [
+        `the model's input "${only.name}" has ${width} columns but the service lists ${features.length} features`,
+      ],
+    };
   }
   const names = features.map(entryName);
   const problems: string[] = [];
   for (const spec of required) {
-    if (!names.includes(spec.name)) problems.push(`the model's input "${spec.name}" is not a service feature (the service has ${names.join(', ')})`);
-    else if (!isOneValuePerRow(spec)) problems.push(`the model's input "${spec.name}" has shape [${spec.shape.join(', ')}]; a feature fills [-1] or [-1, 1]`);
+    if (!names.includes(spec.name))
+      problems.push(`the model's input "${spec.name}" is not a service feature (the service has ${names.join(', ')})`);
+    else if (!isOneValuePerRow(spec))
+      problems.push(
+        `the model's input "${spec.name}" has shape [${spec.shape.join(', ')}]; a feature fills [-1] or [-1, 1]`,
+      );
   }
-  for (const name of names) if (!signature.inputs.some((spec) => spec.name === name)) problems.push(`service feature "${name}" is not an input of the model`);
+  for (const name of names)
+    if (!signature.inputs.some((spec) => spec.name === name))
+      problems.push(`service feature "${name}" is not an input of the model`);
   if (problems.length > 0) return { problems };
   return { binding: { layout: 'named', inputs: names } };
 }

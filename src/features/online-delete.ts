@@ -23,7 +23,11 @@ export interface OnlineDeleteResult {
  * await deleteOnlineEntities(platform.features, 'vitals', [{ patient_id: 42 }]); // { view: 'vitals', entities: 1, deleted: 1 }
  * @throws NOT_FOUND for an unknown view; INVALID_ARGUMENT for an entity that does not carry exactly the view's join keys.
  */
-export async function deleteOnlineEntities(store: FeatureStore, viewName: string, entities: readonly Readonly<Record<string, unknown>>[]): Promise<OnlineDeleteResult> {
+export async function deleteOnlineEntities(
+  store: FeatureStore,
+  viewName: string,
+  entities: readonly Readonly<Record<string, unknown>>[],
+): Promise<OnlineDeleteResult> {
   const view = await store.view(viewName);
   const keys = checkEntities(await store.joinKeys(view), entities);
   const deleted = await store.online.deleteKeys(view.name, keys);
@@ -35,13 +39,22 @@ export async function deleteOnlineEntities(store: FeatureStore, viewName: string
  * becomes a number when it is an integer, anything else is left as text for
  * {@link deleteOnlineEntities} to refuse by name. A join key given twice is refused here.
  */
-export function entityFromText(joinKeys: readonly JoinKey[], pairs: readonly (readonly [string, string])[]): Record<string, unknown> {
+export function entityFromText(
+  joinKeys: readonly JoinKey[],
+  pairs: readonly (readonly [string, string])[],
+): Record<string, unknown> {
   // A Map, then fromEntries: a pair named "__proto__" stays an (unknown) own key.
   const entity = new Map<string, unknown>();
   for (const [name, text] of pairs) {
-    if (entity.has(name)) throw invalid(`join key "${name}" is given ${pairs.filter(([n]) => n === name).length} times; one entity has one value per join key`);
+    if (entity.has(name))
+      throw invalid(
+        `join key "${name}" is given ${pairs.filter(([n]) => n === name).length} times; one entity has one value per join key`,
+      );
     const type = joinKeys.find((k) => k.name === name)?.type;
-    entity.set(name, type === 'int64' && /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text);
+    entity.set(
+      name,
+      type === 'int64' && /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text,
+    );
   }
   return Object.fromEntries(entity);
 }

@@ -74,12 +74,23 @@ const MAX_PLANS = 1000;
  * @throws INVALID_ARGUMENT for a malformed request or entity (naming the join key); NOT_FOUND for
  *   an unknown service, view or feature.
  */
-export async function getOnlineFeatures(store: FeatureStore, request: OnlineFeaturesRequest, options: { now?: number } = {}): Promise<OnlineFeaturesResponse> {
+export async function getOnlineFeatures(
+  store: FeatureStore,
+  request: OnlineFeaturesRequest,
+  options: { now?: number } = {},
+): Promise<OnlineFeaturesResponse> {
   const plan = await planFor(store, request);
   const keys = checkEntities(plan.joinKeys, request.entities);
   const now = options.now ?? Date.now();
   const read = await Promise.all(
-    plan.views.map((v) => store.online.read(v.view.name, v.features, v.joinKeys.length === plan.joinKeys.length ? keys : keysFor(v.joinKeys, keys), { ttlMs: v.ttlMs, now })),
+    plan.views.map((v) =>
+      store.online.read(
+        v.view.name,
+        v.features,
+        v.joinKeys.length === plan.joinKeys.length ? keys : keysFor(v.joinKeys, keys),
+        { ttlMs: v.ttlMs, now },
+      ),
+    ),
   );
   const width = plan.refs.length;
   const results = keys.map((entity, e): OnlineEntityResult => {
@@ -102,15 +113,26 @@ export async function getOnlineFeatures(store: FeatureStore, request: OnlineFeat
 
 async function planFor(store: FeatureStore, request: OnlineFeaturesRequest): Promise<ReadPlan> {
   const { service, features } = request;
-  if ((service === undefined) === (features === undefined)) throw invalid('send exactly one of "service" (a feature service name) or "features" (a list of "view:feature" refs)');
+  if ((service === undefined) === (features === undefined))
+    throw invalid(
+      'send exactly one of "service" (a feature service name) or "features" (a list of "view:feature" refs)',
+    );
   const definitions = await store.definitions();
   // Only well-typed requests are looked up: anything else must reach the checks below.
-  const cacheKey = typeof service === 'string' ? `s\u0000${service}` : isStringList(features) ? `f\u0000${features.join('\u0000')}` : undefined;
+  const cacheKey =
+    typeof service === 'string'
+      ? `s\u0000${service}`
+      : isStringList(features)
+        ? `f\u0000${features.join('\u0000')}`
+        : undefined;
   let cached = plans.get(definitions);
   if (cached === undefined) plans.set(definitions, (cached = new Map<string, ReadPlan>()));
   const hit = cacheKey === undefined ? undefined : cached.get(cacheKey);
   if (hit !== undefined) return hit;
-  const plan = compilePlan(definitions, service !== undefined ? serviceRefs(definitions, service) : checkRefs(features));
+  const plan = compilePlan(
+    definitions,
+    service !== undefined ? serviceRefs(definitions, service) : checkRefs(features),
+  );
   if (cacheKey === undefined) return plan;
   if (cached.size >= MAX_PLANS) cached.clear();
   cached.set(cacheKey, plan);
@@ -129,10 +151,12 @@ function serviceRefs(definitions: AppliedDefinitions, name: string): string[] {
 }
 
 function checkRefs(features: unknown): string[] {
-  if (!Array.isArray(features) || features.length === 0) throw invalid(`"features" must be a non-empty list of "view:feature" refs, got ${preview(features)}`);
+  if (!Array.isArray(features) || features.length === 0)
+    throw invalid(`"features" must be a non-empty list of "view:feature" refs, got ${preview(features)}`);
   const seen = new Set<string>();
   return features.map((ref: unknown, i) => {
-    if (typeof ref !== 'string' || !/^[^:]+:[^:]+$/.test(ref) || ref.startsWith('request:')) throw invalid(`features[${i}] must be a "view:feature" ref, got ${preview(ref)}`);
+    if (typeof ref !== 'string' || !/^[^:]+:[^:]+$/.test(ref) || ref.startsWith('request:'))
+      throw invalid(`features[${i}] must be a "view:feature" ref, got ${preview(ref)}`);
     if (seen.has(ref)) throw invalid(`features[${i}]: "${ref}" is listed twice`);
     seen.add(ref);
     return ref;
@@ -151,7 +175,8 @@ function compilePlan(definitions: AppliedDefinitions, refs: readonly string[]): 
       if (view === undefined) throw notFound(`feature view "${viewName}" does not exist (in "${ref}")`);
       byView.set(viewName, (group = { view, features: [], positions: [] }));
     }
-    if (!group.view.features.some((f) => f.name === feature)) throw notFound(`feature view "${viewName}" has no feature "${feature}"`);
+    if (!group.view.features.some((f) => f.name === feature))
+      throw notFound(`feature view "${viewName}" has no feature "${feature}"`);
     group.features.push(feature);
     group.positions.push(position);
   });
@@ -170,22 +195,31 @@ function compilePlan(definitions: AppliedDefinitions, refs: readonly string[]): 
  * Shared with the online delete (online-delete.ts).
  */
 export function checkEntities(joinKeys: readonly JoinKey[], entities: unknown): EntityKey[] {
-  if (!Array.isArray(entities) || entities.length === 0) throw invalid(`"entities" must be a non-empty list of objects such as ${example(joinKeys)}, got ${preview(entities)}`);
+  if (!Array.isArray(entities) || entities.length === 0)
+    throw invalid(
+      `"entities" must be a non-empty list of objects such as ${example(joinKeys)}, got ${preview(entities)}`,
+    );
   return entities.map((entity: unknown, i): EntityKey => {
-    if (typeof entity !== 'object' || entity === null || Array.isArray(entity)) throw invalid(`entities[${i}] must be an object such as ${example(joinKeys)}, got ${preview(entity)}`);
+    if (typeof entity !== 'object' || entity === null || Array.isArray(entity))
+      throw invalid(`entities[${i}] must be an object such as ${example(joinKeys)}, got ${preview(entity)}`);
     const given = entity as Record<string, unknown>;
     const key: Record<string, string | number> = {};
     for (const { name, type } of joinKeys) {
       const value = given[name];
       if (value === undefined) throw invalid(`entities[${i}] is missing join key "${name}" (${type})`);
       const ok = type === 'int64' ? Number.isSafeInteger(value) : typeof value === 'string';
-      if (!ok) throw invalid(`entities[${i}]: join key "${name}" must be ${type === 'int64' ? 'an integer' : 'a string'} (${type}), got ${preview(value)}`);
+      if (!ok)
+        throw invalid(
+          `entities[${i}]: join key "${name}" must be ${type === 'int64' ? 'an integer' : 'a string'} (${type}), got ${preview(value)}`,
+        );
       key[name] = value as string | number;
     }
     const names = Object.keys(given);
     if (names.length !== joinKeys.length) {
       const extra = names.filter((name) => !joinKeys.some((k) => k.name === name));
-      throw invalid(`entities[${i}]: unknown join key${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}; expected ${joinKeys.map((k) => k.name).join(', ')}`);
+      throw invalid(
+        `entities[${i}]: unknown join key${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}; expected ${joinKeys.map((k) => k.name).join(', ')}`,
+      );
     }
     return key;
   });

@@ -30,5 +30,10 @@ export interface ServedRow {
 
 /** True when `value` looks like a {@link ServedFeatures} record (logged rows may hold other JSON). */
 export function isServedFeatures(value: unknown): value is ServedFeatures {
-  return typeof value === 'object' && value !== null && typeof (value as ServedFeatures).service === 'string' && Array.isArray((value as ServedFeatures).rows);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as ServedFeatures).service === 'string' &&
+    Array.isArray((value as ServedFeatures).rows)
+  );
 }

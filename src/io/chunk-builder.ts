@@ -21,7 +21,8 @@ interface ColumnBuffer {
 function allValidDoubles(vector: DuckDBVector): Float64Array | undefined {
   const inside = vector as unknown as { items?: unknown; validity?: { data?: unknown; offset?: unknown } };
   const { items, validity } = inside;
-  if (!(items instanceof Float64Array) || validity === undefined || validity.data !== null || validity.offset !== 0) return undefined;
+  if (!(items instanceof Float64Array) || validity === undefined || validity.data !== null || validity.offset !== 0)
+    return undefined;
   return items;
 }
 
@@ -68,7 +69,12 @@ class NumericBuffer implements ColumnBuffer {
   }
 
   take(rows: number): ColumnValues {
-    return { type: this.type, values: this.values.subarray(0, rows), nulls: this.nulls.subarray(0, rows), nullCount: this.nullCount };
+    return {
+      type: this.type,
+      values: this.values.subarray(0, rows),
+      nulls: this.nulls.subarray(0, rows),
+      nullCount: this.nullCount,
+    };
   }
 }
 

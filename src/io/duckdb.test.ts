@@ -23,7 +23,9 @@ describe('the shared DuckDB instance', () => {
     const folder = await tempFolder();
     try {
       await writeFile(path.join(folder.dir, 'a.csv'), 'a\n1\n');
-      expect(await failure(readAll(path.join(folder.dir, 'a.csv')), 'FAILED_PRECONDITION')).toBe('DuckDB has been closed');
+      expect(await failure(readAll(path.join(folder.dir, 'a.csv')), 'FAILED_PRECONDITION')).toBe(
+        'DuckDB has been closed',
+      );
     } finally {
       await folder.remove();
     }
@@ -34,7 +36,9 @@ describe('shortDuckDbMessage', () => {
   it('keeps the leading lines and drops the SQL excerpt and hints', () => {
     const message =
       'Invalid Input Error: Error when sniffing file "/x.csv".\nIt was not possible to detect the dialect\nThe search space used was:\n...\n\nLINE 1: SELECT ...';
-    expect(shortDuckDbMessage(new Error(message))).toBe('Invalid Input Error: Error when sniffing file "/x.csv". It was not possible to detect the dialect');
+    expect(shortDuckDbMessage(new Error(message))).toBe(
+      'Invalid Input Error: Error when sniffing file "/x.csv". It was not possible to detect the dialect',
+    );
     expect(shortDuckDbMessage(new Error(`${'x'.repeat(400)}\nLINE 1: y`))).toBe(`${'x'.repeat(299)}…`);
   });
 });

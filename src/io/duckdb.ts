@@ -36,7 +36,11 @@ function createInstance(): Promise<DuckDBInstance> {
  * Call it at start-up, with values from the platform's configuration.
  */
 export function configureDuckDb(next: DuckDbSettings): void {
-  if (instance !== undefined || closed) throw new SlipwayError('FAILED_PRECONDITION', 'DuckDB is already in use; configure it before the first table is read or written');
+  if (instance !== undefined || closed)
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      'DuckDB is already in use; configure it before the first table is read or written',
+    );
   settings = { ...DEFAULT_SETTINGS, ...next };
 }
 
@@ -96,7 +100,13 @@ export function shortDuckDbMessage(error: unknown): string {
   const kept: string[] = [];
   for (const line of message.split('\n')) {
     const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('LINE ') || trimmed.startsWith('Possible fixes') || trimmed.startsWith('The search space')) break;
+    if (
+      trimmed === '' ||
+      trimmed.startsWith('LINE ') ||
+      trimmed.startsWith('Possible fixes') ||
+      trimmed.startsWith('The search space')
+    )
+      break;
     kept.push(trimmed);
   }
   const short = kept.length > 0 ? kept.join(' ') : message.trim();

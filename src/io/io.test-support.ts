@@ -27,7 +27,10 @@ export function plain(values: ColumnValues | undefined): (number | string | null
 }
 
 /** Every column of every chunk, concatenated. */
-export async function readColumns(file: string, options?: ReadTableOptions): Promise<Record<string, (number | string | null)[]>> {
+export async function readColumns(
+  file: string,
+  options?: ReadTableOptions,
+): Promise<Record<string, (number | string | null)[]>> {
   const out: Record<string, (number | string | null)[]> = {};
   for (const chunk of await readAll(file, options)) {
     for (const [name, values] of chunk.columns) (out[name] ??= []).push(...plain(values));

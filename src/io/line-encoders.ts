@@ -24,7 +24,8 @@ const isTrue = (value: unknown): boolean => value === true || value === 1;
 // String(number) is the shortest text that parses back to the same double; NaN and ±Infinity are
 // written as NaN, Infinity and -Infinity, which DuckDB reads back as such. A null is an empty field.
 const CSV_FIELDS: Readonly<Record<WriteColumnType, FieldEncoder>> = {
-  number: (value) => (typeof value === 'number' ? String(value) : typeof value === 'bigint' ? String(Number(value)) : ''),
+  number: (value) =>
+    typeof value === 'number' ? String(value) : typeof value === 'bigint' ? String(Number(value)) : '',
   integer: (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : ''),
   boolean: (value) => (value === null || value === undefined ? '' : isTrue(value) ? 'true' : 'false'),
   string: (value) => (typeof value === 'string' ? csvText(value) : ''),
@@ -36,17 +37,23 @@ function jsonNumber(value: number): string {
 }
 
 const JSON_FIELDS: Readonly<Record<WriteColumnType, FieldEncoder>> = {
-  number: (value) => (typeof value === 'number' ? jsonNumber(value) : typeof value === 'bigint' ? jsonNumber(Number(value)) : 'null'),
+  number: (value) =>
+    typeof value === 'number' ? jsonNumber(value) : typeof value === 'bigint' ? jsonNumber(Number(value)) : 'null',
   integer: (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : 'null'),
   boolean: (value) => (value === null || value === undefined ? 'null' : isTrue(value) ? 'true' : 'false'),
   string: (value) => (typeof value === 'string' ? JSON.stringify(value) : 'null'),
 };
 
 /** Joins one encoded field per column, each preceded by its prefix (a separator, a key...). */
-function joinFields(prefixes: readonly string[], fields: readonly FieldEncoder[], suffix: string): (row: readonly unknown[]) => string {
+function joinFields(
+  prefixes: readonly string[],
+  fields: readonly FieldEncoder[],
+  suffix: string,
+): (row: readonly unknown[]) => string {
   return (row) => {
     let line = '';
-    for (let index = 0; index < fields.length; index++) line += (prefixes[index] ?? '') + (fields[index] ?? String)(row[index]);
+    for (let index = 0; index < fields.length; index++)
+      line += (prefixes[index] ?? '') + (fields[index] ?? String)(row[index]);
     return line + suffix;
   };
 }

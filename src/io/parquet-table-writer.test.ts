@@ -26,7 +26,10 @@ async function* batches(count: number, failAfter?: number): AsyncGenerator<Check
   for (let start = 0; start < count; start += 1_000) {
     await Promise.resolve(); // an asynchronous source, like a database cursor
     if (failAfter !== undefined && start >= failAfter) throw new Error('source failed');
-    yield Array.from({ length: Math.min(1_000, count - start) }, (_, i) => [start + i, i % 4 === 0 ? null : `row ${start + i}`]);
+    yield Array.from({ length: Math.min(1_000, count - start) }, (_, i) => [
+      start + i,
+      i % 4 === 0 ? null : `row ${start + i}`,
+    ]);
   }
 }
 
@@ -45,9 +48,9 @@ it('merges several staged parts into one file, keeping row order and column type
 it('removes its part files when the row source fails after some parts were written', async () => {
   const dir = path.join(folder.dir, 'fail');
   await mkdir(dir);
-  await expect(writeParquetTable(path.join(dir, 'out.parquet'), COLUMNS, batches(20_000, 12_000), { partRows: 4_096 })).rejects.toThrow(
-    'source failed',
-  );
+  await expect(
+    writeParquetTable(path.join(dir, 'out.parquet'), COLUMNS, batches(20_000, 12_000), { partRows: 4_096 }),
+  ).rejects.toThrow('source failed');
   // The caller (writeFileAtomically) removes `out.parquet` itself; the parts are this writer's to remove.
   expect((await readdir(dir)).filter((name) => name.includes('.part-'))).toEqual([]);
 });

@@ -111,7 +111,11 @@ class ParquetStage {
     this.appends = columns.map((column) => APPEND[column.type]);
   }
 
-  static async create(connection: DuckDBConnection, file: string, columns: readonly WriteColumn[]): Promise<ParquetStage> {
+  static async create(
+    connection: DuckDBConnection,
+    file: string,
+    columns: readonly WriteColumn[],
+  ): Promise<ParquetStage> {
     const table = `slipway_stage_${randomBytes(6).toString('hex')}`;
     const stage = new ParquetStage(connection, file, columns, table, undefined);
     await stage.createTable();
@@ -150,7 +154,10 @@ class ParquetStage {
     }
     if (this.stagedRows > 0) await this.movePart();
     this.closeAppender();
-    await this.run(`COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`, [listValue(this.parts), this.file]);
+    await this.run(
+      `COPY (SELECT * FROM read_parquet($1)) TO $2 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`,
+      [listValue(this.parts), this.file],
+    );
   }
 
   async dispose(): Promise<void> {
@@ -166,7 +173,9 @@ class ParquetStage {
 
   private async createTable(): Promise<void> {
     this.closeAppender();
-    const definitions = this.columns.map((column) => `${quoteIdentifier(column.name)} ${DUCKDB_TYPES[column.type]}`).join(', ');
+    const definitions = this.columns
+      .map((column) => `${quoteIdentifier(column.name)} ${DUCKDB_TYPES[column.type]}`)
+      .join(', ');
     await this.run(`CREATE OR REPLACE TEMP TABLE ${this.table} (${definitions})`);
     this.appender = await this.connection.createAppender(this.table, 'main', 'temp');
     this.stagedRows = 0;
@@ -175,7 +184,10 @@ class ParquetStage {
 
   private async copyTableTo(target: string): Promise<void> {
     this.closeAppender();
-    await this.run(`COPY temp.main.${this.table} TO $1 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`, [target]);
+    await this.run(
+      `COPY temp.main.${this.table} TO $1 (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE ${this.rowGroupRows()})`,
+      [target],
+    );
   }
 
   /** Rows per row group: DuckDB's default, fewer when the strings so far average long. */

@@ -21,7 +21,11 @@ async function writeNumbered(file: string, count: number, offset = 0): Promise<v
   function* batches(): Generator<unknown[][]> {
     for (let start = 0; start < count; start += 10_000) {
       const size = Math.min(10_000, count - start);
-      yield Array.from({ length: size }, (_, i) => [offset + start + i, (offset + start + i) * 0.5, `r${offset + start + i}`]);
+      yield Array.from({ length: size }, (_, i) => [
+        offset + start + i,
+        (offset + start + i) * 0.5,
+        `r${offset + start + i}`,
+      ]);
     }
   }
   await writeTable(file, columns, batches());
@@ -85,7 +89,9 @@ describe('readTable', () => {
     await Promise.all([0, 1, 2].map((part) => writeNumbered(at(`part-${part}.parquet`), 1_000, part * 1_000)));
     const read = await readColumns(at('part-*.parquet'), { columns: ['id'] });
     expect(read.id?.length).toBe(3_000);
-    expect([...(read.id ?? [])].sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 3_000 }, (_, i) => i));
+    expect([...(read.id ?? [])].sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 3_000 }, (_, i) => i),
+    );
   });
 
   it('converts booleans to 0/1, timestamps and dates to epoch ms, other types to text', async () => {
@@ -133,7 +139,10 @@ describe('readTable', () => {
 
   it('reads CSV written by other tools: RFC 4180 quotes, unicode, CRLF line ends', async () => {
     await writeFile(at('foreign.csv'), 'name,note\r\n"Zoë ""Z"", Jr.",café 🦆\r\n"multi\nline",\r\n');
-    expect(await readColumns(at('foreign.csv'))).toEqual({ name: ['Zoë "Z", Jr.', 'multi\nline'], note: ['café 🦆', null] });
+    expect(await readColumns(at('foreign.csv'))).toEqual({
+      name: ['Zoë "Z", Jr.', 'multi\nline'],
+      note: ['café 🦆', null],
+    });
   });
 
   it('stops early without error when the caller breaks out of the loop', async () => {
@@ -183,7 +192,9 @@ describe('readTable and describeTable errors', () => {
     expect(message.length).toBeLessThan(450);
 
     await writeFile(at('broken.jsonl'), '{"a": 1}\n{not json\n');
-    expect(await failure(readAll(at('broken.jsonl')), 'INVALID_ARGUMENT')).toMatch(/^cannot read table ".*broken\.jsonl": .*JSON/);
+    expect(await failure(readAll(at('broken.jsonl')), 'INVALID_ARGUMENT')).toMatch(
+      /^cannot read table ".*broken\.jsonl": .*JSON/,
+    );
   });
 
   it('INVALID_ARGUMENT midway when a CSV column stops matching the type DuckDB sniffed', async () => {
@@ -194,7 +205,9 @@ describe('readTable and describeTable errors', () => {
 
   it('INVALID_ARGUMENT for a folder, an empty path and a bad chunk size', async () => {
     await mkdir(at('folder.parquet'));
-    expect(await failure(readAll(at('folder.parquet')), 'INVALID_ARGUMENT')).toBe(`table path "${at('folder.parquet')}" is not a file`);
+    expect(await failure(readAll(at('folder.parquet')), 'INVALID_ARGUMENT')).toBe(
+      `table path "${at('folder.parquet')}" is not a file`,
+    );
     expect(await failure(readAll(''), 'INVALID_ARGUMENT')).toBe('invalid table path ""');
     expect(await failure(readAll(at('numbered.parquet'), { chunkRows: 0 }), 'INVALID_ARGUMENT')).toBe(
       'chunkRows must be an integer from 1 to 10000000, got 0',

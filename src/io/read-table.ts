@@ -26,7 +26,10 @@ const MAX_CHUNK_ROWS = 10_000_000;
  *   const age = chunk.columns.get('age'); // { type: 'number', values: Float64Array, nulls, nullCount }
  * }
  */
-export async function* readTable(file: string, options: ReadTableOptions = {}): AsyncGenerator<TableChunk, void, undefined> {
+export async function* readTable(
+  file: string,
+  options: ReadTableOptions = {},
+): AsyncGenerator<TableChunk, void, undefined> {
   const chunkRows = checkChunkRows(options.chunkRows);
   const { signal } = options;
   throwIfCancelled(file, signal);
@@ -71,7 +74,11 @@ function checkChunkRows(chunkRows: number | undefined): number {
   return chunkRows;
 }
 
-function pickColumns(source: TableSource, available: readonly TableColumn[], wanted: readonly string[] | undefined): TableColumn[] {
+function pickColumns(
+  source: TableSource,
+  available: readonly TableColumn[],
+  wanted: readonly string[] | undefined,
+): TableColumn[] {
   if (wanted === undefined) return [...available];
   const byName = new Map(available.map((column) => [column.name, column]));
   const picked = new Map<string, TableColumn>();
@@ -97,7 +104,9 @@ export function selectExpression(column: TableColumn): string {
     case 'boolean':
       return `CAST(${name} AS DOUBLE)`;
     case 'timestamp':
-      return column.duckdbType === 'DATE' ? `CAST(epoch_ms(CAST(${name} AS TIMESTAMP)) AS DOUBLE)` : `CAST(epoch_ms(${name}) AS DOUBLE)`;
+      return column.duckdbType === 'DATE'
+        ? `CAST(epoch_ms(CAST(${name} AS TIMESTAMP)) AS DOUBLE)`
+        : `CAST(epoch_ms(${name}) AS DOUBLE)`;
     case 'string':
     case 'other':
       return `CAST(${name} AS VARCHAR)`;

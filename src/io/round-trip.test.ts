@@ -16,7 +16,19 @@ const COLUMNS: WriteColumn[] = [
   { name: 'flag', type: 'boolean' },
 ];
 
-const TRICKY_STRINGS = ['plain', 'comma, inside', 'quote " inside', '"fully quoted"', 'line\nbreak', 'crlf\r\nbreak', 'héllo wörld', '日本語', '🦆 emoji', '', ' padded '];
+const TRICKY_STRINGS = [
+  'plain',
+  'comma, inside',
+  'quote " inside',
+  '"fully quoted"',
+  'line\nbreak',
+  'crlf\r\nbreak',
+  'héllo wörld',
+  '日本語',
+  '🦆 emoji',
+  '',
+  ' padded ',
+];
 
 function rowsFor(count: number): unknown[][] {
   return Array.from({ length: count }, (_, i) => [
@@ -71,7 +83,7 @@ describe.each(FORMATS)('%s round trip', (format) => {
     const { columns: described } = await describeTable(file);
     expect(described.map((c) => c.name)).toEqual(['a, "b"', 'größe']);
     const read = await readColumns(file, { columns: ['größe', 'a, "b"'] });
-    expect(read).toEqual({ 'größe': ['x'], 'a, "b"': [1.5] });
+    expect(read).toEqual({ größe: ['x'], 'a, "b"': [1.5] });
   });
 
   it('writes 64-bit integers and non-finite numbers', async () => {
@@ -80,7 +92,13 @@ describe.each(FORMATS)('%s round trip', (format) => {
       { name: 'big', type: 'integer' },
       { name: 'x', type: 'number' },
     ];
-    await writeTable(file, columns, [[[2n ** 40n, Number.NaN], [-(2n ** 40n), Number.POSITIVE_INFINITY], [null, -0.5]]]);
+    await writeTable(file, columns, [
+      [
+        [2n ** 40n, Number.NaN],
+        [-(2n ** 40n), Number.POSITIVE_INFINITY],
+        [null, -0.5],
+      ],
+    ]);
     const read = await readColumns(file);
     expect(read.big).toEqual([2 ** 40, -(2 ** 40), null]);
     // JSON has no NaN or Infinity: JSONL writes them as null.

@@ -19,7 +19,8 @@ export async function* checkedBatches(
   for await (const batch of rows) {
     throwIfCancelled(file, signal);
     const candidate: unknown = batch;
-    if (!Array.isArray(candidate)) throw invalid(`rows must come in batches (arrays of rows); got ${typeof candidate} after row ${rowNumber}`);
+    if (!Array.isArray(candidate))
+      throw invalid(`rows must come in batches (arrays of rows); got ${typeof candidate} after row ${rowNumber}`);
     for (const row of batch) checkRow(columns, row, ++rowNumber);
     yield batch;
   }
@@ -27,5 +28,6 @@ export async function* checkedBatches(
 }
 
 function throwIfCancelled(file: string, signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new SlipwayError('CANCELLED', `writing "${file}" was cancelled`, { cause: signal.reason });
+  if (signal?.aborted === true)
+    throw new SlipwayError('CANCELLED', `writing "${file}" was cancelled`, { cause: signal.reason });
 }

@@ -12,7 +12,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 const FITS: Readonly<Record<WriteColumnType, (value: unknown) => boolean>> = {
   number: (value) => typeof value === 'number' || typeof value === 'bigint',
   string: (value) => typeof value === 'string',
-  integer: (value) => (typeof value === 'number' ? Number.isSafeInteger(value) : typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX),
+  integer: (value) =>
+    typeof value === 'number'
+      ? Number.isSafeInteger(value)
+      : typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX,
   boolean: (value) => typeof value === 'boolean' || value === 0 || value === 1,
 };
 
@@ -30,9 +33,12 @@ function describe(value: unknown): string {
  */
 export function checkRow(columns: readonly WriteColumn[], row: readonly unknown[], rowNumber: number): void {
   const candidate: unknown = row;
-  if (!Array.isArray(candidate)) throw invalid(`row ${rowNumber} is not an array of values (rows come in batches: [[row, row, ...], ...])`);
+  if (!Array.isArray(candidate))
+    throw invalid(`row ${rowNumber} is not an array of values (rows come in batches: [[row, row, ...], ...])`);
   if (row.length !== columns.length) {
-    throw invalid(`row ${rowNumber} has ${row.length} values, expected ${columns.length} (${columns.map((c) => c.name).join(', ')})`);
+    throw invalid(
+      `row ${rowNumber} has ${row.length} values, expected ${columns.length} (${columns.map((c) => c.name).join(', ')})`,
+    );
   }
   for (let index = 0; index < columns.length; index++) {
     const value = row[index];
@@ -54,7 +60,9 @@ export function checkColumns(columns: readonly WriteColumn[]): void {
     if (typeof column.name !== 'string' || column.name === '') throw invalid('column names must be non-empty strings');
     if (seen.has(column.name)) throw invalid(`column "${column.name}" appears twice`);
     if (!WRITE_TYPES.has(column.type)) {
-      throw invalid(`column "${column.name}" has type ${JSON.stringify(column.type)}; expected one of ${[...WRITE_TYPES].join(', ')}`);
+      throw invalid(
+        `column "${column.name}" has type ${JSON.stringify(column.type)}; expected one of ${[...WRITE_TYPES].join(', ')}`,
+      );
     }
     seen.add(column.name);
   }

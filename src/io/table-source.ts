@@ -38,7 +38,9 @@ export interface TableSource {
 export function tableFormatOf(file: string): TableFormat {
   const format = FORMAT_BY_EXTENSION[path.extname(file).toLowerCase()];
   if (format === undefined) {
-    throw invalid(`cannot tell the format of "${file}": expected a name ending in ${Object.keys(FORMAT_BY_EXTENSION).join(', ')}`);
+    throw invalid(
+      `cannot tell the format of "${file}": expected a name ending in ${Object.keys(FORMAT_BY_EXTENSION).join(', ')}`,
+    );
   }
   return format;
 }
@@ -74,7 +76,12 @@ export function resolveTableTarget(file: string): { path: string; format: TableF
 }
 
 function isMissing(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'ENOENT' || error.code === 'ENOTDIR');
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    (error.code === 'ENOENT' || error.code === 'ENOTDIR')
+  );
 }
 
 /** A DuckDB failure while reading `source` as a SlipwayError: NOT_FOUND for a glob matching nothing. */

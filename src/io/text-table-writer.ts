@@ -9,7 +9,11 @@ const FLUSH_AT = 1 << 20;
  * Writes a header (if any) and one line per row to a new file, holding at most one batch plus
  * about 1 MiB of text. Returns the number of rows written. The file must not exist yet.
  */
-export async function writeTextTable(file: string, encoder: LineEncoder, batches: AsyncIterable<CheckedBatch>): Promise<number> {
+export async function writeTextTable(
+  file: string,
+  encoder: LineEncoder,
+  batches: AsyncIterable<CheckedBatch>,
+): Promise<number> {
   const handle = await open(file, 'wx');
   try {
     let text = encoder.header === undefined ? '' : `${encoder.header}\n`;

@@ -103,8 +103,16 @@ describe.each(['csv', 'parquet', 'jsonl'])('writeTable to %s is atomic', (format
     const dir = await freshDir();
     const file = path.join(dir, `out.${format}`);
     await writeFile(file, 'previous contents');
-    const batches = [[[1, 'a', 1, true]], [[2, 'b', 2, false], [3, 'c', '3', true]]];
-    expect(await failure(writeTable(file, COLUMNS, batches), 'INVALID_ARGUMENT')).toBe('row 3, column "x": expected a number, got "3"');
+    const batches = [
+      [[1, 'a', 1, true]],
+      [
+        [2, 'b', 2, false],
+        [3, 'c', '3', true],
+      ],
+    ];
+    expect(await failure(writeTable(file, COLUMNS, batches), 'INVALID_ARGUMENT')).toBe(
+      'row 3, column "x": expected a number, got "3"',
+    );
     expect(await readdir(dir)).toEqual([`out.${format}`]);
     expect(await readFile(file, 'utf8')).toBe('previous contents');
   });
@@ -117,7 +125,10 @@ describe.each(['csv', 'parquet', 'jsonl'])('writeTable to %s is atomic', (format
       controller.abort();
       yield [[2, 'b', 2, false]];
     }
-    await failure(writeTable(path.join(dir, `out.${format}`), COLUMNS, batches(), { signal: controller.signal }), 'CANCELLED');
+    await failure(
+      writeTable(path.join(dir, `out.${format}`), COLUMNS, batches(), { signal: controller.signal }),
+      'CANCELLED',
+    );
     expect(await readdir(dir)).toEqual([]);
   });
 });
@@ -130,11 +141,20 @@ describe('writeTable errors', () => {
     expect(await failure(writeTable(file, [], one), 'INVALID_ARGUMENT')).toBe('a table needs at least one column');
     expect(
       await failure(
-        writeTable(file, [{ name: 'a', type: 'number' }, { name: 'a', type: 'string' }], one),
+        writeTable(
+          file,
+          [
+            { name: 'a', type: 'number' },
+            { name: 'a', type: 'string' },
+          ],
+          one,
+        ),
         'INVALID_ARGUMENT',
       ),
     ).toBe('column "a" appears twice');
-    expect(await failure(writeTable(file, [{ name: '', type: 'number' }], one), 'INVALID_ARGUMENT')).toBe('column names must be non-empty strings');
+    expect(await failure(writeTable(file, [{ name: '', type: 'number' }], one), 'INVALID_ARGUMENT')).toBe(
+      'column names must be non-empty strings',
+    );
     expect(await failure(writeTable(file, [{ name: 'a', type: 'float' as 'number' }], one), 'INVALID_ARGUMENT')).toBe(
       'column "a" has type "float"; expected one of number, string, integer, boolean',
     );
@@ -142,19 +162,33 @@ describe('writeTable errors', () => {
 
   it('rejects values that do not fit, naming row and column', async () => {
     const file = path.join(folder.dir, 'x.csv');
-    const write = (type: WriteColumn['type'], value: unknown): Promise<unknown> => writeTable(file, [{ name: 'v', type }], [[[value]]]);
-    expect(await failure(write('integer', 1.5), 'INVALID_ARGUMENT')).toBe('row 1, column "v": expected an integer, got 1.5');
-    expect(await failure(write('integer', 2n ** 63n), 'INVALID_ARGUMENT')).toBe(`row 1, column "v": expected an integer, got ${2n ** 63n}n`);
-    expect(await failure(write('boolean', 'yes'), 'INVALID_ARGUMENT')).toBe('row 1, column "v": expected a boolean, got "yes"');
+    const write = (type: WriteColumn['type'], value: unknown): Promise<unknown> =>
+      writeTable(file, [{ name: 'v', type }], [[[value]]]);
+    expect(await failure(write('integer', 1.5), 'INVALID_ARGUMENT')).toBe(
+      'row 1, column "v": expected an integer, got 1.5',
+    );
+    expect(await failure(write('integer', 2n ** 63n), 'INVALID_ARGUMENT')).toBe(
+      `row 1, column "v": expected an integer, got ${2n ** 63n}n`,
+    );
+    expect(await failure(write('boolean', 'yes'), 'INVALID_ARGUMENT')).toBe(
+      'row 1, column "v": expected a boolean, got "yes"',
+    );
     expect(await failure(write('string', 5), 'INVALID_ARGUMENT')).toBe('row 1, column "v": expected a string, got 5');
-    expect(await failure(write('number', { a: 1 }), 'INVALID_ARGUMENT')).toBe('row 1, column "v": expected a number, got an object');
-    expect(await failure(writeTable(file, [{ name: 'v', type: 'number' }], [[[1, 2]]]), 'INVALID_ARGUMENT')).toBe('row 1 has 2 values, expected 1 (v)');
+    expect(await failure(write('number', { a: 1 }), 'INVALID_ARGUMENT')).toBe(
+      'row 1, column "v": expected a number, got an object',
+    );
+    expect(await failure(writeTable(file, [{ name: 'v', type: 'number' }], [[[1, 2]]]), 'INVALID_ARGUMENT')).toBe(
+      'row 1 has 2 values, expected 1 (v)',
+    );
   });
 
   it('INVALID_ARGUMENT for an unknown extension, NOT_FOUND for a missing folder', async () => {
-    expect(await failure(writeTable(path.join(folder.dir, 'x.txt'), [{ name: 'a', type: 'number' }], one), 'INVALID_ARGUMENT')).toMatch(
-      /^cannot tell the format of ".*x\.txt"/,
-    );
+    expect(
+      await failure(
+        writeTable(path.join(folder.dir, 'x.txt'), [{ name: 'a', type: 'number' }], one),
+        'INVALID_ARGUMENT',
+      ),
+    ).toMatch(/^cannot tell the format of ".*x\.txt"/);
     const inMissing = path.join(folder.dir, 'no-such-folder', 'x.parquet');
     expect(await failure(writeTable(inMissing, [{ name: 'a', type: 'number' }], one), 'NOT_FOUND')).toBe(
       `cannot write "${inMissing}": folder "${path.dirname(inMissing)}" does not exist`,

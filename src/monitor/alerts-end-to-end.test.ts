@@ -9,8 +9,15 @@ import { fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
 
 const MONITOR_FIXTURES = fileURLToPath(new URL('../../fixtures/monitor/', import.meta.url));
 const rows = (file: string): Tensor[] =>
-  (JSON.parse(fs.readFileSync(MONITOR_FIXTURES + file, 'utf8')) as { inputs: { name: string; shape: number[]; data: number[] }[] }).inputs.map((t) => ({
-    name: t.name, datatype: 'FP32', shape: t.shape, data: Float32Array.from(t.data),
+  (
+    JSON.parse(fs.readFileSync(MONITOR_FIXTURES + file, 'utf8')) as {
+      inputs: { name: string; shape: number[]; data: number[] }[];
+    }
+  ).inputs.map((t) => ({
+    name: t.name,
+    datatype: 'FP32',
+    shape: t.shape,
+    data: Float32Array.from(t.data),
   }));
 
 /**
@@ -26,7 +33,13 @@ describe('an alert on drift, fired and resolved through a flaky webhook', () => 
     platform = await openTestPlatform();
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer_retrained.onnx') });
-    for (const version of ['1.0.0', '1.1.0']) await platform.drift.setReferenceFromFile('breast_cancer', version, `${MONITOR_FIXTURES}breast_cancer_train.csv`, ['target']);
+    for (const version of ['1.0.0', '1.1.0'])
+      await platform.drift.setReferenceFromFile(
+        'breast_cancer',
+        version,
+        `${MONITOR_FIXTURES}breast_cancer_train.csv`,
+        ['target'],
+      );
     receiver = http.createServer((request, response) => {
       let text = '';
       request.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -44,13 +57,20 @@ describe('an alert on drift, fired and resolved through a flaky webhook', () => 
   });
 
   async function serve(version: string, inputs: readonly Tensor[]): Promise<void> {
-    for (const input of inputs) await platform.serving.pipeline.infer(tensorRequest('breast_cancer', [input], { version }));
+    for (const input of inputs)
+      await platform.serving.pipeline.infer(tensorRequest('breast_cancer', [input], { version }));
     await platform.log.flush();
   }
 
   it('fires when half the features drift, delivers on the third attempt, and resolves', async () => {
     const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    await platform.alerts.addRule({ name: 'cancer-drift', expr: 'drift_share >= 0.5', scope: { model: 'breast_cancer' }, webhook: url, severity: 'critical' });
+    await platform.alerts.addRule({
+      name: 'cancer-drift',
+      expr: 'drift_share >= 0.5',
+      scope: { model: 'breast_cancer' },
+      webhook: url,
+      severity: 'critical',
+    });
 
     expect(await platform.alerts.evaluate()).toEqual([]); // no drift result yet: no data, no transition
 
@@ -61,7 +81,11 @@ describe('an alert on drift, fired and resolved through a flaky webhook', () => 
     expect(fired).toMatchObject({ rule: 'cancer-drift', state: 'firing', threshold: 0.5 });
     expect(fired?.value).toBeCloseTo(shifted.dataset.share, 12);
     await platform.alerts.drain();
-    expect(received.map((r) => [r.status, r.body.state])).toEqual([[500, 'firing'], [500, 'firing'], [200, 'firing']]);
+    expect(received.map((r) => [r.status, r.body.state])).toEqual([
+      [500, 'firing'],
+      [500, 'firing'],
+      [200, 'firing'],
+    ]);
 
     await serve('1.1.0', rows('breast_cancer_same.json'));
     const quiet = await platform.drift.check({ model: 'breast_cancer', selector: '1.1.0', windowMs: 3_600_000 });

@@ -71,7 +71,14 @@ describe.skipIf(postgres.skipReason !== undefined)('deferred writes while Postgr
 
   it('the prediction log keeps up to maxPending rows through the outage, stores them after it, and counts the rest as dropped', async () => {
     const direct = new SqlPredictionStore(await open(TEST_POSTGRES_URL));
-    const log = await PredictionLog.open({ database: { postgresUrl: viaProxy, postgresSchema: schema }, mode: 'inline', maxPending: 40, batchRows: 10, flushIntervalMs: 5, retryDelaysMs: [10, 10] });
+    const log = await PredictionLog.open({
+      database: { postgresUrl: viaProxy, postgresSchema: schema },
+      mode: 'inline',
+      maxPending: 40,
+      batchRows: 10,
+      flushIntervalMs: 5,
+      retryDelaysMs: [10, 10],
+    });
     closing.push(log);
     await proxy.pause();
     const taken: string[] = [];
@@ -92,7 +99,13 @@ describe.skipIf(postgres.skipReason !== undefined)('deferred writes while Postgr
   });
 
   it('closing during an outage gives the waiting rows their retries, then counts them as failed instead of hanging', async () => {
-    const log = await PredictionLog.open({ database: { postgresUrl: viaProxy, postgresSchema: schema }, mode: 'inline', flushIntervalMs: 5, retryDelaysMs: [10], onError: () => undefined });
+    const log = await PredictionLog.open({
+      database: { postgresUrl: viaProxy, postgresSchema: schema },
+      mode: 'inline',
+      flushIntervalMs: 5,
+      retryDelaysMs: [10],
+      onError: () => undefined,
+    });
     await proxy.pause();
     for (let i = 0; i < 5; i++) log.record(entry(i));
     await until(() => log.stats().pending === 5, 'rows recorded');
@@ -102,12 +115,28 @@ describe.skipIf(postgres.skipReason !== undefined)('deferred writes while Postgr
 
   it('traffic counters keep at most maxUnwritten slots through the outage, write them after, and count the dropped ones', async () => {
     const direct = await open(TEST_POSTGRES_URL);
-    const recorder = new TrafficRecorder(new SqlTrafficStatsStore(await open(viaProxy)), 'test-source', () => undefined, 3);
+    const recorder = new TrafficRecorder(
+      new SqlTrafficStatsStore(await open(viaProxy)),
+      'test-source',
+      () => undefined,
+      3,
+    );
     await proxy.pause();
     const base = Math.ceil(Date.now() / 1000) * 1000 + 3_600_000; // ahead of the clock: never forgotten as old
     const event = (second: number): InferenceEvent => ({
-      requestId: `r${second}`, timeMs: base + second * 1000, deployment: 'fraud-live', model: 'fraud', version: '1.0.0', protocol: 'http',
-      outcome: 'success', errorCode: undefined, durationSeconds: 0.01, queueSeconds: 0, computeSeconds: 0.01, inputs: undefined, outputs: undefined,
+      requestId: `r${second}`,
+      timeMs: base + second * 1000,
+      deployment: 'fraud-live',
+      model: 'fraud',
+      version: '1.0.0',
+      protocol: 'http',
+      outcome: 'success',
+      errorCode: undefined,
+      durationSeconds: 0.01,
+      queueSeconds: 0,
+      computeSeconds: 0.01,
+      inputs: undefined,
+      outputs: undefined,
     });
     for (let second = 0; second < 5; second++) recorder.observe(event(second));
     await recorder.flush();
@@ -117,7 +146,9 @@ describe.skipIf(postgres.skipReason !== undefined)('deferred writes while Postgr
       await recorder.flush();
       return (await direct.db.selectFrom('deployment_stats').select('slot_ms').execute()).length === 3;
     }, 'the kept slots written');
-    const slots = (await direct.db.selectFrom('deployment_stats').select('slot_ms').orderBy('slot_ms').execute()).map((r) => Number(r.slot_ms));
+    const slots = (await direct.db.selectFrom('deployment_stats').select('slot_ms').orderBy('slot_ms').execute()).map(
+      (r) => Number(r.slot_ms),
+    );
     // The newest three seconds were kept.
     expect(slots).toEqual([base + 2000, base + 3000, base + 4000]);
   });

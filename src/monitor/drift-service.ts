@@ -9,7 +9,13 @@ import { formatDuration } from '../core/duration.js';
 import { SlipwayError, invalid } from '../core/errors.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
-import { compareColumn, datasetDrift, resolveDriftOptions, type ColumnProfile, type DriftOptions } from '../stats/index.js';
+import {
+  compareColumn,
+  datasetDrift,
+  resolveDriftOptions,
+  type ColumnProfile,
+  type DriftOptions,
+} from '../stats/index.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import type { DriftReport } from './drift-report.js';
 import type { DriftStore, ReferenceProfile } from './drift-store.js';
@@ -56,7 +62,12 @@ export class DriftService {
   }
 
   /** Profile a training file as the version's reference. `ignore`: file columns that are not inputs (e.g. the label). */
-  async setReferenceFromFile(model: string, selector: string | undefined, file: string, ignore: readonly string[] = []): Promise<ReferenceProfile> {
+  async setReferenceFromFile(
+    model: string,
+    selector: string | undefined,
+    file: string,
+    ignore: readonly string[] = [],
+  ): Promise<ReferenceProfile> {
     const record = await this.options.registry.resolve(model, selector ?? 'latest');
     const settings = resolveDriftOptions(await this.options.store.getSettings(model));
     const features = new ProfileSet('input', { maxSample: settings.maxSample });
@@ -77,7 +88,10 @@ export class DriftService {
     const logged = await this.options.predictions.first({ model: record.model, version: record.version, limit: rows });
     const settings = resolveDriftOptions(await this.options.store.getSettings(model));
     if (logged.length < settings.minRows) {
-      throw new SlipwayError('FAILED_PRECONDITION', `${record.model}@${record.version} has ${logged.length} logged predictions; a reference needs at least ${settings.minRows}`);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `${record.model}@${record.version} has ${logged.length} logged predictions; a reference needs at least ${settings.minRows}`,
+      );
     }
     const features = new ProfileSet('input', { maxSample: settings.maxSample });
     const outputs = new ProfileSet('output', { maxSample: settings.maxSample });
@@ -85,10 +99,24 @@ export class DriftService {
       features.add(p.inputs);
       outputs.add(p.outputs);
     }
-    return this.saveReference(record, 'served', `first ${logged.length} served requests`, logged.length, features, outputs);
+    return this.saveReference(
+      record,
+      'served',
+      `first ${logged.length} served requests`,
+      logged.length,
+      features,
+      outputs,
+    );
   }
 
-  private async saveReference(record: VersionRecord, source: 'file' | 'served', detail: string, rows: number, features: ProfileSet, outputs: ProfileSet): Promise<ReferenceProfile> {
+  private async saveReference(
+    record: VersionRecord,
+    source: 'file' | 'served',
+    detail: string,
+    rows: number,
+    features: ProfileSet,
+    outputs: ProfileSet,
+  ): Promise<ReferenceProfile> {
     const profile: ReferenceProfile = {
       model: record.model,
       version: record.version,
@@ -107,7 +135,11 @@ export class DriftService {
   async getReference(model: string, selector?: string): Promise<ReferenceProfile> {
     const record = await this.options.registry.resolve(model, selector ?? 'latest');
     const reference = await this.options.store.getReference(record.model, record.version);
-    if (reference === undefined) throw new SlipwayError('NOT_FOUND', `${record.model}@${record.version} has no reference profile; set one with \`slipway reference set\``);
+    if (reference === undefined)
+      throw new SlipwayError(
+        'NOT_FOUND',
+        `${record.model}@${record.version} has no reference profile; set one with \`slipway reference set\``,
+      );
     return reference;
   }
 
@@ -120,13 +152,31 @@ export class DriftService {
     const options = resolveDriftOptions(settings);
     const reference = await this.options.store.getReference(record.model, record.version);
     const filter = { model: record.model, version: record.version, since, until };
-    const base = { model: record.model, version: record.version, window: formatDuration(request.windowMs), since, until, computedAt: new Date(this.now()).toISOString() };
+    const base = {
+      model: record.model,
+      version: record.version,
+      window: formatDuration(request.windowMs),
+      since,
+      until,
+      computedAt: new Date(this.now()).toISOString(),
+    };
     const empty = { drifted: null, share: 0, driftedColumns: 0, evaluatedColumns: 0 };
     if (reference === undefined) {
-      return { ...base, status: 'no_reference', reference: null, currentRows: await this.options.predictions.count(filter), sampledRows: 0, dataset: empty, features: [], outputs: [], skipped: [] };
+      return {
+        ...base,
+        status: 'no_reference',
+        reference: null,
+        currentRows: await this.options.predictions.count(filter),
+        sampledRows: 0,
+        dataset: empty,
+        features: [],
+        outputs: [],
+        skipped: [],
+      };
     }
     const currentRows = await this.options.predictions.count(filter);
-    const sampled = currentRows === 0 ? [] : await this.options.predictions.sample({ ...filter, maxRows: this.maxRows });
+    const sampled =
+      currentRows === 0 ? [] : await this.options.predictions.sample({ ...filter, maxRows: this.maxRows });
     const features = new ProfileSet('input', { maxSample: options.maxSample });
     const outputs = new ProfileSet('output', { maxSample: options.maxSample });
     for (const p of sampled) {
@@ -185,11 +235,20 @@ export class DriftService {
         try {
           if (!referenced.has(key)) {
             if (autoRows <= 0) continue;
-            if ((await this.options.predictions.count({ model: model.name, version: version.version })) < autoRows) continue;
+            if ((await this.options.predictions.count({ model: model.name, version: version.version })) < autoRows)
+              continue;
             await this.setReferenceFromServed(model.name, version.version, autoRows);
           }
           const until = this.now();
-          if ((await this.options.predictions.count({ model: model.name, version: version.version, since: until - windowMs, until })) === 0) continue;
+          if (
+            (await this.options.predictions.count({
+              model: model.name,
+              version: version.version,
+              since: until - windowMs,
+              until,
+            })) === 0
+          )
+            continue;
           reports.push(await this.check({ model: model.name, selector: version.version, windowMs, until }));
         } catch (error) {
           this.options.onError?.(error);
@@ -205,7 +264,10 @@ export class DriftService {
     this.timer = setInterval(() => {
       if (this.running !== undefined) return;
       this.running = this.runScheduled(windowMs)
-        .then(() => undefined, (error: unknown) => this.options.onError?.(error))
+        .then(
+          () => undefined,
+          (error: unknown) => this.options.onError?.(error),
+        )
         .finally(() => (this.running = undefined));
     }, intervalMs);
     this.timer.unref();
@@ -219,5 +281,14 @@ export class DriftService {
 }
 
 function emptyProfile(reference: ColumnProfile): ColumnProfile {
-  return { name: reference.name, kind: reference.kind, count: 0, nulls: 0, sample: [], categories: {}, distinct: 0, distinctExact: true };
+  return {
+    name: reference.name,
+    kind: reference.kind,
+    count: 0,
+    nulls: 0,
+    sample: [],
+    categories: {},
+    distinct: 0,
+    distinctExact: true,
+  };
 }

@@ -35,20 +35,48 @@ export class DriftStore {
     await this.database.db
       .insertInto('reference_profiles')
       .values(row)
-      .onConflict((oc) => oc.columns(['model', 'version']).doUpdateSet({ source: row.source, source_detail: row.source_detail, rows: row.rows, profile: row.profile, created_at: row.created_at }))
+      .onConflict((oc) =>
+        oc.columns(['model', 'version']).doUpdateSet({
+          source: row.source,
+          source_detail: row.source_detail,
+          rows: row.rows,
+          profile: row.profile,
+          created_at: row.created_at,
+        }),
+      )
       .execute();
   }
 
   async getReference(model: string, version: string): Promise<ReferenceProfile | undefined> {
-    const row = await this.database.db.selectFrom('reference_profiles').selectAll().where('model', '=', model).where('version', '=', version).executeTakeFirst();
+    const row = await this.database.db
+      .selectFrom('reference_profiles')
+      .selectAll()
+      .where('model', '=', model)
+      .where('version', '=', version)
+      .executeTakeFirst();
     if (row === undefined) return undefined;
     const body = JSON.parse(row.profile) as { features: ColumnProfile[]; outputs: ColumnProfile[]; skipped?: string[] };
-    return { model: row.model, version: row.version, source: row.source, sourceDetail: row.source_detail, rows: Number(row.rows), features: body.features, outputs: body.outputs, skipped: body.skipped ?? [], createdAt: row.created_at };
+    return {
+      model: row.model,
+      version: row.version,
+      source: row.source,
+      sourceDetail: row.source_detail,
+      rows: Number(row.rows),
+      features: body.features,
+      outputs: body.outputs,
+      skipped: body.skipped ?? [],
+      createdAt: row.created_at,
+    };
   }
 
   /** Every version that has a reference: `{model, version}` pairs. */
   async referencedVersions(): Promise<{ model: string; version: string }[]> {
-    return this.database.db.selectFrom('reference_profiles').select(['model', 'version']).orderBy('model').orderBy('version').execute();
+    return this.database.db
+      .selectFrom('reference_profiles')
+      .select(['model', 'version'])
+      .orderBy('model')
+      .orderBy('version')
+      .execute();
   }
 
   async putResult(report: DriftReport): Promise<void> {
@@ -71,14 +99,22 @@ export class DriftStore {
 
   /** Stored results, newest first. */
   async results(filter: { model?: string; version?: string; limit?: number }): Promise<DriftReport[]> {
-    let query = this.database.db.selectFrom('drift_results').select('report').orderBy('id', 'desc').limit(Math.min(filter.limit ?? 20, 1000));
+    let query = this.database.db
+      .selectFrom('drift_results')
+      .select('report')
+      .orderBy('id', 'desc')
+      .limit(Math.min(filter.limit ?? 20, 1000));
     if (filter.model !== undefined) query = query.where('model', '=', filter.model);
     if (filter.version !== undefined) query = query.where('version', '=', filter.version);
     return (await query.execute()).map((r) => JSON.parse(r.report) as DriftReport);
   }
 
   async getSettings(model: string): Promise<Partial<DriftOptions>> {
-    const row = await this.database.db.selectFrom('drift_settings').select('options').where('model', '=', model).executeTakeFirst();
+    const row = await this.database.db
+      .selectFrom('drift_settings')
+      .select('options')
+      .where('model', '=', model)
+      .executeTakeFirst();
     return row === undefined ? {} : (JSON.parse(row.options) as Partial<DriftOptions>);
   }
 

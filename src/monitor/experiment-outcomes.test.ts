@@ -4,11 +4,28 @@ import { outcomeValue, predictedLabel } from './experiment-outcomes.js';
 import type { PredictionWithFeedback } from './prediction-store.js';
 
 const row = (outputs: Tensor[], feedback: { label?: string; value?: number }): PredictionWithFeedback => ({
-  id: 1, requestId: 'r', timeMs: 0, deployment: 'd', model: 'm', version: '1.0.0', protocol: 'http', latencyMs: 1,
-  inputs: [], outputs, shadow: undefined, features: undefined, label: feedback.label ?? null, value: feedback.value ?? null,
+  id: 1,
+  requestId: 'r',
+  timeMs: 0,
+  deployment: 'd',
+  model: 'm',
+  version: '1.0.0',
+  protocol: 'http',
+  latencyMs: 1,
+  inputs: [],
+  outputs,
+  shadow: undefined,
+  features: undefined,
+  label: feedback.label ?? null,
+  value: feedback.value ?? null,
 });
 const label = (v: bigint): Tensor => ({ name: 'label', datatype: 'INT64', shape: [1], data: BigInt64Array.of(v) });
-const probabilities = (...p: number[]): Tensor => ({ name: 'probabilities', datatype: 'FP32', shape: [1, p.length], data: Float32Array.from(p) });
+const probabilities = (...p: number[]): Tensor => ({
+  name: 'probabilities',
+  datatype: 'FP32',
+  shape: [1, p.length],
+  data: Float32Array.from(p),
+});
 
 describe('experiment outcomes', () => {
   it('accuracy: the label output, else the argmax of the probabilities, against the feedback label', () => {

@@ -12,7 +12,9 @@ export const EXPERIMENT_METRICS = ['accuracy', 'conversion', 'mae'] as const;
 export type ExperimentMetric = (typeof EXPERIMENT_METRICS)[number];
 
 /** Which way is better, and whether the metric is a proportion (0/1 per request). */
-export const METRIC_SHAPE: Readonly<Record<ExperimentMetric, { direction: 'higher' | 'lower'; kind: 'proportion' | 'mean' }>> = {
+export const METRIC_SHAPE: Readonly<
+  Record<ExperimentMetric, { direction: 'higher' | 'lower'; kind: 'proportion' | 'mean' }>
+> = {
   accuracy: { direction: 'higher', kind: 'proportion' },
   conversion: { direction: 'higher', kind: 'proportion' },
   mae: { direction: 'lower', kind: 'mean' },
@@ -45,12 +47,17 @@ export function predictedLabel(outputs: readonly Tensor[]): string | undefined {
   if (probabilities === undefined) return undefined;
   const width = probabilities.shape[1] as number;
   let best = 0;
-  for (let j = 1; j < width; j++) if ((elementValue(probabilities, j) as number) > (elementValue(probabilities, best) as number)) best = j;
+  for (let j = 1; j < width; j++)
+    if ((elementValue(probabilities, j) as number) > (elementValue(probabilities, best) as number)) best = j;
   return String(best);
 }
 
 /** The outcomes of every request a deployment served with a version since `since` that has feedback (the newest 100,000). */
-export async function armOutcomes(predictions: PredictionStore, scope: { model: string; version: string; deployment: string; since: number }, metric: ExperimentMetric): Promise<number[]> {
+export async function armOutcomes(
+  predictions: PredictionStore,
+  scope: { model: string; version: string; deployment: string; since: number },
+  metric: ExperimentMetric,
+): Promise<number[]> {
   const rows = await predictions.joinedFeedback(scope, 100_000);
   const out: number[] = [];
   for (const row of rows) {

@@ -10,7 +10,16 @@ import { fromHalfBits } from '../tensor/fp16.js';
 
 export const MAX_COLUMNS_PER_TENSOR = 64;
 
-const INTEGER_TYPES: ReadonlySet<Datatype> = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64']);
+const INTEGER_TYPES: ReadonlySet<Datatype> = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+]);
 
 /** Whether columns of this tensor are categories rather than quantities. */
 export function columnKind(datatype: Datatype, side: 'input' | 'output'): ColumnKind {
@@ -48,7 +57,10 @@ export class ProfileSet {
         continue;
       }
       for (let j = 0; j < width; j++) {
-        const builder = this.builder(width === 1 ? tensor.name : `${tensor.name}[${j}]`, columnKind(tensor.datatype, this.side));
+        const builder = this.builder(
+          width === 1 ? tensor.name : `${tensor.name}[${j}]`,
+          columnKind(tensor.datatype, this.side),
+        );
         for (let r = 0; r < rows; r++) builder.add(elementValue(tensor, r * width + j));
       }
     }
@@ -58,7 +70,11 @@ export class ProfileSet {
   builder(name: string, kind: ColumnKind): ProfileBuilder {
     let builder = this.builders.get(name);
     if (builder === undefined) {
-      builder = new ProfileBuilder(name, { kind, ...(this.options.maxSample === undefined ? {} : { maxSample: this.options.maxSample }), ...(this.options.seed === undefined ? {} : { seed: this.options.seed }) });
+      builder = new ProfileBuilder(name, {
+        kind,
+        ...(this.options.maxSample === undefined ? {} : { maxSample: this.options.maxSample }),
+        ...(this.options.seed === undefined ? {} : { seed: this.options.seed }),
+      });
       this.builders.set(name, builder);
     }
     return builder;

@@ -20,14 +20,31 @@ const sumModel = (): Buffer =>
 
 /** A binary-tensor request body (Inference-Header-Content-Length) for x [1, floats]: element i is i % 5. */
 function binaryInfer(floats: number): { payload: Buffer; headers: Record<string, string> } {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, floats], parameters: { binary_data_size: floats * 4 } }] }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, floats], parameters: { binary_data_size: floats * 4 } }],
+    }),
+  );
   const data = new Float32Array(floats);
   for (let i = 0; i < floats; i++) data[i] = i % 5;
-  return { payload: Buffer.concat([header, Buffer.from(data.buffer)]), headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } };
+  return {
+    payload: Buffer.concat([header, Buffer.from(data.buffer)]),
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+  };
 }
 
-interface JsonTensor { name: string; datatype: string; shape: number[]; stored_shape?: number[]; truncated?: boolean; data: number[] }
-interface PageBody { predictions: { request_id: string; payload?: string; inputs: JsonTensor[]; outputs: JsonTensor[] }[]; next: string | null }
+interface JsonTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  stored_shape?: number[];
+  truncated?: boolean;
+  data: number[];
+}
+interface PageBody {
+  predictions: { request_id: string; payload?: string; inputs: JsonTensor[]; outputs: JsonTensor[] }[];
+  next: string | null;
+}
 
 /** Issue 13 items 6 and 7: large requests through a real app, the prediction log and its API. */
 describe('large payloads in the prediction log', () => {
@@ -41,7 +58,13 @@ describe('large payloads in the prediction log', () => {
     await platform.registry.setServingConfig('sum_full', { logPayload: 'full' });
     await platform.registry.setServingConfig('sum_none', { logPayload: 'none' });
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor, observability: platform });
+    app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      monitor: platform.monitor,
+      observability: platform,
+    });
   });
   afterAll(async () => {
     await app.close();
@@ -49,18 +72,26 @@ describe('large payloads in the prediction log', () => {
   });
 
   const storedBytes = async (model: string): Promise<number> => {
-    const { rows } = await sql<{ n: number | null }>`select sum(length(inputs) + length(outputs)) as n from predictions where model = ${model}`.execute(platform.database.db);
+    const { rows } = await sql<{
+      n: number | null;
+    }>`select sum(length(inputs) + length(outputs)) as n from predictions where model = ${model}`.execute(
+      platform.database.db,
+    );
     return Number(rows[0]?.n ?? 0);
   };
 
   it('keeps large tensors out of the log by default: four 32 MB requests store a few KB, and the rows say they were cut', async () => {
-    const responses = await Promise.all(Array.from({ length: 4 }, () => app.inject({ method: 'POST', url: '/v2/models/sum/infer', ...binaryInfer(FLOATS) })));
+    const responses = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        app.inject({ method: 'POST', url: '/v2/models/sum/infer', ...binaryInfer(FLOATS) }),
+      ),
+    );
     for (const response of responses) expect(response.statusCode, response.body).toBe(200);
     await platform.log.flush();
     expect(platform.log.stats().written).toBeGreaterThanOrEqual(4);
     expect(await storedBytes('sum')).toBeLessThan(4 * 8 * 1024);
 
-    const [row] = (await platform.predictions.query({ model: 'sum', limit: 1 }));
+    const [row] = await platform.predictions.query({ model: 'sum', limit: 1 });
     expect(row?.payload).toBe('truncated');
     expect(row?.servedShapes?.inputs).toEqual([[1, FLOATS]]);
     expect(row?.inputs[0]?.shape).toEqual([1, 1024]);
@@ -74,7 +105,7 @@ describe('large payloads in the prediction log', () => {
     expect(logged?.inputs[0]).toMatchObject({ shape: [1, FLOATS], stored_shape: [1, 1024], truncated: true });
   });
 
-  it('follows the model\'s serving config: full keeps every element, none keeps no tensor', async () => {
+  it("follows the model's serving config: full keeps every element, none keeps no tensor", async () => {
     const full = await app.inject({ method: 'POST', url: '/v2/models/sum_full/infer', ...binaryInfer(1_000_000) });
     const none = await app.inject({ method: 'POST', url: '/v2/models/sum_none/infer', ...binaryInfer(1_000_000) });
     expect([full.statusCode, none.statusCode]).toEqual([200, 200]);
@@ -92,7 +123,11 @@ describe('large payloads in the prediction log', () => {
   });
 
   it('refuses a bad payload setting with a 400 naming it', async () => {
-    const response = await app.inject({ method: 'PUT', url: '/api/v1/models/sum/serving', payload: { logPayload: 'some', logMaxElements: 3 } });
+    const response = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/models/sum/serving',
+      payload: { logPayload: 'some', logMaxElements: 3 },
+    });
     expect(response.statusCode).toBe(400);
     expect(response.body).toContain('logPayload must be one of full, capped, none');
     expect(response.body).toContain('logMaxElements must be an integer from 128');
@@ -101,19 +136,33 @@ describe('large payloads in the prediction log', () => {
   it('keeps tabular rows whole and whole rows of large batches, so drift still reads every column', async () => {
     const rows = 40; // 40 x 30 = 1,200 elements: over the cap, kept as its first 34 whole rows
     const data = Array.from({ length: rows * 30 }, (_, i) => (i % 30) + Math.floor(i / 30) / 100);
-    const single = await app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: data.slice(0, 30) }] } });
-    const batch = await app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 30], data }] } });
+    const single = await app.inject({
+      method: 'POST',
+      url: '/v2/models/cancer/infer',
+      payload: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: data.slice(0, 30) }] },
+    });
+    const batch = await app.inject({
+      method: 'POST',
+      url: '/v2/models/cancer/infer',
+      payload: { inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 30], data }] },
+    });
     expect([single.statusCode, batch.statusCode]).toEqual([200, 200]);
     await platform.log.flush();
     const [first, second] = await platform.predictions.query({ model: 'cancer', order: 'asc', limit: 2 });
     expect(first?.payload).toBe('full');
-    expect(Array.from(first!.inputs[0]!.data as Float32Array)).toEqual(Array.from(Float32Array.from(data.slice(0, 30))));
+    expect(Array.from(first!.inputs[0]!.data as Float32Array)).toEqual(
+      Array.from(Float32Array.from(data.slice(0, 30))),
+    );
     expect(second?.payload).toBe('truncated');
     expect(second?.inputs[0]?.shape).toEqual([34, 30]);
-    expect(Array.from(second!.inputs[0]!.data as Float32Array)).toEqual(Array.from(Float32Array.from(data.slice(0, 34 * 30))));
+    expect(Array.from(second!.inputs[0]!.data as Float32Array)).toEqual(
+      Array.from(Float32Array.from(data.slice(0, 34 * 30))),
+    );
     expect(second?.servedShapes?.inputs).toEqual([[rows, 30]]);
 
-    await platform.drift.setReferenceFromFile('cancer', undefined, `${MONITOR_FIXTURES}breast_cancer_train.csv`, ['target']);
+    await platform.drift.setReferenceFromFile('cancer', undefined, `${MONITOR_FIXTURES}breast_cancer_train.csv`, [
+      'target',
+    ]);
     const report = await platform.drift.check({ model: 'cancer', windowMs: 3_600_000 });
     expect(report.sampledRows).toBe(2);
     expect(report.features).toHaveLength(30);
@@ -122,7 +171,10 @@ describe('large payloads in the prediction log', () => {
   });
 
   it('pages GET /api/v1/predictions by bytes with a keyset cursor, summarises big tensors and streams them whole on ?full=true', async () => {
-    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'POST', url: '/v2/models/sum_full/infer', ...binaryInfer(2_000_000) })).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await app.inject({ method: 'POST', url: '/v2/models/sum_full/infer', ...binaryInfer(2_000_000) })).statusCode,
+      ).toBe(200);
     await platform.log.flush();
     const total = await platform.predictions.count({ model: 'sum_full' });
     expect(total).toBe(4);
@@ -133,12 +185,19 @@ describe('large payloads in the prediction log', () => {
     const page = first.json<PageBody>();
     // An 8 MB row fills the default 8 MiB page: one row, and a cursor to the next.
     expect(page.predictions).toHaveLength(1);
-    expect(page.predictions[0]?.inputs[0]).toMatchObject({ shape: [1, 2_000_000], truncated: true, data: [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0] });
+    expect(page.predictions[0]?.inputs[0]).toMatchObject({
+      shape: [1, 2_000_000],
+      truncated: true,
+      data: [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0],
+    });
     expect(page.next).toMatch(/^d\.\d+\.\d+$/);
 
     const seen = [page.predictions[0]!.request_id];
-    for (let next = page.next; next !== null; ) {
-      const more = await app.inject({ method: 'GET', url: `/api/v1/predictions?model=sum_full&limit=2&cursor=${next}` });
+    for (let next = page.next; next !== null;) {
+      const more = await app.inject({
+        method: 'GET',
+        url: `/api/v1/predictions?model=sum_full&limit=2&cursor=${next}`,
+      });
       expect(more.statusCode, more.body.slice(0, 300)).toBe(200);
       const body = more.json<PageBody>();
       seen.push(...body.predictions.map((p) => p.request_id));
@@ -147,9 +206,15 @@ describe('large payloads in the prediction log', () => {
     expect(new Set(seen).size).toBe(total);
     expect(seen).toEqual((await platform.predictions.query({ model: 'sum_full' })).map((p) => p.requestId));
 
-    const byRows = await app.inject({ method: 'GET', url: '/api/v1/predictions?model=sum_full&limit=10&max_bytes=100000000' });
+    const byRows = await app.inject({
+      method: 'GET',
+      url: '/api/v1/predictions?model=sum_full&limit=10&max_bytes=100000000',
+    });
     expect(byRows.json<PageBody>().predictions).toHaveLength(4);
-    const bad = await app.inject({ method: 'GET', url: `/api/v1/predictions?model=sum_full&order=asc&cursor=${page.next}` });
+    const bad = await app.inject({
+      method: 'GET',
+      url: `/api/v1/predictions?model=sum_full&order=asc&cursor=${page.next}`,
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json<{ error: string }>().error).toContain('order=desc');
     expect((await app.inject({ method: 'GET', url: '/api/v1/predictions?max_bytes=12' })).statusCode).toBe(400);
@@ -164,9 +229,18 @@ describe('large payloads in the prediction log', () => {
     };
     setImmediate(count);
     const fullGet = app.inject({ method: 'GET', url: '/api/v1/predictions?model=sum_full&limit=1&full=true' });
-    const small = app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Array.from({ length: 30 }, (_, i) => i) }] } });
+    const small = app.inject({
+      method: 'POST',
+      url: '/v2/models/cancer/infer',
+      payload: {
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Array.from({ length: 30 }, (_, i) => i) }],
+      },
+    });
     const order: string[] = [];
-    const [full] = await Promise.all([fullGet.then((r) => (order.push('full'), r)), small.then((r) => (order.push('small'), r))]);
+    const [full] = await Promise.all([
+      fullGet.then((r) => (order.push('full'), r)),
+      small.then((r) => (order.push('small'), r)),
+    ]);
     counting = false;
     expect(full.statusCode).toBe(200);
     const whole = full.json<PageBody>().predictions[0]!.inputs[0]!;

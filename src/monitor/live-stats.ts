@@ -44,7 +44,15 @@ export class SeriesWindow {
     const index = number % RING;
     let slot = this.ring[index];
     if (slot === undefined || slot.number !== number) {
-      slot = { number, requests: 0, success: 0, invalid: 0, error: 0, rejected: 0, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }) };
+      slot = {
+        number,
+        requests: 0,
+        success: 0,
+        invalid: 0,
+        error: 0,
+        rejected: 0,
+        latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }),
+      };
       this.ring[index] = slot;
     }
     slot.requests++;
@@ -56,7 +64,9 @@ export class SeriesWindow {
   slots(nowMs: number, windowMs: number): Slot[] {
     const newest = Math.floor(nowMs / SLOT_MS);
     const oldest = newest - Math.ceil(windowMs / SLOT_MS);
-    return this.ring.filter((slot): slot is Slot => slot !== undefined && slot.number > oldest && slot.number <= newest);
+    return this.ring.filter(
+      (slot): slot is Slot => slot !== undefined && slot.number > oldest && slot.number <= newest,
+    );
   }
 }
 
@@ -175,16 +185,27 @@ export class LiveStats {
           continue;
         }
         into.requests += series.requests;
-        for (const outcome of Object.keys(into.outcomes) as RequestOutcome[]) into.outcomes[outcome] += series.outcomes[outcome];
+        for (const outcome of Object.keys(into.outcomes) as RequestOutcome[])
+          into.outcomes[outcome] += series.outcomes[outcome];
         if (latency.count > 0) into.latency.merge(latency);
       }
     }
-    return { ...report(query, window, startedAt, this.now(), [...merged.values()]), workers: { answered: results.length, missing } };
+    return {
+      ...report(query, window, startedAt, this.now(), [...merged.values()]),
+      workers: { answered: results.length, missing },
+    };
   }
 
   /** This process's share of `query`'s window, for another worker's {@link queryAll}. */
   part(query: StatsQuery): StatsPart {
-    const series = this.tallies(query, windowOf(query)).map((t) => ({ deployment: t.deployment, model: t.model, version: t.version, requests: t.requests, outcomes: t.outcomes, latency: Buffer.from(t.latency.toProto()).toString('base64') }));
+    const series = this.tallies(query, windowOf(query)).map((t) => ({
+      deployment: t.deployment,
+      model: t.model,
+      version: t.version,
+      requests: t.requests,
+      outcomes: t.outcomes,
+      latency: Buffer.from(t.latency.toProto()).toString('base64'),
+    }));
     return { startedAt: this.startedAt, series };
   }
 
@@ -192,7 +213,14 @@ export class LiveStats {
   metric(name: LiveMetric, scope: StatsQuery): number | undefined {
     const { total } = this.query(scope);
     if (total.requests === 0) return undefined;
-    const value = { requests: total.requests, rps: total.rps, error_rate: total.errorRate, p50_ms: total.p50Ms, p95_ms: total.p95Ms, p99_ms: total.p99Ms }[name];
+    const value = {
+      requests: total.requests,
+      rps: total.rps,
+      error_rate: total.errorRate,
+      p50_ms: total.p50Ms,
+      p95_ms: total.p95Ms,
+      p99_ms: total.p99Ms,
+    }[name];
     return value ?? undefined;
   }
 
@@ -212,14 +240,24 @@ export class LiveStats {
 
 function windowOf(query: StatsQuery): StatsWindow {
   const window = query.window ?? '1m';
-  if (!Object.hasOwn(STATS_WINDOWS, window)) throw invalid(`window "${String(window)}": expected one of ${Object.keys(STATS_WINDOWS).join(', ')}`);
+  if (!Object.hasOwn(STATS_WINDOWS, window))
+    throw invalid(`window "${String(window)}": expected one of ${Object.keys(STATS_WINDOWS).join(', ')}`);
   return window;
 }
 
-function report(query: StatsQuery, window: StatsWindow, startedAt: number, now: number, tallies: readonly Tally[]): StatsReport {
+function report(
+  query: StatsQuery,
+  window: StatsWindow,
+  startedAt: number,
+  now: number,
+  tallies: readonly Tally[],
+): StatsReport {
   const seconds = Math.max(1, Math.min(STATS_WINDOWS[window], now - startedAt)) / 1000;
   const versions = tallies.map((t) => summarise([t], seconds, t.deployment, t.model, t.version));
-  versions.sort((a, b) => a.model.localeCompare(b.model) || (a.version ?? '').localeCompare(b.version ?? '', undefined, { numeric: true }));
+  versions.sort(
+    (a, b) =>
+      a.model.localeCompare(b.model) || (a.version ?? '').localeCompare(b.version ?? '', undefined, { numeric: true }),
+  );
   const total = summarise(tallies, seconds, query.deployment ?? null, query.model ?? '', query.version ?? null);
   return { window, seconds, versions, total };
 }
@@ -228,7 +266,14 @@ export const LIVE_METRICS = ['requests', 'rps', 'error_rate', 'p50_ms', 'p95_ms'
 export type LiveMetric = (typeof LIVE_METRICS)[number];
 
 function tally(slots: readonly Slot[], deployment: string | null, model: string, version: string): Tally {
-  const t: Tally = { deployment, model, version, requests: 0, outcomes: { success: 0, invalid: 0, error: 0, rejected: 0 }, latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }) };
+  const t: Tally = {
+    deployment,
+    model,
+    version,
+    requests: 0,
+    outcomes: { success: 0, invalid: 0, error: 0, rejected: 0 },
+    latency: new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY }),
+  };
   for (const slot of slots) {
     t.requests += slot.requests;
     t.outcomes.success += slot.success;
@@ -240,7 +285,13 @@ function tally(slots: readonly Slot[], deployment: string | null, model: string,
   return t;
 }
 
-function summarise(tallies: readonly Tally[], seconds: number, deployment: string | null, model: string, version: string | null): WindowStats {
+function summarise(
+  tallies: readonly Tally[],
+  seconds: number,
+  deployment: string | null,
+  model: string,
+  version: string | null,
+): WindowStats {
   const outcomes = { success: 0, invalid: 0, error: 0, rejected: 0 };
   let requests = 0;
   const latency = new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY });

@@ -18,14 +18,29 @@ function samples(text: string): Map<string, number> {
 
 function event(overrides: Partial<InferenceEvent>): InferenceEvent {
   return {
-    requestId: 'r', timeMs: 0, deployment: undefined, model: 'm', version: '1.0.0', protocol: 'http', outcome: 'success', errorCode: undefined,
-    durationSeconds: 0.001, queueSeconds: 0, computeSeconds: 0.0005, inputs: undefined, outputs: undefined, ...overrides,
+    requestId: 'r',
+    timeMs: 0,
+    deployment: undefined,
+    model: 'm',
+    version: '1.0.0',
+    protocol: 'http',
+    outcome: 'success',
+    errorCode: undefined,
+    durationSeconds: 0.001,
+    queueSeconds: 0,
+    computeSeconds: 0.0005,
+    inputs: undefined,
+    outputs: undefined,
+    ...overrides,
   };
 }
 
 describe('ServingMetrics', () => {
   it('puts each observation in the right bucket, cumulative, with sum and count', async () => {
-    const metrics = new ServingMetrics({ queues: () => [{ key: { model: 'm', version: '1.0.0' }, queued: 3, inFlight: 1 }], loadedModels: () => 2 }, { processMetrics: false });
+    const metrics = new ServingMetrics(
+      { queues: () => [{ key: { model: 'm', version: '1.0.0' }, queued: 3, inFlight: 1 }], loadedModels: () => 2 },
+      { processMetrics: false },
+    );
     for (const seconds of [0.0002, 0.0003, 0.004, 0.004, 7, 12]) metrics.observe(event({ durationSeconds: seconds }));
     metrics.observe(event({ outcome: 'invalid', errorCode: 'INVALID_ARGUMENT', durationSeconds: 0.0001 }));
     metrics.observeBatch({ model: 'm', version: '1.0.0' }, 3);
@@ -43,7 +58,10 @@ describe('ServingMetrics', () => {
     expect(s.get(`slipway_request_duration_seconds_bucket{${labels},le="10"}`)).toBe(6);
     expect(s.get(`slipway_request_duration_seconds_bucket{${labels},le="+Inf"}`)).toBe(7);
     expect(s.get(`slipway_request_duration_seconds_count{${labels}}`)).toBe(7);
-    expect(s.get(`slipway_request_duration_seconds_sum{${labels}}`)).toBeCloseTo(0.0001 + 0.0002 + 0.0003 + 0.008 + 19, 9);
+    expect(s.get(`slipway_request_duration_seconds_sum{${labels}}`)).toBeCloseTo(
+      0.0001 + 0.0002 + 0.0003 + 0.008 + 19,
+      9,
+    );
     // queue and compute count successes only
     expect(s.get(`slipway_compute_duration_seconds_count{${labels}}`)).toBe(6);
     expect(s.get('slipway_batch_size_bucket{model="m",version="1.0.0",le="2"}')).toBe(0);
@@ -62,7 +80,12 @@ describe('GET /metrics and /api/v1/stats after a scripted sequence of requests',
   beforeAll(async () => {
     platform = await openTestPlatform();
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor });
+    app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      monitor: platform.monitor,
+    });
   });
   afterAll(async () => {
     await app.close();
@@ -75,11 +98,24 @@ describe('GET /metrics and /api/v1/stats after a scripted sequence of requests',
       const ok = await app.inject({ method: 'POST', url: '/v2/models/breast_cancer/infer', payload: { inputs } });
       expect(ok.statusCode, ok.body).toBe(200);
     }
-    const predict = await app.inject({ method: 'POST', url: '/v1/models/breast_cancer:predict', payload: { instances: [Array.from({ length: 30 }, () => 0.5)] } });
+    const predict = await app.inject({
+      method: 'POST',
+      url: '/v1/models/breast_cancer:predict',
+      payload: { instances: [Array.from({ length: 30 }, () => 0.5)] },
+    });
     expect(predict.statusCode, predict.body).toBe(200);
-    const badShape = await app.inject({ method: 'POST', url: '/v2/models/breast_cancer/infer', payload: { inputs: [{ ...inputs[0], shape: [1, 29], data: Array.from({ length: 29 }, () => 0) }] } });
+    const badShape = await app.inject({
+      method: 'POST',
+      url: '/v2/models/breast_cancer/infer',
+      payload: { inputs: [{ ...inputs[0], shape: [1, 29], data: Array.from({ length: 29 }, () => 0) }] },
+    });
     expect(badShape.statusCode).toBe(400);
-    const badJson = await app.inject({ method: 'POST', url: '/v2/models/breast_cancer/infer', headers: { 'content-type': 'application/json' }, payload: '{"inputs": [' });
+    const badJson = await app.inject({
+      method: 'POST',
+      url: '/v2/models/breast_cancer/infer',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"inputs": [',
+    });
     expect(badJson.statusCode).toBe(400);
     for (const name of ['no_such_model_a', 'no_such_model_b']) {
       const unknown = await app.inject({ method: 'POST', url: `/v2/models/${name}/infer`, payload: { inputs } });
@@ -95,19 +131,40 @@ describe('GET /metrics and /api/v1/stats after a scripted sequence of requests',
     expect(s.get(`slipway_request_duration_seconds_count{${labels}}`)).toBe(7); // 6 successes + the bad shape
     expect(s.get(`slipway_requests_total{${labels},outcome="invalid"}`)).toBe(1);
     // The malformed body never resolved a version; unknown model names never become labels.
-    expect(s.get('slipway_requests_total{deployment="",model="breast_cancer",version="",protocol="http",outcome="invalid"}')).toBe(1);
-    expect(s.get('slipway_requests_total{deployment="",model="",version="",protocol="http",outcome="invalid"}')).toBe(2);
+    expect(
+      s.get('slipway_requests_total{deployment="",model="breast_cancer",version="",protocol="http",outcome="invalid"}'),
+    ).toBe(1);
+    expect(s.get('slipway_requests_total{deployment="",model="",version="",protocol="http",outcome="invalid"}')).toBe(
+      2,
+    );
     expect(response.body).not.toContain('no_such_model');
     expect(s.get(`slipway_batch_size_count{model="breast_cancer",version="1.0.0"}`)).toBe(6);
     expect(s.get('slipway_loaded_models')).toBe(1);
-    expect(s.get('slipway_model_load_duration_seconds_count{model="breast_cancer",version="1.0.0",result="loaded"}')).toBe(1);
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    expect(
+      s.get('slipway_model_load_duration_seconds_count{model="breast_cancer",version="1.0.0",result="loaded"}'),
+    ).toBe(1);
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect(response.body, name).toMatch(new RegExp(`^${name} `, 'm'));
     }
 
     const stats = await app.inject({ method: 'GET', url: '/api/v1/stats?model=breast_cancer&window=5m' });
     expect(stats.statusCode, stats.body).toBe(200);
-    const report = stats.json<{ window: string; versions: { version: string; requests: number; errorRate: number; p50Ms: number; p99Ms: number; outcomes: Record<string, number> }[] }>();
+    const report = stats.json<{
+      window: string;
+      versions: {
+        version: string;
+        requests: number;
+        errorRate: number;
+        p50Ms: number;
+        p99Ms: number;
+        outcomes: Record<string, number>;
+      }[];
+    }>();
     expect(report.window).toBe('5m');
     const v1 = report.versions.find((v) => v.version === '1.0.0');
     expect(v1?.requests).toBe(7);

@@ -3,10 +3,24 @@
  * (`slipway_` prefix, base units, `_total` counters) with bounded labels only: deployment, model,
  * version (names the registry knows, '' otherwise) and protocol.
  */
-import { AggregatorRegistry, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import type { InferenceEvent, RequestOutcome } from './events.js';
 import { REQUEST_OUTCOMES } from './events.js';
-import { LATENCY_BUCKETS, SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics.js';
+import {
+  LATENCY_BUCKETS,
+  SeriesCounter,
+  SeriesHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+} from './series-metrics.js';
 
 const REQUEST_LABELS = ['deployment', 'model', 'version', 'protocol'] as const;
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -38,11 +52,35 @@ export interface GaugeSource {
 
 export class ServingMetrics {
   readonly registry = new Registry();
-  private readonly requests = new SeriesCounter('slipway_requests_total', 'Inference requests by outcome (success, invalid, error, rejected).', [...REQUEST_LABELS, 'outcome']).register(this.registry);
-  private readonly duration = new SeriesHistogram('slipway_request_duration_seconds', 'Inference request duration, arrival to answer.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
-  private readonly queue = new SeriesHistogram('slipway_queue_duration_seconds', 'Time inference requests waited in the batch queue.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
-  private readonly compute = new SeriesHistogram('slipway_compute_duration_seconds', 'Duration of the model run that carried each request.', REQUEST_LABELS, LATENCY_BUCKETS).register(this.registry);
-  private readonly batchSize = new SeriesHistogram('slipway_batch_size', 'Rows per model run made by the dynamic batcher.', ['model', 'version'], BATCH_BUCKETS).register(this.registry);
+  private readonly requests = new SeriesCounter(
+    'slipway_requests_total',
+    'Inference requests by outcome (success, invalid, error, rejected).',
+    [...REQUEST_LABELS, 'outcome'],
+  ).register(this.registry);
+  private readonly duration = new SeriesHistogram(
+    'slipway_request_duration_seconds',
+    'Inference request duration, arrival to answer.',
+    REQUEST_LABELS,
+    LATENCY_BUCKETS,
+  ).register(this.registry);
+  private readonly queue = new SeriesHistogram(
+    'slipway_queue_duration_seconds',
+    'Time inference requests waited in the batch queue.',
+    REQUEST_LABELS,
+    LATENCY_BUCKETS,
+  ).register(this.registry);
+  private readonly compute = new SeriesHistogram(
+    'slipway_compute_duration_seconds',
+    'Duration of the model run that carried each request.',
+    REQUEST_LABELS,
+    LATENCY_BUCKETS,
+  ).register(this.registry);
+  private readonly batchSize = new SeriesHistogram(
+    'slipway_batch_size',
+    'Rows per model run made by the dynamic batcher.',
+    ['model', 'version'],
+    BATCH_BUCKETS,
+  ).register(this.registry);
   private readonly loadDuration: Histogram<'model' | 'version' | 'result'>;
   private readonly cache = new Map<string, RequestSeries>();
   private readonly batchCache = new Map<string, HistogramSeries>();
@@ -50,13 +88,19 @@ export class ServingMetrics {
 
   constructor(source: GaugeSource, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.loadDuration = new Histogram({ name: 'slipway_model_load_duration_seconds', help: 'Model load time, including warm-up.', labelNames: ['model', 'version', 'result'], buckets: LOAD_BUCKETS, registers });
+    this.loadDuration = new Histogram({
+      name: 'slipway_model_load_duration_seconds',
+      help: 'Model load time, including warm-up.',
+      labelNames: ['model', 'version', 'result'],
+      buckets: LOAD_BUCKETS,
+      registers,
+    });
     // `aggregator`: how `--workers N` combines the workers' values into one scrape (cluster.ts in
     // prom-client): queues and runs add up; loaded models is the fewest any worker has loaded, so
     // it counts what every worker can serve without a load.
     new Gauge({
       name: 'slipway_queue_depth',
-      help: 'Requests waiting in a model version\'s batch queue.',
+      help: "Requests waiting in a model version's batch queue.",
       labelNames: ['model', 'version'],
       registers,
       aggregator: 'sum',
@@ -98,13 +142,21 @@ export class ServingMetrics {
       const labels = [deployment ?? '', model, version, protocol];
       const outcomes = {} as Record<RequestOutcome, CounterSeries>;
       for (const outcome of REQUEST_OUTCOMES) outcomes[outcome] = this.requests.child([...labels, outcome]);
-      series = { outcomes, duration: this.duration.child(labels), queue: this.queue.child(labels), compute: this.compute.child(labels) };
+      series = {
+        outcomes,
+        duration: this.duration.child(labels),
+        queue: this.queue.child(labels),
+        compute: this.compute.child(labels),
+      };
       this.cache.set(key, series);
     }
     return series;
   }
 
-  observe(event: InferenceEvent, series = this.series(event.deployment, event.model, event.version, event.protocol)): void {
+  observe(
+    event: InferenceEvent,
+    series = this.series(event.deployment, event.model, event.version, event.protocol),
+  ): void {
     series.outcomes[event.outcome].inc();
     series.duration.observe(event.durationSeconds);
     if (event.outcome === 'success') {
@@ -143,11 +195,15 @@ export class ServingMetrics {
 
   /** The exposition text and its content type (of every worker once {@link aggregateWith} is set). */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    if (this.gather === undefined) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    if (this.gather === undefined)
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
     const { results, missing } = await this.gather();
     const body = await AggregatorRegistry.aggregate(results).metrics();
     // A worker busy past the gather timeout (a model load) is left out, and the scrape says so.
-    const note = missing > 0 ? `# slipway: ${missing} worker(s) did not answer in time; their series are missing from this scrape\n` : '';
+    const note =
+      missing > 0
+        ? `# slipway: ${missing} worker(s) did not answer in time; their series are missing from this scrape\n`
+        : '';
     return { contentType: this.registry.contentType, body: note + body };
   }
 }

@@ -4,12 +4,30 @@ import type { InferenceEvent, RequestOutcome } from './events.js';
 import { ModelStatistics, mergeModelStats, queryStatistics, type StatisticsModels } from './model-statistics.js';
 import { Monitor } from './monitor.js';
 
-function event(model: string, version: string, outcome: RequestOutcome, rows: number, seconds: { duration: number; queue?: number; compute?: number }, timeMs = 1_700_000_000_000): InferenceEvent {
+function event(
+  model: string,
+  version: string,
+  outcome: RequestOutcome,
+  rows: number,
+  seconds: { duration: number; queue?: number; compute?: number },
+  timeMs = 1_700_000_000_000,
+): InferenceEvent {
   return {
-    requestId: 'r', timeMs, deployment: undefined, model, version, protocol: 'http', outcome,
+    requestId: 'r',
+    timeMs,
+    deployment: undefined,
+    model,
+    version,
+    protocol: 'http',
+    outcome,
     errorCode: outcome === 'success' ? undefined : 'INVALID_ARGUMENT',
-    durationSeconds: seconds.duration, queueSeconds: seconds.queue ?? 0, computeSeconds: seconds.compute ?? 0,
-    inputs: outcome === 'success' ? [{ name: 'x', datatype: 'FP32', shape: [rows, 3], data: new Float32Array(rows * 3) }] : undefined,
+    durationSeconds: seconds.duration,
+    queueSeconds: seconds.queue ?? 0,
+    computeSeconds: seconds.compute ?? 0,
+    inputs:
+      outcome === 'success'
+        ? [{ name: 'x', datatype: 'FP32', shape: [rows, 3], data: new Float32Array(rows * 3) }]
+        : undefined,
     outputs: undefined,
   };
 }
@@ -40,8 +58,18 @@ describe('ModelStatistics', () => {
           cache_miss: zero,
         },
         batch_stats: [
-          { batch_size: 1, compute_input: { count: 1, ns: 0 }, compute_infer: { count: 1, ns: 1_000_000 }, compute_output: { count: 1, ns: 0 } },
-          { batch_size: 3, compute_input: { count: 1, ns: 0 }, compute_infer: { count: 1, ns: 3_000_000 }, compute_output: { count: 1, ns: 0 } },
+          {
+            batch_size: 1,
+            compute_input: { count: 1, ns: 0 },
+            compute_infer: { count: 1, ns: 1_000_000 },
+            compute_output: { count: 1, ns: 0 },
+          },
+          {
+            batch_size: 3,
+            compute_input: { count: 1, ns: 0 },
+            compute_infer: { count: 1, ns: 3_000_000 },
+            compute_output: { count: 1, ns: 0 },
+          },
         ],
       },
     ]);
@@ -60,7 +88,14 @@ describe('ModelStatistics', () => {
     expect(row?.execution_count).toBe(1);
     expect(row?.inference_stats.queue).toEqual({ count: 2, ns: 1_500_000 });
     expect(row?.inference_stats.fail).toEqual(zero);
-    expect(row?.batch_stats).toEqual([{ batch_size: 2, compute_input: { count: 1, ns: 0 }, compute_infer: { count: 1, ns: 1_500_000 }, compute_output: { count: 1, ns: 0 } }]);
+    expect(row?.batch_stats).toEqual([
+      {
+        batch_size: 2,
+        compute_input: { count: 1, ns: 0 },
+        compute_infer: { count: 1, ns: 1_500_000 },
+        compute_output: { count: 1, ns: 0 },
+      },
+    ]);
     expect(stats.all().map((r) => `${r.name}@${r.version}`)).toEqual(['m@2.0.0']);
   });
 
@@ -70,7 +105,13 @@ describe('ModelStatistics', () => {
     stats.observe(event('a', '1.0.0', 'success', 1, { duration: 0.001 }));
     expect(stats.all().map((r) => `${r.name}@${r.version}`)).toEqual(['a@1.0.0', 'm@1.2.0', 'm@1.9.0', 'm@1.10.0']);
     const unused = stats.ofVersion('m', '3.0.0');
-    expect([unused.last_inference, unused.inference_count, unused.execution_count, unused.batch_stats, unused.inference_stats.success]).toEqual([0, 0, 0, [], zero]);
+    expect([
+      unused.last_inference,
+      unused.inference_count,
+      unused.execution_count,
+      unused.batch_stats,
+      unused.inference_stats.success,
+    ]).toEqual([0, 0, 0, [], zero]);
   });
 });
 
@@ -85,28 +126,48 @@ describe('mergeModelStats', () => {
     const merged = mergeModelStats([one.all(), two.all()]);
     expect(merged.map((r) => `${r.name}@${r.version}`)).toEqual(['b@1.0.0', 'm@1.0.0']);
     const m = merged[1]!;
-    expect([m.last_inference, m.inference_count, m.execution_count, m.inference_stats.success, m.inference_stats.compute_input]).toEqual([5004, 4, 3, { count: 3, ns: 8_000_000 }, { count: 3, ns: 0 }]);
-    expect(m.batch_stats.map((b) => [b.batch_size, b.compute_infer])).toEqual([[1, { count: 2, ns: 3_000_000 }], [2, { count: 1, ns: 3_000_000 }]]);
+    expect([
+      m.last_inference,
+      m.inference_count,
+      m.execution_count,
+      m.inference_stats.success,
+      m.inference_stats.compute_input,
+    ]).toEqual([5004, 4, 3, { count: 3, ns: 8_000_000 }, { count: 3, ns: 0 }]);
+    expect(m.batch_stats.map((b) => [b.batch_size, b.compute_infer])).toEqual([
+      [1, { count: 2, ns: 3_000_000 }],
+      [2, { count: 1, ns: 3_000_000 }],
+    ]);
   });
 });
 
 describe('Monitor', () => {
-  it('feeds its statistics from the observer and from the pool\'s batch runs (key model@version)', async () => {
+  it("feeds its statistics from the observer and from the pool's batch runs (key model@version)", async () => {
     const monitor = new Monitor({ gauges: { queues: () => [], loadedModels: () => 0 }, processMetrics: false });
     monitor.observeBatch({ model: 'my-model', version: '1.2.0' }, 2, 1.25);
     monitor.observer(event('my-model', '1.2.0', 'success', 1, { duration: 0.002, compute: 0.00125 }));
     monitor.observer(event('my-model', '1.2.0', 'success', 1, { duration: 0.002, compute: 0.00125 }));
     const [row] = monitor.statistics.ofModel('my-model');
-    expect([row?.inference_count, row?.execution_count, row?.batch_stats.map((b) => [b.batch_size, b.compute_infer])]).toEqual([2, 1, [[2, { count: 1, ns: 1_250_000 }]]]);
-    expect(await monitor.metrics.scrape().then((s) => s.body)).toContain('slipway_batch_size_count{model="my-model",version="1.2.0"} 1');
+    expect([
+      row?.inference_count,
+      row?.execution_count,
+      row?.batch_stats.map((b) => [b.batch_size, b.compute_infer]),
+    ]).toEqual([2, 1, [[2, { count: 1, ns: 1_250_000 }]]]);
+    expect(await monitor.metrics.scrape().then((s) => s.body)).toContain(
+      'slipway_batch_size_count{model="my-model",version="1.2.0"} 1',
+    );
   });
 });
 
 describe('queryStatistics', () => {
   const models: StatisticsModels = {
-    getModel: (name) => (name === 'm' || name === 'quiet' ? Promise.resolve({}) : Promise.reject(notFound(`model "${name}" does not exist`))),
+    getModel: (name) =>
+      name === 'm' || name === 'quiet'
+        ? Promise.resolve({})
+        : Promise.reject(notFound(`model "${name}" does not exist`)),
     resolve: (model, selector) =>
-      model === 'm' && (selector === '1' || selector === '1.0.0') ? Promise.resolve({ version: '1.0.0' }) : Promise.reject(notFound(`model "${model}" has no version ${selector}`)),
+      model === 'm' && (selector === '1' || selector === '1.0.0')
+        ? Promise.resolve({ version: '1.0.0' })
+        : Promise.reject(notFound(`model "${model}" has no version ${selector}`)),
   };
   const stats = new ModelStatistics();
   stats.observe(event('m', '1.0.0', 'success', 1, { duration: 0.001 }));
@@ -116,12 +177,17 @@ describe('queryStatistics', () => {
     expect((await queryStatistics(stats, models)).map((r) => r.version)).toEqual(['1.0.0', '2.0.0']);
     expect((await queryStatistics(stats, models, 'm')).map((r) => r.version)).toEqual(['1.0.0', '2.0.0']);
     expect(await queryStatistics(stats, models, 'quiet')).toEqual([]);
-    expect((await queryStatistics(stats, models, 'm', '1')).map((r) => [r.version, r.inference_count])).toEqual([['1.0.0', 1]]);
+    expect((await queryStatistics(stats, models, 'm', '1')).map((r) => [r.version, r.inference_count])).toEqual([
+      ['1.0.0', 1],
+    ]);
   });
 
   it('refuses unknown models and versions, and a version without a model', async () => {
     await expect(queryStatistics(stats, models, 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(queryStatistics(stats, models, 'm', '9.0.0')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(queryStatistics(stats, models, undefined, '1.0.0')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('version "1.0.0" needs a model name') });
+    await expect(queryStatistics(stats, models, undefined, '1.0.0')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('version "1.0.0" needs a model name'),
+    });
   });
 });

@@ -161,7 +161,9 @@ export class ModelStatistics {
   ofModel(model: string): ModelStat[] {
     const versions = this.models.get(model);
     if (versions === undefined) return [];
-    return [...versions.keys()].sort(compareText).map((version) => statOf(model, version, versions.get(version) as VersionTallies));
+    return [...versions.keys()]
+      .sort(compareText)
+      .map((version) => statOf(model, version, versions.get(version) as VersionTallies));
   }
 
   /** The row of one version; all zeros when it has not served. */
@@ -197,9 +199,15 @@ export interface StatisticsModels {
  * version, resolved like an inference request's (zeros when it has not served). An unknown model
  * or version is NOT_FOUND.
  */
-export async function queryStatistics(statistics: ModelStatistics, models: StatisticsModels, model?: string, version?: string): Promise<ModelStat[]> {
+export async function queryStatistics(
+  statistics: ModelStatistics,
+  models: StatisticsModels,
+  model?: string,
+  version?: string,
+): Promise<ModelStat[]> {
   if (model === undefined) {
-    if (version !== undefined) throw invalid(`version "${version}" needs a model name: give both, or neither for every model`);
+    if (version !== undefined)
+      throw invalid(`version "${version}" needs a model name: give both, or neither for every model`);
     return statistics.allOfServer();
   }
   if (version === undefined) {
@@ -207,7 +215,10 @@ export async function queryStatistics(statistics: ModelStatistics, models: Stati
     return (await statistics.allOfServer()).filter((row) => row.name === model);
   }
   const record = await models.resolve(model, version);
-  return [(await statistics.allOfServer()).find((row) => row.name === model && row.version === record.version) ?? statistics.ofVersion(model, record.version)];
+  return [
+    (await statistics.allOfServer()).find((row) => row.name === model && row.version === record.version) ??
+      statistics.ofVersion(model, record.version),
+  ];
 }
 
 /**
@@ -227,7 +238,8 @@ export function mergeModelStats(parts: readonly (readonly ModelStat[])[]): Model
 function addStats(a: ModelStat, b: ModelStat): ModelStat {
   const sum = (x: DurationStat, y: DurationStat): DurationStat => ({ count: x.count + y.count, ns: x.ns + y.ns });
   const stats = {} as Record<keyof InferenceStats, DurationStat>;
-  for (const field of Object.keys(a.inference_stats) as (keyof InferenceStats)[]) stats[field] = sum(a.inference_stats[field], b.inference_stats[field]);
+  for (const field of Object.keys(a.inference_stats) as (keyof InferenceStats)[])
+    stats[field] = sum(a.inference_stats[field], b.inference_stats[field]);
   const batches = new Map<number, BatchStat>();
   for (const batch of [...a.batch_stats, ...b.batch_stats]) {
     const seen = batches.get(batch.batch_size);
@@ -235,7 +247,12 @@ function addStats(a: ModelStat, b: ModelStat): ModelStat {
       batch.batch_size,
       seen === undefined
         ? batch
-        : { batch_size: batch.batch_size, compute_input: sum(seen.compute_input, batch.compute_input), compute_infer: sum(seen.compute_infer, batch.compute_infer), compute_output: sum(seen.compute_output, batch.compute_output) },
+        : {
+            batch_size: batch.batch_size,
+            compute_input: sum(seen.compute_input, batch.compute_input),
+            compute_infer: sum(seen.compute_infer, batch.compute_infer),
+            compute_output: sum(seen.compute_output, batch.compute_output),
+          },
     );
   }
   return {
@@ -271,7 +288,12 @@ function statOf(name: string, version: string, t: VersionTallies): ModelStat {
     },
     batch_stats: [...t.batches.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([size, tally]) => ({ batch_size: size, compute_input: zeroNs(tally.count), compute_infer: tally.toJSON(), compute_output: zeroNs(tally.count) })),
+      .map(([size, tally]) => ({
+        batch_size: size,
+        compute_input: zeroNs(tally.count),
+        compute_infer: tally.toJSON(),
+        compute_output: zeroNs(tally.count),
+      })),
   };
 }
 

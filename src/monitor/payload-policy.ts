@@ -32,12 +32,20 @@ export function keptElements(policy: PayloadPolicy): number {
 }
 
 /** A validated policy from a mode and a cap (either may be missing: the fallback's is used). */
-export function payloadPolicy(mode: unknown, maxElements: unknown, fallback: PayloadPolicy = DEFAULT_PAYLOAD_POLICY): PayloadPolicy {
+export function payloadPolicy(
+  mode: unknown,
+  maxElements: unknown,
+  fallback: PayloadPolicy = DEFAULT_PAYLOAD_POLICY,
+): PayloadPolicy {
   const problems: string[] = [];
   const chosenMode = mode ?? fallback.mode;
-  if (typeof chosenMode !== 'string' || !(PAYLOAD_MODES as readonly string[]).includes(chosenMode)) problems.push(`payload mode ${JSON.stringify(chosenMode)}: expected ${PAYLOAD_MODES.join(', ')}`);
+  if (typeof chosenMode !== 'string' || !(PAYLOAD_MODES as readonly string[]).includes(chosenMode))
+    problems.push(`payload mode ${JSON.stringify(chosenMode)}: expected ${PAYLOAD_MODES.join(', ')}`);
   const cap = maxElements ?? fallback.maxElements;
-  if (typeof cap !== 'number' || !Number.isInteger(cap) || cap < MIN_CAP_ELEMENTS || cap > MAX_CAP_ELEMENTS) problems.push(`max elements ${JSON.stringify(cap)}: expected an integer from ${MIN_CAP_ELEMENTS} to ${MAX_CAP_ELEMENTS}`);
-  if (problems.length > 0) throw invalid(`prediction log payload policy: ${problems.join("; ")}`, problems);
+  if (typeof cap !== 'number' || !Number.isInteger(cap) || cap < MIN_CAP_ELEMENTS || cap > MAX_CAP_ELEMENTS)
+    problems.push(
+      `max elements ${JSON.stringify(cap)}: expected an integer from ${MIN_CAP_ELEMENTS} to ${MAX_CAP_ELEMENTS}`,
+    );
+  if (problems.length > 0) throw invalid(`prediction log payload policy: ${problems.join('; ')}`, problems);
   return Object.freeze({ mode: chosenMode as PayloadMode, maxElements: cap as number });
 }

@@ -14,7 +14,14 @@
 import { SlipwayError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import type { RegistryService } from '../registry/registry-service.js';
-import { binaryClassificationMetrics, multiclassMetrics, regressionMetrics, type BinaryClassificationMetrics, type MulticlassMetrics, type RegressionMetrics } from '../stats/index.js';
+import {
+  binaryClassificationMetrics,
+  multiclassMetrics,
+  regressionMetrics,
+  type BinaryClassificationMetrics,
+  type MulticlassMetrics,
+  type RegressionMetrics,
+} from '../stats/index.js';
 import { elementValue } from './feature-columns.js';
 import { isFloat, predictedLabel } from './experiment-outcomes.js';
 import type { PredictionStore, PredictionWithFeedback } from './prediction-store.js';
@@ -50,7 +57,19 @@ export interface PerformanceServiceOptions {
 }
 
 /** Metric names alert rules may use, with how to read them from a version's performance. */
-export const PERFORMANCE_METRICS = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'log_loss', 'macro_f1', 'mae', 'rmse', 'r2', 'feedback_count'] as const;
+export const PERFORMANCE_METRICS = [
+  'accuracy',
+  'precision',
+  'recall',
+  'f1',
+  'roc_auc',
+  'log_loss',
+  'macro_f1',
+  'mae',
+  'rmse',
+  'r2',
+  'feedback_count',
+] as const;
 export type PerformanceMetric = (typeof PERFORMANCE_METRICS)[number];
 
 export class PerformanceService {
@@ -64,7 +83,10 @@ export class PerformanceService {
     await this.options.registry.getModel(model);
     const until = this.now();
     const since = until - windowMs;
-    const rows = await this.options.predictions.joinedFeedback({ model, since, until, ...(version === undefined ? {} : { version }) }, this.options.maxRows ?? 100_000);
+    const rows = await this.options.predictions.joinedFeedback(
+      { model, since, until, ...(version === undefined ? {} : { version }) },
+      this.options.maxRows ?? 100_000,
+    );
     const byVersion = new Map<string, PredictionWithFeedback[]>();
     for (const row of rows) {
       const list = byVersion.get(row.version) ?? [];
@@ -74,18 +96,30 @@ export class PerformanceService {
     const versions = [...byVersion.entries()]
       .sort(([a], [b]) => b.localeCompare(a, undefined, { numeric: true }))
       .map(([v, list]) => evaluate(v, list));
-    if (version !== undefined && versions.length === 0) versions.push({ version, task: null, count: 0, reason: 'no feedback for predictions in this window' });
+    if (version !== undefined && versions.length === 0)
+      versions.push({ version, task: null, count: 0, reason: 'no feedback for predictions in this window' });
     return { model, window: formatDuration(windowMs), since, until, versions };
   }
 
   /** One figure for alert rules; undefined when there is no feedback to compute it from. */
-  async metric(name: PerformanceMetric, scope: { model: string; version?: string }, windowMs: number): Promise<number | undefined> {
+  async metric(
+    name: PerformanceMetric,
+    scope: { model: string; version?: string },
+    windowMs: number,
+  ): Promise<number | undefined> {
     const report = await this.report(scope.model, windowMs, scope.version);
     const v = report.versions[0];
     if (v === undefined) return undefined;
     if (name === 'feedback_count') return v.count;
     const value: number | null | undefined = v.binary
-      ? { accuracy: v.binary.accuracy, precision: v.binary.precision, recall: v.binary.recall, f1: v.binary.f1, roc_auc: v.binary.rocAuc, log_loss: v.binary.logLoss }[name as string]
+      ? {
+          accuracy: v.binary.accuracy,
+          precision: v.binary.precision,
+          recall: v.binary.recall,
+          f1: v.binary.f1,
+          roc_auc: v.binary.rocAuc,
+          log_loss: v.binary.logLoss,
+        }[name as string]
       : v.multiclass
         ? { accuracy: v.multiclass.accuracy, macro_f1: v.multiclass.macroF1 }[name as string]
         : v.regression
@@ -108,10 +142,22 @@ function evaluate(version: string, rows: readonly PredictionWithFeedback[]): Ver
       predicted.push(value);
       actual.push(row.value as number);
     }
-    if (predicted.length === 0) return { version, task: 'regression', count: 0, reason: 'the model has no floating-point output to compare values with' };
-    return { version, task: 'regression', count: predicted.length, regression: regressionMetrics({ actual, predicted }) };
+    if (predicted.length === 0)
+      return {
+        version,
+        task: 'regression',
+        count: 0,
+        reason: 'the model has no floating-point output to compare values with',
+      };
+    return {
+      version,
+      task: 'regression',
+      count: predicted.length,
+      regression: regressionMetrics({ actual, predicted }),
+    };
   }
-  if (labelled.length === 0) return { version, task: null, count: 0, reason: 'no feedback for predictions in this window' };
+  if (labelled.length === 0)
+    return { version, task: null, count: 0, reason: 'no feedback for predictions in this window' };
   const first = labelled[0] as PredictionWithFeedback;
   const probabilities = first.outputs.find((t) => isFloat(t) && t.shape.length === 2 && (t.shape[1] as number) >= 2);
   const distinct = [...new Set(labelled.map((r) => r.label as string))].sort(compareLabels);
@@ -136,7 +182,11 @@ function evaluate(version: string, rows: readonly PredictionWithFeedback[]): Ver
     labels.push(row.label as string);
     predicted.push(guess);
   }
-  if (labels.length === 0) throw new SlipwayError('FAILED_PRECONDITION', `version ${version} has neither a label output nor class probabilities to compare labels with`);
+  if (labels.length === 0)
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `version ${version} has neither a label output nor class probabilities to compare labels with`,
+    );
   return { version, task: 'multiclass', count: labels.length, multiclass: multiclassMetrics({ labels, predicted }) };
 }
 

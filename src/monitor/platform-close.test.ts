@@ -11,8 +11,18 @@ describe('closing the platform', () => {
     try {
       await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
       const [input] = expectedOutputs('breast_cancer').inputs;
-      const row = { name: input!.name, datatype: 'FP32' as const, shape: [1, 30], data: Float32Array.from(input!.data.slice(0, 30) as number[]) };
-      const ids = await Promise.all(Array.from({ length: 200 }, async () => (await platform.serving.pipeline.infer(tensorRequest('breast_cancer', [row]))).id));
+      const row = {
+        name: input!.name,
+        datatype: 'FP32' as const,
+        shape: [1, 30],
+        data: Float32Array.from(input!.data.slice(0, 30) as number[]),
+      };
+      const ids = await Promise.all(
+        Array.from(
+          { length: 200 },
+          async () => (await platform.serving.pipeline.infer(tensorRequest('breast_cancer', [row]))).id,
+        ),
+      );
       await platform.close();
       const store = new SqlPredictionStore(await openDatabase({ sqlitePath: path.join(platform.home, 'slipway.db') }));
       try {

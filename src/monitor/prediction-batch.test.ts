@@ -24,7 +24,9 @@ function entry(i: number, overrides: Partial<PredictionEntry> = {}): PredictionE
 describe('packed batches', () => {
   it('unpack to the entries in stored form, tensor blobs as views', () => {
     const packer = new PredictionBatchPacker(64);
-    const entries = Array.from({ length: 50 }, (_, i) => entry(i, i === 7 ? { shadow: { v: 2 }, features: ['ä', 1] } : {}));
+    const entries = Array.from({ length: 50 }, (_, i) =>
+      entry(i, i === 7 ? { shadow: { v: 2 }, features: ['ä', 1] } : {}),
+    );
     for (const e of entries) packer.add(e);
     const batch = packer.take()!;
     expect(batch.rows).toBe(50);
@@ -54,7 +56,13 @@ describe('packed batches', () => {
   it('repeats model, version and deployment by reference to the previous entry, across changes and gaps', () => {
     const packer = new PredictionBatchPacker();
     const shape: [string, string, string | undefined][] = [
-      ['a', '1', 'x'], ['a', '1', undefined], ['a', '1', 'x'], ['b', '1', 'x'], ['a', '2', 'y'], ['a', '2', 'y'], ['a', '2', undefined],
+      ['a', '1', 'x'],
+      ['a', '1', undefined],
+      ['a', '1', 'x'],
+      ['b', '1', 'x'],
+      ['a', '2', 'y'],
+      ['a', '2', 'y'],
+      ['a', '2', undefined],
     ];
     shape.forEach(([model, version, deployment], i) => packer.add(entry(i, { model, version, deployment })));
     const rows = unpackBatch(packer.take()!);
@@ -102,7 +110,9 @@ describe('packed batches', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(() => packer.add(entry(2, { features: cyclic }))).toThrow();
-    expect(() => packer.add(entry(3, { inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: new Float32Array(3) }] }))).toThrow(/elements/);
+    expect(() =>
+      packer.add(entry(3, { inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: new Float32Array(3) }] })),
+    ).toThrow(/elements/);
     expect(() => packer.add(entry(4, { requestId: 'x'.repeat(1025) }))).toThrow(/up to 1024/);
     packer.add(entry(5));
     expect(unpackBatch(packer.take()!).map((row) => row.requestId)).toEqual(['req-1', 'req-5']);

@@ -81,10 +81,20 @@ export class PredictionBatchPacker {
    */
   add(entry: PredictionEntry, maxElements = Number.POSITIVE_INFINITY): void {
     const { requestId, model, version, deployment } = entry;
-    if (typeof requestId !== 'string' || typeof model !== 'string' || typeof version !== 'string' || (deployment !== undefined && typeof deployment !== 'string')) {
+    if (
+      typeof requestId !== 'string' ||
+      typeof model !== 'string' ||
+      typeof version !== 'string' ||
+      (deployment !== undefined && typeof deployment !== 'string')
+    ) {
       throw invalid('requestId, model, version and deployment must be strings');
     }
-    if (requestId.length > MAX_NAME_LENGTH || model.length > MAX_NAME_LENGTH || version.length > MAX_NAME_LENGTH || (deployment?.length ?? 0) > MAX_NAME_LENGTH) {
+    if (
+      requestId.length > MAX_NAME_LENGTH ||
+      model.length > MAX_NAME_LENGTH ||
+      version.length > MAX_NAME_LENGTH ||
+      (deployment?.length ?? 0) > MAX_NAME_LENGTH
+    ) {
       throw invalid(`requestId, model, version and deployment are logged up to ${MAX_NAME_LENGTH} characters`);
     }
     const protocol = entry.protocol === 'http' ? 0 : entry.protocol === 'grpc' ? 1 : -1;
@@ -118,7 +128,9 @@ export class PredictionBatchPacker {
     try {
       inputs = omit ? writeOmittedTensors(writer) : writeTensors(writer, entry.inputs, this.#inputHeaders, maxElements);
       writer.align(8);
-      outputs = omit ? writeOmittedTensors(writer) : writeTensors(writer, entry.outputs, this.#outputHeaders, maxElements);
+      outputs = omit
+        ? writeOmittedTensors(writer)
+        : writeTensors(writer, entry.outputs, this.#outputHeaders, maxElements);
       writer.align(8);
     } catch (error) {
       writer.offset = start;
@@ -143,7 +155,13 @@ export class PredictionBatchPacker {
    * Nothing may read the batch or its unpacked rows afterwards.
    */
   recycle(buffer: ArrayBuffer): void {
-    if (this.#spare.length < SPARE_BUFFERS && buffer.byteLength >= this.#capacity && buffer.byteLength <= MAX_KEPT_BUFFER_BYTES && buffer.byteLength % 8 === 0 && buffer !== this.#writer.buffer) {
+    if (
+      this.#spare.length < SPARE_BUFFERS &&
+      buffer.byteLength >= this.#capacity &&
+      buffer.byteLength <= MAX_KEPT_BUFFER_BYTES &&
+      buffer.byteLength % 8 === 0 &&
+      buffer !== this.#writer.buffer
+    ) {
       this.#spare.push(buffer);
     }
   }
@@ -152,7 +170,12 @@ export class PredictionBatchPacker {
   take(): PackedBatch | undefined {
     if (this.#rows === 0) return undefined;
     const writer = this.#writer;
-    const batch: PackedBatch = { buffer: writer.buffer, byteLength: writer.offset, rows: this.#rows, text: this.#strings.join('') };
+    const batch: PackedBatch = {
+      buffer: writer.buffer,
+      byteLength: writer.offset,
+      rows: this.#rows,
+      text: this.#strings.join(''),
+    };
     this.#capacity = Math.min(MAX_KEPT_BUFFER_BYTES, Math.max(this.#capacity, writer.offset + (writer.offset >> 3)));
     // Oldest first: the writer thread touched it longest ago, so its cache lines have most likely
     // left that core's cache and writing them does not wait on it (measured: faster than newest first).
@@ -205,13 +228,27 @@ export function unpackBatch(batch: PackedBatch): EncodedPrediction[] {
     if (thisDeployment !== null) deployment = thisDeployment;
     const shadow = next(lengths[4], null);
     const features = next(lengths[5], null);
-    if (requestId === null || model === null || version === null) throw invalid(`packed batch entry ${i} lacks its request id, model or version`);
+    if (requestId === null || model === null || version === null)
+      throw invalid(`packed batch entry ${i} lacks its request id, model or version`);
     const inputs = reader.slice(inputsLength);
     reader.align(8);
     const outputs = reader.slice(outputsLength);
     reader.align(8);
-    rows[i] = { requestId, timeMs, deployment: thisDeployment, model, version, protocol, latencyMs, inputs, outputs, shadow, features };
+    rows[i] = {
+      requestId,
+      timeMs,
+      deployment: thisDeployment,
+      model,
+      version,
+      protocol,
+      latencyMs,
+      inputs,
+      outputs,
+      shadow,
+      features,
+    };
   }
-  if (reader.offset !== batch.byteLength || at !== text.length) throw invalid(`packed batch has data after its ${batch.rows} entries`);
+  if (reader.offset !== batch.byteLength || at !== text.length)
+    throw invalid(`packed batch has data after its ${batch.rows} entries`);
   return rows;
 }

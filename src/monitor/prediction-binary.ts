@@ -17,8 +17,18 @@ type FixedData = Exclude<TensorData, string[]>;
 
 /** Array type by datatype code (index in DATATYPES; BYTES, the last, has none). */
 const TYPED_ARRAY = [
-  Uint8Array, Uint8Array, Uint16Array, Uint32Array, BigUint64Array, Int8Array, Int16Array, Int32Array, BigInt64Array,
-  Uint16Array, Float32Array, Float64Array,
+  Uint8Array,
+  Uint8Array,
+  Uint16Array,
+  Uint32Array,
+  BigUint64Array,
+  Int8Array,
+  Int16Array,
+  Int32Array,
+  BigInt64Array,
+  Uint16Array,
+  Float32Array,
+  Float64Array,
 ] as const;
 
 export class BinaryWriter {
@@ -214,7 +224,8 @@ export class BinaryReader {
 
   #checkedEnd(byteLength: number): number {
     const end = this.offset + byteLength;
-    if (end > this.#bytes.byteLength) throw new RangeError(`${byteLength} bytes requested at offset ${this.offset} of ${this.#bytes.byteLength}`);
+    if (end > this.#bytes.byteLength)
+      throw new RangeError(`${byteLength} bytes requested at offset ${this.offset} of ${this.#bytes.byteLength}`);
     return end;
   }
 }

@@ -22,7 +22,10 @@ export const PREVIEW_ELEMENTS = 16;
 const SLICE_ELEMENTS = 65_536;
 
 /** One prediction as a JSON object, in pieces. */
-export async function* predictionJsonPieces(p: StoredPrediction, options: PredictionJsonOptions): AsyncGenerator<string> {
+export async function* predictionJsonPieces(
+  p: StoredPrediction,
+  options: PredictionJsonOptions,
+): AsyncGenerator<string> {
   const head = JSON.stringify({
     request_id: p.requestId,
     time: new Date(p.timeMs).toISOString(),
@@ -43,20 +46,32 @@ export async function* predictionJsonPieces(p: StoredPrediction, options: Predic
 }
 
 /** A list of tensors as a JSON array, in pieces (what `log export` writes in its inputs/outputs columns). */
-export async function tensorListJson(tensors: readonly Tensor[], served: readonly (readonly number[])[] | undefined, options: PredictionJsonOptions): Promise<string> {
+export async function tensorListJson(
+  tensors: readonly Tensor[],
+  served: readonly (readonly number[])[] | undefined,
+  options: PredictionJsonOptions,
+): Promise<string> {
   let text = '[';
   for await (const piece of tensorsJson(tensors, served, options)) text += piece;
   return `${text}]`;
 }
 
-async function* tensorsJson(tensors: readonly Tensor[], served: readonly (readonly number[])[] | undefined, options: PredictionJsonOptions): AsyncGenerator<string> {
+async function* tensorsJson(
+  tensors: readonly Tensor[],
+  served: readonly (readonly number[])[] | undefined,
+  options: PredictionJsonOptions,
+): AsyncGenerator<string> {
   for (let i = 0; i < tensors.length; i++) {
     if (i > 0) yield ',';
     yield* tensorJson(tensors[i]!, served?.[i], options);
   }
 }
 
-async function* tensorJson(t: Tensor, served: readonly number[] | undefined, options: PredictionJsonOptions): AsyncGenerator<string> {
+async function* tensorJson(
+  t: Tensor,
+  served: readonly number[] | undefined,
+  options: PredictionJsonOptions,
+): AsyncGenerator<string> {
   const count = t.data.length;
   const summarised = !options.full && count > SUMMARY_OVER;
   const cut = served !== undefined && (served.length !== t.shape.length || served.some((d, k) => d !== t.shape[k]));
@@ -75,8 +90,11 @@ async function* tensorJson(t: Tensor, served: readonly number[] | undefined, opt
       yield ',';
     }
     const end = Math.min(n, start + SLICE_ELEMENTS);
-    const data = (Array.isArray(t.data) ? t.data.slice(start, end) : t.data.subarray(start, end));
-    yield JSON.stringify(toJsonElements({ name: t.name, datatype: t.datatype, shape: [end - start], data })).slice(1, -1);
+    const data = Array.isArray(t.data) ? t.data.slice(start, end) : t.data.subarray(start, end);
+    yield JSON.stringify(toJsonElements({ name: t.name, datatype: t.datatype, shape: [end - start], data })).slice(
+      1,
+      -1,
+    );
   }
   yield ']}';
 }

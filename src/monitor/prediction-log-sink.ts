@@ -143,7 +143,11 @@ export class PredictionSink {
         const delay = delays[attempt];
         if (delay === undefined) {
           const message = error instanceof Error ? error.message : String(error);
-          throw new SlipwayError('UNAVAILABLE', `prediction log: a batch of ${rows.length} rows failed ${attempt + 1} times: ${message}`, { cause: error });
+          throw new SlipwayError(
+            'UNAVAILABLE',
+            `prediction log: a batch of ${rows.length} rows failed ${attempt + 1} times: ${message}`,
+            { cause: error },
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -162,7 +166,13 @@ export class PredictionSink {
         if (Number.isFinite(maxRows)) await store.trimToRows(maxRows);
         if (Number.isFinite(maxBytes)) await store.trimToBytes(maxBytes);
       } catch (error) {
-        this.#options.onError(new SlipwayError('UNAVAILABLE', `prediction log retention failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        this.#options.onError(
+          new SlipwayError(
+            'UNAVAILABLE',
+            `prediction log retention failed: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          ),
+        );
       } finally {
         this.#retention = undefined;
       }

@@ -22,7 +22,8 @@ import { SqlPredictionStore } from './sql-prediction-store.js';
  */
 const DIST_LOG = fileURLToPath(new URL('../../dist/monitor/prediction-log.js', import.meta.url));
 const built = existsSync(DIST_LOG) && existsSync(path.join(path.dirname(DIST_LOG), 'prediction-log-worker.js'));
-if (!built && process.env.CI !== 'true') console.warn('skipping PredictionLog worker-mode tests: run `npm run build` first');
+if (!built && process.env.CI !== 'true')
+  console.warn('skipping PredictionLog worker-mode tests: run `npm run build` first');
 
 type LogModule = typeof PredictionLogModule;
 const loadDistLog = async (): Promise<LogModule> => (await import(pathToFileURL(DIST_LOG).href)) as LogModule;
@@ -81,7 +82,13 @@ describe.skipIf(!built && process.env.CI !== 'true')('PredictionLog in worker mo
       expect(log.mode).toBe('worker');
       expect(await recordAll(log, 50_000)).toBe(50_000);
       await log.flush();
-      expect(log.stats()).toMatchObject({ recorded: 50_000, written: 50_000, pending: 0, dropped: 0, failedBatches: 0 });
+      expect(log.stats()).toMatchObject({
+        recorded: 50_000,
+        written: 50_000,
+        pending: 0,
+        dropped: 0,
+        failedBatches: 0,
+      });
     } finally {
       await log.close();
     }
@@ -104,7 +111,9 @@ describe.skipIf(!built && process.env.CI !== 'true')('PredictionLog in worker mo
     const { PredictionLog } = await loadDistLog();
     const blocker = path.join(folder, 'a-file');
     await fs.writeFile(blocker, '');
-    await expect(PredictionLog.open({ database: { sqlitePath: path.join(blocker, 'slipway.db') } })).rejects.toThrow(/cannot open its database/);
+    await expect(PredictionLog.open({ database: { sqlitePath: path.join(blocker, 'slipway.db') } })).rejects.toThrow(
+      /cannot open its database/,
+    );
   });
 
   const postgres = DIALECTS.find((dialect) => dialect.name === 'postgres')!;

@@ -59,9 +59,20 @@ port.on('message', (message: ToPredictionWorker) => {
   switch (message.type) {
     case 'batch':
       sink.write(message).then(
-        () => port.postMessage({ type: 'ack', id: message.id, buffer: message.buffer } satisfies FromPredictionWorker, [message.buffer]),
+        () =>
+          port.postMessage({ type: 'ack', id: message.id, buffer: message.buffer } satisfies FromPredictionWorker, [
+            message.buffer,
+          ]),
         (error: unknown) =>
-          port.postMessage({ type: 'ack', id: message.id, buffer: message.buffer, error: messageOf(error) } satisfies FromPredictionWorker, [message.buffer]),
+          port.postMessage(
+            {
+              type: 'ack',
+              id: message.id,
+              buffer: message.buffer,
+              error: messageOf(error),
+            } satisfies FromPredictionWorker,
+            [message.buffer],
+          ),
       );
       break;
     case 'stop-waiting':

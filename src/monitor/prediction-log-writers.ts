@@ -87,7 +87,9 @@ export class WorkerBatchWriter implements BatchWriter {
     const worker = this.#worker;
     if (worker === undefined) {
       const why = this.#lastError === undefined ? '' : `: ${this.#lastError.message}`;
-      queueMicrotask(() => this.#events.onAck(id, new SlipwayError('UNAVAILABLE', `the prediction log writer thread is down${why}`)));
+      queueMicrotask(() =>
+        this.#events.onAck(id, new SlipwayError('UNAVAILABLE', `the prediction log writer thread is down${why}`)),
+      );
       return;
     }
     this.#inFlight.add(id);
@@ -124,12 +126,19 @@ export class WorkerBatchWriter implements BatchWriter {
             resolve();
             break;
           case 'failed':
-            this.#lastError = new SlipwayError('UNAVAILABLE', `the prediction log cannot open its database: ${message.message}`);
+            this.#lastError = new SlipwayError(
+              'UNAVAILABLE',
+              `the prediction log cannot open its database: ${message.message}`,
+            );
             break;
           case 'ack':
             this.#inFlight.delete(message.id);
             if (this.#inFlight.size === 0 && !this.#closing) worker.unref();
-            this.#events.onAck(message.id, message.error === undefined ? undefined : new SlipwayError('UNAVAILABLE', message.error), message.buffer);
+            this.#events.onAck(
+              message.id,
+              message.error === undefined ? undefined : new SlipwayError('UNAVAILABLE', message.error),
+              message.buffer,
+            );
             break;
           case 'error':
             this.#events.onError(new SlipwayError('UNAVAILABLE', message.message));
@@ -143,12 +152,19 @@ export class WorkerBatchWriter implements BatchWriter {
       });
       worker.on('exit', (code) => {
         if (this.#worker === worker) this.#worker = undefined;
-        const error = this.#lastError ?? new SlipwayError('UNAVAILABLE', `the prediction log writer thread exited with code ${code}`);
+        const error =
+          this.#lastError ??
+          new SlipwayError('UNAVAILABLE', `the prediction log writer thread exited with code ${code}`);
         if (!ready) reject(error);
         const lost = [...this.#inFlight];
         this.#inFlight.clear();
         for (const id of lost) this.#events.onAck(id, error);
-        if (!this.#closing && ready) this.#events.onError(new SlipwayError('UNAVAILABLE', `the prediction log writer thread stopped: ${error.message}`, { cause: error }));
+        if (!this.#closing && ready)
+          this.#events.onError(
+            new SlipwayError('UNAVAILABLE', `the prediction log writer thread stopped: ${error.message}`, {
+              cause: error,
+            }),
+          );
       });
     });
   }

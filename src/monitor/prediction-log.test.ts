@@ -61,7 +61,9 @@ describe('PredictionLog (inline, SQLite file)', () => {
     for (let i = 0; i < 5_000; i++) {
       shared.set([i, -i]);
       // One buffer reused for every request, as a batched model's outputs would be.
-      expect(log.record(entry(i, { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: shared }] }))).toBe(true);
+      expect(log.record(entry(i, { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: shared }] }))).toBe(
+        true,
+      );
     }
     await log.flush();
     expect(log.stats()).toMatchObject({ recorded: 5_000, written: 5_000, pending: 0, dropped: 0, failedBatches: 0 });
@@ -69,7 +71,9 @@ describe('PredictionLog (inline, SQLite file)', () => {
     const store = await reader();
     expect(await store.count({ model: 'fraud' })).toBe(5_000);
     const rows = await store.query({ order: 'asc', limit: 10_000 });
-    expect(rows.map((row) => Array.from(row.inputs[0]!.data as Float32Array))).toEqual(Array.from({ length: 5_000 }, (_, i) => [i, -i]));
+    expect(rows.map((row) => Array.from(row.inputs[0]!.data as Float32Array))).toEqual(
+      Array.from({ length: 5_000 }, (_, i) => [i, -i]),
+    );
   });
 
   it('sends a partial batch after flushIntervalMs without a flush()', async () => {
@@ -127,7 +131,9 @@ describe('PredictionLog (inline, SQLite file)', () => {
   it('reports an entry it cannot pack, drops it, and goes on', async () => {
     const errors: Error[] = [];
     const log = await openLog({ onError: (error) => errors.push(error) });
-    expect(log.record(entry(1, { inputs: [{ name: 'x', datatype: 'FP32', shape: [9], data: new Float32Array(1) }] }))).toBe(false);
+    expect(
+      log.record(entry(1, { inputs: [{ name: 'x', datatype: 'FP32', shape: [9], data: new Float32Array(1) }] })),
+    ).toBe(false);
     expect(log.record(entry(2))).toBe(true);
     await log.flush();
     expect(errors.map((error) => error.message)).toEqual([expect.stringContaining('shape [9]')]);
@@ -140,7 +146,9 @@ describe('PredictionLog (inline, SQLite file)', () => {
       const database = await openDatabase({ sqlitePath });
       opened.push(database);
       await sql`alter table predictions rename to predictions_away`.execute(database.db);
-      return { restore: async () => void (await sql`alter table predictions_away rename to predictions`.execute(database.db)) };
+      return {
+        restore: async () => void (await sql`alter table predictions_away rename to predictions`.execute(database.db)),
+      };
     }
 
     it('retries a failed batch until it is stored', async () => {
@@ -185,12 +193,22 @@ describe('PredictionLog (inline, SQLite file)', () => {
   });
 
   it('validates its options once, reporting every problem', async () => {
-    const error = await PredictionLog.open({ database: { sqlitePath }, sampleRate: 2, batchRows: 0, mode: 'worker', store: {} as PredictionStore }).then(
+    const error = await PredictionLog.open({
+      database: { sqlitePath },
+      sampleRate: 2,
+      batchRows: 0,
+      mode: 'worker',
+      store: {} as PredictionStore,
+    }).then(
       () => undefined,
       (reason: unknown) => reason as SlipwayError,
     );
     expect(error?.code).toBe('INVALID_ARGUMENT');
-    expect(error?.message).toMatch(/sampleRate 2.*batchRows 0.*exactly one of database and store.*only be written inline/);
-    await expect(PredictionLog.open({ database: { sqlitePath: ':memory:' }, mode: 'worker' })).rejects.toThrow(/:memory:/);
+    expect(error?.message).toMatch(
+      /sampleRate 2.*batchRows 0.*exactly one of database and store.*only be written inline/,
+    );
+    await expect(PredictionLog.open({ database: { sqlitePath: ':memory:' }, mode: 'worker' })).rejects.toThrow(
+      /:memory:/,
+    );
   });
 });

@@ -189,8 +189,14 @@ export class PredictionLog {
     try {
       maxElements = keptElements(this.#settings.payloadFor?.(entry.model) ?? this.#settings.payload);
       // Checked before anything is copied: a burst of large requests is dropped, not buffered.
-      const estimate = maxElements === 0 ? 0 : estimatedBlobBytes(entry.inputs, maxElements) + estimatedBlobBytes(entry.outputs, maxElements);
-      if (this.#inFlightBytes + this.#packer.byteLength + estimate > this.#settings.maxPendingBytes && this.#pending > 0) {
+      const estimate =
+        maxElements === 0
+          ? 0
+          : estimatedBlobBytes(entry.inputs, maxElements) + estimatedBlobBytes(entry.outputs, maxElements);
+      if (
+        this.#inFlightBytes + this.#packer.byteLength + estimate > this.#settings.maxPendingBytes &&
+        this.#pending > 0
+      ) {
         this.#dropped++;
         this.#droppedOverBytes++;
         return false;
@@ -217,7 +223,9 @@ export class PredictionLog {
     // Every batch in flight was sent by now, so all of them count.
     const remaining = this.#inFlight.size;
     if (remaining === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ upTo: this.#lastBatchId, remaining, failures: 0, resolve, reject }));
+    return new Promise((resolve, reject) =>
+      this.#waiters.push({ upTo: this.#lastBatchId, remaining, failures: 0, resolve, reject }),
+    );
   }
 
   /**
@@ -255,10 +263,40 @@ export class PredictionLog {
     const stats = () => this.stats();
     const registers = [registry];
     // Counters set from the log's own counts at scrape time (reset, then the running total).
-    new Counter({ name: 'slipway_prediction_log_dropped_total', help: 'Predictions not logged: buffer full (rows or bytes), log closed, or unpackable.', registers, collect() { this.reset(); this.inc(stats().dropped); } });
-    new Counter({ name: 'slipway_prediction_log_dropped_over_bytes_total', help: 'Predictions not logged because the bytes waiting to be stored were over the budget.', registers, collect() { this.reset(); this.inc(stats().droppedOverBytes); } });
-    new Gauge({ name: 'slipway_prediction_log_pending_rows', help: 'Logged predictions not yet stored.', registers, collect() { this.set(stats().pending); } });
-    new Gauge({ name: 'slipway_prediction_log_pending_bytes', help: 'Bytes of logged predictions not yet stored.', registers, collect() { this.set(stats().pendingBytes); } });
+    new Counter({
+      name: 'slipway_prediction_log_dropped_total',
+      help: 'Predictions not logged: buffer full (rows or bytes), log closed, or unpackable.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().dropped);
+      },
+    });
+    new Counter({
+      name: 'slipway_prediction_log_dropped_over_bytes_total',
+      help: 'Predictions not logged because the bytes waiting to be stored were over the budget.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().droppedOverBytes);
+      },
+    });
+    new Gauge({
+      name: 'slipway_prediction_log_pending_rows',
+      help: 'Logged predictions not yet stored.',
+      registers,
+      collect() {
+        this.set(stats().pending);
+      },
+    });
+    new Gauge({
+      name: 'slipway_prediction_log_pending_bytes',
+      help: 'Bytes of logged predictions not yet stored.',
+      registers,
+      collect() {
+        this.set(stats().pendingBytes);
+      },
+    });
   }
 
   readonly #onTimer = (): void => {
@@ -301,7 +339,12 @@ export class PredictionLog {
       if (error !== undefined) waiter.failures++;
       if (waiter.remaining > 0) return true;
       if (waiter.failures === 0) waiter.resolve();
-      else waiter.reject(new SlipwayError('UNAVAILABLE', `${waiter.failures} prediction log batch(es) could not be stored`, { cause: error }));
+      else
+        waiter.reject(
+          new SlipwayError('UNAVAILABLE', `${waiter.failures} prediction log batch(es) could not be stored`, {
+            cause: error,
+          }),
+        );
       return false;
     });
   }
@@ -322,13 +365,27 @@ async function openWriter(settings: Settings, events: BatchWriterEvents): Promis
     return WorkerBatchWriter.start(WORKER_URL, { database: target.database, retention, retryDelaysMs }, events);
   }
   const store = 'store' in target ? target.store : await openPredictionStore(target.database);
-  const sink = new PredictionSink(Promise.resolve(store), { ownsStore: !('store' in target), retention, retryDelaysMs, onError: events.onError });
+  const sink = new PredictionSink(Promise.resolve(store), {
+    ownsStore: !('store' in target),
+    retention,
+    retryDelaysMs,
+    onError: events.onError,
+  });
   return new InlineBatchWriter(sink, events);
 }
 
 function settingsFrom(options: PredictionLogOptions): Settings {
   const problems: string[] = [];
-  type NumberOption = 'sampleRate' | 'maxPending' | 'maxPendingBytes' | 'batchRows' | 'flushIntervalMs' | 'retentionCheckMs' | 'maxAgeMs' | 'maxRows' | 'maxBytes';
+  type NumberOption =
+    | 'sampleRate'
+    | 'maxPending'
+    | 'maxPendingBytes'
+    | 'batchRows'
+    | 'flushIntervalMs'
+    | 'retentionCheckMs'
+    | 'maxAgeMs'
+    | 'maxRows'
+    | 'maxBytes';
   const number = (name: NumberOption, fallback: number, ok: (n: number) => boolean, expected: string): number => {
     const value: unknown = options[name] ?? fallback;
     if (typeof value === 'number' && ok(value)) return value;
@@ -342,9 +399,24 @@ function settingsFrom(options: PredictionLogOptions): Settings {
   const flushIntervalMs = number('flushIntervalMs', 20, (n) => n >= 1 && n <= 60_000, 'milliseconds from 1 to 60,000');
   const checkMs = number('retentionCheckMs', 60_000, (n) => n >= 10 && n <= 2 ** 31 - 1, 'milliseconds >= 10');
   const maxAgeMs = number('maxAgeMs', 7 * DAY_MS, (n) => n > 0, 'milliseconds > 0, or Infinity');
-  const maxRows = number('maxRows', 10_000_000, (n) => n === Number.POSITIVE_INFINITY || Number.isSafeInteger(n) && n >= 0, 'a whole number >= 0, or Infinity');
-  const maxPendingBytes = number('maxPendingBytes', 64 * 1024 * 1024, (n) => Number.isSafeInteger(n) && n >= 1024, 'a whole number of bytes >= 1,024');
-  const maxBytes = number('maxBytes', Number.POSITIVE_INFINITY, (n) => n === Number.POSITIVE_INFINITY || Number.isSafeInteger(n) && n >= 0, 'a whole number of bytes >= 0, or Infinity');
+  const maxRows = number(
+    'maxRows',
+    10_000_000,
+    (n) => n === Number.POSITIVE_INFINITY || (Number.isSafeInteger(n) && n >= 0),
+    'a whole number >= 0, or Infinity',
+  );
+  const maxPendingBytes = number(
+    'maxPendingBytes',
+    64 * 1024 * 1024,
+    (n) => Number.isSafeInteger(n) && n >= 1024,
+    'a whole number of bytes >= 1,024',
+  );
+  const maxBytes = number(
+    'maxBytes',
+    Number.POSITIVE_INFINITY,
+    (n) => n === Number.POSITIVE_INFINITY || (Number.isSafeInteger(n) && n >= 0),
+    'a whole number of bytes >= 0, or Infinity',
+  );
   let payload = DEFAULT_PAYLOAD_POLICY;
   try {
     if (options.payload !== undefined) payload = payloadPolicy(options.payload.mode, options.payload.maxElements);
@@ -359,10 +431,13 @@ function settingsFrom(options: PredictionLogOptions): Settings {
   const { database, store } = options;
   if ((database === undefined) === (store === undefined)) problems.push('give exactly one of database and store');
   const memory = database?.sqlitePath === ':memory:';
-  const mode = options.mode ?? (store === undefined && !memory && existsSync(fileURLToPath(WORKER_URL)) ? 'worker' : 'inline');
+  const mode =
+    options.mode ?? (store === undefined && !memory && existsSync(fileURLToPath(WORKER_URL)) ? 'worker' : 'inline');
   if (mode !== 'worker' && mode !== 'inline') problems.push(`mode "${String(mode)}": expected worker or inline`);
-  if (mode === 'worker' && store !== undefined) problems.push('a store can only be written inline: the writer thread opens its own connection');
-  if (mode === 'worker' && memory) problems.push('a :memory: database can only be written inline: the writer thread would get a database of its own');
+  if (mode === 'worker' && store !== undefined)
+    problems.push('a store can only be written inline: the writer thread opens its own connection');
+  if (mode === 'worker' && memory)
+    problems.push('a :memory: database can only be written inline: the writer thread would get a database of its own');
   if (problems.length > 0) throw invalid(`prediction log options: ${problems.join('; ')}`, { problems });
 
   return Object.freeze({

@@ -32,14 +32,22 @@ describeEachDialect('prediction log pages and byte budget', (fixture) => {
   it('pages by rows and stored bytes with a keyset cursor, rows of one millisecond included', async () => {
     const store = new SqlPredictionStore(await fixture.open());
     // Sizes 10 KB .. 100 KB; rows 4 to 6 share one millisecond.
-    await store.append(Array.from({ length: 10 }, (_, i) => bigEntry(i, 2_500 * (i + 1), i >= 4 && i <= 6 ? T0 + 4 : T0 + i)));
+    await store.append(
+      Array.from({ length: 10 }, (_, i) => bigEntry(i, 2_500 * (i + 1), i >= 4 && i <= 6 ? T0 + 4 : T0 + i)),
+    );
     for (const order of ['asc', 'desc'] as const) {
       const seen: string[] = [];
       let after: PredictionCursor | undefined;
       let pages = 0;
       do {
-        const page = await store.page({ model: 'images', order, limit: 3, maxBytes: 150_000, ...(after === undefined ? {} : { after }) });
-        const bytes = page.rows.reduce((n, row) => n + (row.inputs[0]!.data.length * 4), 0);
+        const page = await store.page({
+          model: 'images',
+          order,
+          limit: 3,
+          maxBytes: 150_000,
+          ...(after === undefined ? {} : { after }),
+        });
+        const bytes = page.rows.reduce((n, row) => n + row.inputs[0]!.data.length * 4, 0);
         expect(page.rows.length).toBeGreaterThanOrEqual(1);
         expect(page.rows.length).toBeLessThanOrEqual(3);
         if (page.rows.length > 1) expect(bytes).toBeLessThanOrEqual(150_000);
@@ -61,12 +69,22 @@ describeEachDialect('prediction log pages and byte budget', (fixture) => {
     await store.append(Array.from({ length: 12 }, (_, i) => bigEntry(i, 25_000))); // 100 KB each
     expect(await store.trimToBytes(1 << 30)).toBe(0);
     expect(await store.trimToBytes(350_000)).toBe(9);
-    expect((await store.query({ order: 'asc' })).map((row) => row.requestId)).toEqual(['req-0009', 'req-0010', 'req-0011']);
+    expect((await store.query({ order: 'asc' })).map((row) => row.requestId)).toEqual([
+      'req-0009',
+      'req-0010',
+      'req-0011',
+    ]);
   });
 
-  it('applies the byte budget from the log\'s retention without waiting for the timed pass', async () => {
+  it("applies the byte budget from the log's retention without waiting for the timed pass", async () => {
     const store = new SqlPredictionStore(await fixture.open());
-    const log = await PredictionLog.open({ store, mode: 'inline', payload: { mode: 'full', maxElements: 1024 }, maxBytes: 500_000, retentionCheckMs: 3_600_000 });
+    const log = await PredictionLog.open({
+      store,
+      mode: 'inline',
+      payload: { mode: 'full', maxElements: 1024 },
+      maxBytes: 500_000,
+      retentionCheckMs: 3_600_000,
+    });
     try {
       // Rows stamped now: the pass the byte budget triggers also applies the age retention (7 days),
       // which deletes every row stamped T0 (2023), all of them or none depending on when it runs.
@@ -76,7 +94,8 @@ describeEachDialect('prediction log pages and byte budget', (fixture) => {
         await log.flush();
       }
       const deadline = Date.now() + 30_000;
-      while ((await store.count({})) > 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while ((await store.count({})) > 5 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       const kept = (await store.query({ order: 'asc' })).map((row) => row.requestId);
       expect(kept.length).toBeLessThanOrEqual(5);
       expect(kept.at(-1)).toBe('req-0009');
@@ -86,11 +105,16 @@ describeEachDialect('prediction log pages and byte budget', (fixture) => {
   });
 });
 
-describe('the log\'s memory bound and cut tensors', () => {
+describe("the log's memory bound and cut tensors", () => {
   it('drops rows over the pending byte budget before copying them, and counts them', async () => {
     const { openDatabase } = await import('../store/database.js');
     const store = new SqlPredictionStore(await openDatabase({ sqlitePath: ':memory:' }));
-    const log = await PredictionLog.open({ store, mode: 'inline', payload: { mode: 'full', maxElements: 1024 }, maxPendingBytes: 1_000_000 });
+    const log = await PredictionLog.open({
+      store,
+      mode: 'inline',
+      payload: { mode: 'full', maxElements: 1024 },
+      maxPendingBytes: 1_000_000,
+    });
     try {
       // 400 KB rows recorded in one go (nothing is stored in between): two fit, three do not.
       const taken = Array.from({ length: 5 }, (_, i) => log.record(bigEntry(i, 100_000)));
@@ -101,7 +125,13 @@ describe('the log\'s memory bound and cut tensors', () => {
       expect(log.stats()).toMatchObject({ written: 2, pending: 0, pendingBytes: 0 });
       // Capped (the default), the same rows are small and all taken.
       const capped = await PredictionLog.open({ store, mode: 'inline', maxPendingBytes: 1_000_000 });
-      expect(Array.from({ length: 5 }, (_, i) => capped.record(bigEntry(i, 100_000)))).toEqual([true, true, true, true, true]);
+      expect(Array.from({ length: 5 }, (_, i) => capped.record(bigEntry(i, 100_000)))).toEqual([
+        true,
+        true,
+        true,
+        true,
+        true,
+      ]);
       await capped.close();
     } finally {
       await log.close();
@@ -109,13 +139,28 @@ describe('the log\'s memory bound and cut tensors', () => {
   });
 
   it('cuts tensors to whole rows when a row fits, else to the first elements, and round-trips the shapes served', () => {
-    const wide: Tensor = { name: 'img', datatype: 'UINT8', shape: [2, 3, 100, 100], data: new Uint8Array(60_000).map((_, i) => i % 251) };
+    const wide: Tensor = {
+      name: 'img',
+      datatype: 'UINT8',
+      shape: [2, 3, 100, 100],
+      data: new Uint8Array(60_000).map((_, i) => i % 251),
+    };
     expect(cutTensor(wide, 1024)).toMatchObject({ shape: [1, 1024] });
-    const rows: Tensor = { name: 't', datatype: 'FP64', shape: [100, 30], data: new Float64Array(3_000).map((_, i) => i) };
+    const rows: Tensor = {
+      name: 't',
+      datatype: 'FP64',
+      shape: [100, 30],
+      data: new Float64Array(3_000).map((_, i) => i),
+    };
     const cut = cutTensor(rows, 1024);
     expect(cut.shape).toEqual([34, 30]);
     expect(Array.from(cut.data as Float64Array)).toEqual(Array.from({ length: 1020 }, (_, i) => i));
-    const text: Tensor = { name: 's', datatype: 'BYTES', shape: [4, 1], data: ['a', 'x'.repeat(MAX_CUT_STRING_BYTES), 'b', 'c'] };
+    const text: Tensor = {
+      name: 's',
+      datatype: 'BYTES',
+      shape: [4, 1],
+      data: ['a', 'x'.repeat(MAX_CUT_STRING_BYTES), 'b', 'c'],
+    };
     expect(cutTensor(text, 1024)).toMatchObject({ shape: [1, 1], data: ['a'] });
 
     expect(decodeTensorBlob(encodeTensors([wide, rows]))).toMatchObject({ servedShapes: undefined, omitted: false });

@@ -46,11 +46,13 @@ export function matching(filter: PredictionFilter, prefix: '' | 'p.' = ''): Expr
 
 /** A time bound as the integer that selects the same integer times (PostgreSQL rejects a fraction for a bigint). */
 export function bound(what: string, timeMs: number): number {
-  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs)) throw invalid(`${what} ${String(timeMs)}: expected epoch milliseconds`);
+  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs))
+    throw invalid(`${what} ${String(timeMs)}: expected epoch milliseconds`);
   return Math.ceil(timeMs);
 }
 
 export function checkedRowCount(what: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw invalid(`${what} ${value}: expected a whole number from 1 to ${max}`);
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw invalid(`${what} ${value}: expected a whole number from 1 to ${max}`);
   return value;
 }

@@ -44,7 +44,12 @@ const ALL_DATATYPES: Tensor[] = [
 ];
 
 function plain(tensors: readonly Tensor[]): unknown[] {
-  return tensors.map((tensor) => ({ ...tensor, shape: [...tensor.shape], type: tensor.data.constructor.name, data: Array.from(tensor.data as ArrayLike<unknown>) }));
+  return tensors.map((tensor) => ({
+    ...tensor,
+    shape: [...tensor.shape],
+    type: tensor.data.constructor.name,
+    data: Array.from(tensor.data as ArrayLike<unknown>),
+  }));
 }
 
 const ids = (rows: readonly StoredPrediction[]): string[] => rows.map((row) => row.requestId);
@@ -99,7 +104,13 @@ describeEachDialect('PredictionStore', (fixture) => {
     it('orders newest first by default, oldest first on request, and honours the limit', async () => {
       const store = await openStore();
       await store.append(entries(5));
-      expect(ids(await store.query({}))).toEqual(['req-000004', 'req-000003', 'req-000002', 'req-000001', 'req-000000']);
+      expect(ids(await store.query({}))).toEqual([
+        'req-000004',
+        'req-000003',
+        'req-000002',
+        'req-000001',
+        'req-000000',
+      ]);
       expect(ids(await store.query({ order: 'asc', limit: 2 }))).toEqual(['req-000000', 'req-000001']);
       expect(ids(await store.query({ order: 'desc', limit: 1 }))).toEqual(['req-000004']);
     });
@@ -123,12 +134,35 @@ describeEachDialect('PredictionStore', (fixture) => {
         })),
       );
       const asc = { order: 'asc' } as const;
-      expect(ids(await store.query({ ...asc, model: 'churn' }))).toEqual(['req-000001', 'req-000003', 'req-000005', 'req-000007', 'req-000009', 'req-000011']);
-      expect(ids(await store.query({ ...asc, model: 'fraud', version: '2.0.0' }))).toEqual(['req-000006', 'req-000008', 'req-000010']);
-      expect(ids(await store.query({ ...asc, deployment: 'canary' }))).toEqual(['req-000000', 'req-000003', 'req-000006', 'req-000009']);
-      expect(ids(await store.query({ ...asc, since: T0 + 3, until: T0 + 6 }))).toEqual(['req-000003', 'req-000004', 'req-000005']);
+      expect(ids(await store.query({ ...asc, model: 'churn' }))).toEqual([
+        'req-000001',
+        'req-000003',
+        'req-000005',
+        'req-000007',
+        'req-000009',
+        'req-000011',
+      ]);
+      expect(ids(await store.query({ ...asc, model: 'fraud', version: '2.0.0' }))).toEqual([
+        'req-000006',
+        'req-000008',
+        'req-000010',
+      ]);
+      expect(ids(await store.query({ ...asc, deployment: 'canary' }))).toEqual([
+        'req-000000',
+        'req-000003',
+        'req-000006',
+        'req-000009',
+      ]);
+      expect(ids(await store.query({ ...asc, since: T0 + 3, until: T0 + 6 }))).toEqual([
+        'req-000003',
+        'req-000004',
+        'req-000005',
+      ]);
       // Fractional bounds select the same integer times.
-      expect(ids(await store.query({ ...asc, since: T0 + 2.5, until: T0 + 4.5 }))).toEqual(['req-000003', 'req-000004']);
+      expect(ids(await store.query({ ...asc, since: T0 + 2.5, until: T0 + 4.5 }))).toEqual([
+        'req-000003',
+        'req-000004',
+      ]);
       expect(ids(await store.query({ requestId: 'req-000007' }))).toEqual(['req-000007']);
       expect(await store.query({ requestId: 'nope' })).toEqual([]);
       await invalidRejection(store.query({ since: Number.NaN }));
@@ -176,7 +210,9 @@ describeEachDialect('PredictionStore', (fixture) => {
       expect(plain(sample[0]!.inputs)).toEqual(plain(entry(positions[0]! * 2).inputs));
 
       // The same data gives the same sample; a window narrows it.
-      expect((await store.sample({ model: 'fraud', maxRows: 1_000 })).map((row) => row.id)).toEqual(sample.map((row) => row.id));
+      expect((await store.sample({ model: 'fraud', maxRows: 1_000 })).map((row) => row.id)).toEqual(
+        sample.map((row) => row.id),
+      );
       const windowed = await store.sample({ model: 'fraud', since: T0 + 10_000, maxRows: 100 });
       expect(windowed).toHaveLength(100);
       expect(windowed.every((row) => row.timeMs >= T0 + 10_000)).toBe(true);
@@ -211,8 +247,19 @@ describeEachDialect('PredictionStore', (fixture) => {
     it('upserts: the latest label wins, also within one call', async () => {
       const store = await openStore();
       await store.append(entries(3));
-      expect(await store.addFeedback([{ requestId: 'req-000001', label: 'fraud' }, { requestId: 'req-000002', value: 0.25 }])).toBe(2);
-      expect(await store.addFeedback([{ requestId: 'req-000001', label: 'legit' }, { requestId: 'req-000002', label: 'x', value: 1 }, { requestId: 'req-000002', value: 2 }])).toBe(2);
+      expect(
+        await store.addFeedback([
+          { requestId: 'req-000001', label: 'fraud' },
+          { requestId: 'req-000002', value: 0.25 },
+        ]),
+      ).toBe(2);
+      expect(
+        await store.addFeedback([
+          { requestId: 'req-000001', label: 'legit' },
+          { requestId: 'req-000002', label: 'x', value: 1 },
+          { requestId: 'req-000002', value: 2 },
+        ]),
+      ).toBe(2);
 
       const joined = await store.joinedFeedback({ model: 'fraud' });
       expect(joined.map((row) => [row.requestId, row.label, row.value])).toEqual([
@@ -235,11 +282,27 @@ describeEachDialect('PredictionStore', (fixture) => {
       const store = await openStore();
       await store.append(entries(10, (i) => ({ version: i < 5 ? '1.0.0' : '2.0.0' })));
       await store.append([entry(100, { model: 'churn', requestId: 'other' })]);
-      await store.addFeedback([...entries(10).map((e) => ({ requestId: e.requestId, value: 1 })), { requestId: 'other', value: 1 }]);
+      await store.addFeedback([
+        ...entries(10).map((e) => ({ requestId: e.requestId, value: 1 })),
+        { requestId: 'other', value: 1 },
+      ]);
 
-      expect(ids(await store.joinedFeedback({ model: 'fraud', version: '2.0.0' }))).toEqual(['req-000005', 'req-000006', 'req-000007', 'req-000008', 'req-000009']);
-      expect(ids(await store.joinedFeedback({ model: 'fraud', since: T0 + 2, until: T0 + 4 }))).toEqual(['req-000002', 'req-000003']);
-      expect(ids(await store.joinedFeedback({ model: 'fraud' }, 3))).toEqual(['req-000007', 'req-000008', 'req-000009']);
+      expect(ids(await store.joinedFeedback({ model: 'fraud', version: '2.0.0' }))).toEqual([
+        'req-000005',
+        'req-000006',
+        'req-000007',
+        'req-000008',
+        'req-000009',
+      ]);
+      expect(ids(await store.joinedFeedback({ model: 'fraud', since: T0 + 2, until: T0 + 4 }))).toEqual([
+        'req-000002',
+        'req-000003',
+      ]);
+      expect(ids(await store.joinedFeedback({ model: 'fraud' }, 3))).toEqual([
+        'req-000007',
+        'req-000008',
+        'req-000009',
+      ]);
       expect(ids(await store.joinedFeedback({ model: 'churn' }))).toEqual(['other']);
     });
 

@@ -69,7 +69,10 @@ export interface StoredPrediction {
    */
   readonly payload?: 'full' | 'truncated' | 'omitted';
   /** When truncated: every tensor's shape as served, by position (`inputs`/`outputs` hold stored shapes). */
-  readonly servedShapes?: { readonly inputs: readonly (readonly number[])[] | undefined; readonly outputs: readonly (readonly number[])[] | undefined };
+  readonly servedShapes?: {
+    readonly inputs: readonly (readonly number[])[] | undefined;
+    readonly outputs: readonly (readonly number[])[] | undefined;
+  };
 }
 
 /** Where a page of predictions ends: the (time, id) of its last row; the next page starts after it. */

@@ -8,7 +8,11 @@ import { checkIgnoredColumns, mapColumns, type InputMapping } from '../tensor/co
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 
 /** Check a reference file against a signature without reading its rows: what `readInputTensors` would refuse up front. */
-export async function checkReferenceFile(file: string, signature: Signature, ignore: readonly string[] = []): Promise<void> {
+export async function checkReferenceFile(
+  file: string,
+  signature: Signature,
+  ignore: readonly string[] = [],
+): Promise<void> {
   const { describeTable } = await import('../io/index.js');
   const columns = (await describeTable(file)).columns.map((c) => c.name);
   checkIgnoredColumns(columns, ignore);
@@ -16,12 +20,23 @@ export async function checkReferenceFile(file: string, signature: Signature, ign
 }
 
 /** Read `file` as batches of input tensors (`chunkRows` rows each). */
-export async function* readInputTensors(file: string, signature: Signature, options: { ignore?: readonly string[]; chunkRows?: number } = {}): AsyncGenerator<Tensor[]> {
+export async function* readInputTensors(
+  file: string,
+  signature: Signature,
+  options: { ignore?: readonly string[]; chunkRows?: number } = {},
+): AsyncGenerator<Tensor[]> {
   // Loaded on first use: DuckDB's native module costs ~0.3 s, which every CLI command would pay.
   const { describeTable, readTable } = await import('../io/index.js');
   const description = await describeTable(file);
-  checkIgnoredColumns(description.columns.map((c) => c.name), options.ignore ?? []);
-  const mappings = mapColumns(signature, description.columns.map((c) => c.name), options.ignore);
+  checkIgnoredColumns(
+    description.columns.map((c) => c.name),
+    options.ignore ?? [],
+  );
+  const mappings = mapColumns(
+    signature,
+    description.columns.map((c) => c.name),
+    options.ignore,
+  );
   const columns = [...new Set(mappings.flatMap((m) => m.columns))];
   for await (const chunk of readTable(file, { columns, chunkRows: options.chunkRows ?? 10_000 })) {
     if (chunk.rows === 0) continue;
@@ -52,7 +67,12 @@ function toTensor(mapping: InputMapping, chunk: TableChunk): Tensor {
     case 'FP64':
       return { name: spec.name, datatype: 'FP64', shape, data: numbers };
     case 'INT64':
-      return { name: spec.name, datatype: 'INT64', shape, data: BigInt64Array.from(numbers, (v) => BigInt(Math.trunc(v))) };
+      return {
+        name: spec.name,
+        datatype: 'INT64',
+        shape,
+        data: BigInt64Array.from(numbers, (v) => BigInt(Math.trunc(v))),
+      };
     case 'INT32':
       return { name: spec.name, datatype: 'INT32', shape, data: Int32Array.from(numbers) };
     case 'BOOL':
@@ -64,14 +84,18 @@ function toTensor(mapping: InputMapping, chunk: TableChunk): Tensor {
     case 'UINT16':
     case 'UINT32':
     case 'UINT64':
-      throw new SlipwayError('UNIMPLEMENTED', `input "${spec.name}" is ${spec.datatype}: reference files can feed FP32, FP64, INT32, INT64, BOOL and BYTES inputs`);
+      throw new SlipwayError(
+        'UNIMPLEMENTED',
+        `input "${spec.name}" is ${spec.datatype}: reference files can feed FP32, FP64, INT32, INT64, BOOL and BYTES inputs`,
+      );
   }
 }
 
 function numberAt(column: ColumnValues, row: number, input: string): number {
   if (column.type === 'string' || column.type === 'other') {
     const value = Number(column.values[row]);
-    if (column.values[row] === null || !Number.isFinite(value)) throw invalid(`input "${input}": row ${row + 1} holds "${column.values[row]}", not a number`);
+    if (column.values[row] === null || !Number.isFinite(value))
+      throw invalid(`input "${input}": row ${row + 1} holds "${column.values[row]}", not a number`);
     return value;
   }
   if (column.nulls[row] === 1) throw invalid(`input "${input}": row ${row + 1} is null`);

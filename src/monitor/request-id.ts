@@ -62,15 +62,52 @@ export function newRequestId(): string {
   const p = pool;
   const t = time;
   const variant = 2 * ((p[at]! & 0x3f) | 0x80);
-  const b1 = 2 * p[at + 1]!, b2 = 2 * p[at + 2]!, b3 = 2 * p[at + 3]!, b4 = 2 * p[at + 4]!;
-  const b5 = 2 * p[at + 5]!, b6 = 2 * p[at + 6]!, b7 = 2 * p[at + 7]!;
+  const b1 = 2 * p[at + 1]!,
+    b2 = 2 * p[at + 2]!,
+    b3 = 2 * p[at + 3]!,
+    b4 = 2 * p[at + 4]!;
+  const b5 = 2 * p[at + 5]!,
+    b6 = 2 * p[at + 6]!,
+    b7 = 2 * p[at + 7]!;
   // One call with every char code makes a flat string: a `+` chain would make a rope that V8
   // flattens later, wherever the id is first read, at a higher cost.
   return String.fromCharCode(
-    t[0]!, t[1]!, t[2]!, t[3]!, t[4]!, t[5]!, t[6]!, t[7]!, DASH, t[8]!, t[9]!, t[10]!, t[11]!, DASH,
-    SEVEN, HEX[2 * (counter >> 8) + 1]!, HEX[2 * (counter & 0xff)]!, HEX[2 * (counter & 0xff) + 1]!, DASH,
-    HEX[variant]!, HEX[variant + 1]!, HEX[b1]!, HEX[b1 + 1]!, DASH,
-    HEX[b2]!, HEX[b2 + 1]!, HEX[b3]!, HEX[b3 + 1]!, HEX[b4]!, HEX[b4 + 1]!, HEX[b5]!, HEX[b5 + 1]!, HEX[b6]!, HEX[b6 + 1]!, HEX[b7]!, HEX[b7 + 1]!,
+    t[0]!,
+    t[1]!,
+    t[2]!,
+    t[3]!,
+    t[4]!,
+    t[5]!,
+    t[6]!,
+    t[7]!,
+    DASH,
+    t[8]!,
+    t[9]!,
+    t[10]!,
+    t[11]!,
+    DASH,
+    SEVEN,
+    HEX[2 * (counter >> 8) + 1]!,
+    HEX[2 * (counter & 0xff)]!,
+    HEX[2 * (counter & 0xff) + 1]!,
+    DASH,
+    HEX[variant]!,
+    HEX[variant + 1]!,
+    HEX[b1]!,
+    HEX[b1 + 1]!,
+    DASH,
+    HEX[b2]!,
+    HEX[b2 + 1]!,
+    HEX[b3]!,
+    HEX[b3 + 1]!,
+    HEX[b4]!,
+    HEX[b4 + 1]!,
+    HEX[b5]!,
+    HEX[b5 + 1]!,
+    HEX[b6]!,
+    HEX[b6 + 1]!,
+    HEX[b7]!,
+    HEX[b7 + 1]!,
   );
 }
 

@@ -21,7 +21,9 @@ interface MetricSnapshot {
 }
 
 /** Prometheus histogram buckets, in seconds: 0.25 ms to 10 s. */
-export const LATENCY_BUCKETS: readonly number[] = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /** One labelled histogram series. */
 export class HistogramSeries {

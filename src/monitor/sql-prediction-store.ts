@@ -82,7 +82,10 @@ export class SqlPredictionStore implements PredictionStore {
     const values = rows.map(toInsertable);
     await this.#db.transaction().execute(async (trx) => {
       for (let start = 0; start < values.length; start += ROWS_PER_INSERT) {
-        await trx.insertInto('predictions').values(values.slice(start, start + ROWS_PER_INSERT)).execute();
+        await trx
+          .insertInto('predictions')
+          .values(values.slice(start, start + ROWS_PER_INSERT))
+          .execute();
       }
     });
   }
@@ -107,13 +110,18 @@ export class SqlPredictionStore implements PredictionStore {
     const order = query.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw invalid(`order "${String(order)}": expected asc or desc`);
     const { maxBytes, after } = query;
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw invalid(`maxBytes ${String(maxBytes)}: expected a whole number of bytes >= 1`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
+      throw invalid(`maxBytes ${String(maxBytes)}: expected a whole number of bytes >= 1`);
     const conditions: Expression<SqlBool>[] = [matching(query)];
     if (after !== undefined) {
       const t = bound('after time', after.timeMs);
       const id = after.id;
       if (!Number.isSafeInteger(id)) throw invalid(`after id ${String(id)}: expected a whole number`);
-      conditions.push(order === 'asc' ? sql<SqlBool>`(time_ms > ${t} or (time_ms = ${t} and id > ${id}))` : sql<SqlBool>`(time_ms < ${t} or (time_ms = ${t} and id < ${id}))`);
+      conditions.push(
+        order === 'asc'
+          ? sql<SqlBool>`(time_ms > ${t} or (time_ms = ${t} and id > ${id}))`
+          : sql<SqlBool>`(time_ms < ${t} or (time_ms = ${t} and id < ${id}))`,
+      );
     }
     const db = this.#db;
     // Sizes first (no blob is read), then only the rows that fit the byte budget.
@@ -134,19 +142,32 @@ export class SqlPredictionStore implements PredictionStore {
       bytes += n;
     }
     const last = sizes[chosen.length - 1];
-    const next = chosen.length < sizes.length && last !== undefined ? { timeMs: Number(last.time_ms), id: Number(last.id) } : undefined;
+    const next =
+      chosen.length < sizes.length && last !== undefined
+        ? { timeMs: Number(last.time_ms), id: Number(last.id) }
+        : undefined;
     if (chosen.length === 0) return { rows: [], next };
-    const rows = await db.selectFrom('predictions').selectAll().where('id', 'in', chosen).orderBy('time_ms', order).orderBy('id', order).execute();
+    const rows = await db
+      .selectFrom('predictions')
+      .selectAll()
+      .where('id', 'in', chosen)
+      .orderBy('time_ms', order)
+      .orderBy('id', order)
+      .execute();
     return { rows: rows.map(toStored), next };
   }
 
   async trimToBytes(maxBytes: number): Promise<number> {
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw invalid(`maxBytes ${maxBytes}: expected a whole number >= 0`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+      throw invalid(`maxBytes ${maxBytes}: expected a whole number >= 0`);
     const db = this.#db;
     // The database's size bounds the log's: under the budget, nothing to count (the usual case).
     if ((await this.#databaseBytes()) <= maxBytes) return 0;
     // Newest first, a range of ids at a time, summed in the database: lengths only, no blob is read.
-    const { highest } = await db.selectFrom('predictions').select((eb) => eb.fn.max('id').as('highest')).executeTakeFirstOrThrow();
+    const { highest } = await db
+      .selectFrom('predictions')
+      .select((eb) => eb.fn.max('id').as('highest'))
+      .executeTakeFirstOrThrow();
     if (highest === null) return 0;
     let total = 0;
     let cutoff: number | undefined;
@@ -171,7 +192,11 @@ export class SqlPredictionStore implements PredictionStore {
     return deleteInChunks(() =>
       db
         .deleteFrom('predictions')
-        .where('id', 'in', db.selectFrom('predictions').select('id').where('id', '<=', last).orderBy('id').limit(DELETE_CHUNK))
+        .where(
+          'id',
+          'in',
+          db.selectFrom('predictions').select('id').where('id', '<=', last).orderBy('id').limit(DELETE_CHUNK),
+        )
         .executeTakeFirst(),
     );
   }
@@ -186,7 +211,11 @@ export class SqlPredictionStore implements PredictionStore {
   async #databaseBytes(): Promise<number> {
     const db = this.#db;
     if (this.#database.dialect === 'sqlite') {
-      const { rows } = await sql<{ n: number }>`select (page_count - freelist_count) * page_size as n from pragma_page_count(), pragma_freelist_count(), pragma_page_size()`.execute(db);
+      const { rows } = await sql<{
+        n: number;
+      }>`select (page_count - freelist_count) * page_size as n from pragma_page_count(), pragma_freelist_count(), pragma_page_size()`.execute(
+        db,
+      );
       return Number(rows[0]?.n ?? 0);
     }
     const { rows } = await sql<{ n: string }>`select pg_total_relation_size('predictions') as n`.execute(db);
@@ -207,7 +236,13 @@ export class SqlPredictionStore implements PredictionStore {
     const n = await this.count(filter);
     const db = this.#db;
     if (n <= maxRows) {
-      const rows = await db.selectFrom('predictions').selectAll().where(matching(filter)).orderBy('id').limit(maxRows).execute();
+      const rows = await db
+        .selectFrom('predictions')
+        .selectAll()
+        .where(matching(filter))
+        .orderBy('id')
+        .limit(maxRows)
+        .execute();
       return rows.map(toStored);
     }
     const k = Math.ceil(n / maxRows);
@@ -222,7 +257,13 @@ export class SqlPredictionStore implements PredictionStore {
       .select('numbered.id')
       .where(sql<number>`(numbered.rn - 1) % ${sql.lit(k)}`, '=', sql.lit(offset));
     // A row count that grew since count() could give a few more than maxRows: the limit keeps the bound.
-    const rows = await db.selectFrom('predictions').selectAll().where('id', 'in', chosen).orderBy('id').limit(maxRows).execute();
+    const rows = await db
+      .selectFrom('predictions')
+      .selectAll()
+      .where('id', 'in', chosen)
+      .orderBy('id')
+      .limit(maxRows)
+      .execute();
     return rows.map(toStored);
   }
 
@@ -299,14 +340,19 @@ export class SqlPredictionStore implements PredictionStore {
     await deleteInChunks(() =>
       db
         .deleteFrom('feedback')
-        .where('request_id', 'in', db.selectFrom('feedback').select('request_id').where('received_at_ms', '<', before).limit(DELETE_CHUNK))
+        .where(
+          'request_id',
+          'in',
+          db.selectFrom('feedback').select('request_id').where('received_at_ms', '<', before).limit(DELETE_CHUNK),
+        )
         .executeTakeFirst(),
     );
     return deleted;
   }
 
   async trimToRows(maxRows: number): Promise<number> {
-    if (!Number.isSafeInteger(maxRows) || maxRows < 0) throw invalid(`maxRows ${maxRows}: expected a whole number >= 0`);
+    if (!Number.isSafeInteger(maxRows) || maxRows < 0)
+      throw invalid(`maxRows ${maxRows}: expected a whole number >= 0`);
     const db = this.#db;
     const { highest } = await db
       .selectFrom('predictions')
@@ -318,7 +364,11 @@ export class SqlPredictionStore implements PredictionStore {
     return deleteInChunks(() =>
       db
         .deleteFrom('predictions')
-        .where('id', 'in', db.selectFrom('predictions').select('id').where('id', '<=', cutoff).orderBy('id').limit(DELETE_CHUNK))
+        .where(
+          'id',
+          'in',
+          db.selectFrom('predictions').select('id').where('id', '<=', cutoff).orderBy('id').limit(DELETE_CHUNK),
+        )
         .executeTakeFirst(),
     );
   }
@@ -367,15 +417,13 @@ function toInsertable(row: EncodedPrediction): Insertable<PredictionTable> {
   };
 }
 
-
-
-
-
 function checkFeedback(item: FeedbackItem, index: number): void {
   const where = `feedback item ${index}`;
-  if (typeof item.requestId !== 'string' || item.requestId === '') throw invalid(`${where}: requestId must be a non-empty string`);
+  if (typeof item.requestId !== 'string' || item.requestId === '')
+    throw invalid(`${where}: requestId must be a non-empty string`);
   if (item.label !== undefined && typeof item.label !== 'string') throw invalid(`${where}: label must be a string`);
-  if (item.value !== undefined && (typeof item.value !== 'number' || !Number.isFinite(item.value))) throw invalid(`${where}: value must be a finite number`);
+  if (item.value !== undefined && (typeof item.value !== 'number' || !Number.isFinite(item.value)))
+    throw invalid(`${where}: value must be a finite number`);
   if (item.label === undefined && item.value === undefined) throw invalid(`${where}: give a label, a value or both`);
 }
 
@@ -394,7 +442,19 @@ function prepareInsertAll(sqlite: NonNullable<Database['sqlite']>): (rows: reado
   );
   const insertAll = sqlite.transaction((rows: readonly EncodedPrediction[]) => {
     for (const row of rows) {
-      insert.run(row.requestId, Math.trunc(row.timeMs), row.deployment, row.model, row.version, row.protocol, row.latencyMs, row.inputs, row.outputs, row.shadow, row.features);
+      insert.run(
+        row.requestId,
+        Math.trunc(row.timeMs),
+        row.deployment,
+        row.model,
+        row.version,
+        row.protocol,
+        row.latencyMs,
+        row.inputs,
+        row.outputs,
+        row.shadow,
+        row.features,
+      );
     }
   });
   return (rows) => insertAll.immediate(rows);

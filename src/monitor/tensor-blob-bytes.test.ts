@@ -8,6 +8,8 @@ describe('the prediction log stores BYTES exactly', () => {
     const blob = encodeTensors([{ name: 'color_out', datatype: 'BYTES', shape: [strings.length], data: strings }]);
     const [back] = decodeTensors(blob);
     expect(back!.data).toEqual(strings);
-    expect((back!.data as string[]).map((s) => Buffer.from(s, 'utf8'))).toEqual(strings.map((s) => Buffer.from(s, 'utf8')));
+    expect((back!.data as string[]).map((s) => Buffer.from(s, 'utf8'))).toEqual(
+      strings.map((s) => Buffer.from(s, 'utf8')),
+    );
   });
 });

@@ -9,7 +9,13 @@ import { TensorHeaderCache, datatypeCode, decodeTensors, encodeTensors, writeTen
 const samples = DATATYPE_SAMPLES;
 
 function plain(tensors: readonly Tensor[]): unknown[] {
-  return tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape], type: t.data.constructor.name, data: Array.from(t.data as ArrayLike<unknown>) }));
+  return tensors.map((t) => ({
+    name: t.name,
+    datatype: t.datatype,
+    shape: [...t.shape],
+    type: t.data.constructor.name,
+    data: Array.from(t.data as ArrayLike<unknown>),
+  }));
 }
 
 describe('tensor blobs', () => {
@@ -73,7 +79,12 @@ describe('tensor blobs', () => {
   });
 
   it('with a header cache writes exactly the bytes it writes without one, whatever changes between blobs', () => {
-    const f32 = (name: string, shape: number[]): Tensor => ({ name, datatype: 'FP32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).map(Math.random) });
+    const f32 = (name: string, shape: number[]): Tensor => ({
+      name,
+      datatype: 'FP32',
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b, 1)).map(Math.random),
+    });
     const sequence: Tensor[][] = [
       [f32('x', [1, 3]), f32('y', [1])],
       [f32('x', [1, 3]), f32('y', [1])], // same layout: copied headers
@@ -98,8 +109,12 @@ describe('tensor blobs', () => {
   });
 
   it('rejects data that does not match the shape, and damaged blobs', () => {
-    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [3], data: new Float32Array(2) }])).toThrow(SlipwayError);
-    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [-1], data: new Float32Array(0) }])).toThrow(/elements|dimension/);
+    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [3], data: new Float32Array(2) }])).toThrow(
+      SlipwayError,
+    );
+    expect(() => encodeTensors([{ name: 'x', datatype: 'FP32', shape: [-1], data: new Float32Array(0) }])).toThrow(
+      /elements|dimension/,
+    );
     const blob = encodeTensors([{ name: 'x', datatype: 'INT32', shape: [2], data: new Int32Array([1, 2]) }]);
     expect(() => decodeTensors(blob.subarray(0, blob.byteLength - 1))).toThrow(SlipwayError);
     expect(() => decodeTensors(Buffer.concat([blob, Buffer.from([0])]))).toThrow(/after its last tensor/);

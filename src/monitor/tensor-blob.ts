@@ -41,20 +41,34 @@ const SIZE_BY_CODE: readonly number[] = DATATYPES.map((datatype) => DATATYPE_SIZ
  */
 export function datatypeCode(datatype: Datatype): number {
   switch (datatype) {
-    case 'FP32': return 10;
-    case 'INT64': return 8;
-    case 'FP64': return 11;
-    case 'INT32': return 7;
-    case 'BYTES': return 12;
-    case 'BOOL': return 0;
-    case 'UINT8': return 1;
-    case 'UINT16': return 2;
-    case 'UINT32': return 3;
-    case 'UINT64': return 4;
-    case 'INT8': return 5;
-    case 'INT16': return 6;
-    case 'FP16': return 9;
-    default: return -1;
+    case 'FP32':
+      return 10;
+    case 'INT64':
+      return 8;
+    case 'FP64':
+      return 11;
+    case 'INT32':
+      return 7;
+    case 'BYTES':
+      return 12;
+    case 'BOOL':
+      return 0;
+    case 'UINT8':
+      return 1;
+    case 'UINT16':
+      return 2;
+    case 'UINT32':
+      return 3;
+    case 'UINT64':
+      return 4;
+    case 'INT8':
+      return 5;
+    case 'INT16':
+      return 6;
+    case 'FP16':
+      return 9;
+    default:
+      return -1;
   }
 }
 
@@ -102,7 +116,12 @@ interface CachedHeader {
  * relative to its start). Returns the blob's length. Throws INVALID_ARGUMENT for a tensor the
  * format cannot hold or whose data does not match its shape.
  */
-export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], cache?: TensorHeaderCache, maxElements = Number.POSITIVE_INFINITY): number {
+export function writeTensors(
+  writer: BinaryWriter,
+  tensors: readonly Tensor[],
+  cache?: TensorHeaderCache,
+  maxElements = Number.POSITIVE_INFINITY,
+): number {
   const start = writer.offset;
   if ((start & 7) !== 0) throw new RangeError(`a tensor blob must start at a multiple of 8, not ${start}`);
   const count = tensors.length;
@@ -118,7 +137,12 @@ export function writeTensors(writer: BinaryWriter, tensors: readonly Tensor[], c
     let tensor = tensors[i]!;
     // One comparison per tensor on the request path; only a tensor over the cap is cut, by a view
     // of its first elements, so its bytes beyond them are never copied.
-    if (tensor.data.length > maxElements || (Array.isArray(tensor.data) && maxElements !== Number.POSITIVE_INFINITY && stringBytesOver(tensor.data, MAX_CUT_STRING_BYTES))) {
+    if (
+      tensor.data.length > maxElements ||
+      (Array.isArray(tensor.data) &&
+        maxElements !== Number.POSITIVE_INFINITY &&
+        stringBytesOver(tensor.data, MAX_CUT_STRING_BYTES))
+    ) {
       tensor = cutTensor(tensor, maxElements);
       cut = true;
     }
@@ -192,7 +216,7 @@ export function cutTensor(tensor: Tensor, maxElements: number): Tensor {
   } else {
     stored = [1, keep];
   }
-  const cutData = (Array.isArray(data) ? data.slice(0, keep) : data.subarray(0, keep));
+  const cutData = Array.isArray(data) ? data.slice(0, keep) : data.subarray(0, keep);
   return { name: tensor.name, datatype: tensor.datatype, shape: stored, data: cutData };
 }
 
@@ -218,7 +242,8 @@ export function estimatedBlobBytes(tensors: readonly Tensor[], maxElements = Num
 }
 
 function sameLayout(cached: CachedHeader, tensor: Tensor): boolean {
-  if (tensor.name !== cached.name || tensor.datatype !== cached.datatype || tensor.data.length !== cached.count) return false;
+  if (tensor.name !== cached.name || tensor.datatype !== cached.datatype || tensor.data.length !== cached.count)
+    return false;
   const shape = tensor.shape;
   const rank = shape.length;
   if (rank !== cached.shape.length) return false;
@@ -241,7 +266,16 @@ function remember(tensor: Tensor, at: number, bytes: Uint8Array): CachedHeader |
   const size = SIZE_BY_CODE[code]!;
   // BYTES elements vary in length, so their header (data length) does not repeat.
   if (size === 0) return undefined;
-  return { name: tensor.name, datatype: tensor.datatype, shape: [...tensor.shape], count: tensor.data.length, code, size, at, bytes };
+  return {
+    name: tensor.name,
+    datatype: tensor.datatype,
+    shape: [...tensor.shape],
+    count: tensor.data.length,
+    code,
+    size,
+    at,
+    bytes,
+  };
 }
 
 /** Write one tensor's header and data; returns where its data starts. */
@@ -253,10 +287,12 @@ function writeTensor(writer: BinaryWriter, tensor: Tensor): number {
   const rank = shape.length;
   if (rank > 255) throw invalid(`tensor "${name}": rank ${rank} is over 255`);
   const count = data.length;
-  if (count !== elementCount(shape)) throw invalid(`tensor "${name}": ${count} elements, but shape [${shape.join(',')}] needs ${elementCount(shape)}`);
+  if (count !== elementCount(shape))
+    throw invalid(`tensor "${name}": ${count} elements, but shape [${shape.join(',')}] needs ${elementCount(shape)}`);
   const encoded = size === 0 ? tensorToBytes(tensor) : undefined;
   const dataLength = encoded === undefined ? count * size : encoded.length;
-  if (dataLength > MAX_U32) throw invalid(`tensor "${name}": ${dataLength} bytes of data is over the 4 GiB a blob holds`);
+  if (dataLength > MAX_U32)
+    throw invalid(`tensor "${name}": ${dataLength} bytes of data is over the 4 GiB a blob holds`);
 
   const header = writer.offset;
   writer.ensure(8 + 4 * rank);
@@ -267,7 +303,8 @@ function writeTensor(writer: BinaryWriter, tensor: Tensor): number {
   let offset = header + 8;
   for (let d = 0; d < rank; d++) {
     const dimension = shape[d]!;
-    if (!(dimension >= 0 && dimension <= MAX_U32 && Number.isInteger(dimension))) throw invalid(`tensor "${name}": dimension ${dimension} is not a size`);
+    if (!(dimension >= 0 && dimension <= MAX_U32 && Number.isInteger(dimension)))
+      throw invalid(`tensor "${name}": dimension ${dimension} is not a size`);
     putU32(bytes, offset, dimension);
     offset += 4;
   }
@@ -301,7 +338,8 @@ export function decodeTensorBlob(bytes: Uint8Array): DecodedTensorBlob {
   const reader = new BinaryReader(bytes);
   try {
     const version = reader.u8();
-    if (version !== TENSOR_BLOB_VERSION) throw invalid(`tensor blob version ${version}; this build reads version ${TENSOR_BLOB_VERSION}`);
+    if (version !== TENSOR_BLOB_VERSION)
+      throw invalid(`tensor blob version ${version}; this build reads version ${TENSOR_BLOB_VERSION}`);
     const flags = reader.u8();
     const count = reader.u16();
     const tensors: Tensor[] = new Array<Tensor>(count);
@@ -316,7 +354,8 @@ export function decodeTensorBlob(bytes: Uint8Array): DecodedTensorBlob {
         servedShapes[i] = shape;
       }
     }
-    if (reader.offset !== reader.length) throw invalid(`tensor blob has ${reader.length - reader.offset} bytes after its last tensor`);
+    if (reader.offset !== reader.length)
+      throw invalid(`tensor blob has ${reader.length - reader.offset} bytes after its last tensor`);
     return { tensors, servedShapes, omitted: (flags & FLAG_OMITTED) !== 0 };
   } catch (error) {
     if (error instanceof RangeError) throw invalid(`tensor blob of ${bytes.byteLength} bytes is truncated`);

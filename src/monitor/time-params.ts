@@ -10,6 +10,9 @@ export function parseTime(text: string, what: string, now = Date.now()): number 
   if (/^\d{11,}$/.test(trimmed)) return Number(trimmed);
   if (/^\d+(\.\d+)?\s*(ms|s|m|h|d|w)$/.test(trimmed)) return now - parseDuration(trimmed, what);
   const parsed = Date.parse(trimmed);
-  if (Number.isNaN(parsed)) throw invalid(`${what} "${text}": expected an ISO date (2026-11-29T10:00:00Z), epoch milliseconds, or a duration ago (1h, 7d)`);
+  if (Number.isNaN(parsed))
+    throw invalid(
+      `${what} "${text}": expected an ISO date (2026-11-29T10:00:00Z), epoch milliseconds, or a duration ago (1h, 7d)`,
+    );
   return parsed;
 }

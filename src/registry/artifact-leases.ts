@@ -52,10 +52,19 @@ export async function lockArtifacts(trx: Db, dialect: SqlDialectName, mode: 'sha
 }
 
 /** Record a lease on `sha256` (call inside a write transaction). */
-export async function insertLease(trx: Db, dialect: SqlDialectName, sha256: string, ttlMs: number, now = new Date()): Promise<ArtifactLease> {
+export async function insertLease(
+  trx: Db,
+  dialect: SqlDialectName,
+  sha256: string,
+  ttlMs: number,
+  now = new Date(),
+): Promise<ArtifactLease> {
   await lockArtifacts(trx, dialect, 'shared');
   const lease = { id: randomUUID(), sha256, expiresAt: new Date(now.getTime() + ttlMs).toISOString() };
-  await trx.insertInto('artifact_leases').values({ id: lease.id, sha256, expires_at: lease.expiresAt, created_at: now.toISOString() }).execute();
+  await trx
+    .insertInto('artifact_leases')
+    .values({ id: lease.id, sha256, expires_at: lease.expiresAt, created_at: now.toISOString() })
+    .execute();
   return lease;
 }
 
@@ -63,11 +72,24 @@ export async function insertLease(trx: Db, dialect: SqlDialectName, sha256: stri
  * Inside the transaction that inserts the version referencing the lease's blob: check the lease is
  * still live (so the collector has not been free to delete the blob) and drop it; the row takes over.
  */
-export async function consumeLease(trx: Db, dialect: SqlDialectName, lease: ArtifactLease, now = new Date()): Promise<void> {
+export async function consumeLease(
+  trx: Db,
+  dialect: SqlDialectName,
+  lease: ArtifactLease,
+  now = new Date(),
+): Promise<void> {
   await lockArtifacts(trx, dialect, 'shared');
-  const row = await trx.selectFrom('artifact_leases').select(['sha256', 'expires_at']).where('id', '=', lease.id).executeTakeFirst();
+  const row = await trx
+    .selectFrom('artifact_leases')
+    .select(['sha256', 'expires_at'])
+    .where('id', '=', lease.id)
+    .executeTakeFirst();
   if (row === undefined || row.sha256 !== lease.sha256 || row.expires_at <= now.toISOString()) {
-    throw new SlipwayError('UNAVAILABLE', `the push took longer than its artifact lease (until ${lease.expiresAt}); push again`, { retryAfterSeconds: 1 });
+    throw new SlipwayError(
+      'UNAVAILABLE',
+      `the push took longer than its artifact lease (until ${lease.expiresAt}); push again`,
+      { retryAfterSeconds: 1 },
+    );
   }
   await trx.deleteFrom('artifact_leases').where('id', '=', lease.id).execute();
 }
@@ -86,14 +108,25 @@ export async function collectUnreferenced(
 ): Promise<string[]> {
   await lockArtifacts(trx, dialect, 'exclusive');
   const now = (options.now ?? new Date()).toISOString();
-  if (options.release !== undefined) await trx.deleteFrom('artifact_leases').where('id', '=', options.release.id).execute();
+  if (options.release !== undefined)
+    await trx.deleteFrom('artifact_leases').where('id', '=', options.release.id).execute();
   await trx.deleteFrom('artifact_leases').where('expires_at', '<=', now).execute();
   const removed: string[] = [];
   const unique = [...new Set(candidates)];
   for (let start = 0; start < unique.length; start += CHUNK) {
     const chunk = unique.slice(start, start + CHUNK);
-    const versions = await trx.selectFrom('model_versions').select('artifact_sha256 as sha256').distinct().where('artifact_sha256', 'in', chunk).execute();
-    const leases = await trx.selectFrom('artifact_leases').select('sha256').distinct().where('sha256', 'in', chunk).execute();
+    const versions = await trx
+      .selectFrom('model_versions')
+      .select('artifact_sha256 as sha256')
+      .distinct()
+      .where('artifact_sha256', 'in', chunk)
+      .execute();
+    const leases = await trx
+      .selectFrom('artifact_leases')
+      .select('sha256')
+      .distinct()
+      .where('sha256', 'in', chunk)
+      .execute();
     const referenced = new Set([...versions, ...leases].map((row) => row.sha256));
     for (const sha256 of chunk) {
       if (referenced.has(sha256)) continue;

@@ -63,7 +63,8 @@ describeEachDialect('artifact lifetime under concurrent pushes', (fixture) => {
       const results = await Promise.allSettled(pushes.map((push, i) => services[i % instances]!.push(push)));
       for (const result of results) {
         if (result.status === 'fulfilled') outcomes.accepted++;
-        else if (result.reason instanceof SlipwayError && ['CONFLICT', 'ALREADY_EXISTS'].includes(result.reason.code)) outcomes.refused++;
+        else if (result.reason instanceof SlipwayError && ['CONFLICT', 'ALREADY_EXISTS'].includes(result.reason.code))
+          outcomes.refused++;
         else throw result.reason;
       }
     }
@@ -71,7 +72,10 @@ describeEachDialect('artifact lifetime under concurrent pushes', (fixture) => {
     expect(outcomes.refused).toBe(6 * 8);
 
     const registry = services[0]!;
-    const versions = [...(await registry.listVersions('race', { includeArchived: true })), ...(await registry.listVersions('other', { includeArchived: true }))];
+    const versions = [
+      ...(await registry.listVersions('race', { includeArchived: true })),
+      ...(await registry.listVersions('other', { includeArchived: true })),
+    ];
     expect(versions).toHaveLength(2 + 6 * 4);
     const lost: string[] = [];
     for (const record of versions) {
@@ -82,7 +86,9 @@ describeEachDialect('artifact lifetime under concurrent pushes', (fixture) => {
         lost.push(`${record.model}@${record.version}`);
         continue;
       }
-      expect(createHash('sha256').update(bytes).digest('hex'), `${record.model}@${record.version}`).toBe(record.artifact.sha256);
+      expect(createHash('sha256').update(bytes).digest('hex'), `${record.model}@${record.version}`).toBe(
+        record.artifact.sha256,
+      );
     }
     expect(lost, `${lost.length} of ${versions.length} versions lost their artifact`).toEqual([]);
     const latest = await registry.resolve('race@latest');

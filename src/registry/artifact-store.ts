@@ -34,7 +34,10 @@ const DIGEST = /^[0-9a-f]{64}$/;
 export class LocalArtifactStore implements ArtifactStore {
   constructor(private readonly root: string) {}
 
-  async put(bytes: Uint8Array, sha256 = digestOf(bytes)): Promise<{ sha256: string; sizeBytes: number; created: boolean }> {
+  async put(
+    bytes: Uint8Array,
+    sha256 = digestOf(bytes),
+  ): Promise<{ sha256: string; sizeBytes: number; created: boolean }> {
     const target = this.localPath(sha256);
     if (await this.has(sha256)) return { sha256, sizeBytes: bytes.byteLength, created: false };
     const dir = path.dirname(target);
@@ -98,7 +101,9 @@ export class LocalArtifactStore implements ArtifactStore {
   async #files(): Promise<{ name: string; parentPath: string }[]> {
     try {
       const entries = await readdir(path.join(this.root, 'sha256'), { recursive: true, withFileTypes: true });
-      return entries.filter((entry) => entry.isFile()).map((entry) => ({ name: entry.name, parentPath: entry.parentPath }));
+      return entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => ({ name: entry.name, parentPath: entry.parentPath }));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;

@@ -7,7 +7,8 @@ import { startArtifactSweeper, type ArtifactSweeper } from './artifact-sweeper.j
 async function blobs(home: string): Promise<string[]> {
   const root = path.join(home, 'blobs', 'sha256');
   const names: string[] = [];
-  for (const dir of await readdir(root)) names.push(...(await readdir(path.join(root, dir))).filter((f) => /^[0-9a-f]{64}$/.test(f)));
+  for (const dir of await readdir(root))
+    names.push(...(await readdir(path.join(root, dir))).filter((f) => /^[0-9a-f]{64}$/.test(f)));
   return names.sort();
 }
 
@@ -27,10 +28,14 @@ describe('the artifact sweeper (serve runs it with the background work)', () => 
     expect(await blobs(platform.home)).toEqual([pushed.artifact.sha256, orphan].sort());
 
     const lines: string[] = [];
-    const sweeper: ArtifactSweeper = startArtifactSweeper(platform.registry, { intervalMs: 20, log: (line) => lines.push(line) });
+    const sweeper: ArtifactSweeper = startArtifactSweeper(platform.registry, {
+      intervalMs: 20,
+      log: (line) => lines.push(line),
+    });
     cleanup.push(() => sweeper.stop());
     const deadline = Date.now() + 10_000;
-    while ((await blobs(platform.home)).includes(orphan) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while ((await blobs(platform.home)).includes(orphan) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
 
     expect(await blobs(platform.home)).toEqual([pushed.artifact.sha256]);
     expect(lines).toContain('artifacts: removed 1 unreferenced blob(s) and 0 stale temporary file(s)');

@@ -24,7 +24,10 @@ export function startArtifactSweeper(
     running ??= registry
       .collectGarbage()
       .then(({ removed, temporaries }) => {
-        if (removed.length > 0 || temporaries > 0) options.log(`artifacts: removed ${removed.length} unreferenced blob(s) and ${temporaries} stale temporary file(s)`);
+        if (removed.length > 0 || temporaries > 0)
+          options.log(
+            `artifacts: removed ${removed.length} unreferenced blob(s) and ${temporaries} stale temporary file(s)`,
+          );
         return removed;
       })
       .catch((error: unknown) => {

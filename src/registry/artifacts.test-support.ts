@@ -15,7 +15,10 @@ export function variant(bytes: Uint8Array, tag: string): Buffer {
 export async function blobFiles(root: string): Promise<string[]> {
   try {
     const entries = await readdir(path.join(root, 'sha256'), { recursive: true, withFileTypes: true });
-    return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
   } catch {
     return [];
   }

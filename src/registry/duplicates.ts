@@ -5,7 +5,11 @@ import { SlipwayError } from '../core/errors.js';
  * file), so a push refuses them unless asked (issue 13 item 13): the message names the version
  * that has them and the flag that registers them anyway.
  */
-export function duplicateArtifactError(model: string, same: { version: string; status: string }, sha256: string): SlipwayError {
+export function duplicateArtifactError(
+  model: string,
+  same: { version: string; status: string },
+  sha256: string,
+): SlipwayError {
   const archived = same.status === 'archived' ? ', archived' : '';
   return new SlipwayError(
     'ALREADY_EXISTS',

@@ -40,7 +40,9 @@ function stringsAttribute(name: string, values: readonly string[]): Uint8Array {
  */
 export function linearClassifierModel(classLabels: readonly string[] | readonly number[]): Uint8Array {
   const strings = isStrings(classLabels);
-  const labelAttribute = isStrings(classLabels) ? stringsAttribute('classlabels_strings', classLabels) : intsAttribute('classlabels_ints', classLabels);
+  const labelAttribute = isStrings(classLabels)
+    ? stringsAttribute('classlabels_strings', classLabels)
+    : intsAttribute('classlabels_ints', classLabels);
   const node = concat(
     text(1, 'x'),
     text(2, 'label'),
@@ -74,5 +76,8 @@ function isStrings(labels: readonly string[] | readonly number[]): labels is rea
 
 /** The model with metadata_props entries appended (a repeated field: appending adds entries). */
 export function withMetadata(model: Uint8Array, entries: Readonly<Record<string, string>>): Uint8Array {
-  return concat(model, ...Object.entries(entries).map(([key, value]) => message(14, concat(text(1, key), text(2, value)))));
+  return concat(
+    model,
+    ...Object.entries(entries).map(([key, value]) => message(14, concat(text(1, key), text(2, value)))),
+  );
 }

@@ -84,15 +84,23 @@ describe('labels declared in an ONNX file', () => {
       from: 'metadata',
       source: 'ONNX metadata "labels"',
     });
-    expect(declaredLabels(readOnnxModel(withMetadata(model, { classlabels: 'no\nyes\n' })))?.values).toEqual(['no', 'yes']);
-    expect(declaredLabels(readOnnxModel(withMetadata(model, { labels: 'a\nb', classlabels: '["a","b"]' })))?.values).toEqual(['a', 'b']);
+    expect(declaredLabels(readOnnxModel(withMetadata(model, { classlabels: 'no\nyes\n' })))?.values).toEqual([
+      'no',
+      'yes',
+    ]);
+    expect(
+      declaredLabels(readOnnxModel(withMetadata(model, { labels: 'a\nb', classlabels: '["a","b"]' })))?.values,
+    ).toEqual(['a', 'b']);
     expect(declaredLabels(readOnnxModel(withMetadata(model, { task: 'binary' })))).toBeUndefined();
   });
 
   it.each([
     [{ labels: '["a", 2]' }, 'ONNX metadata "labels": label 1 must be a string, got 2'],
     [{ labels: '[oops' }, /^ONNX metadata "labels" starts with "\[" but is not a JSON array: /],
-    [{ labels: 'a\nb', classlabels: 'b\na' }, 'ONNX metadata "labels" and ONNX metadata "classlabels" hold different labels; keep one'],
+    [
+      { labels: 'a\nb', classlabels: 'b\na' },
+      'ONNX metadata "labels" and ONNX metadata "classlabels" hold different labels; keep one',
+    ],
   ])('refuses unreadable metadata %j, naming the key', (metadata, message) => {
     const info = readOnnxModel(withMetadata(identityModel('FP32'), metadata));
     const error = refusal(() => declaredLabels(info));
@@ -112,7 +120,10 @@ describe('labels declared in an ONNX file', () => {
     // The wine forest fixture's TreeEnsembleClassifier has classlabels_int64s 0, 1, 2.
     expect(declaredLabels(readOnnxModel(fixtureBytes('wine_forest.onnx')))).toBeUndefined();
     // Metadata wins over the node.
-    expect(declaredLabels(readOnnxModel(withMetadata(linearClassifierModel(['cat', 'dog', 'bird']), { labels: 'x\ny\nz' })))?.values).toEqual(['x', 'y', 'z']);
+    expect(
+      declaredLabels(readOnnxModel(withMetadata(linearClassifierModel(['cat', 'dog', 'bird']), { labels: 'x\ny\nz' })))
+        ?.values,
+    ).toEqual(['x', 'y', 'z']);
   });
 });
 
@@ -134,7 +145,12 @@ describe('labels at push', () => {
     const session = await ort.InferenceSession.create(bytes);
     try {
       const { scores } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(2, 1, 0.5, 3), [2, 2]) });
-      const tensor = { name: 'scores', datatype: 'FP32' as const, shape: scores!.dims, data: scores!.data as Float32Array };
+      const tensor = {
+        name: 'scores',
+        datatype: 'FP32' as const,
+        shape: scores!.dims,
+        data: scores!.data as Float32Array,
+      };
       const spec = record.signature.outputs.find((o) => o.name === 'scores')!;
       expect(classify(tensor, 2, labelsForOutput(spec, record.labels))).toEqual({
         name: 'scores',
@@ -150,12 +166,23 @@ describe('labels at push', () => {
   it('takes labels given at push over the ones in the file; metadata labels otherwise', async () => {
     const bytes = withMetadata(linearClassifierModel(['cat', 'dog', 'bird']), { labels: '["felis", "canis", "aves"]' });
     expect((await platform.registry.push({ name: 'pets', bytes })).labels).toEqual(['felis', 'canis', 'aves']);
-    const given = await platform.registry.push({ name: 'pets', bytes, labels: ['chat', 'chien', 'oiseau'], allowDuplicate: true });
+    const given = await platform.registry.push({
+      name: 'pets',
+      bytes,
+      labels: ['chat', 'chien', 'oiseau'],
+      allowDuplicate: true,
+    });
     expect(given.labels).toEqual(['chat', 'chien', 'oiseau']);
     // A labels file replaces metadata the push would otherwise refuse.
     const broken = withMetadata(linearClassifierModel(['cat', 'dog', 'bird']), { labels: '[broken' });
-    expect((await platform.registry.push({ name: 'pets', bytes: broken, labels: ['a', 'b', 'c'] })).labels).toEqual(['a', 'b', 'c']);
-    expect((await rejected(platform.registry.push({ name: 'pets', bytes: broken, allowDuplicate: true }))).message).toMatch(/^ONNX metadata "labels" starts with "\["/);
+    expect((await platform.registry.push({ name: 'pets', bytes: broken, labels: ['a', 'b', 'c'] })).labels).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
+    expect(
+      (await rejected(platform.registry.push({ name: 'pets', bytes: broken, allowDuplicate: true }))).message,
+    ).toMatch(/^ONNX metadata "labels" starts with "\["/);
   });
 
   it('stores no labels for a model without any', async () => {
@@ -176,12 +203,17 @@ describe('labels at push', () => {
     expect((await rejected(platform.registry.planPush(push))).message).toBe(message);
     expect(await platform.registry.listModels()).toEqual([]);
 
-    const metadata = await rejected(platform.registry.push({ name: 'cancer', bytes: withMetadata(bytes, { labels: 'a\nb\nc' }) }));
+    const metadata = await rejected(
+      platform.registry.push({ name: 'cancer', bytes: withMetadata(bytes, { labels: 'a\nb\nc' }) }),
+    );
     expect(metadata.message).toBe(message.replace('labels file l.txt', 'ONNX metadata "labels"'));
     const empty = await rejected(platform.registry.push({ name: 'cancer', bytes, labels: ['benign', ''] }));
     expect(empty.message).toBe('"labels": label 1 is empty; every class index needs a label');
     expect(await platform.registry.listModels()).toEqual([]);
 
-    expect((await platform.registry.push({ name: 'cancer', bytes, labels: ['malignant', 'benign'] })).labels).toEqual(['malignant', 'benign']);
+    expect((await platform.registry.push({ name: 'cancer', bytes, labels: ['malignant', 'benign'] })).labels).toEqual([
+      'malignant',
+      'benign',
+    ]);
   });
 });

@@ -38,7 +38,8 @@ export function checkLabels(labels: readonly unknown[], source: string, options:
     if (typeof label !== 'string') throw invalid(`${at} must be a string, got ${JSON.stringify(label)}`);
     if (label.trim() === '') throw invalid(`${at} is empty; every class index needs a label`);
     if (/[\r\n]/.test(label)) throw invalid(`${at} spans more than one line`);
-    if (label.length > MAX_LABEL_LENGTH) throw invalid(`${at} is ${label.length} characters long, over the limit of ${MAX_LABEL_LENGTH}`);
+    if (label.length > MAX_LABEL_LENGTH)
+      throw invalid(`${at} is ${label.length} characters long, over the limit of ${MAX_LABEL_LENGTH}`);
     return label;
   });
 }

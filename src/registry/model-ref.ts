@@ -20,7 +20,9 @@ const INTEGER_VERSION = /^[0-9]+$/;
 export function majorSelector(model: string, selector: string): number | undefined {
   if (!INTEGER_VERSION.test(selector)) return undefined;
   if (selector.length > 1 && selector.startsWith('0')) {
-    throw invalid(`version "${selector}" of model "${model}": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major`);
+    throw invalid(
+      `version "${selector}" of model "${model}": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major`,
+    );
   }
   return Number(selector);
 }
@@ -36,7 +38,11 @@ export function parseModelRef(ref: string, defaultSelector = 'latest'): ModelRef
   const model = at === -1 ? ref : ref.slice(0, at);
   const selector = at === -1 ? defaultSelector : ref.slice(at + 1);
   checkModelName(model);
-  if (selector === '') throw new SlipwayError('INVALID_ARGUMENT', `"${ref}": nothing after "@"; use name@1.2.3, name@1 (newest 1.x.y), name@alias or name@latest`);
+  if (selector === '')
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `"${ref}": nothing after "@"; use name@1.2.3, name@1 (newest 1.x.y), name@alias or name@latest`,
+    );
   return { model, selector };
 }
 

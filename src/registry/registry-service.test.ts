@@ -39,10 +39,12 @@ describe('readOnnxModel', () => {
     });
     expect(info.irVersion).toBe(8);
     expect(info.opsets['']).toBe(13);
-    expect(readOnnxModel(fixtureBytes('iris_mixed.onnx')).signature.inputs.map((s) => `${s.name}:${s.datatype}`)).toEqual([
-      'sepal_length:FP32', 'sepal_width:FP32', 'petal_length:FP32', 'petal_width_band:BYTES',
+    expect(
+      readOnnxModel(fixtureBytes('iris_mixed.onnx')).signature.inputs.map((s) => `${s.name}:${s.datatype}`),
+    ).toEqual(['sepal_length:FP32', 'sepal_width:FP32', 'petal_length:FP32', 'petal_width_band:BYTES']);
+    expect(readOnnxModel(fixtureBytes('diabetes_ridge_fp64.onnx')).signature.outputs).toEqual([
+      { name: 'variable', datatype: 'FP64', shape: [-1, 1] },
     ]);
-    expect(readOnnxModel(fixtureBytes('diabetes_ridge_fp64.onnx')).signature.outputs).toEqual([{ name: 'variable', datatype: 'FP64', shape: [-1, 1] }]);
   });
 
   it.each([
@@ -69,11 +71,18 @@ describe('RegistryService.push', () => {
     expect((await push('breast_cancer.onnx')).version).toBe('1.0.0');
     const retrained = await push('breast_cancer_retrained.onnx');
     expect(retrained.version).toBe('1.1.0');
-    expect(retrained.schemaChange).toMatchObject({ comparedTo: '1.0.0', requiredBump: null, appliedBump: 'minor', differences: [] });
+    expect(retrained.schemaChange).toMatchObject({
+      comparedTo: '1.0.0',
+      requiredBump: null,
+      appliedBump: 'minor',
+      differences: [],
+    });
     expect((await push('breast_cancer.onnx', { bump: 'patch', allowDuplicate: true })).version).toBe('1.1.1');
     const extra = await push('breast_cancer_extra_output.onnx');
     expect(extra.version).toBe('1.2.0');
-    expect(extra.schemaChange.differences.map((d) => `${d.severity} ${d.kind} ${d.side} ${d.name}`)).toEqual(['compatible added output logit']);
+    expect(extra.schemaChange.differences.map((d) => `${d.severity} ${d.kind} ${d.side} ${d.name}`)).toEqual([
+      'compatible added output logit',
+    ]);
 
     const refused = await refusal(push('breast_cancer_no_label.onnx', { version: '1.3.0' }));
     expect(refused.code).toBe('CONFLICT');
@@ -83,7 +92,13 @@ describe('RegistryService.push', () => {
     const major = await push('breast_cancer_no_label.onnx');
     expect(major.version).toBe('2.0.0');
     expect(major.schemaChange.appliedBump).toBe('major');
-    expect((await platform.registry.listVersions('cancer')).map((v) => v.version)).toEqual(['2.0.0', '1.2.0', '1.1.1', '1.1.0', '1.0.0']);
+    expect((await platform.registry.listVersions('cancer')).map((v) => v.version)).toEqual([
+      '2.0.0',
+      '1.2.0',
+      '1.1.1',
+      '1.1.0',
+      '1.0.0',
+    ]);
   });
 
   it.each([
@@ -94,7 +109,9 @@ describe('RegistryService.push', () => {
   ])('%s needs a %s bump', async (file, bump, message) => {
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     if (bump === 'major') {
-      const refused = await refusal(platform.registry.push({ name: 'cancer', bytes: fixtureBytes(file), bump: 'minor' }));
+      const refused = await refusal(
+        platform.registry.push({ name: 'cancer', bytes: fixtureBytes(file), bump: 'minor' }),
+      );
       expect(refused.code).toBe('CONFLICT');
       expect(refused.message).toMatch(message);
     }
@@ -126,13 +143,19 @@ describe('RegistryService.push', () => {
   it('refuses bytes a version of the model already has unless allowDuplicate, naming that version', async () => {
     const first = await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_retrained.onnx') });
-    const refused = await refusal(platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') }));
+    const refused = await refusal(
+      platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') }),
+    );
     expect(refused.code).toBe('ALREADY_EXISTS');
     expect(refused.message).toBe(
       `model "cancer": same artifact as 1.0.0 (sha256 ${first.artifact.sha256.slice(0, 12)}…); pass --allow-duplicate (API: allow_duplicate) to register it again`,
     );
     expect((await platform.registry.listVersions('cancer')).map((v) => v.version)).toEqual(['1.1.0', '1.0.0']);
-    const again = await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true });
+    const again = await platform.registry.push({
+      name: 'cancer',
+      bytes: fixtureBytes('breast_cancer.onnx'),
+      allowDuplicate: true,
+    });
     expect(again.version).toBe('1.2.0');
     expect(again.artifact.sha256).toBe(first.artifact.sha256);
     expect((await blobFiles(platform.home)).length).toBe(2);
@@ -140,13 +163,17 @@ describe('RegistryService.push', () => {
 
   it('removes a new blob when the version is refused', async () => {
     await platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer.onnx') });
-    await refusal(platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_no_label.onnx'), bump: 'minor' }));
+    await refusal(
+      platform.registry.push({ name: 'cancer', bytes: fixtureBytes('breast_cancer_no_label.onnx'), bump: 'minor' }),
+    );
     expect((await blobFiles(platform.home)).length).toBe(1);
   });
 
   it('gives concurrent pushes of one model distinct versions', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, () => platform.registry.push({ name: 'race', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true })),
+      Array.from({ length: 6 }, () =>
+        platform.registry.push({ name: 'race', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true }),
+      ),
     );
     expect(results.map((r) => r.version).sort()).toEqual(['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0', '1.5.0']);
   });

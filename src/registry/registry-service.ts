@@ -113,7 +113,9 @@ export class RegistryService {
    */
   async collectGarbage(): Promise<{ removed: string[]; temporaries: number }> {
     const { artifacts, store } = this.options;
-    const temporaries = await artifacts.removeStaleTemporaries(this.options.artifactLeaseTtlMs ?? ARTIFACT_LEASE_TTL_MS);
+    const temporaries = await artifacts.removeStaleTemporaries(
+      this.options.artifactLeaseTtlMs ?? ARTIFACT_LEASE_TTL_MS,
+    );
     const removed = await store.collectArtifacts(await artifacts.list(), (sha256) => artifacts.delete(sha256));
     return { removed, temporaries };
   }
@@ -130,7 +132,9 @@ export class RegistryService {
   }
 
   /** What `push` would do, without storing anything: the version it would get and the schema diff. */
-  async planPush(input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version' | 'allowDuplicate' | 'labels' | 'labelsSource'>): Promise<PushPlan> {
+  async planPush(
+    input: Pick<PushInput, 'name' | 'bytes' | 'bump' | 'version' | 'allowDuplicate' | 'labels' | 'labelsSource'>,
+  ): Promise<PushPlan> {
     const name = checkModelName(input.name);
     const request = parseBumpRequest({ bump: input.bump, version: input.version });
     const info = readOnnxModel(input.bytes);
@@ -150,7 +154,9 @@ export class RegistryService {
       version: plan.version,
       comparedTo: newest?.version ?? null,
       differences,
-      report: newest ? formatSchemaDiff(differences, { before: newest.version, after: plan.version }) : 'first version of a new model',
+      report: newest
+        ? formatSchemaDiff(differences, { before: newest.version, after: plan.version })
+        : 'first version of a new model',
     };
   }
 
@@ -166,16 +172,26 @@ export class RegistryService {
     if (parsed.selector === 'latest') {
       const latest = await store.latestVersion(parsed.model);
       if (latest) return latest;
-      throw notFound((await store.getModel(parsed.model)) ? `model "${parsed.model}" has no active version` : `model "${parsed.model}" does not exist`);
+      throw notFound(
+        (await store.getModel(parsed.model))
+          ? `model "${parsed.model}" has no active version`
+          : `model "${parsed.model}" does not exist`,
+      );
     }
     const major = majorSelector(parsed.model, parsed.selector);
     if (major !== undefined) {
       // Past the integer column's range no version can have that major (and PostgreSQL would refuse the query).
       const found = major <= MAX_MAJOR ? await store.latestVersion(parsed.model, { major }) : undefined;
       if (found) return found;
-      throw notFound((await store.getModel(parsed.model)) ? `model "${parsed.model}" has no active version with major ${parsed.selector} (${parsed.selector}.x.y)` : `model "${parsed.model}" does not exist`);
+      throw notFound(
+        (await store.getModel(parsed.model))
+          ? `model "${parsed.model}" has no active version with major ${parsed.selector} (${parsed.selector}.x.y)`
+          : `model "${parsed.model}" does not exist`,
+      );
     }
-    const version = isSemver(parsed.selector) ? parsed.selector : await store.resolveAlias(parsed.model, parsed.selector);
+    const version = isSemver(parsed.selector)
+      ? parsed.selector
+      : await store.resolveAlias(parsed.model, parsed.selector);
     const record = version === undefined ? undefined : await store.getVersion(parsed.model, version);
     if (record) return record;
     if (!(await store.getModel(parsed.model))) throw notFound(`model "${parsed.model}" does not exist`);
@@ -216,9 +232,14 @@ export class RegistryService {
   }
 
   async archive(model: string, version: string, reason?: string): Promise<VersionRecord> {
-    if (!isSemver(version)) throw new SlipwayError('INVALID_ARGUMENT', `archive takes an exact version like 1.2.3, got "${version}"`);
+    if (!isSemver(version))
+      throw new SlipwayError('INVALID_ARGUMENT', `archive takes an exact version like 1.2.3, got "${version}"`);
     const users = this.options.versionUsers;
-    return this.options.store.archiveVersion(checkModelName(model), version, users ? { reason, inUse: users } : { reason });
+    return this.options.store.archiveVersion(
+      checkModelName(model),
+      version,
+      users ? { reason, inUse: users } : { reason },
+    );
   }
 
   async getServingConfig(model: string): Promise<ServingConfig> {
@@ -242,7 +263,10 @@ export class RegistryService {
  * The labels a new version keeps: the ones given at push, else the ones the ONNX file declares
  * (metadata labels must fit an output; a classifier node's are kept only when they do).
  */
-function versionLabels(input: Pick<PushInput, 'labels' | 'labelsSource'>, info: OnnxModelInfo): readonly string[] | undefined {
+function versionLabels(
+  input: Pick<PushInput, 'labels' | 'labelsSource'>,
+  info: OnnxModelInfo,
+): readonly string[] | undefined {
   if (input.labels !== undefined) {
     const source = input.labelsSource ?? '"labels"';
     const labels = checkLabels(input.labels, source);
@@ -258,7 +282,10 @@ function versionLabels(input: Pick<PushInput, 'labels' | 'labelsSource'>, info: 
 function checkMetrics(metrics: Readonly<Record<string, unknown>>): Readonly<Record<string, number>> {
   for (const [key, value] of Object.entries(metrics)) {
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new SlipwayError('INVALID_ARGUMENT', `metric "${key}" must be a finite number, got ${JSON.stringify(value)}`);
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `metric "${key}" must be a finite number, got ${JSON.stringify(value)}`,
+      );
     }
   }
   return metrics as Readonly<Record<string, number>>;

@@ -48,7 +48,6 @@ const exactly =
   (version: string): VersionPlanner =>
   () => ({ version, schemaChange: INITIAL });
 
-
 async function push(store: RegistryStore, model: string, ...versions: string[]): Promise<VersionRecord[]> {
   const records: VersionRecord[] = [];
   for (const version of versions) records.push(await store.insertVersion(draft(model), exactly(version)));
@@ -89,14 +88,22 @@ describeEachDialect('RegistryStore', (fixture) => {
       const store = await openStore();
       await push(store, 'fraud', '1.0.0', '1.1.0');
       const seen: { newest: string | undefined; taken: string[] }[] = [];
-      const record = await store.insertVersion(draft('fraud', { modelDescription: 'ignored for an existing model' }), (newest, taken) => {
-        seen.push({ newest: newest?.version, taken: [...taken].sort() });
-        return bumpMinor(newest, taken);
-      });
+      const record = await store.insertVersion(
+        draft('fraud', { modelDescription: 'ignored for an existing model' }),
+        (newest, taken) => {
+          seen.push({ newest: newest?.version, taken: [...taken].sort() });
+          return bumpMinor(newest, taken);
+        },
+      );
 
       expect(seen).toEqual([{ newest: '1.1.0', taken: ['1.0.0', '1.1.0'] }]);
       expect(record.version).toBe('1.2.0');
-      expect(record.schemaChange).toEqual({ comparedTo: '1.1.0', requiredBump: null, appliedBump: 'minor', differences: [] });
+      expect(record.schemaChange).toEqual({
+        comparedTo: '1.1.0',
+        requiredBump: null,
+        appliedBump: 'minor',
+        differences: [],
+      });
       expect((await store.getModel('fraud'))?.description).toBe('');
     });
 
@@ -154,7 +161,9 @@ describeEachDialect('RegistryStore', (fixture) => {
 
     it('gives 8 concurrent pushes of one model 8 distinct numbers', async () => {
       const store = await openStore();
-      const records = await Promise.all(Array.from({ length: 8 }, () => store.insertVersion(draft('fraud'), bumpMinor)));
+      const records = await Promise.all(
+        Array.from({ length: 8 }, () => store.insertVersion(draft('fraud'), bumpMinor)),
+      );
 
       const expected = Array.from({ length: 8 }, (_, minor) => `1.${minor}.0`);
       expect(records.map((r) => r.version).sort(semver.compare)).toEqual(expected);
@@ -212,7 +221,12 @@ describeEachDialect('RegistryStore', (fixture) => {
         metrics: { auc: 0.973, f1: 0.81, latency_ms: 1.5 },
         params: { learningRate: 0.05, layers: [64, 32], optimizer: { name: 'adam', beta: [0.9, 0.999] }, early: null },
         tags: { team: 'risk', stage: 'prod' },
-        lineage: { sourcePath: 'models/fraud.onnx', dataset: 's3://data/q3', gitCommit: 'abc123', parentVersion: '1.0.0' },
+        lineage: {
+          sourcePath: 'models/fraud.onnx',
+          dataset: 's3://data/q3',
+          gitCommit: 'abc123',
+          parentVersion: '1.0.0',
+        },
       });
       const inserted = await store.insertVersion(full, () => ({ version: '2.0.0', schemaChange }));
       const read = await store.getVersion('fraud', '2.0.0');
@@ -290,7 +304,13 @@ describeEachDialect('RegistryStore', (fixture) => {
       await push(store, 'fraud', '1.0.0', '1.1.0');
 
       const created = await store.setAlias('fraud', 'champion', '1.0.0', 'first release');
-      expect(created).toMatchObject({ model: 'fraud', alias: 'champion', fromVersion: null, toVersion: '1.0.0', reason: 'first release' });
+      expect(created).toMatchObject({
+        model: 'fraud',
+        alias: 'champion',
+        fromVersion: null,
+        toVersion: '1.0.0',
+        reason: 'first release',
+      });
       expect(await store.resolveAlias('fraud', 'champion')).toBe('1.0.0');
       expect((await store.getVersion('fraud', '1.0.0'))?.aliases).toEqual(['champion']);
 
@@ -300,7 +320,11 @@ describeEachDialect('RegistryStore', (fixture) => {
       expect((await store.getVersion('fraud', '1.1.0'))?.aliases).toEqual(['champion']);
       await store.setAlias('fraud', 'shadow', '1.1.0');
       expect((await store.getVersion('fraud', '1.1.0'))?.aliases).toEqual(['champion', 'shadow']);
-      expect((await store.getModel('fraud'))?.aliases).toEqual({ challenger: '1.0.0', champion: '1.1.0', shadow: '1.1.0' });
+      expect((await store.getModel('fraud'))?.aliases).toEqual({
+        challenger: '1.0.0',
+        champion: '1.1.0',
+        shadow: '1.1.0',
+      });
 
       const removed = await store.removeAlias('fraud', 'champion', 'rollback drill');
       expect(removed).toMatchObject({ fromVersion: '1.1.0', toVersion: null, reason: 'rollback drill' });
@@ -312,8 +336,16 @@ describeEachDialect('RegistryStore', (fixture) => {
         ['1.0.0', '1.1.0', 'better auc'],
         ['1.1.0', null, 'rollback drill'],
       ]);
-      expect(history.every((e) => e.model === 'fraud' && e.alias === 'champion' && new Date(e.at).toISOString() === e.at)).toBe(true);
-      expect((await store.aliasHistory('fraud')).map((e) => e.alias)).toEqual(['champion', 'champion', 'challenger', 'shadow', 'champion']);
+      expect(
+        history.every((e) => e.model === 'fraud' && e.alias === 'champion' && new Date(e.at).toISOString() === e.at),
+      ).toBe(true);
+      expect((await store.aliasHistory('fraud')).map((e) => e.alias)).toEqual([
+        'champion',
+        'champion',
+        'challenger',
+        'shadow',
+        'champion',
+      ]);
     });
 
     it('refuses unknown versions, models and aliases with NOT_FOUND', async () => {
@@ -331,7 +363,18 @@ describeEachDialect('RegistryStore', (fixture) => {
       const store = await openStore();
       await push(store, 'fraud', '1.0.0');
 
-      for (const name of ['latest', 'LATEST', '1.2.3', 'v1.2.3', '', '9lives', '-dash', 'has space', 'a'.repeat(65), 'ünï']) {
+      for (const name of [
+        'latest',
+        'LATEST',
+        '1.2.3',
+        'v1.2.3',
+        '',
+        '9lives',
+        '-dash',
+        'has space',
+        'a'.repeat(65),
+        'ünï',
+      ]) {
         await rejection(store.setAlias('fraud', name, '1.0.0'), 'INVALID_ARGUMENT');
       }
       for (const name of ['a'.repeat(64), 'champion_2-b', 'B']) {
@@ -396,11 +439,14 @@ describeEachDialect('RegistryStore', (fixture) => {
 
   // Artifact leases, the collector and duplicate refusal: artifact-leases.test.ts.
 
-  it('stores a model\'s serving config, empty by default', async () => {
+  it("stores a model's serving config, empty by default", async () => {
     const store = await openStore();
     await push(store, 'fraud', '1.0.0');
     expect(await store.getServingConfig('fraud')).toEqual({});
-    expect(await store.setServingConfig('fraud', { maxBatchSize: 16, batching: true })).toEqual({ maxBatchSize: 16, batching: true });
+    expect(await store.setServingConfig('fraud', { maxBatchSize: 16, batching: true })).toEqual({
+      maxBatchSize: 16,
+      batching: true,
+    });
     const reopened = await openStore();
     expect(await reopened.getServingConfig('fraud')).toEqual({ maxBatchSize: 16, batching: true });
     expect(await store.getServingConfig('nope')).toBeUndefined();
@@ -437,21 +483,29 @@ describeEachDialect('RegistryStore', (fixture) => {
     const noZero = await rejection(registry.resolve('m', '0'), 'NOT_FOUND');
     expect(noZero.message).toBe('model "m" has no active version with major 0 (0.x.y)');
     const leadingZero = await rejection(registry.resolve('m', '01'), 'INVALID_ARGUMENT');
-    expect(leadingZero.message).toBe('version "01" of model "m": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major');
+    expect(leadingZero.message).toBe(
+      'version "01" of model "m": an integer version is a major number without leading zeros (0, 1, 2, ...), meaning the newest active version with that major',
+    );
     // Past the integer column's range no version can have that major: 404, not a database error.
-    expect((await rejection(registry.resolve('m', '99999999999'), 'NOT_FOUND')).message).toBe('model "m" has no active version with major 99999999999 (99999999999.x.y)');
+    expect((await rejection(registry.resolve('m', '99999999999'), 'NOT_FOUND')).message).toBe(
+      'model "m" has no active version with major 99999999999 (99999999999.x.y)',
+    );
     const unknownModel = await rejection(registry.resolve('nope', '1'), 'NOT_FOUND');
     expect(unknownModel.message).toBe('model "nope" does not exist');
 
     // An alias can never shadow a major: digits-only alias names are refused.
-    expect((await rejection(registry.setAlias('m', '1', '2.0.0'), 'INVALID_ARGUMENT')).message).toBe('invalid alias "1": use a letter, then letters, digits, "_" or "-" (1 to 64 characters)');
+    expect((await rejection(registry.setAlias('m', '1', '2.0.0'), 'INVALID_ARGUMENT')).message).toBe(
+      'invalid alias "1": use a letter, then letters, digits, "_" or "-" (1 to 64 characters)',
+    );
 
     // 1.x moves when a newer 1.x is pushed; archiving every 1.x leaves major 1 unresolvable.
     await push(store, 'm', '1.2.0');
     expect((await registry.resolve('m', '1')).version).toBe('1.2.0');
     await store.archiveVersion('m', '1.2.0');
     await store.archiveVersion('m', '1.0.0');
-    expect((await rejection(registry.resolve('m', '1'), 'NOT_FOUND')).message).toBe('model "m" has no active version with major 1 (1.x.y)');
+    expect((await rejection(registry.resolve('m', '1'), 'NOT_FOUND')).message).toBe(
+      'model "m" has no active version with major 1 (1.x.y)',
+    );
   });
 
   it('refuses use after close', async () => {

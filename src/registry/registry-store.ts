@@ -39,7 +39,11 @@ export interface RegistryStore {
    * Archive a version. Refused (FAILED_PRECONDITION) while an alias points at it or
    * `inUse` (deployments, later) says it is used; the message names who uses it.
    */
-  archiveVersion(model: string, version: string, options?: { reason?: string; inUse?: (model: string, version: string) => Promise<string[]> }): Promise<VersionRecord>;
+  archiveVersion(
+    model: string,
+    version: string,
+    options?: { reason?: string; inUse?: (model: string, version: string) => Promise<string[]> },
+  ): Promise<VersionRecord>;
   /** A model's stored serving settings; undefined when the model does not exist. */
   getServingConfig(model: string): Promise<ServingConfig | undefined>;
   /** Replace a model's serving settings (NOT_FOUND for an unknown model). */
@@ -50,7 +54,11 @@ export interface RegistryStore {
    * Under the exclusive artifact lock: drop `release` and expired leases, then `remove` each
    * candidate digest no version (archived or not) and no live lease names. Returns those removed.
    */
-  collectArtifacts(candidates: readonly string[], remove: (sha256: string) => Promise<void>, options?: { release?: ArtifactLease }): Promise<string[]>;
+  collectArtifacts(
+    candidates: readonly string[],
+    remove: (sha256: string) => Promise<void>,
+    options?: { release?: ArtifactLease },
+  ): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -9,9 +9,17 @@ import type { SchemaDifference, Side } from './types.js';
  * expect). Every difference is classified `breaking` or `compatible` with one sentence saying why.
  */
 
-
 const SIGNIFICAND_BITS: Partial<Record<Datatype, number>> = { FP16: 11, FP32: 24, FP64: 53 };
-const INTEGERS: ReadonlySet<Datatype> = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64']);
+const INTEGERS: ReadonlySet<Datatype> = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+]);
 
 /** Whether every `from` value is exactly representable in `to` (true for `from === to`). */
 export function isSafeWidening(from: Datatype, to: Datatype): boolean {
@@ -26,8 +34,10 @@ function representability(source: Datatype, target: Datatype): string {
   if (INTEGERS.has(source) && bits !== undefined) {
     return `${target} has a ${bits}-bit significand, so large ${source} values lose precision`;
   }
-  if (SIGNIFICAND_BITS[source] !== undefined && INTEGERS.has(target)) return `${target} cannot hold fractional ${source} values`;
-  if ([source, target].some((t) => t === 'BOOL' || t === 'BYTES')) return `${source} and ${target} are not interchangeable`;
+  if (SIGNIFICAND_BITS[source] !== undefined && INTEGERS.has(target))
+    return `${target} cannot hold fractional ${source} values`;
+  if ([source, target].some((t) => t === 'BOOL' || t === 'BYTES'))
+    return `${source} and ${target} are not interchangeable`;
   return `${target} cannot hold every ${source} value`;
 }
 
@@ -63,29 +73,58 @@ type Classified = Pick<SchemaDifference, 'kind' | 'severity' | 'before' | 'after
 
 /** A difference about the tensor as a whole: `input "x" was removed: ...`. */
 function difference(subject: Subject, classified: Classified, sentence: string): SchemaDifference {
-  return { ...classified, side: subject.side, name: subject.name, message: `${subject.side} "${subject.name}" ${sentence}` };
+  return {
+    ...classified,
+    side: subject.side,
+    name: subject.name,
+    message: `${subject.side} "${subject.name}" ${sentence}`,
+  };
 }
 
 /** A difference in one attribute of a tensor: `input "x": datatype ...`. */
 function attributeDifference(subject: Subject, classified: Classified, sentence: string): SchemaDifference {
-  return { ...classified, side: subject.side, name: subject.name, message: `${subject.side} "${subject.name}": ${sentence}` };
+  return {
+    ...classified,
+    side: subject.side,
+    name: subject.name,
+    message: `${subject.side} "${subject.name}": ${sentence}`,
+  };
 }
 
 function removed(subject: Subject, spec: TensorSpec): SchemaDifference {
-  const why = subject.side === 'input' ? 'clients still send it and would be rejected' : 'clients reading it would break';
-  return difference(subject, { kind: 'removed', severity: 'breaking', before: renderSpec(spec), after: null }, `was removed: ${why}`);
+  const why =
+    subject.side === 'input' ? 'clients still send it and would be rejected' : 'clients reading it would break';
+  return difference(
+    subject,
+    { kind: 'removed', severity: 'breaking', before: renderSpec(spec), after: null },
+    `was removed: ${why}`,
+  );
 }
 
 function added(subject: Subject, spec: TensorSpec): SchemaDifference {
-  const at = (severity: SchemaDifference['severity']): Classified => ({ kind: 'added', severity, before: null, after: renderSpec(spec) });
+  const at = (severity: SchemaDifference['severity']): Classified => ({
+    kind: 'added',
+    severity,
+    before: null,
+    after: renderSpec(spec),
+  });
   const type = renderType(spec);
-  if (subject.side === 'output') return difference(subject, at('compatible'), `was added (${type}): clients that do not read it are unaffected`);
-  if (spec.optional === true) return difference(subject, at('compatible'), `was added as optional (${type}): existing clients may leave it out`);
-  return difference(subject, at('breaking'), `was added as required (${type}): existing clients do not send it and would be rejected`);
+  if (subject.side === 'output')
+    return difference(subject, at('compatible'), `was added (${type}): clients that do not read it are unaffected`);
+  if (spec.optional === true)
+    return difference(subject, at('compatible'), `was added as optional (${type}): existing clients may leave it out`);
+  return difference(
+    subject,
+    at('breaking'),
+    `was added as required (${type}): existing clients do not send it and would be rejected`,
+  );
 }
 
 function renamed(subject: Subject, to: TensorSpec): SchemaDifference {
-  const why = subject.side === 'input' ? `clients still send "${subject.name}" and would be rejected` : `clients reading "${subject.name}" would break`;
+  const why =
+    subject.side === 'input'
+      ? `clients still send "${subject.name}" and would be rejected`
+      : `clients reading "${subject.name}" would break`;
   return difference(
     subject,
     { kind: 'renamed', severity: 'breaking', before: subject.name, after: to.name },
@@ -96,22 +135,40 @@ function renamed(subject: Subject, to: TensorSpec): SchemaDifference {
 function datatypeChange(subject: Subject, before: TensorSpec, after: TensorSpec): SchemaDifference {
   const { datatype: from } = before;
   const { datatype: to } = after;
-  const at = (severity: SchemaDifference['severity']): Classified => ({ kind: 'datatype-changed', severity, before: renderSpec(before), after: renderSpec(after) });
+  const at = (severity: SchemaDifference['severity']): Classified => ({
+    kind: 'datatype-changed',
+    severity,
+    before: renderSpec(before),
+    after: renderSpec(after),
+  });
   const change = `datatype ${from} -> ${to}`;
   if (subject.side === 'input') {
     return isSafeWidening(from, to)
       ? attributeDifference(subject, at('compatible'), `${change} is a safe widening (${representability(from, to)})`)
-      : attributeDifference(subject, at('breaking'), `${change} is breaking (${representability(from, to)}): clients still send ${from} values`);
+      : attributeDifference(
+          subject,
+          at('breaking'),
+          `${change} is breaking (${representability(from, to)}): clients still send ${from} values`,
+        );
   }
   return isSafeWidening(to, from)
-    ? attributeDifference(subject, at('compatible'), `${change} is a safe narrowing (${representability(to, from)}, which clients expect)`)
-    : attributeDifference(subject, at('breaking'), `${change} is breaking (${representability(to, from)}): clients still read ${from} values`);
+    ? attributeDifference(
+        subject,
+        at('compatible'),
+        `${change} is a safe narrowing (${representability(to, from)}, which clients expect)`,
+      )
+    : attributeDifference(
+        subject,
+        at('breaking'),
+        `${change} is breaking (${representability(to, from)}): clients still read ${from} values`,
+      );
 }
 
 /** Whether a change of one dimension is breaking, and why. */
 function dimensionVerdict(side: Side, from: number, to: number): { breaking: boolean; why: string } {
   if (side === 'input') {
-    if (isVariable(to)) return { breaking: false, why: 'the model now accepts any size, so every old request still fits' };
+    if (isVariable(to))
+      return { breaking: false, why: 'the model now accepts any size, so every old request still fits' };
     if (isVariable(from)) return { breaking: true, why: `requests with any size other than ${to} are rejected` };
     return { breaking: true, why: 'requests shaped for the old model are rejected' };
   }
@@ -121,20 +178,39 @@ function dimensionVerdict(side: Side, from: number, to: number): { breaking: boo
 }
 
 function shapeChanges(subject: Subject, before: TensorSpec, after: TensorSpec): SchemaDifference[] {
-  const at = (kind: 'rank-changed' | 'dimension-changed', breaking: boolean): Classified =>
-    ({ kind, severity: breaking ? 'breaking' : 'compatible', before: renderSpec(before), after: renderSpec(after) });
+  const at = (kind: 'rank-changed' | 'dimension-changed', breaking: boolean): Classified => ({
+    kind,
+    severity: breaking ? 'breaking' : 'compatible',
+    before: renderSpec(before),
+    after: renderSpec(after),
+  });
   const [rankBefore, rankAfter] = [before.shape.length, after.shape.length];
   if (rankBefore !== rankAfter) {
-    const why = subject.side === 'input' ? 'requests shaped for the old model are rejected' : `clients reading a rank-${rankBefore} tensor would break`;
+    const why =
+      subject.side === 'input'
+        ? 'requests shaped for the old model are rejected'
+        : `clients reading a rank-${rankBefore} tensor would break`;
     const shapes = `[${before.shape.join(',')}] -> [${after.shape.join(',')}]`;
-    return [attributeDifference(subject, at('rank-changed', true), `rank changed ${rankBefore} -> ${rankAfter} (${shapes}): ${why}`)];
+    return [
+      attributeDifference(
+        subject,
+        at('rank-changed', true),
+        `rank changed ${rankBefore} -> ${rankAfter} (${shapes}): ${why}`,
+      ),
+    ];
   }
   const changes: SchemaDifference[] = [];
   before.shape.forEach((from, axis) => {
     const to = after.shape[axis] ?? from;
     if (from === to || (isVariable(from) && isVariable(to))) return;
     const { breaking, why } = dimensionVerdict(subject.side, from, to);
-    changes.push(attributeDifference(subject, at('dimension-changed', breaking), `dimension ${axis} changed ${renderDim(from)} -> ${renderDim(to)}: ${why}`));
+    changes.push(
+      attributeDifference(
+        subject,
+        at('dimension-changed', breaking),
+        `dimension ${axis} changed ${renderDim(from)} -> ${renderDim(to)}: ${why}`,
+      ),
+    );
   });
   return changes;
 }
@@ -143,10 +219,20 @@ function optionalityChange(subject: Subject, before: TensorSpec, after: TensorSp
   const wasOptional = before.optional === true;
   // Outputs are always produced; optionality is an input-only notion.
   if (subject.side === 'output' || wasOptional === (after.optional === true)) return [];
-  const at = (severity: SchemaDifference['severity']): Classified =>
-    ({ kind: 'optionality-changed', severity, before: renderSpec(before), after: renderSpec(after) });
+  const at = (severity: SchemaDifference['severity']): Classified => ({
+    kind: 'optionality-changed',
+    severity,
+    before: renderSpec(before),
+    after: renderSpec(after),
+  });
   return wasOptional
-    ? [difference(subject, at('breaking'), 'is now required (it was optional): clients that leave it out would be rejected')]
+    ? [
+        difference(
+          subject,
+          at('breaking'),
+          'is now required (it was optional): clients that leave it out would be rejected',
+        ),
+      ]
     : [difference(subject, at('compatible'), 'is now optional (it was required): every old request still supplies it')];
 }
 
@@ -219,7 +305,10 @@ export function diffSignatures(before: Signature, after: Signature): SchemaDiffe
  * // schema changes from 1.2.0 to the pushed model (1 breaking, 0 compatible):
  * //   BREAKING output "label" was removed: clients reading it would break
  */
-export function formatSchemaDiff(diffs: readonly SchemaDifference[], labels: { before: string; after: string }): string {
+export function formatSchemaDiff(
+  diffs: readonly SchemaDifference[],
+  labels: { before: string; after: string },
+): string {
   if (diffs.length === 0) return `no schema changes from ${labels.before} to ${labels.after}`;
   const breaking = diffs.filter((d) => d.severity === 'breaking').length;
   const header = `schema changes from ${labels.before} to ${labels.after} (${breaking} breaking, ${diffs.length - breaking} compatible):`;

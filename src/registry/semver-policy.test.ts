@@ -31,66 +31,101 @@ const swap = (list: TensorSpec[], name: string, spec: TensorSpec | undefined): v
 };
 
 /** Every kind of schema change, with the bump it requires and the exact report line it produces. */
-const CHANGES: { change: string; signature: Signature; required: Exclude<Bump, 'patch'> | null; line: string | null }[] = [
+const CHANGES: {
+  change: string;
+  signature: Signature;
+  required: Exclude<Bump, 'patch'> | null;
+  line: string | null;
+}[] = [
   { change: 'identical', signature: BASE, required: null, line: null },
   {
-    change: 'added output', required: 'minor', signature: edited((s) => s.outputs.push(t('embedding', 'FP32', [-1, 16]))),
+    change: 'added output',
+    required: 'minor',
+    signature: edited((s) => s.outputs.push(t('embedding', 'FP32', [-1, 16]))),
     line: '  compatible output "embedding" was added (FP32[-1,16]): clients that do not read it are unaffected',
   },
   {
-    change: 'removed output', required: 'major', signature: edited((s) => swap(s.outputs, 'label', undefined)),
+    change: 'removed output',
+    required: 'major',
+    signature: edited((s) => swap(s.outputs, 'label', undefined)),
     line: '  BREAKING output "label" was removed: clients reading it would break',
   },
   {
-    change: 'removed input', required: 'major', signature: edited((s) => swap(s.inputs, 'scale', undefined)),
+    change: 'removed input',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'scale', undefined)),
     line: '  BREAKING input "scale" was removed: clients still send it and would be rejected',
   },
   {
-    change: 'renamed input', required: 'major', signature: edited((s) => swap(s.inputs, 'features', t('inputs', 'FP32', [-1, 30]))),
+    change: 'renamed input',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'features', t('inputs', 'FP32', [-1, 30]))),
     line: '  BREAKING input "features" was renamed to "inputs" (FP32[-1,30]): clients still send "features" and would be rejected',
   },
   {
-    change: 'input FP32->FP64 widening', required: 'minor', signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP64', [-1, 30]))),
+    change: 'input FP32->FP64 widening',
+    required: 'minor',
+    signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP64', [-1, 30]))),
     line: '  compatible input "features": datatype FP32 -> FP64 is a safe widening (every FP32 value is exactly representable in FP64)',
   },
   {
-    change: 'input FP64->FP32 narrowing', required: 'major', signature: edited((s) => swap(s.inputs, 'scale', t('scale', 'FP32', [1]))),
+    change: 'input FP64->FP32 narrowing',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'scale', t('scale', 'FP32', [1]))),
     line: '  BREAKING input "scale": datatype FP64 -> FP32 is breaking (FP32 cannot hold every FP64 value): clients still send FP64 values',
   },
   {
-    change: 'output FP32->FP64 widening', required: 'major', signature: edited((s) => swap(s.outputs, 'probability', t('probability', 'FP64', [-1, 2]))),
+    change: 'output FP32->FP64 widening',
+    required: 'major',
+    signature: edited((s) => swap(s.outputs, 'probability', t('probability', 'FP64', [-1, 2]))),
     line: '  BREAKING output "probability": datatype FP32 -> FP64 is breaking (FP32 cannot hold every FP64 value): clients still read FP32 values',
   },
   {
-    change: 'output FP64->FP32 narrowing', required: 'minor', signature: edited((s) => swap(s.outputs, 'logit', t('logit', 'FP32', [-1, 2]))),
+    change: 'output FP64->FP32 narrowing',
+    required: 'minor',
+    signature: edited((s) => swap(s.outputs, 'logit', t('logit', 'FP32', [-1, 2]))),
     line: '  compatible output "logit": datatype FP64 -> FP32 is a safe narrowing (every FP32 value is exactly representable in FP64, which clients expect)',
   },
   {
-    change: 'input INT64->FP64', required: 'major', signature: edited((s) => swap(s.inputs, 'ids', t('ids', 'FP64', [-1]))),
+    change: 'input INT64->FP64',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'ids', t('ids', 'FP64', [-1]))),
     line: '  BREAKING input "ids": datatype INT64 -> FP64 is breaking (FP64 has a 53-bit significand, so large INT64 values lose precision): clients still send INT64 values',
   },
   {
-    change: 'changed fixed dim', required: 'major', signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, 29]))),
+    change: 'changed fixed dim',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, 29]))),
     line: '  BREAKING input "features": dimension 1 changed 30 -> 29: requests shaped for the old model are rejected',
   },
   {
-    change: 'fixed->variable input', required: 'minor', signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, -1]))),
+    change: 'fixed->variable input',
+    required: 'minor',
+    signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, -1]))),
     line: '  compatible input "features": dimension 1 changed 30 -> variable: the model now accepts any size, so every old request still fits',
   },
   {
-    change: 'variable->fixed output', required: 'minor', signature: edited((s) => swap(s.outputs, 'probability', t('probability', 'FP32', [1, 2]))),
+    change: 'variable->fixed output',
+    required: 'minor',
+    signature: edited((s) => swap(s.outputs, 'probability', t('probability', 'FP32', [1, 2]))),
     line: '  compatible output "probability": dimension 0 changed variable -> 1: clients already handle any size',
   },
   {
-    change: 'rank change', required: 'major', signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, 30, 1]))),
+    change: 'rank change',
+    required: 'major',
+    signature: edited((s) => swap(s.inputs, 'features', t('features', 'FP32', [-1, 30, 1]))),
     line: '  BREAKING input "features": rank changed 2 -> 3 ([-1,30] -> [-1,30,1]): requests shaped for the old model are rejected',
   },
   {
-    change: 'new required input', required: 'major', signature: edited((s) => s.inputs.push(t('mask', 'BOOL', [-1, 30]))),
+    change: 'new required input',
+    required: 'major',
+    signature: edited((s) => s.inputs.push(t('mask', 'BOOL', [-1, 30]))),
     line: '  BREAKING input "mask" was added as required (BOOL[-1,30]): existing clients do not send it and would be rejected',
   },
   {
-    change: 'new optional input', required: 'minor', signature: edited((s) => s.inputs.push(t('temperature', 'FP32', [1], true))),
+    change: 'new optional input',
+    required: 'minor',
+    signature: edited((s) => s.inputs.push(t('temperature', 'FP32', [1], true))),
     line: '  compatible input "temperature" was added as optional (FP32[1]): existing clients may leave it out',
   },
 ];
@@ -107,7 +142,8 @@ const REQUESTS: { label: string; request: BumpRequest }[] = [
   { label: 'exact 2.0.0', request: { kind: 'exact', version: '2.0.0' } },
 ];
 
-const NEEDS_MINOR = 'the schema changed compatibly and needs a minor bump (1.3.0 or later; patch is only for an identical schema):\n';
+const NEEDS_MINOR =
+  'the schema changed compatibly and needs a minor bump (1.3.0 or later; patch is only for an identical schema):\n';
 const NEEDS_MAJOR = 'the schema change is breaking and needs a major bump (2.0.0 or later):\n';
 
 /** Expected outcome for each request (in REQUESTS order) by the bump the schema change requires. */
@@ -162,7 +198,10 @@ describe('planVersion: schema change x request from 1.2.0', () => {
       const { version, schemaChange } = plan();
       expect(version).toBe(outcome.version);
       expect(schemaChange).toEqual({
-        comparedTo: '1.2.0', requiredBump: required, appliedBump: outcome.applied, differences: diffSignatures(BASE, signature),
+        comparedTo: '1.2.0',
+        requiredBump: required,
+        appliedBump: outcome.applied,
+        differences: diffSignatures(BASE, signature),
       });
       expect(schemaChange.differences).toHaveLength(line === null ? 0 : 1);
       return;
@@ -188,21 +227,30 @@ describe('planVersion: refusal messages in full', () => {
       swap(s.outputs, 'label', undefined);
       s.outputs.push(t('score', 'FP32', [-1, 1]));
     });
-    const error = refusal(() => planVersion({ newest: NEWEST, taken: TAKEN, signature, request: { kind: 'exact', version: '1.3.0' } }));
+    const error = refusal(() =>
+      planVersion({ newest: NEWEST, taken: TAKEN, signature, request: { kind: 'exact', version: '1.3.0' } }),
+    );
     expect(error.code).toBe('CONFLICT');
-    expect(error.message).toBe([
-      'version 1.3.0 is a minor bump from 1.2.0, but the schema change is breaking and needs a major bump (2.0.0 or later):',
-      'schema changes from 1.2.0 to the pushed model (1 breaking, 2 compatible):',
-      '  compatible input "features": datatype FP32 -> FP64 is a safe widening (every FP32 value is exactly representable in FP64)',
-      '  BREAKING output "label" was removed: clients reading it would break',
-      '  compatible output "score" was added (FP32[-1,1]): clients that do not read it are unaffected',
-    ].join('\n'));
+    expect(error.message).toBe(
+      [
+        'version 1.3.0 is a minor bump from 1.2.0, but the schema change is breaking and needs a major bump (2.0.0 or later):',
+        'schema changes from 1.2.0 to the pushed model (1 breaking, 2 compatible):',
+        '  compatible input "features": datatype FP32 -> FP64 is a safe widening (every FP32 value is exactly representable in FP64)',
+        '  BREAKING output "label" was removed: clients reading it would break',
+        '  compatible output "score" was added (FP32[-1,1]): clients that do not read it are unaffected',
+      ].join('\n'),
+    );
   });
 
   it('suggests the first free number when the required one is taken', () => {
     const signature = edited((s) => swap(s.outputs, 'label', undefined));
     const error = refusal(() =>
-      planVersion({ newest: NEWEST, taken: new Set([...TAKEN, '2.0.0']), signature, request: { kind: 'bump', bump: 'minor' } }),
+      planVersion({
+        newest: NEWEST,
+        taken: new Set([...TAKEN, '2.0.0']),
+        signature,
+        request: { kind: 'bump', bump: 'minor' },
+      }),
     );
     expect(error.message).toContain('needs a major bump (3.0.0 or later):');
   });
@@ -212,27 +260,48 @@ describe('planVersion: first version', () => {
   const signature = BASE;
   const initial = { comparedTo: null, requiredBump: null, appliedBump: 'initial', differences: [] };
 
-  it.each<BumpRequest>([{ kind: 'auto' }, { kind: 'bump', bump: 'patch' }, { kind: 'bump', bump: 'minor' }, { kind: 'bump', bump: 'major' }])(
-    '%j gives 1.0.0',
-    (request) => {
-      expect(planVersion({ newest: undefined, taken: new Set(), signature, request })).toEqual({ version: '1.0.0', schemaChange: initial });
-    },
-  );
+  it.each<BumpRequest>([
+    { kind: 'auto' },
+    { kind: 'bump', bump: 'patch' },
+    { kind: 'bump', bump: 'minor' },
+    { kind: 'bump', bump: 'major' },
+  ])('%j gives 1.0.0', (request) => {
+    expect(planVersion({ newest: undefined, taken: new Set(), signature, request })).toEqual({
+      version: '1.0.0',
+      schemaChange: initial,
+    });
+  });
 
   it('takes an exact first number as given', () => {
-    expect(planVersion({ newest: undefined, taken: new Set(), signature, request: { kind: 'exact', version: '0.3.0' } }))
-      .toEqual({ version: '0.3.0', schemaChange: initial });
+    expect(
+      planVersion({ newest: undefined, taken: new Set(), signature, request: { kind: 'exact', version: '0.3.0' } }),
+    ).toEqual({ version: '0.3.0', schemaChange: initial });
   });
 
   it('skips numbers left by archived versions', () => {
-    expect(planVersion({ newest: undefined, taken: new Set(['1.0.0', '1.1.0', '2.0.0']), signature, request: { kind: 'auto' } }).version)
-      .toBe('3.0.0');
+    expect(
+      planVersion({
+        newest: undefined,
+        taken: new Set(['1.0.0', '1.1.0', '2.0.0']),
+        signature,
+        request: { kind: 'auto' },
+      }).version,
+    ).toBe('3.0.0');
   });
 
   it('refuses an invalid or taken exact first number', () => {
-    const bad = refusal(() => planVersion({ newest: undefined, taken: new Set(), signature, request: { kind: 'exact', version: 'v1.0.0' } }));
+    const bad = refusal(() =>
+      planVersion({ newest: undefined, taken: new Set(), signature, request: { kind: 'exact', version: 'v1.0.0' } }),
+    );
     expect(bad.code).toBe('INVALID_ARGUMENT');
-    const taken = refusal(() => planVersion({ newest: undefined, taken: new Set(['1.0.0']), signature, request: { kind: 'exact', version: '1.0.0' } }));
+    const taken = refusal(() =>
+      planVersion({
+        newest: undefined,
+        taken: new Set(['1.0.0']),
+        signature,
+        request: { kind: 'exact', version: '1.0.0' },
+      }),
+    );
     expect(taken.code).toBe('ALREADY_EXISTS');
   });
 });
@@ -253,7 +322,12 @@ describe('planVersion: taken and exact numbers', () => {
 
   it('refuses an exact number that is not greater than the newest', () => {
     const error = refusal(() =>
-      planVersion({ newest: { version: '1.3.0', signature: BASE }, taken: TAKEN, signature: BASE, request: { kind: 'exact', version: '1.2.5' } }),
+      planVersion({
+        newest: { version: '1.3.0', signature: BASE },
+        taken: TAKEN,
+        signature: BASE,
+        request: { kind: 'exact', version: '1.2.5' },
+      }),
     );
     expect(error.code).toBe('CONFLICT');
     expect(error.message).toBe('version 1.2.5 is not greater than the newest version 1.3.0');
@@ -261,39 +335,75 @@ describe('planVersion: taken and exact numbers', () => {
 
   it('refuses an exact number already taken, archived or not', () => {
     const error = refusal(() =>
-      planVersion({ newest: NEWEST, taken: new Set([...TAKEN, '1.4.0']), signature: compatible, request: { kind: 'exact', version: '1.4.0' } }),
+      planVersion({
+        newest: NEWEST,
+        taken: new Set([...TAKEN, '1.4.0']),
+        signature: compatible,
+        request: { kind: 'exact', version: '1.4.0' },
+      }),
     );
     expect(error.code).toBe('ALREADY_EXISTS');
     expect(error.message).toBe('version 1.4.0 already exists (version numbers are never reused, even when archived)');
-    expect(refusal(() => planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version: '1.2.0' } })).code)
-      .toBe('ALREADY_EXISTS');
+    expect(
+      refusal(() =>
+        planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version: '1.2.0' } }),
+      ).code,
+    ).toBe('ALREADY_EXISTS');
   });
 
-  it.each(['1.2', 'v1.2.3', '1.2.3-rc.1', '1.2.3+build.5', '01.2.3', ' 1.2.3', '', 'latest'])('refuses exact %j as INVALID_ARGUMENT', (version) => {
-    const error = refusal(() => planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version } }));
-    expect(error.code).toBe('INVALID_ARGUMENT');
-    expect(error.message).toBe(`version "${version}" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)`);
-  });
+  it.each(['1.2', 'v1.2.3', '1.2.3-rc.1', '1.2.3+build.5', '01.2.3', ' 1.2.3', '', 'latest'])(
+    'refuses exact %j as INVALID_ARGUMENT',
+    (version) => {
+      const error = refusal(() =>
+        planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version } }),
+      );
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toBe(
+        `version "${version}" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)`,
+      );
+    },
+  );
 
   it('classifies an exact number by the most significant part that grew', () => {
-    const plan = (version: string) => planVersion({ newest: NEWEST, taken: TAKEN, signature: compatible, request: { kind: 'exact', version } });
+    const plan = (version: string) =>
+      planVersion({ newest: NEWEST, taken: TAKEN, signature: compatible, request: { kind: 'exact', version } });
     expect(plan('1.9.4').schemaChange.appliedBump).toBe('minor');
     expect(plan('3.0.1').schemaChange.appliedBump).toBe('major');
-    expect(planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version: '1.2.7' } }).schemaChange.appliedBump)
-      .toBe('patch');
+    expect(
+      planVersion({ newest: NEWEST, taken: TAKEN, signature: BASE, request: { kind: 'exact', version: '1.2.7' } })
+        .schemaChange.appliedBump,
+    ).toBe('patch');
   });
 
   it('compares numerically, not as text', () => {
     const newest = { version: '1.9.0', signature: BASE };
-    expect(planVersion({ newest, taken: new Set(['1.9.0']), signature: compatible, request: { kind: 'exact', version: '1.10.0' } }).version).toBe('1.10.0');
-    expect(planVersion({ newest, taken: new Set(['1.9.0']), signature: compatible, request: { kind: 'auto' } }).version).toBe('1.10.0');
+    expect(
+      planVersion({
+        newest,
+        taken: new Set(['1.9.0']),
+        signature: compatible,
+        request: { kind: 'exact', version: '1.10.0' },
+      }).version,
+    ).toBe('1.10.0');
+    expect(
+      planVersion({ newest, taken: new Set(['1.9.0']), signature: compatible, request: { kind: 'auto' } }).version,
+    ).toBe('1.10.0');
   });
 });
 
 describe('requiredBump', () => {
   it('is major for any breaking difference, minor for compatible ones, null for none', () => {
-    const compatible = diffSignatures(BASE, edited((s) => s.outputs.push(t('e', 'FP32', [1]))));
-    const mixed = diffSignatures(BASE, edited((s) => { s.outputs.push(t('e', 'FP32', [1])); swap(s.inputs, 'ids', undefined); }));
+    const compatible = diffSignatures(
+      BASE,
+      edited((s) => s.outputs.push(t('e', 'FP32', [1]))),
+    );
+    const mixed = diffSignatures(
+      BASE,
+      edited((s) => {
+        s.outputs.push(t('e', 'FP32', [1]));
+        swap(s.inputs, 'ids', undefined);
+      }),
+    );
     expect(requiredBump([])).toBeNull();
     expect(requiredBump(compatible)).toBe('minor');
     expect(requiredBump(mixed)).toBe('major');
@@ -325,7 +435,10 @@ describe('parseBumpRequest', () => {
     [{ bump: 'minor', version: '2.0.0' }, 'give either a bump ("minor") or an exact version ("2.0.0"), not both'],
     [{ bump: 'huge' }, 'bump must be one of auto, major, minor, patch (got "huge")'],
     [{ bump: 'MAJOR' }, 'bump must be one of auto, major, minor, patch (got "MAJOR")'],
-    [{ version: 'v2.0.0' }, 'version "v2.0.0" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)'],
+    [
+      { version: 'v2.0.0' },
+      'version "v2.0.0" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)',
+    ],
   ])('%j is INVALID_ARGUMENT', (input, message) => {
     const error = refusal(() => parseBumpRequest(input));
     expect(error.code).toBe('INVALID_ARGUMENT');

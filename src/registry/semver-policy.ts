@@ -60,7 +60,9 @@ function parseExact(version: string): Triple {
   const match = PLAIN_VERSION.exec(version);
   const parsed = match === null ? null : semver.parse(version);
   if (parsed === null) {
-    throw invalid(`version "${version}" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)`);
+    throw invalid(
+      `version "${version}" is not a plain semver version X.Y.Z (no "v" prefix, prerelease or build metadata)`,
+    );
   }
   return parsed;
 }
@@ -108,9 +110,10 @@ interface Comparison {
 /** CONFLICT for a bump below the required one; the message lists every difference. */
 function tooSmall(c: Comparison, refused: string): SlipwayError {
   const suggestion = nextFree(c.base, c.required, c.taken);
-  const need = c.required === 'major'
-    ? `the schema change is breaking and needs a major bump (${suggestion} or later)`
-    : `the schema changed compatibly and needs a minor bump (${suggestion} or later; patch is only for an identical schema)`;
+  const need =
+    c.required === 'major'
+      ? `the schema change is breaking and needs a major bump (${suggestion} or later)`
+      : `the schema changed compatibly and needs a minor bump (${suggestion} or later; patch is only for an identical schema)`;
   const report = formatSchemaDiff(c.differences, { before: c.newest, after: PUSHED });
   return new SlipwayError('CONFLICT', `${refused}, but ${need}:\n${report}`, {
     details: { requiredBump: c.required, differences: c.differences },
@@ -130,7 +133,10 @@ function planFirst(taken: ReadonlySet<string>, request: BumpRequest): VersionPla
 
 function assertFree(version: string, taken: ReadonlySet<string>): void {
   if (taken.has(version)) {
-    throw new SlipwayError('ALREADY_EXISTS', `version ${version} already exists (version numbers are never reused, even when archived)`);
+    throw new SlipwayError(
+      'ALREADY_EXISTS',
+      `version ${version} already exists (version numbers are never reused, even when archived)`,
+    );
   }
 }
 
@@ -160,7 +166,13 @@ export function planVersion(options: PlanVersionOptions): VersionPlan {
     version,
     schemaChange: { comparedTo: newest.version, requiredBump: required, appliedBump, differences },
   });
-  const comparison = (floor: Bump): Comparison => ({ newest: newest.version, base, taken, required: floor, differences });
+  const comparison = (floor: Bump): Comparison => ({
+    newest: newest.version,
+    base,
+    taken,
+    required: floor,
+    differences,
+  });
 
   switch (request.kind) {
     case 'auto': {
@@ -177,7 +189,10 @@ export function planVersion(options: PlanVersionOptions): VersionPlan {
       const wanted = parseExact(request.version);
       assertFree(request.version, taken);
       if (!semver.gt(request.version, newest.version)) {
-        throw new SlipwayError('CONFLICT', `version ${request.version} is not greater than the newest version ${newest.version}`);
+        throw new SlipwayError(
+          'CONFLICT',
+          `version ${request.version} is not greater than the newest version ${newest.version}`,
+        );
       }
       const bump = bumpBetween(base, wanted);
       if (required !== null && !atLeast(bump, required)) {

@@ -77,7 +77,9 @@ const SEQUENCE_KEYS = ['state', ...Object.keys(SEQUENCE_LIMITS)] as const;
 
 const LOG_PAYLOADS = ['full', 'capped', 'none'] as const;
 
-const LIMITS: Readonly<Record<Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence' | 'warmup'>, readonly [number, number]>> = {
+const LIMITS: Readonly<
+  Record<Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence' | 'warmup'>, readonly [number, number]>
+> = {
   maxBatchSize: [1, 1 << 20],
   maxQueueDelayMicros: [0, 10_000_000],
   maxQueueSize: [0, 1 << 24],
@@ -87,7 +89,13 @@ const LIMITS: Readonly<Record<Exclude<keyof ServingConfig, 'batching' | 'logPayl
   logMaxElements: [128, 1 << 24],
 };
 
-export const SERVING_CONFIG_KEYS = ['batching', 'logPayload', ...Object.keys(LIMITS), 'sequence', 'warmup'] as readonly (keyof ServingConfig)[];
+export const SERVING_CONFIG_KEYS = [
+  'batching',
+  'logPayload',
+  ...Object.keys(LIMITS),
+  'sequence',
+  'warmup',
+] as readonly (keyof ServingConfig)[];
 
 /** Validate a serving config from a client; every problem is reported at once. */
 export function parseServingConfig(value: unknown): ServingConfig {
@@ -130,7 +138,8 @@ export function parseServingConfig(value: unknown): ServingConfig {
     }
     config[key] = n;
   }
-  if (problems.length > 0) throw new SlipwayError('INVALID_ARGUMENT', `invalid serving config: ${problems.join('; ')}`, { details: problems });
+  if (problems.length > 0)
+    throw new SlipwayError('INVALID_ARGUMENT', `invalid serving config: ${problems.join('; ')}`, { details: problems });
   return config;
 }
 
@@ -149,7 +158,9 @@ function parseSequenceConfig(raw: unknown, problems: string[]): SequenceConfig |
     }
   }
   if (!isObject(value)) {
-    problems.push(`sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got ${JSON.stringify(value)}`);
+    problems.push(
+      `sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got ${JSON.stringify(value)}`,
+    );
     return undefined;
   }
   const before = problems.length;
@@ -158,18 +169,24 @@ function parseSequenceConfig(raw: unknown, problems: string[]): SequenceConfig |
     if (key === 'state' || field === undefined || field === null) continue;
     const limits = SEQUENCE_LIMITS[key as keyof typeof SEQUENCE_LIMITS] as readonly [number, number] | undefined;
     if (limits === undefined) {
-      problems.push(`unknown setting "sequence.${key}" (known: ${SEQUENCE_KEYS.map((k) => `sequence.${k}`).join(', ')})`);
+      problems.push(
+        `unknown setting "sequence.${key}" (known: ${SEQUENCE_KEYS.map((k) => `sequence.${k}`).join(', ')})`,
+      );
       continue;
     }
     if (typeof field !== 'number' || !Number.isInteger(field) || field < limits[0] || field > limits[1]) {
-      problems.push(`sequence.${key} must be an integer from ${limits[0]} to ${limits[1]}, got ${JSON.stringify(field)}`);
+      problems.push(
+        `sequence.${key} must be an integer from ${limits[0]} to ${limits[1]}, got ${JSON.stringify(field)}`,
+      );
       continue;
     }
     config[key as keyof typeof SEQUENCE_LIMITS] = field;
   }
   const state = value.state;
   if (!Array.isArray(state) || state.length === 0) {
-    problems.push(`sequence.state must be a non-empty list of {"input": ..., "output": ...} pairs, got ${JSON.stringify(state) ?? 'nothing'}`);
+    problems.push(
+      `sequence.state must be a non-empty list of {"input": ..., "output": ...} pairs, got ${JSON.stringify(state) ?? 'nothing'}`,
+    );
   } else {
     state.forEach((pair: unknown, i) => {
       const pairProblems = statePairProblems(pair, `sequence.state[${i}]`);
@@ -200,7 +217,9 @@ function parseWarmupSetting(raw: unknown, problems: string[]): WarmupSetting | u
     try {
       value = raw.trimStart().startsWith('{') ? (JSON.parse(raw) as unknown) : raw;
     } catch (error) {
-      problems.push(`warmup is not valid JSON (${error instanceof Error ? error.message : String(error)}); expected ${WARMUP_EXAMPLE}`);
+      problems.push(
+        `warmup is not valid JSON (${error instanceof Error ? error.message : String(error)}); expected ${WARMUP_EXAMPLE}`,
+      );
       return undefined;
     }
   }
@@ -212,12 +231,23 @@ function parseWarmupSetting(raw: unknown, problems: string[]): WarmupSetting | u
   for (const key of Object.keys(value)) {
     if (key === 'reference') {
       // Drift's reference profile (monitor/drift-store.ts) keeps per-column summaries, not rows, so there is no row to send.
-      problems.push('warmup.reference is not supported: the reference profile keeps column summaries, not rows; give a request');
-    } else if (key !== 'request' && key !== 'count') problems.push(`unknown setting "warmup.${key}" (known: warmup.request, warmup.count)`);
+      problems.push(
+        'warmup.reference is not supported: the reference profile keeps column summaries, not rows; give a request',
+      );
+    } else if (key !== 'request' && key !== 'count')
+      problems.push(`unknown setting "warmup.${key}" (known: warmup.request, warmup.count)`);
   }
   const { request, count } = value;
-  if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < WARMUP_COUNT_LIMITS[0] || count > WARMUP_COUNT_LIMITS[1])) {
-    problems.push(`warmup.count must be an integer from ${WARMUP_COUNT_LIMITS[0]} to ${WARMUP_COUNT_LIMITS[1]}, got ${JSON.stringify(count)}`);
+  if (
+    count !== undefined &&
+    (typeof count !== 'number' ||
+      !Number.isInteger(count) ||
+      count < WARMUP_COUNT_LIMITS[0] ||
+      count > WARMUP_COUNT_LIMITS[1])
+  ) {
+    problems.push(
+      `warmup.count must be an integer from ${WARMUP_COUNT_LIMITS[0]} to ${WARMUP_COUNT_LIMITS[1]}, got ${JSON.stringify(count)}`,
+    );
   }
   if (request === undefined) {
     if (!('reference' in value)) problems.push(`warmup.request is missing; expected ${WARMUP_EXAMPLE}`);
@@ -231,7 +261,9 @@ function parseWarmupSetting(raw: unknown, problems: string[]): WarmupSetting | u
 /** The request's `inputs`, each decoded once to check it; undefined (with problems) when it is not a request. */
 function warmupInputs(request: unknown, problems: string[]): readonly unknown[] | undefined {
   if (!isObject(request)) {
-    problems.push(`warmup.request must be a v2 JSON request body like {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}, got ${JSON.stringify(request)}`);
+    problems.push(
+      `warmup.request must be a v2 JSON request body like {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}, got ${JSON.stringify(request)}`,
+    );
     return undefined;
   }
   const before = problems.length;
@@ -241,7 +273,9 @@ function warmupInputs(request: unknown, problems: string[]): readonly unknown[] 
   }
   const { inputs } = request;
   if (!Array.isArray(inputs) || inputs.length === 0) {
-    problems.push(`warmup.request.inputs must be a non-empty list of v2 input tensors, got ${JSON.stringify(inputs) ?? 'nothing'}`);
+    problems.push(
+      `warmup.request.inputs must be a non-empty list of v2 input tensors, got ${JSON.stringify(inputs) ?? 'nothing'}`,
+    );
     return undefined;
   }
   inputs.forEach((input: unknown, i) => {
@@ -252,7 +286,8 @@ function warmupInputs(request: unknown, problems: string[]): readonly unknown[] 
     }
   });
   const bytes = Buffer.byteLength(JSON.stringify(inputs));
-  if (bytes > WARMUP_REQUEST_MAX_BYTES) problems.push(`warmup.request is ${bytes} bytes of JSON; at most ${WARMUP_REQUEST_MAX_BYTES}`);
+  if (bytes > WARMUP_REQUEST_MAX_BYTES)
+    problems.push(`warmup.request is ${bytes} bytes of JSON; at most ${WARMUP_REQUEST_MAX_BYTES}`);
   return problems.length === before ? inputs : undefined;
 }
 
@@ -261,7 +296,8 @@ function statePairProblems(pair: unknown, where: string): string[] {
   const problems: string[] = [];
   for (const side of ['input', 'output'] as const) {
     const name = pair[side];
-    if (typeof name !== 'string' || name === '') problems.push(`${where}.${side} must be a tensor name, got ${JSON.stringify(name) ?? 'nothing'}`);
+    if (typeof name !== 'string' || name === '')
+      problems.push(`${where}.${side} must be a tensor name, got ${JSON.stringify(name) ?? 'nothing'}`);
   }
   for (const key of Object.keys(pair)) {
     if (key !== 'input' && key !== 'output') problems.push(`unknown setting "${where}.${key}" (known: input, output)`);
@@ -287,24 +323,37 @@ export function checkSequenceConfig(config: SequenceConfig, signature: Signature
   for (const pair of config.state) {
     const input = signature.inputs.find((s) => s.name === pair.input);
     const output = signature.outputs.find((s) => s.name === pair.output);
-    if (input === undefined) problems.push(`state input ${quote(pair.input)} is not an input of the model (inputs: ${names(signature.inputs)})`);
-    if (output === undefined) problems.push(`state output ${quote(pair.output)} is not an output of the model (outputs: ${names(signature.outputs)})`);
+    if (input === undefined)
+      problems.push(
+        `state input ${quote(pair.input)} is not an input of the model (inputs: ${names(signature.inputs)})`,
+      );
+    if (output === undefined)
+      problems.push(
+        `state output ${quote(pair.output)} is not an output of the model (outputs: ${names(signature.outputs)})`,
+      );
     if (input === undefined || output === undefined) continue;
     const label = `state ${quote(pair.output)} -> ${quote(pair.input)}`;
-    if (input.datatype === 'BYTES') problems.push(`${label}: state input ${quote(input.name)} is BYTES; sequence state must be numeric or BOOL`);
+    if (input.datatype === 'BYTES')
+      problems.push(`${label}: state input ${quote(input.name)} is BYTES; sequence state must be numeric or BOOL`);
     if (input.datatype !== output.datatype) {
       problems.push(`${label}: datatypes differ (output ${output.datatype}, input ${input.datatype})`);
     }
     if (!sameShape(input.shape, output.shape)) {
-      problems.push(`${label}: shapes differ (output ${formatShape(output.shape)}, input ${formatShape(input.shape)}); the output's dims must equal the input's`);
+      problems.push(
+        `${label}: shapes differ (output ${formatShape(output.shape)}, input ${formatShape(input.shape)}); the output's dims must equal the input's`,
+      );
     }
     const variable = input.shape.findIndex((d, i) => i > 0 && d < 0);
     if (variable > 0) {
-      problems.push(`${label}: dimension ${variable} of state input ${quote(input.name)} ${formatShape(input.shape)} is variable; state needs fixed dims after the batch dimension`);
+      problems.push(
+        `${label}: dimension ${variable} of state input ${quote(input.name)} ${formatShape(input.shape)} is variable; state needs fixed dims after the batch dimension`,
+      );
     }
   }
   if (problems.length > 0) {
-    throw new SlipwayError('INVALID_ARGUMENT', `sequence state does not fit the model: ${problems.join('; ')}`, { details: problems });
+    throw new SlipwayError('INVALID_ARGUMENT', `sequence state does not fit the model: ${problems.join('; ')}`, {
+      details: problems,
+    });
   }
 }
 

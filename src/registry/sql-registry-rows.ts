@@ -14,7 +14,11 @@ export type VersionRow = Selectable<ModelVersionTable>;
 
 /** Versions of one model, as rows of `v`. */
 export function versionsOf(db: Db, model: string) {
-  return db.selectFrom('model_versions as v').innerJoin('models as m', 'm.id', 'v.model_id').where('m.name', '=', model).selectAll('v');
+  return db
+    .selectFrom('model_versions as v')
+    .innerJoin('models as m', 'm.id', 'v.model_id')
+    .where('m.name', '=', model)
+    .selectAll('v');
 }
 
 /** Aliases of one model (`a`) joined to the versions they point at (`v`). */
@@ -39,7 +43,14 @@ export function ordered<DB extends { v: ModelVersionTable }, TB extends keyof DB
 
 /** An `alias_events` row as the registry's AliasEvent. */
 export function toEvent(model: string, row: Selectable<AliasEventTable>): AliasEvent {
-  return { model, alias: row.alias, fromVersion: row.from_version, toVersion: row.to_version, reason: row.reason, at: row.at };
+  return {
+    model,
+    alias: row.alias,
+    fromVersion: row.from_version,
+    toVersion: row.to_version,
+    reason: row.reason,
+    at: row.at,
+  };
 }
 
 /** A `model_versions` row as the registry's VersionRecord; `aliases` must come sorted. */

@@ -54,7 +54,9 @@ export class SqlRegistryStore implements RegistryStore {
         .onConflict((conflict) => conflict.column('name').doNothing())
         .execute();
       const model = await this.#lockModel(trx, draft.model);
-      const existing = await ordered(trx.selectFrom('model_versions as v').select(['v.id', 'v.version']).where('v.model_id', '=', model.id)).execute();
+      const existing = await ordered(
+        trx.selectFrom('model_versions as v').select(['v.id', 'v.version']).where('v.model_id', '=', model.id),
+      ).execute();
       const newest = existing[0] === undefined ? undefined : await this.#record(trx, draft.model, existing[0].id);
       const taken = new Set(existing.map((row) => row.version));
       if (options.refuseDuplicate === true) await refuseDuplicate(trx, model.id, draft);
@@ -62,7 +64,8 @@ export class SqlRegistryStore implements RegistryStore {
       const { version, schemaChange } = plan(newest, taken);
       const parsed = semver.parse(version);
       if (parsed === null || parsed.version !== version) throw invalid(`"${version}" is not a semver version`);
-      if (taken.has(version)) throw new SlipwayError('ALREADY_EXISTS', `model "${draft.model}" already has version ${version}`);
+      if (taken.has(version))
+        throw new SlipwayError('ALREADY_EXISTS', `model "${draft.model}" already has version ${version}`);
 
       const { id } = await trx
         .insertInto('model_versions')
@@ -105,7 +108,11 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async getServingConfig(model: string): Promise<ServingConfig | undefined> {
-    const row = await this.#db.selectFrom('models').select('serving_config').where('name', '=', model).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('models')
+      .select('serving_config')
+      .where('name', '=', model)
+      .executeTakeFirst();
     return row === undefined ? undefined : (JSON.parse(row.serving_config) as ServingConfig);
   }
 
@@ -154,16 +161,29 @@ export class SqlRegistryStore implements RegistryStore {
         .executeTakeFirst();
       if (target === undefined) throw notFound(`model "${model}" has no version ${version}`);
       if (target.status === 'archived') {
-        throw new SlipwayError('FAILED_PRECONDITION', `version ${version} of "${model}" is archived; an alias can only point at an active version`);
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `version ${version} of "${model}" is archived; an alias can only point at an active version`,
+        );
       }
       const current = await aliasesOf(trx, model).where('a.alias', '=', alias).select('v.version').executeTakeFirst();
       const now = timestamp();
       await trx
         .insertInto('aliases')
         .values({ model_id: modelId, alias, version_id: target.id, updated_at: now })
-        .onConflict((conflict) => conflict.columns(['model_id', 'alias']).doUpdateSet({ version_id: target.id, updated_at: now }))
+        .onConflict((conflict) =>
+          conflict.columns(['model_id', 'alias']).doUpdateSet({ version_id: target.id, updated_at: now }),
+        )
         .execute();
-      return recordEvent(trx, { modelId, model, alias, fromVersion: current?.version ?? null, toVersion: version, reason, at: now });
+      return recordEvent(trx, {
+        modelId,
+        model,
+        alias,
+        fromVersion: current?.version ?? null,
+        toVersion: version,
+        reason,
+        at: now,
+      });
     });
   }
 
@@ -173,7 +193,15 @@ export class SqlRegistryStore implements RegistryStore {
       const current = await aliasesOf(trx, model).where('a.alias', '=', alias).select('v.version').executeTakeFirst();
       if (current === undefined) throw notFound(`model "${model}" has no alias ${alias}`);
       await trx.deleteFrom('aliases').where('model_id', '=', modelId).where('alias', '=', alias).execute();
-      return recordEvent(trx, { modelId, model, alias, fromVersion: current.version, toVersion: null, reason, at: timestamp() });
+      return recordEvent(trx, {
+        modelId,
+        model,
+        alias,
+        fromVersion: current.version,
+        toVersion: null,
+        reason,
+        at: timestamp(),
+      });
     });
   }
 
@@ -206,19 +234,27 @@ export class SqlRegistryStore implements RegistryStore {
         .where('model_id', '=', modelId)
         .where('version', '=', version)
         .executeTakeFirstOrThrow();
-      const aliases = (await trx.selectFrom('aliases').select('alias').where('version_id', '=', row.id).orderBy('alias').execute()).map(
-        (alias) => alias.alias,
-      );
+      const aliases = (
+        await trx.selectFrom('aliases').select('alias').where('version_id', '=', row.id).orderBy('alias').execute()
+      ).map((alias) => alias.alias);
       if (aliases.length > 0) {
         const names = `${aliases.length === 1 ? 'alias' : 'aliases'} ${aliases.join(', ')}`;
-        throw new SlipwayError('FAILED_PRECONDITION', `version ${version} of "${model}" is used by ${names}; move or remove the ${aliases.length === 1 ? 'alias' : 'aliases'} first`, {
-          details: { aliases },
-        });
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `version ${version} of "${model}" is used by ${names}; move or remove the ${aliases.length === 1 ? 'alias' : 'aliases'} first`,
+          {
+            details: { aliases },
+          },
+        );
       }
       if (users.length > 0) {
-        throw new SlipwayError('FAILED_PRECONDITION', `version ${version} of "${model}" is used by ${users.join(', ')}; stop using it first`, {
-          details: { usedBy: users },
-        });
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `version ${version} of "${model}" is used by ${users.join(', ')}; stop using it first`,
+          {
+            details: { usedBy: users },
+          },
+        );
       }
       const now = timestamp();
       await trx
@@ -236,7 +272,11 @@ export class SqlRegistryStore implements RegistryStore {
     return this.#write((trx) => insertLease(trx, this.#database.dialect, sha256, ttlMs));
   }
 
-  collectArtifacts(candidates: readonly string[], remove: (sha256: string) => Promise<void>, options: { release?: ArtifactLease } = {}): Promise<string[]> {
+  collectArtifacts(
+    candidates: readonly string[],
+    remove: (sha256: string) => Promise<void>,
+    options: { release?: ArtifactLease } = {},
+  ): Promise<string[]> {
     return this.#write((trx) => collectUnreferenced(trx, this.#database.dialect, candidates, remove, options));
   }
 
@@ -254,8 +294,13 @@ export class SqlRegistryStore implements RegistryStore {
         if (!isRetryableWriteError(error)) throw error;
         if (attempt >= MAX_ATTEMPTS) {
           throw isUniqueViolation(error)
-            ? new SlipwayError('ALREADY_EXISTS', 'concurrent writers kept taking the same version number; try again', { cause: error })
-            : new SlipwayError('UNAVAILABLE', 'the registry database is busy; try again', { cause: error, retryAfterSeconds: 1 });
+            ? new SlipwayError('ALREADY_EXISTS', 'concurrent writers kept taking the same version number; try again', {
+                cause: error,
+              })
+            : new SlipwayError('UNAVAILABLE', 'the registry database is busy; try again', {
+                cause: error,
+                retryAfterSeconds: 1,
+              });
         }
         await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
       }
@@ -281,7 +326,11 @@ export class SqlRegistryStore implements RegistryStore {
   async #toRecords(db: Db, model: string, rows: readonly VersionRow[]): Promise<VersionRecord[]> {
     if (rows.length === 0) return [];
     const aliases = await aliasesOf(db, model)
-      .where('a.version_id', 'in', rows.map((row) => row.id))
+      .where(
+        'a.version_id',
+        'in',
+        rows.map((row) => row.id),
+      )
       .select(['a.alias', 'a.version_id'])
       .orderBy('a.alias')
       .execute();
@@ -297,7 +346,12 @@ export class SqlRegistryStore implements RegistryStore {
   async #summaries(name: string | undefined): Promise<ModelSummary[]> {
     const db = this.#db;
     let models = db.selectFrom('models').selectAll().orderBy('name');
-    let versions = ordered(db.selectFrom('model_versions as v').innerJoin('models as m', 'm.id', 'v.model_id').select(['v.model_id', 'v.version', 'v.status']));
+    let versions = ordered(
+      db
+        .selectFrom('model_versions as v')
+        .innerJoin('models as m', 'm.id', 'v.model_id')
+        .select(['v.model_id', 'v.version', 'v.status']),
+    );
     let aliases = db
       .selectFrom('aliases as a')
       .innerJoin('models as m', 'm.id', 'a.model_id')
@@ -309,7 +363,11 @@ export class SqlRegistryStore implements RegistryStore {
       versions = versions.where('m.name', '=', name);
       aliases = aliases.where('m.name', '=', name);
     }
-    const [modelRows, versionRows, aliasRows] = await Promise.all([models.execute(), versions.execute(), aliases.execute()]);
+    const [modelRows, versionRows, aliasRows] = await Promise.all([
+      models.execute(),
+      versions.execute(),
+      aliases.execute(),
+    ]);
     return modelRows.map((model) => {
       const own = versionRows.filter((row) => row.model_id === model.id);
       return {
@@ -319,7 +377,9 @@ export class SqlRegistryStore implements RegistryStore {
         updatedAt: model.updated_at,
         latestVersion: own.find((row) => row.status === 'active')?.version ?? null,
         versionCount: own.length,
-        aliases: Object.fromEntries(aliasRows.filter((row) => row.model_id === model.id).map((row) => [row.alias, row.version])),
+        aliases: Object.fromEntries(
+          aliasRows.filter((row) => row.model_id === model.id).map((row) => [row.alias, row.version]),
+        ),
       };
     });
   }
@@ -349,11 +409,26 @@ async function touch(trx: Db, modelId: number, now: string): Promise<void> {
 
 async function recordEvent(
   trx: Db,
-  event: { modelId: number; model: string; alias: string; fromVersion: string | null; toVersion: string | null; reason: string | undefined; at: string },
+  event: {
+    modelId: number;
+    model: string;
+    alias: string;
+    fromVersion: string | null;
+    toVersion: string | null;
+    reason: string | undefined;
+    at: string;
+  },
 ): Promise<AliasEvent> {
   const row = await trx
     .insertInto('alias_events')
-    .values({ model_id: event.modelId, alias: event.alias, from_version: event.fromVersion, to_version: event.toVersion, reason: event.reason ?? null, at: event.at })
+    .values({
+      model_id: event.modelId,
+      alias: event.alias,
+      from_version: event.fromVersion,
+      to_version: event.toVersion,
+      reason: event.reason ?? null,
+      at: event.at,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   await touch(trx, event.modelId, event.at);

@@ -8,13 +8,7 @@ export type Side = 'input' | 'output';
 /** One difference between two signatures, classified for semver. */
 export interface SchemaDifference {
   readonly kind:
-    | 'removed'
-    | 'added'
-    | 'renamed'
-    | 'datatype-changed'
-    | 'rank-changed'
-    | 'dimension-changed'
-    | 'optionality-changed';
+    'removed' | 'added' | 'renamed' | 'datatype-changed' | 'rank-changed' | 'dimension-changed' | 'optionality-changed';
   readonly side: Side;
   /** The tensor's name (the old name for `renamed`). */
   readonly name: string;
@@ -99,8 +93,10 @@ export interface AliasEvent {
 }
 
 /** Everything about a new version except its number, which the store decides under a lock. */
-export interface VersionDraft
-  extends Pick<VersionRecord, 'model' | 'description' | 'signature' | 'artifact' | 'card' | 'metrics' | 'params' | 'tags' | 'lineage' | 'labels'> {
+export interface VersionDraft extends Pick<
+  VersionRecord,
+  'model' | 'description' | 'signature' | 'artifact' | 'card' | 'metrics' | 'params' | 'tags' | 'lineage' | 'labels'
+> {
   /** Used to create the model when it is new; ignored otherwise. */
   readonly modelDescription?: string;
 }

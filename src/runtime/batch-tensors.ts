@@ -31,7 +31,12 @@ export function concatInputs(requests: readonly (readonly Tensor[])[]): Tensor[]
   return first.map((template, i) => {
     const parts = requests.map((inputs) => inputs[i] as Tensor);
     const rows = parts.reduce((n, t) => n + (t.shape[0] ?? 0), 0);
-    return { name: template.name, datatype: template.datatype, shape: [rows, ...template.shape.slice(1)], data: concatData(parts.map((t) => t.data)) };
+    return {
+      name: template.name,
+      datatype: template.datatype,
+      shape: [rows, ...template.shape.slice(1)],
+      data: concatData(parts.map((t) => t.data)),
+    };
   });
 }
 
@@ -62,7 +67,7 @@ export function splitOutputs(outputs: readonly Tensor[], rowCounts: readonly num
     rowCounts.forEach((n, r) => {
       const start = row * rowSize;
       const end = (row + n) * rowSize;
-      const data = Array.isArray(t.data) ? t.data.slice(start, end) : (t.data).slice(start, end);
+      const data = Array.isArray(t.data) ? t.data.slice(start, end) : t.data.slice(start, end);
       (result[r] as Tensor[]).push({ name: t.name, datatype: t.datatype, shape: [n, ...t.shape.slice(1)], data });
       row += n;
     });

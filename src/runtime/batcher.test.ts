@@ -23,7 +23,9 @@ async function rejection(promise: Promise<unknown>): Promise<SlipwayError> {
 /** Rows [from, from + n) of a [N, k] tensor. */
 function rows(t: Tensor, from: number, n: number): Tensor {
   const k = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  const data = Array.isArray(t.data) ? t.data.slice(from * k, (from + n) * k) : (t.data as Float32Array).slice(from * k, (from + n) * k);
+  const data = Array.isArray(t.data)
+    ? t.data.slice(from * k, (from + n) * k)
+    : (t.data as Float32Array).slice(from * k, (from + n) * k);
   return { ...t, shape: [n, ...t.shape.slice(1)], data };
 }
 
@@ -81,7 +83,9 @@ describe('dynamic batcher on real models', () => {
       const results = await Promise.all(requests.map((r) => batcher.run([r], [])));
       results.forEach(([y], i) => {
         expect(y!.shape, datatype).toEqual(requests[i]!.shape);
-        expect(Array.from(y!.data as ArrayLike<unknown>), datatype).toEqual(Array.from(requests[i]!.data as ArrayLike<unknown>));
+        expect(Array.from(y!.data as ArrayLike<unknown>), datatype).toEqual(
+          Array.from(requests[i]!.data as ArrayLike<unknown>),
+        );
       });
       expect(batcher.stats().runs, datatype).toBeLessThan(12);
       await batcher.release();
@@ -93,9 +97,13 @@ describe('dynamic batcher on real models', () => {
     const input = (await readExpected('breast_cancer')).inputs[0]!;
     const calls = Array.from({ length: 5 }, () => batcher.run([rows(input, 0, 1)], []));
     const settled = await Promise.allSettled(calls);
-    const refused = settled.filter((s) => s.status === 'rejected').map((s) => (s).reason as SlipwayError);
+    const refused = settled.filter((s) => s.status === 'rejected').map((s) => s.reason as SlipwayError);
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(2);
-    expect(refused.map((e) => [e.code, e.retryAfterSeconds])).toEqual([['RESOURCE_EXHAUSTED', 1], ['RESOURCE_EXHAUSTED', 1], ['RESOURCE_EXHAUSTED', 1]]);
+    expect(refused.map((e) => [e.code, e.retryAfterSeconds])).toEqual([
+      ['RESOURCE_EXHAUSTED', 1],
+      ['RESOURCE_EXHAUSTED', 1],
+      ['RESOURCE_EXHAUSTED', 1],
+    ]);
     expect(refused[0]!.message).toMatch(/queue for this model is full \(2 requests waiting\)/);
     expect(batcher.stats().rejected).toBe(3);
   });
@@ -130,10 +138,13 @@ describe('dynamic batcher on real models', () => {
     const batcher = withBatching(cancer, options({ maxBatchSize: 1 }), false);
     const input = (await readExpected('breast_cancer')).inputs[0]!;
     const order: string[] = [];
-    const call = (name: string, priority?: number) => batcher.run([rows(input, 0, 1)], [], { priority }).then(() => order.push(name));
+    const call = (name: string, priority?: number) =>
+      batcher.run([rows(input, 0, 1)], [], { priority }).then(() => order.push(name));
     await Promise.all([call('low-1'), call('low-2'), call('high', 1)]);
     expect(order).toEqual(['high', 'low-1', 'low-2']);
-    expect((await rejection(batcher.run([rows(input, 0, 1)], [], { priority: 7 }))).message).toMatch(/priority must be an integer from 1 \(highest\) to 2, got 7/);
+    expect((await rejection(batcher.run([rows(input, 0, 1)], [], { priority: 7 }))).message).toMatch(
+      /priority must be an integer from 1 \(highest\) to 2, got 7/,
+    );
   });
 
   it('waits up to maxQueueDelayMicros for a fuller batch when asked to', async () => {
@@ -158,11 +169,30 @@ describe('a bad request does not fail the requests batched with it (issue 14 sec
     const model = await backend.load({ path: await folder.write('pair.onnx', sharedBatchModel()) });
     try {
       const batcher = withBatching(model, options(), false);
-      const [good1, bad, good2] = await Promise.allSettled([batcher.run(pair(1, 1, 100), []), batcher.run(pair(2, 3), []), batcher.run(pair(2, 2, 200), [])]);
-      expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_ARGUMENT', message: 'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree' } });
-      const values = (r: PromiseSettledResult<Tensor[]>): unknown => (r.status === 'fulfilled' ? r.value.map((t) => [t.name, t.shape, Array.from(t.data as Float32Array)]) : (r.reason as unknown));
-      expect(values(good1)).toEqual([['ya', [1, 3], [100, 101, 102]], ['yb', [1, 2], [-100, -101]]]);
-      expect(values(good2)).toEqual([['ya', [2, 3], [200, 201, 202, 203, 204, 205]], ['yb', [2, 2], [-200, -201, -202, -203]]]);
+      const [good1, bad, good2] = await Promise.allSettled([
+        batcher.run(pair(1, 1, 100), []),
+        batcher.run(pair(2, 3), []),
+        batcher.run(pair(2, 2, 200), []),
+      ]);
+      expect(bad).toMatchObject({
+        status: 'rejected',
+        reason: {
+          code: 'INVALID_ARGUMENT',
+          message: 'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree',
+        },
+      });
+      const values = (r: PromiseSettledResult<Tensor[]>): unknown =>
+        r.status === 'fulfilled'
+          ? r.value.map((t) => [t.name, t.shape, Array.from(t.data as Float32Array)])
+          : (r.reason as unknown);
+      expect(values(good1)).toEqual([
+        ['ya', [1, 3], [100, 101, 102]],
+        ['yb', [1, 2], [-100, -101]],
+      ]);
+      expect(values(good2)).toEqual([
+        ['ya', [2, 3], [200, 201, 202, 203, 204, 205]],
+        ['yb', [2, 2], [-200, -201, -202, -203]],
+      ]);
     } finally {
       await model.release();
       await folder.dispose();
@@ -173,11 +203,15 @@ describe('a bad request does not fail the requests batched with it (issue 14 sec
     const runs: number[] = [];
     // Refuses any row holding NaN, as ORT refuses values it cannot use; otherwise y = x.
     const model: LoadedModel = {
-      signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] },
+      signature: {
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }],
+        outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }],
+      },
       run: (inputs) => {
         const x = inputs[0]!;
         runs.push(x.shape[0]!);
-        if (Array.from(x.data as Float32Array).some(Number.isNaN)) return Promise.reject(new SlipwayError('INVALID_ARGUMENT', 'input "x": the model refused it: NaN'));
+        if (Array.from(x.data as Float32Array).some(Number.isNaN))
+          return Promise.reject(new SlipwayError('INVALID_ARGUMENT', 'input "x": the model refused it: NaN'));
         return Promise.resolve([{ ...x, name: 'y' }]);
       },
       release: () => Promise.resolve(),
@@ -185,10 +219,17 @@ describe('a bad request does not fail the requests batched with it (issue 14 sec
     const batcher = withBatching(model, options(), false);
     const x = (v: number): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: Float32Array.of(v) }];
     const first = batcher.run(x(0), []); // all four are queued in this turn and share one run
-    const settled = await Promise.allSettled([first, batcher.run(x(1), []), batcher.run(x(Number.NaN), []), batcher.run(x(3), [])]);
-    expect(settled.map((r) => (r.status === 'fulfilled' ? Array.from(r.value[0]!.data as Float32Array) : (r.reason as Error).message))).toEqual([
-      [0], [1], 'input "x": the model refused it: NaN', [3],
+    const settled = await Promise.allSettled([
+      first,
+      batcher.run(x(1), []),
+      batcher.run(x(Number.NaN), []),
+      batcher.run(x(3), []),
     ]);
+    expect(
+      settled.map((r) =>
+        r.status === 'fulfilled' ? Array.from(r.value[0]!.data as Float32Array) : (r.reason as Error).message,
+      ),
+    ).toEqual([[0], [1], 'input "x": the model refused it: NaN', [3]]);
     expect(runs).toEqual([4, 1, 1, 1, 1]); // the shared run, then each request alone
   });
 });

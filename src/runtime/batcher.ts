@@ -81,7 +81,12 @@ export function isBatchMajor(signature: Signature): boolean {
 export type BatchObserver = (rows: number, requests: number, computeMs: number) => void;
 
 /** Wrap a loaded model with a dynamic batcher. `concurrentRuns` false caps `instances` at 1. */
-export function withBatching(model: LoadedModel, options: BatchingOptions, concurrentRuns: boolean, onBatch?: BatchObserver): BatchingModel {
+export function withBatching(
+  model: LoadedModel,
+  options: BatchingOptions,
+  concurrentRuns: boolean,
+  onBatch?: BatchObserver,
+): BatchingModel {
   return new Batcher(model, { ...options, instances: concurrentRuns ? Math.max(1, options.instances) : 1 }, onBatch);
 }
 
@@ -89,7 +94,16 @@ class Batcher implements BatchingModel {
   readonly signature: Signature;
   private readonly queues: Pending[][];
   private readonly batchMajor: boolean;
-  private readonly counters: BatcherStats = { queued: 0, inFlight: 0, runs: 0, requests: 0, rows: 0, rejected: 0, expired: 0, cancelled: 0 };
+  private readonly counters: BatcherStats = {
+    queued: 0,
+    inFlight: 0,
+    runs: 0,
+    requests: 0,
+    rows: 0,
+    rejected: 0,
+    expired: 0,
+    cancelled: 0,
+  };
   private drainScheduled = false;
   private delayTimer: NodeJS.Timeout | undefined;
 
@@ -120,13 +134,24 @@ class Batcher implements BatchingModel {
     if (maxQueueSize > 0 && this.counters.queued >= maxQueueSize) {
       this.counters.rejected++;
       return Promise.reject(
-        new SlipwayError('RESOURCE_EXHAUSTED', `the queue for this model is full (${maxQueueSize} requests waiting); retry shortly`, { retryAfterSeconds: 1 }),
+        new SlipwayError(
+          'RESOURCE_EXHAUSTED',
+          `the queue for this model is full (${maxQueueSize} requests waiting); retry shortly`,
+          { retryAfterSeconds: 1 },
+        ),
       );
     }
     const rows = this.batchMajor ? requestRows(inputs) : undefined;
     return new Promise<Tensor[]>((resolve, reject) => {
       const item: Pending = {
-        inputs, outputNames, rows, deadline, signal, resolve, reject, level,
+        inputs,
+        outputNames,
+        rows,
+        deadline,
+        signal,
+        resolve,
+        reject,
+        level,
         timing: options.timing,
         key: rows === undefined ? '' : batchKey(inputs, outputNames),
         enqueuedAt: performance.now(),
@@ -159,7 +184,10 @@ class Batcher implements BatchingModel {
     const levels = this.queues.length;
     if (priority === undefined || priority === 0) return levels - 1;
     if (!Number.isInteger(priority) || priority < 1 || priority > levels) {
-      throw new SlipwayError('INVALID_ARGUMENT', `priority must be an integer from 1 (highest) to ${levels}, got ${priority}`);
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `priority must be an integer from 1 (highest) to ${levels}, got ${priority}`,
+      );
     }
     return priority - 1;
   }
@@ -196,7 +224,7 @@ class Batcher implements BatchingModel {
     const batch = [head];
     let rows = head.rows;
     for (const queue of this.queues) {
-      for (let i = 0; i < queue.length && rows < this.options.maxBatchSize; ) {
+      for (let i = 0; i < queue.length && rows < this.options.maxBatchSize;) {
         const item = queue[i] as Pending;
         if (item.done || this.expire(item, now)) {
           queue.splice(i, 1);
@@ -215,10 +243,13 @@ class Batcher implements BatchingModel {
     if (delayMs > 0 && rows < this.options.maxBatchSize && now - head.enqueuedAt < delayMs) {
       // Not full and the oldest request may still wait: put the batch back in front and wait.
       for (const item of [...batch].reverse()) this.queues[item.level]?.unshift(item);
-      this.delayTimer ??= setTimeout(() => {
-        this.delayTimer = undefined;
-        this.scheduleDrain();
-      }, delayMs - (now - head.enqueuedAt));
+      this.delayTimer ??= setTimeout(
+        () => {
+          this.delayTimer = undefined;
+          this.scheduleDrain();
+        },
+        delayMs - (now - head.enqueuedAt),
+      );
       return undefined;
     }
     return batch;
@@ -241,7 +272,9 @@ class Batcher implements BatchingModel {
     this.settle(item);
     this.counters.queued--;
     this.counters.expired++;
-    item.reject(new SlipwayError('DEADLINE_EXCEEDED', 'the request timed out waiting in the queue (its "timeout" parameter)'));
+    item.reject(
+      new SlipwayError('DEADLINE_EXCEEDED', 'the request timed out waiting in the queue (its "timeout" parameter)'),
+    );
     return true;
   }
 

@@ -48,7 +48,11 @@ function fromJson(t: ExpectedJsonTensor): Tensor {
 }
 
 /** A fresh temporary folder, removed by `dispose()`; `write` puts a file in it and returns its path. */
-export async function tempFolder(): Promise<{ path: string; write(name: string, bytes: Uint8Array): Promise<string>; dispose(): Promise<void> }> {
+export async function tempFolder(): Promise<{
+  path: string;
+  write(name: string, bytes: Uint8Array): Promise<string>;
+  dispose(): Promise<void>;
+}> {
   const folder = await mkdtemp(join(tmpdir(), 'slipway-runtime-'));
   return {
     path: folder,

@@ -20,9 +20,18 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
-function makePool(maxLoaded = 4, failedLoadRetryMs?: number): { pool: ModelPool; events: PoolEvent[]; count: (type: PoolEvent['type'], key?: string) => number } {
+function makePool(
+  maxLoaded = 4,
+  failedLoadRetryMs?: number,
+): { pool: ModelPool; events: PoolEvent[]; count: (type: PoolEvent['type'], key?: string) => number } {
   const events: PoolEvent[] = [];
-  const pool = new ModelPool({ backend, maxLoaded, ...(failedLoadRetryMs === undefined ? {} : { failedLoadRetryMs }), locate: (key) => (locators.get(key.model) ?? locate(key.model as keyof typeof FILES))(), onEvent: (e) => events.push(e) });
+  const pool = new ModelPool({
+    backend,
+    maxLoaded,
+    ...(failedLoadRetryMs === undefined ? {} : { failedLoadRetryMs }),
+    locate: (key) => (locators.get(key.model) ?? locate(key.model as keyof typeof FILES))(),
+    onEvent: (e) => events.push(e),
+  });
   pools.push(pool);
   const count = (type: PoolEvent['type'], key?: string): number =>
     events.filter((e) => e.type === type && (key === undefined || e.key.model === key)).length;
@@ -37,7 +46,12 @@ afterEach(() => locators.clear());
 const k = (model: string): ModelKey => ({ model, version: '1' });
 
 /** Acquire `model`, whose file `find` locates (default: the fixture named in FILES). */
-function acquire(pool: ModelPool, model: string, find?: () => Promise<string>, options?: RunOptions): Promise<ModelLease> {
+function acquire(
+  pool: ModelPool,
+  model: string,
+  find?: () => Promise<string>,
+  options?: RunOptions,
+): Promise<ModelLease> {
   if (find !== undefined) locators.set(model, find);
   return pool.acquire(k(model), options);
 }
@@ -59,14 +73,19 @@ function gatedLocate(file: string): { locate: () => Promise<string>; open: () =>
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error: unknown = await promise.then(() => undefined, (e: unknown) => e);
+  const error: unknown = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SlipwayError);
   return (error as SlipwayError).code;
 }
 
 describe('ModelPool', () => {
   it('rejects a maxLoaded below 1', () => {
-    expect(() => new ModelPool({ backend, maxLoaded: 0, locate: locate('a') })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new ModelPool({ backend, maxLoaded: 0, locate: locate('a') })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   it('loads, warms up and leases a ready model; list() reports it', async () => {
@@ -78,7 +97,9 @@ describe('ModelPool', () => {
     expect(events[1]).toMatchObject({ key: k('a'), durationMs: expect.any(Number) });
     const [label] = await lease.model.run(breastCancerRows, ['label']);
     expect(label!.shape).toEqual([20]);
-    expect(pool.list()).toEqual([{ key: k('a'), status: 'ready', loadedAt: expect.any(Number), lastUsedAt: expect.any(Number), inFlight: 1 }]);
+    expect(pool.list()).toEqual([
+      { key: k('a'), status: 'ready', loadedAt: expect.any(Number), lastUsedAt: expect.any(Number), inFlight: 1 },
+    ]);
     lease.release();
     lease.release(); // idempotent
     expect(pool.list()[0]!.inFlight).toBe(0);
@@ -182,7 +203,9 @@ describe('ModelPool', () => {
       const { pool, events } = makePool();
       (await acquire(pool, 'r', () => Promise.resolve(path))).release();
       expect(pool.status(k('r'))).toBe('ready');
-      expect(events.find((e) => e.type === 'loaded')).toMatchObject({ warmup: { plan: 'generated', runs: 0, skipped: expect.stringContaining('Reshape') } });
+      expect(events.find((e) => e.type === 'loaded')).toMatchObject({
+        warmup: { plan: 'generated', runs: 0, skipped: expect.stringContaining('Reshape') },
+      });
     } finally {
       await temp.dispose();
     }
@@ -221,8 +244,15 @@ describe('ModelPool', () => {
     expect(closed).toBe(false);
     held.release();
     await closing;
-    expect(events.filter((e) => e.type === 'unloaded').map((e) => e.key.model).sort()).toEqual(['a', 'b']);
-    expect(events.filter((e) => e.type === 'unloaded').every((e) => e.type === 'unloaded' && e.reason === 'close')).toBe(true);
+    expect(
+      events
+        .filter((e) => e.type === 'unloaded')
+        .map((e) => e.key.model)
+        .sort(),
+    ).toEqual(['a', 'b']);
+    expect(
+      events.filter((e) => e.type === 'unloaded').every((e) => e.type === 'unloaded' && e.reason === 'close'),
+    ).toBe(true);
     expect(pool.list()).toEqual([]);
     expect(await codeOf(pool.run(k('a'), breastCancerRows, []))).toBe('UNAVAILABLE');
     await pool.close(); // idempotent

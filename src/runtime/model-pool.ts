@@ -14,7 +14,17 @@ import { throwIfAborted, waitUnlessAborted } from './abort.js';
 import type { LoadedModel, RunOptions } from './backend.js';
 import { withBatching, type BatchingModel, type BatcherStats } from './batcher.js';
 import { runWarmup, type WarmupOutcome } from './warmup.js';
-import { loadFailure, type ModelKey, type ModelLease, type ModelPoolOptions, type ModelStatus, type PoolEvent, type PooledModelInfo, type UnloadReason, modelKeyText } from './pool-types.js';
+import {
+  loadFailure,
+  type ModelKey,
+  type ModelLease,
+  type ModelPoolOptions,
+  type ModelStatus,
+  type PoolEvent,
+  type PooledModelInfo,
+  type UnloadReason,
+  modelKeyText,
+} from './pool-types.js';
 
 export {
   isLoadFailure,
@@ -91,7 +101,12 @@ export class ModelPool {
         await waitUnlessAborted(entry.unloading ?? Promise.resolve(), options.signal);
         continue;
       }
-      if (entry?.state === 'failed' && entry.error !== undefined && this.now() - entry.failedAt < this.failedLoadRetryMs) throw entry.error;
+      if (
+        entry?.state === 'failed' &&
+        entry.error !== undefined &&
+        this.now() - entry.failedAt < this.failedLoadRetryMs
+      )
+        throw entry.error;
       if (entry === undefined || entry.state === 'failed') entry = this.startLoad(key);
       entry.lastUsedAt = this.now();
       entry.useOrder = ++this.useCounter;
@@ -161,7 +176,8 @@ export class ModelPool {
     const out: { key: ModelKey; stats: BatcherStats }[] = [];
     for (const entry of this.entries.values()) {
       const model = entry.model as Partial<BatchingModel> | undefined;
-      if (entry.state === 'ready' && typeof model?.stats === 'function') out.push({ key: entry.key, stats: model.stats() });
+      if (entry.state === 'ready' && typeof model?.stats === 'function')
+        out.push({ key: entry.key, stats: model.stats() });
     }
     return out;
   }
@@ -303,7 +319,8 @@ export class ModelPool {
       throwIfAborted(signal);
       const { capabilities } = this.options.backend;
       const batching = capabilities.supportsBatching ? await this.options.batching?.(entry.key) : undefined;
-      if (batching !== undefined) model = withBatching(model, batching, capabilities.supportsConcurrentRuns, this.batchObserver(entry.key));
+      if (batching !== undefined)
+        model = withBatching(model, batching, capabilities.supportsConcurrentRuns, this.batchObserver(entry.key));
     } catch (raw) {
       await model?.release().catch(() => undefined);
       const error = signal.aborted ? closedError() : toSlipwayError(raw);
@@ -365,7 +382,11 @@ export class ModelPool {
       }
       entry.model = undefined;
       if (this.entries.get(entry.id) === entry) this.entries.delete(entry.id);
-      this.emit(error === undefined ? { type: 'unloaded', key: entry.key, reason } : { type: 'unloaded', key: entry.key, reason, error });
+      this.emit(
+        error === undefined
+          ? { type: 'unloaded', key: entry.key, reason }
+          : { type: 'unloaded', key: entry.key, reason, error },
+      );
     })();
     return entry.unloading;
   }

@@ -91,7 +91,10 @@ const loadFailures = new WeakSet<SlipwayError>();
  * that fails is INVALID_ARGUMENT, yet the request that meets it made no mistake.
  */
 export function loadFailure(key: ModelKey, cause: SlipwayError, retryMs: number): SlipwayError {
-  const error = new SlipwayError('UNAVAILABLE', `model ${modelKeyText(key)} failed to load: ${cause.message}`, { cause, retryAfterSeconds: Math.max(1, Math.ceil(retryMs / 1000)) });
+  const error = new SlipwayError('UNAVAILABLE', `model ${modelKeyText(key)} failed to load: ${cause.message}`, {
+    cause,
+    retryAfterSeconds: Math.max(1, Math.ceil(retryMs / 1000)),
+  });
   loadFailures.add(error);
   return error;
 }
@@ -104,6 +107,7 @@ export function isLoadFailure(error: unknown): boolean {
 /** A log line for the pool events an operator should see (failed loads, a skipped warm-up); undefined for the rest. */
 export function poolEventLine(event: PoolEvent): string | undefined {
   if (event.type === 'load-failed') return `model ${modelKeyText(event.key)} failed to load: ${event.error.message}`;
-  if (event.type === 'loaded' && event.warmup.skipped !== undefined) return `model ${modelKeyText(event.key)}: warning: ${event.warmup.skipped}`;
+  if (event.type === 'loaded' && event.warmup.skipped !== undefined)
+    return `model ${modelKeyText(event.key)}: warning: ${event.warmup.skipped}`;
   return undefined;
 }

@@ -83,7 +83,9 @@ function setup(): Setup {
 }
 
 const key = (model: string): ModelKey => ({ model, version: '1.0.0' });
-const cancerRequest = (row: readonly number[]) => ({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }] });
+const cancerRequest = (row: readonly number[]) => ({
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }],
+});
 const reshapeInputs = (shape: number): Tensor[] => [
   { name: 'x', datatype: 'FP32', shape: [1, 2], data: Float32Array.from([3.5, -2]) },
   { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.from([BigInt(shape)]) },
@@ -91,7 +93,10 @@ const reshapeInputs = (shape: number): Tensor[] => [
 const REFUSED = /^inputs "x", "shape": the model refused them: Reshape node: /;
 
 async function rejection(promise: Promise<unknown>): Promise<SlipwayError> {
-  const error: unknown = await promise.then(() => undefined, (e: unknown) => e);
+  const error: unknown = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SlipwayError);
   return error as SlipwayError;
 }
@@ -114,17 +119,25 @@ describe('warm-up plans in the model pool', () => {
     (await pool.acquire(key('cancer'))).release();
     expect(runs).toHaveLength(0);
     expect(pool.loadState(key('cancer'))).toEqual({ status: 'ready', warmup: { plan: 'none', runs: 0 } });
-    const [label] = await pool.run(key('cancer'), [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(cancerRow) }], ['label']);
+    const [label] = await pool.run(
+      key('cancer'),
+      [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(cancerRow) }],
+      ['label'],
+    );
     expect(runs).toHaveLength(1);
     expect(Array.from(label!.data as BigInt64Array)).toEqual([BigInt(cancerLabel)]);
   });
 
   it('a request the user gave runs `count` times with exactly its tensors, decoded by the request codec', async () => {
     const { pool, events, runs, models } = setup();
-    models.set('cancer', { path: fixturePath('breast_cancer.onnx'), plan: { request: cancerRequest(cancerRow), count: 3 } });
+    models.set('cancer', {
+      path: fixturePath('breast_cancer.onnx'),
+      plan: { request: cancerRequest(cancerRow), count: 3 },
+    });
     (await pool.acquire(key('cancer'))).release();
     expect(runs).toHaveLength(3);
-    for (const run of runs) expect(run).toEqual([{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(cancerRow) }]);
+    for (const run of runs)
+      expect(run).toEqual([{ name: 'input', datatype: 'FP32', shape: [1, 30], data: Float32Array.from(cancerRow) }]);
     expect(events[1]).toMatchObject({ type: 'loaded', warmup: { plan: 'request', runs: 3 } });
   });
 
@@ -136,7 +149,9 @@ describe('warm-up plans in the model pool', () => {
     const loaded = events.find((e) => e.type === 'loaded');
     expect(loaded).toMatchObject({ warmup: { plan: 'generated', runs: 0 } });
     const skipped = pool.loadState(key('reshape')).warmup?.skipped ?? '';
-    expect(skipped.replace('the generated warm-up (zeros) failed, so the version loaded without it: ', '')).toMatch(REFUSED);
+    expect(skipped.replace('the generated warm-up (zeros) failed, so the version loaded without it: ', '')).toMatch(
+      REFUSED,
+    );
     expect(poolEventLine(loaded!)).toBe(`model reshape@1.0.0: warning: ${skipped}`);
     const [y] = await pool.run(key('reshape'), reshapeInputs(2), []);
     expect(y).toEqual({ name: 'y', datatype: 'FP32', shape: [2], data: Float32Array.from([3.5, -2]) });
@@ -144,7 +159,12 @@ describe('warm-up plans in the model pool', () => {
 
   it('a request the user gave that the model refuses fails the load: UNAVAILABLE naming the model and its message', async () => {
     const { pool, events, models } = setup();
-    const request = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [3.5, -2] }, { name: 'shape', datatype: 'INT64', shape: [1], data: [3] }] };
+    const request = {
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [1, 2], data: [3.5, -2] },
+        { name: 'shape', datatype: 'INT64', shape: [1], data: [3] },
+      ],
+    };
     models.set('reshape', { path: reshapePath, plan: { request } });
     const error = await rejection(pool.acquire(key('reshape')));
     expect(error.code).toBe('UNAVAILABLE');
@@ -156,23 +176,43 @@ describe('warm-up plans in the model pool', () => {
     expect(pool.loadState(key('reshape'))).toEqual({ status: 'failed', error });
     // The event carries what failed; its log line says it once.
     const failed = events.find((e) => e.type === 'load-failed');
-    expect(failed).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: error.message.slice('model reshape@1.0.0 failed to load: '.length) } });
+    expect(failed).toMatchObject({
+      error: { code: 'INVALID_ARGUMENT', message: error.message.slice('model reshape@1.0.0 failed to load: '.length) },
+    });
     expect(poolEventLine(failed!)).toBe(error.message);
   });
 
   it('a request that does not fit the signature fails the load with the validation message', async () => {
     const { pool, models } = setup();
-    models.set('cancer', { path: fixturePath('breast_cancer.onnx'), plan: { request: cancerRequest(cancerRow.slice(0, 29)) } });
+    models.set('cancer', {
+      path: fixturePath('breast_cancer.onnx'),
+      plan: { request: cancerRequest(cancerRow.slice(0, 29)) },
+    });
     // Shape [1, 30] with 29 values: the request codec's message.
-    expect((await rejection(pool.acquire(key('cancer')))).message).toBe('model cancer@1.0.0 failed to load: warm-up of cancer@1.0.0 failed: input "input": data has 29 elements but shape [1,30] needs 30');
-    models.set('cancer', { path: fixturePath('breast_cancer.onnx'), plan: { request: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 29], data: cancerRow.slice(0, 29) }] } } });
-    const again = await pool.reload(key('cancer')).then(() => undefined, (e: unknown) => e as SlipwayError);
-    expect(again?.message).toBe('model cancer@1.0.0 failed to load: warm-up of cancer@1.0.0 failed: input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)');
+    expect((await rejection(pool.acquire(key('cancer')))).message).toBe(
+      'model cancer@1.0.0 failed to load: warm-up of cancer@1.0.0 failed: input "input": data has 29 elements but shape [1,30] needs 30',
+    );
+    models.set('cancer', {
+      path: fixturePath('breast_cancer.onnx'),
+      plan: {
+        request: { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 29], data: cancerRow.slice(0, 29) }] },
+      },
+    });
+    const again = await pool.reload(key('cancer')).then(
+      () => undefined,
+      (e: unknown) => e as SlipwayError,
+    );
+    expect(again?.message).toBe(
+      'model cancer@1.0.0 failed to load: warm-up of cancer@1.0.0 failed: input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)',
+    );
   });
 
   it('a failed load is answered from memory for failedLoadRetryMs, then retried; reload retries at once', async () => {
     const { pool, events, models, clock } = setup();
-    models.set('cancer', { path: fixturePath('breast_cancer.onnx'), plan: { request: cancerRequest(cancerRow.slice(0, 29)) } });
+    models.set('cancer', {
+      path: fixturePath('breast_cancer.onnx'),
+      plan: { request: cancerRequest(cancerRow.slice(0, 29)) },
+    });
     const first = await rejection(pool.acquire(key('cancer')));
     clock.now += 999;
     expect(await rejection(pool.acquire(key('cancer')))).toBe(first);
@@ -189,7 +229,11 @@ describe('warm-up plans in the model pool', () => {
 
   it('failures to find the file keep their own code and are not load failures', async () => {
     const { backend } = recordingBackend();
-    const pool = new ModelPool({ backend, maxLoaded: 1, locate: () => Promise.reject(new SlipwayError('NOT_FOUND', 'artifact gone')) });
+    const pool = new ModelPool({
+      backend,
+      maxLoaded: 1,
+      locate: () => Promise.reject(new SlipwayError('NOT_FOUND', 'artifact gone')),
+    });
     pools.push(pool);
     const error = await rejection(pool.acquire(key('gone')));
     expect(error).toMatchObject({ code: 'NOT_FOUND', message: 'artifact gone' });

@@ -37,7 +37,7 @@ describe('syntheticRequest', () => {
     ]);
   });
 
-  it.each(DATATYPES)('zeros(%s) uses the datatype\'s storage', (datatype) => {
+  it.each(DATATYPES)("zeros(%s) uses the datatype's storage", (datatype) => {
     const data = zeros(datatype, 2);
     expect(data.length).toBe(2);
     if (datatype === 'BYTES') expect(data).toEqual(['', '']);
@@ -63,7 +63,12 @@ describe('warmUp', () => {
     try {
       const error: unknown = await warmUp(model).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SlipwayError);
-      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^the model failed its warm-up run: inputs "x", "shape": the model refused them: Reshape node: /) });
+      expect(error).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(
+          /^the model failed its warm-up run: inputs "x", "shape": the model refused them: Reshape node: /,
+        ),
+      });
     } finally {
       await model.release();
     }

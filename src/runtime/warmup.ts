@@ -116,7 +116,12 @@ export interface WarmupOutcome {
  * @param label `model@version`, named in the refusal
  * @throws INVALID_ARGUMENT `warm-up of fraud@1.2.0 failed: input "x": expected shape [-1,30], got [1,29] ...`
  */
-export async function runWarmup(model: LoadedModel, plan: WarmupPlan, label: string, options: RunOptions = {}): Promise<WarmupOutcome> {
+export async function runWarmup(
+  model: LoadedModel,
+  plan: WarmupPlan,
+  label: string,
+  options: RunOptions = {},
+): Promise<WarmupOutcome> {
   if (plan === 'none') return { plan: 'none', runs: 0 };
   const { signature } = model;
   const outputNames = signature.outputs.map((o) => o.name);
@@ -127,7 +132,11 @@ export async function runWarmup(model: LoadedModel, plan: WarmupPlan, label: str
     } catch (error) {
       if (isCancellation(error)) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      return { plan: 'generated', runs: 0, skipped: `the generated warm-up (zeros) failed, so the version loaded without it: ${message}` };
+      return {
+        plan: 'generated',
+        runs: 0,
+        skipped: `the generated warm-up (zeros) failed, so the version loaded without it: ${message}`,
+      };
     }
     checkOutputs(signature, outputs);
     return { plan: 'generated', runs: 1 };
@@ -152,7 +161,8 @@ export async function runWarmup(model: LoadedModel, plan: WarmupPlan, label: str
  */
 export function decodeWarmupRequest(body: unknown): Tensor[] {
   const inputs = isPlainObject(body) ? body.inputs : undefined;
-  if (!Array.isArray(inputs) || inputs.length === 0) throw invalid('a warm-up request is a v2 JSON request body with a non-empty "inputs" list');
+  if (!Array.isArray(inputs) || inputs.length === 0)
+    throw invalid('a warm-up request is a v2 JSON request body with a non-empty "inputs" list');
   return inputs.map((raw: unknown, i) => decodeRequestInput(raw, i));
 }
 

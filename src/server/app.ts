@@ -32,7 +32,8 @@ import type { Deployments } from '../deploy/index.js';
 import { registerDeploymentRoutes } from './http/deployment-routes.js';
 
 export interface AppOptions {
-  readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'> & Partial<Pick<SlipwayConfig, 'readyRequiresDatabase'>>;
+  readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'> &
+    Partial<Pick<SlipwayConfig, 'readyRequiresDatabase'>>;
   /** The metadata database, for readiness and `/api/v1/health` (health-routes.ts); absent = not reported. */
   readonly database?: HealthOptions['database'];
   readonly registry: RegistryService;
@@ -92,15 +93,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Under 1 KiB it is not worth it: a gzip frame costs ~20 bytes and the CPU is spent per request.
   // Request decompression is ours (above), not the plugin's: its decoder keeps inflating a bomb
   // after the parser has refused it.
-  await app.register(compress, { global: true, globalDecompression: false, encodings: ['gzip', 'deflate', 'br'], threshold: RESPONSE_COMPRESSION_THRESHOLD });
+  await app.register(compress, {
+    global: true,
+    globalDecompression: false,
+    encodings: ['gzip', 'deflate', 'br'],
+    threshold: RESPONSE_COMPRESSION_THRESHOLD,
+  });
   // Model uploads arrive as raw bytes.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) =>
+    done(null, body),
+  );
   // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
   // same prototype-poisoning policy as the default JSON parser.
   // Bodies are read as bytes and decoded strictly (http/body-text.ts): Fastify's own JSON parser
   // decodes lossily, replacing invalid UTF-8 with U+FFFD.
   const json = app.getDefaultJsonParser('error', 'error');
-  const parseJson = (request: FastifyRequest, body: string | Buffer, done: (error: Error | null, value?: unknown) => void): void => {
+  const parseJson = (
+    request: FastifyRequest,
+    body: string | Buffer,
+    done: (error: Error | null, value?: unknown) => void,
+  ): void => {
     let text: string;
     try {
       text = bodyText(body as Buffer);
@@ -117,7 +129,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Slipway', version: SLIPWAY_VERSION, description: 'Open Inference Protocol serving and the model registry API.' },
+      info: {
+        title: 'Slipway',
+        version: SLIPWAY_VERSION,
+        description: 'Open Inference Protocol serving and the model registry API.',
+      },
       tags: [
         { name: 'inference', description: 'Open Inference Protocol v2 and :predict' },
         { name: 'health', description: 'Liveness and readiness' },
@@ -131,7 +147,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerHealthRoutes(app, options.serving.lifecycle, { database: options.database, readyRequiresDatabase: options.config.readyRequiresDatabase ?? false });
+  registerHealthRoutes(app, options.serving.lifecycle, {
+    database: options.database,
+    readyRequiresDatabase: options.config.readyRequiresDatabase ?? false,
+  });
   await registerV2Routes(app, options.serving, bodyLimit);
   registerPredictRoutes(app, options.serving);
   registerModelConfigRoutes(app, { lifecycle: options.serving.lifecycle, registry: options.registry });

@@ -25,10 +25,26 @@ const xs = Float32Array.from({ length: N }, (_, i) => i);
 const withBadFourth = (bad: Buffer): Buffer[] => [Buffer.from('red'), Buffer.from('é'), Buffer.from('🚢'), bad];
 
 const INVALID: readonly [string, Buffer, string][] = [
-  ['0xff', Buffer.from([0x67, 0x72, 0x65, 0x65, 0x6e, 0xff]), `input "color": element 3 is not valid UTF-8 (byte 0xff at offset 5); ${ONNX_NOTE}`],
-  ['a truncated 0xe2 0x82', Buffer.from([0xe2, 0x82]), `input "color": element 3 is not valid UTF-8 (byte 0xe2 at offset 0); ${ONNX_NOTE}`],
-  ['an overlong 0xc0 0xaf', Buffer.from([0xc0, 0xaf]), `input "color": element 3 is not valid UTF-8 (byte 0xc0 at offset 0); ${ONNX_NOTE}`],
-  ['a NUL', Buffer.from('re\u0000d'), 'input "color": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry'],
+  [
+    '0xff',
+    Buffer.from([0x67, 0x72, 0x65, 0x65, 0x6e, 0xff]),
+    `input "color": element 3 is not valid UTF-8 (byte 0xff at offset 5); ${ONNX_NOTE}`,
+  ],
+  [
+    'a truncated 0xe2 0x82',
+    Buffer.from([0xe2, 0x82]),
+    `input "color": element 3 is not valid UTF-8 (byte 0xe2 at offset 0); ${ONNX_NOTE}`,
+  ],
+  [
+    'an overlong 0xc0 0xaf',
+    Buffer.from([0xc0, 0xaf]),
+    `input "color": element 3 is not valid UTF-8 (byte 0xc0 at offset 0); ${ONNX_NOTE}`,
+  ],
+  [
+    'a NUL',
+    Buffer.from('re\u0000d'),
+    'input "color": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry',
+  ],
 ];
 
 /** The BYTES elements of one response output as Buffers, from typed contents or from raw_output_contents (parsed by hand). */
@@ -42,7 +58,7 @@ function grpcBytesOutput(response: ModelInferResponseMessage, name: string): Buf
 
 function splitLengthPrefixed(bytes: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  for (let offset = 0; offset < bytes.byteLength; ) {
+  for (let offset = 0; offset < bytes.byteLength;) {
     const length = bytes.readUInt32LE(offset);
     out.push(bytes.subarray(offset + 4, offset + 4 + length));
     offset += 4 + length;
@@ -82,7 +98,12 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
   });
 
   const inferJson = (payload: unknown) =>
-    app.inject({ method: 'POST', url: '/v2/models/colors/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    app.inject({
+      method: 'POST',
+      url: '/v2/models/colors/infer',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
 
   /** A binary-extension request: `color` as raw bytes, `x` as JSON, every output asked for as binary. */
   const inferBinary = (colors: readonly Buffer[]) => {
@@ -90,7 +111,12 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
     const header = Buffer.from(
       JSON.stringify({
         inputs: [
-          { name: 'color', datatype: 'BYTES', shape: [colors.length, 1], parameters: { binary_data_size: raw.byteLength } },
+          {
+            name: 'color',
+            datatype: 'BYTES',
+            shape: [colors.length, 1],
+            parameters: { binary_data_size: raw.byteLength },
+          },
           { name: 'x', datatype: 'FP32', shape: [colors.length, 1], data: Array.from(xs.subarray(0, colors.length)) },
         ],
         parameters: { binary_data_output: true },
@@ -99,7 +125,10 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
     return app.inject({
       method: 'POST',
       url: '/v2/models/colors/infer',
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.byteLength),
+      },
       payload: Buffer.concat([header, raw]),
     });
   };
@@ -110,7 +139,10 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
     if (raw) {
       return {
         model_name: 'colors',
-        inputs: [{ name: 'color', datatype: 'BYTES', shape }, { name: 'x', datatype: 'FP32', shape }],
+        inputs: [
+          { name: 'color', datatype: 'BYTES', shape },
+          { name: 'x', datatype: 'FP32', shape },
+        ],
         raw_input_contents: [lengthPrefixed(colors), new Uint8Array(x.buffer)],
       };
     }
@@ -207,7 +239,7 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
       expect(response.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT' });
     });
 
-    it('invalid UTF-8 inside a binary request\'s JSON header (BYTES sent as JSON data there)', async () => {
+    it("invalid UTF-8 inside a binary request's JSON header (BYTES sent as JSON data there)", async () => {
       const json = Buffer.from(
         JSON.stringify({
           inputs: [
@@ -220,11 +252,17 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
       const response = await app.inject({
         method: 'POST',
         url: '/v2/models/colors/infer',
-        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(json.byteLength) },
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(json.byteLength),
+        },
         payload: Buffer.concat([json, Buffer.from(Float32Array.of(1).buffer)]),
       });
       expect(response.statusCode, response.body).toBe(400);
-      expect(response.json()).toEqual({ error: `the ${json.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid UTF-8`, code: 'INVALID_ARGUMENT' });
+      expect(response.json()).toEqual({
+        error: `the ${json.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid UTF-8`,
+        code: 'INVALID_ARGUMENT',
+      });
     });
 
     it.each(INVALID)('%s over gRPC bytes_contents', async (_, bad, message) => {
@@ -239,7 +277,11 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
 
     it.each([
       ['a NUL', 're\u0000d', 'contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry'],
-      ['a lone surrogate', 'ab\ud800', `has a lone surrogate (\\ud800) at index 2, which has no UTF-8 form; ${ONNX_NOTE}`],
+      [
+        'a lone surrogate',
+        'ab\ud800',
+        `has a lone surrogate (\\ud800) at index 2, which has no UTF-8 form; ${ONNX_NOTE}`,
+      ],
     ])('%s over HTTP JSON and :predict', async (_, bad, problem) => {
       const colors = ['red', 'é', '🚢', bad];
       const json = await inferJson({
@@ -250,7 +292,11 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
       });
       expect(json.statusCode, json.body).toBe(400);
       expect(json.json()).toEqual({ error: `input "color": element 3 ${problem}`, code: 'INVALID_ARGUMENT' });
-      const rows = await app.inject({ method: 'POST', url: '/v1/models/colors:predict', payload: { instances: colors.map((color) => ({ color, x: 1 })) } });
+      const rows = await app.inject({
+        method: 'POST',
+        url: '/v1/models/colors:predict',
+        payload: { instances: colors.map((color) => ({ color, x: 1 })) },
+      });
       expect(rows.statusCode, rows.body).toBe(400);
       expect(rows.json()).toEqual({ error: `instances[3]: input "color" ${problem}`, code: 'INVALID_ARGUMENT' });
     });
@@ -264,16 +310,39 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
   it('refuses a JSON body that is not UTF-8 (v2, :predict and the API) instead of reading U+FFFD into a BYTES element', async () => {
     // {"inputs": [{"name":"color","datatype":"BYTES","shape":[1,1],"data":["<C3 28>"]}, ...]}: C3 28 is ill-formed.
     const json = (text: string) => Buffer.from(text, 'utf8');
-    const v2 = Buffer.concat([json('{"inputs":[{"name":"color","datatype":"BYTES","shape":[1,1],"data":["'), Buffer.from([0xc3, 0x28]), json('"]},{"name":"x","datatype":"FP32","shape":[1,1],"data":[1]}]}')]);
+    const v2 = Buffer.concat([
+      json('{"inputs":[{"name":"color","datatype":"BYTES","shape":[1,1],"data":["'),
+      Buffer.from([0xc3, 0x28]),
+      json('"]},{"name":"x","datatype":"FP32","shape":[1,1],"data":[1]}]}'),
+    ]);
     const predict = Buffer.concat([json('{"instances":[{"color":"'), Buffer.from([0xc3, 0x28]), json('","x":1}]}')]);
-    for (const [url, payload] of [['/v2/models/colors/infer', v2], ['/v1/models/colors:predict', predict], ['/api/v1/models/colors/aliases/prod', predict]] as const) {
+    for (const [url, payload] of [
+      ['/v2/models/colors/infer', v2],
+      ['/v1/models/colors:predict', predict],
+      ['/api/v1/models/colors/aliases/prod', predict],
+    ] as const) {
       for (const type of ['application/json', 'text/plain']) {
-        const response = await app.inject({ method: url.startsWith('/api') ? 'PUT' : 'POST', url, headers: { 'content-type': type }, payload });
-        expect([url, type, response.statusCode, response.json<{ error: string }>().error]).toEqual([url, type, 400, expect.stringMatching(/^request body is not valid UTF-8 \(byte 0xc3 at offset \d+\)/)]);
+        const response = await app.inject({
+          method: url.startsWith('/api') ? 'PUT' : 'POST',
+          url,
+          headers: { 'content-type': type },
+          payload,
+        });
+        expect([url, type, response.statusCode, response.json<{ error: string }>().error]).toEqual([
+          url,
+          type,
+          400,
+          expect.stringMatching(/^request body is not valid UTF-8 \(byte 0xc3 at offset \d+\)/),
+        ]);
       }
     }
     // The same body with a valid U+FFFD the client meant is exact.
-    const meant = await app.inject({ method: 'POST', url: '/v1/models/colors:predict', headers: { 'content-type': 'application/json' }, payload: json('{"instances":[{"color":"\ufffd","x":1}]}') });
+    const meant = await app.inject({
+      method: 'POST',
+      url: '/v1/models/colors:predict',
+      headers: { 'content-type': 'application/json' },
+      payload: json('{"instances":[{"color":"\ufffd","x":1}]}'),
+    });
     expect(meant.statusCode, meant.body).toBe(200);
   });
 });

@@ -48,7 +48,9 @@ interface Gathering {
 }
 
 function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return typeof message === 'object' && message !== null && typeof (message as { slipway?: unknown }).slipway === 'string';
+  return (
+    typeof message === 'object' && message !== null && typeof (message as { slipway?: unknown }).slipway === 'string'
+  );
 }
 
 function send(worker: Worker, message: PrimaryMessage): boolean {
@@ -121,7 +123,12 @@ export function superviseWorkers(options: SuperviseOptions): Promise<void> {
       if (gathering === undefined) return;
       gatherings.delete(id);
       clearTimeout(gathering.timer);
-      send(gathering.requester, { slipway: 'gathered', id: gathering.requesterId, results: gathering.results, missing: gathering.missing + gathering.pending.size });
+      send(gathering.requester, {
+        slipway: 'gathered',
+        id: gathering.requesterId,
+        results: gathering.results,
+        missing: gathering.missing + gathering.pending.size,
+      });
     };
 
     const onMessage = (worker: Worker, message: unknown) => {
@@ -138,9 +145,18 @@ export function superviseWorkers(options: SuperviseOptions): Promise<void> {
           const id = ++gatherSeq;
           // Every serving worker, and the asking one even if its 'ready' has not arrived yet.
           const targets = [...alive.values()].filter((w) => (ready.has(w.id) || w === worker) && w.isConnected());
-          const gathering: Gathering = { requester: worker, requesterId: message.id, pending: new Set(targets.map((w) => w.id)), results: [], missing: 0, timer: setTimeout(() => completeGathering(id), gatherTimeoutMs) };
+          const gathering: Gathering = {
+            requester: worker,
+            requesterId: message.id,
+            pending: new Set(targets.map((w) => w.id)),
+            results: [],
+            missing: 0,
+            timer: setTimeout(() => completeGathering(id), gatherTimeoutMs),
+          };
           gatherings.set(id, gathering);
-          for (const target of targets) if (!send(target, { slipway: 'collect', id, topic: message.topic, args: message.args })) gathering.pending.delete(target.id);
+          for (const target of targets)
+            if (!send(target, { slipway: 'collect', id, topic: message.topic, args: message.args }))
+              gathering.pending.delete(target.id);
           if (gathering.pending.size === 0) completeGathering(id);
           return;
         }

@@ -23,7 +23,9 @@ export interface ClusterMember {
 }
 
 function isPrimaryMessage(message: unknown): message is PrimaryMessage {
-  return typeof message === 'object' && message !== null && typeof (message as { slipway?: unknown }).slipway === 'string';
+  return (
+    typeof message === 'object' && message !== null && typeof (message as { slipway?: unknown }).slipway === 'string'
+  );
 }
 
 function sendToPrimary(message: WorkerMessage): Promise<void> {
@@ -41,7 +43,10 @@ function sendToPrimary(message: WorkerMessage): Promise<void> {
 export function joinCluster(): ClusterMember | undefined {
   if (!cluster.isWorker) return undefined;
   const collectors = new Map<string, Collector>();
-  const waiting = new Map<number, { resolve: (value: { results: unknown[]; missing: number }) => void; timer: NodeJS.Timeout }>();
+  const waiting = new Map<
+    number,
+    { resolve: (value: { results: unknown[]; missing: number }) => void; timer: NodeJS.Timeout }
+  >();
   let background: (() => void) | undefined;
   let backgroundAsked = false;
   let seq = 0;
@@ -51,7 +56,8 @@ export function joinCluster(): ClusterMember | undefined {
     switch (message.slipway) {
       case 'collect': {
         const collector = collectors.get(message.topic);
-        const reply = (part: { result?: unknown; error?: string }) => void sendToPrimary({ slipway: 'part', id: message.id, ...part });
+        const reply = (part: { result?: unknown; error?: string }) =>
+          void sendToPrimary({ slipway: 'part', id: message.id, ...part });
         if (collector === undefined) return reply({ error: `no collector for ${message.topic}` });
         Promise.resolve()
           .then(() => collector(message.args))

@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_MODELS, expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../testing/fixtures.js';
+import {
+  FIXTURE_MODELS,
+  expectedOutputs,
+  firstMismatch,
+  fixtureBytes,
+  openTestPlatform,
+  type ExpectedTensor,
+} from '../testing/fixtures.js';
 import type { Datatype } from '../tensor/datatypes.js';
 import { decodeRequestInput } from '../tensor/json-codec.js';
 import { tensorFromBytes, tensorToBytes } from '../tensor/raw-bytes.js';
@@ -33,7 +40,11 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
 
   it.each(FIXTURE_MODELS)('%s through /v2/models/{m}/infer', async (model) => {
     const expected = expectedOutputs(model);
-    const response = await app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: { id: `req-${model}`, inputs: expected.inputs } });
+    const response = await app.inject({
+      method: 'POST',
+      url: `/v2/models/${model}/infer`,
+      payload: { id: `req-${model}`, inputs: expected.inputs },
+    });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.headers['x-slipway-version']).toBe('1.0.0');
     const body = response.json<{ model_name: string; model_version: string; id: string; outputs: ExpectedTensor[] }>();
@@ -56,7 +67,9 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
     const instances = Array.from({ length: n }, (_, i) =>
       single ? row(expected.inputs[0]!, i) : Object.fromEntries(expected.inputs.map((t) => [t.name, row(t, i)])),
     );
-    const columns = Object.fromEntries(expected.inputs.map((t) => [t.name, Array.from({ length: n }, (_, i) => row(t, i))]));
+    const columns = Object.fromEntries(
+      expected.inputs.map((t) => [t.name, Array.from({ length: n }, (_, i) => row(t, i))]),
+    );
     for (const payload of [{ instances }, { inputs: columns }]) {
       const response = await app.inject({ method: 'POST', url: `/v1/models/${model}@latest:predict`, payload });
       expect(response.statusCode, response.body).toBe(200);
@@ -107,7 +120,10 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
     });
     expect((await app.inject({ method: 'GET', url: '/v2/health/live' })).statusCode).toBe(200);
     const server = await app.inject({ method: 'GET', url: '/v2' });
-    expect(server.json()).toMatchObject({ name: 'slipway', extensions: expect.arrayContaining(['model_repository', 'schedule_policy']) });
+    expect(server.json()).toMatchObject({
+      name: 'slipway',
+      extensions: expect.arrayContaining(['model_repository', 'schedule_policy']),
+    });
     // breast_cancer ran above, so it is loaded and ready
     const ready = await app.inject({ method: 'GET', url: '/v2/models/breast_cancer/ready' });
     expect(ready.statusCode).toBe(200);
@@ -121,8 +137,14 @@ describe('Triton-style integer versions over HTTP (issue 14): /versions/N is the
   let platform: TestPlatform;
   let app: FastifyInstance;
   const expected = expectedOutputs('breast_cancer');
-  const push = (extra: { bump?: string } = {}) => platform.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true, ...extra });
-  const infer = (version: string) => app.inject({ method: 'POST', url: `/v2/models/bc/versions/${version}/infer`, payload: { inputs: expected.inputs } });
+  const push = (extra: { bump?: string } = {}) =>
+    platform.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx'), allowDuplicate: true, ...extra });
+  const infer = (version: string) =>
+    app.inject({
+      method: 'POST',
+      url: `/v2/models/bc/versions/${version}/infer`,
+      payload: { inputs: expected.inputs },
+    });
   /** The version `/versions/{version}` answers with, retried while the 1 s resolve cache still holds the old one. */
   async function settlesOn(version: string, want: string): Promise<void> {
     const deadline = Date.now() + 10_000;
@@ -209,7 +231,8 @@ describe('binary tensor data over HTTP', () => {
 
   beforeAll(async () => {
     platform = await openTestPlatform();
-    for (const model of FIXTURE_MODELS) await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
+    for (const model of FIXTURE_MODELS)
+      await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
     app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
   });
   afterAll(async () => {
@@ -236,14 +259,19 @@ describe('binary tensor data over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: `/v2/models/${model}/infer`,
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(Buffer.byteLength(header)) },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(Buffer.byteLength(header)),
+      },
       payload: body,
     });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.headers['content-type']).toBe('application/octet-stream');
     const headerLength = Number(response.headers['inference-header-content-length']);
     const raw = response.rawPayload;
-    const json = JSON.parse(raw.subarray(0, headerLength).toString('utf8')) as { outputs: Array<{ name: string; datatype: string; shape: number[]; parameters: { binary_data_size: number } }> };
+    const json = JSON.parse(raw.subarray(0, headerLength).toString('utf8')) as {
+      outputs: Array<{ name: string; datatype: string; shape: number[]; parameters: { binary_data_size: number } }>;
+    };
     let offset = headerLength;
     for (const out of json.outputs) {
       const size = out.parameters.binary_data_size;
@@ -251,7 +279,14 @@ describe('binary tensor data over HTTP', () => {
       offset += size;
       const want = expected.outputs.find((o) => o.name === out.name)!;
       expect(out.shape).toEqual(want.shape);
-      expect(firstMismatch(Array.from(data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v)), want.data, expected.tolerance), `${model}.${out.name}`).toBeUndefined();
+      expect(
+        firstMismatch(
+          Array.from(data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v)),
+          want.data,
+          expected.tolerance,
+        ),
+        `${model}.${out.name}`,
+      ).toBeUndefined();
     }
     expect(offset).toBe(raw.byteLength);
   });
@@ -267,8 +302,13 @@ describe('binary tensor data over HTTP', () => {
     });
     expect(response.statusCode, response.body).toBe(200);
     const headerLength = Number(response.headers['inference-header-content-length']);
-    const json = JSON.parse(response.rawPayload.subarray(0, headerLength).toString('utf8')) as { outputs: Array<{ name: string; parameters: { binary_data_size: number } }> };
-    expect(json.outputs.map((o) => [o.name, o.parameters.binary_data_size])).toEqual([['label', 8], ['probabilities', 8]]);
+    const json = JSON.parse(response.rawPayload.subarray(0, headerLength).toString('utf8')) as {
+      outputs: Array<{ name: string; parameters: { binary_data_size: number } }>;
+    };
+    expect(json.outputs.map((o) => [o.name, o.parameters.binary_data_size])).toEqual([
+      ['label', 8],
+      ['probabilities', 8],
+    ]);
     const label = response.rawPayload.readBigInt64LE(headerLength);
     expect(Number(label)).toBe(expected.outputs.find((o) => o.name === 'label')!.data[0]);
     const refused = await app.inject({

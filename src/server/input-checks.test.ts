@@ -12,8 +12,18 @@ import { InferenceTestClient } from './grpc/grpc-client.test-support.js';
 import { createGrpcServer, type GrpcServer } from './grpc/grpc-server.js';
 
 const MISMATCH = 'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree';
-const a = (n: number) => ({ name: 'a', datatype: 'FP32', shape: [n, 3], data: Array.from({ length: n * 3 }, (_, i) => i) });
-const b = (n: number) => ({ name: 'b', datatype: 'FP32', shape: [n, 2], data: Array.from({ length: n * 2 }, (_, i) => 10 + i) });
+const a = (n: number) => ({
+  name: 'a',
+  datatype: 'FP32',
+  shape: [n, 3],
+  data: Array.from({ length: n * 3 }, (_, i) => i),
+});
+const b = (n: number) => ({
+  name: 'b',
+  datatype: 'FP32',
+  shape: [n, 2],
+  data: Array.from({ length: n * 2 }, (_, i) => 10 + i),
+});
 
 async function rejection(promise: Promise<unknown>): Promise<ServiceError> {
   try {
@@ -45,7 +55,12 @@ describe('input checks (issue 14 section 3)', () => {
   });
 
   const infer = (payload: unknown, model = 'pair') =>
-    app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    app.inject({
+      method: 'POST',
+      url: `/v2/models/${model}/infer`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
 
   describe('HTTP', () => {
     it('answers inputs that agree on N', async () => {
@@ -61,9 +76,16 @@ describe('input checks (issue 14 section 3)', () => {
     it('refuses inputs with different batch sizes with a 400 naming both inputs and their sizes', async () => {
       const response = await infer({ inputs: [a(2), b(3)] });
       expect(response.statusCode).toBe(400);
-      expect(response.json<{ error: string; code: string }>()).toMatchObject({ error: MISMATCH, code: 'INVALID_ARGUMENT' });
+      expect(response.json<{ error: string; code: string }>()).toMatchObject({
+        error: MISMATCH,
+        code: 'INVALID_ARGUMENT',
+      });
       // Concurrent good requests (batched together) still answer.
-      const [good1, bad, good2] = await Promise.all([infer({ inputs: [a(1), b(1)] }), infer({ inputs: [a(2), b(3)] }), infer({ inputs: [a(3), b(3)] })]);
+      const [good1, bad, good2] = await Promise.all([
+        infer({ inputs: [a(1), b(1)] }),
+        infer({ inputs: [a(2), b(3)] }),
+        infer({ inputs: [a(3), b(3)] }),
+      ]);
       expect([good1.statusCode, bad.statusCode, good2.statusCode]).toEqual([200, 400, 200]);
     });
 
@@ -86,26 +108,42 @@ describe('input checks (issue 14 section 3)', () => {
         expect(response.statusCode, response.body).toBe(404);
         expect(response.json<{ error: string }>().error).toBe('model "nope" does not exist');
       }
-      const version = await app.inject({ method: 'POST', url: '/v2/models/pair/versions/9.9.9/infer', payload: { inputs: [{ ...a(2), data: [1] }] } });
+      const version = await app.inject({
+        method: 'POST',
+        url: '/v2/models/pair/versions/9.9.9/infer',
+        payload: { inputs: [{ ...a(2), data: [1] }] },
+      });
       expect(version.statusCode).toBe(404);
       expect(version.json<{ error: string }>().error).toBe('model "pair" has no version 9.9.9');
     });
   });
 
   describe('gRPC', () => {
-    const typed = (t: ReturnType<typeof a>) => ({ name: t.name, datatype: t.datatype, shape: t.shape, contents: { fp32_contents: t.data } });
+    const typed = (t: ReturnType<typeof a>) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape,
+      contents: { fp32_contents: t.data },
+    });
 
     it('refuses inputs with different batch sizes with INVALID_ARGUMENT naming both inputs and their sizes', async () => {
       const ok = await client.call('ModelInfer', { model_name: 'pair', inputs: [typed(a(2)), typed(b(2))] });
-      expect(ok.outputs.map((o) => [o.name, o.shape.map(Number)])).toEqual([['ya', [2, 3]], ['yb', [2, 2]]]);
-      const error = await rejection(client.call('ModelInfer', { model_name: 'pair', inputs: [typed(a(2)), typed(b(3))] }));
+      expect(ok.outputs.map((o) => [o.name, o.shape.map(Number)])).toEqual([
+        ['ya', [2, 3]],
+        ['yb', [2, 2]],
+      ]);
+      const error = await rejection(
+        client.call('ModelInfer', { model_name: 'pair', inputs: [typed(a(2)), typed(b(3))] }),
+      );
       expect(error.code).toBe(3);
       expect(error.details).toBe(MISMATCH);
       expect(error.metadata.get('slipway-error-code')).toEqual(['INVALID_ARGUMENT']);
     });
 
     it('answers NOT_FOUND for an unknown model before looking at its tensors', async () => {
-      const error = await rejection(client.call('ModelInfer', { model_name: 'nope', inputs: [{ ...typed(a(2)), shape: [21, 3] }] }));
+      const error = await rejection(
+        client.call('ModelInfer', { model_name: 'nope', inputs: [{ ...typed(a(2)), shape: [21, 3] }] }),
+      );
       expect(error.code).toBe(5);
       expect(error.details).toBe('model "nope" does not exist');
       expect(error.metadata.get('slipway-error-code')).toEqual(['NOT_FOUND']);

@@ -4,7 +4,8 @@ import { expectedOutputs, fixtureBytes, openTestPlatform } from '../testing/fixt
 import { startServer, type RunningServer } from './serve.js';
 
 const row = expectedOutputs('breast_cancer').inputs[0]!.data.slice(0, 30);
-const body = (extra: Record<string, unknown> = {}) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }], ...extra });
+const body = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row }], ...extra });
 
 interface LoadResult {
   statuses: Map<number, number>;
@@ -19,7 +20,11 @@ function loadUntil(url: string, path: string, connections: number, stop: Promise
   void stop.then(() => (done = true));
   const loop = async () => {
     while (!done) {
-      const response = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body() });
+      const response = await fetch(url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(),
+      });
       await response.arrayBuffer();
       result.total++;
       result.statuses.set(response.status, (result.statuses.get(response.status) ?? 0) + 1);
@@ -54,7 +59,11 @@ describe('model lifecycle without downtime', () => {
     const reloads = (async () => {
       await sleep(100);
       for (let i = 0; i < 3; i++) {
-        const response = await fetch(`${server.url}/v2/repository/models/cancer/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"parameters":{"version":"champion"}}' });
+        const response = await fetch(`${server.url}/v2/repository/models/cancer/load`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"parameters":{"version":"champion"}}',
+        });
         expect(response.status).toBe(200);
         expect(await response.json()).toEqual({ name: 'cancer', version: '1.0.0', state: 'READY' });
         await sleep(100);
@@ -86,39 +95,86 @@ describe('model lifecycle without downtime', () => {
   });
 
   it('unloads, then loads again on demand', async () => {
-    const unload = await fetch(`${server.url}/v2/repository/models/cancer/unload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"parameters":{"version":"1.0.0"}}' });
+    const unload = await fetch(`${server.url}/v2/repository/models/cancer/unload`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"parameters":{"version":"1.0.0"}}',
+    });
     expect(await unload.json()).toEqual({ name: 'cancer', version: '1.0.0', state: 'UNAVAILABLE', unloaded: true });
     expect((await fetch(`${server.url}/v2/models/cancer/versions/1.0.0/ready`)).status).toBe(503);
-    const infer = await fetch(`${server.url}/v2/models/cancer/versions/1.0.0/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body() });
+    const infer = await fetch(`${server.url}/v2/models/cancer/versions/1.0.0/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body(),
+    });
     expect(infer.status).toBe(200);
     expect((await fetch(`${server.url}/v2/models/cancer/versions/1.0.0/ready`)).status).toBe(200);
   });
 
   it('applies a serving config at reload: a full queue answers 503 with Retry-After', async () => {
-    const put = await fetch(`${server.url}/api/v1/models/cancer/serving`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"maxQueueSize": 1, "maxBatchSize": 1}' });
+    const put = await fetch(`${server.url}/api/v1/models/cancer/serving`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"maxQueueSize": 1, "maxBatchSize": 1}',
+    });
     expect(await put.json()).toEqual({ maxQueueSize: 1, maxBatchSize: 1 });
-    const bad = await fetch(`${server.url}/api/v1/models/cancer/serving`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"maxQueueSize": -1, "speed": 3}' });
+    const bad = await fetch(`${server.url}/api/v1/models/cancer/serving`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"maxQueueSize": -1, "speed": 3}',
+    });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: string }).error).toBe('invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence, warmup)');
+    expect(((await bad.json()) as { error: string }).error).toBe(
+      'invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence, warmup)',
+    );
     await fetch(`${server.url}/v2/repository/models/cancer/load`, { method: 'POST' });
     const responses = await Promise.all(
-      Array.from({ length: 40 }, () => server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: body() })),
+      Array.from({ length: 40 }, () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v2/models/cancer/infer',
+          headers: { 'content-type': 'application/json' },
+          payload: body(),
+        }),
+      ),
     );
     const refused = responses.filter((r) => r.statusCode === 503);
     expect(refused.length).toBeGreaterThan(0);
     expect(responses.every((r) => r.statusCode === 200 || r.statusCode === 503)).toBe(true);
     expect(refused[0]!.headers['retry-after']).toBe('1');
-    expect(refused[0]!.json<{ error: string; code: string }>()).toEqual({ error: 'the queue for this model is full (1 requests waiting); retry shortly', code: 'RESOURCE_EXHAUSTED' });
+    expect(refused[0]!.json<{ error: string; code: string }>()).toEqual({
+      error: 'the queue for this model is full (1 requests waiting); retry shortly',
+      code: 'RESOURCE_EXHAUSTED',
+    });
   });
 
   it('checks the protocol timeout and priority parameters', async () => {
-    const bad = await server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: body({ parameters: { timeout: 'soon' } }) });
+    const bad = await server.app.inject({
+      method: 'POST',
+      url: '/v2/models/cancer/infer',
+      headers: { 'content-type': 'application/json' },
+      payload: body({ parameters: { timeout: 'soon' } }),
+    });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json<{ error: string }>().error).toBe('parameter "timeout" must be a non-negative integer of microseconds, got "soon"');
-    const priority = await server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: body({ parameters: { priority: 1, timeout: 5_000_000 } }) });
+    expect(bad.json<{ error: string }>().error).toBe(
+      'parameter "timeout" must be a non-negative integer of microseconds, got "soon"',
+    );
+    const priority = await server.app.inject({
+      method: 'POST',
+      url: '/v2/models/cancer/infer',
+      headers: { 'content-type': 'application/json' },
+      payload: body({ parameters: { priority: 1, timeout: 5_000_000 } }),
+    });
     expect(priority.statusCode).toBe(200);
     const responses = await Promise.all(
-      Array.from({ length: 30 }, () => server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: body({ parameters: { timeout: 1 } }) })),
+      Array.from({ length: 30 }, () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v2/models/cancer/infer',
+          headers: { 'content-type': 'application/json' },
+          payload: body({ parameters: { timeout: 1 } }),
+        }),
+      ),
     );
     expect(responses.every((r) => r.statusCode === 200 || r.statusCode === 504)).toBe(true);
     expect(responses.some((r) => r.statusCode === 504)).toBe(true);
@@ -141,7 +197,11 @@ describe('graceful shutdown', () => {
     });
     const statuses = await Promise.all(
       Array.from({ length: 64 }, () =>
-        fetch(`${url}/v2/models/cancer/infer`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: body() }).then((r) => r.status),
+        fetch(`${url}/v2/models/cancer/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', connection: 'close' },
+          body: body(),
+        }).then((r) => r.status),
       ),
     );
     expect(seen).toBe(64);

@@ -17,12 +17,27 @@ describe('management API /api/v1', () => {
   });
 
   const upload = (name: string, file: Buffer, query = '') =>
-    app.inject({ method: 'POST', url: `/api/v1/models/${name}/versions${query}`, headers: { 'content-type': 'application/octet-stream' }, payload: file });
+    app.inject({
+      method: 'POST',
+      url: `/api/v1/models/${name}/versions${query}`,
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: file,
+    });
 
   it('uploads raw bytes and JSON pushes, answering 201 with the version record', async () => {
-    const first = await upload('cancer', fixtureBytes('breast_cancer.onnx'), '?description=first&tag=team=risk&tag=stage=dev&dataset=wdbc');
+    const first = await upload(
+      'cancer',
+      fixtureBytes('breast_cancer.onnx'),
+      '?description=first&tag=team=risk&tag=stage=dev&dataset=wdbc',
+    );
     expect(first.statusCode, first.body).toBe(201);
-    expect(first.json()).toMatchObject({ model: 'cancer', version: '1.0.0', description: 'first', tags: { team: 'risk', stage: 'dev' }, lineage: { dataset: 'wdbc' } });
+    expect(first.json()).toMatchObject({
+      model: 'cancer',
+      version: '1.0.0',
+      description: 'first',
+      tags: { team: 'risk', stage: 'dev' },
+      lineage: { dataset: 'wdbc' },
+    });
     const second = await app.inject({
       method: 'POST',
       url: '/api/v1/models/cancer/versions',
@@ -35,20 +50,30 @@ describe('management API /api/v1', () => {
       },
     });
     expect(second.statusCode, second.body).toBe(201);
-    expect(second.json()).toMatchObject({ version: '1.1.0', metrics: { accuracy: 0.958 }, card: '# Intended use\nScreening support only.' });
+    expect(second.json()).toMatchObject({
+      version: '1.1.0',
+      metrics: { accuracy: 0.958 },
+      card: '# Intended use\nScreening support only.',
+    });
   });
 
   it('answers 409 with the schema differences when the requested version breaks the policy', async () => {
     const response = await upload('cancer', fixtureBytes('breast_cancer_renamed_input.onnx'), '?version=1.2.0');
     expect(response.statusCode).toBe(409);
-    const body = response.json<{ error: string; details: { requiredBump: string; differences: Array<{ kind: string }> } }>();
+    const body = response.json<{
+      error: string;
+      details: { requiredBump: string; differences: Array<{ kind: string }> };
+    }>();
     expect(body.error).toMatch(/needs a major bump/);
     expect(body.details.requiredBump).toBe('major');
     expect(body.details.differences.map((d) => d.kind)).toContain('renamed');
     const plan = await upload('cancer', fixtureBytes('breast_cancer_renamed_input.onnx'), '?dry_run=true');
     expect(plan.statusCode).toBe(200);
     expect(plan.json()).toMatchObject({ version: '2.0.0', comparedTo: '1.1.0' });
-    expect((await app.inject({ method: 'GET', url: '/api/v1/models/cancer/versions' })).json<{ versions: unknown[] }>().versions).toHaveLength(2);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/models/cancer/versions' })).json<{ versions: unknown[] }>()
+        .versions,
+    ).toHaveLength(2);
   });
 
   it.each([
@@ -62,30 +87,51 @@ describe('management API /api/v1', () => {
   });
 
   it('moves aliases, records history and refuses to archive an aliased version', async () => {
-    const set = await app.inject({ method: 'PUT', url: '/api/v1/models/cancer/aliases/champion', payload: { version: '1.0.0', reason: 'launch' } });
+    const set = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/models/cancer/aliases/champion',
+      payload: { version: '1.0.0', reason: 'launch' },
+    });
     expect(set.statusCode, set.body).toBe(200);
     expect(set.json()).toMatchObject({ alias: 'champion', fromVersion: null, toVersion: '1.0.0', reason: 'launch' });
     const resolved = await app.inject({ method: 'GET', url: '/api/v1/models/cancer/versions/champion' });
     expect(resolved.json()).toMatchObject({ version: '1.0.0', aliases: ['champion'] });
-    const archive = await app.inject({ method: 'POST', url: '/api/v1/models/cancer/versions/1.0.0/archive', payload: {} });
+    const archive = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/cancer/versions/1.0.0/archive',
+      payload: {},
+    });
     expect(archive.statusCode).toBe(409);
     expect(archive.json<{ error: string }>().error).toMatch(/champion/);
     const infer = await app.inject({ method: 'GET', url: '/v2/models/cancer/versions/champion' });
     expect(infer.headers['x-slipway-version']).toBe('1.0.0');
     const removed = await app.inject({ method: 'DELETE', url: '/api/v1/models/cancer/aliases/champion' });
     expect(removed.statusCode).toBe(200);
-    const archived = await app.inject({ method: 'POST', url: '/api/v1/models/cancer/versions/1.0.0/archive', payload: { reason: 'old' } });
+    const archived = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/cancer/versions/1.0.0/archive',
+      payload: { reason: 'old' },
+    });
     expect(archived.statusCode, archived.body).toBe(200);
     expect(archived.json()).toMatchObject({ status: 'archived' });
     const history = await app.inject({ method: 'GET', url: '/api/v1/models/cancer/aliases/history' });
-    expect(history.json<{ events: Array<{ toVersion: string | null }> }>().events.map((e) => e.toVersion)).toEqual(['1.0.0', null]);
+    expect(history.json<{ events: Array<{ toVersion: string | null }> }>().events.map((e) => e.toVersion)).toEqual([
+      '1.0.0',
+      null,
+    ]);
   });
 
   it('serves the OpenAPI document at /docs', async () => {
     const doc = await app.inject({ method: 'GET', url: '/docs/json' });
     expect(doc.statusCode).toBe(200);
     const paths = Object.keys(doc.json<{ paths: Record<string, unknown> }>().paths);
-    expect(paths).toEqual(expect.arrayContaining(['/v2/models/{model}/infer', '/api/v1/models/{name}/versions', '/api/v1/models/{name}/aliases/{alias}']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/v2/models/{model}/infer',
+        '/api/v1/models/{name}/versions',
+        '/api/v1/models/{name}/aliases/{alias}',
+      ]),
+    );
     expect((await app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
   });
 });

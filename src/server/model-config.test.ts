@@ -11,8 +11,22 @@ import { InferenceTestClient } from './grpc/grpc-client.test-support.js';
 import { createGrpcServer, type GrpcServer } from './grpc/grpc-server.js';
 
 /** breast_cancer: input [-1, 30] FP32; outputs label [-1] INT64, probabilities [-1, 2] FP32. */
-const input = (dims: number[]) => ({ name: 'input', data_type: 'TYPE_FP32', format: 'FORMAT_NONE', dims, is_shape_tensor: false, allow_ragged_batch: false, optional: false });
-const output = (name: string, data_type: string, dims: number[]) => ({ name, data_type, dims, label_filename: '', is_shape_tensor: false });
+const input = (dims: number[]) => ({
+  name: 'input',
+  data_type: 'TYPE_FP32',
+  format: 'FORMAT_NONE',
+  dims,
+  is_shape_tensor: false,
+  allow_ragged_batch: false,
+  optional: false,
+});
+const output = (name: string, data_type: string, dims: number[]) => ({
+  name,
+  data_type,
+  dims,
+  label_filename: '',
+  is_shape_tensor: false,
+});
 
 const COMMON = {
   platform: 'onnxruntime_onnx',
@@ -34,7 +48,12 @@ const BATCHING = {
     preserve_ordering: false,
     priority_levels: 2,
     default_priority_level: 2,
-    default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 0, allow_timeout_override: true, max_queue_size: 4096 },
+    default_queue_policy: {
+      timeout_action: 'REJECT',
+      default_timeout_microseconds: 0,
+      allow_timeout_override: true,
+      max_queue_size: 4096,
+    },
   },
   instance_group: [{ name: 'cancer_0', kind: 'KIND_CPU', count: 1 }],
 };
@@ -70,7 +89,10 @@ describe('model configuration (Triton extension)', () => {
     await platform.registry.push({ name: 'plain', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.setServingConfig('plain', { batching: false });
     app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
-    server = createGrpcServer({ serving: platform.serving, modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry } });
+    server = createGrpcServer({
+      serving: platform.serving,
+      modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry },
+    });
     client = new InferenceTestClient(`127.0.0.1:${await server.listen('127.0.0.1', 0)}`);
   });
   afterAll(async () => {
@@ -82,7 +104,11 @@ describe('model configuration (Triton extension)', () => {
 
   describe('HTTP', () => {
     it('reports a batching model: max_batch_size, dims without the batch dimension, dynamic_batching', async () => {
-      for (const url of ['/v2/models/cancer/config', '/v2/models/cancer/versions/1.0.0/config', '/v2/models/cancer/versions/1/config']) {
+      for (const url of [
+        '/v2/models/cancer/config',
+        '/v2/models/cancer/versions/1.0.0/config',
+        '/v2/models/cancer/versions/1/config',
+      ]) {
         const response = await app.inject({ method: 'GET', url });
         expect(response.statusCode, `${url}: ${response.body}`).toBe(200);
         expect(response.headers['x-slipway-version']).toBe('1.0.0');
@@ -118,7 +144,9 @@ describe('model configuration (Triton extension)', () => {
       expect([missing.code, missing.details]).toEqual([5, 'model "nope" does not exist']);
       const unnamed = await rejection(client.call('ModelConfig', {}));
       expect([unnamed.code, unnamed.details]).toEqual([3, '"name" is required']);
-      const garbled = await rejection(client.sendBytes('ModelConfig', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff])));
+      const garbled = await rejection(
+        client.sendBytes('ModelConfig', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff])),
+      );
       expect(garbled.code).toBe(3);
       expect(garbled.details).toMatch(/^the ModelConfig request is not a valid protobuf message: /);
     });

@@ -32,7 +32,9 @@ describe('names at the length limit', () => {
     expect((await cli('alias', 'set', longest, alias, '1.0.0')).code).toBe(0);
     const deployed = await cli('deploy', deployment, '--model', longest, '--route', '1.0.0=100');
     expect(deployed.err).toBe('');
-    platform = await openPlatform(loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home }), { predictionLogThread: false });
+    platform = await openPlatform(loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home }), {
+      predictionLogThread: false,
+    });
     server = await startServer(platform, { host: '127.0.0.1', port: 0 });
   }, 60_000);
   afterAll(async () => {
@@ -42,8 +44,16 @@ describe('names at the length limit', () => {
 
   const row = (): number[] => expectedOutputs('breast_cancer').inputs[0]!.data.slice(0, 30) as number[];
   const v2 = () => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: row() }] });
-  const call = async (method: string, route: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const response = await fetch(`${server.url}${route}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body }) });
+  const call = async (
+    method: string,
+    route: string,
+    body?: string,
+  ): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const response = await fetch(`${server.url}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body }),
+    });
     return { status: response.status, json: (await response.json()) as Record<string, unknown> };
   };
 
@@ -56,37 +66,65 @@ describe('names at the length limit', () => {
     const infer = await call('POST', `/v2/models/${longest}/infer`, v2());
     expect(infer.status, JSON.stringify(infer.json)).toBe(200);
     expect(infer.json.model_version).toBe('1.0.0');
-    const predict = await call('POST', `/v1/models/${longest}@${alias}:predict`, JSON.stringify({ instances: [row()] }));
+    const predict = await call(
+      'POST',
+      `/v1/models/${longest}@${alias}:predict`,
+      JSON.stringify({ instances: [row()] }),
+    );
     expect(predict.status, JSON.stringify(predict.json)).toBe(200);
     expect(predict.json.model_version).toBe('1.0.0');
     expect((await call('GET', `/api/v1/models/${longest}`)).json.name).toBe(longest);
     expect((await call('GET', `/api/v1/deployments/${deployment}`)).status).toBe(200);
     const routed = await call('POST', `/v2/models/${deployment}/infer`, v2());
     expect(routed.status, JSON.stringify(routed.json)).toBe(200);
-    expect((await call('POST', `/v1/deployments/${deployment}:predict`, JSON.stringify({ instances: [row()] }))).status).toBe(200);
+    expect(
+      (await call('POST', `/v1/deployments/${deployment}:predict`, JSON.stringify({ instances: [row()] }))).status,
+    ).toBe(200);
   });
 
   it('refuses a 129-character name with the same message from the CLI and the API', async () => {
     const message = `invalid model name "${tooLong.slice(0, 40)}…" (129 characters): use letters, digits, "_", "-" and ".", starting with a letter or digit (1 to 128 characters)`;
     const pushed = await cli('push', path.join(FIXTURES, 'breast_cancer.onnx'), '--name', tooLong);
     expect(pushed).toEqual({ code: 1, out: '', err: `error: ${message}\n` });
-    const upload = await fetch(`${server.url}/api/v1/models/${tooLong}/versions`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: fixtureBytes('breast_cancer.onnx') });
+    const upload = await fetch(`${server.url}/api/v1/models/${tooLong}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: fixtureBytes('breast_cancer.onnx'),
+    });
     expect(upload.status).toBe(400);
     expect(await upload.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT' });
-    expect(await call('POST', `/v2/models/${tooLong}/infer`, v2())).toEqual({ status: 400, json: { error: message, code: 'INVALID_ARGUMENT' } });
-    expect(await call('GET', `/v2/models/${tooLong}`)).toEqual({ status: 400, json: { error: message, code: 'INVALID_ARGUMENT' } });
+    expect(await call('POST', `/v2/models/${tooLong}/infer`, v2())).toEqual({
+      status: 400,
+      json: { error: message, code: 'INVALID_ARGUMENT' },
+    });
+    expect(await call('GET', `/v2/models/${tooLong}`)).toEqual({
+      status: 400,
+      json: { error: message, code: 'INVALID_ARGUMENT' },
+    });
 
     const deployMessage = message.replace('model name', 'deployment name');
-    expect((await cli('deploy', tooLong, '--model', longest, '--route', '1.0.0=100')).err).toBe(`error: ${deployMessage}\n`);
-    expect(await call('PUT', `/api/v1/deployments/${tooLong}`, JSON.stringify({ model: longest, routes: ['1.0.0=100'] }))).toEqual({
+    expect((await cli('deploy', tooLong, '--model', longest, '--route', '1.0.0=100')).err).toBe(
+      `error: ${deployMessage}\n`,
+    );
+    expect(
+      await call('PUT', `/api/v1/deployments/${tooLong}`, JSON.stringify({ model: longest, routes: ['1.0.0=100'] })),
+    ).toEqual({
       status: 400,
       json: { error: deployMessage, code: 'INVALID_ARGUMENT' },
     });
     const aliasRefused = await cli('alias', 'set', longest, `${alias}c`, '1.0.0');
-    expect(aliasRefused.err).toMatch(/^error: invalid alias "a.*…" \(65 characters\): use a letter, then letters, digits, "_" or "-" \(1 to 64 characters\)\n$/);
+    expect(aliasRefused.err).toMatch(
+      /^error: invalid alias "a.*…" \(65 characters\): use a letter, then letters, digits, "_" or "-" \(1 to 64 characters\)\n$/,
+    );
 
     // Far past any name: the router's own limit answers in the same error model.
     const huge = await call('GET', `/v2/models/${'q'.repeat(400)}`);
-    expect(huge).toEqual({ status: 400, json: { error: 'a path segment is longer than 281 characters; names are at most 128 characters', code: 'INVALID_ARGUMENT' } });
+    expect(huge).toEqual({
+      status: 400,
+      json: {
+        error: 'a path segment is longer than 281 characters; names are at most 128 characters',
+        code: 'INVALID_ARGUMENT',
+      },
+    });
   });
 });

@@ -36,7 +36,8 @@ interface ServeOptions {
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new SlipwayError('INVALID_ARGUMENT', `${flag} ${value}: expected an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new SlipwayError('INVALID_ARGUMENT', `${flag} ${value}: expected an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -47,14 +48,19 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
 export function registerServeCommand(program: Command, io: ServeCommandIo): void {
   program
     .command('serve')
-    .description('Serve every registered model over HTTP (Open Inference Protocol v2, :predict, /api/v1, /docs) and gRPC')
+    .description(
+      'Serve every registered model over HTTP (Open Inference Protocol v2, :predict, /api/v1, /docs) and gRPC',
+    )
     .option('--host <host>', 'address to listen on (SLIPWAY_HOST, default 127.0.0.1)')
     .option('--port <port>', 'HTTP port (SLIPWAY_PORT, default 8080)')
     .option('--grpc-port <port>', 'gRPC port (SLIPWAY_GRPC_PORT, default 8081)')
     .option('--no-grpc', 'do not start the gRPC server')
     .option('--workers <n>', 'server processes sharing the ports, via node:cluster (SLIPWAY_WORKERS, default 1)')
     .option('--drain-timeout <ms>', 'how long a SIGTERM/SIGINT drain may take (SLIPWAY_DRAIN_MS, default 30000)')
-    .option('--shutdown-delay <ms>', 'on SIGTERM, keep serving this long with readiness 503 before refusing connections (SLIPWAY_SHUTDOWN_DELAY_MS, default 1000)')
+    .option(
+      '--shutdown-delay <ms>',
+      'on SIGTERM, keep serving this long with readiness 503 before refusing connections (SLIPWAY_SHUTDOWN_DELAY_MS, default 1000)',
+    )
     .action(async (options: ServeOptions) => {
       const port = integer('--port', options.port, 0, 65535);
       const grpcPort = integer('--grpc-port', options.grpcPort, 0, 65535);
@@ -74,7 +80,9 @@ export function registerServeCommand(program: Command, io: ServeCommandIo): void
         if (options.grpc) await assertPortFree('gRPC', config.host, config.grpcPort);
       }
       if (config.workers > 1 && cluster.isPrimary) {
-        io.stdout(`slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`);
+        io.stdout(
+          `slipway primary ${process.pid}: ${config.workers} workers on http://${config.host}:${config.port}\n`,
+        );
         return superviseWorkers({ workers: config.workers, log: (line) => io.stderr(line + '\n') });
       }
       await serveUntilSignal(config, options.grpc, io);
@@ -114,7 +122,9 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
     member.ready();
   }
   const who = cluster.isWorker ? `worker ${process.pid} ` : '';
-  io.stdout(`slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`);
+  io.stdout(
+    `slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`,
+  );
   await new Promise<void>((resolve) => {
     let stopping = false;
     // `on`, not `once`: with Ctrl-C a worker gets the terminal's SIGINT and the primary's, and a
@@ -126,7 +136,9 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
       // it notices readiness 503. SIGINT is a person at a terminal: no one to wait for; and
       // without its primary a worker gets no new connections (the primary held the listeners).
       const delayMs = signal === 'SIGTERM' ? config.shutdownDelayMs : 0;
-      io.stderr(`${signal}: draining (readiness 503 now, new connections refused in ${delayMs} ms; up to ${config.drainMs} ms more) and stopping\n`);
+      io.stderr(
+        `${signal}: draining (readiness 503 now, new connections refused in ${delayMs} ms; up to ${config.drainMs} ms more) and stopping\n`,
+      );
       server.stop(config.drainMs, delayMs).then(
         () => resolve(),
         (error: unknown) => {
@@ -165,10 +177,31 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
   // Failed loads and a skipped generated warm-up reach the operator (runtime/model-pool.ts poolEventLine).
   const platform = await openPlatform(config, { log, onPoolEvent: (event) => logPoolEvent(event, log) });
   // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
-  const isServerReady = () => healthReport(platform.serving.lifecycle, { database: platform.database, readyRequiresDatabase: config.readyRequiresDatabase }).ready;
-  const grpc = grpcEnabled ? createGrpcServer({ serving: platform.serving, maxMessageBytes: config.grpcMaxMessageBytes, compression: config.grpcCompression, log, isServerReady, modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry }, statistics: { statistics: platform.monitor.statistics, models: platform.registry }, repository: { registry: platform.registry } }) : undefined;
+  const isServerReady = () =>
+    healthReport(platform.serving.lifecycle, {
+      database: platform.database,
+      readyRequiresDatabase: config.readyRequiresDatabase,
+    }).ready;
+  const grpc = grpcEnabled
+    ? createGrpcServer({
+        serving: platform.serving,
+        maxMessageBytes: config.grpcMaxMessageBytes,
+        compression: config.grpcCompression,
+        log,
+        isServerReady,
+        modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry },
+        statistics: { statistics: platform.monitor.statistics, models: platform.registry },
+        repository: { registry: platform.registry },
+      })
+    : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
-  const server = await startServer(platform, { host: config.host, port: config.port, log, background: false, alsoClose: grpc ? [(ms) => grpc.close(ms)] : [] });
+  const server = await startServer(platform, {
+    host: config.host,
+    port: config.port,
+    log,
+    background: false,
+    alsoClose: grpc ? [(ms) => grpc.close(ms)] : [],
+  });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };
   try {
     return { server, platform, grpcPort: await grpc.listen(config.host, config.grpcPort) };

@@ -48,10 +48,16 @@ export function listenError(what: 'HTTP' | 'gRPC', host: string, port: number, e
   const port_ = `${what === 'HTTP' ? '' : 'gRPC '}port ${port} on ${host}`;
   // grpc-js reports the bind error in its message only.
   if (code === 'EADDRINUSE' || /EADDRINUSE/.test(message)) {
-    return new SlipwayError('UNAVAILABLE', `${port_} is in use; choose another with ${flag} or ${variable}`, { cause: error });
+    return new SlipwayError('UNAVAILABLE', `${port_} is in use; choose another with ${flag} or ${variable}`, {
+      cause: error,
+    });
   }
   if (code === 'EACCES' || /EACCES/.test(message)) {
-    return new SlipwayError('UNAVAILABLE', `${port_}: permission denied (ports below 1024 need privileges); choose another with ${flag} or ${variable}`, { cause: error });
+    return new SlipwayError(
+      'UNAVAILABLE',
+      `${port_}: permission denied (ports below 1024 need privileges); choose another with ${flag} or ${variable}`,
+      { cause: error },
+    );
   }
   return new SlipwayError('UNAVAILABLE', `${what} cannot listen on ${host}:${port}: ${message}`, { cause: error });
 }
@@ -76,7 +82,18 @@ export async function assertPortFree(what: 'HTTP' | 'gRPC', host: string, port: 
  * throws the {@link listenError}.
  */
 export async function startServer(platform: Platform, options: StartOptions): Promise<RunningServer> {
-  const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, monitor: platform.monitor, observability: platform, alerts: platform.alerts, features: platform.features, jobs: platform.jobs, deployments: platform.deployments, database: platform.database });
+  const app = await buildApp({
+    config: platform.config,
+    registry: platform.registry,
+    serving: platform.serving,
+    monitor: platform.monitor,
+    observability: platform,
+    alerts: platform.alerts,
+    features: platform.features,
+    jobs: platform.jobs,
+    deployments: platform.deployments,
+    database: platform.database,
+  });
   let address: string;
   try {
     address = await app.listen({ host: options.host, port: options.port });

@@ -14,8 +14,10 @@ import { createGrpcServer, type GrpcServer } from './grpc/grpc-server.js';
 const IN_BODY = 'send tensors in the request body (JSON or binary_tensor_data) or in raw_input_contents over gRPC';
 const SYSTEM = `Slipway does not support Triton's system shared memory extension (system_shared_memory); ${IN_BODY}`;
 const CUDA = `Slipway does not support Triton's CUDA shared memory extension (cuda_shared_memory); ${IN_BODY}`;
-const TRACE = "Slipway does not support Triton's trace extension (trace); request timings are in the Prometheus metrics (/metrics) and the prediction log";
-const LOGGING = "Slipway does not support Triton's logging extension (logging); the log level is set at start with SLIPWAY_LOG_LEVEL";
+const TRACE =
+  "Slipway does not support Triton's trace extension (trace); request timings are in the Prometheus metrics (/metrics) and the prediction log";
+const LOGGING =
+  "Slipway does not support Triton's logging extension (logging); the log level is set at start with SLIPWAY_LOG_LEVEL";
 
 const HTTP_REFUSALS: [string, string][] = [
   ...['status', 'register', 'unregister'].flatMap((action): [string, string][] => [
@@ -74,7 +76,11 @@ describe('unsupported Triton extensions', () => {
   describe('HTTP', () => {
     it.each(HTTP_REFUSALS)('%s answers 400 naming the extension (GET and POST)', async (url, message) => {
       for (const method of ['GET', 'POST'] as const) {
-        const response = await app.inject({ method, url, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, payload: '{}' } : {}) });
+        const response = await app.inject({
+          method,
+          url,
+          ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, payload: '{}' } : {}),
+        });
         expect(response.statusCode, `${method} ${url}`).toBe(400);
         expect(response.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT' });
       }
@@ -82,18 +88,41 @@ describe('unsupported Triton extensions', () => {
 
     it('refuses an input or output placed in shared memory', async () => {
       const infer = (body: unknown) =>
-        app.inject({ method: 'POST', url: '/v2/models/cancer/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
-      const input = await infer({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], parameters: { shared_memory_region: 'r0', shared_memory_byte_size: 120 } }] });
+        app.inject({
+          method: 'POST',
+          url: '/v2/models/cancer/infer',
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify(body),
+        });
+      const input = await infer({
+        inputs: [
+          {
+            name: 'input',
+            datatype: 'FP32',
+            shape: [1, 30],
+            parameters: { shared_memory_region: 'r0', shared_memory_byte_size: 120 },
+          },
+        ],
+      });
       expect(input.statusCode).toBe(400);
-      expect(input.json()).toEqual({ error: `input "input": parameters.shared_memory_region: ${SYSTEM}`, code: 'INVALID_ARGUMENT' });
+      expect(input.json()).toEqual({
+        error: `input "input": parameters.shared_memory_region: ${SYSTEM}`,
+        code: 'INVALID_ARGUMENT',
+      });
       const output = await infer({
         inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: ROW }],
         outputs: [{ name: 'label', parameters: { shared_memory_region: 'out', shared_memory_offset: 0 } }],
       });
       expect(output.statusCode).toBe(400);
-      expect(output.json()).toEqual({ error: `output "label": parameters.shared_memory_region: ${SYSTEM}`, code: 'INVALID_ARGUMENT' });
+      expect(output.json()).toEqual({
+        error: `output "label": parameters.shared_memory_region: ${SYSTEM}`,
+        code: 'INVALID_ARGUMENT',
+      });
       // The same request without the region is served.
-      const served = await infer({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: ROW }], outputs: [{ name: 'label' }] });
+      const served = await infer({
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: ROW }],
+        outputs: [{ name: 'label' }],
+      });
       expect(served.statusCode, served.body).toBe(200);
     });
   });
@@ -109,7 +138,14 @@ describe('unsupported Triton extensions', () => {
       const error = await rejection(
         client.call('ModelInfer', {
           model_name: 'cancer',
-          inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], parameters: { shared_memory_region: { string_param: 'r0' } } }],
+          inputs: [
+            {
+              name: 'input',
+              datatype: 'FP32',
+              shape: [1, 30],
+              parameters: { shared_memory_region: { string_param: 'r0' } },
+            },
+          ],
         }),
       );
       expect([error.code, error.details]).toEqual([3, `input "input": parameters.shared_memory_region: ${SYSTEM}`]);

@@ -14,8 +14,10 @@ const SEND_IN_BODY = 'send tensors in the request body (JSON or binary_tensor_da
 const MESSAGES: Readonly<Record<UnsupportedExtension, string>> = {
   system_shared_memory: `Slipway does not support Triton's system shared memory extension (system_shared_memory); ${SEND_IN_BODY}`,
   cuda_shared_memory: `Slipway does not support Triton's CUDA shared memory extension (cuda_shared_memory); ${SEND_IN_BODY}`,
-  trace: "Slipway does not support Triton's trace extension (trace); request timings are in the Prometheus metrics (/metrics) and the prediction log",
-  logging: "Slipway does not support Triton's logging extension (logging); the log level is set at start with SLIPWAY_LOG_LEVEL",
+  trace:
+    "Slipway does not support Triton's trace extension (trace); request timings are in the Prometheus metrics (/metrics) and the prediction log",
+  logging:
+    "Slipway does not support Triton's logging extension (logging); the log level is set at start with SLIPWAY_LOG_LEVEL",
 };
 
 export function unsupportedMessage(extension: UnsupportedExtension): string {
@@ -56,7 +58,10 @@ function refuseSharedMemoryParameters(parameters: unknown, label: string): void 
  * array of objects is left to the request's own decoding to complain about.
  */
 export function refuseSharedMemoryTensors(inputs: unknown, outputs: unknown): void {
-  for (const [kind, tensors] of [['input', inputs], ['output', outputs]] as const) {
+  for (const [kind, tensors] of [
+    ['input', inputs],
+    ['output', outputs],
+  ] as const) {
     if (!Array.isArray(tensors)) continue;
     tensors.forEach((tensor: unknown, position) => {
       if (typeof tensor !== 'object' || tensor === null) return;

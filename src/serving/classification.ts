@@ -40,7 +40,10 @@ export interface RequestedOutput {
  * @example parseClassification([{ name: 'probabilities', parameters: { classification: 2 } }], signature)
  *   // Map { 'probabilities' => 2 }
  */
-export function parseClassification(requested: readonly RequestedOutput[] | undefined, signature: Signature): ReadonlyMap<string, number> {
+export function parseClassification(
+  requested: readonly RequestedOutput[] | undefined,
+  signature: Signature,
+): ReadonlyMap<string, number> {
   const wanted = new Map<string, number>();
   for (const output of requested ?? []) {
     const k = output.parameters?.[CLASSIFICATION_PARAMETER];
@@ -51,7 +54,8 @@ export function parseClassification(requested: readonly RequestedOutput[] | unde
     }
     const spec = signature.outputs.find((o) => o.name === output.name);
     if (spec === undefined) throw invalid(`${at} names an output the model does not have`);
-    if (!isClassifiable(spec.datatype)) throw invalid(`${at} needs a numeric output, and ${quote(output.name)} is ${spec.datatype}`);
+    if (!isClassifiable(spec.datatype))
+      throw invalid(`${at} needs a numeric output, and ${quote(output.name)} is ${spec.datatype}`);
     wanted.set(output.name, k);
   }
   return wanted;
@@ -68,8 +72,10 @@ function isClassifiable(datatype: Datatype): boolean {
  *   // { name: 'p', datatype: 'BYTES', shape: [1, 2], data: ['3.300000:1', '2.400000:3'] }
  */
 export function classify(tensor: Tensor, k: number, labels?: readonly string[]): Tensor {
-  if (!isClassifiable(tensor.datatype)) throw invalid(`output ${quote(tensor.name)}: classification needs a numeric output, not ${tensor.datatype}`);
-  if (!Number.isSafeInteger(k) || k < 1) throw invalid(`output ${quote(tensor.name)}: classification count must be a positive integer, got ${k}`);
+  if (!isClassifiable(tensor.datatype))
+    throw invalid(`output ${quote(tensor.name)}: classification needs a numeric output, not ${tensor.datatype}`);
+  if (!Number.isSafeInteger(k) || k < 1)
+    throw invalid(`output ${quote(tensor.name)}: classification count must be a positive integer, got ${k}`);
   const batched = tensor.shape.length >= 2;
   const rows = batched ? (tensor.shape[0] ?? 0) : 1;
   const classes = batched ? tensor.shape.slice(1).reduce((a, b) => a * b, 1) : (tensor.shape[0] ?? 1);

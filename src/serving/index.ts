@@ -15,7 +15,14 @@ import { VersionResolver } from './version-resolver.js';
 import { VersionSequences, type ServingConfigReader } from './version-sequences.js';
 
 export { RequestPipeline } from './request-pipeline.js';
-export { ServingLifecycle, PLATFORM, SERVER_NAME, SERVER_EXTENSIONS, type ModelMetadata, type RepositoryEntry } from './serving-lifecycle.js';
+export {
+  ServingLifecycle,
+  PLATFORM,
+  SERVER_NAME,
+  SERVER_EXTENSIONS,
+  type ModelMetadata,
+  type RepositoryEntry,
+} from './serving-lifecycle.js';
 export { VersionResolver, type RoutedTarget } from './version-resolver.js';
 export { tensorRequest, type InferenceRequest, type InferResult, type RequestBody } from './inference-request.js';
 export type { RequestedOutput } from './classification.js';
@@ -52,6 +59,13 @@ export function createServing(options: ServingOptions): Serving {
   });
   const sequences = options.servingConfigOf === undefined ? undefined : new VersionSequences(options.servingConfigOf);
   const lifecycle = new ServingLifecycle({ registry, pool, resolver, sequences });
-  const pipeline = new RequestPipeline({ resolver, pool, observer: options.observer, shadows: options.shadows, features: options.features, sequences });
+  const pipeline = new RequestPipeline({
+    resolver,
+    pool,
+    observer: options.observer,
+    shadows: options.shadows,
+    features: options.features,
+    sequences,
+  });
   return { resolver, lifecycle, pipeline };
 }

@@ -26,7 +26,10 @@ interface BodyCommon {
  * - `entities`: entity keys of a version bound to a feature service; the inputs are read from the online store.
  */
 export type RequestBody =
-  | (BodyCommon & { readonly kind: 'tensors'; readonly inputs: readonly Tensor[] | ((signature: Signature) => readonly Tensor[]) })
+  | (BodyCommon & {
+      readonly kind: 'tensors';
+      readonly inputs: readonly Tensor[] | ((signature: Signature) => readonly Tensor[]);
+    })
   | (BodyCommon & { readonly kind: 'rows'; readonly instances: unknown })
   | (BodyCommon & { readonly kind: 'columns'; readonly columns: unknown })
   | (BodyCommon & { readonly kind: 'entities'; readonly entities: unknown; readonly features?: unknown });
@@ -59,7 +62,15 @@ export interface InferResult {
 }
 
 /** A request of decoded tensors (tests, internal callers). */
-export function tensorRequest(name: string, inputs: readonly Tensor[], extra: Omit<InferenceRequest, 'name' | 'body'> & Omit<BodyCommon, 'outputs'> & { outputs?: readonly string[] } = {}): InferenceRequest {
+export function tensorRequest(
+  name: string,
+  inputs: readonly Tensor[],
+  extra: Omit<InferenceRequest, 'name' | 'body'> & Omit<BodyCommon, 'outputs'> & { outputs?: readonly string[] } = {},
+): InferenceRequest {
   const { id, outputs, parameters, ...rest } = extra;
-  return { name, ...rest, body: { kind: 'tensors', inputs, id, outputs: outputs?.map((output) => ({ name: output })), parameters } };
+  return {
+    name,
+    ...rest,
+    body: { kind: 'tensors', inputs, id, outputs: outputs?.map((output) => ({ name: output })), parameters },
+  };
 }

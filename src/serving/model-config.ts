@@ -146,8 +146,16 @@ export function buildModelConfig(source: ModelConfigSource): TritonModelConfig {
       })),
     output: outputs
       .filter((spec) => !stateOutputs.has(spec.name))
-      .map((spec) => ({ name: spec.name, data_type: tritonDataType(spec.datatype), dims: dims(spec), label_filename: '', is_shape_tensor: false })),
-    instance_group: [{ name: `${name}_0`, kind: 'KIND_CPU', count: batching ? (serving.instances ?? defaults.instances) : 1 }],
+      .map((spec) => ({
+        name: spec.name,
+        data_type: tritonDataType(spec.datatype),
+        dims: dims(spec),
+        label_filename: '',
+        is_shape_tensor: false,
+      })),
+    instance_group: [
+      { name: `${name}_0`, kind: 'KIND_CPU', count: batching ? (serving.instances ?? defaults.instances) : 1 },
+    ],
     parameters: { slipway_version: { string_value: record.version } },
     model_warmup: [],
   };
@@ -164,20 +172,34 @@ export function buildModelConfig(source: ModelConfigSource): TritonModelConfig {
       // Requests without a priority get the lowest (runtime/batcher.ts).
       default_priority_level: priorityLevels,
       // A request's own `timeout` parameter applies; none by default; past the limit, 503.
-      default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 0, allow_timeout_override: true, max_queue_size: serving.maxQueueSize ?? defaults.maxQueueSize },
+      default_queue_policy: {
+        timeout_action: 'REJECT',
+        default_timeout_microseconds: 0,
+        allow_timeout_override: true,
+        max_queue_size: serving.maxQueueSize ?? defaults.maxQueueSize,
+      },
     };
   }
   return config;
 }
 
-function sequenceBatching(sequence: SequenceSettings, inputs: readonly TensorSpec[], dims: (spec: TensorSpec) => number[]): TritonSequenceBatching {
+function sequenceBatching(
+  sequence: SequenceSettings,
+  inputs: readonly TensorSpec[],
+  dims: (spec: TensorSpec) => number[],
+): TritonSequenceBatching {
   return {
     max_sequence_idle_microseconds: (sequence.idleTimeoutMs ?? DEFAULT_SEQUENCE_IDLE_MS) * 1000,
     state: sequence.state.map((pair) => {
       const spec = inputs.find((t) => t.name === pair.input);
       // The serving config's state names are checked against the signature when stored and loaded; a
       // stale one (a later version renamed it) is still reported, with what the model no longer declares left empty.
-      return { input_name: pair.input, output_name: pair.output, data_type: spec ? tritonDataType(spec.datatype) : 'TYPE_INVALID', dims: spec ? dims(spec) : [] };
+      return {
+        input_name: pair.input,
+        output_name: pair.output,
+        data_type: spec ? tritonDataType(spec.datatype) : 'TYPE_INVALID',
+        dims: spec ? dims(spec) : [],
+      };
     }),
   };
 }

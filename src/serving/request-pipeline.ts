@@ -81,28 +81,56 @@ export class RequestPipeline {
       if (sequence === undefined) refuseSequenceParameters(request.name, body.parameters);
       const signature = sequence?.clientSignature ?? record.signature;
       const validated = validateInputs(inputs, signature);
-      const outputNames = selectOutputs(body.outputs?.map((o) => o.name), signature);
+      const outputNames = selectOutputs(
+        body.outputs?.map((o) => o.name),
+        signature,
+      );
       const topK = parseClassification(body.outputs, signature);
       const timing = newRunTiming();
       const runOptions = { signal: request.signal, timing, ...scheduling(body.parameters) };
       const run = (feeds: readonly Tensor[], names: readonly string[]) => pool.run(record, feeds, names, runOptions);
       const runStarted = performance.now();
-      const outputs = sequence === undefined ? await run(validated, outputNames) : await sequence.run(parseSequenceParameters(body.parameters), validated, outputNames, run);
+      const outputs =
+        sequence === undefined
+          ? await run(validated, outputNames)
+          : await sequence.run(parseSequenceParameters(body.parameters), validated, outputNames, run);
       observer?.({
-        requestId, timeMs, deployment: target.deployment, model: target.model, version, protocol,
-        outcome: 'success', errorCode: undefined,
+        requestId,
+        timeMs,
+        deployment: target.deployment,
+        model: target.model,
+        version,
+        protocol,
+        outcome: 'success',
+        errorCode: undefined,
         durationSeconds: (performance.now() - started) / 1000,
         queueSeconds: timing.queueMs / 1000,
         computeSeconds: Math.max(0, timing.computeMs) / 1000,
-        inputs, outputs, features: served,
+        inputs,
+        outputs,
+        features: served,
       });
       const active = target.active;
       if (active !== undefined && active.shadows.length > 0) {
-        this.options.shadows?.offer(active, { requestId, version, inputs: validated, outputs, latencyMs: performance.now() - runStarted });
+        this.options.shadows?.offer(active, {
+          requestId,
+          version,
+          inputs: validated,
+          outputs,
+          latencyMs: performance.now() - runStarted,
+        });
       }
       // Top-k classification is how the answer is written: the log and shadows keep the scores.
-      const answer = topK.size === 0 ? outputs : outputs.map((t) => (topK.has(t.name) ? classify(t, topK.get(t.name) ?? 1, record.labels) : t));
-      return { modelName: request.name, modelVersion: version, id: requestId === '' ? undefined : requestId, outputs: answer };
+      const answer =
+        topK.size === 0
+          ? outputs
+          : outputs.map((t) => (topK.has(t.name) ? classify(t, topK.get(t.name) ?? 1, record.labels) : t));
+      return {
+        modelName: request.name,
+        modelVersion: version,
+        id: requestId === '' ? undefined : requestId,
+        outputs: answer,
+      };
     } catch (error) {
       this.observeFailure({ requestId, timeMs, started, protocol, name: request.name, target, version, error });
       throw error;
@@ -142,7 +170,10 @@ export class RequestPipeline {
   }
 
   /** The tensors a body gives for the version that runs it. */
-  private async inputsOf(body: RequestBody, record: VersionRecord): Promise<{ inputs: readonly Tensor[]; served?: ServedFeatures }> {
+  private async inputsOf(
+    body: RequestBody,
+    record: VersionRecord,
+  ): Promise<{ inputs: readonly Tensor[]; served?: ServedFeatures }> {
     switch (body.kind) {
       case 'tensors':
         return { inputs: typeof body.inputs === 'function' ? body.inputs(record.signature) : body.inputs };
@@ -151,7 +182,10 @@ export class RequestPipeline {
       case 'columns':
         return { inputs: decodeColumns(body.columns, record.signature) };
       case 'entities': {
-        const { inputs, served } = await entityInputs(this.options.features, record, { entities: body.entities, features: body.features });
+        const { inputs, served } = await entityInputs(this.options.features, record, {
+          entities: body.entities,
+          features: body.features,
+        });
         return { inputs, served };
       }
     }
@@ -181,15 +215,26 @@ export class RequestPipeline {
     const { error } = failure;
     // Transport errors (a body that is not JSON) carry an HTTP 4xx status instead of a code.
     const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
-    const code = !(error instanceof SlipwayError) && typeof status === 'number' && status >= 400 && status < 500 ? 'INVALID_ARGUMENT' : toSlipwayError(error).code;
+    const code =
+      !(error instanceof SlipwayError) && typeof status === 'number' && status >= 400 && status < 500
+        ? 'INVALID_ARGUMENT'
+        : toSlipwayError(error).code;
     const model = failure.target?.model ?? failure.name;
     observer({
-      requestId: failure.requestId, timeMs: failure.timeMs, deployment: failure.target?.deployment,
-      model: failure.version !== '' || resolver.isKnownModel(model) ? model : '', version: failure.version,
+      requestId: failure.requestId,
+      timeMs: failure.timeMs,
+      deployment: failure.target?.deployment,
+      model: failure.version !== '' || resolver.isKnownModel(model) ? model : '',
+      version: failure.version,
       // A version that failed to load answers 503 (UNAVAILABLE), but that is the server failing, not a refusal for load.
-      protocol: failure.protocol, outcome: isLoadFailure(error) ? 'error' : outcomeOf(code), errorCode: code,
-      durationSeconds: (performance.now() - failure.started) / 1000, queueSeconds: 0, computeSeconds: 0,
-      inputs: undefined, outputs: undefined,
+      protocol: failure.protocol,
+      outcome: isLoadFailure(error) ? 'error' : outcomeOf(code),
+      errorCode: code,
+      durationSeconds: (performance.now() - failure.started) / 1000,
+      queueSeconds: 0,
+      computeSeconds: 0,
+      inputs: undefined,
+      outputs: undefined,
     });
   }
 }
@@ -198,16 +243,23 @@ export class RequestPipeline {
  * The protocol's scheduling parameters (Triton's names): `timeout` in microseconds from now, and
  * `priority` (1 = highest).
  */
-function scheduling(parameters: Readonly<Record<string, unknown>> | undefined): { deadline?: number; priority?: number } {
+function scheduling(parameters: Readonly<Record<string, unknown>> | undefined): {
+  deadline?: number;
+  priority?: number;
+} {
   if (parameters === undefined) return {};
   const out: { deadline?: number; priority?: number } = {};
   const { timeout, priority } = parameters;
   if (timeout !== undefined) {
-    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0) throw invalid(`parameter "timeout" must be a non-negative integer of microseconds, got ${JSON.stringify(timeout)}`);
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0)
+      throw invalid(
+        `parameter "timeout" must be a non-negative integer of microseconds, got ${JSON.stringify(timeout)}`,
+      );
     if (timeout > 0) out.deadline = performance.now() + timeout / 1000;
   }
   if (priority !== undefined) {
-    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0) throw invalid(`parameter "priority" must be a non-negative integer, got ${JSON.stringify(priority)}`);
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0)
+      throw invalid(`parameter "priority" must be a non-negative integer, got ${JSON.stringify(priority)}`);
     if (priority > 0) out.priority = priority;
   }
   return out;

@@ -7,7 +7,13 @@ import { createOrtBackend } from '../runtime/onnx/ort-backend.js';
 import { fixturePath } from '../runtime/fixtures.test-support.js';
 import type { Signature, Tensor } from '../tensor/datatypes.js';
 import { rejection } from '../testing/rejection.js';
-import { parseSequenceParameters, refuseSequenceParameters, SequenceStates, type RunModel, type SequenceParameters } from './sequence-state.js';
+import {
+  parseSequenceParameters,
+  refuseSequenceParameters,
+  SequenceStates,
+  type RunModel,
+  type SequenceParameters,
+} from './sequence-state.js';
 
 interface ExpectedStep {
   x: number[];
@@ -21,7 +27,11 @@ interface ExpectedSequences {
 }
 
 const expected = JSON.parse(readFileSync(fixturePath('stateful_rnn.expected.json'), 'utf8')) as ExpectedSequences;
-const [A, B, C] = expected.sequences as [ExpectedSequences['sequences'][number], ExpectedSequences['sequences'][number], ExpectedSequences['sequences'][number]];
+const [A, B, C] = expected.sequences as [
+  ExpectedSequences['sequences'][number],
+  ExpectedSequences['sequences'][number],
+  ExpectedSequences['sequences'][number],
+];
 const CONFIG: SequenceConfig = { state: [{ input: 'h', output: 'hn' }] };
 
 let model: LoadedModel;
@@ -46,7 +56,12 @@ function open(config: SequenceConfig = CONFIG): SequenceStates {
 const runOrt: RunModel = (inputs, names) => model.run(inputs, names);
 
 function x(values: readonly number[], rows = 1): Tensor {
-  return { name: 'x', datatype: 'FP32', shape: [rows, 4], data: new Float32Array(Array.from({ length: rows }, () => values).flat()) };
+  return {
+    name: 'x',
+    datatype: 'FP32',
+    shape: [rows, 4],
+    data: new Float32Array(Array.from({ length: rows }, () => values).flat()),
+  };
 }
 
 function seq(id: string, start = false, end = false): SequenceParameters {
@@ -63,7 +78,10 @@ function expectY(outputs: readonly Tensor[], want: readonly number[]): void {
 
 describe('SequenceStates with the stateful RNN fixture', () => {
   it('the fixture carries state: a step fed zeros instead of its state gives another y', async () => {
-    const [y] = await model.run([x(A.steps[1]!.x), { name: 'h', datatype: 'FP32', shape: [1, 8], data: new Float32Array(8) }], ['y']);
+    const [y] = await model.run(
+      [x(A.steps[1]!.x), { name: 'h', datatype: 'FP32', shape: [1, 8], data: new Float32Array(8) }],
+      ['y'],
+    );
     const off = Array.from(y!.data as Float32Array).map((v, i) => Math.abs(v - A.steps[1]!.y[i]!));
     expect(Math.max(...off)).toBeGreaterThan(0.01);
   });
@@ -71,7 +89,11 @@ describe('SequenceStates with the stateful RNN fixture', () => {
   it('three interleaved sequences (A1 B1 C1 A2 B2 ...) give the y of feeding the state by hand', async () => {
     const states = open();
     // A numeric id, a string id, and uint64's largest as a decimal string (how gRPC hands it over).
-    const ids = new Map([[A, '1'], [B, 'B'], [C, '18446744073709551615']]);
+    const ids = new Map([
+      [A, '1'],
+      [B, 'B'],
+      [C, '18446744073709551615'],
+    ]);
     expect(parseSequenceParameters({ sequence_id: 1 })!.id).toBe('1');
     const longest = Math.max(...expected.sequences.map((s) => s.steps.length));
     for (let step = 0; step < longest; step++) {
@@ -103,7 +125,9 @@ describe('SequenceStates with the stateful RNN fixture', () => {
         running -= 1;
       }
     };
-    const all = await Promise.all(B.steps.map((step, i) => states.run(seq('b', i === 0, i === B.steps.length - 1), [x(step.x)], [], slowFirst)));
+    const all = await Promise.all(
+      B.steps.map((step, i) => states.run(seq('b', i === 0, i === B.steps.length - 1), [x(step.x)], [], slowFirst)),
+    );
     all.forEach((outputs, i) => expectY(outputs, B.steps[i]!.y));
     expect(overlapped).toBe(false);
     expect(states.liveSequences).toBe(0);
@@ -122,7 +146,9 @@ describe('SequenceStates with the stateful RNN fixture', () => {
     const states = open();
     await states.run(seq('a', true), [x(A.steps[0]!.x)], undefined, runOrt);
     const failing: RunModel = () => Promise.reject(new SlipwayError('INTERNAL', 'inference failed: boom'));
-    expect((await rejection(states.run(seq('a'), [x(A.steps[1]!.x)], undefined, failing), 'INTERNAL')).message).toBe('inference failed: boom');
+    expect((await rejection(states.run(seq('a'), [x(A.steps[1]!.x)], undefined, failing), 'INTERNAL')).message).toBe(
+      'inference failed: boom',
+    );
     expectY(await states.run(seq('a'), [x(A.steps[1]!.x)], undefined, runOrt), A.steps[1]!.y);
   });
 
@@ -132,11 +158,13 @@ describe('SequenceStates with the stateful RNN fixture', () => {
     expectY(await states.run(seq('c', false, true), [x(C.steps[1]!.x)], undefined, runOrt), C.steps[1]!.y);
     expect(states.liveSequences).toBe(0);
     const error = await rejection(states.run(seq('c'), [x(C.steps[2]!.x)], undefined, runOrt), 'INVALID_ARGUMENT');
-    expect(error.message).toBe('inference request for sequence "c" to model "rnn" must specify the START flag (sequence_start) on the first request of the sequence');
+    expect(error.message).toBe(
+      'inference request for sequence "c" to model "rnn" must specify the START flag (sequence_start) on the first request of the sequence',
+    );
     expect(error.httpStatus).toBe(400);
   });
 
-  it('a request queued behind its sequence\'s end, without start, is refused when its turn comes', async () => {
+  it("a request queued behind its sequence's end, without start, is refused when its turn comes", async () => {
     const states = open();
     await states.run(seq('c', true), [x(C.steps[0]!.x)], undefined, runOrt);
     const ending = states.run(seq('c', false, true), [x(C.steps[1]!.x)], undefined, runOrt);
@@ -159,12 +187,16 @@ describe('SequenceStates with the stateful RNN fixture', () => {
       }
       // 1800 ms after its last request 'idle' is gone; 'busy' was used 0 ms ago.
       expect(states.liveSequences).toBe(1);
-      expect((await rejection(states.run(seq('idle'), [x(A.steps[1]!.x)], undefined, runOrt), 'INVALID_ARGUMENT')).message).toContain('sequence "idle"');
+      expect(
+        (await rejection(states.run(seq('idle'), [x(A.steps[1]!.x)], undefined, runOrt), 'INVALID_ARGUMENT')).message,
+      ).toContain('sequence "idle"');
       vi.advanceTimersByTime(999);
       expect(states.liveSequences).toBe(1);
       vi.advanceTimersByTime(500);
       expect(states.liveSequences).toBe(0);
-      expect((await rejection(states.run(seq('busy'), [x(B.steps[4]!.x)], undefined, runOrt), 'INVALID_ARGUMENT')).message).toContain('sequence "busy"');
+      expect(
+        (await rejection(states.run(seq('busy'), [x(B.steps[4]!.x)], undefined, runOrt), 'INVALID_ARGUMENT')).message,
+      ).toContain('sequence "busy"');
       expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
@@ -208,7 +240,10 @@ describe('SequenceStates with the stateful RNN fixture', () => {
 
   it('shows clients the signature without the state, and refuses requests after close()', async () => {
     const states = open();
-    expect(states.clientSignature).toEqual({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }] });
+    expect(states.clientSignature).toEqual({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }],
+    });
     states.close();
     const error = await rejection(states.run(seq('a', true), [x(A.steps[0]!.x)], undefined, runOrt), 'UNAVAILABLE');
     expect(error.message).toBe('model "rnn" is unloading; its sequences are gone');
@@ -216,23 +251,52 @@ describe('SequenceStates with the stateful RNN fixture', () => {
 });
 
 describe('sequence parameters', () => {
-  it('reads Triton\'s sequence_id, sequence_start and sequence_end', () => {
+  it("reads Triton's sequence_id, sequence_start and sequence_end", () => {
     expect(parseSequenceParameters(undefined)).toBeUndefined();
     expect(parseSequenceParameters({ priority: 1 })).toBeUndefined();
-    expect(parseSequenceParameters({ sequence_id: 42, sequence_start: true })).toEqual({ id: '42', start: true, end: false });
-    expect(parseSequenceParameters({ sequence_id: '42', sequence_end: true })).toEqual({ id: '42', start: false, end: true });
+    expect(parseSequenceParameters({ sequence_id: 42, sequence_start: true })).toEqual({
+      id: '42',
+      start: true,
+      end: false,
+    });
+    expect(parseSequenceParameters({ sequence_id: '42', sequence_end: true })).toEqual({
+      id: '42',
+      start: false,
+      end: true,
+    });
     expect(parseSequenceParameters({ sequence_id: 'user-7' })).toEqual({ id: 'user-7', start: false, end: false });
     expect(parseSequenceParameters({ sequence_id: '007' })).toEqual({ id: '007', start: false, end: false });
   });
 
   it.each([
-    [{ sequence_id: 0 }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got 0'],
-    [{ sequence_id: '0' }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got "0"'],
-    [{ sequence_id: -3 }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got -3'],
-    [{ sequence_id: 1.5 }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got 1.5'],
-    [{ sequence_id: '' }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got ""'],
-    [{ sequence_id: '18446744073709551616' }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got "18446744073709551616"'],
-    [{ sequence_id: true }, 'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got true'],
+    [
+      { sequence_id: 0 },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got 0',
+    ],
+    [
+      { sequence_id: '0' },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got "0"',
+    ],
+    [
+      { sequence_id: -3 },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got -3',
+    ],
+    [
+      { sequence_id: 1.5 },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got 1.5',
+    ],
+    [
+      { sequence_id: '' },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got ""',
+    ],
+    [
+      { sequence_id: '18446744073709551616' },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got "18446744073709551616"',
+    ],
+    [
+      { sequence_id: true },
+      'parameter "sequence_id" must be a non-zero unsigned 64-bit integer or a non-empty string, got true',
+    ],
     [{ sequence_id: 1, sequence_start: 'yes' }, 'parameter "sequence_start" must be true or false, got "yes"'],
     [{ sequence_id: 1, sequence_end: 1 }, 'parameter "sequence_end" must be true or false, got 1'],
     [{ sequence_start: true }, 'parameter "sequence_id" is required with sequence_start and sequence_end'],
@@ -246,18 +310,34 @@ describe('sequence parameters', () => {
     expect(() => refuseSequenceParameters('plain', { sequence_id: 5, sequence_start: true })).toThrow(
       'model "plain" has no sequence state configured; parameters sequence_id, sequence_start are refused (set the model\'s serving config "sequence" to serve it as a stateful model)',
     );
-    expect(() => refuseSequenceParameters('plain', { sequence_end: false })).toThrow('parameter sequence_end is refused');
+    expect(() => refuseSequenceParameters('plain', { sequence_end: false })).toThrow(
+      'parameter sequence_end is refused',
+    );
   });
 });
 
 describe('sequence serving config', () => {
   it('parses the sequence setting, as an object or a JSON string', () => {
-    expect(parseServingConfig({ sequence: { state: [{ input: 'h', output: 'hn' }], idleTimeoutMs: 5000, maxSequences: 10 } })).toEqual({
+    expect(
+      parseServingConfig({
+        sequence: { state: [{ input: 'h', output: 'hn' }], idleTimeoutMs: 5000, maxSequences: 10 },
+      }),
+    ).toEqual({
       sequence: { state: [{ input: 'h', output: 'hn' }], idleTimeoutMs: 5000, maxSequences: 10 },
     });
-    expect(parseServingConfig({ maxBatchSize: 8, sequence: '{"state":[{"input":"h","output":"hn"},{"input":"c","output":"cn"}]}' })).toEqual({
+    expect(
+      parseServingConfig({
+        maxBatchSize: 8,
+        sequence: '{"state":[{"input":"h","output":"hn"},{"input":"c","output":"cn"}]}',
+      }),
+    ).toEqual({
       maxBatchSize: 8,
-      sequence: { state: [{ input: 'h', output: 'hn' }, { input: 'c', output: 'cn' }] },
+      sequence: {
+        state: [
+          { input: 'h', output: 'hn' },
+          { input: 'c', output: 'cn' },
+        ],
+      },
     });
   });
 
@@ -270,7 +350,14 @@ describe('sequence serving config', () => {
       }
       throw new Error('accepted');
     };
-    expect(problems({ state: [{ input: 'h' }, { input: 'h', output: 'hn', init: 0 }, 'c'], idleTimeoutMs: 0, maxSequences: 2.5, strategy: 'oldest' })).toBe(
+    expect(
+      problems({
+        state: [{ input: 'h' }, { input: 'h', output: 'hn', init: 0 }, 'c'],
+        idleTimeoutMs: 0,
+        maxSequences: 2.5,
+        strategy: 'oldest',
+      }),
+    ).toBe(
       'invalid serving config: sequence.idleTimeoutMs must be an integer from 1 to 86400000, got 0; ' +
         'sequence.maxSequences must be an integer from 1 to 1000000, got 2.5; ' +
         'unknown setting "sequence.strategy" (known: sequence.state, sequence.idleTimeoutMs, sequence.maxSequences); ' +
@@ -278,12 +365,25 @@ describe('sequence serving config', () => {
         'unknown setting "sequence.state[1].init" (known: input, output); ' +
         'sequence.state[2] must be {"input": ..., "output": ...}, got "c"',
     );
-    expect(problems({ state: [] })).toBe('invalid serving config: sequence.state must be a non-empty list of {"input": ..., "output": ...} pairs, got []');
-    expect(problems({ state: [{ input: 'h', output: 'hn' }, { input: 'h', output: 'hn' }] })).toBe(
+    expect(problems({ state: [] })).toBe(
+      'invalid serving config: sequence.state must be a non-empty list of {"input": ..., "output": ...} pairs, got []',
+    );
+    expect(
+      problems({
+        state: [
+          { input: 'h', output: 'hn' },
+          { input: 'h', output: 'hn' },
+        ],
+      }),
+    ).toBe(
       'invalid serving config: sequence.state names input "h" more than once; sequence.state names output "hn" more than once',
     );
-    expect(problems('{state')).toBe('invalid serving config: sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got "{state"');
-    expect(problems(7)).toBe('invalid serving config: sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got 7');
+    expect(problems('{state')).toBe(
+      'invalid serving config: sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got "{state"',
+    );
+    expect(problems(7)).toBe(
+      'invalid serving config: sequence must be an object like {"state": [{"input": "h", "output": "hn"}]}, got 7',
+    );
   });
 
   it('checks the state against the signature: names, datatypes, dims, fixed non-batch dims', () => {
@@ -303,7 +403,12 @@ describe('sequence serving config', () => {
         { name: 'tn', datatype: 'BYTES', shape: [-1, 1] },
       ],
     };
-    expect(() => checkSequenceConfig({ state: [{ input: 'h', output: 'y' }] }, { ...signature, outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 8] }] })).not.toThrow();
+    expect(() =>
+      checkSequenceConfig(
+        { state: [{ input: 'h', output: 'y' }] },
+        { ...signature, outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 8] }] },
+      ),
+    ).not.toThrow();
     expect(() => checkSequenceConfig(CONFIG, model.signature)).not.toThrow();
     const config: SequenceConfig = {
       state: [
@@ -324,7 +429,14 @@ describe('sequence serving config', () => {
         'state "tn" -> "t": state input "t" is BYTES; sequence state must be numeric or BOOL',
     );
     // The store checks at construction, so a version whose signature does not fit cannot be served statefully.
-    expect(() => new SequenceStates({ model: 'rnn', config: { state: [{ input: 'h', output: 'y' }] }, signature: model.signature })).toThrow(
+    expect(
+      () =>
+        new SequenceStates({
+          model: 'rnn',
+          config: { state: [{ input: 'h', output: 'y' }] },
+          signature: model.signature,
+        }),
+    ).toThrow(
       'sequence state does not fit the model: state "y" -> "h": shapes differ (output [-1,3], input [-1,8]); the output\'s dims must equal the input\'s',
     );
   });

@@ -32,11 +32,17 @@ const UINT64_MAX = 2n ** 64n - 1n;
  *
  * @throws INVALID_ARGUMENT naming the parameter.
  */
-export function parseSequenceParameters(parameters: Readonly<Record<string, unknown>> | undefined): SequenceParameters | undefined {
+export function parseSequenceParameters(
+  parameters: Readonly<Record<string, unknown>> | undefined,
+): SequenceParameters | undefined {
   if (parameters === undefined || !SEQUENCE_PARAMETERS.some((name) => parameters[name] !== undefined)) return undefined;
   const { sequence_id: rawId, sequence_start: start = false, sequence_end: end = false } = parameters;
-  for (const [name, flag] of [['sequence_start', start], ['sequence_end', end]] as const) {
-    if (typeof flag !== 'boolean') throw invalid(`parameter "${name}" must be true or false, got ${JSON.stringify(flag)}`);
+  for (const [name, flag] of [
+    ['sequence_start', start],
+    ['sequence_end', end],
+  ] as const) {
+    if (typeof flag !== 'boolean')
+      throw invalid(`parameter "${name}" must be true or false, got ${JSON.stringify(flag)}`);
   }
   if (rawId === undefined) throw invalid('parameter "sequence_id" is required with sequence_start and sequence_end');
   return { id: sequenceKey(rawId), start: start as boolean, end: end as boolean };
@@ -62,7 +68,10 @@ function sequenceKey(raw: unknown): string {
  *
  * @throws INVALID_ARGUMENT `model "m" has no sequence state configured; parameters sequence_id, sequence_start are refused`
  */
-export function refuseSequenceParameters(model: string, parameters: Readonly<Record<string, unknown>> | undefined): void {
+export function refuseSequenceParameters(
+  model: string,
+  parameters: Readonly<Record<string, unknown>> | undefined,
+): void {
   if (parameters === undefined) return;
   const given = SEQUENCE_PARAMETERS.filter((name) => parameters[name] !== undefined);
   if (given.length === 0) return;
@@ -127,7 +136,12 @@ export class SequenceStates {
     this.maxSequences = config.maxSequences ?? SEQUENCE_DEFAULTS.maxSequences;
     this.slots = config.state.map((pair) => {
       const spec = signature.inputs.find((s) => s.name === pair.input) as TensorSpec;
-      return { input: pair.input, output: pair.output, datatype: spec.datatype, shape: spec.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d)) };
+      return {
+        input: pair.input,
+        output: pair.output,
+        datatype: spec.datatype,
+        shape: spec.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d)),
+      };
     });
     const stateInputs = new Set(this.slots.map((s) => s.input));
     const stateOutputs = new Set(this.slots.map((s) => s.output));
@@ -161,7 +175,9 @@ export class SequenceStates {
   ): Promise<Tensor[]> {
     if (this.closed) throw this.unloading();
     if (parameters === undefined) {
-      throw invalid(`model ${quote(this.options.model)} keeps sequence state: every request needs parameter sequence_id (with sequence_start on a sequence's first request)`);
+      throw invalid(
+        `model ${quote(this.options.model)} keeps sequence state: every request needs parameter sequence_id (with sequence_start on a sequence's first request)`,
+      );
     }
     this.checkClientInputs(clientInputs);
     const outputNames = this.outputNames(requestedOutputs);
@@ -175,7 +191,8 @@ export class SequenceStates {
     } finally {
       sequence.pending -= 1;
       sequence.lastUsed = Date.now();
-      if (sequence.state === undefined && sequence.pending === 0 && this.sequences.get(parameters.id) === sequence) this.sequences.delete(parameters.id);
+      if (sequence.state === undefined && sequence.pending === 0 && this.sequences.get(parameters.id) === sequence)
+        this.sequences.delete(parameters.id);
     }
   }
 
@@ -196,7 +213,9 @@ export class SequenceStates {
         );
       }
       if (this.batchedInputs.has(input.name) && input.shape[0] !== 1) {
-        throw invalid(`a sequence request carries one row: input ${quote(input.name)} has batch size ${input.shape[0] ?? 'none'} (shape ${formatShape(input.shape)})`);
+        throw invalid(
+          `a sequence request carries one row: input ${quote(input.name)} has batch size ${input.shape[0] ?? 'none'} (shape ${formatShape(input.shape)})`,
+        );
       }
     }
   }
@@ -205,10 +224,13 @@ export class SequenceStates {
   private outputNames(requested: readonly string[] | undefined): string[] {
     for (const name of requested ?? []) {
       if (this.slots.some((s) => s.output === name)) {
-        throw invalid(`output ${quote(name)} is the sequence state of model ${quote(this.options.model)}: the server keeps it and does not return it`);
+        throw invalid(
+          `output ${quote(name)} is the sequence state of model ${quote(this.options.model)}: the server keeps it and does not return it`,
+        );
       }
     }
-    const client = requested !== undefined && requested.length > 0 ? requested : this.clientSignature.outputs.map((s) => s.name);
+    const client =
+      requested !== undefined && requested.length > 0 ? requested : this.clientSignature.outputs.map((s) => s.name);
     return [...client, ...this.slots.map((s) => s.output)];
   }
 
@@ -256,14 +278,19 @@ export class SequenceStates {
     const output = outputs.find((t) => t.name === slot.output);
     if (output === undefined || !sameShape(output.shape, slot.shape)) {
       const got = output === undefined ? 'nothing' : formatShape(output.shape);
-      throw new SlipwayError('INTERNAL', `model ${quote(this.options.model)} returned ${got} for state output ${quote(slot.output)}, expected ${formatShape(slot.shape)}`);
+      throw new SlipwayError(
+        'INTERNAL',
+        `model ${quote(this.options.model)} returned ${got} for state output ${quote(slot.output)}, expected ${formatShape(slot.shape)}`,
+      );
     }
     // A copy: a batched run's outputs may be views into the whole batch's buffer.
     return { name: slot.input, datatype: slot.datatype, shape: slot.shape, data: output.data.slice() };
   }
 
   private unloading(): SlipwayError {
-    return new SlipwayError('UNAVAILABLE', `model ${quote(this.options.model)} is unloading; its sequences are gone`, { retryAfterSeconds: 1 });
+    return new SlipwayError('UNAVAILABLE', `model ${quote(this.options.model)} is unloading; its sequences are gone`, {
+      retryAfterSeconds: 1,
+    });
   }
 
   private startRequired(id: string): SlipwayError {
@@ -296,7 +323,12 @@ export class SequenceStates {
 }
 
 function zeroState(slot: StateSlot): Tensor {
-  return { name: slot.input, datatype: slot.datatype, shape: slot.shape, data: zeros(slot.datatype, elementCount(slot.shape)) };
+  return {
+    name: slot.input,
+    datatype: slot.datatype,
+    shape: slot.shape,
+    data: zeros(slot.datatype, elementCount(slot.shape)),
+  };
 }
 
 function zeros(datatype: Datatype, n: number): TensorData {

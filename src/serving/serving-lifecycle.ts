@@ -9,7 +9,15 @@ import type { VersionSequences } from './version-sequences.js';
 export const SERVER_NAME = 'slipway';
 export const PLATFORM = 'onnxruntime_onnx';
 /** Protocol extensions this server implements, for `GET /v2` and gRPC ServerMetadata. */
-export const SERVER_EXTENSIONS: readonly string[] = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'schedule_policy', 'sequence', 'statistics'];
+export const SERVER_EXTENSIONS: readonly string[] = [
+  'binary_tensor_data',
+  'classification',
+  'model_configuration',
+  'model_repository',
+  'schedule_policy',
+  'sequence',
+  'statistics',
+];
 
 export interface ModelMetadata {
   readonly name: string;
@@ -52,7 +60,10 @@ export class ServingLifecycle {
     this.warming.add(id);
     this.options.pool
       .acquire(record)
-      .then((lease) => lease.release(), () => undefined)
+      .then(
+        (lease) => lease.release(),
+        () => undefined,
+      )
       .finally(() => this.warming.delete(id));
   }
 
@@ -90,9 +101,17 @@ export class ServingLifecycle {
     for (const model of await registry.listModels()) {
       for (const v of await registry.listVersions(model.name)) {
         const { status, error, warmup } = pool.loadState(v);
-        const state: RepositoryEntry['state'] = status === 'ready' ? 'READY' : status === 'loading' ? 'LOADING' : 'UNAVAILABLE';
+        const state: RepositoryEntry['state'] =
+          status === 'ready' ? 'READY' : status === 'loading' ? 'LOADING' : 'UNAVAILABLE';
         // A failed load says why; a ready version whose generated warm-up was skipped says so: where the API shows that warning.
-        const reason = status === 'failed' ? (error?.message ?? 'the last load failed') : status === 'ready' ? (warmup?.skipped ?? '') : status === 'loading' ? '' : status;
+        const reason =
+          status === 'failed'
+            ? (error?.message ?? 'the last load failed')
+            : status === 'ready'
+              ? (warmup?.skipped ?? '')
+              : status === 'loading'
+                ? ''
+                : status;
         rows.push({ name: model.name, version: v.version, state, reason });
       }
     }
@@ -115,7 +134,14 @@ export class ServingLifecycle {
     const versions = await this.options.registry.listVersions(record.model);
     // A stateful version's state tensors are not the client's to send or read.
     const signature = (await this.options.sequences?.statesFor(record))?.clientSignature ?? record.signature;
-    return { name, versions: versions.map((v) => v.version), platform: PLATFORM, inputs: signature.inputs, outputs: signature.outputs, record };
+    return {
+      name,
+      versions: versions.map((v) => v.version),
+      platform: PLATFORM,
+      inputs: signature.inputs,
+      outputs: signature.outputs,
+      record,
+    };
   }
 
   /** A model version is ready when it is loaded, warmed up and passed its smoke run. */

@@ -54,7 +54,11 @@ export class VersionResolver {
    * Route a name: a deployment picks a version of its model by its active revision (by weight, or
    * by sticky key), unless the caller named a version; any other name is a model. No I/O.
    */
-  route(name: string, version: string | undefined, key: StickyKeySource = {}): { target: RoutedTarget; version: string | undefined } {
+  route(
+    name: string,
+    version: string | undefined,
+    key: StickyKeySource = {},
+  ): { target: RoutedTarget; version: string | undefined } {
     const active = this.options.router?.get(name);
     if (active === undefined) return { target: { model: name, deployment: undefined }, version };
     const target = { model: active.model, deployment: active.name, active };
@@ -99,7 +103,12 @@ export class VersionResolver {
       record = await this.options.registry.resolve(model, version ?? 'latest');
     } catch (error) {
       const known = this.lastKnown.get(key);
-      if (error instanceof SlipwayError && error.code === 'UNAVAILABLE' && known !== undefined && status(known) === 'ready') {
+      if (
+        error instanceof SlipwayError &&
+        error.code === 'UNAVAILABLE' &&
+        known !== undefined &&
+        status(known) === 'ready'
+      ) {
         this.cache.set(key, { record: known, until: now + this.cacheMs });
         return known;
       }

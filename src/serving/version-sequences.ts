@@ -35,11 +35,18 @@ export class VersionSequences {
     const id = `${record.model}@${record.version}`;
     const states = this.byVersion.get(id);
     this.byVersion.delete(id);
-    void states?.then((s) => s?.close(), () => undefined);
+    void states?.then(
+      (s) => s?.close(),
+      () => undefined,
+    );
   }
 
   close(): void {
-    for (const states of this.byVersion.values()) void states.then((s) => s?.close(), () => undefined);
+    for (const states of this.byVersion.values())
+      void states.then(
+        (s) => s?.close(),
+        () => undefined,
+      );
     this.byVersion.clear();
   }
 

@@ -26,19 +26,27 @@ import type { RepositoryEntry } from './serving-lifecycle.js';
 const cancer = expectedOutputs('breast_cancer');
 const row = cancer.inputs[0]!.data.slice(0, 30) as number[];
 const rowLabel = cancer.outputs.find((o) => o.name === 'label')!.data[0];
-const cancerInputs = (values: readonly number[]) => [{ name: 'input', datatype: 'FP32', shape: [1, values.length], data: values }];
+const cancerInputs = (values: readonly number[]) => [
+  { name: 'input', datatype: 'FP32', shape: [1, values.length], data: values },
+];
 /** A request breast_cancer refuses: 29 features where it takes 30. */
 const shortRequest = { inputs: cancerInputs(row.slice(0, 29)) };
 const SHORT_REFUSAL = 'input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)';
-const failedLoad = (model: string) => `model ${model}@1.0.0 failed to load: warm-up of ${model}@1.0.0 failed: ${SHORT_REFUSAL}`;
-const SKIPPED = /^the generated warm-up \(zeros\) failed, so the version loaded without it: inputs "x", "shape": the model refused them: Reshape node: /;
+const failedLoad = (model: string) =>
+  `model ${model}@1.0.0 failed to load: warm-up of ${model}@1.0.0 failed: ${SHORT_REFUSAL}`;
+const SKIPPED =
+  /^the generated warm-up \(zeros\) failed, so the version loaded without it: inputs "x", "shape": the model refused them: Reshape node: /;
 
 describe('the warmup serving setting', () => {
   it('takes none, generated, a request (object or JSON text) with a count', () => {
     expect(parseServingConfig({ warmup: 'none' })).toEqual({ warmup: 'none' });
     expect(parseServingConfig({ warmup: 'generated' })).toEqual({ warmup: 'generated' });
-    expect(parseServingConfig({ warmup: { request: { inputs: cancerInputs(row) }, count: 3 } })).toEqual({ warmup: { request: { inputs: cancerInputs(row) }, count: 3 } });
-    expect(parseServingConfig({ warmup: JSON.stringify({ request: { inputs: cancerInputs([1, 2]) } }) })).toEqual({ warmup: { request: { inputs: cancerInputs([1, 2]) } } });
+    expect(parseServingConfig({ warmup: { request: { inputs: cancerInputs(row) }, count: 3 } })).toEqual({
+      warmup: { request: { inputs: cancerInputs(row) }, count: 3 },
+    });
+    expect(parseServingConfig({ warmup: JSON.stringify({ request: { inputs: cancerInputs([1, 2]) } }) })).toEqual({
+      warmup: { request: { inputs: cancerInputs([1, 2]) } },
+    });
   });
 
   it('refuses every problem by name at once, reference included', () => {
@@ -46,7 +54,17 @@ describe('the warmup serving setting', () => {
       try {
         return parseServingConfig({
           maxBatchSize: 0,
-          warmup: { request: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1] }, { name: 'y', datatype: 'FP8', shape: [1], data: [1] }], outputs: [] }, count: 0, reference: true },
+          warmup: {
+            request: {
+              inputs: [
+                { name: 'x', datatype: 'FP32', shape: [1, 2], data: [1] },
+                { name: 'y', datatype: 'FP8', shape: [1], data: [1] },
+              ],
+              outputs: [],
+            },
+            count: 0,
+            reference: true,
+          },
         });
       } catch (e) {
         return e;
@@ -67,10 +85,16 @@ describe('the warmup serving setting', () => {
     ['sometimes', 'warmup must be "none", "generated" or {"request": {"inputs": [...]}, "count": 1}, got "sometimes"'],
     [false, 'warmup must be "none", "generated" or {"request": {"inputs": [...]}, "count": 1}, got false'],
     ['{"request": ', 'warmup is not valid JSON'],
-    [{ count: 2 }, 'warmup.request is missing; expected "none", "generated" or {"request": {"inputs": [...]}, "count": 1}'],
+    [
+      { count: 2 },
+      'warmup.request is missing; expected "none", "generated" or {"request": {"inputs": [...]}, "count": 1}',
+    ],
     [{ request: { inputs: [] } }, 'warmup.request.inputs must be a non-empty list of v2 input tensors, got []'],
     [{ request: [1] }, 'warmup.request must be a v2 JSON request body like'],
-    [{ request: { inputs: cancerInputs(row) }, rows: 1 }, 'unknown setting "warmup.rows" (known: warmup.request, warmup.count)'],
+    [
+      { request: { inputs: cancerInputs(row) }, rows: 1 },
+      'unknown setting "warmup.rows" (known: warmup.request, warmup.count)',
+    ],
   ])('refuses warmup=%j', (warmup, problem) => {
     expect(() => parseServingConfig({ warmup })).toThrow(`invalid serving config: ${problem}`);
   });
@@ -94,7 +118,8 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
     });
     const { registry } = platform;
     await registry.push({ name: 'zeros-fail', bytes: Buffer.from(failsOnZerosModel()) });
-    for (const name of ['user-fail', 'user-ok', 'cold', 'reloaded']) await registry.push({ name, bytes: fixtureBytes('breast_cancer.onnx') });
+    for (const name of ['user-fail', 'user-ok', 'cold', 'reloaded'])
+      await registry.push({ name, bytes: fixtureBytes('breast_cancer.onnx') });
     await registry.setServingConfig('user-fail', { warmup: { request: shortRequest } });
     await registry.setServingConfig('user-ok', { warmup: { request: { inputs: cancerInputs(row) }, count: 2 } });
     await registry.setServingConfig('cold', { warmup: 'none' });
@@ -112,16 +137,25 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
   });
 
   const post = (url: string, body?: unknown) =>
-    fetch(server.url + url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    fetch(server.url + url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body ?? {}),
+    });
   const indexRow = async (name: string): Promise<RepositoryEntry | undefined> =>
     ((await (await post('/v2/repository/index')).json()) as RepositoryEntry[]).find((r) => r.name === name);
 
   it('a model whose generated warm-up fails still loads and serves, with the warning in the index and the log', async () => {
     const response = await post('/v2/models/zeros-fail/infer', {
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [3.5, -2] }, { name: 'shape', datatype: 'INT64', shape: [1], data: [2] }],
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [1, 2], data: [3.5, -2] },
+        { name: 'shape', datatype: 'INT64', shape: [1], data: [2] },
+      ],
     });
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { outputs: unknown[] }).outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [2], data: [3.5, -2] }]);
+    expect(((await response.json()) as { outputs: unknown[] }).outputs).toEqual([
+      { name: 'y', datatype: 'FP32', shape: [2], data: [3.5, -2] },
+    ]);
     expect((await fetch(`${server.url}/v2/models/zeros-fail/ready`)).status).toBe(200);
     const entry = await indexRow('zeros-fail');
     expect(entry).toMatchObject({ version: '1.0.0', state: 'READY' });
@@ -137,7 +171,12 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
     const ready = await fetch(`${server.url}/v2/models/user-fail/ready`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ name: 'user-fail', version: '1.0.0', ready: false });
-    expect(await indexRow('user-fail')).toEqual({ name: 'user-fail', version: '1.0.0', state: 'UNAVAILABLE', reason: failedLoad('user-fail') });
+    expect(await indexRow('user-fail')).toEqual({
+      name: 'user-fail',
+      version: '1.0.0',
+      state: 'UNAVAILABLE',
+      reason: failedLoad('user-fail'),
+    });
     expect(logged).toContain(failedLoad('user-fail'));
   });
 
@@ -147,17 +186,23 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
     expect(http.headers.get('retry-after')).toBe('1');
     expect(await http.json()).toEqual({ error: failedLoad('user-fail'), code: 'UNAVAILABLE' });
 
-    const error = (await client.call('ModelInfer', { model_name: 'user-fail', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }] }).then(
-      () => undefined,
-      (e: unknown) => e,
-    )) as ServiceError;
+    const error = (await client
+      .call('ModelInfer', {
+        model_name: 'user-fail',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: row } }],
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as ServiceError;
     expect(error.code).toBe(14);
     expect(error.details).toBe(failedLoad('user-fail'));
     expect(error.metadata.get('retry-after')).toEqual(['1']);
 
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     for (const protocol of ['http', 'grpc']) {
-      const series = (outcome: string) => `slipway_requests_total{deployment="",model="user-fail",version="1.0.0",protocol="${protocol}",outcome="${outcome}"}`;
+      const series = (outcome: string) =>
+        `slipway_requests_total{deployment="",model="user-fail",version="1.0.0",protocol="${protocol}",outcome="${outcome}"}`;
       expect(metrics).toContain(`${series('error')} 1\n`);
       expect(metrics).toContain(`${series('rejected')} 0\n`);
     }
@@ -165,10 +210,19 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
 
   it('a user warm-up that succeeds runs its count before the version is ready; none runs nothing; both serve', async () => {
     const { pool } = platform;
-    expect(pool.loadState({ model: 'user-ok', version: '1.0.0' })).toEqual({ status: 'ready', warmup: { plan: 'request', runs: 2 } });
-    expect(pool.loadState({ model: 'cold', version: '1.0.0' })).toEqual({ status: 'ready', warmup: { plan: 'none', runs: 0 } });
+    expect(pool.loadState({ model: 'user-ok', version: '1.0.0' })).toEqual({
+      status: 'ready',
+      warmup: { plan: 'request', runs: 2 },
+    });
+    expect(pool.loadState({ model: 'cold', version: '1.0.0' })).toEqual({
+      status: 'ready',
+      warmup: { plan: 'none', runs: 0 },
+    });
     for (const model of ['user-ok', 'cold']) {
-      const response = await post(`/v2/models/${model}/infer`, { inputs: cancerInputs(row), outputs: [{ name: 'label' }] });
+      const response = await post(`/v2/models/${model}/infer`, {
+        inputs: cancerInputs(row),
+        outputs: [{ name: 'label' }],
+      });
       expect(((await response.json()) as { outputs: { data: unknown[] }[] }).outputs[0]!.data).toEqual([rowLabel]);
       expect((await indexRow(model))?.reason).toBe('');
     }
@@ -177,16 +231,26 @@ describe('warm-up on a running server (HTTP and gRPC)', () => {
   it('reloading with a warm-up that fails keeps the serving copy and answers the load with the cause', async () => {
     const loadOk = await post('/v2/repository/models/reloaded/load');
     expect(loadOk.status).toBe(200);
-    const set = await fetch(`${server.url}/api/v1/models/reloaded/serving`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ warmup: { request: shortRequest } }) });
+    const set = await fetch(`${server.url}/api/v1/models/reloaded/serving`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ warmup: { request: shortRequest } }),
+    });
     expect(set.status).toBe(200);
     const reload = await post('/v2/repository/models/reloaded/load');
     expect(reload.status).toBe(503);
     expect(((await reload.json()) as { error: string }).error).toBe(failedLoad('reloaded'));
     expect(await indexRow('reloaded')).toEqual({ name: 'reloaded', version: '1.0.0', state: 'READY', reason: '' });
     expect((await post('/v2/models/reloaded/infer', { inputs: cancerInputs(row) })).status).toBe(200);
-    const refused = await fetch(`${server.url}/api/v1/models/reloaded/serving`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ warmup: { reference: true } }) });
+    const refused = await fetch(`${server.url}/api/v1/models/reloaded/serving`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ warmup: { reference: true } }),
+    });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: string }).error).toBe('invalid serving config: warmup.reference is not supported: the reference profile keeps column summaries, not rows; give a request');
+    expect(((await refused.json()) as { error: string }).error).toBe(
+      'invalid serving config: warmup.reference is not supported: the reference profile keeps column summaries, not rows; give a request',
+    );
   });
 });
 
@@ -204,14 +268,21 @@ describe('slipway config --warmup-request', () => {
     const set = await cli('config', 'cancer', '--warmup-request', 'sample.json', '--json');
     expect(set.err).toBe('');
     expect(JSON.parse(set.out)).toEqual({ warmup: { request: { inputs: cancerInputs(row) } } });
-    expect((await cli('config', 'cancer', '--set', 'warmup=none')).out).toBe('warmup=none\napply it to a running server with `slipway load cancer`\n');
-    await writeFile(path.join(home, 'bad.json'), JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 2], data: [1] }] }));
+    expect((await cli('config', 'cancer', '--set', 'warmup=none')).out).toBe(
+      'warmup=none\napply it to a running server with `slipway load cancer`\n',
+    );
+    await writeFile(
+      path.join(home, 'bad.json'),
+      JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 2], data: [1] }] }),
+    );
     expect(await cli('config', 'cancer', '--warmup-request', 'bad.json')).toEqual({
       code: 1,
       out: '',
       err: 'error: invalid serving config: warmup.request: input "input": data has 1 elements but shape [1,2] needs 2\n',
     });
-    expect((await cli('config', 'cancer', '--warmup-request', 'missing.json')).err).toBe('error: cannot read warm-up request missing.json: ENOENT\n');
+    expect((await cli('config', 'cancer', '--warmup-request', 'missing.json')).err).toBe(
+      'error: cannot read warm-up request missing.json: ENOENT\n',
+    );
     expect((await cli('config', 'cancer', '--json')).out).toBe('{\n  "warmup": "none"\n}\n');
   });
 });

@@ -12,9 +12,21 @@ interface FixedCase {
 }
 
 interface Reference {
-  twoProportion: (FixedCase & { name: string; control: { successes: number; n: number }; treatment: { successes: number; n: number }; alpha: number })[];
+  twoProportion: (FixedCase & {
+    name: string;
+    control: { successes: number; n: number };
+    treatment: { successes: number; n: number };
+    alpha: number;
+  })[];
   welch: (FixedCase & { name: string; control: ArmCase; treatment: ArmCase; alpha: number; df: number })[];
-  relativeLift: { control: ArmCase; treatment: ArmCase; critical: number; lift: number; standardError: number; ci: IntervalCase }[];
+  relativeLift: {
+    control: ArmCase;
+    treatment: ArmCase;
+    critical: number;
+    lift: number;
+    standardError: number;
+    ci: IntervalCase;
+  }[];
 }
 
 const reference = loadExperimentReference<Reference>();
@@ -25,14 +37,21 @@ function expectInterval(actual: readonly [number, number], expected: IntervalCas
 }
 
 describe('two-proportion z-test equals numpy/scipy.stats.norm', () => {
-  it.each(reference.twoProportion)('$name', ({ control, treatment, alpha, difference, statistic, pValue, standardError, ci }) => {
-    const result = twoProportionZTest(summarizeProportion(control.successes, control.n), summarizeProportion(treatment.successes, treatment.n), alpha);
-    expectClose(result.difference, difference, 1e-12, 1e-15);
-    expectClose(result.statistic, statistic, 1e-12, 1e-15);
-    expectClose(result.pValue, pValue, 1e-10, 1e-300);
-    expectClose(result.standardError, standardError, 1e-12);
-    expectInterval(result.ci, ci);
-  });
+  it.each(reference.twoProportion)(
+    '$name',
+    ({ control, treatment, alpha, difference, statistic, pValue, standardError, ci }) => {
+      const result = twoProportionZTest(
+        summarizeProportion(control.successes, control.n),
+        summarizeProportion(treatment.successes, treatment.n),
+        alpha,
+      );
+      expectClose(result.difference, difference, 1e-12, 1e-15);
+      expectClose(result.statistic, statistic, 1e-12, 1e-15);
+      expectClose(result.pValue, pValue, 1e-10, 1e-300);
+      expectClose(result.standardError, standardError, 1e-12);
+      expectInterval(result.ci, ci);
+    },
+  );
 
   it('is degenerate but finite when both arms are all 0 or all 1', () => {
     const result = twoProportionZTest(summarizeProportion(0, 50), summarizeProportion(0, 70));
@@ -41,31 +60,46 @@ describe('two-proportion z-test equals numpy/scipy.stats.norm', () => {
 });
 
 describe("Welch's t-test equals scipy.stats.ttest_ind_from_stats(equal_var=False)", () => {
-  it.each(reference.welch)('$name', ({ control, treatment, alpha, difference, statistic, df, pValue, standardError, ci }) => {
-    const result = welchTTest(control, treatment, alpha);
-    expectClose(result.difference, difference, 1e-12, 1e-15);
-    expectClose(result.statistic, statistic, 1e-12, 1e-15);
-    expectClose(result.df, df, 1e-12);
-    expectClose(result.pValue, pValue, 1e-9, 1e-300);
-    expectClose(result.standardError, standardError, 1e-12);
-    // scipy's CI uses t.ppf, itself good to ~1e-10.
-    expectInterval(result.ci, ci);
-  });
+  it.each(reference.welch)(
+    '$name',
+    ({ control, treatment, alpha, difference, statistic, df, pValue, standardError, ci }) => {
+      const result = welchTTest(control, treatment, alpha);
+      expectClose(result.difference, difference, 1e-12, 1e-15);
+      expectClose(result.statistic, statistic, 1e-12, 1e-15);
+      expectClose(result.df, df, 1e-12);
+      expectClose(result.pValue, pValue, 1e-9, 1e-300);
+      expectClose(result.standardError, standardError, 1e-12);
+      // scipy's CI uses t.ppf, itself good to ~1e-10.
+      expectInterval(result.ci, ci);
+    },
+  );
 
   it('needs two observations per arm and survives zero variance', () => {
-    expect(() => welchTTest({ n: 1, mean: 1, variance: 0 }, { n: 5, mean: 1, variance: 1 })).toThrow(/two observations/);
-    expect(welchTTest({ n: 5, mean: 1, variance: 0 }, { n: 5, mean: 1, variance: 0 })).toMatchObject({ pValue: 1, ci: [0, 0], df: 8 });
-    expect(welchTTest({ n: 5, mean: 1, variance: 0 }, { n: 5, mean: 2, variance: 0 })).toMatchObject({ pValue: 0, statistic: Number.POSITIVE_INFINITY });
+    expect(() => welchTTest({ n: 1, mean: 1, variance: 0 }, { n: 5, mean: 1, variance: 1 })).toThrow(
+      /two observations/,
+    );
+    expect(welchTTest({ n: 5, mean: 1, variance: 0 }, { n: 5, mean: 1, variance: 0 })).toMatchObject({
+      pValue: 1,
+      ci: [0, 0],
+      df: 8,
+    });
+    expect(welchTTest({ n: 5, mean: 1, variance: 0 }, { n: 5, mean: 2, variance: 0 })).toMatchObject({
+      pValue: 0,
+      statistic: Number.POSITIVE_INFINITY,
+    });
   });
 });
 
 describe('relative lift (delta method) equals the numpy formula', () => {
-  it.each(reference.relativeLift)('control $control.mean vs treatment $treatment.mean', ({ control, treatment, critical, lift, standardError, ci }) => {
-    const result = relativeLift(control, treatment, critical);
-    expectClose(result?.lift, lift, 1e-12, 1e-15);
-    expectClose(result?.standardError, standardError, 1e-12);
-    expectInterval(result!.ci, ci, 1e-12);
-  });
+  it.each(reference.relativeLift)(
+    'control $control.mean vs treatment $treatment.mean',
+    ({ control, treatment, critical, lift, standardError, ci }) => {
+      const result = relativeLift(control, treatment, critical);
+      expectClose(result?.lift, lift, 1e-12, 1e-15);
+      expectClose(result?.standardError, standardError, 1e-12);
+      expectInterval(result!.ci, ci, 1e-12);
+    },
+  );
 
   it('is null when the control mean is 0', () => {
     expect(relativeLift({ n: 10, mean: 0, variance: 0 }, { n: 10, mean: 0.1, variance: 0.09 }, 1.96)).toBeNull();

@@ -56,7 +56,8 @@ export interface RelativeLift {
 }
 
 function assertCount(value: number, what: string): void {
-  if (!Number.isFinite(value) || value < 0) throw invalid(`${what} must be a finite non-negative number (got ${value})`);
+  if (!Number.isFinite(value) || value < 0)
+    throw invalid(`${what} must be a finite non-negative number (got ${value})`);
 }
 
 function assertAlpha(alpha: number): void {
@@ -100,7 +101,11 @@ export function summarizeMoments(n: number, sum: number, sumOfSquares: number): 
 /** Statistic, p-value and interval when the standard error is 0 (every observation alike). */
 function degenerate(difference: number): Pick<FixedTestResult, 'statistic' | 'pValue' | 'ci'> {
   if (difference === 0) return { statistic: 0, pValue: 1, ci: [0, 0] };
-  return { statistic: difference > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY, pValue: 0, ci: [difference, difference] };
+  return {
+    statistic: difference > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY,
+    pValue: 0,
+    ci: [difference, difference],
+  };
 }
 
 /**
@@ -113,7 +118,8 @@ function degenerate(difference: number): Pick<FixedTestResult, 'statistic' | 'pV
  */
 export function twoProportionZTest(control: ArmSummary, treatment: ArmSummary, alpha = 0.05): FixedTestResult {
   assertAlpha(alpha);
-  if (!(control.n >= 1 && treatment.n >= 1)) throw invalid(`the z-test needs at least one observation per arm (got ${control.n} and ${treatment.n})`);
+  if (!(control.n >= 1 && treatment.n >= 1))
+    throw invalid(`the z-test needs at least one observation per arm (got ${control.n} and ${treatment.n})`);
   const pc = control.mean;
   const pt = treatment.mean;
   const difference = pt - pc;
@@ -147,7 +153,8 @@ export function welchDegreesOfFreedom(control: ArmSummary, treatment: ArmSummary
  */
 export function welchTTest(control: ArmSummary, treatment: ArmSummary, alpha = 0.05): WelchResult {
   assertAlpha(alpha);
-  if (control.n < 2 || treatment.n < 2) throw invalid(`Welch's t-test needs at least two observations per arm (got ${control.n} and ${treatment.n})`);
+  if (control.n < 2 || treatment.n < 2)
+    throw invalid(`Welch's t-test needs at least two observations per arm (got ${control.n} and ${treatment.n})`);
   const difference = treatment.mean - control.mean;
   const standardError = Math.sqrt(control.variance / control.n + treatment.variance / treatment.n);
   const df = welchDegreesOfFreedom(control, treatment);

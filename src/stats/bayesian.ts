@@ -59,7 +59,7 @@ export function normalPartialExpectation(x: number): number {
   if (x >= -3) return INVERSE_SQRT_2PI * Math.exp(-0.5 * x * x) + x * normalCdf(x);
   const a = -x;
   const k = millsTail(a);
-  return ((INVERSE_SQRT_2PI * Math.exp(-0.5 * a * a)) * k) / (a + k);
+  return (INVERSE_SQRT_2PI * Math.exp(-0.5 * a * a) * k) / (a + k);
 }
 
 /**
@@ -73,10 +73,15 @@ export function normalPartialExpectation(x: number): number {
  */
 export function gaussianChanceToWin(options: GaussianChanceOptions): ChanceToWin {
   const { difference, standardError } = options;
-  if (!(standardError >= 0) || !Number.isFinite(difference)) throw invalid(`need a finite difference and a non-negative standard error (got ${difference}, ${standardError})`);
+  if (!(standardError >= 0) || !Number.isFinite(difference))
+    throw invalid(`need a finite difference and a non-negative standard error (got ${difference}, ${standardError})`);
   const gain = options.direction === 'lower' ? -difference : difference;
   if (standardError === 0) {
-    return { chanceToWin: gain > 0 ? 1 : gain < 0 ? 0 : 0.5, riskOfChoosingTreatment: Math.max(-gain, 0), riskOfChoosingControl: Math.max(gain, 0) };
+    return {
+      chanceToWin: gain > 0 ? 1 : gain < 0 ? 0 : 0.5,
+      riskOfChoosingTreatment: Math.max(-gain, 0),
+      riskOfChoosingControl: Math.max(gain, 0),
+    };
   }
   const z = gain / standardError;
   return {

@@ -5,7 +5,14 @@ import { expectClose, loadReference } from './reference.test-support.js';
 type Counts = Record<string, number>;
 
 interface Reference {
-  chisquare: { name: string; reference: Counts; current: Counts; statistic: number; pValue: number; unseen: string[] }[];
+  chisquare: {
+    name: string;
+    reference: Counts;
+    current: Counts;
+    statistic: number;
+    pValue: number;
+    unseen: string[];
+  }[];
   ztest: { name: string; reference: Counts; current: Counts; statistic: number; pValue: number }[];
 }
 
@@ -21,7 +28,17 @@ describe("chiSquareTest equals Evidently's chi-square test (scipy.stats.chisquar
   });
 
   it('accepts Maps and ignores zero counts', () => {
-    const fromMap = chiSquareTest(new Map([['a', 10], ['b', 20], ['c', 0]]), new Map([['a', 15], ['b', 15]]));
+    const fromMap = chiSquareTest(
+      new Map([
+        ['a', 10],
+        ['b', 20],
+        ['c', 0],
+      ]),
+      new Map([
+        ['a', 15],
+        ['b', 15],
+      ]),
+    );
     const fromRecord = chiSquareTest({ a: 10, b: 20 }, { a: 15, b: 15 });
     expect(fromMap.statistic).toBe(fromRecord.statistic);
     expect(fromMap.degreesOfFreedom).toBe(1);

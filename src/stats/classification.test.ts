@@ -30,7 +30,11 @@ const reference = loadReference<Reference>();
 
 describe('binaryClassificationMetrics equals scikit-learn', () => {
   it.each(reference.binary)('$name', (expected) => {
-    const result = binaryClassificationMetrics({ labels: expected.labels, scores: expected.scores, threshold: expected.threshold });
+    const result = binaryClassificationMetrics({
+      labels: expected.labels,
+      scores: expected.scores,
+      threshold: expected.threshold,
+    });
     expect(result.count).toBe(expected.labels.length);
     expect(result.positives).toBe(expected.labels.filter((label) => label === 1).length);
     expectClose(result.accuracy, expected.accuracy, 1e-15);

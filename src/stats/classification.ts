@@ -31,7 +31,12 @@ export interface BinaryClassificationMetrics {
   readonly count: number;
   readonly positives: number;
   readonly threshold: number;
-  readonly confusion: { readonly truePositives: number; readonly falsePositives: number; readonly trueNegatives: number; readonly falseNegatives: number };
+  readonly confusion: {
+    readonly truePositives: number;
+    readonly falsePositives: number;
+    readonly trueNegatives: number;
+    readonly falseNegatives: number;
+  };
   readonly accuracy: number;
   readonly precision: number;
   readonly recall: number;
@@ -114,7 +119,13 @@ function calibration(labels: ArrayLike<number>, scores: ArrayLike<number>, bins:
   for (let bin = 0; bin < bins; bin++) {
     const count = totals[bin]!;
     if (count === 0) continue;
-    result.push({ lower: edges[bin]!, upper: edges[bin + 1]!, count, meanPredicted: scoreSums[bin]! / count, fractionPositive: positives[bin]! / count });
+    result.push({
+      lower: edges[bin]!,
+      upper: edges[bin + 1]!,
+      count,
+      meanPredicted: scoreSums[bin]! / count,
+      fractionPositive: positives[bin]! / count,
+    });
   }
   return result;
 }
@@ -191,7 +202,10 @@ export interface MulticlassMetrics {
  * @example
  * multiclassMetrics({ labels: ['a', 'b', 'c'], predicted: ['a', 'b', 'b'] }).macroF1; // 0.5556
  */
-export function multiclassMetrics(input: { readonly labels: readonly string[]; readonly predicted: readonly string[] }): MulticlassMetrics {
+export function multiclassMetrics(input: {
+  readonly labels: readonly string[];
+  readonly predicted: readonly string[];
+}): MulticlassMetrics {
   const { labels, predicted } = input;
   assertSameLength(labels, predicted, 'multiclassMetrics');
   const truth = new Map<string, number>();

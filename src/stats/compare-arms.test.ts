@@ -50,7 +50,11 @@ describe('compareArms equals the same statistics composed in numpy/scipy', () =>
     const result = compareArms(summarizeProportion(0, 100), summarizeProportion(3, 100), { kind: 'proportion' });
     expect(result.relativeLift).toBeNull();
     expect(result.relativeCi).toBeNull();
-    expect(() => compareArms({ n: 1, mean: 1, variance: Number.NaN }, { n: 5, mean: 1, variance: 1 }, { kind: 'mean' })).toThrow(/two observations/);
-    expect(() => compareArms({ n: 10, mean: 1.5, variance: 0 }, { n: 10, mean: 0.5, variance: 0 }, { kind: 'proportion' })).toThrow(/\[0, 1\]/);
+    expect(() =>
+      compareArms({ n: 1, mean: 1, variance: Number.NaN }, { n: 5, mean: 1, variance: 1 }, { kind: 'mean' }),
+    ).toThrow(/two observations/);
+    expect(() =>
+      compareArms({ n: 10, mean: 1.5, variance: 0 }, { n: 10, mean: 0.5, variance: 0 }, { kind: 'proportion' }),
+    ).toThrow(/\[0, 1\]/);
   });
 });

@@ -73,7 +73,11 @@ export function compareArms(control: ArmSummary, treatment: ArmSummary, options:
     }
     fixedResult = twoProportionZTest(control, treatment, alpha);
     critical = normalCriticalValue(alpha);
-    const bernoulli = (arm: ArmSummary): ArmSummary => ({ n: arm.n, mean: arm.mean, variance: arm.mean * (1 - arm.mean) });
+    const bernoulli = (arm: ArmSummary): ArmSummary => ({
+      n: arm.n,
+      mean: arm.mean,
+      variance: arm.mean * (1 - arm.mean),
+    });
     forLift = { control: bernoulli(control), treatment: bernoulli(treatment) };
   } else {
     const welch = welchTTest(control, treatment, alpha);

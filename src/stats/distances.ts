@@ -69,13 +69,17 @@ function relativeEntropyTerm(x: number, y: number): number {
  * jensenShannonDistance([1, 0], [0, 1]); // 1
  */
 export function jensenShannonDistance(p: ArrayLike<number>, q: ArrayLike<number>, base = 2): number {
-  if (p.length !== q.length || p.length === 0) throw invalid(`jensenShannonDistance: need two non-empty vectors of equal length (got ${p.length} and ${q.length})`);
+  if (p.length !== q.length || p.length === 0)
+    throw invalid(
+      `jensenShannonDistance: need two non-empty vectors of equal length (got ${p.length} and ${q.length})`,
+    );
   let sumP = 0;
   let sumQ = 0;
   for (let i = 0; i < p.length; i++) {
     const pi = p[i]!;
     const qi = q[i]!;
-    if (!(pi >= 0 && qi >= 0 && Number.isFinite(pi) && Number.isFinite(qi))) throw invalid(`jensenShannonDistance: weights must be finite and non-negative (index ${i})`);
+    if (!(pi >= 0 && qi >= 0 && Number.isFinite(pi) && Number.isFinite(qi)))
+      throw invalid(`jensenShannonDistance: weights must be finite and non-negative (index ${i})`);
     sumP += pi;
     sumQ += qi;
   }

@@ -82,7 +82,8 @@ export interface PsiSummary {
   readonly level: PsiLevel;
 }
 
-export type DriftHistogram = { readonly kind: 'bins'; readonly edges: number[] } | { readonly kind: 'categories'; readonly categories: string[] };
+export type DriftHistogram =
+  { readonly kind: 'bins'; readonly edges: number[] } | { readonly kind: 'categories'; readonly categories: string[] };
 
 export interface ColumnDrift {
   readonly column: string;
@@ -141,7 +142,8 @@ export function resolveDriftOptions(options: Partial<DriftOptions> = {}): DriftO
     if (!(Number.isInteger(resolved[key]) && resolved[key] >= 0)) problems.push(`${key} must be an integer >= 0`);
   }
   const forced = [resolved.test, ...Object.values(resolved.columnTests ?? {})];
-  for (const test of forced) if (test !== undefined && !TESTS.includes(test)) problems.push(`unknown test "${String(test)}"`);
+  for (const test of forced)
+    if (test !== undefined && !TESTS.includes(test)) problems.push(`unknown test "${String(test)}"`);
   if (problems.length > 0) throw invalid(`invalid drift options: ${problems.join('; ')}`, problems);
   return resolved;
 }
@@ -154,7 +156,12 @@ function distinctOverBoth(reference: ColumnProfile, current: ColumnProfile): num
   return keys.size;
 }
 
-function defaultTest(referenceRows: number, categoricalView: boolean, distinct: number, options: DriftOptions): DriftTestName {
+function defaultTest(
+  referenceRows: number,
+  categoricalView: boolean,
+  distinct: number,
+  options: DriftOptions,
+): DriftTestName {
   if (referenceRows <= options.largeReferenceRows) {
     if (!categoricalView) return 'ks';
     return distinct > 2 ? 'chisquare' : 'z';
@@ -224,7 +231,12 @@ function psiSummary(view: View, options: DriftOptions): PsiSummary {
   return { value, moderate: options.psiModerate, major: options.psiMajor, level };
 }
 
-function runTest(test: DriftTestName, reference: ColumnProfile, current: ColumnProfile, view: View): { statistic: number; pValue: number | null } {
+function runTest(
+  test: DriftTestName,
+  reference: ColumnProfile,
+  current: ColumnProfile,
+  view: View,
+): { statistic: number; pValue: number | null } {
   switch (test) {
     case 'ks': {
       const result = ksTwoSample(reference.sample, current.sample);
@@ -246,7 +258,8 @@ function runTest(test: DriftTestName, reference: ColumnProfile, current: ColumnP
 }
 
 function shortWindowReason(referenceRows: number, currentRows: number, minRows: number): string | undefined {
-  if (currentRows < minRows) return `current window has ${currentRows} non-null values, fewer than minRows (${minRows})`;
+  if (currentRows < minRows)
+    return `current window has ${currentRows} non-null values, fewer than minRows (${minRows})`;
   if (referenceRows < minRows) return `reference has ${referenceRows} non-null values, fewer than minRows (${minRows})`;
   return undefined;
 }
@@ -263,30 +276,62 @@ function shortWindowReason(referenceRows: number, currentRows: number, minRows: 
  * const drift = compareColumn(profileColumn('age', trainAges), profileColumn('age', lastHourAges));
  * if (drift.drifted) alert(`${drift.column}: ${drift.test} ${drift.statistic}`);
  */
-export function compareColumn(reference: ColumnProfile, current: ColumnProfile, options: Partial<DriftOptions> = {}): ColumnDrift {
+export function compareColumn(
+  reference: ColumnProfile,
+  current: ColumnProfile,
+  options: Partial<DriftOptions> = {},
+): ColumnDrift {
   const resolved = resolveDriftOptions(options);
-  const kind: ColumnKind = reference.kind === 'categorical' || current.kind === 'categorical' ? 'categorical' : 'numeric';
+  const kind: ColumnKind =
+    reference.kind === 'categorical' || current.kind === 'categorical' ? 'categorical' : 'numeric';
   const distinct = distinctOverBoth(reference, current);
   const categoricalView = kind === 'categorical' || distinct <= resolved.categoricalMaxDistinct;
   const referenceRows = reference.count;
   const currentRows = current.count;
-  const test = resolved.columnTests?.[reference.name] ?? resolved.test ?? defaultTest(referenceRows, categoricalView, distinct, resolved);
+  const test =
+    resolved.columnTests?.[reference.name] ??
+    resolved.test ??
+    defaultTest(referenceRows, categoricalView, distinct, resolved);
   if ((test === 'ks' || test === 'wasserstein') && kind === 'categorical') {
     throw invalid(`column "${reference.name}" is categorical: the ${test} test needs numeric values`);
   }
   const threshold = thresholdOf(test, resolved);
   const reason = shortWindowReason(referenceRows, currentRows, resolved.minRows);
-  const empty = categoricalView ? referenceRows === 0 || currentRows === 0 : reference.sample.length === 0 || current.sample.length === 0;
+  const empty = categoricalView
+    ? referenceRows === 0 || currentRows === 0
+    : reference.sample.length === 0 || current.sample.length === 0;
   const base = { column: reference.name, kind, test, threshold, referenceRows, currentRows };
   if (empty) {
-    const histogram: DriftHistogram = categoricalView ? { kind: 'categories', categories: [] } : { kind: 'bins', edges: [] };
+    const histogram: DriftHistogram = categoricalView
+      ? { kind: 'categories', categories: [] }
+      : { kind: 'bins', edges: [] };
     const why = reason ?? 'a window has no values';
-    return { ...base, statistic: null, pValue: null, drifted: null, status: 'not_enough_data', reason: why, psi: null, histogram, reference: [], current: [] };
+    return {
+      ...base,
+      statistic: null,
+      pValue: null,
+      drifted: null,
+      status: 'not_enough_data',
+      reason: why,
+      psi: null,
+      histogram,
+      reference: [],
+      current: [],
+    };
   }
   const view = categoricalView ? categoryView(reference, current) : binView(reference, current, resolved.psiBins);
   const { statistic, pValue } = runTest(test, reference, current, view);
   const drifted = reason !== undefined ? null : pValue !== null ? pValue < threshold : statistic >= threshold;
-  const shared = { ...base, statistic, pValue, drifted, psi: psiSummary(view, resolved), histogram: view.histogram, reference: view.reference, current: view.current };
+  const shared = {
+    ...base,
+    statistic,
+    pValue,
+    drifted,
+    psi: psiSummary(view, resolved),
+    histogram: view.histogram,
+    reference: view.reference,
+    current: view.current,
+  };
   return reason === undefined ? { ...shared, status: 'ok' } : { ...shared, status: 'not_enough_data', reason };
 }
 
@@ -294,7 +339,10 @@ export function compareColumn(reference: ColumnProfile, current: ColumnProfile, 
  * Dataset-level verdict, Evidently's rule: drift when the share of drifted columns among the
  * evaluated ones (status `ok`) is at least `driftShare`.
  */
-export function datasetDrift(columns: readonly ColumnDrift[], driftShare = DEFAULT_DRIFT_OPTIONS.driftShare): DatasetDrift {
+export function datasetDrift(
+  columns: readonly ColumnDrift[],
+  driftShare = DEFAULT_DRIFT_OPTIONS.driftShare,
+): DatasetDrift {
   const evaluated = columns.filter((column) => column.status === 'ok');
   const driftedColumns = evaluated.filter((column) => column.drifted === true).length;
   if (evaluated.length === 0) return { drifted: null, share: 0, driftedColumns: 0, evaluatedColumns: 0 };

@@ -39,20 +39,29 @@ describe('decideExperiment', () => {
 
   it('continues until both arms reach the minimum sample', () => {
     const decision = decideExperiment(input([0.002, 0.03], { treatmentN: 400 }));
-    expect(decision).toEqual({ action: 'continue', reason: expect.stringMatching(/minimum sample \(400 of 1000/) as string });
+    expect(decision).toEqual({
+      action: 'continue',
+      reason: expect.stringMatching(/minimum sample \(400 of 1000/) as string,
+    });
   });
 
   it('does not promote past a failed guardrail, and quotes why', () => {
-    const decision = decideExperiment(input([0.002, 0.03], { guardrailsPassed: false, guardrailReason: 'error rate +0.8 points' }));
+    const decision = decideExperiment(
+      input([0.002, 0.03], { guardrailsPassed: false, guardrailReason: 'error rate +0.8 points' }),
+    );
     expect(decision.action).toBe('continue');
     expect(decision.reason).toMatch(/guardrails: error rate \+0\.8 points/);
-    expect(decideExperiment(input([0.002, 0.03], { guardrailsPassed: false, controlN: 50_000, treatmentN: 50_000 })).action).toBe('stop-futility');
+    expect(
+      decideExperiment(input([0.002, 0.03], { guardrailsPassed: false, controlN: 50_000, treatmentN: 50_000 })).action,
+    ).toBe('stop-futility');
   });
 
   it('continues while the interval includes zero, and stops at the maximum sample', () => {
     expect(decideExperiment(input([-0.01, 0.02])).action).toBe('continue');
     expect(decideExperiment(input([-0.01, 0.02], { controlN: 50_000, treatmentN: 49_999 })).action).toBe('continue');
-    expect(decideExperiment(input([-0.01, 0.02], { controlN: 50_000, treatmentN: 50_000 })).action).toBe('stop-futility');
+    expect(decideExperiment(input([-0.01, 0.02], { controlN: 50_000, treatmentN: 50_000 })).action).toBe(
+      'stop-futility',
+    );
   });
 
   it('uses the running interval over this look’s when given', () => {
@@ -62,6 +71,8 @@ describe('decideExperiment', () => {
   });
 
   it('refuses a minimum above the maximum', () => {
-    expect(() => decideExperiment(input([0, 1], { minSamplePerArm: 10, maxSamplePerArm: 5 }))).toThrow(/minSamplePerArm/);
+    expect(() => decideExperiment(input([0, 1], { minSamplePerArm: 10, maxSamplePerArm: 5 }))).toThrow(
+      /minSamplePerArm/,
+    );
   });
 });

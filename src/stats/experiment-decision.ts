@@ -77,21 +77,38 @@ export function decideExperiment(input: ExperimentDecisionInput): ExperimentDeci
   const [low, high] = ci;
   const better = direction === 'higher' ? low > 0 : high < 0;
   const worse = direction === 'higher' ? high < 0 : low > 0;
-  if (worse) return { action: 'stop-futility', reason: `the challenger is worse: the always-valid interval of the difference ${interval} lies entirely on the bad side of 0` };
+  if (worse)
+    return {
+      action: 'stop-futility',
+      reason: `the challenger is worse: the always-valid interval of the difference ${interval} lies entirely on the bad side of 0`,
+    };
   const smaller = Math.min(controlN, treatmentN);
   if (better) {
     const enough = smaller >= minSamplePerArm;
     if (enough && input.guardrailsPassed) {
-      return { action: 'promote', reason: `the challenger is better: the always-valid interval of the difference ${interval} excludes 0 on the good side and guardrails pass` };
+      return {
+        action: 'promote',
+        reason: `the challenger is better: the always-valid interval of the difference ${interval} excludes 0 on the good side and guardrails pass`,
+      };
     }
     const held = !enough
       ? `waiting for the minimum sample (${smaller} of ${minSamplePerArm} per arm)`
       : `held back by guardrails${input.guardrailReason ? `: ${input.guardrailReason}` : ''}`;
-    if (smaller >= maxSamplePerArm) return { action: 'stop-futility', reason: `reached the maximum sample (${maxSamplePerArm} per arm); the challenger is better on the primary metric ${interval} but ${held}` };
+    if (smaller >= maxSamplePerArm)
+      return {
+        action: 'stop-futility',
+        reason: `reached the maximum sample (${maxSamplePerArm} per arm); the challenger is better on the primary metric ${interval} but ${held}`,
+      };
     return { action: 'continue', reason: `the challenger looks better ${interval}, ${held}` };
   }
   if (smaller >= maxSamplePerArm) {
-    return { action: 'stop-futility', reason: `reached the maximum sample (${maxSamplePerArm} per arm) and the always-valid interval ${interval} still includes 0` };
+    return {
+      action: 'stop-futility',
+      reason: `reached the maximum sample (${maxSamplePerArm} per arm) and the always-valid interval ${interval} still includes 0`,
+    };
   }
-  return { action: 'continue', reason: `the always-valid interval of the difference ${interval} includes 0 (${smaller} of at most ${maxSamplePerArm} per arm)` };
+  return {
+    action: 'continue',
+    reason: `the always-valid interval of the difference ${interval} includes 0 (${smaller} of at most ${maxSamplePerArm} per arm)`,
+  };
 }

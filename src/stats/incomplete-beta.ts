@@ -152,7 +152,11 @@ function lowerSide(argument: BetaArgument, a: number, b: number): number {
  * I_x(a, b) and its complement 1 − I_x(a, b), both with full relative accuracy (one is computed
  * directly, the other by the symmetry I_x(a, b) = 1 − I_{1−x}(b, a), whichever converges).
  */
-export function incompleteBetaPair(argument: BetaArgument, a: number, b: number): { readonly lower: number; readonly upper: number } {
+export function incompleteBetaPair(
+  argument: BetaArgument,
+  a: number,
+  b: number,
+): { readonly lower: number; readonly upper: number } {
   const { x, y, logX, logY } = argument;
   if (x <= 0) return { lower: 0, upper: 1 };
   if (y <= 0) return { lower: 1, upper: 0 };

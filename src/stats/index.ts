@@ -4,13 +4,30 @@
  * scikit-learn. Pure functions, no I/O.
  */
 export { mulberry32 } from './random.js';
-export { logGamma, erf, erfc, normalCdf, normalSf, regularizedGammaP, regularizedGammaQ, chiSquareSf } from './special.js';
+export {
+  logGamma,
+  erf,
+  erfc,
+  normalCdf,
+  normalSf,
+  regularizedGammaP,
+  regularizedGammaQ,
+  chiSquareSf,
+} from './special.js';
 export { kolmogorovSf, smirnovSf, kstwoSf } from './kolmogorov.js';
 export { ksTwoSample, type KsMethod, type KsResult } from './ks.js';
 export { wassersteinDistance, normedWasserstein, jensenShannonDistance, WASSERSTEIN_MIN_STD } from './distances.js';
 export { alignCounts, floorEmptyShares, EMPTY_SHARE_FLOOR, type AlignedCounts, type CategoryCounts } from './shares.js';
 export { chiSquareTest, proportionZTest, type ChiSquareResult, type ZTestResult } from './categorical-tests.js';
-export { psi, psiFromShares, quantileCuts, binCounts, DEFAULT_PSI_BINS, type NumericPsiResult, type CategoricalPsiResult } from './psi.js';
+export {
+  psi,
+  psiFromShares,
+  quantileCuts,
+  binCounts,
+  DEFAULT_PSI_BINS,
+  type NumericPsiResult,
+  type CategoricalPsiResult,
+} from './psi.js';
 export {
   ProfileBuilder,
   profileColumn,
@@ -45,7 +62,15 @@ export {
 } from './classification.js';
 export { regressionMetrics, type RegressionMetrics } from './regression.js';
 export { logBeta, regularizedBeta } from './incomplete-beta.js';
-export { studentTCdf, studentTSf, studentTPdf, studentTQuantile, normalQuantile, normalCriticalValue, normalTwoSidedPValue } from './student-t.js';
+export {
+  studentTCdf,
+  studentTSf,
+  studentTPdf,
+  studentTQuantile,
+  normalQuantile,
+  normalCriticalValue,
+  normalTwoSidedPValue,
+} from './student-t.js';
 export {
   summarizeProportion,
   summarizeMoments,
@@ -76,7 +101,13 @@ export {
   type SequentialState,
   type SequentialCarry,
 } from './sequential.js';
-export { gaussianChanceToWin, betaBinomialChanceToWin, normalPartialExpectation, type ChanceToWin, type GaussianChanceOptions } from './bayesian.js';
+export {
+  gaussianChanceToWin,
+  betaBinomialChanceToWin,
+  normalPartialExpectation,
+  type ChanceToWin,
+  type GaussianChanceOptions,
+} from './bayesian.js';
 export { sampleRatioMismatch, DEFAULT_SRM_THRESHOLD, type SrmResult } from './srm.js';
 export { compareArms, type ArmComparison, type ComparisonOptions } from './compare-arms.js';
 export { decideExperiment, type ExperimentDecision, type ExperimentDecisionInput } from './experiment-decision.js';

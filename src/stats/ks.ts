@@ -120,7 +120,8 @@ export function ksTwoSample(a: ArrayLike<number>, b: ArrayLike<number>, options:
   assertFiniteSample(a, 'ksTwoSample: first sample');
   assertFiniteSample(b, 'ksTwoSample: second sample');
   const requested = options.method ?? 'auto';
-  if (requested !== 'auto' && requested !== 'exact' && requested !== 'asymp') throw invalid(`ksTwoSample: unknown method "${String(requested)}"`);
+  if (requested !== 'auto' && requested !== 'exact' && requested !== 'asymp')
+    throw invalid(`ksTwoSample: unknown method "${String(requested)}"`);
   const sortedA = sortedCopy(a);
   const sortedB = sortedCopy(b);
   const n1 = sortedA.length;

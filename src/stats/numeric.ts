@@ -12,7 +12,8 @@ export function sortedCopy(values: ArrayLike<number>): Float64Array {
 export function assertFiniteSample(values: ArrayLike<number>, what: string): void {
   if (values.length === 0) throw invalid(`${what} must not be empty`);
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) throw invalid(`${what} must contain finite numbers only (index ${i} is ${values[i]})`);
+    if (!Number.isFinite(values[i]))
+      throw invalid(`${what} must contain finite numbers only (index ${i} is ${values[i]})`);
   }
 }
 

@@ -31,7 +31,15 @@ describe('ProfileBuilder', () => {
 
   it('counts null, undefined, NaN and infinities as nulls', () => {
     const profile = profileColumn('x', [1, null, undefined, Number.NaN, Number.POSITIVE_INFINITY, 2, 2]);
-    expect(profile).toMatchObject({ kind: 'numeric', count: 3, nulls: 4, sample: [1, 2, 2], categories: { '2': 2, '1': 1 }, distinct: 2, distinctExact: true });
+    expect(profile).toMatchObject({
+      kind: 'numeric',
+      count: 3,
+      nulls: 4,
+      sample: [1, 2, 2],
+      categories: { '2': 2, '1': 1 },
+      distinct: 2,
+      distinctExact: true,
+    });
   });
 
   it('turns categorical at the first string and keeps exact counts', () => {
@@ -65,8 +73,16 @@ describe('ProfileBuilder', () => {
 
 describe('mergeProfiles', () => {
   it('adds counts and draws the sample in proportion to the windows', () => {
-    const a = profileColumn('x', Array.from({ length: 3000 }, () => 0), { maxSample: 1000 });
-    const b = profileColumn('x', Array.from({ length: 1000 }, () => 1), { maxSample: 1000 });
+    const a = profileColumn(
+      'x',
+      Array.from({ length: 3000 }, () => 0),
+      { maxSample: 1000 },
+    );
+    const b = profileColumn(
+      'x',
+      Array.from({ length: 1000 }, () => 1),
+      { maxSample: 1000 },
+    );
     const merged = mergeProfiles(a, b, { maxSample: 1000 });
     expect(merged.count).toBe(4000);
     expect(merged.sample).toHaveLength(1000);

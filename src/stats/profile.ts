@@ -39,12 +39,18 @@ export interface ProfileOptions {
   readonly seed: number;
 }
 
-export const DEFAULT_PROFILE_OPTIONS: Readonly<ProfileOptions> = Object.freeze({ maxSample: 10_000, maxCategories: 1000, seed: 1 });
+export const DEFAULT_PROFILE_OPTIONS: Readonly<ProfileOptions> = Object.freeze({
+  maxSample: 10_000,
+  maxCategories: 1000,
+  seed: 1,
+});
 
 function resolveOptions(options: Partial<ProfileOptions>): ProfileOptions {
   const resolved = { ...DEFAULT_PROFILE_OPTIONS, ...options };
-  if (!Number.isInteger(resolved.maxSample) || resolved.maxSample < 1) throw invalid(`maxSample must be a positive integer (got ${resolved.maxSample})`);
-  if (!Number.isInteger(resolved.maxCategories) || resolved.maxCategories < 1) throw invalid(`maxCategories must be a positive integer (got ${resolved.maxCategories})`);
+  if (!Number.isInteger(resolved.maxSample) || resolved.maxSample < 1)
+    throw invalid(`maxSample must be a positive integer (got ${resolved.maxSample})`);
+  if (!Number.isInteger(resolved.maxCategories) || resolved.maxCategories < 1)
+    throw invalid(`maxCategories must be a positive integer (got ${resolved.maxCategories})`);
   return resolved;
 }
 
@@ -142,7 +148,16 @@ export class ProfileBuilder {
       const name = String(key);
       merged.set(name, (merged.get(name) ?? 0) + count);
     }
-    return finishProfile(this.name, this.kind, this.count, this.nulls, this.kind === 'numeric' ? [...this.sample] : [], merged, this.overflow, this.options.maxCategories);
+    return finishProfile(
+      this.name,
+      this.kind,
+      this.count,
+      this.nulls,
+      this.kind === 'numeric' ? [...this.sample] : [],
+      merged,
+      this.overflow,
+      this.options.maxCategories,
+    );
   }
 }
 
@@ -198,7 +213,11 @@ function drawWithoutReplacement(values: readonly number[], k: number, random: ()
  * exact counts. Either side categorical makes the result categorical. Both must profile the same
  * column name (INVALID_ARGUMENT otherwise).
  */
-export function mergeProfiles(a: ColumnProfile, b: ColumnProfile, options: Partial<ProfileOptions> = {}): ColumnProfile {
+export function mergeProfiles(
+  a: ColumnProfile,
+  b: ColumnProfile,
+  options: Partial<ProfileOptions> = {},
+): ColumnProfile {
   if (a.name !== b.name) throw invalid(`mergeProfiles: cannot merge column "${a.name}" with column "${b.name}"`);
   const resolved = resolveOptions(options);
   const kind: ColumnKind = a.kind === 'categorical' || b.kind === 'categorical' ? 'categorical' : 'numeric';
@@ -217,7 +236,19 @@ export function mergeProfiles(a: ColumnProfile, b: ColumnProfile, options: Parti
     const total = a.count + b.count;
     let fromA = total === 0 ? 0 : Math.round((size * a.count) / total);
     fromA = Math.min(Math.max(fromA, size - b.sample.length), a.sample.length);
-    sample = [...drawWithoutReplacement(a.sample, fromA, random), ...drawWithoutReplacement(b.sample, size - fromA, random)];
+    sample = [
+      ...drawWithoutReplacement(a.sample, fromA, random),
+      ...drawWithoutReplacement(b.sample, size - fromA, random),
+    ];
   }
-  return finishProfile(a.name, kind, a.count + b.count, a.nulls + b.nulls, sample, counts, overflow, resolved.maxCategories);
+  return finishProfile(
+    a.name,
+    kind,
+    a.count + b.count,
+    a.nulls + b.nulls,
+    sample,
+    counts,
+    overflow,
+    resolved.maxCategories,
+  );
 }

@@ -20,13 +20,16 @@ interface Reference {
 const reference = loadReference<Reference>();
 
 describe('numeric PSI over reference-quantile bins (numpy reference)', () => {
-  it.each(reference.psiNumeric)('$name', ({ reference: ref, current, bins, cuts, referenceShares, currentShares, value }) => {
-    const result = psi(generate(ref), generate(current), { bins });
-    expect(result.cuts).toEqual(cuts);
-    result.referenceShares.forEach((share, i) => expectClose(share, referenceShares[i]!, 1e-15, 1e-17));
-    result.currentShares.forEach((share, i) => expectClose(share, currentShares[i]!, 1e-15, 1e-17));
-    expectClose(result.value, value, 1e-12, 1e-15);
-  });
+  it.each(reference.psiNumeric)(
+    '$name',
+    ({ reference: ref, current, bins, cuts, referenceShares, currentShares, value }) => {
+      const result = psi(generate(ref), generate(current), { bins });
+      expect(result.cuts).toEqual(cuts);
+      result.referenceShares.forEach((share, i) => expectClose(share, referenceShares[i]!, 1e-15, 1e-17));
+      result.currentShares.forEach((share, i) => expectClose(share, currentShares[i]!, 1e-15, 1e-17));
+      expectClose(result.value, value, 1e-12, 1e-15);
+    },
+  );
 
   it('gives a heavily tied column one bin for the tie instead of empty or duplicate bins', () => {
     const tied = [...new Array<number>(900).fill(0), ...Array.from({ length: 100 }, (_, i) => i + 1)];

@@ -103,7 +103,12 @@ function categoricalPsi(reference: CategoryCounts, current: CategoryCounts): Cat
   const aligned = alignCounts(reference, current);
   const referenceShares = toShares(aligned.reference, aligned.referenceTotal);
   const currentShares = toShares(aligned.current, aligned.currentTotal);
-  return { value: psiFromShares(referenceShares, currentShares), categories: aligned.categories, referenceShares, currentShares };
+  return {
+    value: psiFromShares(referenceShares, currentShares),
+    categories: aligned.categories,
+    referenceShares,
+    currentShares,
+  };
 }
 
 function isNumeric(values: ArrayLike<number> | CategoryCounts): values is ArrayLike<number> {
@@ -121,14 +126,19 @@ function isNumeric(values: ArrayLike<number> | CategoryCounts): values is ArrayL
  * psi([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]).value; // ≈ 4.35
  * psi({ a: 50, b: 50 }, { a: 70, b: 30 }).value;                                       // ≈ 0.1695
  */
-export function psi(reference: ArrayLike<number>, current: ArrayLike<number>, options?: { bins?: number }): NumericPsiResult;
+export function psi(
+  reference: ArrayLike<number>,
+  current: ArrayLike<number>,
+  options?: { bins?: number },
+): NumericPsiResult;
 export function psi(reference: CategoryCounts, current: CategoryCounts): CategoricalPsiResult;
 export function psi(
   reference: ArrayLike<number> | CategoryCounts,
   current: ArrayLike<number> | CategoryCounts,
   options: { bins?: number } = {},
 ): NumericPsiResult | CategoricalPsiResult {
-  if (isNumeric(reference) && isNumeric(current)) return numericPsi(reference, current, options.bins ?? DEFAULT_PSI_BINS);
+  if (isNumeric(reference) && isNumeric(current))
+    return numericPsi(reference, current, options.bins ?? DEFAULT_PSI_BINS);
   if (!isNumeric(reference) && !isNumeric(current)) return categoricalPsi(reference, current);
   throw invalid('psi: pass two numeric samples or two category count tables');
 }

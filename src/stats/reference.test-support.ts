@@ -94,7 +94,12 @@ export function normalSample(seed: number, n: number, loc = 0, scale = 1): numbe
  * Assert |actual − expected| <= max(relative · |expected|, absolute). Fails on NaN, on a missing
  * value, and when the expected value is null but the actual is not (or the reverse).
  */
-export function expectClose(actual: number | null | undefined, expected: number | null, relative = 1e-9, absolute = 1e-300): void {
+export function expectClose(
+  actual: number | null | undefined,
+  expected: number | null,
+  relative = 1e-9,
+  absolute = 1e-300,
+): void {
   if (expected === null) {
     expect(actual).toBeNull();
     return;
@@ -104,6 +109,8 @@ export function expectClose(actual: number | null | undefined, expected: number 
   expect(Number.isNaN(value)).toBe(false);
   const tolerance = Math.max(relative * Math.abs(expected), absolute);
   if (!(Math.abs(value - expected) <= tolerance)) {
-    expect.fail(`expected ${value} to be within ${tolerance} of ${expected} (difference ${Math.abs(value - expected)})`);
+    expect.fail(
+      `expected ${value} to be within ${tolerance} of ${expected} (difference ${Math.abs(value - expected)})`,
+    );
   }
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from './random.js';
-import { generate, generateCategories, loadReference, type CategorySpec, type DataSpec } from './reference.test-support.js';
+import {
+  generate,
+  generateCategories,
+  loadReference,
+  type CategorySpec,
+  type DataSpec,
+} from './reference.test-support.js';
 
 type Check =
   | { spec: Exclude<DataSpec, number[]>; head: number[]; total: number }

@@ -27,7 +27,10 @@ export interface RegressionMetrics {
  * @example
  * regressionMetrics({ actual: [3, -0.5, 2, 7], predicted: [2.5, 0, 2, 8] }); // { mae: 0.5, rmse: 0.612…, r2: 0.9486… }
  */
-export function regressionMetrics(input: { readonly actual: ArrayLike<number>; readonly predicted: ArrayLike<number> }): RegressionMetrics {
+export function regressionMetrics(input: {
+  readonly actual: ArrayLike<number>;
+  readonly predicted: ArrayLike<number>;
+}): RegressionMetrics {
   const { actual, predicted } = input;
   assertSameLength(actual, predicted, 'regressionMetrics');
   const n = actual.length;
@@ -37,7 +40,8 @@ export function regressionMetrics(input: { readonly actual: ArrayLike<number>; r
   for (let i = 0; i < n; i++) {
     const y = actual[i]!;
     const yHat = predicted[i]!;
-    if (!Number.isFinite(y) || !Number.isFinite(yHat)) throw invalid(`regressionMetrics: values must be finite (index ${i})`);
+    if (!Number.isFinite(y) || !Number.isFinite(yHat))
+      throw invalid(`regressionMetrics: values must be finite (index ${i})`);
     absolute[i] = Math.abs(y - yHat);
     squared[i] = (y - yHat) ** 2;
     if (y !== actual[0]) constant = false;

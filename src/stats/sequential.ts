@@ -62,7 +62,9 @@ export function growthbookRho(alpha: number, tuning: number): number {
  * @example
  * growthbookConfidenceSequence({ estimate: 0.02, standardError: 0.005, totalN: 20_000 }).ci; // ≈ [0.0044, 0.0356]
  */
-export function growthbookConfidenceSequence(options: ConfidenceSequenceOptions): SequentialLook & { readonly rho: number } {
+export function growthbookConfidenceSequence(
+  options: ConfidenceSequenceOptions,
+): SequentialLook & { readonly rho: number } {
   const { estimate, standardError, totalN } = options;
   const alpha = options.alpha ?? 0.05;
   const tuning = options.tuning ?? DEFAULT_SEQUENTIAL_TUNING;
@@ -73,10 +75,21 @@ export function growthbookConfidenceSequence(options: ConfidenceSequenceOptions)
   const rho = growthbookRho(alpha, tuning);
   const spread = totalN * rho * rho + 1;
   const perObservationSd = standardError * Math.sqrt(totalN);
-  const halfWidth = perObservationSd * Math.sqrt((2 * spread * Math.log(Math.sqrt(spread) / alpha)) / (totalN * rho) ** 2);
-  const standardised = standardError > 0 ? (totalN * estimate * estimate) / (standardError * standardError) : estimate === 0 ? 0 : Number.POSITIVE_INFINITY;
+  const halfWidth =
+    perObservationSd * Math.sqrt((2 * spread * Math.log(Math.sqrt(spread) / alpha)) / (totalN * rho) ** 2);
+  const standardised =
+    standardError > 0
+      ? (totalN * estimate * estimate) / (standardError * standardError)
+      : estimate === 0
+        ? 0
+        : Number.POSITIVE_INFINITY;
   const logE = (rho * rho * standardised) / (2 * spread) - 0.5 * Math.log(spread);
-  return { ci: [estimate - halfWidth, estimate + halfWidth], eValue: Math.exp(logE), pValue: Math.min(1, Math.exp(-logE)), rho };
+  return {
+    ci: [estimate - halfWidth, estimate + halfWidth],
+    eValue: Math.exp(logE),
+    pValue: Math.min(1, Math.exp(-logE)),
+    rho,
+  };
 }
 
 export interface MsprtOptions {
@@ -123,8 +136,11 @@ export function msprtNormal(options: MsprtOptions): MsprtResult {
   if (!(mixingVariance > 0)) throw invalid(`the mSPRT mixing variance must be positive (got ${mixingVariance})`);
   const spread = variance + n * mixingVariance;
   const shift = meanDifference - theta0;
-  const logLikelihoodRatio = 0.5 * Math.log(variance / spread) + (n * n * mixingVariance * shift * shift) / (2 * variance * spread);
-  const halfWidth = Math.sqrt(((2 * variance * spread) / (n * n * mixingVariance)) * Math.log(Math.sqrt(spread / variance) / alpha));
+  const logLikelihoodRatio =
+    0.5 * Math.log(variance / spread) + (n * n * mixingVariance * shift * shift) / (2 * variance * spread);
+  const halfWidth = Math.sqrt(
+    ((2 * variance * spread) / (n * n * mixingVariance)) * Math.log(Math.sqrt(spread / variance) / alpha),
+  );
   return {
     logLikelihoodRatio,
     eValue: Math.exp(logLikelihoodRatio),
@@ -155,7 +171,8 @@ export function msprtMixingVariance(options: MixingVarianceOptions): number {
   const alpha = options.alpha ?? 0.05;
   assertAlpha(alpha);
   const { variance, truncation } = options;
-  if (!(variance > 0) || !(truncation > 0)) throw invalid(`variance and truncation must be positive (got ${variance} and ${truncation})`);
+  if (!(variance > 0) || !(truncation > 0))
+    throw invalid(`variance and truncation must be positive (got ${variance} and ${truncation})`);
   const b = (2 * Math.log(1 / alpha)) / Math.sqrt(truncation * variance);
   const tail = normalSf(b);
   const density = Math.exp(-0.5 * b * b) / Math.sqrt(2 * Math.PI);
@@ -193,7 +210,10 @@ export type SequentialCarry = LookLike & Partial<Pick<SequentialState, 'looks' |
  * let state = nextSequentialState(null, compareArms(control, treatment, { kind: 'proportion' }));
  * state = nextSequentialState(state, compareArms(control2, treatment2, { kind: 'proportion' }));
  */
-export function nextSequentialState(previous: SequentialCarry | null, look: LookLike | { readonly sequential: LookLike }): SequentialState {
+export function nextSequentialState(
+  previous: SequentialCarry | null,
+  look: LookLike | { readonly sequential: LookLike },
+): SequentialState {
   const current = 'sequential' in look ? look.sequential : look;
   if (previous === null) return { ci: current.ci, pValue: current.pValue, looks: 1, disjointLooks: 0 };
   const low = Math.max(previous.ci[0], current.ci[0]);

@@ -26,7 +26,8 @@ function entriesOf(counts: CategoryCounts): [string, number][] {
 function toCountMap(counts: CategoryCounts, what: string): Map<string, number> {
   const map = new Map<string, number>();
   for (const [key, count] of entriesOf(counts)) {
-    if (!(Number.isFinite(count) && count >= 0)) throw invalid(`${what}: count of "${key}" must be a finite non-negative number (got ${count})`);
+    if (!(Number.isFinite(count) && count >= 0))
+      throw invalid(`${what}: count of "${key}" must be a finite non-negative number (got ${count})`);
     if (count > 0) map.set(key, (map.get(key) ?? 0) + count);
   }
   return map;

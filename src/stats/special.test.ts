@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { kolmogorovSf, kstwoSf, smirnovSf } from './kolmogorov.js';
 import { expectClose, loadReference } from './reference.test-support.js';
-import { chiSquareSf, erf, erfc, logGamma, normalCdf, normalSf, regularizedGammaP, regularizedGammaQ } from './special.js';
+import {
+  chiSquareSf,
+  erf,
+  erfc,
+  logGamma,
+  normalCdf,
+  normalSf,
+  regularizedGammaP,
+  regularizedGammaQ,
+} from './special.js';
 
 interface Reference {
   special: {

@@ -17,7 +17,16 @@ const MAX_ITERATIONS = 100_000;
  * Coefficients B_2k / (2k (2k-1)) of Stirling's series for log Γ (Bernoulli numbers), highest
  * order first for Horner evaluation in 1/x².
  */
-export const STIRLING_COEFFICIENTS: readonly number[] = [-3617 / 122400, 1 / 156, -691 / 360360, 1 / 1188, -1 / 1680, 1 / 1260, -1 / 360, 1 / 12];
+export const STIRLING_COEFFICIENTS: readonly number[] = [
+  -3617 / 122400,
+  1 / 156,
+  -691 / 360360,
+  1 / 1188,
+  -1 / 1680,
+  1 / 1260,
+  -1 / 360,
+  1 / 12,
+];
 
 /**
  * log Γ(x) for x > 0 (scipy.special.gammaln on the positive axis).

@@ -27,17 +27,25 @@ export interface SrmResult {
  * @example
  * sampleRatioMismatch([5_100, 4_900], [50, 50]); // { chiSquare: 4, df: 1, pValue: ≈0.0455, mismatch: false }
  */
-export function sampleRatioMismatch(observed: readonly number[], weights: readonly number[], threshold = DEFAULT_SRM_THRESHOLD): SrmResult {
-  if (observed.length !== weights.length) throw invalid(`SRM: ${observed.length} observed counts for ${weights.length} weights`);
+export function sampleRatioMismatch(
+  observed: readonly number[],
+  weights: readonly number[],
+  threshold = DEFAULT_SRM_THRESHOLD,
+): SrmResult {
+  if (observed.length !== weights.length)
+    throw invalid(`SRM: ${observed.length} observed counts for ${weights.length} weights`);
   if (observed.length < 2) throw invalid('SRM: need at least two arms');
-  if (!(threshold > 0 && threshold < 1)) throw invalid(`SRM: the threshold must lie strictly between 0 and 1 (got ${threshold})`);
+  if (!(threshold > 0 && threshold < 1))
+    throw invalid(`SRM: the threshold must lie strictly between 0 and 1 (got ${threshold})`);
   let total = 0;
   let weightTotal = 0;
   for (let i = 0; i < observed.length; i++) {
     const count = observed[i]!;
     const weight = weights[i]!;
-    if (!(Number.isFinite(count) && count >= 0)) throw invalid(`SRM: observed counts must be finite and non-negative (arm ${i} is ${count})`);
-    if (!(Number.isFinite(weight) && weight > 0)) throw invalid(`SRM: weights must be finite and positive (arm ${i} is ${weight})`);
+    if (!(Number.isFinite(count) && count >= 0))
+      throw invalid(`SRM: observed counts must be finite and non-negative (arm ${i} is ${count})`);
+    if (!(Number.isFinite(weight) && weight > 0))
+      throw invalid(`SRM: weights must be finite and positive (arm ${i} is ${weight})`);
     total += count;
     weightTotal += weight;
   }

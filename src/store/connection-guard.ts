@@ -11,7 +11,14 @@
  * - probes by itself once a second while down (one probe at a time), and lets callers through
  *   again as soon as one succeeds.
  */
-import type { CompiledQuery, DatabaseConnection, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely';
+import type {
+  CompiledQuery,
+  DatabaseConnection,
+  Driver,
+  QueryCompiler,
+  QueryResult,
+  TransactionSettings,
+} from 'kysely';
 import { SlipwayError } from '../core/errors.js';
 import { isConnectionError } from './database-errors.js';
 
@@ -74,7 +81,10 @@ export class ConnectionGuard {
    */
   admit(): void {
     if (this.#downSince === undefined) return;
-    throw this.#unavailable(`PostgreSQL at ${this.where} is unreachable since ${new Date(this.#downSince).toISOString()}: ${this.#reason ?? 'unknown'}`, this.#lastError);
+    throw this.#unavailable(
+      `PostgreSQL at ${this.where} is unreachable since ${new Date(this.#downSince).toISOString()}: ${this.#reason ?? 'unknown'}`,
+      this.#lastError,
+    );
   }
 
   /** The server answered (a result, or a statement error: either way it is reachable). */
@@ -114,7 +124,10 @@ export class ConnectionGuard {
   }
 
   #unavailable(message: string, cause?: unknown): SlipwayError {
-    return new SlipwayError('UNAVAILABLE', message, { retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, ...(cause === undefined ? {} : { cause }) });
+    return new SlipwayError('UNAVAILABLE', message, {
+      retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+      ...(cause === undefined ? {} : { cause }),
+    });
   }
 
   #startProbing(): void {
@@ -123,10 +136,12 @@ export class ConnectionGuard {
     this.#probeTimer = setInterval(() => {
       if (this.#probing) return;
       this.#probing = true;
-      probe().then(
-        () => this.succeeded(),
-        (error: unknown) => this.failed(error, true),
-      ).finally(() => (this.#probing = false));
+      probe()
+        .then(
+          () => this.succeeded(),
+          (error: unknown) => this.failed(error, true),
+        )
+        .finally(() => (this.#probing = false));
     }, PROBE_INTERVAL_MS);
     this.#probeTimer.unref();
   }
@@ -154,11 +169,19 @@ class GuardedDriver implements Driver {
     return this.#call(async () => this.inner.savepoint?.(unwrap(connection), name, compile));
   }
 
-  rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+  rollbackToSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
     return this.#call(async () => this.inner.rollbackToSavepoint?.(unwrap(connection), name, compile));
   }
 
-  releaseSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+  releaseSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
     return this.#call(async () => this.inner.releaseSavepoint?.(unwrap(connection), name, compile));
   }
 

@@ -31,14 +31,34 @@ export function isRetryableWriteError(error: unknown): boolean {
  * query_timeout). The statement itself may be fine; the same call may succeed later.
  */
 const CONNECTION_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
 ]);
-const CONNECTION_MESSAGES = /Connection terminated|timeout expired|Query read timeout|not queryable|connection has been discarded|Client was closed|Connection refused/i;
+const CONNECTION_MESSAGES =
+  /Connection terminated|timeout expired|Query read timeout|not queryable|connection has been discarded|Client was closed|Connection refused/i;
 
 /** The error, or an error in its `cause` chain, is a connection failure (see CONNECTION_CODES). */
 export function isConnectionError(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = error, depth = 0;
+    typeof e === 'object' && e !== null && depth < 6;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = codeOf(e);
     if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
     const message = (e as { message?: unknown }).message;

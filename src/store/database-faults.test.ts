@@ -58,7 +58,12 @@ describe.skipIf(postgres.skipReason !== undefined)('PostgreSQL through a faulty 
 
   it('a cut under queries in flight fails them with UNAVAILABLE, does not crash the process, and the pool connects again', async () => {
     const database = await open();
-    const queries = Array.from({ length: 5 }, () => sql`select pg_sleep(3)`.execute(database.db).then(() => 'answered', (error: unknown) => error));
+    const queries = Array.from({ length: 5 }, () =>
+      sql`select pg_sleep(3)`.execute(database.db).then(
+        () => 'answered',
+        (error: unknown) => error,
+      ),
+    );
     // Every query holds its own connection through the proxy (client + server side each).
     await until(() => proxy.open >= 10, 'five connections in flight');
     expect(proxy.cutAll()).toBeGreaterThanOrEqual(5);
@@ -83,7 +88,14 @@ describe.skipIf(postgres.skipReason !== undefined)('PostgreSQL through a faulty 
     // The pooled connection was cut with the pause: a query on it fails as cut, the next connect is refused.
     const first = await rejection(sql`select 1`.execute(database.db), 'UNAVAILABLE');
     expect(first.retryAfterSeconds).toBeGreaterThan(0);
-    await until(async () => (await sql`select 1`.execute(database.db).then(() => true, () => true)) && !database.health().up, 'a refused connect');
+    await until(
+      async () =>
+        (await sql`select 1`.execute(database.db).then(
+          () => true,
+          () => true,
+        )) && !database.health().up,
+      'a refused connect',
+    );
     const health = database.health();
     expect(health.up).toBe(false);
     expect(health.downSince).toBeGreaterThanOrEqual(before);

@@ -96,7 +96,11 @@ export function openDatabaseFromConfig(config: SlipwayConfig): Promise<Database>
 export function databaseOptionsFromConfig(config: SlipwayConfig): OpenDatabaseOptions {
   return config.databaseUrl === undefined
     ? { sqlitePath: path.join(config.home, 'slipway.db') }
-    : { postgresUrl: config.databaseUrl, connectTimeoutMs: config.databaseConnectTimeoutMs, queryTimeoutMs: config.databaseQueryTimeoutMs };
+    : {
+        postgresUrl: config.databaseUrl,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        queryTimeoutMs: config.databaseQueryTimeoutMs,
+      };
 }
 
 async function openSqlite(file: string): Promise<Database> {
@@ -128,7 +132,9 @@ async function openPostgres(url: string, schema: string | undefined, options: Op
     ...(schema === undefined ? {} : { options: `-c search_path="${schema}"` }),
     connectionTimeoutMillis: connectTimeoutMs,
     keepAlive: true,
-    ...(queryTimeoutMs > 0 ? { statement_timeout: queryTimeoutMs, query_timeout: queryTimeoutMs + QUERY_TIMEOUT_GRACE_MS } : {}),
+    ...(queryTimeoutMs > 0
+      ? { statement_timeout: queryTimeoutMs, query_timeout: queryTimeoutMs + QUERY_TIMEOUT_GRACE_MS }
+      : {}),
   });
   // pg clients emit 'error' when their connection dies. The pool listens only while a client is
   // idle; a client checked out for a query (or a transaction) has no listener then, and an
@@ -155,15 +161,26 @@ async function openPostgres(url: string, schema: string | undefined, options: Op
   let migrationSchema: string;
   try {
     if (schema !== undefined) await createSchema(db, schema);
-    migrationSchema = schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public';
+    migrationSchema =
+      schema ??
+      (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ??
+      'public';
   } catch (error) {
     await db.destroy();
-    const timedOut = /timeout/i.test(messageOf(error)) ? ` (no answer within ${connectTimeoutMs} ms, SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS)` : '';
+    const timedOut = /timeout/i.test(messageOf(error))
+      ? ` (no answer within ${connectTimeoutMs} ms, SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS)`
+      : '';
     const cause = error instanceof SlipwayError && error.cause !== undefined ? error.cause : error;
     if (error instanceof SlipwayError && error.code !== 'UNAVAILABLE') throw error;
-    throw new SlipwayError('UNAVAILABLE', `cannot reach PostgreSQL at ${where}: ${messageOf(cause)}${timedOut}`, { cause: error });
+    throw new SlipwayError('UNAVAILABLE', `cannot reach PostgreSQL at ${where}: ${messageOf(cause)}${timedOut}`, {
+      cause: error,
+    });
   }
-  return { ...(await migrated(db, 'postgres', migrationSchema)), health: () => guard.health(), onHealthChange: (listener) => guard.onChange(listener) };
+  return {
+    ...(await migrated(db, 'postgres', migrationSchema)),
+    health: () => guard.health(),
+    onHealthChange: (listener) => guard.onChange(listener),
+  };
 }
 
 async function createSchema(db: Kysely<DatabaseSchema>, schema: string): Promise<void> {
@@ -176,7 +193,11 @@ async function createSchema(db: Kysely<DatabaseSchema>, schema: string): Promise
   }
 }
 
-async function migrated(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, migrationSchema: string | undefined): Promise<Database> {
+async function migrated(
+  db: Kysely<DatabaseSchema>,
+  dialect: SqlDialectName,
+  migrationSchema: string | undefined,
+): Promise<Database> {
   for (let attempt = 1; ; attempt++) {
     try {
       await migrateToLatest(db, dialect, migrationSchema);
@@ -238,7 +259,11 @@ function messageOf(error: unknown): string {
 
 /** The PostgreSQL error code behind a (wrapped) error, if any. */
 function causeCode(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = error, depth = 0;
+    e !== undefined && e !== null && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
   }
@@ -253,7 +278,10 @@ function causeCode(error: unknown): string | undefined {
  * again on their next round. For the request thread's periodic writes (traffic counters, shadow
  * results). PostgreSQL: an ordinary transaction.
  */
-export async function writeWithoutWaiting<T>(database: Database, work: (trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T> {
+export async function writeWithoutWaiting<T>(
+  database: Database,
+  work: (trx: Transaction<DatabaseSchema>) => Promise<T>,
+): Promise<T> {
   const { sqlite } = database;
   if (sqlite === undefined) return database.db.transaction().execute(work);
   // One connection for the pragma and the transaction (Kysely's connection lock is held throughout).

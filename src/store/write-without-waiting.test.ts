@@ -19,21 +19,35 @@ describe('writeWithoutWaiting on SQLite', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  const row = (revision: number) => ({ deployment: 'd', revision, spec: '{}', why: null, source: 'user', created_ms: 1 });
+  const row = (revision: number) => ({
+    deployment: 'd',
+    revision,
+    spec: '{}',
+    why: null,
+    source: 'user',
+    created_ms: 1,
+  });
 
   it('gives up at once while another connection holds the write lock, then writes once it is free, and leaves the busy timeout as it was', async () => {
     // Another connection (as the prediction log's writer thread has) takes the write lock.
     const other = new BetterSqlite3(path.join(folder, 'slipway.db'));
     other.prepare('BEGIN IMMEDIATE').run();
     const started = performance.now();
-    const error = await writeWithoutWaiting(database, (trx) => trx.insertInto('deployment_revisions').values(row(1)).execute()).then(() => undefined, (e: unknown) => e);
+    const error = await writeWithoutWaiting(database, (trx) =>
+      trx.insertInto('deployment_revisions').values(row(1)).execute(),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(performance.now() - started).toBeLessThan(500);
     expect(isRetryableWriteError(error)).toBe(true);
     expect((error as { code: string }).code).toBe('SQLITE_BUSY');
     other.prepare('COMMIT').run();
     other.close();
     await writeWithoutWaiting(database, (trx) => trx.insertInto('deployment_revisions').values(row(2)).execute());
-    expect((await database.db.selectFrom('deployment_revisions').select('revision').execute()).map((r) => r.revision)).toEqual([2]);
+    expect(
+      (await database.db.selectFrom('deployment_revisions').select('revision').execute()).map((r) => r.revision),
+    ).toEqual([2]);
     expect(database.sqlite!.pragma('busy_timeout', { simple: true })).toBe(5000);
   });
 });

@@ -15,7 +15,12 @@ const ONNX_NOTE = 'BYTES inputs of this model are ONNX strings, which carry UTF-
 
 describe('raw BYTES in: strict UTF-8, no NUL', () => {
   it('round-trips valid UTF-8 byte for byte (BOM kept, nothing normalised)', () => {
-    const values = tensorFromBytes('input "x"', 'BYTES', [TRICKY_VALID.length], lengthPrefixed(TRICKY_VALID)) as string[];
+    const values = tensorFromBytes(
+      'input "x"',
+      'BYTES',
+      [TRICKY_VALID.length],
+      lengthPrefixed(TRICKY_VALID),
+    ) as string[];
     expect(values[0]).toBe('\ufeffred');
     expect(values.map((s) => Buffer.from(s, 'utf8'))).toEqual(TRICKY_VALID);
     expect(Buffer.from(tensorToBytes({ datatype: 'BYTES', data: values }))).toEqual(lengthPrefixed(TRICKY_VALID));
@@ -29,7 +34,11 @@ describe('raw BYTES in: strict UTF-8, no NUL', () => {
     ['an encoded surrogate (CESU-8)', [0x41, 0xed, 0xa0, 0x80], 'byte 0xed at offset 1'],
     ['a code point past U+10FFFF', [0xf4, 0x90, 0x80, 0x80], 'byte 0xf4 at offset 0'],
     ['a lone continuation byte', [0x80], 'byte 0x80 at offset 0'],
-    ['a bad byte in a long element (the native-scan path)', [...Buffer.from('b'.repeat(300)), 0xfe], 'byte 0xfe at offset 300'],
+    [
+      'a bad byte in a long element (the native-scan path)',
+      [...Buffer.from('b'.repeat(300)), 0xfe],
+      'byte 0xfe at offset 300',
+    ],
   ])('refuses %s naming the input, element and byte', (_, bad, where) => {
     const elements = [Buffer.from('ok'), Buffer.from('fine'), Buffer.from('é'), Buffer.from(bad)];
     expect(() => tensorFromBytes('input "x"', 'BYTES', [4], lengthPrefixed(elements))).toThrow(
@@ -42,16 +51,25 @@ describe('raw BYTES in: strict UTF-8, no NUL', () => {
     ['after multi-byte text', Buffer.from('é\u0000x')], // offset counts bytes: é is 2
     ['in a long element', Buffer.from(`ab\u0000${'z'.repeat(300)}`)],
   ])('refuses a NUL (%s) with its byte offset', (_, element) => {
-    expect(() => tensorFromBytes('input "x"', 'BYTES', [4], lengthPrefixed([Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), element]))).toThrow(
-      'input "x": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry',
-    );
+    expect(() =>
+      tensorFromBytes(
+        'input "x"',
+        'BYTES',
+        [4],
+        lengthPrefixed([Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), element]),
+      ),
+    ).toThrow('input "x": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry');
   });
 
   it('reports whichever problem comes first in the element', () => {
     const element = Buffer.from([0x61, 0xff, 0x00]);
-    expect(() => decodeBytesElement(element, 0, 3, 'input "x"', 0)).toThrow('input "x": element 0 is not valid UTF-8 (byte 0xff at offset 1)');
+    expect(() => decodeBytesElement(element, 0, 3, 'input "x"', 0)).toThrow(
+      'input "x": element 0 is not valid UTF-8 (byte 0xff at offset 1)',
+    );
     const nulFirst = Buffer.from([0x00, 0xff]);
-    expect(() => decodeBytesElement(nulFirst, 0, 2, 'input "x"', 0)).toThrow('input "x": element 0 contains a NUL byte at offset 0');
+    expect(() => decodeBytesElement(nulFirst, 0, 2, 'input "x"', 0)).toThrow(
+      'input "x": element 0 contains a NUL byte at offset 0',
+    );
   });
 
   it('accepts exactly what a fatal TextDecoder accepts, on both paths (every 1- and 2-byte input, 30,000 random longer ones)', () => {
@@ -64,7 +82,11 @@ describe('raw BYTES in: strict UTF-8, no NUL', () => {
     for (let n = 0; n < 30_000; n++) {
       const length = 3 + (n % 3);
       // Mostly lead and continuation bytes, where the table's edges are.
-      inputs.push(Buffer.from(Array.from({ length }, (_, i) => (i === 0 ? 0xc0 + (nextByte() % 0x40) : 0x70 + (nextByte() % 0x60)))));
+      inputs.push(
+        Buffer.from(
+          Array.from({ length }, (_, i) => (i === 0 ? 0xc0 + (nextByte() % 0x40) : 0x70 + (nextByte() % 0x60))),
+        ),
+      );
     }
     let disagreements = 0;
     for (const bytes of inputs) {
@@ -75,7 +97,10 @@ describe('raw BYTES in: strict UTF-8, no NUL', () => {
         expected = undefined;
       }
       // As it stands (the byte loop), and after 300 ASCII bytes (toString and native scans).
-      for (const [view, want] of [[bytes, expected], [Buffer.concat([long, bytes]), expected === undefined ? undefined : `${'L'.repeat(300)}${expected}`]] as const) {
+      for (const [view, want] of [
+        [bytes, expected],
+        [Buffer.concat([long, bytes]), expected === undefined ? undefined : `${'L'.repeat(300)}${expected}`],
+      ] as const) {
         let got: string | undefined;
         try {
           got = decodeBytesElement(view, 0, view.byteLength, 'x', 0, 'any-utf8');
@@ -91,7 +116,9 @@ describe('raw BYTES in: strict UTF-8, no NUL', () => {
   it("keeps a NUL under the 'any-utf8' rule (stored model outputs) but still refuses invalid UTF-8", () => {
     const view = Buffer.from('a\u0000b');
     expect(decodeBytesElement(view, 0, 3, 'tensor "y"', 0, 'any-utf8')).toBe('a\u0000b');
-    expect(() => decodeBytesElement(Buffer.from([0x61, 0xff]), 0, 2, 'tensor "y"', 0, 'any-utf8')).toThrow('tensor "y": element 0 is not valid UTF-8 (byte 0xff at offset 1)');
+    expect(() => decodeBytesElement(Buffer.from([0x61, 0xff]), 0, 2, 'tensor "y"', 0, 'any-utf8')).toThrow(
+      'tensor "y": element 0 is not valid UTF-8 (byte 0xff at offset 1)',
+    );
   });
 });
 
@@ -104,17 +131,35 @@ describe('JSON strings in: no NUL, no lone surrogate', () => {
   });
 
   it.each([
-    ['a NUL', ['a', 'b', 'c', 'é\u0000x'], 'input "x": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry'],
-    ['a lone high surrogate', ['a', 'b', 'c', 'ab\ud800'], `input "x": element 3 has a lone surrogate (\\ud800) at index 2, which has no UTF-8 form; ${ONNX_NOTE}`],
-    ['a lone low surrogate', ['a', 'b', 'c', '\udc00😀'], `input "x": element 3 has a lone surrogate (\\udc00) at index 0, which has no UTF-8 form; ${ONNX_NOTE}`],
-    ['reversed surrogates', ['a', 'b', 'c', '\ude00\ud83d'], `input "x": element 3 has a lone surrogate (\\ude00) at index 0, which has no UTF-8 form; ${ONNX_NOTE}`],
+    [
+      'a NUL',
+      ['a', 'b', 'c', 'é\u0000x'],
+      'input "x": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry',
+    ],
+    [
+      'a lone high surrogate',
+      ['a', 'b', 'c', 'ab\ud800'],
+      `input "x": element 3 has a lone surrogate (\\ud800) at index 2, which has no UTF-8 form; ${ONNX_NOTE}`,
+    ],
+    [
+      'a lone low surrogate',
+      ['a', 'b', 'c', '\udc00😀'],
+      `input "x": element 3 has a lone surrogate (\\udc00) at index 0, which has no UTF-8 form; ${ONNX_NOTE}`,
+    ],
+    [
+      'reversed surrogates',
+      ['a', 'b', 'c', '\ude00\ud83d'],
+      `input "x": element 3 has a lone surrogate (\\ude00) at index 0, which has no UTF-8 form; ${ONNX_NOTE}`,
+    ],
   ])('refuses %s naming the element', (_, values, message) => {
     expect(() => decodeElements('BYTES', values, label)).toThrow(message);
   });
 
   it('names the first problem when a string has both', () => {
     expect(stringElementProblem('\ud800\u0000')).toMatch(/^has a lone surrogate \(\\ud800\) at index 0/);
-    expect(stringElementProblem('\u0000\ud800')).toBe('contains a NUL byte at offset 0, which ONNX Runtime string tensors cannot carry');
+    expect(stringElementProblem('\u0000\ud800')).toBe(
+      'contains a NUL byte at offset 0, which ONNX Runtime string tensors cannot carry',
+    );
     expect(stringElementProblem('😀')).toBeUndefined();
   });
 

@@ -41,7 +41,14 @@ const SHORT_ELEMENT = 16;
  * @throws INVALID_ARGUMENT e.g. `input "x": element 3 is not valid UTF-8 (byte 0xff at offset 5); ...`
  *   or `input "x": element 3 contains a NUL byte at offset 2, which ONNX Runtime string tensors cannot carry`
  */
-export function decodeBytesElement(view: Buffer, start: number, end: number, what: string, index: number, rule: BytesRule = 'onnx-input'): string {
+export function decodeBytesElement(
+  view: Buffer,
+  start: number,
+  end: number,
+  what: string,
+  index: number,
+  rule: BytesRule = 'onnx-input',
+): string {
   const nulIsProblem = rule === 'onnx-input';
   if (end - start <= SHORT_ELEMENT) {
     // Buffer#toString keeps a BOM and, once the bytes are known to be well-formed, changes nothing.
@@ -106,7 +113,9 @@ function elementError(view: Buffer, start: number, end: number, what: string, in
   const offset = at - start;
   const byte = view[at]!;
   if (byte === 0) return invalid(`${where} ${nulProblem(offset)}`); // 0 is never part of an ill-formed sequence
-  return invalid(`${where} is not valid UTF-8 (byte 0x${byte.toString(16).padStart(2, '0')} at offset ${offset}); ${ONNX_TEXT_ONLY}`);
+  return invalid(
+    `${where} is not valid UTF-8 (byte 0x${byte.toString(16).padStart(2, '0')} at offset ${offset}); ${ONNX_TEXT_ONLY}`,
+  );
 }
 
 /**
@@ -130,11 +139,13 @@ function firstProblem(view: Buffer, start: number, end: number, nulIsProblem: bo
     if (lead >= 0xc2 && lead <= 0xdf) length = 2;
     else if (lead >= 0xe0 && lead <= 0xef) {
       length = 3;
-      if (lead === 0xe0) low = 0xa0; // below: overlong
+      if (lead === 0xe0)
+        low = 0xa0; // below: overlong
       else if (lead === 0xed) high = 0x9f; // above: UTF-16 surrogates
     } else if (lead >= 0xf0 && lead <= 0xf4) {
       length = 4;
-      if (lead === 0xf0) low = 0x90; // below: overlong
+      if (lead === 0xf0)
+        low = 0x90; // below: overlong
       else if (lead === 0xf4) high = 0x8f; // above: past U+10FFFF
     } else return k; // a continuation byte, an overlong lead (C0, C1) or F5..FF
     if (k + length > end) return k;

@@ -30,11 +30,17 @@ export function mapColumns(
   const available = new Set(fileColumns);
   const mappings: InputMapping[] = [];
   for (const name of Object.keys(overrides)) {
-    if (!signature.inputs.some((spec) => spec.name === name)) throw invalid(`the model has no input "${name}"; its inputs are ${signature.inputs.map((s) => s.name).join(', ')}`);
+    if (!signature.inputs.some((spec) => spec.name === name))
+      throw invalid(
+        `the model has no input "${name}"; its inputs are ${signature.inputs.map((s) => s.name).join(', ')}`,
+      );
   }
   for (const spec of signature.inputs) {
     const width = innerWidth(spec);
-    if (width === undefined) throw invalid(`input "${spec.name}" has shape [${spec.shape.join(', ')}]: only [batch, k] inputs with a fixed k can be read from a table`);
+    if (width === undefined)
+      throw invalid(
+        `input "${spec.name}" has shape [${spec.shape.join(', ')}]: only [batch, k] inputs with a fixed k can be read from a table`,
+      );
     const override = overrides[spec.name];
     if (override !== undefined) {
       mappings.push({ spec, columns: checkOverride(spec.name, width, override, fileColumns) });
@@ -51,26 +57,44 @@ export function mapColumns(
     else if (width > 1 && [bracketed, underscored].some((names) => names.some((c) => available.has(c)))) {
       const names = bracketed.some((c) => available.has(c)) ? bracketed : underscored;
       const missing = names.filter((c) => !available.has(c));
-      throw invalid(`input "${spec.name}" needs columns "${names[0]}".."${names[width - 1]}"; missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}`, { column: missing[0] });
+      throw invalid(
+        `input "${spec.name}" needs columns "${names[0]}".."${names[width - 1]}"; missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}`,
+        { column: missing[0] },
+      );
     } else if (signature.inputs.length === 1) {
       const candidates = fileColumns.filter((c) => !ignore.includes(c));
       if (candidates.length < width) {
-        throw invalid(`input "${spec.name}" needs ${width} columns but the file has ${candidates.length} usable ones (${candidates.join(', ')})`);
+        throw invalid(
+          `input "${spec.name}" needs ${width} columns but the file has ${candidates.length} usable ones (${candidates.join(', ')})`,
+        );
       }
       mappings.push({ spec, columns: candidates.slice(0, width) });
     } else {
-      throw invalid(`no columns for input "${spec.name}": expected a column "${spec.name}"${width > 1 ? ` or columns "${spec.name}[0]".."${spec.name}[${width - 1}]"` : ''}`);
+      throw invalid(
+        `no columns for input "${spec.name}": expected a column "${spec.name}"${width > 1 ? ` or columns "${spec.name}[0]".."${spec.name}[${width - 1}]"` : ''}`,
+      );
     }
   }
   return mappings;
 }
 
-function checkOverride(input: string, width: number, columns: readonly string[], fileColumns: readonly string[]): readonly string[] {
+function checkOverride(
+  input: string,
+  width: number,
+  columns: readonly string[],
+  fileColumns: readonly string[],
+): readonly string[] {
   const missing = columns.find((c) => !fileColumns.includes(c));
   if (missing !== undefined) {
-    throw invalid(`missing column "${missing}" (mapped to input "${input}"); the file's columns are ${fileColumns.join(', ')}`, { column: missing });
+    throw invalid(
+      `missing column "${missing}" (mapped to input "${input}"); the file's columns are ${fileColumns.join(', ')}`,
+      { column: missing },
+    );
   }
-  if (columns.length !== width) throw invalid(`input "${input}" takes ${width} values per row but is mapped to ${columns.length} column${columns.length === 1 ? '' : 's'}`);
+  if (columns.length !== width)
+    throw invalid(
+      `input "${input}" takes ${width} values per row but is mapped to ${columns.length} column${columns.length === 1 ? '' : 's'}`,
+    );
   return columns;
 }
 
@@ -89,5 +113,8 @@ export function checkIgnoredColumns(fileColumns: readonly string[], ignore: read
   const unknown = ignore.filter((c) => !fileColumns.includes(c));
   if (unknown.length === 0) return;
   const names = unknown.map((c) => `"${c}"`).join(', ');
-  throw invalid(`ignored column${unknown.length > 1 ? 's' : ''} ${names} ${unknown.length > 1 ? 'are' : 'is'} not in the file; its columns are ${fileColumns.join(', ')}`, { column: unknown[0] });
+  throw invalid(
+    `ignored column${unknown.length > 1 ? 's' : ''} ${names} ${unknown.length > 1 ? 'are' : 'is'} not in the file; its columns are ${fileColumns.join(', ')}`,
+    { column: unknown[0] },
+  );
 }

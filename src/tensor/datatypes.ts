@@ -3,7 +3,19 @@
  * Pure data: no I/O, no ONNX Runtime types (those stay in runtime/).
  */
 export const DATATYPES = [
-  'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES',
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
 ] as const;
 
 export type Datatype = (typeof DATATYPES)[number];
@@ -14,8 +26,19 @@ export function isDatatype(value: unknown): value is Datatype {
 
 /** Bytes per element; BYTES is variable (0 here). */
 export const DATATYPE_SIZE: Readonly<Record<Datatype, number>> = {
-  BOOL: 1, UINT8: 1, UINT16: 2, UINT32: 4, UINT64: 8, INT8: 1, INT16: 2, INT32: 4, INT64: 8,
-  FP16: 2, FP32: 4, FP64: 8, BYTES: 0,
+  BOOL: 1,
+  UINT8: 1,
+  UINT16: 2,
+  UINT32: 4,
+  UINT64: 8,
+  INT8: 1,
+  INT16: 2,
+  INT32: 4,
+  INT64: 8,
+  FP16: 2,
+  FP32: 4,
+  FP64: 8,
+  BYTES: 0,
 };
 
 /** The name, datatype and shape of one model input or output. `-1` marks a variable (symbolic) dimension. */

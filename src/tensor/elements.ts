@@ -97,7 +97,9 @@ function decodeHalves(values: readonly unknown[], label: ElementLabel): Uint16Ar
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    out[i] = toHalfBits(typeof v === 'number' && v < FP16_OVERFLOW && v > -FP16_OVERFLOW ? v : specialFloat(v, 'FP16', label(i)));
+    out[i] = toHalfBits(
+      typeof v === 'number' && v < FP16_OVERFLOW && v > -FP16_OVERFLOW ? v : specialFloat(v, 'FP16', label(i)),
+    );
   }
   return out;
 }
@@ -109,7 +111,9 @@ function specialFloat(value: unknown, datatype: 'FP16' | 'FP32' | 'FP64', where:
   if (value === '-Infinity') return -Infinity;
   if (typeof value === 'number' && !Number.isNaN(value)) {
     const range = datatype === 'FP16' ? '±65504' : datatype === 'FP32' ? `±${FP32_MAX}` : 'finite';
-    throw invalid(`${where} is ${value}, out of range for ${datatype} (${range}; send "Infinity", "-Infinity" or "NaN" as strings)`);
+    throw invalid(
+      `${where} is ${value}, out of range for ${datatype} (${range}; send "Infinity", "-Infinity" or "NaN" as strings)`,
+    );
   }
   throw invalid(`${where} is ${describeValue(value)}, expected a number for ${datatype}`);
 }

@@ -22,9 +22,12 @@ describe('format', () => {
   it('formats shapes and specs as in metadata', () => {
     expect(formatShape([-1, 30])).toBe('[-1,30]');
     expect(formatShape([])).toBe('[]');
-    expect(formatSpecs([{ name: 'a', datatype: 'FP32', shape: [-1, 1] }, { name: 'b', datatype: 'BYTES', shape: [-1] }])).toBe(
-      '"a" (FP32[-1,1]), "b" (BYTES[-1])',
-    );
+    expect(
+      formatSpecs([
+        { name: 'a', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'b', datatype: 'BYTES', shape: [-1] },
+      ]),
+    ).toBe('"a" (FP32[-1,1]), "b" (BYTES[-1])');
     expect(formatSpecs([])).toBe('nothing');
   });
 });

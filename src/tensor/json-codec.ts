@@ -36,10 +36,13 @@ export function decodeRequestInput(raw: unknown, position: number): Tensor {
     throw invalid(`${at} must be an object with "name", "datatype", "shape" and "data", got ${preview(raw)}`);
   }
   const { name, datatype, shape, data } = raw;
-  if (typeof name !== 'string' || name === '') throw invalid(`${at}: "name" must be a non-empty string, got ${preview(name)}`);
-  if (!isDatatype(datatype)) throw invalid(`${at}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
+  if (typeof name !== 'string' || name === '')
+    throw invalid(`${at}: "name" must be a non-empty string, got ${preview(name)}`);
+  if (!isDatatype(datatype))
+    throw invalid(`${at}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
   const label = `input ${quote(name)}`;
-  if (!isShape(shape)) throw invalid(`${label}: shape must be an array of non-negative integers, got ${preview(shape)}`);
+  if (!isShape(shape))
+    throw invalid(`${label}: shape must be an array of non-negative integers, got ${preview(shape)}`);
   if (!isArray(data)) throw invalid(`${label}: "data" must be an array, got ${preview(data)}`);
 
   const values = flattenNested(data, label);

@@ -32,7 +32,8 @@ export function flattenNested(data: readonly unknown[], prefix: string): readonl
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       if (!isArray(item)) throw ragged(`${here(i)} is not an array but ${first()} is`);
-      if (item.length !== dims[depth + 1]) throw ragged(`${here(i)} has ${item.length} items but ${first()} has ${dims[depth + 1]}`);
+      if (item.length !== dims[depth + 1])
+        throw ragged(`${here(i)} has ${item.length} items but ${first()} has ${dims[depth + 1]}`);
       if (depth + 1 < last) {
         path.push(i);
         check(item, depth + 1);
@@ -76,7 +77,8 @@ function nestingDims(data: readonly unknown[], prefix: string): number[] {
   const dims = [data.length];
   let current = data[0];
   while (isArray(current)) {
-    if (dims.length >= MAX_NESTING_DEPTH) throw invalid(`${prefix}: data is nested more than ${MAX_NESTING_DEPTH} levels deep`);
+    if (dims.length >= MAX_NESTING_DEPTH)
+      throw invalid(`${prefix}: data is nested more than ${MAX_NESTING_DEPTH} levels deep`);
     dims.push(current.length);
     current = current[0];
   }
@@ -93,7 +95,8 @@ export function nestFlat<T>(values: readonly T[], shape: readonly number[], offs
   const [length = 0, ...inner] = shape;
   const stride = inner.reduce((a, b) => a * b, 1);
   const out: (T | NestedArray<T>)[] = new Array<T | NestedArray<T>>(length);
-  for (let i = 0; i < length; i++) out[i] = inner.length === 0 ? (values[offset + i] as T) : nestFlat(values, inner, offset + i * stride);
+  for (let i = 0; i < length; i++)
+    out[i] = inner.length === 0 ? (values[offset + i] as T) : nestFlat(values, inner, offset + i * stride);
   return out;
 }
 

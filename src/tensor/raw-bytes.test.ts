@@ -16,8 +16,12 @@ describe('raw tensor bytes', () => {
   });
 
   it('lays out fixed types little-endian and BYTES with 4-byte length prefixes', () => {
-    expect(Array.from(tensorToBytes({ datatype: 'INT32', data: new Int32Array([1, 256]) }))).toEqual([1, 0, 0, 0, 0, 1, 0, 0]);
-    expect(Array.from(tensorToBytes({ datatype: 'BYTES', data: ['ab', ''] }))).toEqual([2, 0, 0, 0, 97, 98, 0, 0, 0, 0]);
+    expect(Array.from(tensorToBytes({ datatype: 'INT32', data: new Int32Array([1, 256]) }))).toEqual([
+      1, 0, 0, 0, 0, 1, 0, 0,
+    ]);
+    expect(Array.from(tensorToBytes({ datatype: 'BYTES', data: ['ab', ''] }))).toEqual([
+      2, 0, 0, 0, 97, 98, 0, 0, 0, 0,
+    ]);
   });
 
   it('decodes from an unaligned slice', () => {

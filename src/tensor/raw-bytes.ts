@@ -13,9 +13,18 @@ const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 if (!isLittleEndian) throw new Error('Slipway needs a little-endian platform for raw tensor bytes');
 
 const TYPED_ARRAY = {
-  BOOL: Uint8Array, UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array, UINT64: BigUint64Array,
-  INT8: Int8Array, INT16: Int16Array, INT32: Int32Array, INT64: BigInt64Array,
-  FP16: Uint16Array, FP32: Float32Array, FP64: Float64Array,
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array,
+  FP16: Uint16Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
 } as const;
 
 /** Encode a tensor's elements as raw bytes (a view, without copying, where the layout allows); BYTES as UTF-8. */
@@ -52,7 +61,9 @@ export function tensorFromBytes(
   if (datatype === 'BYTES') return decodeBytesElements(what, count, bytes, bytesRule);
   const size = DATATYPE_SIZE[datatype];
   if (bytes.byteLength !== count * size) {
-    throw invalid(`${what}: ${bytes.byteLength} bytes of raw data, but ${datatype} shape [${shape.join(',')}] needs ${count * size}`);
+    throw invalid(
+      `${what}: ${bytes.byteLength} bytes of raw data, but ${datatype} shape [${shape.join(',')}] needs ${count * size}`,
+    );
   }
   const Ctor = TYPED_ARRAY[datatype];
   // A view, not a copy, when the bytes sit at a multiple of the element size: a 60 MB tensor then
@@ -84,12 +95,17 @@ function decodeBytesElements(what: string, count: number, bytes: Uint8Array, rul
   const values: string[] = new Array<string>(count);
   let offset = 0;
   for (let i = 0; i < count; i++) {
-    if (offset + 4 > view.byteLength) throw invalid(`${what}: raw BYTES data ends inside the length of element ${i} (of ${count})`);
+    if (offset + 4 > view.byteLength)
+      throw invalid(`${what}: raw BYTES data ends inside the length of element ${i} (of ${count})`);
     const length = view.readUInt32LE(offset);
-    if (offset + 4 + length > view.byteLength) throw invalid(`${what}: raw BYTES element ${i} says ${length} bytes but only ${view.byteLength - offset - 4} remain`);
+    if (offset + 4 + length > view.byteLength)
+      throw invalid(
+        `${what}: raw BYTES element ${i} says ${length} bytes but only ${view.byteLength - offset - 4} remain`,
+      );
     values[i] = decodeBytesElement(view, offset + 4, offset + 4 + length, what, i, rule);
     offset += 4 + length;
   }
-  if (offset !== view.byteLength) throw invalid(`${what}: ${view.byteLength - offset} bytes left over after ${count} BYTES elements`);
+  if (offset !== view.byteLength)
+    throw invalid(`${what}: ${view.byteLength - offset} bytes left over after ${count} BYTES elements`);
   return values;
 }

@@ -23,7 +23,12 @@ const iris: Signature = {
 };
 
 const row30 = (start: number) => Array.from({ length: 30 }, (_, i) => start + i);
-const flower = (sl: unknown, band: unknown = 'narrow') => ({ sepal_length: sl, sepal_width: 3.5, petal_length: 1.4, petal_width_band: band });
+const flower = (sl: unknown, band: unknown = 'narrow') => ({
+  sepal_length: sl,
+  sepal_width: 3.5,
+  petal_length: 1.4,
+  petal_width_band: band,
+});
 
 describe('decodeInstances: one input', () => {
   it('stacks bare rows into [n, 30]', () => {
@@ -39,36 +44,82 @@ describe('decodeInstances: one input', () => {
 
   it('takes a scalar per instance for [-1] and [-1,1]', () => {
     const vector: Signature = { inputs: [{ name: 'x', datatype: 'INT32', shape: [-1] }], outputs: [] };
-    expect(decodeInstances([1, 2, 3], vector)).toEqual([{ name: 'x', datatype: 'INT32', shape: [3], data: new Int32Array([1, 2, 3]) }]);
+    expect(decodeInstances([1, 2, 3], vector)).toEqual([
+      { name: 'x', datatype: 'INT32', shape: [3], data: new Int32Array([1, 2, 3]) },
+    ]);
     const column: Signature = { inputs: [{ name: 'x', datatype: 'BOOL', shape: [-1, 1] }], outputs: [] };
-    expect(decodeInstances([true, [false]], column)).toEqual([{ name: 'x', datatype: 'BOOL', shape: [2, 1], data: new Uint8Array([1, 0]) }]);
-    expect(() => decodeInstances([[1]], vector)).toThrow('instances[0]: input "x" must be a single value (shape [-1]), got an array');
+    expect(decodeInstances([true, [false]], column)).toEqual([
+      { name: 'x', datatype: 'BOOL', shape: [2, 1], data: new Uint8Array([1, 0]) },
+    ]);
+    expect(() => decodeInstances([[1]], vector)).toThrow(
+      'instances[0]: input "x" must be a single value (shape [-1]), got an array',
+    );
   });
 
   it('names the instance and input on errors', () => {
     expect(() => decodeInstances([row30(0), row30(0).slice(1)], single)).toThrow(
       'instances[1]: input "input" has 29 values, expected 30 (shape [-1,30])',
     );
-    expect(() => decodeInstances([5.1], single)).toThrow('instances[0]: input "input" must be an array of 30 values (shape [-1,30]), got 5.1 (number)');
+    expect(() => decodeInstances([5.1], single)).toThrow(
+      'instances[0]: input "input" must be an array of 30 values (shape [-1,30]), got 5.1 (number)',
+    );
     const bad = row30(0);
     (bad as unknown[])[4] = 'abc';
-    expect(() => decodeInstances([row30(0), bad], single)).toThrow('instances[1]: input "input" element 4 is "abc" (string), expected a number for FP32');
-    expect(() => decodeInstances([], single)).toThrow('"instances" must be a non-empty array with one entry per example, got []');
-    expect(() => decodeInstances({ input: [] }, single)).toThrow('"instances" must be a non-empty array with one entry per example, got {"input":[]}');
+    expect(() => decodeInstances([row30(0), bad], single)).toThrow(
+      'instances[1]: input "input" element 4 is "abc" (string), expected a number for FP32',
+    );
+    expect(() => decodeInstances([], single)).toThrow(
+      '"instances" must be a non-empty array with one entry per example, got []',
+    );
+    expect(() => decodeInstances({ input: [] }, single)).toThrow(
+      '"instances" must be a non-empty array with one entry per example, got {"input":[]}',
+    );
   });
 
   it('fixes inner variable dimensions from the first example', () => {
     const tokens: Signature = { inputs: [{ name: 'ids', datatype: 'INT64', shape: [-1, -1] }], outputs: [] };
-    expect(decodeInstances([[1, 2], ['3', 4]], tokens)).toEqual([{ name: 'ids', datatype: 'INT64', shape: [2, 2], data: new BigInt64Array([1n, 2n, 3n, 4n]) }]);
-    expect(() => decodeInstances([[1, 2], [3]], tokens)).toThrow('instances[1]: input "ids" has 1 values, expected 2 like the first example');
+    expect(
+      decodeInstances(
+        [
+          [1, 2],
+          ['3', 4],
+        ],
+        tokens,
+      ),
+    ).toEqual([{ name: 'ids', datatype: 'INT64', shape: [2, 2], data: new BigInt64Array([1n, 2n, 3n, 4n]) }]);
+    expect(() => decodeInstances([[1, 2], [3]], tokens)).toThrow(
+      'instances[1]: input "ids" has 1 values, expected 2 like the first example',
+    );
     expect(decodeInstances([[], []], tokens)[0]!.shape).toEqual([2, 0]);
   });
 
   it('walks deeper row shapes and names the position', () => {
     const image: Signature = { inputs: [{ name: 'img', datatype: 'UINT8', shape: [-1, 2, 2] }], outputs: [] };
-    expect(decodeInstances([[[1, 2], [3, 4]]], image)[0]).toEqual({ name: 'img', datatype: 'UINT8', shape: [1, 2, 2], data: new Uint8Array([1, 2, 3, 4]) });
-    expect(() => decodeInstances([[[1, 2], [3]]], image)).toThrow('instances[0]: input "img" at [1] has 1 values, expected 2 (shape [-1,2,2])');
-    expect(() => decodeInstances([[[1, 2], [3, 400]]], image)).toThrow('instances[0]: input "img" element 3 is 400, out of range for UINT8 (0..255)');
+    expect(
+      decodeInstances(
+        [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+        ],
+        image,
+      )[0],
+    ).toEqual({ name: 'img', datatype: 'UINT8', shape: [1, 2, 2], data: new Uint8Array([1, 2, 3, 4]) });
+    expect(() => decodeInstances([[[1, 2], [3]]], image)).toThrow(
+      'instances[0]: input "img" at [1] has 1 values, expected 2 (shape [-1,2,2])',
+    );
+    expect(() =>
+      decodeInstances(
+        [
+          [
+            [1, 2],
+            [3, 400],
+          ],
+        ],
+        image,
+      ),
+    ).toThrow('instances[0]: input "img" element 3 is 400, out of range for UINT8 (0..255)');
   });
 
   it('requires a variable leading dimension', () => {
@@ -96,7 +147,9 @@ describe('decodeInstances: several inputs', () => {
     expect(() => decodeInstances([flower(5.1), flower(5, 2)], iris)).toThrow(
       'instances[1]: input "petal_width_band" is 2 (number), expected a string for BYTES',
     );
-    expect(() => decodeInstances([flower('5.1')], iris)).toThrow('instances[0]: input "sepal_length" is "5.1" (string), expected a number for FP32');
+    expect(() => decodeInstances([flower('5.1')], iris)).toThrow(
+      'instances[0]: input "sepal_length" is "5.1" (string), expected a number for FP32',
+    );
   });
 
   it('rejects bare, incomplete and unknown instances', () => {
@@ -105,7 +158,9 @@ describe('decodeInstances: several inputs', () => {
     );
     const partial: Record<string, unknown> = flower(5.1);
     delete partial.petal_width_band;
-    expect(() => decodeInstances([flower(5.1), partial], iris)).toThrow('instances[1]: missing input "petal_width_band" (BYTES[-1,1])');
+    expect(() => decodeInstances([flower(5.1), partial], iris)).toThrow(
+      'instances[1]: missing input "petal_width_band" (BYTES[-1,1])',
+    );
     expect(() => decodeInstances([{ ...flower(5.1), colour: 'blue' }], iris)).toThrow(
       'instances[0]: unknown input "colour"; the model takes "sepal_length" (FP32[-1,1]),',
     );
@@ -132,8 +187,21 @@ describe('decodeInstances: several inputs', () => {
 
 describe('decodeColumns', () => {
   it('decodes one array per input', () => {
-    const tensors = decodeColumns({ sepal_length: [5.1, [4.9]], sepal_width: [3.5, 3], petal_length: [1.4, 1.4], petal_width_band: ['narrow', 'wide'] }, iris);
-    expect(tensors.map((t) => t.shape)).toEqual([[2, 1], [2, 1], [2, 1], [2, 1]]);
+    const tensors = decodeColumns(
+      {
+        sepal_length: [5.1, [4.9]],
+        sepal_width: [3.5, 3],
+        petal_length: [1.4, 1.4],
+        petal_width_band: ['narrow', 'wide'],
+      },
+      iris,
+    );
+    expect(tensors.map((t) => t.shape)).toEqual([
+      [2, 1],
+      [2, 1],
+      [2, 1],
+      [2, 1],
+    ]);
     expect(tensors[3]!.data).toEqual(['narrow', 'wide']);
   });
 
@@ -142,8 +210,15 @@ describe('decodeColumns', () => {
   });
 
   it('names the input and example on errors', () => {
-    const cols = { sepal_length: [5.1, 'x'], sepal_width: [3.5, 3], petal_length: [1.4, 1.4], petal_width_band: ['a', 'b'] };
-    expect(() => decodeColumns(cols, iris)).toThrow('input "sepal_length": example 1 is "x" (string), expected a number for FP32');
+    const cols = {
+      sepal_length: [5.1, 'x'],
+      sepal_width: [3.5, 3],
+      petal_length: [1.4, 1.4],
+      petal_width_band: ['a', 'b'],
+    };
+    expect(() => decodeColumns(cols, iris)).toThrow(
+      'input "sepal_length": example 1 is "x" (string), expected a number for FP32',
+    );
     expect(() => decodeColumns({ ...cols, sepal_length: [] }, iris)).toThrow(
       'input "sepal_length" must be a non-empty array with one value per example, got []',
     );
@@ -151,18 +226,30 @@ describe('decodeColumns', () => {
       'missing inputs "sepal_width" (FP32[-1,1]), "petal_length" (FP32[-1,1]), "petal_width_band" (BYTES[-1,1])',
     );
     expect(() => decodeColumns({ ...cols, x: [1] }, iris)).toThrow('unknown input "x"; the model takes');
-    expect(() => decodeColumns([[1]], iris)).toThrow('"inputs" must be an object {"input name": [one value per example], ...} since the model takes several inputs');
-    expect(() => decodeColumns('abc', iris)).toThrow('"inputs" must be an object {"input name": [one value per example], ...}, got "abc"');
+    expect(() => decodeColumns([[1]], iris)).toThrow(
+      '"inputs" must be an object {"input name": [one value per example], ...} since the model takes several inputs',
+    );
+    expect(() => decodeColumns('abc', iris)).toThrow(
+      '"inputs" must be an object {"input name": [one value per example], ...}, got "abc"',
+    );
   });
 });
 
 const label: Tensor = { name: 'label', datatype: 'INT64', shape: [2], data: new BigInt64Array([0n, 2n]) };
-const probabilities: Tensor = { name: 'probabilities', datatype: 'FP32', shape: [2, 3], data: new Float32Array([0.5, 0.25, 0.25, 0, 0.125, 0.875]) };
+const probabilities: Tensor = {
+  name: 'probabilities',
+  datatype: 'FP32',
+  shape: [2, 3],
+  data: new Float32Array([0.5, 0.25, 0.25, 0, 0.125, 0.875]),
+};
 
 describe('encodePredictions', () => {
   it('returns slices along dimension 0 of a single output', () => {
     expect(encodePredictions([label])).toEqual([0, 2]);
-    expect(encodePredictions([probabilities])).toEqual([[0.5, 0.25, 0.25], [0, 0.125, 0.875]]);
+    expect(encodePredictions([probabilities])).toEqual([
+      [0.5, 0.25, 0.25],
+      [0, 0.125, 0.875],
+    ]);
   });
 
   it('returns an object per example for several outputs', () => {
@@ -198,8 +285,17 @@ describe('encodePredictions', () => {
 
 describe('encodeColumns / encodePredictBody', () => {
   it('returns whole nested tensors', () => {
-    expect(encodeColumns([probabilities])).toEqual([[0.5, 0.25, 0.25], [0, 0.125, 0.875]]);
-    expect(encodeColumns([label, probabilities])).toEqual({ label: [0, 2], probabilities: [[0.5, 0.25, 0.25], [0, 0.125, 0.875]] });
+    expect(encodeColumns([probabilities])).toEqual([
+      [0.5, 0.25, 0.25],
+      [0, 0.125, 0.875],
+    ]);
+    expect(encodeColumns([label, probabilities])).toEqual({
+      label: [0, 2],
+      probabilities: [
+        [0.5, 0.25, 0.25],
+        [0, 0.125, 0.875],
+      ],
+    });
   });
 
   it('uses rows when it can and falls back to columns', () => {

@@ -35,10 +35,13 @@ export function decodeInstances(instances: unknown, signature: Signature): Tenso
   instances.forEach((instance, r) => {
     const named = isPlainObject(instance) ? instance : undefined;
     if (named === undefined && bare === undefined) {
-      throw invalid(`instances[${r}] must be an object {"input name": value, ...} since the model takes several inputs: ${formatSpecs(specs)}`);
+      throw invalid(
+        `instances[${r}] must be an object {"input name": value, ...} since the model takes several inputs: ${formatSpecs(specs)}`,
+      );
     }
     for (const key of Object.keys(named ?? {})) {
-      if (!specs.some((s) => s.name === key)) throw invalid(`instances[${r}]: unknown input ${quote(key)}; the model takes ${formatSpecs(specs)}`);
+      if (!specs.some((s) => s.name === key))
+        throw invalid(`instances[${r}]: unknown input ${quote(key)}; the model takes ${formatSpecs(specs)}`);
     }
     specs.forEach((spec, k) => {
       const has = named === undefined ? spec === bare : Object.hasOwn(named, spec.name);
@@ -48,7 +51,9 @@ export function decodeInstances(instances: unknown, signature: Signature): Tenso
     });
   });
   return specs.flatMap((spec, k) =>
-    inFirst[k] === true ? [decodeRows(spec, columns[k] ?? [], (r) => `instances[${r}]: input ${quote(spec.name)}`)] : [],
+    inFirst[k] === true
+      ? [decodeRows(spec, columns[k] ?? [], (r) => `instances[${r}]: input ${quote(spec.name)}`)]
+      : [],
   );
 }
 
@@ -56,8 +61,12 @@ function presenceError(spec: TensorSpec, r: number, has: boolean): SlipwayError 
   const name = quote(spec.name);
   if (spec.optional !== true) return invalid(`instances[${r}]: missing input ${formatSpecs([spec])}`);
   return has
-    ? invalid(`instances[${r}]: optional input ${name} is sent but instances[0] does not have it; send it in every instance or in none`)
-    : invalid(`instances[${r}]: optional input ${name} is missing but instances[0] has it; send it in every instance or in none`);
+    ? invalid(
+        `instances[${r}]: optional input ${name} is sent but instances[0] does not have it; send it in every instance or in none`,
+      )
+    : invalid(
+        `instances[${r}]: optional input ${name} is missing but instances[0] has it; send it in every instance or in none`,
+      );
 }
 
 /**
@@ -73,7 +82,9 @@ export function decodeColumns(inputs: unknown, signature: Signature): Tensor[] {
   const bare = bareInput(signature);
   if (isArray(inputs)) {
     if (bare === undefined) {
-      throw invalid(`"inputs" must be an object {"input name": [one value per example], ...} since the model takes several inputs: ${formatSpecs(specs)}`);
+      throw invalid(
+        `"inputs" must be an object {"input name": [one value per example], ...} since the model takes several inputs: ${formatSpecs(specs)}`,
+      );
     }
     return [decodeColumn(bare, inputs)];
   }
@@ -81,7 +92,8 @@ export function decodeColumns(inputs: unknown, signature: Signature): Tensor[] {
     throw invalid(`"inputs" must be an object {"input name": [one value per example], ...}, got ${preview(inputs)}`);
   }
   for (const key of Object.keys(inputs)) {
-    if (!specs.some((s) => s.name === key)) throw invalid(`unknown input ${quote(key)}; the model takes ${formatSpecs(specs)}`);
+    if (!specs.some((s) => s.name === key))
+      throw invalid(`unknown input ${quote(key)}; the model takes ${formatSpecs(specs)}`);
   }
   const missing = specs.filter((s) => s.optional !== true && !Object.hasOwn(inputs, s.name));
   if (missing.length > 0) throw invalid(`missing input${missing.length > 1 ? 's' : ''} ${formatSpecs(missing)}`);
@@ -120,7 +132,9 @@ function decodeRows(spec: TensorSpec, rows: readonly unknown[], rowLabel: (r: nu
   const walk = (value: unknown, depth: number, where: string): void => {
     const want = dims[depth] ?? 0;
     if (!isArray(value)) {
-      throw invalid(`${where} must be an array${want >= 0 ? ` of ${want} values` : ''} (shape ${shape}), got ${describeValue(value)}`);
+      throw invalid(
+        `${where} must be an array${want >= 0 ? ` of ${want} values` : ''} (shape ${shape}), got ${describeValue(value)}`,
+      );
     }
     if (want < 0) dims[depth] = value.length;
     else if (value.length !== want) {
@@ -132,7 +146,8 @@ function decodeRows(spec: TensorSpec, rows: readonly unknown[], rowLabel: (r: nu
   };
 
   rows.forEach((row, r) => {
-    if (rowShape.length === 0 && isArray(row)) throw invalid(`${rowLabel(r)} must be a single value (shape ${shape}), got an array`);
+    if (rowShape.length === 0 && isArray(row))
+      throw invalid(`${rowLabel(r)} must be a single value (shape ${shape}), got an array`);
     if (rowShape.length === 0 || (scalarOk && !isArray(row))) leaves.push(row);
     else walk(row, 0, rowLabel(r));
   });
@@ -157,7 +172,10 @@ export function encodePredictions(outputs: readonly Tensor[]): unknown[] {
   const n = commonLeadingDim(outputs);
   if (n === undefined) {
     const shapes = outputs.map((t) => `${quote(t.name)} ${formatShape(t.shape)}`).join(', ');
-    throw new SlipwayError('FAILED_PRECONDITION', `the outputs ${shapes} do not share a leading dimension, so they cannot be returned as rows`);
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `the outputs ${shapes} do not share a leading dimension, so they cannot be returned as rows`,
+    );
   }
   const values = outputs.map(toJsonElements);
   const slice = (k: number, i: number): unknown => {
@@ -186,7 +204,9 @@ export function encodeColumns(outputs: readonly Tensor[]): unknown {
  * dimension, else `{outputs}` (columns, see `encodeColumns`), as TensorFlow Serving names them.
  */
 export function encodePredictBody(outputs: readonly Tensor[]): { predictions: unknown[] } | { outputs: unknown } {
-  return commonLeadingDim(outputs) === undefined ? { outputs: encodeColumns(outputs) } : { predictions: encodePredictions(outputs) };
+  return commonLeadingDim(outputs) === undefined
+    ? { outputs: encodeColumns(outputs) }
+    : { predictions: encodePredictions(outputs) };
 }
 
 /** The leading dimension shared by all outputs (0 for none), or undefined if there is none. */

@@ -19,7 +19,12 @@ const multi: Signature = {
   outputs: single.outputs,
 };
 
-const fp32 = (name: string, shape: number[]): Tensor => ({ name, datatype: 'FP32', shape, data: new Float32Array(shape.reduce((x, y) => x * y, 1)) });
+const fp32 = (name: string, shape: number[]): Tensor => ({
+  name,
+  datatype: 'FP32',
+  shape,
+  data: new Float32Array(shape.reduce((x, y) => x * y, 1)),
+});
 
 describe('validateInputs', () => {
   it('accepts matching inputs, any size in -1 dimensions', () => {
@@ -43,8 +48,12 @@ describe('validateInputs', () => {
   });
 
   it('rejects duplicate, unknown and missing inputs', () => {
-    expect(() => validateInputs([fp32('input', [1, 30]), fp32('input', [1, 30])], single)).toThrow('input "input" was sent more than once');
-    expect(() => validateInputs([fp32('foo', [1, 30])], single)).toThrow('unknown input "foo"; the model takes "input" (FP32[-1,30])');
+    expect(() => validateInputs([fp32('input', [1, 30]), fp32('input', [1, 30])], single)).toThrow(
+      'input "input" was sent more than once',
+    );
+    expect(() => validateInputs([fp32('foo', [1, 30])], single)).toThrow(
+      'unknown input "foo"; the model takes "input" (FP32[-1,30])',
+    );
     expect(() => validateInputs([], single)).toThrow('missing input "input" (FP32[-1,30])');
     expect(() => validateInputs([], multi)).toThrow('missing inputs "a" (FP32[-1,1]), "b" (INT64[-1,2])');
   });
@@ -61,7 +70,9 @@ describe('validateInputs', () => {
     expect(() => validateInputs([fp32('input', [1, 29])], single)).toThrow(
       'input "input": expected shape [-1,30], got [1,29] (dimension 1 must be 30)',
     );
-    expect(() => validateInputs([fp32('input', [30])], single)).toThrow('input "input": expected shape [-1,30], got [30] (rank must be 2)');
+    expect(() => validateInputs([fp32('input', [30])], single)).toThrow(
+      'input "input": expected shape [-1,30], got [30] (rank must be 2)',
+    );
   });
 });
 
@@ -93,19 +104,33 @@ describe('validateInputs with symbolic dimension names', () => {
     ],
     outputs: [],
   };
-  const names = new Map([['a', ['N', '']], ['b', ['N', '']]]);
+  const names = new Map([
+    ['a', ['N', '']],
+    ['b', ['N', '']],
+  ]);
 
   it('refuses inputs that disagree on a shared symbolic dimension, naming both inputs and their sizes', () => {
     expect(() => validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, names)).toThrow(
       'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree',
     );
-    expect(() => validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, names)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, names)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   it('accepts inputs that agree, and does not check without names', () => {
     expect(validateInputs([fp32('a', [3, 3]), fp32('b', [3, 2])], pair, names)).toHaveLength(2);
     expect(validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair)).toHaveLength(2);
     // An unnamed free dimension ('') is not shared.
-    expect(validateInputs([fp32('a', [2, 3]), fp32('b', [3, 2])], pair, new Map([['a', ['', '']], ['b', ['', '']]]))).toHaveLength(2);
+    expect(
+      validateInputs(
+        [fp32('a', [2, 3]), fp32('b', [3, 2])],
+        pair,
+        new Map([
+          ['a', ['', '']],
+          ['b', ['', '']],
+        ]),
+      ),
+    ).toHaveLength(2);
   });
 });

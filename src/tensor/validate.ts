@@ -74,7 +74,8 @@ function checkInput(t: Tensor, spec: TensorSpec): Tensor {
     throw invalid(`${label()}: expected datatype ${spec.datatype}, got ${t.datatype}`);
   }
   const shapes = () => `expected shape ${formatShape(spec.shape)}, got ${formatShape(t.shape)}`;
-  if (t.shape.length !== spec.shape.length) throw invalid(`${label()}: ${shapes()} (rank must be ${spec.shape.length})`);
+  if (t.shape.length !== spec.shape.length)
+    throw invalid(`${label()}: ${shapes()} (rank must be ${spec.shape.length})`);
   for (let i = 0; i < spec.shape.length; i++) {
     const d = spec.shape[i] as number;
     if (d >= 0 && t.shape[i] !== d) throw invalid(`${label()}: ${shapes()} (dimension ${i} must be ${d})`);

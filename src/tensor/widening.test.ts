@@ -32,24 +32,46 @@ describe('canWiden', () => {
   });
 });
 
-const tensor = (datatype: Datatype, data: Tensor['data']): Tensor => ({ name: 'x', datatype, shape: [data.length], data });
+const tensor = (datatype: Datatype, data: Tensor['data']): Tensor => ({
+  name: 'x',
+  datatype,
+  shape: [data.length],
+  data,
+});
 
 describe('convertTensor', () => {
   it('widens integers to integers exactly', () => {
     const t = convertTensor(tensor('INT32', new Int32Array([-2147483648, 0, 2147483647])), 'INT64');
-    expect(t).toEqual({ name: 'x', datatype: 'INT64', shape: [3], data: new BigInt64Array([-2147483648n, 0n, 2147483647n]) });
-    expect(convertTensor(tensor('UINT32', new Uint32Array([4294967295])), 'UINT64').data).toEqual(new BigUint64Array([4294967295n]));
-    expect(convertTensor(tensor('UINT32', new Uint32Array([4294967295])), 'INT64').data).toEqual(new BigInt64Array([4294967295n]));
-    expect(convertTensor(tensor('INT8', new Int8Array([-128, 127])), 'INT16').data).toEqual(new Int16Array([-128, 127]));
+    expect(t).toEqual({
+      name: 'x',
+      datatype: 'INT64',
+      shape: [3],
+      data: new BigInt64Array([-2147483648n, 0n, 2147483647n]),
+    });
+    expect(convertTensor(tensor('UINT32', new Uint32Array([4294967295])), 'UINT64').data).toEqual(
+      new BigUint64Array([4294967295n]),
+    );
+    expect(convertTensor(tensor('UINT32', new Uint32Array([4294967295])), 'INT64').data).toEqual(
+      new BigInt64Array([4294967295n]),
+    );
+    expect(convertTensor(tensor('INT8', new Int8Array([-128, 127])), 'INT16').data).toEqual(
+      new Int16Array([-128, 127]),
+    );
     expect(convertTensor(tensor('UINT8', new Uint8Array([255])), 'INT16').data).toEqual(new Int16Array([255]));
     expect(convertTensor(tensor('UINT16', new Uint16Array([65535])), 'INT32').data).toEqual(new Int32Array([65535]));
     expect(convertTensor(tensor('UINT16', new Uint16Array([65535])), 'UINT32').data).toEqual(new Uint32Array([65535]));
   });
 
   it('widens integers and floats to floats exactly', () => {
-    expect(convertTensor(tensor('INT16', new Int16Array([-32768, 32767])), 'FP32').data).toEqual(new Float32Array([-32768, 32767]));
-    expect(convertTensor(tensor('INT32', new Int32Array([2147483647])), 'FP64').data).toEqual(new Float64Array([2147483647]));
-    expect(convertTensor(tensor('FP32', new Float32Array([0.1])), 'FP64').data).toEqual(new Float64Array([Math.fround(0.1)]));
+    expect(convertTensor(tensor('INT16', new Int16Array([-32768, 32767])), 'FP32').data).toEqual(
+      new Float32Array([-32768, 32767]),
+    );
+    expect(convertTensor(tensor('INT32', new Int32Array([2147483647])), 'FP64').data).toEqual(
+      new Float64Array([2147483647]),
+    );
+    expect(convertTensor(tensor('FP32', new Float32Array([0.1])), 'FP64').data).toEqual(
+      new Float64Array([Math.fround(0.1)]),
+    );
   });
 
   it('decodes FP16 bits rather than copying them', () => {

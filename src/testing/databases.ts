@@ -40,7 +40,9 @@ export const DIALECTS: readonly TestDialect[] = [
   {
     name: 'postgres',
     skipReason:
-      postgresProblem === undefined || process.env.CI === 'true' ? undefined : `PostgreSQL unreachable at ${TEST_POSTGRES_URL}: ${postgresProblem}`,
+      postgresProblem === undefined || process.env.CI === 'true'
+        ? undefined
+        : `PostgreSQL unreachable at ${TEST_POSTGRES_URL}: ${postgresProblem}`,
   },
 ];
 
@@ -97,7 +99,8 @@ async function createStorage(dialect: SqlDialectName): Promise<TestStorage> {
       const schema = `slipway_test_${randomBytes(6).toString('hex')}`;
       return {
         options: { postgresUrl: TEST_POSTGRES_URL, postgresSchema: schema },
-        dispose: () => withPostgres(TEST_POSTGRES_URL, (client) => client.query(`drop schema if exists "${schema}" cascade`)),
+        dispose: () =>
+          withPostgres(TEST_POSTGRES_URL, (client) => client.query(`drop schema if exists "${schema}" cascade`)),
       };
     }
   }

@@ -24,7 +24,14 @@ export interface ExpectedOutputs {
 }
 
 /** The models with held-out rows and scikit-learn's outputs (fixtures/models/manifest.json). */
-export const FIXTURE_MODELS = ['breast_cancer', 'digits_mlp', 'diabetes_ridge', 'diabetes_ridge_fp64', 'wine_forest', 'iris_mixed'] as const;
+export const FIXTURE_MODELS = [
+  'breast_cancer',
+  'digits_mlp',
+  'diabetes_ridge',
+  'diabetes_ridge_fp64',
+  'wine_forest',
+  'iris_mixed',
+] as const;
 
 export function fixtureBytes(file: string): Buffer {
   return readFileSync(path.join(FIXTURES, file));
@@ -35,7 +42,11 @@ export function expectedOutputs(model: string): ExpectedOutputs {
 }
 
 /** |a - b| <= tol * max(1, |b|), element by element; returns the first mismatch or undefined. */
-export function firstMismatch(actual: readonly unknown[], expected: readonly unknown[], tolerance: number): string | undefined {
+export function firstMismatch(
+  actual: readonly unknown[],
+  expected: readonly unknown[],
+  tolerance: number,
+): string | undefined {
   if (actual.length !== expected.length) return `length ${actual.length} != ${expected.length}`;
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
@@ -50,7 +61,9 @@ export function firstMismatch(actual: readonly unknown[], expected: readonly unk
 }
 
 /** A platform on a fresh temporary home (SQLite), removed by `dispose`. */
-export async function openTestPlatform(overrides: Partial<SlipwayConfig> = {}): Promise<Platform & { home: string; dispose(): Promise<void> }> {
+export async function openTestPlatform(
+  overrides: Partial<SlipwayConfig> = {},
+): Promise<Platform & { home: string; dispose(): Promise<void> }> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'slipway-test-'));
   const config = loadConfig({ SLIPWAY_LOG_LEVEL: 'silent' }, { home, ...overrides });
   const platform = await openPlatform(config);

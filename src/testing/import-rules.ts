@@ -31,9 +31,49 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   batch: ['io', 'registry', 'features', 'store', 'tensor', 'core', 'runtime'],
   deploy: ['stats', 'registry', 'store', 'tensor', 'core', 'monitor/events.ts', 'monitor/experiment-outcomes.ts'],
   serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core', 'version.ts'],
-  'platform.ts': ['serving', 'deploy', 'monitor', 'features', 'batch', 'registry', 'runtime', 'stats', 'io', 'tensor', 'store', 'core', 'version.ts'],
-  server: ['serving', 'platform.ts', 'deploy', 'monitor', 'features', 'registry', 'batch', 'runtime', 'io', 'stats', 'tensor', 'core', 'version.ts'],
-  cli: ['platform.ts', 'registry', 'monitor', 'features', 'batch', 'deploy', 'io', 'stats', 'tensor', 'core', 'version.ts'],
+  'platform.ts': [
+    'serving',
+    'deploy',
+    'monitor',
+    'features',
+    'batch',
+    'registry',
+    'runtime',
+    'stats',
+    'io',
+    'tensor',
+    'store',
+    'core',
+    'version.ts',
+  ],
+  server: [
+    'serving',
+    'platform.ts',
+    'deploy',
+    'monitor',
+    'features',
+    'registry',
+    'batch',
+    'runtime',
+    'io',
+    'stats',
+    'tensor',
+    'core',
+    'version.ts',
+  ],
+  cli: [
+    'platform.ts',
+    'registry',
+    'monitor',
+    'features',
+    'batch',
+    'deploy',
+    'io',
+    'stats',
+    'tensor',
+    'core',
+    'version.ts',
+  ],
   'index.ts': 'anything',
   'main.ts': 'anything',
   'demo.ts': 'anything',
@@ -76,7 +116,11 @@ export function moduleOf(srcRelative: string): string {
  * dynamic `import('...')` and `import('...')` types are all checked; so are type-only imports,
  * since a type is a dependency too. A file whose module has no rule breaks them all.
  */
-export function findForbiddenImports(file: string, source: string, rules: Readonly<Record<string, AllowedImports>> = IMPORT_RULES): ImportViolation[] {
+export function findForbiddenImports(
+  file: string,
+  source: string,
+  rules: Readonly<Record<string, AllowedImports>> = IMPORT_RULES,
+): ImportViolation[] {
   const posixFile = file.split(path.sep).join('/');
   const fromSrc = srcRelative(posixFile);
   if (fromSrc === undefined) throw new Error(`${file} is not under src/`);
@@ -125,14 +169,26 @@ export function relativeImports(fileName: string, source: string): RelativeImpor
     found.push({ specifier, line: sourceFile.getLineAndCharacterOfPosition(node.getStart(sourceFile)).line + 1 });
   };
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier !== undefined &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       add(node, node.moduleSpecifier.text);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       add(node, node.moduleReference.expression.text);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const argument = node.arguments[0];
       add(node, argument !== undefined && ts.isStringLiteralLike(argument) ? argument.text : '');
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       add(node, node.argument.literal.text);
     }
     ts.forEachChild(node, visit);

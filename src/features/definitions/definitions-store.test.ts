@@ -16,15 +16,19 @@ feature_views:
     features: [{ name: a, type: float64 }, { name: b, type: float64 }${extraFeature}]
 feature_services:
 ${services}`;
-const defs = (services: string, extraFeature = '') => parseDefinitions(yaml(services, extraFeature), { baseDir: '/data' });
-
+const defs = (services: string, extraFeature = '') =>
+  parseDefinitions(yaml(services, extraFeature), { baseDir: '/data' });
 
 describeEachDialect('FeatureDefinitionsStore', (fixture) => {
   it('stores what was applied and reads it back equal', async () => {
     const store = new FeatureDefinitionsStore(await fixture.open());
     const desired = defs('  - { name: s, features: [vitals:a, vitals:b], description: first }');
     const plan = await store.apply(desired);
-    expect(plan.changes.map((c) => `${c.action} ${c.kind} ${c.name}`)).toEqual(['create entity patient', 'create view vitals', 'create service s']);
+    expect(plan.changes.map((c) => `${c.action} ${c.kind} ${c.name}`)).toEqual([
+      'create entity patient',
+      'create view vitals',
+      'create service s',
+    ]);
     const loaded = await store.load();
     expect(loaded.entities).toEqual(desired.entities);
     expect(loaded.views).toEqual(desired.views);
@@ -53,9 +57,15 @@ describeEachDialect('FeatureDefinitionsStore', (fixture) => {
     const store = new FeatureDefinitionsStore(await fixture.open());
     await store.apply(defs('  - { name: s, features: [vitals:a, vitals:b], model: m@1.0.0 }'));
     const before = await store.load();
-    const error = await rejection(store.apply(defs('  - { name: s, features: [vitals:b, vitals:a], model: m@1.0.0 }', ', { name: c, type: int64 }')));
+    const error = await rejection(
+      store.apply(
+        defs('  - { name: s, features: [vitals:b, vitals:a], model: m@1.0.0 }', ', { name: c, type: int64 }'),
+      ),
+    );
     expect(error.code).toBe('FAILED_PRECONDITION');
-    expect(error.message).toContain('feature service "s" is bound to m@1.0.0, whose input order follows the feature list');
+    expect(error.message).toContain(
+      'feature service "s" is bound to m@1.0.0, whose input order follows the feature list',
+    );
     expect(await store.load()).toEqual(before);
   });
 
@@ -99,7 +109,9 @@ feature_services:
 
   it('refuses a service whose width does not match the model input, or an unknown version', async () => {
     const plan = await platform.features.plan(cancer(29));
-    expect(plan.refused).toEqual(['feature service "cancer" cannot feed breast_cancer@1.0.0: the model\'s input "input" has 30 columns but the service lists 29 features']);
+    expect(plan.refused).toEqual([
+      'feature service "cancer" cannot feed breast_cancer@1.0.0: the model\'s input "input" has 30 columns but the service lists 29 features',
+    ]);
     const unknown = await rejection(platform.features.apply(cancer(30, 'breast_cancer@9.0.0')));
     expect(unknown.code).toBe('FAILED_PRECONDITION');
     expect(unknown.message).toMatch(/cannot feed breast_cancer@9\.0\.0: .*9\.0\.0/);

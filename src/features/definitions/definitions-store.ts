@@ -3,7 +3,14 @@ import { SlipwayError } from '../../core/errors.js';
 import type { Database } from '../../store/database.js';
 import type { DatabaseSchema, FeatureDefinitionTable } from '../../store/schema.js';
 import { planApply, serviceVersionChanged, type ApplyPlan } from './plan.js';
-import type { AppliedDefinitions, EntityDefinition, FeatureDefinitions, ServiceDefinition, StoredService, ViewDefinition } from './types.js';
+import type {
+  AppliedDefinitions,
+  EntityDefinition,
+  FeatureDefinitions,
+  ServiceDefinition,
+  StoredService,
+  ViewDefinition,
+} from './types.js';
 
 type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
@@ -44,7 +51,8 @@ export class FeatureDefinitionsStore {
    */
   async apply(desired: FeatureDefinitions): Promise<ApplyPlan> {
     return this.database.db.transaction().execute(async (trx) => {
-      if (this.database.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('slipway.feature_definitions'))`.execute(trx);
+      if (this.database.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(hashtext('slipway.feature_definitions'))`.execute(trx);
       const current = await this.load(trx);
       const plan = planApply(current, desired);
       if (plan.refused.length > 0) throw new SlipwayError('FAILED_PRECONDITION', `refused: ${plan.refused.join('; ')}`);
@@ -52,16 +60,38 @@ export class FeatureDefinitionsStore {
       const oldServices = new Map(current.services.map((s) => [s.name, s]));
       await trx.deleteFrom('feature_definitions').execute();
       const rows: Insertable<FeatureDefinitionTable>[] = [
-        ...desired.entities.map((e) => ({ kind: 'entity' as const, name: e.name, spec: JSON.stringify(e), version: 1, updated_at: now })),
-        ...desired.views.map((v) => ({ kind: 'view' as const, name: v.name, spec: JSON.stringify(v), version: 1, updated_at: now })),
+        ...desired.entities.map((e) => ({
+          kind: 'entity' as const,
+          name: e.name,
+          spec: JSON.stringify(e),
+          version: 1,
+          updated_at: now,
+        })),
+        ...desired.views.map((v) => ({
+          kind: 'view' as const,
+          name: v.name,
+          spec: JSON.stringify(v),
+          version: 1,
+          updated_at: now,
+        })),
       ];
       for (const service of desired.services) {
         const old = oldServices.get(service.name);
         const changed = old === undefined || serviceVersionChanged(old, service);
         const last = old === undefined ? await this.#lastServiceVersion(trx, service.name) : old.version;
         const version = changed ? last + 1 : last;
-        rows.push({ kind: 'service', name: service.name, spec: JSON.stringify(service), version, updated_at: changed ? now : (old?.updatedAt ?? now) });
-        if (changed) await trx.insertInto('feature_service_versions').values({ name: service.name, version, spec: JSON.stringify(service), created_at: now }).execute();
+        rows.push({
+          kind: 'service',
+          name: service.name,
+          spec: JSON.stringify(service),
+          version,
+          updated_at: changed ? now : (old?.updatedAt ?? now),
+        });
+        if (changed)
+          await trx
+            .insertInto('feature_service_versions')
+            .values({ name: service.name, version, spec: JSON.stringify(service), created_at: now })
+            .execute();
       }
       if (rows.length > 0) await trx.insertInto('feature_definitions').values(rows).execute();
       return plan;
@@ -69,26 +99,49 @@ export class FeatureDefinitionsStore {
   }
 
   async #lastServiceVersion(db: Db, name: string): Promise<number> {
-    const row = await db.selectFrom('feature_service_versions').select((eb) => eb.fn.max('version').as('version')).where('name', '=', name).executeTakeFirst();
+    const row = await db
+      .selectFrom('feature_service_versions')
+      .select((eb) => eb.fn.max('version').as('version'))
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(row?.version ?? 0);
   }
 
   /** Every version a service has had, oldest first. */
   async serviceHistory(name: string): Promise<{ version: number; spec: ServiceDefinition; createdAt: string }[]> {
-    const rows = await this.database.db.selectFrom('feature_service_versions').selectAll().where('name', '=', name).orderBy('version').execute();
-    return rows.map((row) => ({ version: row.version, spec: JSON.parse(row.spec) as ServiceDefinition, createdAt: row.created_at }));
+    const rows = await this.database.db
+      .selectFrom('feature_service_versions')
+      .selectAll()
+      .where('name', '=', name)
+      .orderBy('version')
+      .execute();
+    return rows.map((row) => ({
+      version: row.version,
+      spec: JSON.parse(row.spec) as ServiceDefinition,
+      createdAt: row.created_at,
+    }));
   }
 
   async recordMaterialization(run: Omit<MaterializationRun, 'finishedAt'>): Promise<void> {
     await this.database.db
       .insertInto('feature_materializations')
-      .values({ view: run.view, start_ms: run.startMs, end_ms: run.endMs, rows: run.rows, finished_at: new Date().toISOString() })
+      .values({
+        view: run.view,
+        start_ms: run.startMs,
+        end_ms: run.endMs,
+        rows: run.rows,
+        finished_at: new Date().toISOString(),
+      })
       .execute();
   }
 
   /** The end of the latest finished materialization of `view` (epoch ms), or undefined. */
   async watermark(view: string): Promise<number | undefined> {
-    const row = await this.database.db.selectFrom('feature_materializations').select((eb) => eb.fn.max('end_ms').as('end')).where('view', '=', view).executeTakeFirst();
+    const row = await this.database.db
+      .selectFrom('feature_materializations')
+      .select((eb) => eb.fn.max('end_ms').as('end'))
+      .where('view', '=', view)
+      .executeTakeFirst();
     return row?.end === null || row?.end === undefined ? undefined : Number(row.end);
   }
 
@@ -96,6 +149,12 @@ export class FeatureDefinitionsStore {
   async materializations(view?: string, limit = 50): Promise<MaterializationRun[]> {
     let query = this.database.db.selectFrom('feature_materializations').selectAll().orderBy('id', 'desc').limit(limit);
     if (view !== undefined) query = query.where('view', '=', view);
-    return (await query.execute()).map((r) => ({ view: r.view, startMs: Number(r.start_ms), endMs: Number(r.end_ms), rows: Number(r.rows), finishedAt: r.finished_at }));
+    return (await query.execute()).map((r) => ({
+      view: r.view,
+      startMs: Number(r.start_ms),
+      endMs: Number(r.end_ms),
+      rows: Number(r.rows),
+      finishedAt: r.finished_at,
+    }));
   }
 }

@@ -60,8 +60,20 @@ describe('parseDefinitions', () => {
       owner: 'ml@example.com',
       tags: { team: 'ml', tier: '1' },
     });
-    expect(visits).toMatchObject({ source: { table: 'visit_stats' }, ttlMs: 0, features: [{ name: 'visits_30d', type: 'int64' }], tags: {} });
-    expect(defs.services).toEqual([{ name: 'risk', features: ['vitals:heart_rate', 'visits:visits_30d', 'request:age'], model: 'risk_model@1.2.0', tags: {} }]);
+    expect(visits).toMatchObject({
+      source: { table: 'visit_stats' },
+      ttlMs: 0,
+      features: [{ name: 'visits_30d', type: 'int64' }],
+      tags: {},
+    });
+    expect(defs.services).toEqual([
+      {
+        name: 'risk',
+        features: ['vitals:heart_rate', 'visits:visits_30d', 'request:age'],
+        model: 'risk_model@1.2.0',
+        tags: {},
+      },
+    ]);
   });
 
   it('an empty document is no definitions', () => {
@@ -99,7 +111,9 @@ feature_services:
     expect(message).toContain('unknown field "colour"');
     expect(message).toContain('source must be { path: <file or glob> } or { table: <name> }');
     expect(message).toContain('feature view "vitals".ttl');
-    expect(message).toContain('feature "heart_rate" type must be one of int64, int32, float64, float32, string, bool, got "decimal"');
+    expect(message).toContain(
+      'feature "heart_rate" type must be one of int64, int32, float64, float32, string, bool, got "decimal"',
+    );
     expect(message).toContain('feature "age" default must be a int64 value, got 1.5');
     expect(message).toContain('must be "<view>:<feature>" or "request:<name>", got "vitals heart_rate"');
     expect(message).toContain('model must be <model>@<major.minor.patch>, got "risk_model"');
@@ -131,7 +145,8 @@ function applied(defs: FeatureDefinitions): AppliedDefinitions {
 
 describe('planApply', () => {
   const current = applied(parseDefinitions(YAML, { baseDir: BASE }));
-  const edit = (change: (yaml: string) => string): FeatureDefinitions => parseDefinitions(change(YAML), { baseDir: BASE });
+  const edit = (change: (yaml: string) => string): FeatureDefinitions =>
+    parseDefinitions(change(YAML), { baseDir: BASE });
 
   it('no changes when the file equals the store', () => {
     const plan = planApply(current, parseDefinitions(YAML, { baseDir: BASE }));
@@ -141,7 +156,13 @@ describe('planApply', () => {
 
   it('everything is created on an empty store, and deleted by an empty file', () => {
     const create = planApply({ entities: [], views: [], services: [] }, parseDefinitions(YAML, { baseDir: BASE }));
-    expect(create.changes.map((c) => `${c.action} ${c.kind} ${c.name}`)).toEqual(['create entity patient', 'create entity clinic', 'create view vitals', 'create view visits', 'create service risk']);
+    expect(create.changes.map((c) => `${c.action} ${c.kind} ${c.name}`)).toEqual([
+      'create entity patient',
+      'create entity clinic',
+      'create view vitals',
+      'create view visits',
+      'create service risk',
+    ]);
     const unbound = applied(edit((y) => y.replace('    model: risk_model@1.2.0\n', '')));
     const remove = planApply(unbound, { entities: [], views: [], services: [] });
     expect(remove.refused).toEqual([]);
@@ -149,29 +170,69 @@ describe('planApply', () => {
   });
 
   it('describes what changes in a view', () => {
-    const plan = planApply(current, edit((y) => y.replace('ttl: 30d', 'ttl: 7d').replace('      - { name: smoker, type: bool }\n', '      - { name: bmi, type: float32 }\n')));
+    const plan = planApply(
+      current,
+      edit((y) =>
+        y
+          .replace('ttl: 30d', 'ttl: 7d')
+          .replace('      - { name: smoker, type: bool }\n', '      - { name: bmi, type: float32 }\n'),
+      ),
+    );
     expect(plan.refused).toEqual([]);
-    expect(plan.changes).toEqual([{ kind: 'view', name: 'vitals', action: 'update', details: ['ttl: 4w2d -> 1w', '+ feature bmi (float32)', '- feature smoker'] }]);
-    expect(formatPlan(plan)).toContain('~ view vitals\n    ttl: 4w2d -> 1w\n    + feature bmi (float32)\n    - feature smoker\n\nPlan: 0 to create, 1 to update, 0 to delete.');
+    expect(plan.changes).toEqual([
+      {
+        kind: 'view',
+        name: 'vitals',
+        action: 'update',
+        details: ['ttl: 4w2d -> 1w', '+ feature bmi (float32)', '- feature smoker'],
+      },
+    ]);
+    expect(formatPlan(plan)).toContain(
+      '~ view vitals\n    ttl: 4w2d -> 1w\n    + feature bmi (float32)\n    - feature smoker\n\nPlan: 0 to create, 1 to update, 0 to delete.',
+    );
   });
 
   it('refuses to break a service bound to a model', () => {
     const refusals = (change: (yaml: string) => string) => planApply(current, edit(change)).refused;
-    expect(refusals((y) => y.replace('{ name: heart_rate, type: float64, default: 70 }', '{ name: pulse, type: float64 }').replace('vitals:heart_rate', 'vitals:pulse'))).toEqual([
+    expect(
+      refusals((y) =>
+        y
+          .replace('{ name: heart_rate, type: float64, default: 70 }', '{ name: pulse, type: float64 }')
+          .replace('vitals:heart_rate', 'vitals:pulse'),
+      ),
+    ).toEqual([
       'feature service "risk" is bound to risk_model@1.2.0, whose input order follows the feature list; bind the new list to a new model version',
     ]);
     expect(refusals((y) => y.replace('type: float64, default: 70', 'type: int64'))).toEqual([
       'feature service "risk" is bound to risk_model@1.2.0 and serves vitals:heart_rate, whose type would change from float64 to int64',
     ]);
-    expect(refusals((y) => y.replace('join_keys: [{ name: patient_id, type: int64 }]', 'join_keys: [{ name: patient_id, type: string }]'))).toEqual([
+    expect(
+      refusals((y) =>
+        y.replace('join_keys: [{ name: patient_id, type: int64 }]', 'join_keys: [{ name: patient_id, type: string }]'),
+      ),
+    ).toEqual([
       'feature service "risk" is bound to risk_model@1.2.0 and reads view "vitals", whose join keys would change',
       'feature service "risk" is bound to risk_model@1.2.0 and reads view "visits", whose join keys would change',
     ]);
-    expect(refusals((y) => y.slice(0, y.indexOf('feature_services:')))).toEqual(['feature service "risk" is bound to risk_model@1.2.0; remove its model binding before deleting it']);
+    expect(refusals((y) => y.slice(0, y.indexOf('feature_services:')))).toEqual([
+      'feature service "risk" is bound to risk_model@1.2.0; remove its model binding before deleting it',
+    ]);
   });
 
   it('allows a new list bound to a new model version, and changes to features the service does not serve', () => {
-    expect(planApply(current, edit((y) => y.replace('request:age]', 'request:age, vitals:smoker]').replace('risk_model@1.2.0', 'risk_model@2.0.0'))).refused).toEqual([]);
-    expect(planApply(current, edit((y) => y.replace('      - { name: smoker, type: bool }\n', ''))).refused).toEqual([]);
+    expect(
+      planApply(
+        current,
+        edit((y) =>
+          y.replace('request:age]', 'request:age, vitals:smoker]').replace('risk_model@1.2.0', 'risk_model@2.0.0'),
+        ),
+      ).refused,
+    ).toEqual([]);
+    expect(
+      planApply(
+        current,
+        edit((y) => y.replace('      - { name: smoker, type: bool }\n', '')),
+      ).refused,
+    ).toEqual([]);
   });
 });

@@ -6,7 +6,16 @@ import { invalid, notFound } from '../../core/errors.js';
 import { IDENTIFIER_RULE, isIdentifier } from '../../core/names.js';
 import type { FeatureScalar } from '../online/online-store.js';
 import { FEATURE_TYPES, JOIN_KEY_TYPES, parseFeatureRef } from './types.js';
-import type { EntityDefinition, FeatureDefinition, FeatureDefinitions, FeatureType, JoinKeyType, ServiceDefinition, ViewDefinition, ViewSource } from './types.js';
+import type {
+  EntityDefinition,
+  FeatureDefinition,
+  FeatureDefinitions,
+  FeatureType,
+  JoinKeyType,
+  ServiceDefinition,
+  ViewDefinition,
+  ViewSource,
+} from './types.js';
 
 /**
  * Read a definitions file; `file` is resolved against `cwd` and named as given in messages.
@@ -57,22 +66,35 @@ export function parseDefinitions(text: string, options: { baseDir: string; file?
   const definitions: FeatureDefinitions = {
     entities: reader.list(root.entities, 'entities').map((item, i) => reader.entity(item, `entities[${i}]`)),
     views: reader.list(root.feature_views, 'feature_views').map((item, i) => reader.view(item, `feature_views[${i}]`)),
-    services: reader.list(root.feature_services, 'feature_services').map((item, i) => reader.service(item, `feature_services[${i}]`)),
+    services: reader
+      .list(root.feature_services, 'feature_services')
+      .map((item, i) => reader.service(item, `feature_services[${i}]`)),
   };
   if (problems.length === 0) problems.push(...checkDefinitions(definitions));
   if (problems.length > 0) throw invalid(`${options.file ?? 'definitions'}: ${problems.join('; ')}`);
   return definitions;
 }
 
-
 /** Cross-object rules: unique names, entities and refs that exist, one type per join key name. */
 export function checkDefinitions(definitions: FeatureDefinitions): string[] {
   const problems: string[] = [];
   const entities = new Map(definitions.entities.map((e) => [e.name, e]));
   const views = new Map(definitions.views.map((v) => [v.name, v]));
-  duplicates(definitions.entities.map((e) => e.name), 'entity', problems);
-  duplicates(definitions.views.map((v) => v.name), 'feature view', problems);
-  duplicates(definitions.services.map((s) => s.name), 'feature service', problems);
+  duplicates(
+    definitions.entities.map((e) => e.name),
+    'entity',
+    problems,
+  );
+  duplicates(
+    definitions.views.map((v) => v.name),
+    'feature view',
+    problems,
+  );
+  duplicates(
+    definitions.services.map((s) => s.name),
+    'feature service',
+    problems,
+  );
   for (const view of definitions.views) {
     if (view.entities.length === 0) problems.push(`feature view "${view.name}" needs at least one entity`);
     const keys = new Map<string, JoinKeyType>();
@@ -83,14 +105,25 @@ export function checkDefinitions(definitions: FeatureDefinitions): string[] {
         continue;
       }
       for (const key of entity.joinKeys) {
-        if (keys.has(key.name)) problems.push(`feature view "${view.name}": join key "${key.name}" comes from two entities`);
+        if (keys.has(key.name))
+          problems.push(`feature view "${view.name}": join key "${key.name}" comes from two entities`);
         keys.set(key.name, key.type);
       }
     }
-    duplicates(view.features.map((f) => f.name), `feature in view "${view.name}"`, problems);
+    duplicates(
+      view.features.map((f) => f.name),
+      `feature in view "${view.name}"`,
+      problems,
+    );
     for (const feature of view.features) {
-      if (keys.has(feature.name) || feature.name === view.timestampField || feature.name === view.createdTimestampField) {
-        problems.push(`feature view "${view.name}": "${feature.name}" is a join key or timestamp column, not a feature`);
+      if (
+        keys.has(feature.name) ||
+        feature.name === view.timestampField ||
+        feature.name === view.createdTimestampField
+      ) {
+        problems.push(
+          `feature view "${view.name}": "${feature.name}" is a join key or timestamp column, not a feature`,
+        );
       }
     }
   }
@@ -100,10 +133,13 @@ export function checkDefinitions(definitions: FeatureDefinitions): string[] {
       const parsed = parseFeatureRef(ref);
       if (parsed.kind === 'request') continue;
       const view = views.get(parsed.view);
-      if (view === undefined) problems.push(`feature service "${service.name}": unknown feature view "${parsed.view}" in "${ref}"`);
-      else if (!view.features.some((f) => f.name === parsed.feature)) problems.push(`feature service "${service.name}": view "${parsed.view}" has no feature "${parsed.feature}"`);
+      if (view === undefined)
+        problems.push(`feature service "${service.name}": unknown feature view "${parsed.view}" in "${ref}"`);
+      else if (!view.features.some((f) => f.name === parsed.feature))
+        problems.push(`feature service "${service.name}": view "${parsed.view}" has no feature "${parsed.feature}"`);
     }
-    if (!service.features.some((ref) => parseFeatureRef(ref).kind === 'view')) problems.push(`feature service "${service.name}" needs at least one view feature`);
+    if (!service.features.some((ref) => parseFeatureRef(ref).kind === 'view'))
+      problems.push(`feature service "${service.name}" needs at least one view feature`);
   }
   return problems;
 }
@@ -140,7 +176,8 @@ class Reader {
 
   onlyKeys(object: Obj, at: string, allowed: readonly string[]): void {
     for (const key of Object.keys(object)) {
-      if (!allowed.includes(key)) this.problems.push(`${at ? `${at}: ` : ''}unknown field "${key}" (expected ${allowed.join(', ')})`);
+      if (!allowed.includes(key))
+        this.problems.push(`${at ? `${at}: ` : ''}unknown field "${key}" (expected ${allowed.join(', ')})`);
     }
   }
 
@@ -179,10 +216,17 @@ class Reader {
 
   joinKeys(value: unknown, at: string): { name: string; type: JoinKeyType }[] {
     const pairs: [unknown, unknown, string][] = Array.isArray(value)
-      ? value.map((item, i) => (typeof item === 'string' ? [item, 'int64', `${at}[${i}]`] : [this.object(item, `${at}[${i}]`).name, this.object(item, `${at}[${i}]`).type, `${at}[${i}]`]))
+      ? value.map((item, i) =>
+          typeof item === 'string'
+            ? [item, 'int64', `${at}[${i}]`]
+            : [this.object(item, `${at}[${i}]`).name, this.object(item, `${at}[${i}]`).type, `${at}[${i}]`],
+        )
       : Object.entries(this.object(value ?? {}, at)).map(([key, type]) => [key, type, `${at}.${key}`]);
     if (pairs.length === 0) this.problems.push(`${at} must list at least one join key`);
-    return pairs.map(([name, type, where]) => ({ name: this.name(name, `${where} name`), type: this.oneOf(type ?? 'int64', JOIN_KEY_TYPES, `${where} type`) }));
+    return pairs.map(([name, type, where]) => ({
+      name: this.name(name, `${where} name`),
+      type: this.oneOf(type ?? 'int64', JOIN_KEY_TYPES, `${where} type`),
+    }));
   }
 
   oneOf<T extends string>(value: unknown, allowed: readonly T[], at: string): T {
@@ -193,11 +237,27 @@ class Reader {
 
   view(value: unknown, at: string): ViewDefinition {
     const object = this.object(value, at);
-    this.onlyKeys(object, at, ['name', 'entities', 'source', 'timestamp_field', 'created_timestamp_field', 'ttl', 'features', 'description', 'owner', 'tags']);
+    this.onlyKeys(object, at, [
+      'name',
+      'entities',
+      'source',
+      'timestamp_field',
+      'created_timestamp_field',
+      'ttl',
+      'features',
+      'description',
+      'owner',
+      'tags',
+    ]);
     const name = this.name(object.name, `${at}.name`);
     const where = `feature view "${name}"`;
-    const entities = this.list(object.entities, `${where}.entities`).map((e, i) => this.name(e, `${where}.entities[${i}]`));
-    const created = object.created_timestamp_field === undefined ? undefined : this.name(object.created_timestamp_field, `${where}.created_timestamp_field`);
+    const entities = this.list(object.entities, `${where}.entities`).map((e, i) =>
+      this.name(e, `${where}.entities[${i}]`),
+    );
+    const created =
+      object.created_timestamp_field === undefined
+        ? undefined
+        : this.name(object.created_timestamp_field, `${where}.created_timestamp_field`);
     const description = this.text(object.description, `${where}.description`);
     const owner = this.text(object.owner, `${where}.owner`);
     return {
@@ -207,7 +267,9 @@ class Reader {
       timestampField: this.name(object.timestamp_field, `${where}.timestamp_field`),
       ...(created === undefined ? {} : { createdTimestampField: created }),
       ttlMs: this.ttl(object.ttl, `${where}.ttl`),
-      features: this.list(object.features, `${where}.features`).map((f, i) => this.feature(f, `${where}.features[${i}]`)),
+      features: this.list(object.features, `${where}.features`).map((f, i) =>
+        this.feature(f, `${where}.features[${i}]`),
+      ),
       ...(description === undefined ? {} : { description }),
       ...(owner === undefined ? {} : { owner }),
       tags: this.tags(object.tags, `${where}.tags`),
@@ -218,8 +280,10 @@ class Reader {
     if (typeof value === 'string') return { path: path.resolve(this.baseDir, value) };
     const object = this.object(value, at);
     this.onlyKeys(object, at, ['path', 'table']);
-    if (typeof object.path === 'string' && object.table === undefined && object.path !== '') return { path: path.resolve(this.baseDir, object.path) };
-    if (typeof object.table === 'string' && object.path === undefined) return { table: this.name(object.table, `${at}.table`) };
+    if (typeof object.path === 'string' && object.table === undefined && object.path !== '')
+      return { path: path.resolve(this.baseDir, object.path) };
+    if (typeof object.table === 'string' && object.path === undefined)
+      return { table: this.name(object.table, `${at}.table`) };
     this.problems.push(`${at} must be { path: <file or glob> } or { table: <name> }`);
     return { path: '' };
   }
@@ -244,7 +308,14 @@ class Reader {
     const name = this.name(object.name, `${at}.name`);
     const type: FeatureType = this.oneOf(object.type ?? 'float64', FEATURE_TYPES, `feature "${name}" type`);
     const description = this.text(object.description, `${at}.description`);
-    return { name, type, ...(object.default === undefined ? {} : { default: this.defaultValue(object.default, type, `feature "${name}" default`) }), ...(description === undefined ? {} : { description }) };
+    return {
+      name,
+      type,
+      ...(object.default === undefined
+        ? {}
+        : { default: this.defaultValue(object.default, type, `feature "${name}" default`) }),
+      ...(description === undefined ? {} : { description }),
+    };
   }
 
   defaultValue(value: unknown, type: FeatureType, at: string): FeatureScalar {
@@ -263,10 +334,13 @@ class Reader {
     this.onlyKeys(object, at, ['name', 'features', 'model', 'description', 'owner', 'tags']);
     const name = this.name(object.name, `${at}.name`);
     const where = `feature service "${name}"`;
-    const features = this.list(object.features, `${where}.features`).map((ref, i) => this.ref(ref, `${where}.features[${i}]`));
+    const features = this.list(object.features, `${where}.features`).map((ref, i) =>
+      this.ref(ref, `${where}.features[${i}]`),
+    );
     if (features.length === 0) this.problems.push(`${where} needs at least one feature`);
     const model = this.text(object.model, `${where}.model`);
-    if (model !== undefined && !/^[^@\s]+@\d+\.\d+\.\d+$/.test(model)) this.problems.push(`${where}.model must be <model>@<major.minor.patch>, got "${model}"`);
+    if (model !== undefined && !/^[^@\s]+@\d+\.\d+\.\d+$/.test(model))
+      this.problems.push(`${where}.model must be <model>@<major.minor.patch>, got "${model}"`);
     const description = this.text(object.description, `${where}.description`);
     const owner = this.text(object.owner, `${where}.owner`);
     return {
@@ -282,7 +356,8 @@ class Reader {
   ref(value: unknown, at: string): string {
     if (typeof value === 'string') {
       const [head, tail, ...rest] = value.split(':');
-      if (rest.length === 0 && head !== undefined && tail !== undefined && isIdentifier(head) && isIdentifier(tail)) return value;
+      if (rest.length === 0 && head !== undefined && tail !== undefined && isIdentifier(head) && isIdentifier(tail))
+        return value;
     }
     this.problems.push(`${at} must be "<view>:<feature>" or "request:<name>", got ${JSON.stringify(value)}`);
     return String(value);

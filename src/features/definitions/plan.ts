@@ -1,6 +1,12 @@
 import { formatDuration } from '../../core/duration.js';
 import { parseFeatureRef } from './types.js';
-import type { AppliedDefinitions, EntityDefinition, FeatureDefinitions, ServiceDefinition, ViewDefinition } from './types.js';
+import type {
+  AppliedDefinitions,
+  EntityDefinition,
+  FeatureDefinitions,
+  ServiceDefinition,
+  ViewDefinition,
+} from './types.js';
 
 /** One object that `apply` would create, change or delete, with what changes. */
 export interface PlanChange {
@@ -38,7 +44,12 @@ export function planApply(current: AppliedDefinitions, desired: FeatureDefinitio
   return { changes, refused: breakingChanges(current, desired) };
 }
 
-function diffObjects<T extends { name: string }>(kind: PlanChange['kind'], current: readonly T[], desired: readonly T[], details: (before: T, after: T) => string[]): PlanChange[] {
+function diffObjects<T extends { name: string }>(
+  kind: PlanChange['kind'],
+  current: readonly T[],
+  desired: readonly T[],
+  details: (before: T, after: T) => string[],
+): PlanChange[] {
   const before = new Map(current.map((item) => [item.name, item]));
   const after = new Map(desired.map((item) => [item.name, item]));
   const changes: PlanChange[] = [];
@@ -50,7 +61,8 @@ function diffObjects<T extends { name: string }>(kind: PlanChange['kind'], curre
       if (what.length > 0) changes.push({ kind, name: item.name, action: 'update', details: what });
     }
   }
-  for (const item of current) if (!after.has(item.name)) changes.push({ kind, name: item.name, action: 'delete', details: [] });
+  for (const item of current)
+    if (!after.has(item.name)) changes.push({ kind, name: item.name, action: 'delete', details: [] });
   return changes;
 }
 
@@ -58,13 +70,24 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function field(name: string, before: unknown, after: unknown, out: string[], show: (value: unknown) => string = (v) => (v === undefined ? '(none)' : JSON.stringify(v))): void {
+function field(
+  name: string,
+  before: unknown,
+  after: unknown,
+  out: string[],
+  show: (value: unknown) => string = (v) => (v === undefined ? '(none)' : JSON.stringify(v)),
+): void {
   if (!same(before, after)) out.push(`${name}: ${show(before)} -> ${show(after)}`);
 }
 
 function entityDetails(before: EntityDefinition, after: EntityDefinition): string[] {
   const out: string[] = [];
-  field('join_keys', before.joinKeys.map((k) => `${k.name}:${k.type}`), after.joinKeys.map((k) => `${k.name}:${k.type}`), out);
+  field(
+    'join_keys',
+    before.joinKeys.map((k) => `${k.name}:${k.type}`),
+    after.joinKeys.map((k) => `${k.name}:${k.type}`),
+    out,
+  );
   field('description', before.description, after.description, out);
   return out;
 }
@@ -81,10 +104,18 @@ function viewDetails(before: ViewDefinition, after: ViewDefinition): string[] {
   for (const feature of after.features) {
     const was = old.get(feature.name);
     if (was === undefined) out.push(`+ feature ${feature.name} (${feature.type})`);
-    else if (!same(was, feature)) out.push(`~ feature ${feature.name}: ${JSON.stringify(was)} -> ${JSON.stringify(feature)}`);
+    else if (!same(was, feature))
+      out.push(`~ feature ${feature.name}: ${JSON.stringify(was)} -> ${JSON.stringify(feature)}`);
   }
   for (const feature of before.features) if (!now.has(feature.name)) out.push(`- feature ${feature.name}`);
-  if (out.length === 0 && !same(before.features.map((f) => f.name), after.features.map((f) => f.name))) out.push('feature order changed');
+  if (
+    out.length === 0 &&
+    !same(
+      before.features.map((f) => f.name),
+      after.features.map((f) => f.name),
+    )
+  )
+    out.push('feature order changed');
   field('description', before.description, after.description, out);
   field('owner', before.owner, after.owner, out);
   field('tags', before.tags, after.tags, out);
@@ -134,12 +165,17 @@ function breakingChanges(current: AppliedDefinitions, desired: FeatureDefinition
       const before = currentViews.get(parsed.view)?.features.find((f) => f.name === parsed.feature);
       const after = desiredViews.get(parsed.view)?.features.find((f) => f.name === parsed.feature);
       if (after === undefined) refused.push(`${inUse} and serves ${ref}, which would be deleted`);
-      else if (before !== undefined && before.type !== after.type) refused.push(`${inUse} and serves ${ref}, whose type would change from ${before.type} to ${after.type}`);
+      else if (before !== undefined && before.type !== after.type)
+        refused.push(`${inUse} and serves ${ref}, whose type would change from ${before.type} to ${after.type}`);
     }
     for (const name of views) {
       const before = currentViews.get(name);
       const after = desiredViews.get(name);
-      if (before !== undefined && after !== undefined && keysOf(before, current.entities) !== keysOf(after, desired.entities)) {
+      if (
+        before !== undefined &&
+        after !== undefined &&
+        keysOf(before, current.entities) !== keysOf(after, desired.entities)
+      ) {
         refused.push(`${inUse} and reads view "${name}", whose join keys would change`);
       }
     }
@@ -151,9 +187,15 @@ function breakingChanges(current: AppliedDefinitions, desired: FeatureDefinition
 export function formatPlan(plan: ApplyPlan): string {
   if (plan.changes.length === 0 && plan.refused.length === 0) return 'No changes: the store matches the file.\n';
   const sign = { create: '+', update: '~', delete: '-' } as const;
-  const lines = plan.changes.flatMap((change) => [`${sign[change.action]} ${change.kind} ${change.name}`, ...change.details.map((d) => `    ${d}`)]);
-  const counts = (['create', 'update', 'delete'] as const).map((action) => `${plan.changes.filter((c) => c.action === action).length} to ${action}`);
+  const lines = plan.changes.flatMap((change) => [
+    `${sign[change.action]} ${change.kind} ${change.name}`,
+    ...change.details.map((d) => `    ${d}`),
+  ]);
+  const counts = (['create', 'update', 'delete'] as const).map(
+    (action) => `${plan.changes.filter((c) => c.action === action).length} to ${action}`,
+  );
   lines.push('', `Plan: ${counts.join(', ')}.`);
-  if (plan.refused.length > 0) lines.push('', 'Refused (would break a service in use):', ...plan.refused.map((r) => `  ! ${r}`));
+  if (plan.refused.length > 0)
+    lines.push('', 'Refused (would break a service in use):', ...plan.refused.map((r) => `  ! ${r}`));
   return `${lines.join('\n')}\n`;
 }

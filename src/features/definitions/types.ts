@@ -54,7 +54,9 @@ export interface ViewDefinition {
 }
 
 /** A service entry: a view's feature, or a value the request brings (`request:<name>`). */
-export type FeatureRef = { readonly kind: 'view'; readonly view: string; readonly feature: string } | { readonly kind: 'request'; readonly name: string };
+export type FeatureRef =
+  | { readonly kind: 'view'; readonly view: string; readonly feature: string }
+  | { readonly kind: 'request'; readonly name: string };
 
 export interface ServiceDefinition {
   readonly name: string;

@@ -71,7 +71,9 @@ feature_services: [{ name: s, features: [big:f1] }]
     const seconds = (performance.now() - started) / 1000;
     sample();
     const growth = peak - baseline;
-    console.log(`materialized ${ROWS} source rows -> ${runs[0]!.rows} keys in ${seconds.toFixed(2)} s (${Math.round(ROWS / seconds)} source rows/s); peak RSS growth ${(growth / 1048576).toFixed(0)} MB`);
+    console.log(
+      `materialized ${ROWS} source rows -> ${runs[0]!.rows} keys in ${seconds.toFixed(2)} s (${Math.round(ROWS / seconds)} source rows/s); peak RSS growth ${(growth / 1048576).toFixed(0)} MB`,
+    );
     expect(runs[0]).toMatchObject({ view: 'big', rows: KEYS, written: KEYS, stale: 0 });
     expect(growth).toBeLessThan(RSS_BOUND_BYTES);
     const [f1, f2, f3] = (await platform.features.online.read('big', ['f1', 'f2', 'f3'], [{ user_id: 123 }]))[0]!;

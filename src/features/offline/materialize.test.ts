@@ -54,7 +54,12 @@ describe('materialize', () => {
     const start = BASE + 10 * SECOND;
     const end = BASE + 40 * SECOND;
     const progress: MaterializeProgress[] = [];
-    const runs = await materialize(platform.features, { start, end, chunkRows: 7, onProgress: (p) => progress.push(p) });
+    const runs = await materialize(platform.features, {
+      start,
+      end,
+      chunkRows: 7,
+      onProgress: (p) => progress.push(p),
+    });
     for (const [view, features] of [
       [viewA, ['a_val', 'a_str']],
       [viewB, ['b_val']],
@@ -69,7 +74,12 @@ describe('materialize', () => {
         for (const [j, feature] of features.entries()) {
           const got = values[i]![j]!;
           if (row === undefined) expect(got.status, JSON.stringify(key)).toBe('NOT_FOUND');
-          else expect(got, `${view.name} ${JSON.stringify(key)} ${feature}`).toEqual({ status: 'PRESENT', value: row[feature] ?? null, eventTimeMs: row[view.eventTimestamp] });
+          else
+            expect(got, `${view.name} ${JSON.stringify(key)} ${feature}`).toEqual({
+              status: 'PRESENT',
+              value: row[feature] ?? null,
+              eventTimeMs: row[view.eventTimestamp],
+            });
         }
       });
     }
@@ -82,7 +92,11 @@ describe('materialize', () => {
   it('does not roll back a newer pushed value when an older window is materialized again', async () => {
     const row = viewB.rows.find((r) => (r.event_ts as number) <= BASE + 40 * SECOND)!;
     const key = { k1: row.k1 as number };
-    await pushFeatures(platform.features, { view: 'b', rows: [{ k1: key.k1, event_ts: BASE + 500 * SECOND, b_val: 4242.5 }], to: 'online' });
+    await pushFeatures(platform.features, {
+      view: 'b',
+      rows: [{ k1: key.k1, event_ts: BASE + 500 * SECOND, b_val: 4242.5 }],
+      to: 'online',
+    });
     const [run] = await materialize(platform.features, { views: ['b'], start: BASE, end: BASE + 59 * SECOND });
     expect(run!.stale).toBeGreaterThanOrEqual(1);
     const value = (await platform.features.online.read('b', ['b_val'], [key]))[0]![0];
@@ -93,14 +107,21 @@ describe('materialize', () => {
     const fresh = await openFeaturePlatform(data);
     try {
       const first = await materialize(fresh.features, { views: ['a'], incremental: true, now: BASE + 30 * SECOND });
-      expect(first[0]).toMatchObject({ startMs: BASE + 20 * SECOND, endMs: BASE + 30 * SECOND, rows: latestPerKey(viewA, BASE + 20 * SECOND, BASE + 30 * SECOND).size });
+      expect(first[0]).toMatchObject({
+        startMs: BASE + 20 * SECOND,
+        endMs: BASE + 30 * SECOND,
+        rows: latestPerKey(viewA, BASE + 20 * SECOND, BASE + 30 * SECOND).size,
+      });
       const second = await materialize(fresh.features, { views: ['a'], incremental: true, now: BASE + 60 * SECOND });
       expect(second[0]).toMatchObject({ startMs: BASE + 30 * SECOND, endMs: BASE + 60 * SECOND });
       const expectedRows = latestPerKey(viewA, BASE + 30 * SECOND, BASE + 60 * SECOND);
       expect(second[0]!.rows).toBe(expectedRows.size);
       // View b has no TTL: its first incremental run reaches back 52 weeks.
       const b = await materialize(fresh.features, { views: ['b'], incremental: true, now: BASE + 60 * SECOND });
-      expect(b[0]).toMatchObject({ startMs: BASE + 60 * SECOND - 52 * 7 * 86_400_000, rows: latestPerKey(viewB, 0, BASE + 60 * SECOND).size });
+      expect(b[0]).toMatchObject({
+        startMs: BASE + 60 * SECOND - 52 * 7 * 86_400_000,
+        rows: latestPerKey(viewB, 0, BASE + 60 * SECOND).size,
+      });
       const runs = await fresh.features.store.materializations('a');
       expect(runs.map((r) => [r.startMs, r.endMs])).toEqual([
         [BASE + 30 * SECOND, BASE + 60 * SECOND],

@@ -75,9 +75,13 @@ export async function incrementalStart(store: FeatureStore, view: ViewDefinition
  * @example
  * const runs = await materialize(platform.features, { incremental: true, onProgress: console.log });
  */
-export async function materialize(store: FeatureStore, options: MaterializeOptions = {}): Promise<ViewMaterialization[]> {
+export async function materialize(
+  store: FeatureStore,
+  options: MaterializeOptions = {},
+): Promise<ViewMaterialization[]> {
   const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
-  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw invalid(`chunkRows must be a positive integer, got ${chunkRows}`);
+  if (!Number.isInteger(chunkRows) || chunkRows < 1)
+    throw invalid(`chunkRows must be a positive integer, got ${chunkRows}`);
   const now = options.now ?? Date.now();
   const end = options.end ?? now;
   // Refused, not clamped: rows stamped later than now would shadow every real value until then
@@ -85,14 +89,24 @@ export async function materialize(store: FeatureStore, options: MaterializeOptio
   // leaves such rows in the source until their time comes; an explicit end is never cut silently.
   const limit = { now, skewMs: store.maxFutureSkewMs };
   const tooLate = futureProblem(end, limit);
-  if (tooLate !== undefined) throw invalid(`end ${tooLate}: materialized rows must not be stamped past the server's clock (${limitSetting(limit)})`);
+  if (tooLate !== undefined)
+    throw invalid(
+      `end ${tooLate}: materialized rows must not be stamped past the server's clock (${limitSetting(limit)})`,
+    );
   const applied = (await store.definitions()).views;
-  const views = options.views === undefined || options.views.length === 0 ? applied : await Promise.all(options.views.map((name) => store.view(name)));
+  const views =
+    options.views === undefined || options.views.length === 0
+      ? applied
+      : await Promise.all(options.views.map((name) => store.view(name)));
   const results: ViewMaterialization[] = [];
   for (const view of views) {
-    if (options.incremental === true && options.start !== undefined) throw invalid('give either a start or incremental, not both');
+    if (options.incremental === true && options.start !== undefined)
+      throw invalid('give either a start or incremental, not both');
     const start = options.incremental === true ? await incrementalStart(store, view, now) : options.start;
-    if (start !== undefined && start > end) throw invalid(`view "${view.name}": start ${new Date(start).toISOString()} is after end ${new Date(end).toISOString()}`);
+    if (start !== undefined && start > end)
+      throw invalid(
+        `view "${view.name}": start ${new Date(start).toISOString()} is after end ${new Date(end).toISOString()}`,
+      );
     results.push(await materializeView(store, view, { start, end, chunkRows, onProgress: options.onProgress }));
   }
   return results;
@@ -114,19 +128,43 @@ async function materializeView(store: FeatureStore, view: ViewDefinition, run: V
     const counts = await withConnection(async (connection) => {
       await useUtc(connection);
       const union = await unionSql(connection, source.parts, viewUnionSpec(view, keys, true));
-      const total = await reduceToLatest(connection, view, keys.map((k) => k.name), union, run);
+      const total = await reduceToLatest(
+        connection,
+        view,
+        keys.map((k) => k.name),
+        union,
+        run,
+      );
       return writeOnline(store, connection, view, keys, total, run);
     });
-    await store.store.recordMaterialization({ view: view.name, startMs: run.start ?? 0, endMs: run.end, rows: counts.written + counts.stale });
+    await store.store.recordMaterialization({
+      view: view.name,
+      startMs: run.start ?? 0,
+      endMs: run.end,
+      rows: counts.written + counts.stale,
+    });
     const rows = counts.written + counts.stale;
-    return { view: view.name, startMs: run.start ?? null, endMs: run.end, rows, ...counts, seconds: (performance.now() - began) / 1000 };
+    return {
+      view: view.name,
+      startMs: run.start ?? null,
+      endMs: run.end,
+      rows,
+      ...counts,
+      seconds: (performance.now() - began) / 1000,
+    };
   } finally {
     await source.dispose();
   }
 }
 
 /** Fills temp table `mat_latest` with one row per key: keys, `__event_ms`, `__created_ms`, `f0`, `f1`... ; returns its size. */
-async function reduceToLatest(connection: DuckDBConnection, view: ViewDefinition, keys: readonly string[], union: { sql: string; params: DuckDBValue[] }, run: ViewRun): Promise<number> {
+async function reduceToLatest(
+  connection: DuckDBConnection,
+  view: ViewDefinition,
+  keys: readonly string[],
+  union: { sql: string; params: DuckDBValue[] },
+  run: ViewRun,
+): Promise<number> {
   const q = quoteIdentifier;
   const ts = q(view.timestampField);
   const created = view.createdTimestampField === undefined ? 'CAST(NULL AS TIMESTAMP)' : q(view.createdTimestampField);
@@ -171,8 +209,12 @@ async function writeOnline(
   const q = quoteIdentifier;
   // BIGINT would arrive as bigint; DOUBLE is exact for the keys and values an online store holds.
   const keyColumns = keys.map((k) => (k.type === 'string' ? q(k.name) : `CAST(${q(k.name)} AS DOUBLE)`));
-  const featureColumns = view.features.map((f, i) => (f.type === 'int64' || f.type === 'int32' ? `CAST(f${i} AS DOUBLE)` : `f${i}`));
-  const result = await connection.stream(`SELECT ${[...keyColumns, '__event_ms', '__created_ms', ...featureColumns].join(', ')} FROM mat_latest`);
+  const featureColumns = view.features.map((f, i) =>
+    f.type === 'int64' || f.type === 'int32' ? `CAST(f${i} AS DOUBLE)` : `f${i}`,
+  );
+  const result = await connection.stream(
+    `SELECT ${[...keyColumns, '__event_ms', '__created_ms', ...featureColumns].join(', ')} FROM mat_latest`,
+  );
   let written = 0;
   let stale = 0;
   let done = 0;

@@ -19,12 +19,17 @@ export interface ReferenceView {
 }
 
 /** Returns one output row per entity row, in order: entity columns, then `<view>__<feature>`. */
-export function referencePointInTimeJoin(entities: readonly Row[], entityTimestamp: string, views: readonly ReferenceView[]): Row[] {
+export function referencePointInTimeJoin(
+  entities: readonly Row[],
+  entityTimestamp: string,
+  views: readonly ReferenceView[],
+): Row[] {
   return entities.map((entity) => {
     const out: Record<string, string | number | null> = { ...entity };
     for (const view of views) {
       const best = bestMatch(entity, entityTimestamp, view);
-      for (const feature of view.features) out[`${view.name}__${feature}`] = best === undefined ? null : (best[feature] ?? null);
+      for (const feature of view.features)
+        out[`${view.name}__${feature}`] = best === undefined ? null : (best[feature] ?? null);
     }
     return out;
   });
@@ -36,7 +41,8 @@ function bestMatch(entity: Row, entityTimestamp: string, view: ReferenceView): R
   const ttl = view.ttlMs ?? 0;
   let best: Row | undefined;
   for (const row of view.rows) {
-    if (!view.joinKeys.every((key) => entity[key] !== null && entity[key] !== undefined && entity[key] === row[key])) continue;
+    if (!view.joinKeys.every((key) => entity[key] !== null && entity[key] !== undefined && entity[key] === row[key]))
+      continue;
     const event = row[view.eventTimestamp];
     if (typeof event !== 'number' || event > t) continue;
     if (ttl > 0 && event < t - ttl) continue;

@@ -9,7 +9,6 @@ import { readRows, referencePointInTimeJoin, type ReferenceView, type Row } from
 const BASE = Date.UTC(2026, 0, 1);
 const SECOND = 1000;
 
-
 const STRATEGIES = ['asof', 'window'] as const;
 const TIMESTAMPS = new Set(['ts', 'event_ts', 'created_ts']);
 
@@ -18,7 +17,9 @@ function toCsv(columns: readonly string[], rows: readonly Row[]): string {
     if (value === null || value === undefined) return '';
     return TIMESTAMPS.has(name) ? new Date(value).toISOString().replace('T', ' ').replace('Z', '') : String(value);
   };
-  return [columns.join(','), ...rows.map((row) => columns.map((name) => cell(name, row[name])).join(','))].join('\n') + '\n';
+  return (
+    [columns.join(','), ...rows.map((row) => columns.map((name) => cell(name, row[name])).join(','))].join('\n') + '\n'
+  );
 }
 
 interface Generated {
@@ -32,10 +33,18 @@ function generate(seed: number): Generated {
   const entities: Row[] = [];
   for (let i = 0; i < 300; i++) entities.push({ id: `r${i}`, k1: int(8), k2: int(3), ts: BASE + int(60) * SECOND });
   // Composite keys that collide when concatenated, an unknown key, and duplicate rows.
-  entities.push({ id: 'c1', k1: 1, k2: 23, ts: BASE + 30 * SECOND }, { id: 'c2', k1: 12, k2: 3, ts: BASE + 30 * SECOND });
+  entities.push(
+    { id: 'c1', k1: 1, k2: 23, ts: BASE + 30 * SECOND },
+    { id: 'c2', k1: 12, k2: 3, ts: BASE + 30 * SECOND },
+  );
   entities.push({ id: 'unknown', k1: 99, k2: 0, ts: BASE + 30 * SECOND });
-  entities.push({ id: 'dup', k1: 2, k2: 1, ts: BASE + 20 * SECOND }, { id: 'dup', k1: 2, k2: 1, ts: BASE + 20 * SECOND });
-  const a: Row[] = [{ k1: 1, k2: 23, event_ts: BASE + 29 * SECOND, created_ts: BASE, a_val: 123, a_str: 'one-twentythree' }];
+  entities.push(
+    { id: 'dup', k1: 2, k2: 1, ts: BASE + 20 * SECOND },
+    { id: 'dup', k1: 2, k2: 1, ts: BASE + 20 * SECOND },
+  );
+  const a: Row[] = [
+    { k1: 1, k2: 23, event_ts: BASE + 29 * SECOND, created_ts: BASE, a_val: 123, a_str: 'one-twentythree' },
+  ];
   const b: Row[] = [];
   const c: Row[] = [];
   for (let i = 0; i < 400; i++) {
@@ -59,13 +68,28 @@ function generate(seed: number): Generated {
   return {
     entities,
     views: [
-      { name: 'a', rows: a, joinKeys: ['k1', 'k2'], eventTimestamp: 'event_ts', createdTimestamp: 'created_ts', ttlMs: 10 * SECOND, features: ['a_val', 'a_str'] },
+      {
+        name: 'a',
+        rows: a,
+        joinKeys: ['k1', 'k2'],
+        eventTimestamp: 'event_ts',
+        createdTimestamp: 'created_ts',
+        ttlMs: 10 * SECOND,
+        features: ['a_val', 'a_str'],
+      },
       { name: 'b', rows: b, joinKeys: ['k1'], eventTimestamp: 'event_ts', features: ['b_val'] },
-      { name: 'c', rows: c, joinKeys: ['k1'], eventTimestamp: 'event_ts', createdTimestamp: 'created_ts', ttlMs: 3 * SECOND, features: ['c_val'] },
+      {
+        name: 'c',
+        rows: c,
+        joinKeys: ['k1'],
+        eventTimestamp: 'event_ts',
+        createdTimestamp: 'created_ts',
+        ttlMs: 3 * SECOND,
+        features: ['c_val'],
+      },
     ],
   };
 }
-
 
 let dir: string;
 let data: Generated;
@@ -80,10 +104,23 @@ beforeAll(async () => {
   views = [];
   for (const view of data.views) {
     const source = path.join(dir, `${view.name}.csv`);
-    const columns = [...view.joinKeys, view.eventTimestamp, ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp]), ...view.features];
+    const columns = [
+      ...view.joinKeys,
+      view.eventTimestamp,
+      ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp]),
+      ...view.features,
+    ];
     await writeFile(source, toCsv(columns, view.rows));
     const { name, joinKeys, eventTimestamp, createdTimestamp, ttlMs, features } = view;
-    views.push({ name, source, joinKeys, eventTimestamp, features, ...(createdTimestamp === undefined ? {} : { createdTimestamp }), ...(ttlMs === undefined ? {} : { ttlMs }) });
+    views.push({
+      name,
+      source,
+      joinKeys,
+      eventTimestamp,
+      features,
+      ...(createdTimestamp === undefined ? {} : { createdTimestamp }),
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+    });
   }
 });
 
@@ -133,16 +170,35 @@ describe.each(STRATEGIES)('pointInTimeJoin, %s strategy', (strategy) => {
   });
 
   it('rejects invalid options with every problem listed', async () => {
-    const bad: PointInTimeView = { name: 'x', source: entitiesFile, joinKeys: [], eventTimestamp: 'ts', ttlMs: -1, features: [] };
-    await expect(pointInTimeJoin({ entities: entitiesFile, entityTimestamp: 'ts', views: [bad], out: path.join(dir, 'x.csv') })).rejects.toThrow(
-      /join key.*feature.*ttlMs/,
-    );
+    const bad: PointInTimeView = {
+      name: 'x',
+      source: entitiesFile,
+      joinKeys: [],
+      eventTimestamp: 'ts',
+      ttlMs: -1,
+      features: [],
+    };
+    await expect(
+      pointInTimeJoin({ entities: entitiesFile, entityTimestamp: 'ts', views: [bad], out: path.join(dir, 'x.csv') }),
+    ).rejects.toThrow(/join key.*feature.*ttlMs/);
   });
 
   it('treats hostile identifiers and paths as data', async () => {
-    const view: PointInTimeView = { name: 'v"; DROP', source: views[1]!.source, joinKeys: ['k1'], eventTimestamp: 'event_ts', features: ['b_val'] };
+    const view: PointInTimeView = {
+      name: 'v"; DROP',
+      source: views[1]!.source,
+      joinKeys: ['k1'],
+      eventTimestamp: 'event_ts',
+      features: ['b_val'],
+    };
     const out = path.join(dir, `it's out ${strategy}.csv`);
-    const result = await pointInTimeJoin({ entities: entitiesFile, entityTimestamp: 'ts', views: [view], out, strategy });
+    const result = await pointInTimeJoin({
+      entities: entitiesFile,
+      entityTimestamp: 'ts',
+      views: [view],
+      out,
+      strategy,
+    });
     expect(result.rows).toBe(data.entities.length);
     expect((await readFile(out, 'utf8')).split('\n')[0]).toBe('id,k1,k2,ts,"v""; DROP__b_val"');
   });
@@ -150,7 +206,8 @@ describe.each(STRATEGIES)('pointInTimeJoin, %s strategy', (strategy) => {
 
 describe.each(STRATEGIES)('pointInTimeJoin against pandas.merge_asof, %s strategy', (strategy) => {
   // Inputs and expected output from fixtures/features/point-in-time/generate.py (committed; re-run it to regenerate).
-  const fixture = (name: string): string => path.join(import.meta.dirname, '../../../fixtures/features/point-in-time', name);
+  const fixture = (name: string): string =>
+    path.join(import.meta.dirname, '../../../fixtures/features/point-in-time', name);
 
   it('equals the merge_asof fixture row by row', async () => {
     const out = path.join(dir, `pandas-${strategy}.parquet`);
@@ -158,7 +215,15 @@ describe.each(STRATEGIES)('pointInTimeJoin against pandas.merge_asof, %s strateg
       entities: fixture('entities.csv'),
       entityTimestamp: 'ts',
       views: [
-        { name: 'a', source: fixture('view_a.csv'), joinKeys: ['k1', 'k2'], eventTimestamp: 'event_ts', createdTimestamp: 'created_ts', ttlMs: 10 * SECOND, features: ['a_val'] },
+        {
+          name: 'a',
+          source: fixture('view_a.csv'),
+          joinKeys: ['k1', 'k2'],
+          eventTimestamp: 'event_ts',
+          createdTimestamp: 'created_ts',
+          ttlMs: 10 * SECOND,
+          features: ['a_val'],
+        },
         { name: 'b', source: fixture('view_b.csv'), joinKeys: ['k1'], eventTimestamp: 'event_ts', features: ['b_val'] },
       ],
       out,

@@ -2,7 +2,14 @@ import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { SlipwayError, invalid } from '../../core/errors.js';
 import { shortDuckDbMessage, withConnection } from '../../io/duckdb.js';
 import { describeSource } from '../../io/describe-table.js';
-import { quoteIdentifier, resolveTableSource, resolveTableTarget, toReadError, type TableFormat, type TableSource } from '../../io/table-source.js';
+import {
+  quoteIdentifier,
+  resolveTableSource,
+  resolveTableTarget,
+  toReadError,
+  type TableFormat,
+  type TableSource,
+} from '../../io/table-source.js';
 import { timestampSql, unionSql, useUtc, type ViewSourcePart } from './view-sources.js';
 
 /** One feature view to join onto the entity rows. */
@@ -52,7 +59,11 @@ export function featureColumnName(view: string, feature: string): string {
   return `${view}__${feature}`;
 }
 
-const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER true', parquet: 'parquet', jsonl: 'json' };
+const COPY_FORMAT: Readonly<Record<TableFormat, string>> = {
+  csv: 'csv, HEADER true',
+  parquet: 'parquet',
+  jsonl: 'json',
+};
 
 /**
  * Feast's point-in-time join (`get_historical_features`), run in DuckDB. For every view and every
@@ -92,32 +103,61 @@ export async function pointInTimeJoin(options: PointInTimeJoinOptions): Promise<
     const sql = options.strategy === 'window' ? buildWindowSql(options) : buildAsofSql(options);
     const ttls = options.views.map((view) => view.ttlMs ?? 0);
     try {
-      const result = await connection.run(`COPY (${sql}) TO $1 (FORMAT ${COPY_FORMAT[target.format]})`, [target.path, ...ttls]);
+      const result = await connection.run(`COPY (${sql}) TO $1 (FORMAT ${COPY_FORMAT[target.format]})`, [
+        target.path,
+        ...ttls,
+      ]);
       return { rows: result.rowsChanged };
     } catch (error) {
-      throw new SlipwayError('INVALID_ARGUMENT', `point-in-time join failed: ${shortDuckDbMessage(error)}`, { cause: error });
+      throw new SlipwayError('INVALID_ARGUMENT', `point-in-time join failed: ${shortDuckDbMessage(error)}`, {
+        cause: error,
+      });
     }
   });
 }
 
 /** The entity rows plus `__pit_ts`, their timestamp normalised to TIMESTAMP (the output keeps the original column). */
-async function loadEntities(connection: DuckDBConnection, source: TableSource, options: PointInTimeJoinOptions): Promise<void> {
+async function loadEntities(
+  connection: DuckDBConnection,
+  source: TableSource,
+  options: PointInTimeJoinOptions,
+): Promise<void> {
   const columns = await describeSource(connection, source);
   const names = new Set(columns.map((c) => c.name));
-  const missing = [options.entityTimestamp, ...options.views.flatMap((view) => view.joinKeys)].filter((name, i, all) => !names.has(name) && all.indexOf(name) === i);
+  const missing = [options.entityTimestamp, ...options.views.flatMap((view) => view.joinKeys)].filter(
+    (name, i, all) => !names.has(name) && all.indexOf(name) === i,
+  );
   if (missing.length > 0) {
-    throw invalid(`entity file "${source.file}" has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}; its columns are ${columns.map((c) => JSON.stringify(c.name)).join(', ')}`);
+    throw invalid(
+      `entity file "${source.file}" has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}; its columns are ${columns.map((c) => JSON.stringify(c.name)).join(', ')}`,
+    );
   }
   const ts = columns.find((c) => c.name === options.entityTimestamp)!;
   const casts = Object.entries(options.entityColumnTypes ?? {}).filter(([name]) => names.has(name));
-  const replace = casts.length === 0 ? '' : ` REPLACE (${casts.map(([name, type]) => `CAST(${quoteIdentifier(name)} AS ${type}) AS ${quoteIdentifier(name)}`).join(', ')})`;
-  await load(connection, `CREATE TEMP TABLE pit_entities AS SELECT *${replace}, ${timestampSql(ts)} AS __pit_ts FROM ${source.sql}`, [source.path], source);
+  const replace =
+    casts.length === 0
+      ? ''
+      : ` REPLACE (${casts.map(([name, type]) => `CAST(${quoteIdentifier(name)} AS ${type}) AS ${quoteIdentifier(name)}`).join(', ')})`;
+  await load(
+    connection,
+    `CREATE TEMP TABLE pit_entities AS SELECT *${replace}, ${timestampSql(ts)} AS __pit_ts FROM ${source.sql}`,
+    [source.path],
+    source,
+  );
 }
 
 /** One view's rows (every part, in order) as a temp table of the columns the join needs. */
 async function loadView(connection: DuckDBConnection, table: string, view: PointInTimeView): Promise<void> {
-  const parts: readonly ViewSourcePart[] = typeof view.source === 'string' ? [{ path: view.source, label: `table "${view.source}"` }] : view.source;
-  const names = [...new Set([...view.joinKeys, view.eventTimestamp, ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp]), ...view.features])];
+  const parts: readonly ViewSourcePart[] =
+    typeof view.source === 'string' ? [{ path: view.source, label: `table "${view.source}"` }] : view.source;
+  const names = [
+    ...new Set([
+      ...view.joinKeys,
+      view.eventTimestamp,
+      ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp]),
+      ...view.features,
+    ]),
+  ];
   const columns = names.map((name) => {
     const cast = view.columnTypes?.[name];
     return cast === undefined ? { name } : { name, cast };
@@ -125,12 +165,19 @@ async function loadView(connection: DuckDBConnection, table: string, view: Point
   const timestamps = [view.eventTimestamp, ...(view.createdTimestamp === undefined ? [] : [view.createdTimestamp])];
   const ordinals = parts.length > 1;
   const union = await unionSql(connection, parts, { columns, timestamps, ordinals });
-  const select = ordinals ? `SELECT * EXCLUDE (__part, __file, __seq) FROM (${union.sql}) ORDER BY __part, __file, __seq` : union.sql;
+  const select = ordinals
+    ? `SELECT * EXCLUDE (__part, __file, __seq) FROM (${union.sql}) ORDER BY __part, __file, __seq`
+    : union.sql;
   const source: TableSource = { file: parts.map((p) => p.label).join(' + '), path: '', format: 'parquet', sql: '' };
   await load(connection, `CREATE TEMP TABLE ${table} AS ${select}`, union.params, source);
 }
 
-async function load(connection: DuckDBConnection, statement: string, params: DuckDBValue[], source: TableSource): Promise<void> {
+async function load(
+  connection: DuckDBConnection,
+  statement: string,
+  params: DuckDBValue[],
+  source: TableSource,
+): Promise<void> {
   try {
     await connection.run(statement, params);
   } catch (error) {
@@ -143,7 +190,10 @@ async function dedupTies(connection: DuckDBConnection, views: readonly PointInTi
   const q = quoteIdentifier;
   for (const [index, view] of views.entries()) {
     const partition = [...view.joinKeys, view.eventTimestamp].map(q).join(', ');
-    const order = [...(view.createdTimestamp === undefined ? [] : [`${q(view.createdTimestamp)} DESC NULLS LAST`]), 'rowid DESC'].join(', ');
+    const order = [
+      ...(view.createdTimestamp === undefined ? [] : [`${q(view.createdTimestamp)} DESC NULLS LAST`]),
+      'rowid DESC',
+    ].join(', ');
     await connection.run(
       `CREATE TEMP TABLE pit_dedup_${index} AS SELECT * FROM pit_source_${index}
        WHERE ${q(view.eventTimestamp)} IS NOT NULL
@@ -198,7 +248,9 @@ function buildWindowSql(options: PointInTimeJoinOptions): string {
       FROM pit_entities e JOIN pit_source_${index} f ON ${[...keys, ...window].join(' AND ')}
       QUALIFY row_number() OVER (PARTITION BY e.rowid ORDER BY ${order.join(', ')}) = 1)`;
   });
-  const columns = options.views.flatMap((view, index) => view.features.map((feature) => `v${index}.${q(featureColumnName(view.name, feature))}`));
+  const columns = options.views.flatMap((view, index) =>
+    view.features.map((feature) => `v${index}.${q(featureColumnName(view.name, feature))}`),
+  );
   const joins = options.views.map((_view, index) => `LEFT JOIN v${index} ON v${index}.pit_row = e.rowid`);
   return `WITH ${ctes.join(',\n')}
     SELECT e.* EXCLUDE (__pit_ts)${columns.map((column) => `, ${column}`).join('')}
@@ -222,7 +274,8 @@ function checkOptions(options: PointInTimeJoinOptions): void {
     if (view.features.length === 0) problems.push(`${label} needs at least one feature`);
     if (view.eventTimestamp === '') problems.push(`${label}: eventTimestamp must not be empty`);
     const ttl = view.ttlMs ?? 0;
-    if (!Number.isSafeInteger(ttl) || ttl < 0) problems.push(`${label}: ttlMs must be a non-negative integer, got ${ttl}`);
+    if (!Number.isSafeInteger(ttl) || ttl < 0)
+      problems.push(`${label}: ttlMs must be a non-negative integer, got ${ttl}`);
   }
   if (problems.length > 0) throw invalid(`invalid point-in-time join: ${problems.join('; ')}`);
 }

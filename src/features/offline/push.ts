@@ -53,7 +53,8 @@ const MAX_PROBLEMS = 20;
  */
 export async function pushFeatures(store: FeatureStore, options: PushOptions): Promise<PushResult> {
   const to = options.to ?? 'online_and_offline';
-  if (!PUSH_TARGETS.includes(to)) throw invalid(`"to" must be one of ${PUSH_TARGETS.join(', ')}, got ${JSON.stringify(to)}`);
+  if (!PUSH_TARGETS.includes(to))
+    throw invalid(`"to" must be one of ${PUSH_TARGETS.join(', ')}, got ${JSON.stringify(to)}`);
   const view = await store.view(options.view);
   const keys = await store.joinKeys(view);
   const now = options.now ?? Date.now();
@@ -66,11 +67,21 @@ export async function pushFeatures(store: FeatureStore, options: PushOptions): P
   return { rows: rows.length, ...outcome, ...(file === undefined ? {} : { file }) };
 }
 
-function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonly unknown[], limit: FutureLimit): OnlineRow[] {
+function checkRows(
+  view: ViewDefinition,
+  keys: readonly JoinKey[],
+  rows: readonly unknown[],
+  limit: FutureLimit,
+): OnlineRow[] {
   const { now } = limit;
   const listed: unknown = rows;
   if (!Array.isArray(listed)) throw invalid('"rows" must be an array of objects');
-  const known = new Set([...keys.map((k) => k.name), view.timestampField, ...(view.createdTimestampField === undefined ? [] : [view.createdTimestampField]), ...view.features.map((f) => f.name)]);
+  const known = new Set([
+    ...keys.map((k) => k.name),
+    view.timestampField,
+    ...(view.createdTimestampField === undefined ? [] : [view.createdTimestampField]),
+    ...view.features.map((f) => f.name),
+  ]);
   const problems: string[] = [];
   const checked: OnlineRow[] = [];
   rows.forEach((raw, index) => {
@@ -82,15 +93,23 @@ function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonl
     }
     const row = raw as Record<string, unknown>;
     const rowProblems: string[] = [];
-    for (const column of Object.keys(row)) if (!known.has(column)) rowProblems.push(`${at}.${column}: view "${view.name}" has no such column`);
+    for (const column of Object.keys(row))
+      if (!known.has(column)) rowProblems.push(`${at}.${column}: view "${view.name}" has no such column`);
     const key: Record<string, string | number> = {};
     for (const joinKey of keys) {
       const value = row[joinKey.name];
-      if (joinKey.type === 'string' ? typeof value === 'string' : Number.isSafeInteger(value)) key[joinKey.name] = value as string | number;
-      else rowProblems.push(`${at}.${joinKey.name}: join key must be ${joinKey.type === 'string' ? 'a string' : 'an int64'}, got ${describe(value)}`);
+      if (joinKey.type === 'string' ? typeof value === 'string' : Number.isSafeInteger(value))
+        key[joinKey.name] = value as string | number;
+      else
+        rowProblems.push(
+          `${at}.${joinKey.name}: join key must be ${joinKey.type === 'string' ? 'a string' : 'an int64'}, got ${describe(value)}`,
+        );
     }
     const eventTimeMs = timeOf(row[view.timestampField], `${at}.${view.timestampField}`, rowProblems, true);
-    const givenCreatedMs = view.createdTimestampField === undefined ? undefined : timeOf(row[view.createdTimestampField], `${at}.${view.createdTimestampField}`, rowProblems, false);
+    const givenCreatedMs =
+      view.createdTimestampField === undefined
+        ? undefined
+        : timeOf(row[view.createdTimestampField], `${at}.${view.createdTimestampField}`, rowProblems, false);
     const createdTimeMs = view.createdTimestampField === undefined ? undefined : (givenCreatedMs ?? now);
     checkNotFuture(eventTimeMs, `${at}.${view.timestampField}`, key, limit, rowProblems);
     checkNotFuture(givenCreatedMs, `${at}.${view.createdTimestampField ?? ''}`, key, limit, rowProblems);
@@ -101,15 +120,25 @@ function checkRows(view: ViewDefinition, keys: readonly JoinKey[], rows: readonl
       else rowProblems.push(`${at}.${feature.name}: expected ${feature.type}, got ${describe(value)}`);
     }
     problems.push(...rowProblems);
-    if (rowProblems.length === 0 && eventTimeMs !== undefined) checked.push({ key, values, eventTimeMs, ...(createdTimeMs === undefined ? {} : { createdTimeMs }) });
+    if (rowProblems.length === 0 && eventTimeMs !== undefined)
+      checked.push({ key, values, eventTimeMs, ...(createdTimeMs === undefined ? {} : { createdTimeMs }) });
   });
   if (problems.length > 0) {
-    throw invalid(`push to view "${view.name}" refused, nothing written: ${problems.slice(0, MAX_PROBLEMS).join('; ')}${problems.length >= MAX_PROBLEMS ? '; ...' : ''}`, { problems });
+    throw invalid(
+      `push to view "${view.name}" refused, nothing written: ${problems.slice(0, MAX_PROBLEMS).join('; ')}${problems.length >= MAX_PROBLEMS ? '; ...' : ''}`,
+      { problems },
+    );
   }
   return checked;
 }
 
-function checkNotFuture(timeMs: number | undefined, at: string, key: Record<string, string | number>, limit: FutureLimit, problems: string[]): void {
+function checkNotFuture(
+  timeMs: number | undefined,
+  at: string,
+  key: Record<string, string | number>,
+  limit: FutureLimit,
+  problems: string[],
+): void {
   const problem = timeMs === undefined ? undefined : futureProblem(timeMs, limit);
   // A created time that far ahead would win every tie at its event time the same way.
   if (problem !== undefined) problems.push(`${at}: ${problem} (entity ${JSON.stringify(key)}; ${limitSetting(limit)})`);
@@ -152,13 +181,28 @@ function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
-  return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? String(value) : typeof value;
+  return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+    ? String(value)
+    : typeof value;
 }
 
-const WRITE_TYPE: Readonly<Record<FeatureType, WriteColumnType>> = { int64: 'integer', int32: 'integer', float64: 'number', float32: 'number', string: 'string', bool: 'boolean' };
+const WRITE_TYPE: Readonly<Record<FeatureType, WriteColumnType>> = {
+  int64: 'integer',
+  int32: 'integer',
+  float64: 'number',
+  float32: 'number',
+  string: 'string',
+  bool: 'boolean',
+};
 
 /** One Parquet file per push, in the view's own column names; timestamps as epoch ms (normalised on read). */
-async function appendToLog(store: FeatureStore, view: ViewDefinition, keys: readonly JoinKey[], rows: readonly OnlineRow[], now: number): Promise<string> {
+async function appendToLog(
+  store: FeatureStore,
+  view: ViewDefinition,
+  keys: readonly JoinKey[],
+  rows: readonly OnlineRow[],
+  now: number,
+): Promise<string> {
   const columns: WriteColumn[] = [];
   const cells: ((row: OnlineRow) => unknown)[] = [];
   const add = (name: string, type: WriteColumnType, cell: (row: OnlineRow) => unknown): void => {
@@ -168,8 +212,12 @@ async function appendToLog(store: FeatureStore, view: ViewDefinition, keys: read
   };
   for (const key of keys) add(key.name, WRITE_TYPE[key.type], (row) => row.key[key.name]);
   add(view.timestampField, 'integer', (row) => Math.round(row.eventTimeMs));
-  if (view.createdTimestampField !== undefined) add(view.createdTimestampField, 'integer', (row) => (row.createdTimeMs === undefined ? null : Math.round(row.createdTimeMs)));
-  for (const feature of view.features) add(feature.name, WRITE_TYPE[feature.type], (row) => row.values[feature.name] ?? null);
+  if (view.createdTimestampField !== undefined)
+    add(view.createdTimestampField, 'integer', (row) =>
+      row.createdTimeMs === undefined ? null : Math.round(row.createdTimeMs),
+    );
+  for (const feature of view.features)
+    add(feature.name, WRITE_TYPE[feature.type], (row) => row.values[feature.name] ?? null);
   const dir = store.pushLogDir(view.name);
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${String(now).padStart(13, '0')}-${randomBytes(6).toString('hex')}.parquet`);

@@ -61,12 +61,21 @@ const RELATIVE_TOLERANCE = 1e-6;
  * @example
  * const report = await featureSkew(platform.features, platform.predictions, { service: 'risk', since: Date.now() - 3_600_000 });
  */
-export async function featureSkew(store: FeatureStore, predictions: PredictionStore, options: SkewOptions): Promise<SkewReport> {
+export async function featureSkew(
+  store: FeatureStore,
+  predictions: PredictionStore,
+  options: SkewOptions,
+): Promise<SkewReport> {
   const service = await store.service(options.service);
   const until = options.until ?? Date.now();
   const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
   const model = service.model === undefined ? undefined : service.model.slice(0, service.model.lastIndexOf('@'));
-  const logged = await predictions.sample({ since: options.since, until, maxRows, ...(model === undefined ? {} : { model }) });
+  const logged = await predictions.sample({
+    since: options.since,
+    until,
+    maxRows,
+    ...(model === undefined ? {} : { model }),
+  });
   const served: { row: ServedRow; timeMs: number }[] = [];
   let count = 0;
   for (const prediction of logged) {
@@ -82,16 +91,25 @@ export async function featureSkew(store: FeatureStore, predictions: PredictionSt
 }
 
 /** The offline values of every served row, by `<view>__<feature>` column, in served order. */
-async function recompute(store: FeatureStore, serviceName: string, served: readonly { row: ServedRow; timeMs: number }[]): Promise<Record<string, FeatureScalar>[]> {
+async function recompute(
+  store: FeatureStore,
+  serviceName: string,
+  served: readonly { row: ServedRow; timeMs: number }[],
+): Promise<Record<string, FeatureScalar>[]> {
   const service = await store.service(serviceName);
   const views = await openServiceViews(store, service);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-skew-'));
   try {
     const keys = views.joinKeys;
-    const columns: WriteColumn[] = [...keys.map((k): WriteColumn => ({ name: k.name, type: k.type === 'string' ? 'string' : 'integer' })), { name: '__skew_ts', type: 'integer' }];
+    const columns: WriteColumn[] = [
+      ...keys.map((k): WriteColumn => ({ name: k.name, type: k.type === 'string' ? 'string' : 'integer' })),
+      { name: '__skew_ts', type: 'integer' },
+    ];
     const entities = path.join(dir, 'entities.parquet');
     const out = path.join(dir, 'offline.parquet');
-    await writeTable(entities, columns, [served.map(({ row, timeMs }) => [...keys.map((k) => row.entity[k.name] ?? null), Math.round(timeMs)])]);
+    await writeTable(entities, columns, [
+      served.map(({ row, timeMs }) => [...keys.map((k) => row.entity[k.name] ?? null), Math.round(timeMs)]),
+    ]);
     await pointInTimeJoin({ entities, entityTimestamp: '__skew_ts', views: views.views, out });
     const wanted = views.views.flatMap((view) => view.features.map((feature) => featureColumnName(view.name, feature)));
     const rows: Record<string, FeatureScalar>[] = [];
@@ -113,7 +131,11 @@ async function recompute(store: FeatureStore, serviceName: string, served: reado
   }
 }
 
-function compareFeature(ref: string, served: readonly { row: ServedRow }[], offline: readonly Record<string, FeatureScalar>[]): FeatureSkew {
+function compareFeature(
+  ref: string,
+  served: readonly { row: ServedRow }[],
+  offline: readonly Record<string, FeatureScalar>[],
+): FeatureSkew {
   const parsed = parseFeatureRef(ref);
   const column = parsed.kind === 'view' ? featureColumnName(parsed.view, parsed.feature) : ref;
   let compared = 0;
@@ -131,12 +153,22 @@ function compareFeature(ref: string, served: readonly { row: ServedRow }[], offl
     if (offlineValue === null) offlineMissing++;
     if (!sameValue(servedValue, offlineValue)) mismatches++;
   });
-  return { feature: ref, compared, mismatches, mismatchRate: compared === 0 ? 0 : mismatches / compared, defaulted, offlineMissing };
+  return {
+    feature: ref,
+    compared,
+    mismatches,
+    mismatchRate: compared === 0 ? 0 : mismatches / compared,
+    defaulted,
+    offlineMissing,
+  };
 }
 
 function sameValue(served: FeatureScalar, offline: FeatureScalar): boolean {
   if (typeof served === 'number' && typeof offline === 'number') {
-    return served === offline || Math.abs(served - offline) <= RELATIVE_TOLERANCE * Math.max(Math.abs(served), Math.abs(offline));
+    return (
+      served === offline ||
+      Math.abs(served - offline) <= RELATIVE_TOLERANCE * Math.max(Math.abs(served), Math.abs(offline))
+    );
   }
   return served === offline;
 }

@@ -28,7 +28,11 @@ export interface TrainingSetResult {
   readonly serviceVersion: number;
 }
 
-const COPY_FORMAT: Readonly<Record<TableFormat, string>> = { csv: 'csv, HEADER true', parquet: 'parquet', jsonl: 'json' };
+const COPY_FORMAT: Readonly<Record<TableFormat, string>> = {
+  csv: 'csv, HEADER true',
+  parquet: 'parquet',
+  jsonl: 'json',
+};
 
 /**
  * A point-in-time-correct training set for a feature service (Feast's `get_historical_features`,
@@ -52,15 +56,29 @@ export async function buildTrainingSet(store: FeatureStore, options: TrainingSet
   const serviceViews = await openServiceViews(store, service);
   try {
     const needed = new Map<string, string>([[timestampColumn, 'the timestamp column (--timestamp-column)']]);
-    for (const key of serviceViews.joinKeys) if (!needed.has(key.name)) needed.set(key.name, `a join key of view "${key.view}"`);
-    for (const name of requestColumns) if (!needed.has(name)) needed.set(name, `request feature of service "${service.name}"`);
+    for (const key of serviceViews.joinKeys)
+      if (!needed.has(key.name)) needed.set(key.name, `a join key of view "${key.view}"`);
+    for (const name of requestColumns)
+      if (!needed.has(name)) needed.set(name, `request feature of service "${service.name}"`);
     const missing = [...needed].filter(([name]) => !entityColumns.includes(name));
     if (missing.length > 0) {
-      throw invalid(`entity file "${options.entities}" lacks ${missing.map(([name, what]) => `"${name}" (${what})`).join(', ')}; its columns are ${entityColumns.join(', ')}`);
+      throw invalid(
+        `entity file "${options.entities}" lacks ${missing.map(([name, what]) => `"${name}" (${what})`).join(', ')}; its columns are ${entityColumns.join(', ')}`,
+      );
     }
-    const featureColumns = refs.map((ref) => (ref.kind === 'view' ? featureColumnName(ref.view, ref.feature) : ref.name));
+    const featureColumns = refs.map((ref) =>
+      ref.kind === 'view' ? featureColumnName(ref.view, ref.feature) : ref.name,
+    );
     const keyTypes = Object.fromEntries(serviceViews.joinKeys.map((key) => [key.name, DUCKDB_TYPE[key.type]]));
-    const rows = await joinInServiceOrder(options, timestampColumn, serviceViews.views, keyTypes, entityColumns, featureColumns, service);
+    const rows = await joinInServiceOrder(
+      options,
+      timestampColumn,
+      serviceViews.views,
+      keyTypes,
+      entityColumns,
+      featureColumns,
+      service,
+    );
     return { rows, featureColumns, serviceVersion: service.version };
   } finally {
     await serviceViews.dispose();
@@ -78,14 +96,16 @@ export interface ServiceViews {
 /** Open the sources of every view `service` refers to, grouped by view in order of first reference. */
 export async function openServiceViews(store: FeatureStore, service: StoredService): Promise<ServiceViews> {
   const byView = new Map<string, string[]>();
-  for (const ref of service.features.map(parseFeatureRef)) if (ref.kind === 'view') byView.set(ref.view, [...(byView.get(ref.view) ?? []), ref.feature]);
+  for (const ref of service.features.map(parseFeatureRef))
+    if (ref.kind === 'view') byView.set(ref.view, [...(byView.get(ref.view) ?? []), ref.feature]);
   const sources: ViewSourceFiles[] = [];
   const views: PointInTimeView[] = [];
   const joinKeys: (JoinKey & { view: string })[] = [];
   try {
     for (const [name, features] of byView) {
       const view = await store.view(name);
-      for (const key of await store.joinKeys(view)) if (!joinKeys.some((k) => k.name === key.name)) joinKeys.push({ ...key, view: view.name });
+      for (const key of await store.joinKeys(view))
+        if (!joinKeys.some((k) => k.name === key.name)) joinKeys.push({ ...key, view: view.name });
       const source = await openViewSource(store, view);
       sources.push(source);
       views.push(await pointInTimeView(store, view, features, source));
@@ -97,7 +117,12 @@ export async function openServiceViews(store: FeatureStore, service: StoredServi
   return { views, joinKeys, dispose: async () => void (await Promise.all(sources.map((source) => source.dispose()))) };
 }
 
-async function pointInTimeView(store: FeatureStore, view: ViewDefinition, features: readonly string[], source: ViewSourceFiles): Promise<PointInTimeView> {
+async function pointInTimeView(
+  store: FeatureStore,
+  view: ViewDefinition,
+  features: readonly string[],
+  source: ViewSourceFiles,
+): Promise<PointInTimeView> {
   const keys = await store.joinKeys(view);
   const columnTypes: Record<string, string> = {};
   for (const key of keys) columnTypes[key.name] = DUCKDB_TYPE[key.type];
@@ -137,10 +162,21 @@ async function joinInServiceOrder(
     if (views.length === 0) {
       rows = await copyColumns(options.entities, staged, target.format, entityColumns, true);
     } else {
-      await pointInTimeJoin({ entities: options.entities, entityTimestamp: timestampColumn, entityColumnTypes: entityTypes, views, out: joined });
+      await pointInTimeJoin({
+        entities: options.entities,
+        entityTimestamp: timestampColumn,
+        entityColumnTypes: entityTypes,
+        views,
+        out: joined,
+      });
       // Feature columns named like an entity column would be ambiguous in the output.
-      const clash = featureColumns.find((name, index) => entityColumns.includes(name) && !service.features[index]!.startsWith('request:'));
-      if (clash !== undefined) throw invalid(`feature column "${clash}" of service "${service.name}" clashes with an entity column of the same name`);
+      const clash = featureColumns.find(
+        (name, index) => entityColumns.includes(name) && !service.features[index]!.startsWith('request:'),
+      );
+      if (clash !== undefined)
+        throw invalid(
+          `feature column "${clash}" of service "${service.name}" clashes with an entity column of the same name`,
+        );
       const output = [...entityColumns, ...featureColumns.filter((name) => !entityColumns.includes(name))];
       rows = await copyColumns(joined, staged, target.format, output, false);
     }
@@ -152,11 +188,20 @@ async function joinInServiceOrder(
   }
 }
 
-async function copyColumns(from: string, to: string, format: TableFormat, columns: readonly string[], entitiesOnly: boolean): Promise<number> {
+async function copyColumns(
+  from: string,
+  to: string,
+  format: TableFormat,
+  columns: readonly string[],
+  entitiesOnly: boolean,
+): Promise<number> {
   const list = columns.map(quoteIdentifier).join(', ');
   const reader = entitiesOnly ? (await resolveTableSource(from)).sql : 'read_parquet($1)';
   return withConnection(async (connection) => {
-    const result = await connection.run(`COPY (SELECT ${list} FROM ${reader}) TO $2 (FORMAT ${COPY_FORMAT[format]})`, [path.resolve(from), to]);
+    const result = await connection.run(`COPY (SELECT ${list} FROM ${reader}) TO $2 (FORMAT ${COPY_FORMAT[format]})`, [
+      path.resolve(from),
+      to,
+    ]);
     return result.rowsChanged;
   });
 }

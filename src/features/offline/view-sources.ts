@@ -5,7 +5,14 @@ import path from 'node:path';
 import { listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { sql } from 'kysely';
 import { invalid } from '../../core/errors.js';
-import { quoteIdentifier, resolveTableSource, tableFormatOf, toReadError, type TableFormat, type TableSource } from '../../io/table-source.js';
+import {
+  quoteIdentifier,
+  resolveTableSource,
+  tableFormatOf,
+  toReadError,
+  type TableFormat,
+  type TableSource,
+} from '../../io/table-source.js';
 import type { WriteColumn, WriteColumnType } from '../../io/types.js';
 import { writeTable } from '../../io/write-table.js';
 import type { Database } from '../../store/database.js';
@@ -90,7 +97,10 @@ export async function openViewSource(store: FeatureStore, view: ViewDefinition):
 }
 
 /** The columns a view reads, each once: join keys, event and created time, features. */
-function viewColumns(view: ViewDefinition, keys: readonly JoinKey[]): { name: string; kind: 'timestamp' | FeatureType }[] {
+function viewColumns(
+  view: ViewDefinition,
+  keys: readonly JoinKey[],
+): { name: string; kind: 'timestamp' | FeatureType }[] {
   const columns = new Map<string, 'timestamp' | FeatureType>();
   for (const key of keys) columns.set(key.name, key.type);
   columns.set(view.timestampField, 'timestamp');
@@ -106,12 +116,21 @@ function viewColumns(view: ViewDefinition, keys: readonly JoinKey[]): { name: st
  * Pages are ordered by SQLite's rowid (insertion order) or, on PostgreSQL, by every column read, so
  * paging is stable.
  */
-async function snapshotTable(database: Database, table: string, columns: readonly { name: string; kind: 'timestamp' | FeatureType }[], file: string): Promise<void> {
+async function snapshotTable(
+  database: Database,
+  table: string,
+  columns: readonly { name: string; kind: 'timestamp' | FeatureType }[],
+  file: string,
+): Promise<void> {
   const refs = sql.join(columns.map((c) => sql.ref(c.name)));
   const order = database.dialect === 'sqlite' ? sql`rowid` : refs;
   const page = async (offset: number): Promise<Record<string, unknown>[]> => {
     try {
-      const result = await sql<Record<string, unknown>>`select ${refs} from ${sql.table(table)} order by ${order} limit ${SNAPSHOT_PAGE_ROWS} offset ${offset}`.execute(database.db);
+      const result = await sql<
+        Record<string, unknown>
+      >`select ${refs} from ${sql.table(table)} order by ${order} limit ${SNAPSHOT_PAGE_ROWS} offset ${offset}`.execute(
+        database.db,
+      );
       return result.rows;
     } catch (error) {
       throw invalid(`cannot read table "${table}" of the metadata database: ${(error as Error).message}`);
@@ -121,7 +140,7 @@ async function snapshotTable(database: Database, table: string, columns: readonl
   const writeColumns: WriteColumn[] = columns.map((c) => ({ name: c.name, type: snapshotType(c.kind, first, c.name) }));
   async function* batches(): AsyncGenerator<unknown[][]> {
     let rows = first;
-    for (let offset = 0; rows.length > 0; ) {
+    for (let offset = 0; rows.length > 0;) {
       yield rows.map((row) => writeColumns.map((c) => snapshotValue(row[c.name], c.type)));
       if (rows.length < SNAPSHOT_PAGE_ROWS) break;
       offset += rows.length;
@@ -131,14 +150,20 @@ async function snapshotTable(database: Database, table: string, columns: readonl
   await writeTable(file, writeColumns, batches());
 }
 
-function snapshotType(kind: 'timestamp' | FeatureType, rows: readonly Record<string, unknown>[], name: string): WriteColumnType {
+function snapshotType(
+  kind: 'timestamp' | FeatureType,
+  rows: readonly Record<string, unknown>[],
+  name: string,
+): WriteColumnType {
   switch (kind) {
     case 'string':
       return 'string';
     case 'bool':
       return 'boolean';
     case 'timestamp':
-      return typeof rows.find((row) => row[name] !== null && row[name] !== undefined)?.[name] === 'string' ? 'string' : 'integer';
+      return typeof rows.find((row) => row[name] !== null && row[name] !== undefined)?.[name] === 'string'
+        ? 'string'
+        : 'integer';
     case 'int64':
     case 'int32':
     case 'float64':
@@ -150,7 +175,10 @@ function snapshotType(kind: 'timestamp' | FeatureType, rows: readonly Record<str
 function snapshotValue(value: unknown, type: WriteColumnType): unknown {
   if (value === null || value === undefined) return null;
   if (value instanceof Date) return value.getTime();
-  if (type === 'string' && typeof value !== 'string') return typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+  if (type === 'string' && typeof value !== 'string')
+    return typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean'
+      ? String(value)
+      : JSON.stringify(value);
   if (type === 'integer' && typeof value === 'number' && !Number.isSafeInteger(value)) return Math.round(value);
   if (type === 'boolean' && typeof value === 'bigint') return value === 1n;
   return value;
@@ -168,8 +196,13 @@ export interface UnionSpec {
 
 /** The SQL `UnionSpec` for a view over its definition (casts to the declared types). */
 export function viewUnionSpec(view: ViewDefinition, keys: readonly JoinKey[], ordinals: boolean): UnionSpec {
-  const columns = viewColumns(view, keys).map(({ name, kind }) => (kind === 'timestamp' ? { name } : { name, cast: DUCKDB_TYPE[kind] }));
-  const timestamps = [view.timestampField, ...(view.createdTimestampField === undefined ? [] : [view.createdTimestampField])];
+  const columns = viewColumns(view, keys).map(({ name, kind }) =>
+    kind === 'timestamp' ? { name } : { name, cast: DUCKDB_TYPE[kind] },
+  );
+  const timestamps = [
+    view.timestampField,
+    ...(view.createdTimestampField === undefined ? [] : [view.createdTimestampField]),
+  ];
   return { columns, timestamps, ordinals };
 }
 
@@ -186,7 +219,12 @@ const READERS: Readonly<Record<TableFormat, (param: string) => string>> = {
  * (returned in `params`); a missing column is an INVALID_ARGUMENT naming the part. Run
  * `SET TimeZone = 'UTC'` on the connection first (see {@link useUtc}) so offset-less text is UTC.
  */
-export async function unionSql(connection: DuckDBConnection, parts: readonly ViewSourcePart[], spec: UnionSpec, firstParam = 1): Promise<{ sql: string; params: DuckDBValue[] }> {
+export async function unionSql(
+  connection: DuckDBConnection,
+  parts: readonly ViewSourcePart[],
+  spec: UnionSpec,
+  firstParam = 1,
+): Promise<{ sql: string; params: DuckDBValue[] }> {
   const q = quoteIdentifier;
   const selects: string[] = [];
   const params: DuckDBValue[] = [];
@@ -199,14 +237,20 @@ export async function unionSql(connection: DuckDBConnection, parts: readonly Vie
     const types = new Map(described.map((c) => [c.name, c]));
     const list = spec.columns.map(({ name, cast }) => {
       const column = types.get(name);
-      if (column === undefined) throw invalid(`${part.label} has no column "${name}"; its columns are ${described.map((c) => JSON.stringify(c.name)).join(', ')}`);
+      if (column === undefined)
+        throw invalid(
+          `${part.label} has no column "${name}"; its columns are ${described.map((c) => JSON.stringify(c.name)).join(', ')}`,
+        );
       if (spec.timestamps.includes(name)) return `${timestampSql(column)} AS ${q(name)}`;
       return cast === undefined ? q(name) : `CAST(${q(name)} AS ${cast}) AS ${q(name)}`;
     });
     if (spec.ordinals) {
       // Input order without a sort: Parquet says where each row came from; other formats are
       // numbered as scanned (a streaming window, in order while DuckDB preserves insertion order).
-      const order = format === 'parquet' ? ['__file', 'file_row_number AS __seq'] : ["'' AS __file", 'row_number() OVER () AS __seq'];
+      const order =
+        format === 'parquet'
+          ? ['__file', 'file_row_number AS __seq']
+          : ["'' AS __file", 'row_number() OVER () AS __seq'];
       list.push(`${index} AS __part`, ...order);
     }
     selects.push(`SELECT ${list.join(', ')} FROM ${READERS[format](param)}`);
@@ -221,7 +265,12 @@ async function resolvePart(part: ViewSourcePart, format: TableFormat): Promise<T
 }
 
 /** A part's columns and DuckDB types, without reading its rows. */
-async function describePart(connection: DuckDBConnection, part: ViewSourcePart, reader: string, value: DuckDBValue): Promise<PartColumn[]> {
+async function describePart(
+  connection: DuckDBConnection,
+  part: ViewSourcePart,
+  reader: string,
+  value: DuckDBValue,
+): Promise<PartColumn[]> {
   try {
     const result = await connection.stream(`SELECT * FROM ${reader} LIMIT 0`, [value]);
     const names = result.columnNames();
@@ -254,7 +303,9 @@ export function timestampSql(column: PartColumn): string {
   if (type === 'VARCHAR') {
     return `CASE WHEN regexp_full_match(trim(${name}), '-?[0-9]+') THEN epoch_ms(CAST(trim(${name}) AS BIGINT)) ELSE make_timestamp(epoch_us(CAST(${name} AS TIMESTAMPTZ))) END`;
   }
-  throw invalid(`column "${column.name}" has type ${column.duckdbType}, which is not a timestamp (expected a timestamp, a date, epoch milliseconds or ISO text)`);
+  throw invalid(
+    `column "${column.name}" has type ${column.duckdbType}, which is not a timestamp (expected a timestamp, a date, epoch milliseconds or ISO text)`,
+  );
 }
 
 /** Wraps DuckDB read errors of a part as SlipwayErrors. */

@@ -34,7 +34,10 @@ const BACKENDS: readonly Backend[] = [
   },
   {
     name: 'redis',
-    skipReason: redisProblem === undefined || process.env.CI === 'true' ? undefined : `Redis unreachable at ${REDIS_URL}: ${redisProblem}`,
+    skipReason:
+      redisProblem === undefined || process.env.CI === 'true'
+        ? undefined
+        : `Redis unreachable at ${REDIS_URL}: ${redisProblem}`,
     async create() {
       const keyPrefix = `slipway-test:${randomBytes(6).toString('hex')}:`;
       const store = await openRedisOnlineStore({ url: REDIS_URL, keyPrefix });
@@ -59,16 +62,36 @@ for (const backend of BACKENDS) {
     });
 
     it('round-trips numbers, strings, booleans and null with their types', async () => {
-      const values = { int: 42, float: -1.5, text: 'Oslo "north"', empty: '', yes: true, no: false, nothing: null, numeric: '7' };
-      expect(await store.write('driver', [{ key: { driver_id: 1 }, values, eventTimeMs: T0 }])).toEqual({ written: 1, stale: 0 });
+      const values = {
+        int: 42,
+        float: -1.5,
+        text: 'Oslo "north"',
+        empty: '',
+        yes: true,
+        no: false,
+        nothing: null,
+        numeric: '7',
+      };
+      expect(await store.write('driver', [{ key: { driver_id: 1 }, values, eventTimeMs: T0 }])).toEqual({
+        written: 1,
+        stale: 0,
+      });
       const [row] = await store.read('driver', Object.keys(values), [{ driver_id: 1 }], { now: T0 });
       expect(row?.map((v) => v.value)).toEqual(Object.values(values));
       expect(row?.every((v) => v.status === 'PRESENT' && v.eventTimeMs === T0)).toBe(true);
     });
 
     it('keeps composite keys apart and ignores key order', async () => {
-      const keys: EntityKey[] = [{ a: '1', b: '23' }, { a: '12', b: '3' }, { a: 1, b: 23 }, { a: '1', c: '23' }];
-      await store.write('v', keys.map((key, index) => ({ key, values: { i: index }, eventTimeMs: T0 })));
+      const keys: EntityKey[] = [
+        { a: '1', b: '23' },
+        { a: '12', b: '3' },
+        { a: 1, b: 23 },
+        { a: '1', c: '23' },
+      ];
+      await store.write(
+        'v',
+        keys.map((key, index) => ({ key, values: { i: index }, eventTimeMs: T0 })),
+      );
       const rows = await store.read('v', ['i'], [...keys, { b: '23', a: '1' }], { now: T0 });
       expect(rows.map((row) => row[0]?.value)).toEqual([0, 1, 2, 3, 0]);
       expect(encodeEntityKey({ a: '1', b: '23' })).not.toBe(encodeEntityKey({ a: '12', b: '3' }));
@@ -91,14 +114,36 @@ for (const backend of BACKENDS) {
         { key: { id: 2, region: 'eu' }, values: { x: 'other' }, eventTimeMs: T0 },
       ]);
       await store.write('w', [{ key: { id: 1, region: 'eu' }, values: { x: 'other view' }, eventTimeMs: T0 }]);
-      expect(await store.write('v', [{ key: { region: 'eu', id: 1 }, values: { x: 'real' }, eventTimeMs: T0 }])).toEqual({ written: 0, stale: 1 });
+      expect(
+        await store.write('v', [{ key: { region: 'eu', id: 1 }, values: { x: 'real' }, eventTimeMs: T0 }]),
+      ).toEqual({ written: 0, stale: 1 });
       // Key order does not matter; an absent key and a repeated key count once or not at all.
-      expect(await store.deleteKeys('v', [{ region: 'eu', id: 1 }, { id: 1, region: 'eu' }, { id: 3, region: 'eu' }])).toBe(1);
+      expect(
+        await store.deleteKeys('v', [
+          { region: 'eu', id: 1 },
+          { id: 1, region: 'eu' },
+          { id: 3, region: 'eu' },
+        ]),
+      ).toBe(1);
       expect(await store.deleteKeys('v', [{ id: 1, region: 'eu' }])).toBe(0);
       expect(await store.deleteKeys('v', [])).toBe(0);
-      expect((await store.read('v', ['x'], [{ id: 1, region: 'eu' }], { now: T0 }))[0]?.[0]).toEqual({ status: 'NOT_FOUND', value: null, eventTimeMs: null });
-      expect(await store.write('v', [{ key: { id: 1, region: 'eu' }, values: { x: 'real' }, eventTimeMs: T0 }])).toEqual({ written: 1, stale: 0 });
-      const rows = await store.read('v', ['x'], [{ id: 1, region: 'eu' }, { id: 2, region: 'eu' }], { now: T0 });
+      expect((await store.read('v', ['x'], [{ id: 1, region: 'eu' }], { now: T0 }))[0]?.[0]).toEqual({
+        status: 'NOT_FOUND',
+        value: null,
+        eventTimeMs: null,
+      });
+      expect(
+        await store.write('v', [{ key: { id: 1, region: 'eu' }, values: { x: 'real' }, eventTimeMs: T0 }]),
+      ).toEqual({ written: 1, stale: 0 });
+      const rows = await store.read(
+        'v',
+        ['x'],
+        [
+          { id: 1, region: 'eu' },
+          { id: 2, region: 'eu' },
+        ],
+        { now: T0 },
+      );
       expect(rows.map((row) => row[0]?.value)).toEqual(['real', 'other']);
       expect((await store.read('w', ['x'], [{ id: 1, region: 'eu' }], { now: T0 }))[0]?.[0]?.value).toBe('other view');
       // 1 and "1" are different keys: deleting one leaves the other.
@@ -113,8 +158,14 @@ for (const backend of BACKENDS) {
       const key = { id: 'k' };
       await store.write('v', [{ key, values: { x: 2, y: 'keep?' }, eventTimeMs: T0 + 10 }]);
       expect(await store.write('v', [{ key, values: { x: 1 }, eventTimeMs: T0 }])).toEqual({ written: 0, stale: 1 });
-      expect((await store.read('v', ['x', 'y'], [key], { now: T0 + 10 }))[0]?.map((v) => v.value)).toEqual([2, 'keep?']);
-      expect(await store.write('v', [{ key, values: { x: 3 }, eventTimeMs: T0 + 20 }])).toEqual({ written: 1, stale: 0 });
+      expect((await store.read('v', ['x', 'y'], [key], { now: T0 + 10 }))[0]?.map((v) => v.value)).toEqual([
+        2,
+        'keep?',
+      ]);
+      expect(await store.write('v', [{ key, values: { x: 3 }, eventTimeMs: T0 + 20 }])).toEqual({
+        written: 1,
+        stale: 0,
+      });
       const [row] = await store.read('v', ['x', 'y'], [key], { now: T0 + 20 });
       expect(row).toEqual([
         { status: 'PRESENT', value: 3, eventTimeMs: T0 + 20 },
@@ -125,10 +176,20 @@ for (const backend of BACKENDS) {
     it('on equal event time the later createdTimeMs wins, a tie keeps the stored row', async () => {
       const key = { id: 1 };
       await store.write('v', [{ key, values: { x: 'first' }, eventTimeMs: T0, createdTimeMs: 5 }]);
-      expect(await store.write('v', [{ key, values: { x: 'older-created' }, eventTimeMs: T0, createdTimeMs: 4 }])).toEqual({ written: 0, stale: 1 });
-      expect(await store.write('v', [{ key, values: { x: 'same-created' }, eventTimeMs: T0, createdTimeMs: 5 }])).toEqual({ written: 0, stale: 1 });
-      expect(await store.write('v', [{ key, values: { x: 'no-created' }, eventTimeMs: T0 }])).toEqual({ written: 0, stale: 1 });
-      expect(await store.write('v', [{ key, values: { x: 'later' }, eventTimeMs: T0, createdTimeMs: 6 }])).toEqual({ written: 1, stale: 0 });
+      expect(
+        await store.write('v', [{ key, values: { x: 'older-created' }, eventTimeMs: T0, createdTimeMs: 4 }]),
+      ).toEqual({ written: 0, stale: 1 });
+      expect(
+        await store.write('v', [{ key, values: { x: 'same-created' }, eventTimeMs: T0, createdTimeMs: 5 }]),
+      ).toEqual({ written: 0, stale: 1 });
+      expect(await store.write('v', [{ key, values: { x: 'no-created' }, eventTimeMs: T0 }])).toEqual({
+        written: 0,
+        stale: 1,
+      });
+      expect(await store.write('v', [{ key, values: { x: 'later' }, eventTimeMs: T0, createdTimeMs: 6 }])).toEqual({
+        written: 1,
+        stale: 0,
+      });
       expect((await store.read('v', ['x'], [key], { now: T0 }))[0]?.[0]?.value).toBe('later');
     });
 
@@ -140,7 +201,10 @@ for (const backend of BACKENDS) {
         { key: { id: 2 }, values: { x: 'z' }, eventTimeMs: T0 },
       ];
       expect(await store.write('v', rows)).toEqual({ written: 3, stale: 1 });
-      expect((await store.read('v', ['x'], [{ id: 1 }, { id: 2 }], { now: T0 })).map((r) => r[0]?.value)).toEqual(['c', 'z']);
+      expect((await store.read('v', ['x'], [{ id: 1 }, { id: 2 }], { now: T0 })).map((r) => r[0]?.value)).toEqual([
+        'c',
+        'z',
+      ]);
     });
 
     it('reports PRESENT, EXPIRED and NOT_FOUND against an explicit clock', async () => {
@@ -148,11 +212,23 @@ for (const backend of BACKENDS) {
         { key: { id: 'fresh' }, values: { x: 1 }, eventTimeMs: T0 - 1000 },
         { key: { id: 'old' }, values: { x: 2 }, eventTimeMs: T0 - 1001 },
       ]);
-      const rows = await store.read('v', ['x', 'missing'], [{ id: 'fresh' }, { id: 'old' }, { id: 'absent' }], { now: T0, ttlMs: 1000 });
+      const rows = await store.read('v', ['x', 'missing'], [{ id: 'fresh' }, { id: 'old' }, { id: 'absent' }], {
+        now: T0,
+        ttlMs: 1000,
+      });
       expect(rows).toEqual([
-        [{ status: 'PRESENT', value: 1, eventTimeMs: T0 - 1000 }, { status: 'NOT_FOUND', value: null, eventTimeMs: null }],
-        [{ status: 'EXPIRED', value: null, eventTimeMs: T0 - 1001 }, { status: 'NOT_FOUND', value: null, eventTimeMs: null }],
-        [{ status: 'NOT_FOUND', value: null, eventTimeMs: null }, { status: 'NOT_FOUND', value: null, eventTimeMs: null }],
+        [
+          { status: 'PRESENT', value: 1, eventTimeMs: T0 - 1000 },
+          { status: 'NOT_FOUND', value: null, eventTimeMs: null },
+        ],
+        [
+          { status: 'EXPIRED', value: null, eventTimeMs: T0 - 1001 },
+          { status: 'NOT_FOUND', value: null, eventTimeMs: null },
+        ],
+        [
+          { status: 'NOT_FOUND', value: null, eventTimeMs: null },
+          { status: 'NOT_FOUND', value: null, eventTimeMs: null },
+        ],
       ]);
       // Without a TTL nothing expires.
       expect((await store.read('v', ['x'], [{ id: 'old' }], { now: T0 + 1e9 }))[0]?.[0]?.status).toBe('PRESENT');
@@ -174,7 +250,11 @@ for (const backend of BACKENDS) {
     });
 
     it('reads a batch of 1,000 keys', async () => {
-      const rows = Array.from({ length: 1000 }, (_, i): OnlineRow => ({ key: { user: i, region: `r${i % 7}` }, values: { score: i * 0.5, label: `u${i}` }, eventTimeMs: T0 + i }));
+      const rows = Array.from({ length: 1000 }, (_, i): OnlineRow => ({
+        key: { user: i, region: `r${i % 7}` },
+        values: { score: i * 0.5, label: `u${i}` },
+        eventTimeMs: T0 + i,
+      }));
       expect(await store.write('users', rows)).toEqual({ written: 1000, stale: 0 });
       const keys = rows.map((row) => row.key).reverse();
       const result = await store.read('users', ['label', 'score'], keys, { now: T0 + 1000, ttlMs: 500 });
@@ -184,15 +264,25 @@ for (const backend of BACKENDS) {
         const expired = T0 + i < T0 + 500;
         expect(row).toEqual(
           expired
-            ? [{ status: 'EXPIRED', value: null, eventTimeMs: T0 + i }, { status: 'EXPIRED', value: null, eventTimeMs: T0 + i }]
-            : [{ status: 'PRESENT', value: `u${i}`, eventTimeMs: T0 + i }, { status: 'PRESENT', value: i * 0.5, eventTimeMs: T0 + i }],
+            ? [
+                { status: 'EXPIRED', value: null, eventTimeMs: T0 + i },
+                { status: 'EXPIRED', value: null, eventTimeMs: T0 + i },
+              ]
+            : [
+                { status: 'PRESENT', value: `u${i}`, eventTimeMs: T0 + i },
+                { status: 'PRESENT', value: i * 0.5, eventTimeMs: T0 + i },
+              ],
         );
       });
     });
 
     it('rejects invalid input with INVALID_ARGUMENT', async () => {
-      await expect(store.write('v', [{ key: {}, values: { x: 1 }, eventTimeMs: T0 }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-      await expect(store.write('v', [{ key: { id: 1 }, values: { x: Number.NaN }, eventTimeMs: T0 }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(store.write('v', [{ key: {}, values: { x: 1 }, eventTimeMs: T0 }])).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(
+        store.write('v', [{ key: { id: 1 }, values: { x: Number.NaN }, eventTimeMs: T0 }]),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(store.read('', ['x'], [{ id: 1 }], {})).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     });
 
@@ -210,7 +300,12 @@ for (const backend of BACKENDS) {
 
 /** undefined when Redis answers PING, else what went wrong. */
 async function probeRedis(url: string): Promise<string | undefined> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await redis.connect();
     await redis.ping();

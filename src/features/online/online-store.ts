@@ -21,7 +21,12 @@ export interface OnlineStore {
   /** Upsert rows, skipping stale ones. Atomic per key; `written + stale === rows.length`. */
   write(view: string, rows: readonly OnlineRow[]): Promise<OnlineWriteResult>;
   /** One result row per key, one value per feature, in the order given. */
-  read(view: string, features: readonly string[], keys: readonly EntityKey[], options?: OnlineReadOptions): Promise<OnlineValue[][]>;
+  read(
+    view: string,
+    features: readonly string[],
+    keys: readonly EntityKey[],
+    options?: OnlineReadOptions,
+  ): Promise<OnlineValue[][]>;
   /**
    * Remove these entities of one view (an operator's repair: a value stamped in the future shadows
    * every real one until then). Returns how many existed; absent keys are not an error.
@@ -105,13 +110,18 @@ export function validateWrite(view: string, rows: readonly OnlineRow[]): void {
     }
     for (const [feature, value] of Object.entries(row.values)) {
       validateFeatureName(feature);
-      if (typeof value === 'number' && !Number.isFinite(value)) throw invalid(`rows[${index}].values.${feature} must be finite`);
+      if (typeof value === 'number' && !Number.isFinite(value))
+        throw invalid(`rows[${index}].values.${feature} must be finite`);
     }
   });
 }
 
 /** Validate a read request and resolve its clock. */
-export function validateRead(view: string, features: readonly string[], options: OnlineReadOptions): { now: number; ttlMs: number | undefined } {
+export function validateRead(
+  view: string,
+  features: readonly string[],
+  options: OnlineReadOptions,
+): { now: number; ttlMs: number | undefined } {
   validateView(view);
   features.forEach(validateFeatureName);
   if (options.ttlMs !== undefined && !(options.ttlMs >= 0)) throw invalid('ttlMs must be a non-negative number');

@@ -37,17 +37,37 @@ describe('alert routes /api/v1/alerts', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  const post = (payload: unknown) => app.inject({ method: 'POST', url: '/api/v1/alerts/rules', payload: payload as Record<string, unknown> });
+  const post = (payload: unknown) =>
+    app.inject({ method: 'POST', url: '/api/v1/alerts/rules', payload: payload as Record<string, unknown> });
 
   it('adds a rule (201), lists it with its state, and deletes it', async () => {
-    const created = await post({ name: 'fraud-p99', expr: 'p99_ms > 50 for 5m', scope: { model: 'fraud' }, severity: 'critical', webhook: 'https://hooks.example.com/x' });
+    const created = await post({
+      name: 'fraud-p99',
+      expr: 'p99_ms > 50 for 5m',
+      scope: { model: 'fraud' },
+      severity: 'critical',
+      webhook: 'https://hooks.example.com/x',
+    });
     expect(created.statusCode, created.body).toBe(201);
-    expect(created.json()).toMatchObject({ name: 'fraud-p99', metric: 'p99_ms', op: '>', threshold: 50, for: 300_000, source: 'api', enabled: true, status: { state: 'ok' } });
+    expect(created.json()).toMatchObject({
+      name: 'fraud-p99',
+      metric: 'p99_ms',
+      op: '>',
+      threshold: 50,
+      for: 300_000,
+      source: 'api',
+      enabled: true,
+      status: { state: 'ok' },
+    });
 
     const listed = await app.inject({ method: 'GET', url: '/api/v1/alerts/rules' });
     expect(listed.statusCode).toBe(200);
-    expect(listed.json<{ rules: StoredAlertRule[] }>().rules.map((rule) => [rule.name, rule.status.state])).toEqual([['fraud-p99', 'ok']]);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts/rules/fraud-p99' })).json()).toMatchObject({ name: 'fraud-p99' });
+    expect(listed.json<{ rules: StoredAlertRule[] }>().rules.map((rule) => [rule.name, rule.status.state])).toEqual([
+      ['fraud-p99', 'ok'],
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts/rules/fraud-p99' })).json()).toMatchObject({
+      name: 'fraud-p99',
+    });
 
     const deleted = await app.inject({ method: 'DELETE', url: '/api/v1/alerts/rules/fraud-p99' });
     expect(deleted.statusCode).toBe(200);
@@ -75,13 +95,23 @@ describe('alert routes /api/v1/alerts', () => {
   it('answers 400 naming the problem in a bad rule', async () => {
     const badMetric = await post({ name: 'a', expr: 'latency > 5' });
     expect(badMetric.statusCode).toBe(400);
-    expect(badMetric.json()).toMatchObject({ code: 'INVALID_ARGUMENT', error: 'unknown metric "latency" in "latency > 5"; valid metrics: error_rate, p99_ms' });
+    expect(badMetric.json()).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      error: 'unknown metric "latency" in "latency > 5"; valid metrics: error_rate, p99_ms',
+    });
     const badExpr = await post({ name: 'a', expr: 'p99_ms > 5 for ever' });
     expect(badExpr.statusCode).toBe(400);
-    expect(badExpr.json<{ error: string }>().error).toBe('expr "p99_ms > 5 for ever": expected a duration like 30s, 5m or 1h after "for", found "ever"');
+    expect(badExpr.json<{ error: string }>().error).toBe(
+      'expr "p99_ms > 5 for ever": expected a duration like 30s, 5m or 1h after "for", found "ever"',
+    );
     expect((await post({ expr: 'p99_ms > 5' })).statusCode).toBe(400);
     expect((await post({ name: 'a', expr: 'p99_ms > 5', severity: 'page' })).statusCode).toBe(400);
-    const notJson = await app.inject({ method: 'POST', url: '/api/v1/alerts/rules', headers: { 'content-type': 'application/json' }, payload: '{' });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/api/v1/alerts/rules',
+      headers: { 'content-type': 'application/json' },
+      payload: '{',
+    });
     expect(notJson.statusCode).toBe(400);
   });
 
@@ -103,10 +133,18 @@ describe('alert routes /api/v1/alerts', () => {
       ['errors', 'firing'],
     ]);
     const filtered = await app.inject({ method: 'GET', url: '/api/v1/alerts?rule=errors&state=firing' });
-    expect(filtered.json<{ events: AlertEvent[] }>().events.map((e) => [e.rule, e.state])).toEqual([['errors', 'firing']]);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?limit=1' })).json<{ events: AlertEvent[] }>().events).toHaveLength(1);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?since=1h' })).json<{ events: AlertEvent[] }>().events).toHaveLength(4);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?since=2999-01-01T00:00:00Z' })).json()).toEqual({ events: [] });
+    expect(filtered.json<{ events: AlertEvent[] }>().events.map((e) => [e.rule, e.state])).toEqual([
+      ['errors', 'firing'],
+    ]);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/alerts?limit=1' })).json<{ events: AlertEvent[] }>().events,
+    ).toHaveLength(1);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/alerts?since=1h' })).json<{ events: AlertEvent[] }>().events,
+    ).toHaveLength(4);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?since=2999-01-01T00:00:00Z' })).json()).toEqual({
+      events: [],
+    });
 
     expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?limit=0' })).statusCode).toBe(400);
     expect((await app.inject({ method: 'GET', url: '/api/v1/alerts?state=open' })).statusCode).toBe(400);

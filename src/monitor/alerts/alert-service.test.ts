@@ -71,11 +71,22 @@ describe('AlertService', () => {
 
   it('goes pending, fires only once the condition held for "for", stays firing, then resolves', async () => {
     const alerts = await open();
-    await alerts.addRule({ name: 'fraud-p99', expr: 'p99_ms > 50 for 5m', scope: { model: 'fraud' }, severity: 'critical', description: 'p99 of fraud' });
+    await alerts.addRule({
+      name: 'fraud-p99',
+      expr: 'p99_ms > 50 for 5m',
+      scope: { model: 'fraud' },
+      severity: 'critical',
+      description: 'p99 of fraud',
+    });
 
     metrics.set('p99_ms', 60);
     expect(await alerts.evaluate()).toEqual([]);
-    expect(await stateOf(alerts, 'fraud-p99')).toEqual({ state: 'pending', since: iso(T0), value: 60, evaluatedAt: iso(T0) });
+    expect(await stateOf(alerts, 'fraud-p99')).toEqual({
+      state: 'pending',
+      since: iso(T0),
+      value: 60,
+      evaluatedAt: iso(T0),
+    });
     at(4);
     metrics.set('p99_ms', 70);
     expect(await alerts.evaluate()).toEqual([]);
@@ -106,12 +117,27 @@ describe('AlertService', () => {
     at(7);
     metrics.set('p99_ms', 41);
     const [resolved] = await alerts.evaluate();
-    expect(resolved).toMatchObject({ state: 'resolved', value: 41, startsAt: iso(T0 + 5 * MINUTE), endsAt: iso(T0 + 7 * MINUTE), at: iso(T0 + 7 * MINUTE) });
-    expect(await stateOf(alerts, 'fraud-p99')).toEqual({ state: 'ok', since: iso(T0 + 7 * MINUTE), value: 41, evaluatedAt: iso(T0 + 7 * MINUTE) });
+    expect(resolved).toMatchObject({
+      state: 'resolved',
+      value: 41,
+      startsAt: iso(T0 + 5 * MINUTE),
+      endsAt: iso(T0 + 7 * MINUTE),
+      at: iso(T0 + 7 * MINUTE),
+    });
+    expect(await stateOf(alerts, 'fraud-p99')).toEqual({
+      state: 'ok',
+      since: iso(T0 + 7 * MINUTE),
+      value: 41,
+      evaluatedAt: iso(T0 + 7 * MINUTE),
+    });
 
     expect(logs.map((event) => [event.type, event.level, event.message])).toEqual([
       ['alert', 'warn', 'alert fraud-p99 firing: value 65 (p99_ms > 50 for 5m) scope model=fraud severity critical'],
-      ['alert', 'info', 'alert fraud-p99 resolved after 2m: value 41 (p99_ms > 50 for 5m) scope model=fraud severity critical'],
+      [
+        'alert',
+        'info',
+        'alert fraud-p99 resolved after 2m: value 41 (p99_ms > 50 for 5m) scope model=fraud severity critical',
+      ],
     ]);
     expect((await alerts.history()).map((event) => [event.state, event.at])).toEqual([
       ['resolved', iso(T0 + 7 * MINUTE)],
@@ -158,7 +184,9 @@ describe('AlertService', () => {
 
     at(6);
     metrics.set('p99_ms', 81);
-    expect((await alerts.evaluate()).map((event) => [event.rule, event.state, event.startsAt])).toEqual([['slow', 'firing', iso(T0 + 6 * MINUTE)]]);
+    expect((await alerts.evaluate()).map((event) => [event.rule, event.state, event.startsAt])).toEqual([
+      ['slow', 'firing', iso(T0 + 6 * MINUTE)],
+    ]);
   });
 
   it('reports a failing metric read, treats it as no data, and still evaluates the other rules', async () => {
@@ -168,7 +196,12 @@ describe('AlertService', () => {
     metrics.set('drift_share', new Error('duckdb is down'));
     metrics.set('error_rate', 1);
     expect((await alerts.evaluate()).map((event) => event.rule)).toEqual(['errors']);
-    expect(logs[0]).toMatchObject({ type: 'error', level: 'error', rule: 'drift', message: 'alert rule drift: reading drift_share failed: duckdb is down' });
+    expect(logs[0]).toMatchObject({
+      type: 'error',
+      level: 'error',
+      rule: 'drift',
+      message: 'alert rule drift: reading drift_share failed: duckdb is down',
+    });
     expect((await stateOf(alerts, 'drift')).state).toBe('ok');
   });
 
@@ -189,7 +222,9 @@ describe('AlertService', () => {
     at(6);
     expect(await third.evaluate()).toEqual([]);
     metrics.set('p99_ms', 10);
-    expect((await third.evaluate()).map((event) => [event.state, event.startsAt])).toEqual([['resolved', iso(T0 + 5 * MINUTE)]]);
+    expect((await third.evaluate()).map((event) => [event.state, event.startsAt])).toEqual([
+      ['resolved', iso(T0 + 5 * MINUTE)],
+    ]);
   });
 
   it('skips disabled rules and picks up rules another process added', async () => {
@@ -255,9 +290,21 @@ describe('AlertService', () => {
         ['from-file', 'file'],
       ]);
 
-      await expectCode(alerts.addRule({ name: 'api', expr: 'p99_ms > 60' }), 'ALREADY_EXISTS', 'alert rule "api" already exists');
-      await expectCode(alerts.addRule({ name: 'from-file', expr: 'p99_ms > 60' }), 'ALREADY_EXISTS', 'alert rule "from-file" already exists');
-      await expectCode(alerts.addRule({ name: 'x', expr: 'latency > 1' }), 'INVALID_ARGUMENT', 'unknown metric "latency" in "latency > 1"; valid metrics: accuracy, drift_share, error_rate, p99_ms');
+      await expectCode(
+        alerts.addRule({ name: 'api', expr: 'p99_ms > 60' }),
+        'ALREADY_EXISTS',
+        'alert rule "api" already exists',
+      );
+      await expectCode(
+        alerts.addRule({ name: 'from-file', expr: 'p99_ms > 60' }),
+        'ALREADY_EXISTS',
+        'alert rule "from-file" already exists',
+      );
+      await expectCode(
+        alerts.addRule({ name: 'x', expr: 'latency > 1' }),
+        'INVALID_ARGUMENT',
+        'unknown metric "latency" in "latency > 1"; valid metrics: accuracy, drift_share, error_rate, p99_ms',
+      );
       await expectCode(
         alerts.removeRule('from-file'),
         'FAILED_PRECONDITION',
@@ -273,23 +320,35 @@ describe('AlertService', () => {
       const database = await openDatabase({ sqlitePath: path.join(folder, 'slipway.db') });
       const openWith = async (text: string) => {
         await writeFile(file, text);
-        const service = await openAlertService(database, { readMetric: metrics.read, log: (event) => logs.push(event), ruleFile: file, now: () => clock });
+        const service = await openAlertService(database, {
+          readMetric: metrics.read,
+          log: (event) => logs.push(event),
+          ruleFile: file,
+          now: () => clock,
+        });
         opened.push({ database, service });
         return service;
       };
-      const first = await openWith('- name: p99\n  expr: p99_ms > 50 for 5m\n- name: drift\n  expr: drift_share >= 0.5\n');
+      const first = await openWith(
+        '- name: p99\n  expr: p99_ms > 50 for 5m\n- name: drift\n  expr: drift_share >= 0.5\n',
+      );
       metrics.set('p99_ms', 80);
       await first.evaluate();
       const second = await openWith('rules:\n  - name: p99\n    expr: p99_ms > 40 for 5m\n    severity: critical\n');
-      expect((await second.listRules()).map((rule) => [rule.name, rule.source, rule.expr, rule.severity, rule.status.state])).toEqual([
-        ['p99', 'file', 'p99_ms > 40 for 5m', 'critical', 'pending'],
-      ]);
-      await expect(openWith('- name: bad\n  expr: qps > 1\n')).rejects.toThrow(/^invalid alert rule file .*alerts\.yaml:\n {2}rule 1 \(bad\): unknown metric "qps"/);
+      expect(
+        (await second.listRules()).map((rule) => [rule.name, rule.source, rule.expr, rule.severity, rule.status.state]),
+      ).toEqual([['p99', 'file', 'p99_ms > 40 for 5m', 'critical', 'pending']]);
+      await expect(openWith('- name: bad\n  expr: qps > 1\n')).rejects.toThrow(
+        /^invalid alert rule file .*alerts\.yaml:\n {2}rule 1 \(bad\): unknown metric "qps"/,
+      );
     });
 
     it('checks file rules against the known metrics, reporting all of them', async () => {
       const alerts = await open();
-      const rules = parseRuleFile('- name: a\n  expr: latency > 1\n- name: b\n  expr: qps < 1\n- name: c\n  expr: p99_ms > 1\n', 'alerts.yaml');
+      const rules = parseRuleFile(
+        '- name: a\n  expr: latency > 1\n- name: b\n  expr: qps < 1\n- name: c\n  expr: p99_ms > 1\n',
+        'alerts.yaml',
+      );
       await expectCode(
         alerts.setFileRules(rules),
         'INVALID_ARGUMENT',
@@ -302,9 +361,21 @@ describe('AlertService', () => {
 
     it('validates history queries', async () => {
       const alerts = await open();
-      await expectCode(alerts.history({ state: 'open' }), 'INVALID_ARGUMENT', 'state "open": expected firing or resolved');
-      await expectCode(alerts.history({ limit: '0' }), 'INVALID_ARGUMENT', 'limit 0: expected an integer from 1 to 1000');
-      await expectCode(alerts.history({ limit: 1001 }), 'INVALID_ARGUMENT', 'limit 1001: expected an integer from 1 to 1000');
+      await expectCode(
+        alerts.history({ state: 'open' }),
+        'INVALID_ARGUMENT',
+        'state "open": expected firing or resolved',
+      );
+      await expectCode(
+        alerts.history({ limit: '0' }),
+        'INVALID_ARGUMENT',
+        'limit 0: expected an integer from 1 to 1000',
+      );
+      await expectCode(
+        alerts.history({ limit: 1001 }),
+        'INVALID_ARGUMENT',
+        'limit 1001: expected an integer from 1 to 1000',
+      );
       await expectCode(
         alerts.history({ since: 'yesterday' }),
         'INVALID_ARGUMENT',
@@ -316,7 +387,9 @@ describe('AlertService', () => {
       at(120);
       expect(await alerts.history({ since: '1h' })).toEqual([]);
       expect(await alerts.history({ since: '3h' })).toHaveLength(1);
-      expect(await alerts.history({ since: '2024-05-01T12:00:00Z', rule: 'errors', state: 'firing', limit: '5' })).toHaveLength(1);
+      expect(
+        await alerts.history({ since: '2024-05-01T12:00:00Z', rule: 'errors', state: 'firing', limit: '5' }),
+      ).toHaveLength(1);
     });
   });
 });

@@ -1,5 +1,14 @@
 import { SlipwayError, invalid, notFound, toSlipwayError } from '../../core/errors.js';
-import type { AlertDelivery, AlertEvent, AlertEventDraft, AlertStore, DeliveryOutcome, EventQuery, StatusUpdate, StoredAlertRule } from './alert-store.js';
+import type {
+  AlertDelivery,
+  AlertEvent,
+  AlertEventDraft,
+  AlertStore,
+  DeliveryOutcome,
+  EventQuery,
+  StatusUpdate,
+  StoredAlertRule,
+} from './alert-store.js';
 import { formatAlertLine, originOf, toPayload } from './notifier.js';
 import type { AlertNotifier } from './notifier.js';
 import { checkMetric, validateRule } from './rule.js';
@@ -18,8 +27,20 @@ export type MetricReader = (metric: string, scope: AlertScope) => Promise<number
 export type AlertLogEvent =
   /** The log notifier: one line per firing or resolution. */
   | { readonly type: 'alert'; readonly level: 'warn' | 'info'; readonly message: string; readonly event: AlertEvent }
-  | { readonly type: 'delivery-failed'; readonly level: 'warn'; readonly message: string; readonly event: AlertEvent; readonly outcome: DeliveryOutcome }
-  | { readonly type: 'error'; readonly level: 'error'; readonly message: string; readonly rule?: string; readonly error: unknown };
+  | {
+      readonly type: 'delivery-failed';
+      readonly level: 'warn';
+      readonly message: string;
+      readonly event: AlertEvent;
+      readonly outcome: DeliveryOutcome;
+    }
+  | {
+      readonly type: 'error';
+      readonly level: 'error';
+      readonly message: string;
+      readonly rule?: string;
+      readonly error: unknown;
+    };
 
 export interface AlertServiceOptions {
   readonly store: AlertStore;
@@ -120,7 +141,10 @@ export class AlertService {
   async removeRule(name: string): Promise<StoredAlertRule> {
     const rule = await this.getRule(name);
     if (rule.source === 'file') {
-      throw new SlipwayError('FAILED_PRECONDITION', `alert rule "${name}" comes from the rule file; remove it there and restart the server`);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `alert rule "${name}" comes from the rule file; remove it there and restart the server`,
+      );
     }
     await this.#store.deleteRule(name);
     return rule;
@@ -169,7 +193,8 @@ export class AlertService {
       throw invalid(`alert interval ${intervalMs}: expected an integer of ms from 1 to ${MAX_TIMER_MS}`);
     }
     if (this.#closing !== undefined) throw new SlipwayError('UNAVAILABLE', 'the alert service is closed');
-    if (this.#intervalMs !== undefined) throw new SlipwayError('FAILED_PRECONDITION', 'the alert loop is already running');
+    if (this.#intervalMs !== undefined)
+      throw new SlipwayError('FAILED_PRECONDITION', 'the alert loop is already running');
     this.#intervalMs = intervalMs;
     this.#schedule();
   }
@@ -232,12 +257,23 @@ export class AlertService {
       const value = values[i];
       const { status, emit } = step(rule, rule.status, value, now);
       if (status === rule.status || value === undefined) return;
-      updates.push({ rule: rule.name, definedAt: rule.updatedAt, from: rule.status, status, ...(emit ? { event: this.#draft(rule, emit, value, at) } : {}) });
+      updates.push({
+        rule: rule.name,
+        definedAt: rule.updatedAt,
+        from: rule.status,
+        status,
+        ...(emit ? { event: this.#draft(rule, emit, value, at) } : {}),
+      });
     });
     const events = await this.#store.saveEvaluation(updates);
     const byName = new Map(rules.map((rule) => [rule.name, rule]));
     for (const event of events) {
-      this.#log({ type: 'alert', level: event.state === 'firing' ? 'warn' : 'info', message: formatAlertLine(event), event });
+      this.#log({
+        type: 'alert',
+        level: event.state === 'firing' ? 'warn' : 'info',
+        message: formatAlertLine(event),
+        event,
+      });
       const rule = byName.get(event.rule);
       if (rule !== undefined && event.delivery !== null) this.#dispatch(event, rule);
     }
@@ -275,7 +311,12 @@ export class AlertService {
               status: 'pending',
               delivered: false,
               attempts: 0,
-              targets: targets.map(([notifier, target]) => ({ notifier: notifier.name, target: originOf(target), delivered: false, attempts: 0 })),
+              targets: targets.map(([notifier, target]) => ({
+                notifier: notifier.name,
+                target: originOf(target),
+                delivered: false,
+                attempts: 0,
+              })),
             },
     };
   }
@@ -291,7 +332,9 @@ export class AlertService {
     const targets = this.#targetsOf(rule);
     const delivery: Promise<void> = (this.#chains.get(rule.name) ?? Promise.resolve())
       .then(() => this.#deliver(event, targets))
-      .catch((error: unknown) => this.#report(`alert ${event.rule}: recording the delivery of event ${event.id} failed`, error, event.rule))
+      .catch((error: unknown) =>
+        this.#report(`alert ${event.rule}: recording the delivery of event ${event.id} failed`, error, event.rule),
+      )
       .finally(() => {
         this.#deliveries.delete(delivery);
         if (this.#chains.get(rule.name) === delivery) this.#chains.delete(rule.name);
@@ -304,9 +347,13 @@ export class AlertService {
     const payload = toPayload(event);
     const outcomes = await Promise.all(
       targets.map(([notifier, target]) =>
-        notifier.deliver(payload, target, this.#cancel.signal).catch(
-          (error: unknown): DeliveryOutcome => ({ notifier: notifier.name, target: originOf(target), delivered: false, attempts: 1, lastError: toSlipwayError(error).message }),
-        ),
+        notifier.deliver(payload, target, this.#cancel.signal).catch((error: unknown): DeliveryOutcome => ({
+          notifier: notifier.name,
+          target: originOf(target),
+          delivered: false,
+          attempts: 1,
+          lastError: toSlipwayError(error).message,
+        })),
       ),
     );
     for (const outcome of outcomes) {
@@ -319,9 +366,11 @@ export class AlertService {
 
   #eventQuery(query: HistoryQuery): EventQuery {
     const { rule, state, since, limit } = query;
-    if (state !== undefined && state !== 'firing' && state !== 'resolved') throw invalid(`state "${state}": expected firing or resolved`);
+    if (state !== undefined && state !== 'firing' && state !== 'resolved')
+      throw invalid(`state "${state}": expected firing or resolved`);
     const count = limit === undefined || limit === '' ? 100 : Number(limit);
-    if (!Number.isInteger(count) || count < 1 || count > MAX_HISTORY) throw invalid(`limit ${String(limit)}: expected an integer from 1 to ${MAX_HISTORY}`);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_HISTORY)
+      throw invalid(`limit ${String(limit)}: expected an integer from 1 to ${MAX_HISTORY}`);
     return {
       limit: count,
       ...(rule === undefined || rule === '' ? {} : { rule }),
@@ -339,12 +388,21 @@ export class AlertService {
       }
     }
     const at = Date.parse(text);
-    if (Number.isNaN(at)) throw invalid(`since "${text}": expected an ISO timestamp (2024-05-01T12:00:00Z) or a duration back from now (1h)`);
+    if (Number.isNaN(at))
+      throw invalid(
+        `since "${text}": expected an ISO timestamp (2024-05-01T12:00:00Z) or a duration back from now (1h)`,
+      );
     return new Date(at).toISOString();
   }
 
   #report(message: string, error: unknown, rule?: string): void {
-    this.#log({ type: 'error', level: 'error', message: `${message}: ${toSlipwayError(error).message}`, ...(rule === undefined ? {} : { rule }), error });
+    this.#log({
+      type: 'error',
+      level: 'error',
+      message: `${message}: ${toSlipwayError(error).message}`,
+      ...(rule === undefined ? {} : { rule }),
+      error,
+    });
   }
 
   #log(event: AlertLogEvent): void {

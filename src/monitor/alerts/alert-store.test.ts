@@ -7,7 +7,8 @@ import type { AlertRule } from './rule.js';
 import { SqlAlertStore } from './sql-alert-store.js';
 import { rejection } from '../../testing/rejection.js';
 
-const rule = (name: string, expr = 'p99_ms > 50 for 5m', extra: Record<string, unknown> = {}): AlertRule => validateRule({ name, expr, ...extra });
+const rule = (name: string, expr = 'p99_ms > 50 for 5m', extra: Record<string, unknown> = {}): AlertRule =>
+  validateRule({ name, expr, ...extra });
 
 function draft(ruleName: string, overrides: Partial<AlertEventDraft> = {}): AlertEventDraft {
   return {
@@ -25,7 +26,6 @@ function draft(ruleName: string, overrides: Partial<AlertEventDraft> = {}): Aler
     ...overrides,
   };
 }
-
 
 describeEachDialect('AlertStore', (fixture) => {
   const openStore = async (): Promise<SqlAlertStore> => new SqlAlertStore(await fixture.open());
@@ -49,7 +49,11 @@ describeEachDialect('AlertStore', (fixture) => {
     });
     expect(new Date(stored.createdAt).toISOString()).toBe(stored.createdAt);
     expect(await store.getRule('fraud-p99')).toEqual(stored);
-    expect(await store.insertRule(rule('a-first', 'error_rate > 0.01'), 'api')).toMatchObject({ name: 'a-first', enabled: true, scope: {} });
+    expect(await store.insertRule(rule('a-first', 'error_rate > 0.01'), 'api')).toMatchObject({
+      name: 'a-first',
+      enabled: true,
+      scope: {},
+    });
     expect((await store.listRules()).map((r) => r.name)).toEqual(['a-first', 'fraud-p99']);
 
     const error = await rejection(store.insertRule(rule('fraud-p99'), 'api'), 'ALREADY_EXISTS');
@@ -60,7 +64,15 @@ describeEachDialect('AlertStore', (fixture) => {
   it('deletes a rule but keeps its history', async () => {
     const store = await openStore();
     const stored = await store.insertRule(rule('fraud-p99'), 'api');
-    await store.saveEvaluation([{ rule: 'fraud-p99', definedAt: stored.updatedAt, from: INITIAL_STATUS, status: { state: 'firing', since: 't', value: 1, evaluatedAt: 't' }, event: draft('fraud-p99') }]);
+    await store.saveEvaluation([
+      {
+        rule: 'fraud-p99',
+        definedAt: stored.updatedAt,
+        from: INITIAL_STATUS,
+        status: { state: 'firing', since: 't', value: 1, evaluatedAt: 't' },
+        event: draft('fraud-p99'),
+      },
+    ]);
     expect(await store.deleteRule('fraud-p99')).toBe(true);
     expect(await store.deleteRule('fraud-p99')).toBe(false);
     expect(await store.getRule('fraud-p99')).toBeUndefined();
@@ -71,12 +83,22 @@ describeEachDialect('AlertStore', (fixture) => {
     const store = await openStore();
     const a = await store.insertRule(rule('a'), 'api');
     const b = await store.insertRule(rule('b'), 'api');
-    const status = { state: 'firing' as const, since: '2024-05-01T12:05:00.000Z', value: 63.25, evaluatedAt: '2024-05-01T12:05:00.000Z' };
+    const status = {
+      state: 'firing' as const,
+      since: '2024-05-01T12:05:00.000Z',
+      value: 63.25,
+      evaluatedAt: '2024-05-01T12:05:00.000Z',
+    };
     const events = await store.saveEvaluation([
       { rule: 'a', definedAt: a.updatedAt, from: INITIAL_STATUS, status, event: draft('a') },
       { rule: 'b', definedAt: 'an older definition', from: INITIAL_STATUS, status, event: draft('b') },
       { rule: 'gone', definedAt: a.updatedAt, from: INITIAL_STATUS, status, event: draft('gone') },
-      { rule: 'b', definedAt: b.updatedAt, from: INITIAL_STATUS, status: { state: 'pending', since: 'x', value: 1, evaluatedAt: 'x' } },
+      {
+        rule: 'b',
+        definedAt: b.updatedAt,
+        from: INITIAL_STATUS,
+        status: { state: 'pending', since: 'x', value: 1, evaluatedAt: 'x' },
+      },
     ]);
     expect(events).toEqual([{ ...draft('a'), id: events[0]!.id, endsAt: null }]);
     expect((await store.getRule('a'))?.status).toEqual(status);
@@ -87,13 +109,20 @@ describeEachDialect('AlertStore', (fixture) => {
   it('records a transition once when two evaluators race from the same state', async () => {
     const store = await openStore();
     const stored = await store.insertRule(rule('a'), 'api');
-    const firing = { state: 'firing' as const, since: '2024-05-01T12:05:00.000Z', value: 60, evaluatedAt: '2024-05-01T12:05:00.000Z' };
+    const firing = {
+      state: 'firing' as const,
+      since: '2024-05-01T12:05:00.000Z',
+      value: 60,
+      evaluatedAt: '2024-05-01T12:05:00.000Z',
+    };
     const update = { rule: 'a', definedAt: stored.updatedAt, from: INITIAL_STATUS, status: firing, event: draft('a') };
     expect(await store.saveEvaluation([update])).toHaveLength(1);
     expect(await store.saveEvaluation([{ ...update, status: { ...firing, value: 61 } }])).toEqual([]);
     expect((await store.getRule('a'))?.status).toEqual(firing);
     const stillFiring = { ...firing, value: 62, evaluatedAt: '2024-05-01T12:06:00.000Z' };
-    expect(await store.saveEvaluation([{ rule: 'a', definedAt: stored.updatedAt, from: firing, status: stillFiring }])).toEqual([]);
+    expect(
+      await store.saveEvaluation([{ rule: 'a', definedAt: stored.updatedAt, from: firing, status: stillFiring }]),
+    ).toEqual([]);
     expect((await store.getRule('a'))?.status).toEqual(stillFiring);
     expect(await store.listEvents({ limit: 10 })).toHaveLength(1);
   });
@@ -103,9 +132,27 @@ describeEachDialect('AlertStore', (fixture) => {
     const stored = await store.insertRule(rule('a'), 'api');
     const status = { state: 'ok' as const, since: null, value: null, evaluatedAt: null };
     const at = (minute: number) => `2024-05-01T12:${String(minute).padStart(2, '0')}:00.000Z`;
-    const pending: AlertDelivery = { status: 'pending', delivered: false, attempts: 0, targets: [{ notifier: 'webhook', target: 'https://h.example', delivered: false, attempts: 0 }] };
-    for (const [minute, ruleName, state] of [[1, 'a', 'firing'], [2, 'a', 'resolved'], [3, 'b', 'firing'], [4, 'a', 'firing']] as const) {
-      await store.saveEvaluation([{ rule: 'a', definedAt: stored.updatedAt, from: status, status, event: draft(ruleName, { state, at: at(minute), delivery: pending }) }]);
+    const pending: AlertDelivery = {
+      status: 'pending',
+      delivered: false,
+      attempts: 0,
+      targets: [{ notifier: 'webhook', target: 'https://h.example', delivered: false, attempts: 0 }],
+    };
+    for (const [minute, ruleName, state] of [
+      [1, 'a', 'firing'],
+      [2, 'a', 'resolved'],
+      [3, 'b', 'firing'],
+      [4, 'a', 'firing'],
+    ] as const) {
+      await store.saveEvaluation([
+        {
+          rule: 'a',
+          definedAt: stored.updatedAt,
+          from: status,
+          status,
+          event: draft(ruleName, { state, at: at(minute), delivery: pending }),
+        },
+      ]);
     }
     const all = await store.listEvents({ limit: 10 });
     expect(all.map((e) => [e.at, e.rule, e.state])).toEqual([
@@ -116,10 +163,18 @@ describeEachDialect('AlertStore', (fixture) => {
     ]);
     expect(all[2]!.endsAt).toBe(at(2));
     expect((await store.listEvents({ limit: 2 })).map((e) => e.at)).toEqual([at(4), at(3)]);
-    expect((await store.listEvents({ limit: 10, rule: 'a', state: 'firing' })).map((e) => e.at)).toEqual([at(4), at(1)]);
+    expect((await store.listEvents({ limit: 10, rule: 'a', state: 'firing' })).map((e) => e.at)).toEqual([
+      at(4),
+      at(1),
+    ]);
     expect((await store.listEvents({ limit: 10, since: at(3) })).map((e) => e.at)).toEqual([at(4), at(3)]);
 
-    const delivered: AlertDelivery = { status: 'delivered', delivered: true, attempts: 3, targets: [{ notifier: 'webhook', target: 'https://h.example', delivered: true, attempts: 3 }] };
+    const delivered: AlertDelivery = {
+      status: 'delivered',
+      delivered: true,
+      attempts: 3,
+      targets: [{ notifier: 'webhook', target: 'https://h.example', delivered: true, attempts: 3 }],
+    };
     await store.setDelivery(all[0]!.id, delivered);
     expect((await store.listEvents({ limit: 1 }))[0]!.delivery).toEqual(delivered);
     expect((await store.listEvents({ limit: 1, rule: 'b' }))[0]!.delivery).toEqual(pending);
@@ -131,7 +186,14 @@ describeEachDialect('AlertStore', (fixture) => {
     await store.replaceFileRules([rule('f1'), rule('f2', 'error_rate > 0.01')]);
     const f1 = (await store.getRule('f1'))!;
     expect(f1.source).toBe('file');
-    await store.saveEvaluation([{ rule: 'f1', definedAt: f1.updatedAt, from: INITIAL_STATUS, status: { state: 'pending', since: 's', value: 60, evaluatedAt: 's' } }]);
+    await store.saveEvaluation([
+      {
+        rule: 'f1',
+        definedAt: f1.updatedAt,
+        from: INITIAL_STATUS,
+        status: { state: 'pending', since: 's', value: 60, evaluatedAt: 's' },
+      },
+    ]);
 
     await new Promise((resolve) => setTimeout(resolve, 5));
     await store.replaceFileRules([rule('f1', 'p99_ms > 40 for 5m'), rule('f3', 'accuracy < 0.9')]);
@@ -156,7 +218,9 @@ describeEachDialect('AlertStore', (fixture) => {
     await store.insertRule(rule('taken'), 'api');
     await store.replaceFileRules([rule('f1')]);
     const error = await rejection(store.replaceFileRules([rule('taken'), rule('f2')]), 'ALREADY_EXISTS');
-    expect(error.message).toBe('alert rule "taken" from the rule file also exists as an API rule; rename it in the file or delete the API rule (slipway alerts rm taken)');
+    expect(error.message).toBe(
+      'alert rule "taken" from the rule file also exists as an API rule; rename it in the file or delete the API rule (slipway alerts rm taken)',
+    );
     expect((await store.listRules()).map((r) => [r.name, r.source])).toEqual([
       ['f1', 'file'],
       ['taken', 'api'],
@@ -167,7 +231,15 @@ describeEachDialect('AlertStore', (fixture) => {
   it('keeps rules, state and history across reopening', async () => {
     const first = await openStore();
     const stored = await first.insertRule(rule('a'), 'api');
-    await first.saveEvaluation([{ rule: 'a', definedAt: stored.updatedAt, from: INITIAL_STATUS, status: { state: 'firing', since: 's', value: 1.5, evaluatedAt: 's' }, event: draft('a') }]);
+    await first.saveEvaluation([
+      {
+        rule: 'a',
+        definedAt: stored.updatedAt,
+        from: INITIAL_STATUS,
+        status: { state: 'firing', since: 's', value: 1.5, evaluatedAt: 's' },
+        event: draft('a'),
+      },
+    ]);
     await first.close();
     const second = await openStore();
     expect((await second.getRule('a'))?.status).toEqual({ state: 'firing', since: 's', value: 1.5, evaluatedAt: 's' });

@@ -77,7 +77,10 @@ export function toPayload(event: AlertEvent): AlertPayload {
  * // alert fraud-p99 resolved after 15m: value 41 (p99_ms > 50 for 5m) scope model=fraud severity critical
  */
 export function formatAlertLine(event: AlertEvent): string {
-  const lasted = event.state === 'resolved' ? ` after ${formatDuration(Math.max(0, Date.parse(event.at) - Date.parse(event.startsAt)))}` : '';
+  const lasted =
+    event.state === 'resolved'
+      ? ` after ${formatDuration(Math.max(0, Date.parse(event.at) - Date.parse(event.startsAt)))}`
+      : '';
   return `alert ${event.rule} ${event.state}${lasted}: value ${event.value} (${event.expr}) scope ${describeScope(event.scope)} severity ${event.severity}`;
 }
 

@@ -16,7 +16,11 @@ export const DRIFT_ALERT_METRICS = ['drift_share', 'drifted_columns'] as const;
  * (`LiveStats.metric`), performance against ground truth (`PerformanceService.metric`) and drift.
  * The metric reader decides what each means.
  */
-export const DEFAULT_ALERT_METRICS: readonly string[] = Object.freeze([...LIVE_METRICS, ...PERFORMANCE_METRICS, ...DRIFT_ALERT_METRICS]);
+export const DEFAULT_ALERT_METRICS: readonly string[] = Object.freeze([
+  ...LIVE_METRICS,
+  ...PERFORMANCE_METRICS,
+  ...DRIFT_ALERT_METRICS,
+]);
 
 export interface OpenAlertServiceOptions {
   readonly readMetric: MetricReader;
@@ -48,6 +52,7 @@ export async function openAlertService(database: Database, options: OpenAlertSer
     log: options.log,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
-  if (options.ruleFile !== undefined) await service.setFileRules(await loadRuleFile(options.ruleFile, { knownMetrics }));
+  if (options.ruleFile !== undefined)
+    await service.setFileRules(await loadRuleFile(options.ruleFile, { knownMetrics }));
   return service;
 }

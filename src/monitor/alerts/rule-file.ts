@@ -21,7 +21,10 @@ import type { AlertRule } from './rule.js';
  *   expr: drift_share >= 0.5
  *   scope: { model: fraud }
  */
-export async function loadRuleFile(file: string, options: { knownMetrics?: readonly string[] } = {}): Promise<AlertRule[]> {
+export async function loadRuleFile(
+  file: string,
+  options: { knownMetrics?: readonly string[] } = {},
+): Promise<AlertRule[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -40,7 +43,8 @@ export function parseRuleFile(text: string, source: string, knownMetrics?: reado
     throw invalid(`alert rule file ${source} is not valid YAML or JSON: ${toSlipwayError(error).message}`);
   }
   const entries = isPlainObject(document) && 'rules' in document ? document.rules : (document ?? []);
-  if (!Array.isArray(entries)) throw invalid(`alert rule file ${source}: expected a list of rules (or an object with a "rules" list)`);
+  if (!Array.isArray(entries))
+    throw invalid(`alert rule file ${source}: expected a list of rules (or an object with a "rules" list)`);
 
   const rules: AlertRule[] = [];
   const problems: string[] = [];

@@ -61,19 +61,26 @@ export function validateRule(input: unknown, knownMetrics?: readonly string[]): 
   const unknown = Object.keys(input).filter((key) => !(INPUT_KEYS as readonly string[]).includes(key));
   if (unknown.length > 0) {
     const hint = unknown.includes('for') ? ' (put the duration in expr: "p99_ms > 50 for 5m")' : '';
-    throw invalid(`unknown alert rule field ${unknown.map((key) => `"${key}"`).join(', ')}${hint}; expected ${INPUT_KEYS.join(', ')}`);
+    throw invalid(
+      `unknown alert rule field ${unknown.map((key) => `"${key}"`).join(', ')}${hint}; expected ${INPUT_KEYS.join(', ')}`,
+    );
   }
   const name = requiredText(input.name, 'name');
-  if (!isRuleName(name)) throw invalid(`rule name "${name}": expected 1 to 64 of a-z, 0-9, "_", "." and "-", starting with a letter or digit`);
+  if (!isRuleName(name))
+    throw invalid(
+      `rule name "${name}": expected 1 to 64 of a-z, 0-9, "_", "." and "-", starting with a letter or digit`,
+    );
   const expr = requiredText(input.expr, 'expr').trim();
   const condition = parseRuleExpr(expr);
   if (knownMetrics !== undefined) checkMetric(condition.metric, expr, knownMetrics);
   const webhook = optionalText(input.webhook, 'webhook');
   if (webhook !== undefined) checkWebhook(webhook);
   const severity = optionalText(input.severity, 'severity') ?? 'warning';
-  if (!(SEVERITIES as readonly string[]).includes(severity)) throw invalid(`severity "${severity}": expected one of ${SEVERITIES.join(', ')}`);
+  if (!(SEVERITIES as readonly string[]).includes(severity))
+    throw invalid(`severity "${severity}": expected one of ${SEVERITIES.join(', ')}`);
   const description = optionalText(input.description, 'description');
-  if (input.enabled !== undefined && typeof input.enabled !== 'boolean') throw invalid('"enabled" must be true or false');
+  if (input.enabled !== undefined && typeof input.enabled !== 'boolean')
+    throw invalid('"enabled" must be true or false');
   return {
     name,
     expr,
@@ -89,7 +96,10 @@ export function validateRule(input: unknown, knownMetrics?: readonly string[]): 
 /** INVALID_ARGUMENT naming the metric and listing the valid ones, unless `metric` is known. */
 export function checkMetric(metric: string, expr: string, knownMetrics: readonly string[]): void {
   if (knownMetrics.includes(metric)) return;
-  throw invalid(`unknown metric "${metric}" in "${expr}"; valid metrics: ${[...knownMetrics].sort().join(', ')}`, { metric, knownMetrics });
+  throw invalid(`unknown metric "${metric}" in "${expr}"; valid metrics: ${[...knownMetrics].sort().join(', ')}`, {
+    metric,
+    knownMetrics,
+  });
 }
 
 /** A scope with its keys in a fixed order, so its JSON text is stable. */
@@ -121,11 +131,13 @@ function checkWebhook(url: string): void {
   } catch {
     throw invalid(`webhook "${url}" is not a URL`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalid(`webhook "${url}": expected an http:// or https:// URL`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw invalid(`webhook "${url}": expected an http:// or https:// URL`);
 }
 
 function requiredText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw invalid(`"${field}" is required and must be a non-empty string`);
+  if (typeof value !== 'string' || value.trim() === '')
+    throw invalid(`"${field}" is required and must be a non-empty string`);
   return value;
 }
 

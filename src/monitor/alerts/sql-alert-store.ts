@@ -3,7 +3,15 @@ import { SlipwayError } from '../../core/errors.js';
 import type { Database } from '../../store/database.js';
 import { isUniqueViolation } from '../../store/database-errors.js';
 import type { AlertEventTable, AlertRuleTable, DatabaseSchema } from '../../store/schema.js';
-import type { AlertDelivery, AlertEvent, AlertStore, EventQuery, RuleSource, StatusUpdate, StoredAlertRule } from './alert-store.js';
+import type {
+  AlertDelivery,
+  AlertEvent,
+  AlertStore,
+  EventQuery,
+  RuleSource,
+  StatusUpdate,
+  StoredAlertRule,
+} from './alert-store.js';
 import type { AlertRule, AlertScope } from './rule.js';
 import { parseRuleExpr } from './rule-expr.js';
 
@@ -51,7 +59,8 @@ export class SqlAlertStore implements AlertStore {
         .executeTakeFirstOrThrow();
       return toRule(row);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new SlipwayError('ALREADY_EXISTS', `alert rule "${rule.name}" already exists`, { cause: error });
+      if (isUniqueViolation(error))
+        throw new SlipwayError('ALREADY_EXISTS', `alert rule "${rule.name}" already exists`, { cause: error });
       throw error;
     }
   }
@@ -64,7 +73,9 @@ export class SqlAlertStore implements AlertStore {
   async replaceFileRules(rules: readonly AlertRule[]): Promise<void> {
     const now = new Date().toISOString();
     await this.#db.transaction().execute(async (trx) => {
-      const existing = new Map((await trx.selectFrom('alert_rules').selectAll().execute()).map((row) => [row.name, row]));
+      const existing = new Map(
+        (await trx.selectFrom('alert_rules').selectAll().execute()).map((row) => [row.name, row]),
+      );
       const taken = rules.filter((rule) => existing.get(rule.name)?.source === 'api').map((rule) => rule.name);
       if (taken.length > 0) {
         throw new SlipwayError(
@@ -76,15 +87,24 @@ export class SqlAlertStore implements AlertStore {
         );
       }
       const wanted = new Set(rules.map((rule) => rule.name));
-      const stale = [...existing.values()].filter((row) => row.source === 'file' && !wanted.has(row.name)).map((row) => row.name);
+      const stale = [...existing.values()]
+        .filter((row) => row.source === 'file' && !wanted.has(row.name))
+        .map((row) => row.name);
       if (stale.length > 0) await trx.deleteFrom('alert_rules').where('name', 'in', stale).execute();
       for (const rule of rules) {
         const values = definition(rule);
         const row = existing.get(rule.name);
         if (row === undefined) {
-          await trx.insertInto('alert_rules').values({ ...values, name: rule.name, source: 'file', created_at: now, updated_at: now }).execute();
+          await trx
+            .insertInto('alert_rules')
+            .values({ ...values, name: rule.name, source: 'file', created_at: now, updated_at: now })
+            .execute();
         } else if (!sameDefinition(row, values)) {
-          await trx.updateTable('alert_rules').set({ ...values, updated_at: now }).where('name', '=', rule.name).execute();
+          await trx
+            .updateTable('alert_rules')
+            .set({ ...values, updated_at: now })
+            .where('name', '=', rule.name)
+            .execute();
         }
       }
     });
@@ -97,7 +117,12 @@ export class SqlAlertStore implements AlertStore {
       for (const { rule, definedAt, from, status, event } of updates) {
         const result = await trx
           .updateTable('alert_rules')
-          .set({ state: status.state, state_since: status.since, last_value: status.value, evaluated_at: status.evaluatedAt })
+          .set({
+            state: status.state,
+            state_since: status.since,
+            last_value: status.value,
+            evaluated_at: status.evaluatedAt,
+          })
           .where('name', '=', rule)
           .where('updated_at', '=', definedAt)
           .where('state', '=', from.state)
@@ -128,7 +153,11 @@ export class SqlAlertStore implements AlertStore {
   }
 
   async setDelivery(eventId: number, delivery: AlertDelivery): Promise<void> {
-    await this.#db.updateTable('alert_events').set({ delivery: JSON.stringify(delivery) }).where('id', '=', eventId).execute();
+    await this.#db
+      .updateTable('alert_events')
+      .set({ delivery: JSON.stringify(delivery) })
+      .where('id', '=', eventId)
+      .execute();
   }
 
   async listEvents(query: EventQuery): Promise<AlertEvent[]> {

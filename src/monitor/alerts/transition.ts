@@ -37,7 +37,10 @@ export function step(rule: AlertRule, current: RuleStatus, value: number | undef
   }
   switch (current.state) {
     case 'firing':
-      return { status: { state: 'ok', since: at, ...read }, emit: { state: 'resolved', startsAt: current.since ?? at } };
+      return {
+        status: { state: 'ok', since: at, ...read },
+        emit: { state: 'resolved', startsAt: current.since ?? at },
+      };
     case 'pending':
     case 'ok':
       return { status: { state: 'ok', since: current.state === 'ok' ? current.since : at, ...read } };

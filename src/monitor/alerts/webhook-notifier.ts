@@ -84,7 +84,10 @@ export class WebhookNotifier implements AlertNotifier {
         lastError = describeFailure(error, this.#timeoutMs);
       }
       if (attempt < this.#attempts) {
-        const backoff = Math.min(this.#maxBackoffMs, Math.max(retryAfterMs, this.#initialBackoffMs * 2 ** (attempt - 1)));
+        const backoff = Math.min(
+          this.#maxBackoffMs,
+          Math.max(retryAfterMs, this.#initialBackoffMs * 2 ** (attempt - 1)),
+        );
         await sleep(backoff, signal);
       }
     }
@@ -93,7 +96,8 @@ export class WebhookNotifier implements AlertNotifier {
 }
 
 function positiveInteger(value: number, field: string, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw invalid(`webhook ${field} ${value}: expected an integer of at least ${min}`);
+  if (!Number.isInteger(value) || value < min)
+    throw invalid(`webhook ${field} ${value}: expected an integer of at least ${min}`);
   return value;
 }
 
@@ -106,7 +110,8 @@ function retryAfterOf(header: string | null): number {
 function describeFailure(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && error.name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  const detail =
+    typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return detail === undefined ? message : `${message} (${detail})`;
 }

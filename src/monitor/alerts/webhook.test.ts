@@ -33,7 +33,12 @@ class Receiver {
       request.setEncoding('utf8');
       request.on('data', (chunk: string) => (text += chunk));
       request.on('end', () => {
-        this.received.push({ at: Date.now(), path: request.url ?? '', headers: request.headers, body: JSON.parse(text) as AlertPayload });
+        this.received.push({
+          at: Date.now(),
+          path: request.url ?? '',
+          headers: request.headers,
+          body: JSON.parse(text) as AlertPayload,
+        });
         const status = this.#script.shift() ?? 200;
         if (status === 'hang') return;
         response.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end(status >= 400 ? 'nope' : 'ok');
@@ -94,7 +99,13 @@ describe('webhook delivery', () => {
   it('retries 500s with doubling backoff, delivers on the third attempt, records it, then delivers the resolution', async () => {
     const { receiver: hook, url } = await receiver([500, 500]);
     const alerts = await service();
-    await alerts.addRule({ name: 'errors', expr: 'error_rate > 0.01', scope: { model: 'fraud' }, webhook: `${url}/hooks/secret-token`, severity: 'critical' });
+    await alerts.addRule({
+      name: 'errors',
+      expr: 'error_rate > 0.01',
+      scope: { model: 'fraud' },
+      webhook: `${url}/hooks/secret-token`,
+      severity: 'critical',
+    });
 
     value = 0.2;
     const [fired] = await alerts.evaluate();
@@ -127,7 +138,12 @@ describe('webhook delivery', () => {
       at: fired!.at,
       description: null,
     });
-    expect(hook.received[3]!.body).toMatchObject({ state: 'resolved', value: 0, startsAt: fired!.startsAt, endsAt: hook.received[3]!.body.at });
+    expect(hook.received[3]!.body).toMatchObject({
+      state: 'resolved',
+      value: 0,
+      startsAt: fired!.startsAt,
+      endsAt: hook.received[3]!.body.at,
+    });
 
     const [resolvedEvent, firedEvent] = await alerts.history();
     expect(firedEvent!.delivery).toEqual({
@@ -157,7 +173,9 @@ describe('webhook delivery', () => {
       lastError: 'HTTP 400',
       targets: [{ notifier: 'webhook', target: url, delivered: false, attempts: 1, lastError: 'HTTP 400' }],
     });
-    expect(logs.find((e) => e.type === 'delivery-failed')?.message).toBe(`alert errors firing: webhook delivery to ${url} failed after 1 attempt(s): HTTP 400`);
+    expect(logs.find((e) => e.type === 'delivery-failed')?.message).toBe(
+      `alert errors firing: webhook delivery to ${url} failed after 1 attempt(s): HTTP 400`,
+    );
   });
 
   it('retries 408 and 429, and gives up after the configured attempts', async () => {
@@ -168,7 +186,12 @@ describe('webhook delivery', () => {
     await alerts.evaluate();
     await alerts.drain();
     expect(hook.received).toHaveLength(3);
-    expect((await alerts.history())[0]!.delivery).toMatchObject({ status: 'failed', delivered: false, attempts: 3, lastError: 'HTTP 503' });
+    expect((await alerts.history())[0]!.delivery).toMatchObject({
+      status: 'failed',
+      delivered: false,
+      attempts: 3,
+      lastError: 'HTTP 503',
+    });
   });
 
   it('times out a receiver that never answers, and reports an unreachable one', async () => {
@@ -184,7 +207,11 @@ describe('webhook delivery', () => {
     await alerts.drain();
     const byRule = new Map((await alerts.history()).map((event) => [event.rule, event.delivery]));
     expect(byRule.get('hangs')).toMatchObject({ status: 'failed', attempts: 2, lastError: 'timed out after 50 ms' });
-    expect(byRule.get('refused')).toMatchObject({ status: 'failed', attempts: 2, lastError: expect.stringContaining('ECONNREFUSED') as string });
+    expect(byRule.get('refused')).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      lastError: expect.stringContaining('ECONNREFUSED') as string,
+    });
     expect(byRule.get('refused')?.targets[0]?.target).toBe(refusedUrl);
   });
 

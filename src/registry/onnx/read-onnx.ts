@@ -45,15 +45,35 @@ function onnxModelType(): protobuf.Type {
 
 /** onnx.TensorProto.DataType -> Open Inference Protocol datatype. */
 const ELEMENT_TYPES: Readonly<Record<number, Datatype>> = {
-  1: 'FP32', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64', 8: 'BYTES', 9: 'BOOL',
-  10: 'FP16', 11: 'FP64', 12: 'UINT32', 13: 'UINT64',
+  1: 'FP32',
+  2: 'UINT8',
+  3: 'INT8',
+  4: 'UINT16',
+  5: 'INT16',
+  6: 'INT32',
+  7: 'INT64',
+  8: 'BYTES',
+  9: 'BOOL',
+  10: 'FP16',
+  11: 'FP64',
+  12: 'UINT32',
+  13: 'UINT64',
 };
 const UNSUPPORTED_ELEMENT_TYPES: Readonly<Record<number, string>> = {
-  14: 'COMPLEX64', 15: 'COMPLEX128', 16: 'BFLOAT16', 17: 'FLOAT8E4M3FN', 18: 'FLOAT8E4M3FNUZ', 19: 'FLOAT8E5M2', 20: 'FLOAT8E5M2FNUZ',
+  14: 'COMPLEX64',
+  15: 'COMPLEX128',
+  16: 'BFLOAT16',
+  17: 'FLOAT8E4M3FN',
+  18: 'FLOAT8E4M3FNUZ',
+  19: 'FLOAT8E5M2',
+  20: 'FLOAT8E5M2FNUZ',
 };
 
 // Decoded protobuf messages, typed only as far as we read them.
-interface Dim { dimValue?: number | { toNumber(): number }; dimParam?: string }
+interface Dim {
+  dimValue?: number | { toNumber(): number };
+  dimParam?: string;
+}
 interface TypeProto {
   tensorType?: { elemType?: number; shape?: { dim?: Dim[] } };
   sequenceType?: unknown;
@@ -61,10 +81,22 @@ interface TypeProto {
   optionalType?: unknown;
   sparseTensorType?: unknown;
 }
-interface ValueInfo { name?: string; type?: TypeProto }
+interface ValueInfo {
+  name?: string;
+  type?: TypeProto;
+}
 type Int64 = number | { toNumber(): number };
-interface Attribute { name?: string; ints?: Int64[]; strings?: Uint8Array[] }
-interface Node { name?: string; opType?: string; domain?: string; attribute?: Attribute[] }
+interface Attribute {
+  name?: string;
+  ints?: Int64[];
+  strings?: Uint8Array[];
+}
+interface Node {
+  name?: string;
+  opType?: string;
+  domain?: string;
+  attribute?: Attribute[];
+}
 interface DecodedModel {
   irVersion?: number | { toNumber(): number };
   producerName?: string;
@@ -118,7 +150,14 @@ export function readOnnxModel(bytes: Uint8Array): OnnxModelInfo {
   for (const p of decoded.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
   const producer = [decoded.producerName, decoded.producerVersion].filter(Boolean).join(' ');
   const classifier = classifierLabels(graph.node ?? []);
-  return { signature: { inputs, outputs }, irVersion, opsets, producer, metadata, ...(classifier ? { classifierLabels: classifier } : {}) };
+  return {
+    signature: { inputs, outputs },
+    irVersion,
+    opsets,
+    producer,
+    metadata,
+    ...(classifier ? { classifierLabels: classifier } : {}),
+  };
 }
 
 /**
@@ -154,9 +193,14 @@ function parseLabelValue(value: string, source: string): string[] {
   try {
     parsed = JSON.parse(value);
   } catch (error) {
-    throw new SlipwayError('INVALID_ARGUMENT', `${source} starts with "[" but is not a JSON array: ${(error as Error).message}`, { cause: error });
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${source} starts with "[" but is not a JSON array: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
-  if (!Array.isArray(parsed)) throw new SlipwayError('INVALID_ARGUMENT', `${source} must be a JSON array of strings or one label per line`);
+  if (!Array.isArray(parsed))
+    throw new SlipwayError('INVALID_ARGUMENT', `${source} must be a JSON array of strings or one label per line`);
   return checkLabels(parsed, source);
 }
 
@@ -176,7 +220,10 @@ function classifierLabels(nodes: readonly Node[]): OnnxLabels | undefined {
         // A class label that cannot be a response label (empty, multi-line) makes the list unusable, not the model.
         return labelsIfValid(values, where);
       }
-      if ((attribute.name === 'classlabels_int64s' || attribute.name === 'classlabels_ints') && (attribute.ints ?? []).length > 0) {
+      if (
+        (attribute.name === 'classlabels_int64s' || attribute.name === 'classlabels_ints') &&
+        (attribute.ints ?? []).length > 0
+      ) {
         const ints = (attribute.ints ?? []).map(toNumber);
         if (ints.every((value, index) => value === index)) return undefined;
         return labelsIfValid(ints.map(String), where);
@@ -209,7 +256,10 @@ function tensorSpec(value: ValueInfo, side: 'input' | 'output'): TensorSpec {
   const datatype = ELEMENT_TYPES[elemType];
   if (datatype === undefined) {
     const known = UNSUPPORTED_ELEMENT_TYPES[elemType];
-    throw new SlipwayError('INVALID_ARGUMENT', `${what} has element type ${known ?? `#${elemType}`}, which Slipway does not serve`);
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${what} has element type ${known ?? `#${elemType}`}, which Slipway does not serve`,
+    );
   }
   if (tensorType.shape === undefined) {
     throw new SlipwayError(

@@ -5,7 +5,13 @@ import type { Tensor } from '../../tensor/datatypes.js';
 import type { LoadedModel } from '../backend.js';
 import { fixturePath, readExpected, tempFolder } from '../fixtures.test-support.js';
 import { createOrtBackend } from './ort-backend.js';
-import { failsOnZerosModel, identityModel, sampleTensor, sequenceOutputModel, sharedBatchModel } from './tiny-onnx.test-support.js';
+import {
+  failsOnZerosModel,
+  identityModel,
+  sampleTensor,
+  sequenceOutputModel,
+  sharedBatchModel,
+} from './tiny-onnx.test-support.js';
 
 const backend = createOrtBackend();
 let temp: Awaited<ReturnType<typeof tempFolder>>;
@@ -38,7 +44,11 @@ function rejection(promise: Promise<unknown>): Promise<SlipwayError> {
 describe('OrtBackend', () => {
   it('declares what ONNX Runtime can do', () => {
     expect(backend.name).toBe('onnxruntime');
-    expect(backend.capabilities).toEqual({ supportsBatching: true, supportsConcurrentRuns: false, datatypes: DATATYPES });
+    expect(backend.capabilities).toEqual({
+      supportsBatching: true,
+      supportsConcurrentRuns: false,
+      datatypes: DATATYPES,
+    });
   });
 
   it('reads the signature from the session metadata, symbolic dims as -1', async () => {
@@ -57,7 +67,10 @@ describe('OrtBackend', () => {
   it('reads a mixed FP32 + BYTES signature', async () => {
     await withModel(fixturePath('iris_mixed.onnx'), (model) => {
       expect(model.signature.inputs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`)).toEqual([
-        'sepal_length:FP32[-1,1]', 'sepal_width:FP32[-1,1]', 'petal_length:FP32[-1,1]', 'petal_width_band:BYTES[-1,1]',
+        'sepal_length:FP32[-1,1]',
+        'sepal_width:FP32[-1,1]',
+        'petal_length:FP32[-1,1]',
+        'petal_width_band:BYTES[-1,1]',
       ]);
       return Promise.resolve();
     });
@@ -69,7 +82,10 @@ describe('OrtBackend', () => {
       it('predicts what scikit-learn predicted, within tolerance', async () => {
         const expected = await readExpected(name);
         await withModel(fixturePath(`${name}.onnx`), async (model) => {
-          const outputs = await model.run(expected.inputs, expected.outputs.map((o) => o.name));
+          const outputs = await model.run(
+            expected.inputs,
+            expected.outputs.map((o) => o.name),
+          );
           expect(outputs.map((o) => o.name)).toEqual(expected.outputs.map((o) => o.name));
           outputs.forEach((actual, i) => {
             const want = expected.outputs[i]!;
@@ -94,7 +110,10 @@ describe('OrtBackend', () => {
   it('returns the requested outputs in the requested order, or all of them for an empty list', async () => {
     const { inputs } = await readExpected('breast_cancer');
     await withModel(fixturePath('breast_cancer.onnx'), async (model) => {
-      expect((await model.run(inputs, ['probabilities', 'label'])).map((t) => t.name)).toEqual(['probabilities', 'label']);
+      expect((await model.run(inputs, ['probabilities', 'label'])).map((t) => t.name)).toEqual([
+        'probabilities',
+        'label',
+      ]);
       expect((await model.run(inputs, ['label'])).map((t) => t.name)).toEqual(['label']);
       expect((await model.run(inputs, [])).map((t) => t.name)).toEqual(['label', 'probabilities']);
     });
@@ -133,7 +152,10 @@ describe('OrtBackend', () => {
     });
 
     it('garbage bytes and a truncated copy written at test time -> INVALID_ARGUMENT', async () => {
-      const garbage = await temp.write('garbage.onnx', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251));
+      const garbage = await temp.write(
+        'garbage.onnx',
+        Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251),
+      );
       const whole = identityModel('FP32');
       const truncated = await temp.write('cut.onnx', whole.subarray(0, Math.floor(whole.length / 2)));
       const empty = await temp.write('empty.onnx', new Uint8Array(0));
@@ -158,7 +180,9 @@ describe('OrtBackend', () => {
     });
 
     it('an aborted signal -> CANCELLED before any work', async () => {
-      const error = await rejection(backend.load({ path: fixturePath('breast_cancer.onnx'), signal: AbortSignal.abort() }));
+      const error = await rejection(
+        backend.load({ path: fixturePath('breast_cancer.onnx'), signal: AbortSignal.abort() }),
+      );
       expect(error.code).toBe('CANCELLED');
     });
   });
@@ -170,9 +194,24 @@ describe('OrtBackend', () => {
       ['unknown input', () => [row(), { ...row(), name: 'extra' }], ['label'], /unknown input "extra"/],
       ['missing input', () => [], ['label'], /missing inputs? "input"/],
       ['duplicate input', () => [row(), row()], ['label'], /sent more than once/],
-      ['wrong datatype', () => [{ ...row(), datatype: 'FP64', data: new Float64Array(30) }], ['label'], /expected datatype FP32, got FP64/],
-      ['wrong width', () => [{ ...row(), shape: [1, 29], data: new Float32Array(29) }], ['label'], /expected shape \[-1,30\], got \[1,29\]/],
-      ['wrong rank', () => [{ ...row(), shape: [30], data: new Float32Array(30) }], ['label'], /expected shape \[-1,30\], got \[30\]/],
+      [
+        'wrong datatype',
+        () => [{ ...row(), datatype: 'FP64', data: new Float64Array(30) }],
+        ['label'],
+        /expected datatype FP32, got FP64/,
+      ],
+      [
+        'wrong width',
+        () => [{ ...row(), shape: [1, 29], data: new Float32Array(29) }],
+        ['label'],
+        /expected shape \[-1,30\], got \[1,29\]/,
+      ],
+      [
+        'wrong rank',
+        () => [{ ...row(), shape: [30], data: new Float32Array(30) }],
+        ['label'],
+        /expected shape \[-1,30\], got \[30\]/,
+      ],
       ['unknown output', () => [row()], ['logit'], /unknown output "logit"/],
       ['data/shape mismatch', () => [{ ...row(), shape: [2, 30] }], ['label'], /needs 60 elements, got 30/],
     ])('%s -> INVALID_ARGUMENT', async (_label, inputs, outputs, message) => {
@@ -187,9 +226,14 @@ describe('OrtBackend', () => {
       const path = await temp.write('reshape.onnx', failsOnZerosModel());
       await withModel(path, async (model) => {
         const x: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1, 2) };
-        const ok = await model.run([x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n) }], ['y']);
+        const ok = await model.run(
+          [x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n) }],
+          ['y'],
+        );
         expect(ok[0]!.shape).toEqual([2]);
-        const error = await rejection(model.run([x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(3n) }], ['y']));
+        const error = await rejection(
+          model.run([x, { name: 'shape', datatype: 'INT64', shape: [1], data: BigInt64Array.of(3n) }], ['y']),
+        );
         expect(error.code).toBe('INVALID_ARGUMENT');
         expect(error.message).toBe(
           'inputs "x", "shape": the model refused them: Reshape node: The input tensor cannot be reshaped to the requested shape. Input shape:{1,2}, requested shape:{3}',
@@ -197,7 +241,7 @@ describe('OrtBackend', () => {
       });
     });
 
-    it('a model that fails on valid values (an index past its table) -> INTERNAL: the model\'s error, counted against it', async () => {
+    it("a model that fails on valid values (an index past its table) -> INTERNAL: the model's error, counted against it", async () => {
       await withModel(fixturePath('breast_cancer_faulty.onnx'), async (model) => {
         // The fixture's real patients (mean radius 6.98-28.1) index past the model's 10-entry table.
         const { inputs } = await readExpected('breast_cancer');
@@ -210,19 +254,36 @@ describe('OrtBackend', () => {
     it('inputs that disagree on a shared symbolic dimension -> INVALID_ARGUMENT naming both', async () => {
       const path = await temp.write('pair.onnx', sharedBatchModel());
       await withModel(path, async (model) => {
-        const a = (n: number): Tensor => ({ name: 'a', datatype: 'FP32', shape: [n, 3], data: new Float32Array(n * 3).fill(1) });
-        const b = (n: number): Tensor => ({ name: 'b', datatype: 'FP32', shape: [n, 2], data: new Float32Array(n * 2).fill(2) });
+        const a = (n: number): Tensor => ({
+          name: 'a',
+          datatype: 'FP32',
+          shape: [n, 3],
+          data: new Float32Array(n * 3).fill(1),
+        });
+        const b = (n: number): Tensor => ({
+          name: 'b',
+          datatype: 'FP32',
+          shape: [n, 2],
+          data: new Float32Array(n * 2).fill(2),
+        });
         const ok = await model.run([a(2), b(2)], ['ya', 'yb']);
-        expect(ok.map((t) => t.shape)).toEqual([[2, 3], [2, 2]]);
+        expect(ok.map((t) => t.shape)).toEqual([
+          [2, 3],
+          [2, 2],
+        ]);
         const error = await rejection(model.run([a(2), b(3)], ['ya', 'yb']));
         expect(error.code).toBe('INVALID_ARGUMENT');
-        expect(error.message).toBe('input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree');
+        expect(error.message).toBe(
+          'input "b": dimension 0 ("N") is 3, but input "a" has 2 there; inputs sharing "N" must agree',
+        );
       });
     });
 
     it('an aborted signal -> CANCELLED; a timed-out one -> DEADLINE_EXCEEDED', async () => {
       await withModel(fixturePath('breast_cancer.onnx'), async (model) => {
-        expect((await rejection(model.run([row()], ['label'], { signal: AbortSignal.abort() }))).code).toBe('CANCELLED');
+        expect((await rejection(model.run([row()], ['label'], { signal: AbortSignal.abort() }))).code).toBe(
+          'CANCELLED',
+        );
         const timedOut = AbortSignal.timeout(0);
         await new Promise((resolve) => setTimeout(resolve, 5));
         expect((await rejection(model.run([row()], ['label'], { signal: timedOut }))).code).toBe('DEADLINE_EXCEEDED');

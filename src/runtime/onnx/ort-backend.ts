@@ -70,7 +70,9 @@ class OrtBackend implements Backend {
     try {
       const signature = readSignature(session);
       throwIfAborted(options.signal);
-      return new OrtModel(session, signature, readDimNames(session), { logSeverityLevel: sessionOptions.logSeverityLevel });
+      return new OrtModel(session, signature, readDimNames(session), {
+        logSeverityLevel: sessionOptions.logSeverityLevel,
+      });
     } catch (error) {
       await session.release();
       throw error;
@@ -109,7 +111,10 @@ function toSpec(metadata: ort.InferenceSession.ValueMetadata, side: 'input' | 'o
   }
   const datatype = datatypeOfOrtType(metadata.type);
   if (datatype === undefined) {
-    throw new SlipwayError('INVALID_ARGUMENT', `${side} "${metadata.name}" has unsupported element type "${metadata.type}"`);
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${side} "${metadata.name}" has unsupported element type "${metadata.type}"`,
+    );
   }
   // Symbolic dimensions arrive as their names (strings); unnamed free dimensions as ''.
   const shape = metadata.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
@@ -120,7 +125,11 @@ function toSpec(metadata: ort.InferenceSession.ValueMetadata, side: 'input' | 'o
 function readDimNames(session: ort.InferenceSession): DimNames {
   const names = new Map<string, string[]>();
   for (const m of session.inputMetadata) {
-    if (m.isTensor) names.set(m.name, m.shape.map((d) => (typeof d === 'string' ? d : '')));
+    if (m.isTensor)
+      names.set(
+        m.name,
+        m.shape.map((d) => (typeof d === 'string' ? d : '')),
+      );
   }
   return names;
 }
@@ -172,7 +181,8 @@ class OrtModel implements LoadedModel {
  * signature that a model fails on is the model's error (INTERNAL, counted against the version, so
  * rollout gates and alerts see it; fixtures/models/make_faulty.py is such a model).
  */
-const REFUSED_REQUEST = /invalid dimensions|invalid rank|unexpected input data type|cannot be reshaped|broadcast|incompatible dimensions|dimension mismatch/i;
+const REFUSED_REQUEST =
+  /invalid dimensions|invalid rank|unexpected input data type|cannot be reshaped|broadcast|incompatible dimensions|dimension mismatch/i;
 
 /**
  * An ORT run failure as a SlipwayError: INVALID_ARGUMENT `input "x": the model refused it: <short ORT
@@ -185,7 +195,10 @@ function runFailure(error: unknown, inputNames: readonly string[]): SlipwayError
   }
   const named = /for input: (\S+)/.exec(text)?.[1];
   const blamed = named !== undefined && inputNames.includes(named) ? [named] : inputNames;
-  const label = blamed.length === 1 ? `input ${quote(blamed[0] as string)}: the model refused it` : `inputs ${blamed.map(quote).join(', ')}: the model refused them`;
+  const label =
+    blamed.length === 1
+      ? `input ${quote(blamed[0] as string)}: the model refused it`
+      : `inputs ${blamed.map(quote).join(', ')}: the model refused them`;
   return new SlipwayError('INVALID_ARGUMENT', `${label}: ${shortOrtText(text)}`, { cause: error });
 }
 

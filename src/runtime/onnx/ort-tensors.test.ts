@@ -6,7 +6,6 @@ import type { Datatype, Tensor } from '../../tensor/datatypes.js';
 import { datatypeOfOrtType, fromOrtTensor, ORT_TYPE_OF, toOrtTensor } from './ort-tensors.js';
 import { sampleTensor } from './tiny-onnx.test-support.js';
 
-
 describe('toOrtTensor / fromOrtTensor', () => {
   it.each(DATATYPES)('round-trips %s with its values, shape and storage', (datatype) => {
     const original = sampleTensor(datatype);
@@ -23,8 +22,19 @@ describe('toOrtTensor / fromOrtTensor', () => {
 
   it('maps every ORT type string the runtime reports', () => {
     const expected: Record<string, Datatype> = {
-      float32: 'FP32', float64: 'FP64', float16: 'FP16', int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
-      uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64', bool: 'BOOL', string: 'BYTES',
+      float32: 'FP32',
+      float64: 'FP64',
+      float16: 'FP16',
+      int8: 'INT8',
+      int16: 'INT16',
+      int32: 'INT32',
+      int64: 'INT64',
+      uint8: 'UINT8',
+      uint16: 'UINT16',
+      uint32: 'UINT32',
+      uint64: 'UINT64',
+      bool: 'BOOL',
+      string: 'BYTES',
     };
     for (const [ortType, datatype] of Object.entries(expected)) expect(datatypeOfOrtType(ortType)).toBe(datatype);
     expect(datatypeOfOrtType('int4')).toBeUndefined();
@@ -37,15 +47,25 @@ describe('toOrtTensor / fromOrtTensor', () => {
   });
 
   it('handles empty and scalar tensors', () => {
-    expect(fromOrtTensor('e', toOrtTensor({ name: 'e', datatype: 'FP32', shape: [0, 4], data: new Float32Array(0) })).shape).toEqual([0, 4]);
-    const scalar = fromOrtTensor('s', toOrtTensor({ name: 's', datatype: 'INT64', shape: [], data: BigInt64Array.of(7n) }));
+    expect(
+      fromOrtTensor('e', toOrtTensor({ name: 'e', datatype: 'FP32', shape: [0, 4], data: new Float32Array(0) })).shape,
+    ).toEqual([0, 4]);
+    const scalar = fromOrtTensor(
+      's',
+      toOrtTensor({ name: 's', datatype: 'INT64', shape: [], data: BigInt64Array.of(7n) }),
+    );
     expect(scalar.shape).toEqual([]);
     expect(scalar.data).toEqual(BigInt64Array.of(7n));
   });
 
   it('rejects data whose length does not match the shape', () => {
     const bad: Tensor = { name: 'x', datatype: 'FP32', shape: [2, 2], data: new Float32Array(3) };
-    expect(() => toOrtTensor(bad)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('needs 4 elements, got 3') }));
+    expect(() => toOrtTensor(bad)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('needs 4 elements, got 3'),
+      }),
+    );
   });
 
   it('rejects data stored in the wrong typed array', () => {
@@ -63,7 +83,9 @@ describe('toOrtTensor / fromOrtTensor', () => {
   });
 
   it('rejects negative or fractional dimensions', () => {
-    expect(() => toOrtTensor({ name: 'x', datatype: 'FP32', shape: [-1, 2], data: new Float32Array(0) })).toThrow(/invalid shape/);
+    expect(() => toOrtTensor({ name: 'x', datatype: 'FP32', shape: [-1, 2], data: new Float32Array(0) })).toThrow(
+      /invalid shape/,
+    );
   });
 
   it('reports an ORT element type Slipway does not serve as INTERNAL', () => {

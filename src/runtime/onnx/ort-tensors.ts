@@ -34,7 +34,11 @@ export function datatypeOfOrtType(ortType: string): Datatype | undefined {
 }
 
 type NumericDatatype = Exclude<Datatype, 'BYTES'>;
-type TypedArrayConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Exclude<TensorData, string[]>;
+type TypedArrayConstructor = new (
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) => Exclude<TensorData, string[]>;
 
 /** The typed array each numeric datatype is stored in (TensorDataByType, as constructors). */
 const STORAGE: Readonly<Record<NumericDatatype, TypedArrayConstructor>> = {

@@ -8,12 +8,24 @@ import { concat, int, message, text } from '../../testing/protobuf-writer.js';
 
 /** TensorProto.DataType numbers. */
 const ELEM_TYPE: Readonly<Record<Datatype, number>> = {
-  FP32: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, BYTES: 8, BOOL: 9, FP16: 10,
-  FP64: 11, UINT32: 12, UINT64: 13,
+  FP32: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BYTES: 8,
+  BOOL: 9,
+  FP16: 10,
+  FP64: 11,
+  UINT32: 12,
+  UINT64: 13,
 };
 
 /** A tensor type (string dims are symbolic) or a sequence of one. */
-export type TinyType = { readonly tensor: Datatype; readonly shape: readonly (number | string)[] } | { readonly sequenceOf: TinyType };
+export type TinyType =
+  { readonly tensor: Datatype; readonly shape: readonly (number | string)[] } | { readonly sequenceOf: TinyType };
 
 export interface TinyValue {
   readonly name: string;

@@ -2,7 +2,15 @@
  * A real @grpc/grpc-js client for tests, built from the same proto as the server, with one typed
  * promise per unary call.
  */
-import { Client, Metadata, credentials, type ChannelOptions, type ClientDuplexStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  Client,
+  Metadata,
+  credentials,
+  type ChannelOptions,
+  type ClientDuplexStream,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import type {
   ModelConfigResponseMessage,
   ModelInferRequestMessage,
@@ -56,15 +64,26 @@ export class InferenceTestClient {
     this.client = new Client(address, credentials.createInsecure(), options);
   }
 
-  call<M extends MethodName>(method: M, request: InferenceMethods[M][0], metadata?: Metadata): Promise<InferenceMethods[M][1]> {
+  call<M extends MethodName>(
+    method: M,
+    request: InferenceMethods[M][0],
+    metadata?: Metadata,
+  ): Promise<InferenceMethods[M][1]> {
     return this.start(method, request, metadata).response;
   }
 
-  start<M extends MethodName>(method: M, request: InferenceMethods[M][0], metadata = new Metadata()): PendingCall<InferenceMethods[M][1]> {
+  start<M extends MethodName>(
+    method: M,
+    request: InferenceMethods[M][0],
+    metadata = new Metadata(),
+  ): PendingCall<InferenceMethods[M][1]> {
     const definition = inferenceServiceDefinition()[method];
     if (definition === undefined) throw new Error(`no method ${method}`);
-    return this.startRaw(definition.path, (value: InferenceMethods[M][0]) => definition.requestSerialize(value), request, (bytes) =>
-      definition.responseDeserialize(bytes) as InferenceMethods[M][1],
+    return this.startRaw(
+      definition.path,
+      (value: InferenceMethods[M][0]) => definition.requestSerialize(value),
+      request,
+      (bytes) => definition.responseDeserialize(bytes) as InferenceMethods[M][1],
       metadata,
     );
   }
@@ -73,7 +92,12 @@ export class InferenceTestClient {
   sendBytes(method: MethodName, bytes: Buffer): Promise<unknown> {
     const definition = inferenceServiceDefinition()[method];
     if (definition === undefined) throw new Error(`no method ${method}`);
-    return this.startRaw(definition.path, (value: Buffer) => value, bytes, (b) => definition.responseDeserialize(b) as unknown).response;
+    return this.startRaw(
+      definition.path,
+      (value: Buffer) => value,
+      bytes,
+      (b) => definition.responseDeserialize(b) as unknown,
+    ).response;
   }
 
   /** Open a `ModelStreamInfer` stream: write requests, read one response per request, `end()` to finish. */
@@ -92,13 +116,26 @@ export class InferenceTestClient {
     this.client.close();
   }
 
-  private startRaw<Req, Res>(path: string, serialize: (value: Req) => Buffer, request: Req, deserialize: (bytes: Buffer) => Res, metadata = new Metadata()): PendingCall<Res> {
+  private startRaw<Req, Res>(
+    path: string,
+    serialize: (value: Req) => Buffer,
+    request: Req,
+    deserialize: (bytes: Buffer) => Res,
+    metadata = new Metadata(),
+  ): PendingCall<Res> {
     let call: ClientUnaryCall | undefined;
     const response = new Promise<Res>((resolve, reject) => {
-      call = this.client.makeUnaryRequest(path, serialize, deserialize, request, metadata, (error: ServiceError | null, value?: Res) => {
-        if (error) reject(error);
-        else resolve(value as Res);
-      });
+      call = this.client.makeUnaryRequest(
+        path,
+        serialize,
+        deserialize,
+        request,
+        metadata,
+        (error: ServiceError | null, value?: Res) => {
+          if (error) reject(error);
+          else resolve(value as Res);
+        },
+      );
     });
     return { call: call!, response };
   }

@@ -16,7 +16,12 @@ const modelInfer = inferenceServiceDefinition().ModelInfer!;
 
 function request(): ModelInferRequestMessage {
   const input = decodeRequestInput(expected.inputs[0]!, 0);
-  return { model_name: 'breast_cancer', id: 'gz', inputs: [{ name: input.name, datatype: input.datatype, shape: [...input.shape] }], raw_input_contents: [tensorToBytes(input)] };
+  return {
+    model_name: 'breast_cancer',
+    id: 'gz',
+    inputs: [{ name: input.name, datatype: input.datatype, shape: [...input.shape] }],
+    raw_input_contents: [tensorToBytes(input)],
+  };
 }
 
 function expectBreastCancer(response: ModelInferResponseMessage): void {
@@ -24,7 +29,12 @@ function expectBreastCancer(response: ModelInferResponseMessage): void {
   expect(response.outputs.map((o) => o.name)).toEqual(['label', 'probabilities']);
   const label = tensorFromBytes('label', 'INT64', [20], response.raw_output_contents[0]!) as BigInt64Array;
   expect(Array.from(label, Number)).toEqual(expected.outputs[0]!.data);
-  const probabilities = tensorFromBytes('probabilities', 'FP32', [20, 2], response.raw_output_contents[1]!) as Float32Array;
+  const probabilities = tensorFromBytes(
+    'probabilities',
+    'FP32',
+    [20, 2],
+    response.raw_output_contents[1]!,
+  ) as Float32Array;
   expect(firstMismatch(Array.from(probabilities), expected.outputs[1]!.data, 1e-5)).toBeUndefined();
 }
 
@@ -42,7 +52,13 @@ function rawCall(port: number, headers: Record<string, string>, body: Buffer, fl
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', reject);
-    const stream = session.request({ ':method': 'POST', ':path': modelInfer.path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': modelInfer.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
     const chunks: Buffer[] = [];
     let responseHeaders: http2.IncomingHttpHeaders = {};
     let trailers: http2.IncomingHttpHeaders = {};
@@ -57,7 +73,12 @@ function rawCall(port: number, headers: Record<string, string>, body: Buffer, fl
     stream.on('end', () => {
       session.close();
       const all = Buffer.concat(chunks);
-      resolve({ headers: responseHeaders, trailers, flag: all[0] ?? -1, message: all.subarray(5, 5 + (all.length >= 5 ? all.readUInt32BE(1) : 0)) });
+      resolve({
+        headers: responseHeaders,
+        trailers,
+        flag: all[0] ?? -1,
+        message: all.subarray(5, 5 + (all.length >= 5 ? all.readUInt32BE(1) : 0)),
+      });
     });
     const framed = Buffer.alloc(5 + body.length);
     framed.writeUInt8(flag, 0);
@@ -78,7 +99,11 @@ describe('gRPC compression', () => {
     platform = await openTestPlatform();
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     for (const compression of ['none', 'gzip', 'deflate'] as const) {
-      const server = createGrpcServer({ serving: platform.serving, compression, log: (line) => internalErrors.push(line) });
+      const server = createGrpcServer({
+        serving: platform.serving,
+        compression,
+        log: (line) => internalErrors.push(line),
+      });
       servers[compression] = { server, port: await server.listen('127.0.0.1', 0) };
     }
   });
@@ -105,7 +130,9 @@ describe('gRPC compression', () => {
     [1, 'deflate'],
     [2, 'gzip'],
   ])('a grpc-js client compressing its requests (algorithm %i, %s) gets the right outputs', async (algorithm) => {
-    const client = new InferenceTestClient(`127.0.0.1:${port('none')}`, { 'grpc.default_compression_algorithm': algorithm });
+    const client = new InferenceTestClient(`127.0.0.1:${port('none')}`, {
+      'grpc.default_compression_algorithm': algorithm,
+    });
     try {
       expectBreastCancer(await client.call('ModelInfer', request()));
     } finally {
@@ -127,13 +154,21 @@ describe('gRPC compression', () => {
   it.each([
     ['gzip', gzipSync, gunzipSync],
     ['deflate', deflateSync, inflateSync],
-  ] as const)('with the default setting, a %s request is answered in the same encoding on the wire', async (coding, compress, decompress) => {
-    const answer = await rawCall(port('none'), { 'grpc-encoding': coding, 'grpc-accept-encoding': ACCEPT_ALL }, compress(body()), 1);
-    expect(answer.trailers['grpc-status']).toBe('0');
-    expect(answer.headers['grpc-encoding']).toBe(coding);
-    expect(answer.flag).toBe(1);
-    expectBreastCancer(modelInfer.responseDeserialize(decompress(answer.message)) as ModelInferResponseMessage);
-  });
+  ] as const)(
+    'with the default setting, a %s request is answered in the same encoding on the wire',
+    async (coding, compress, decompress) => {
+      const answer = await rawCall(
+        port('none'),
+        { 'grpc-encoding': coding, 'grpc-accept-encoding': ACCEPT_ALL },
+        compress(body()),
+        1,
+      );
+      expect(answer.trailers['grpc-status']).toBe('0');
+      expect(answer.headers['grpc-encoding']).toBe(coding);
+      expect(answer.flag).toBe(1);
+      expectBreastCancer(modelInfer.responseDeserialize(decompress(answer.message)) as ModelInferResponseMessage);
+    },
+  );
 
   it('with the default setting, an uncompressed request is answered uncompressed', async () => {
     const answer = await rawCall(port('none'), { 'grpc-accept-encoding': ACCEPT_ALL }, body(), 0);
@@ -158,14 +193,23 @@ describe('gRPC compression', () => {
   it('a corrupt gzip request fails with a status, and the server keeps answering', async () => {
     const corrupt = gzipSync(body());
     corrupt.fill(0x55, 10, 40);
-    const answer = await rawCall(port('none'), { 'grpc-encoding': 'gzip', 'grpc-accept-encoding': ACCEPT_ALL }, corrupt, 1);
+    const answer = await rawCall(
+      port('none'),
+      { 'grpc-encoding': 'gzip', 'grpc-accept-encoding': ACCEPT_ALL },
+      corrupt,
+      1,
+    );
     expect(answer.trailers['grpc-status'] ?? answer.headers['grpc-status']).toBe('13'); // grpc-js: INTERNAL "Failed to decompress message"
-    expect((await rawCall(port('none'), { 'grpc-accept-encoding': ACCEPT_ALL }, body(), 0)).trailers['grpc-status']).toBe('0');
+    expect(
+      (await rawCall(port('none'), { 'grpc-accept-encoding': ACCEPT_ALL }, body(), 0)).trailers['grpc-status'],
+    ).toBe('0');
   });
 
   it('SLIPWAY_GRPC_COMPRESSION accepts none, gzip, deflate and refuses anything else by name', () => {
     expect(loadConfig({}).grpcCompression).toBe('none');
     expect(loadConfig({ SLIPWAY_GRPC_COMPRESSION: 'gzip' }).grpcCompression).toBe('gzip');
-    expect(() => loadConfig({ SLIPWAY_GRPC_COMPRESSION: 'br' })).toThrow('SLIPWAY_GRPC_COMPRESSION=br: expected none, gzip, deflate');
+    expect(() => loadConfig({ SLIPWAY_GRPC_COMPRESSION: 'br' })).toThrow(
+      'SLIPWAY_GRPC_COMPRESSION=br: expected none, gzip, deflate',
+    );
   });
 });

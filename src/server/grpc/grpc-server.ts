@@ -74,11 +74,30 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     interceptors: [compression.interceptor],
   });
   compression.attach(server);
-  const handlers = createInferenceHandlers(options.serving, { ...(options.log ? { log: options.log } : {}), ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}) });
-  const statistics = options.statistics ? createStatisticsHandlers(options.statistics.statistics, options.statistics.models, options.log) : {};
-  const modelConfig = options.modelConfig ? createModelConfigHandlers({ ...options.modelConfig, ...(options.log ? { log: options.log } : {}) }) : {};
-  const repository = options.repository ? createRepositoryHandlers({ lifecycle: options.serving.lifecycle, registry: options.repository.registry, ...(options.log ? { log: options.log } : {}) }) : {};
-  server.addService(withTolerantDecoding(inferenceServiceDefinition()), { ...handlers, ...statistics, ...modelConfig, ...repository, ...createUnsupportedHandlers() });
+  const handlers = createInferenceHandlers(options.serving, {
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.isServerReady ? { isServerReady: options.isServerReady } : {}),
+  });
+  const statistics = options.statistics
+    ? createStatisticsHandlers(options.statistics.statistics, options.statistics.models, options.log)
+    : {};
+  const modelConfig = options.modelConfig
+    ? createModelConfigHandlers({ ...options.modelConfig, ...(options.log ? { log: options.log } : {}) })
+    : {};
+  const repository = options.repository
+    ? createRepositoryHandlers({
+        lifecycle: options.serving.lifecycle,
+        registry: options.repository.registry,
+        ...(options.log ? { log: options.log } : {}),
+      })
+    : {};
+  server.addService(withTolerantDecoding(inferenceServiceDefinition()), {
+    ...handlers,
+    ...statistics,
+    ...modelConfig,
+    ...repository,
+    ...createUnsupportedHandlers(),
+  });
   let closing: Promise<void> | undefined;
 
   return {
@@ -87,7 +106,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       const address = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
       return new Promise<number>((resolve, reject) => {
         server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => {
-          if (error) reject(new SlipwayError('UNAVAILABLE', `gRPC cannot listen on ${address}: ${error.message}`, { cause: error }));
+          if (error)
+            reject(
+              new SlipwayError('UNAVAILABLE', `gRPC cannot listen on ${address}: ${error.message}`, { cause: error }),
+            );
           else resolve(bound);
         });
       });

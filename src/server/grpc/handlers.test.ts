@@ -8,7 +8,12 @@ import { createGrpcServer, type GrpcServer } from './grpc-server.js';
 /** A stand-in serving core whose `infer` is supplied per test: these tests are about the transport, not inference. */
 function stubCore(infer: (request: InferRequest) => Promise<InferResult>): Serving {
   const unused = () => Promise.reject(new Error('not used in this test'));
-  const lifecycle = { modelMetadata: unused, modelReady: unused, isReady: () => true, serverMetadata: () => ({ name: 's', version: '0', extensions: [] }) };
+  const lifecycle = {
+    modelMetadata: unused,
+    modelReady: unused,
+    isReady: () => true,
+    serverMetadata: () => ({ name: 's', version: '0', extensions: [] }),
+  };
   return { pipeline: { infer }, lifecycle, resolver: {} } as unknown as Serving;
 }
 
@@ -27,7 +32,10 @@ function hangingInfer() {
   return { infer, aborted };
 }
 
-const request = { model_name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }] };
+const request = {
+  model_name: 'm',
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+};
 
 describe('gRPC handlers', () => {
   let server: GrpcServer | undefined;
@@ -44,9 +52,12 @@ describe('gRPC handlers', () => {
     return client;
   }
 
-  it('ServerReady answers the readiness it is given (the database under SLIPWAY_READY_REQUIRES_DATABASE), else the service\'s', async () => {
+  it("ServerReady answers the readiness it is given (the database under SLIPWAY_READY_REQUIRES_DATABASE), else the service's", async () => {
     let ready = true;
-    server = createGrpcServer({ serving: stubCore(() => Promise.reject(new Error('unused'))), isServerReady: () => ready });
+    server = createGrpcServer({
+      serving: stubCore(() => Promise.reject(new Error('unused'))),
+      isServerReady: () => ready,
+    });
     const port = await server.listen('127.0.0.1', 0);
     client = new InferenceTestClient(`127.0.0.1:${port}`);
     expect(await client.call('ServerReady', {})).toEqual({ ready: true });
@@ -80,7 +91,9 @@ describe('gRPC handlers', () => {
   });
 
   it('maps service errors to their status, with the code and retry-after in metadata', async () => {
-    const c = await start(stubCore(() => Promise.reject(new SlipwayError('UNAVAILABLE', 'model is loading', { retryAfterSeconds: 1 }))));
+    const c = await start(
+      stubCore(() => Promise.reject(new SlipwayError('UNAVAILABLE', 'model is loading', { retryAfterSeconds: 1 }))),
+    );
     const error = await c.call('ModelInfer', request).catch((e: unknown) => e as ServiceError);
     expect(error).toMatchObject({ code: 14, details: 'model is loading' });
     expect((error as ServiceError).metadata.get('slipway-error-code')).toEqual(['UNAVAILABLE']);
@@ -89,7 +102,12 @@ describe('gRPC handlers', () => {
 
   it('turns anything unexpected into INTERNAL, logs it, and keeps serving', async () => {
     const lines: string[] = [];
-    const c = await start(stubCore(() => { throw new TypeError('boom'); }), (line) => lines.push(line));
+    const c = await start(
+      stubCore(() => {
+        throw new TypeError('boom');
+      }),
+      (line) => lines.push(line),
+    );
     await expect(c.call('ModelInfer', request)).rejects.toMatchObject({ code: 13, details: 'boom' });
     expect(lines.join('\n')).toMatch(/gRPC ModelInfer failed: TypeError: boom/);
     await expect(c.call('ModelMetadata', { name: 'm' })).rejects.toMatchObject({ code: 13 });

@@ -10,7 +10,14 @@ import { cancellationSignal, checkDecoded, toStatus, unaryHandler } from './unar
 import type { RequestBody, Serving } from '../../serving/index.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import { decodeInferRequest, encodeInferResponse, requireModelName, type DecodedInfer } from './infer-codec.js';
-import type { ModelInferRequestMessage, ModelInferResponseMessage, ModelMetadataResponseMessage, ModelRefMessage, ModelStreamInferResponseMessage, TensorMetadataMessage } from './messages.js';
+import type {
+  ModelInferRequestMessage,
+  ModelInferResponseMessage,
+  ModelMetadataResponseMessage,
+  ModelRefMessage,
+  ModelStreamInferResponseMessage,
+  TensorMetadataMessage,
+} from './messages.js';
 
 export interface HandlerOptions {
   /** Where INTERNAL errors are reported (the client only sees the message). */
@@ -25,11 +32,16 @@ export interface HandlerOptions {
 /** Build the service implementation for `Server.addService`. */
 export function createInferenceHandlers(serving: Serving, options: HandlerOptions = {}): UntypedServiceImplementation {
   const { lifecycle } = serving;
-  const unary = <Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) => unaryHandler(method, run, options.log);
+  const unary = <Req, Res>(
+    method: string,
+    run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  ) => unaryHandler(method, run, options.log);
 
   return {
     ServerLive: unary('ServerLive', () => ({ live: true })),
-    ServerReady: unary('ServerReady', () => ({ ready: options.isServerReady ? options.isServerReady() : lifecycle.isReady() })),
+    ServerReady: unary('ServerReady', () => ({
+      ready: options.isServerReady ? options.isServerReady() : lifecycle.isReady(),
+    })),
     ServerMetadata: unary('ServerMetadata', () => {
       const meta = lifecycle.serverMetadata();
       return { name: meta.name, version: meta.version, extensions: [...meta.extensions] };
@@ -45,10 +57,19 @@ export function createInferenceHandlers(serving: Serving, options: HandlerOption
         datatype: t.datatype,
         shape: [...t.shape],
       });
-      return { name: meta.name, versions: [...meta.versions], platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
+      return {
+        name: meta.name,
+        versions: [...meta.versions],
+        platform: meta.platform,
+        inputs: meta.inputs.map(tensor),
+        outputs: meta.outputs.map(tensor),
+      };
     }),
-    ModelInfer: unary('ModelInfer', (request: ModelInferRequestMessage, call) => modelInfer(serving, request, call.metadata, cancellationSignal(call))),
-    ModelStreamInfer: (call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>) => streamInfer(serving, call, options.log),
+    ModelInfer: unary('ModelInfer', (request: ModelInferRequestMessage, call) =>
+      modelInfer(serving, request, call.metadata, cancellationSignal(call)),
+    ),
+    ModelStreamInfer: (call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>) =>
+      streamInfer(serving, call, options.log),
   };
 }
 
@@ -60,7 +81,11 @@ const STREAM_READ_AHEAD = 64;
  * one after another, so a sequence's steps sent on one stream run in order). A failed request is
  * answered with `error_message` (and the request's id and model) and the stream stays open.
  */
-function streamInfer(serving: Serving, call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>, log?: (line: string) => void): void {
+function streamInfer(
+  serving: Serving,
+  call: ServerDuplexStream<ModelInferRequestMessage, ModelStreamInferResponseMessage>,
+  log?: (line: string) => void,
+): void {
   const signal = cancellationSignal(call);
   let tail: Promise<void> = Promise.resolve();
   let queued = 0;
@@ -68,11 +93,24 @@ function streamInfer(serving: Serving, call: ServerDuplexStream<ModelInferReques
   const answer = async (message: ModelInferRequestMessage): Promise<void> => {
     let response: ModelStreamInferResponseMessage;
     try {
-      response = { error_message: '', infer_response: await modelInfer(serving, checkDecoded('ModelStreamInfer', message), call.metadata, signal) };
+      response = {
+        error_message: '',
+        infer_response: await modelInfer(serving, checkDecoded('ModelStreamInfer', message), call.metadata, signal),
+      };
     } catch (raw) {
       const { details } = toStatus('ModelStreamInfer', raw, log);
-      const request = typeof message === 'object' && message !== null ? message : ({} as Partial<ModelInferRequestMessage>);
-      response = { error_message: details, infer_response: { model_name: request.model_name ?? '', model_version: request.model_version ?? '', id: request.id ?? '', outputs: [], raw_output_contents: [] } };
+      const request =
+        typeof message === 'object' && message !== null ? message : ({} as Partial<ModelInferRequestMessage>);
+      response = {
+        error_message: details,
+        infer_response: {
+          model_name: request.model_name ?? '',
+          model_version: request.model_version ?? '',
+          id: request.id ?? '',
+          outputs: [],
+          raw_output_contents: [],
+        },
+      };
     }
     if (!call.cancelled) call.write(response);
   };
@@ -82,13 +120,15 @@ function streamInfer(serving: Serving, call: ServerDuplexStream<ModelInferReques
       paused = true;
       call.pause();
     }
-    tail = tail.then(() => answer(message)).finally(() => {
-      queued -= 1;
-      if (paused && queued <= STREAM_READ_AHEAD / 2) {
-        paused = false;
-        call.resume();
-      }
-    });
+    tail = tail
+      .then(() => answer(message))
+      .finally(() => {
+        queued -= 1;
+        if (paused && queued <= STREAM_READ_AHEAD / 2) {
+          paused = false;
+          call.resume();
+        }
+      });
   });
   call.on('end', () => void tail.then(() => call.end()));
   // A stream that breaks (the client went away) has nothing left to answer.
@@ -96,7 +136,12 @@ function streamInfer(serving: Serving, call: ServerDuplexStream<ModelInferReques
 }
 
 /** One ModelInfer request through the pipeline (unary, and each message of a stream). Errors are thrown for the caller to answer. */
-export async function modelInfer(serving: Serving, request: ModelInferRequestMessage, metadata: Metadata, signal: CancelSignal | undefined): Promise<ModelInferResponseMessage> {
+export async function modelInfer(
+  serving: Serving,
+  request: ModelInferRequestMessage,
+  metadata: Metadata,
+  signal: CancelSignal | undefined,
+): Promise<ModelInferResponseMessage> {
   const result = await serving.pipeline.infer({
     name: request.model_name ?? '',
     version: request.model_version || undefined,
@@ -116,12 +161,19 @@ export async function modelInfer(serving: Serving, request: ModelInferRequestMes
 function grpcBody(request: DecodedInfer['request']): RequestBody {
   const common = { id: request.id, outputs: request.outputs };
   const entities = request.parameters?.entities;
-  if (request.inputs.length > 0 || entities === undefined) return { kind: 'tensors', ...common, parameters: request.parameters, inputs: request.inputs };
+  if (request.inputs.length > 0 || entities === undefined)
+    return { kind: 'tensors', ...common, parameters: request.parameters, inputs: request.inputs };
   const parameters = { ...request.parameters };
   const { features } = parameters;
   delete parameters.entities;
   delete parameters.features;
-  return { kind: 'entities', ...common, parameters, entities: jsonParameter(entities, 'entities'), features: features === undefined ? undefined : jsonParameter(features, 'features') };
+  return {
+    kind: 'entities',
+    ...common,
+    parameters,
+    entities: jsonParameter(entities, 'entities'),
+    features: features === undefined ? undefined : jsonParameter(features, 'features'),
+  };
 }
 
 /** gRPC metadata by lower-case key (the first value), for a deployment's `header:` sticky key. */
@@ -133,7 +185,8 @@ function metadataLookup(metadata: Metadata): HeaderLookup {
 }
 
 function jsonParameter(value: unknown, name: string): unknown {
-  if (typeof value !== 'string') throw invalid(`parameters.${name} must be a string_param holding JSON, e.g. '[{"patient_id": 42}]'`);
+  if (typeof value !== 'string')
+    throw invalid(`parameters.${name} must be a string_param holding JSON, e.g. '[{"patient_id": 42}]'`);
   try {
     return JSON.parse(value) as unknown;
   } catch {

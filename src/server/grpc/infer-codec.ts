@@ -7,7 +7,12 @@ import { DATATYPES, isDatatype, type Tensor } from '../../tensor/datatypes.js';
 import { preview, quote } from '../../tensor/format.js';
 import { tensorFromBytes, tensorToBytes } from '../../tensor/raw-bytes.js';
 import type { InferResult, RequestedOutput } from '../../serving/index.js';
-import type { InferInputTensorMessage, Int64Value, ModelInferRequestMessage, ModelInferResponseMessage } from './messages.js';
+import type {
+  InferInputTensorMessage,
+  Int64Value,
+  ModelInferRequestMessage,
+  ModelInferResponseMessage,
+} from './messages.js';
 import { decodeParameters } from './parameters.js';
 import { refuseSharedMemoryTensors } from '../unsupported-extensions.js';
 import { decodeContents, hasContents } from './tensor-contents.js';
@@ -41,15 +46,24 @@ export function decodeInferRequest(message: ModelInferRequestMessage): DecodedIn
   const rawContents = message.raw_input_contents ?? [];
   const raw = rawContents.length > 0;
   if (raw && rawContents.length !== inputs.length) {
-    throw invalid(`raw_input_contents has ${rawContents.length} entries but the request has ${inputs.length} inputs; send one per input, in order`);
+    throw invalid(
+      `raw_input_contents has ${rawContents.length} entries but the request has ${inputs.length} inputs; send one per input, in order`,
+    );
   }
   const tensors = inputs.map((input, position): Tensor => {
     const { name, datatype, shape, label } = decodeInputHeader(input, position);
     if (!raw) return { name, datatype, shape, data: decodeContents(label, datatype, shape, input.contents) };
     if (hasContents(input.contents)) {
-      throw invalid(`${label} has typed contents but the request also has raw_input_contents; use one form for all inputs`);
+      throw invalid(
+        `${label} has typed contents but the request also has raw_input_contents; use one form for all inputs`,
+      );
     }
-    return { name, datatype, shape, data: tensorFromBytes(label, datatype, shape, rawContents[position] ?? new Uint8Array(0)) };
+    return {
+      name,
+      datatype,
+      shape,
+      data: tensorFromBytes(label, datatype, shape, rawContents[position] ?? new Uint8Array(0)),
+    };
   });
   const outputs = (message.outputs ?? []).map((output, i): RequestedOutput => {
     if (!output.name) throw invalid(`outputs[${i}]: "name" is required`);
@@ -95,14 +109,16 @@ function decodeInputHeader(input: InferInputTensorMessage, position: number) {
   if (!input.name) throw invalid(`inputs[${position}]: "name" is required`);
   const label = `input ${quote(input.name)}`;
   const datatype = input.datatype ?? '';
-  if (!isDatatype(datatype)) throw invalid(`${label}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
+  if (!isDatatype(datatype))
+    throw invalid(`${label}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
   return { name: input.name, datatype, shape: decodeShape(input.shape ?? [], label), label };
 }
 
 function decodeShape(shape: readonly Int64Value[], label: string): number[] {
   return shape.map((d) => {
     const n = Number(d);
-    if (!Number.isSafeInteger(n) || n < 0) throw invalid(`${label}: shape must be non-negative integers, got [${shape.join(',')}]`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw invalid(`${label}: shape must be non-negative integers, got [${shape.join(',')}]`);
     return n;
   });
 }

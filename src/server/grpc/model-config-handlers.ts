@@ -43,8 +43,22 @@ export function toModelConfigMessage(config: TritonModelConfig): ModelConfigMess
     max_batch_size: config.max_batch_size,
     input: config.input.map((t) => ({ ...t, dims: [...t.dims] })),
     output: config.output.map((t) => ({ ...t, dims: [...t.dims] })),
-    ...(config.dynamic_batching === undefined ? {} : { dynamic_batching: { ...config.dynamic_batching, preferred_batch_size: [...config.dynamic_batching.preferred_batch_size] } }),
-    ...(config.sequence_batching === undefined ? {} : { sequence_batching: { ...config.sequence_batching, state: config.sequence_batching.state.map((s) => ({ ...s, dims: [...s.dims] })) } }),
+    ...(config.dynamic_batching === undefined
+      ? {}
+      : {
+          dynamic_batching: {
+            ...config.dynamic_batching,
+            preferred_batch_size: [...config.dynamic_batching.preferred_batch_size],
+          },
+        }),
+    ...(config.sequence_batching === undefined
+      ? {}
+      : {
+          sequence_batching: {
+            ...config.sequence_batching,
+            state: config.sequence_batching.state.map((s) => ({ ...s, dims: [...s.dims] })),
+          },
+        }),
     instance_group: config.instance_group.map((g) => ({ ...g })),
     parameters: { ...config.parameters },
     model_warmup: [],

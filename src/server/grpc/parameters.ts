@@ -17,7 +17,10 @@ export type ParameterValue = boolean | number | string;
  * @example decodeParameters({ priority: { int64_param: '1', parameter_choice: 'int64_param' } }, 'request')
  *   // { priority: 1 }
  */
-export function decodeParameters(map: ParameterMapMessage | null | undefined, where: string): Record<string, ParameterValue> | undefined {
+export function decodeParameters(
+  map: ParameterMapMessage | null | undefined,
+  where: string,
+): Record<string, ParameterValue> | undefined {
   if (!map) return undefined;
   const out: Record<string, ParameterValue> = {};
   for (const [key, parameter] of Object.entries(map)) {
@@ -53,5 +56,7 @@ function exactInteger(value: string | number | undefined, where: () => string): 
   } catch {
     throw invalid(`${where()} is ${quote(value)}, not an integer`);
   }
-  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(big)
+    : big.toString();
 }

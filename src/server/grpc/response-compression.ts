@@ -44,7 +44,10 @@ type StreamHandler = (this: Server, extraInterceptors: unknown, stream: object, 
 const STREAM_HANDLERS = ['_streamHandler', '_channelzHandler'] as const;
 type ServerInternals = Partial<Record<(typeof STREAM_HANDLERS)[number], StreamHandler>>;
 
-const COMPRESS: Readonly<Record<Algorithm, (message: Buffer) => Buffer>> = { gzip: (m) => gzipSync(m), deflate: (m) => deflateSync(m) };
+const COMPRESS: Readonly<Record<Algorithm, (message: Buffer) => Buffer>> = {
+  gzip: (m) => gzipSync(m),
+  deflate: (m) => deflateSync(m),
+};
 
 export interface ResponseCompression {
   /** Put it FIRST in the Server's `interceptors` option. */
@@ -56,7 +59,8 @@ export interface ResponseCompression {
 /** Response compression for one server, per `setting` (SLIPWAY_GRPC_COMPRESSION). */
 export function responseCompression(setting: GrpcCompression): ResponseCompression {
   const callPrototype = BaseServerInterceptingCall.prototype as unknown as Partial<BaseCall>;
-  if (typeof callPrototype.serializeMessage !== 'function' || typeof callPrototype.sendMetadata !== 'function') throw grpcJsChanged('BaseServerInterceptingCall');
+  if (typeof callPrototype.serializeMessage !== 'function' || typeof callPrototype.sendMetadata !== 'function')
+    throw grpcJsChanged('BaseServerInterceptingCall');
   const acceptedBy = new WeakMap<object, string>();
   return {
     interceptor: (_method, call) => {
@@ -85,8 +89,17 @@ export function responseCompression(setting: GrpcCompression): ResponseCompressi
  * The algorithm a call's responses are compressed with, or undefined for none.
  * `accepted` is the client's `grpc-accept-encoding` (absent = identity only).
  */
-export function responseAlgorithm(setting: GrpcCompression, requestEncoding: string | undefined, accepted: string | undefined): Algorithm | undefined {
-  const wanted = setting !== 'none' ? setting : requestEncoding === 'gzip' || requestEncoding === 'deflate' ? requestEncoding : undefined;
+export function responseAlgorithm(
+  setting: GrpcCompression,
+  requestEncoding: string | undefined,
+  accepted: string | undefined,
+): Algorithm | undefined {
+  const wanted =
+    setting !== 'none'
+      ? setting
+      : requestEncoding === 'gzip' || requestEncoding === 'deflate'
+        ? requestEncoding
+        : undefined;
   if (wanted === undefined || accepted === undefined) return undefined;
   return accepted.split(',').some((a) => a.trim() === wanted) ? wanted : undefined;
 }
@@ -112,5 +125,8 @@ function compressResponses(call: BaseCall, algorithm: Algorithm): void {
 }
 
 function grpcJsChanged(what: string): SlipwayError {
-  return new SlipwayError('INTERNAL', `gRPC response compression needs ${what} of @grpc/grpc-js 1.14, which this version does not have; set SLIPWAY_GRPC_COMPRESSION=none and report it`);
+  return new SlipwayError(
+    'INTERNAL',
+    `gRPC response compression needs ${what} of @grpc/grpc-js 1.14, which this version does not have; set SLIPWAY_GRPC_COMPRESSION=none and report it`,
+  );
 }

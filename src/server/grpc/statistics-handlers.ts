@@ -6,7 +6,13 @@
  */
 import { Metadata, type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { invalid, toSlipwayError } from '../../core/errors.js';
-import { queryStatistics, type DurationStat, type ModelStat, type ModelStatistics, type StatisticsModels } from '../../monitor/model-statistics.js';
+import {
+  queryStatistics,
+  type DurationStat,
+  type ModelStat,
+  type ModelStatistics,
+  type StatisticsModels,
+} from '../../monitor/model-statistics.js';
 import { ERROR_CODE_METADATA_KEY } from './unary-call.js';
 
 interface ModelStatisticsRequestMessage {
@@ -20,9 +26,16 @@ interface StatisticDurationMessage {
 }
 
 /** Build the `ModelStatistics` handler, to merge into the service implementation. */
-export function createStatisticsHandlers(statistics: ModelStatistics, models: StatisticsModels, log?: (line: string) => void): UntypedServiceImplementation {
+export function createStatisticsHandlers(
+  statistics: ModelStatistics,
+  models: StatisticsModels,
+  log?: (line: string) => void,
+): UntypedServiceImplementation {
   return {
-    ModelStatistics: (call: ServerUnaryCall<ModelStatisticsRequestMessage, unknown>, callback: sendUnaryData<unknown>): void => {
+    ModelStatistics: (
+      call: ServerUnaryCall<ModelStatisticsRequestMessage, unknown>,
+      callback: sendUnaryData<unknown>,
+    ): void => {
       const { name, version } = call.request;
       // proto-loader fills absent strings with '' (`defaults`), so anything else did not decode.
       const query =
@@ -33,7 +46,8 @@ export function createStatisticsHandlers(statistics: ModelStatistics, models: St
         (rows) => callback(null, { model_stats: rows.map(statMessage) }),
         (raw: unknown) => {
           const error = toSlipwayError(raw);
-          if (error.code === 'INTERNAL') log?.(`gRPC ModelStatistics failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
+          if (error.code === 'INTERNAL')
+            log?.(`gRPC ModelStatistics failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
           const metadata = new Metadata();
           metadata.set(ERROR_CODE_METADATA_KEY, error.code);
           callback({ code: error.grpcStatus, details: error.message, metadata });

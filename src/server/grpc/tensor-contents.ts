@@ -10,7 +10,14 @@ import { formatShape } from '../../tensor/format.js';
 import type { ContentsField, InferTensorContentsMessage } from './messages.js';
 
 const CONTENTS_FIELDS: readonly ContentsField[] = [
-  'bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents', 'bytes_contents',
+  'bool_contents',
+  'int_contents',
+  'int64_contents',
+  'uint_contents',
+  'uint64_contents',
+  'fp32_contents',
+  'fp64_contents',
+  'bytes_contents',
 ];
 
 /** The typed field that carries each datatype (KServe v2 gRPC's InferTensorContents). */
@@ -57,12 +64,15 @@ export function decodeContents(
   }
   const expected = CONTENTS_FIELD_OF[datatype];
   const stray = CONTENTS_FIELDS.find((field) => field !== expected && (contents?.[field]?.length ?? 0) > 0);
-  if (stray !== undefined) throw invalid(`${label}: ${datatype} elements go in contents.${expected}, got contents.${stray}`);
+  if (stray !== undefined)
+    throw invalid(`${label}: ${datatype} elements go in contents.${expected}, got contents.${stray}`);
 
   function take<F extends ContentsField>(field: F): NonNullable<InferTensorContentsMessage[F]> | [] {
     const values = contents?.[field] ?? [];
     if (values.length !== needed) {
-      throw invalid(`${label}: contents.${field} has ${values.length} elements but shape ${formatShape(shape)} needs ${needed}`);
+      throw invalid(
+        `${label}: contents.${field} has ${values.length} elements but shape ${formatShape(shape)} needs ${needed}`,
+      );
     }
     return values;
   }
@@ -74,7 +84,9 @@ export function decodeContents(
       return Float64Array.from(take('fp64_contents'));
     case 'BYTES':
       // Strict UTF-8, no NUL (tensor/bytes-text.ts): refused by name, never replaced.
-      return take('bytes_contents').map((b, i) => decodeBytesElement(Buffer.from(b.buffer, b.byteOffset, b.byteLength), 0, b.byteLength, label, i));
+      return take('bytes_contents').map((b, i) =>
+        decodeBytesElement(Buffer.from(b.buffer, b.byteOffset, b.byteLength), 0, b.byteLength, label, i),
+      );
     case 'BOOL':
     case 'INT8':
     case 'INT16':
@@ -117,6 +129,9 @@ export function encodeContents(tensor: Tensor): InferTensorContentsMessage {
     case 'BYTES':
       return { bytes_contents: (data as string[]).map((s) => Buffer.from(s, 'utf8')) };
     case 'FP16':
-      throw new SlipwayError('INTERNAL', `output ${JSON.stringify(tensor.name)} is FP16, which has no typed contents field`);
+      throw new SlipwayError(
+        'INTERNAL',
+        `output ${JSON.stringify(tensor.name)} is FP16, which has no typed contents field`,
+      );
   }
 }

@@ -13,7 +13,11 @@ export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
 export type UnaryHandler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /** Wrap `run` as a grpc-js unary handler. */
-export function unaryHandler<Req, Res>(method: string, run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res, log?: (line: string) => void): UnaryHandler<Req, Res> {
+export function unaryHandler<Req, Res>(
+  method: string,
+  run: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  log?: (line: string) => void,
+): UnaryHandler<Req, Res> {
   return (call, callback) => {
     void (async () => {
       let response: Res;
@@ -58,14 +62,20 @@ export function withTolerantDecoding(definition: ServiceDefinition): ServiceDefi
 
 /** The request, or INVALID_ARGUMENT when it did not decode. */
 export function checkDecoded<Req>(method: string, request: Req): Req {
-  if (request instanceof MalformedRequest) throw invalid(`the ${method} request is not a valid protobuf message: ${request.reason}`);
+  if (request instanceof MalformedRequest)
+    throw invalid(`the ${method} request is not a valid protobuf message: ${request.reason}`);
   return request;
 }
 
 /** The gRPC status for an error (INTERNAL ones are logged with their stack). */
-export function toStatus(method: string, raw: unknown, log?: (line: string) => void): { code: number; details: string; metadata: Metadata } {
+export function toStatus(
+  method: string,
+  raw: unknown,
+  log?: (line: string) => void,
+): { code: number; details: string; metadata: Metadata } {
   const error = toSlipwayError(raw);
-  if (error.code === 'INTERNAL') log?.(`gRPC ${method} failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
+  if (error.code === 'INTERNAL')
+    log?.(`gRPC ${method} failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA_KEY, error.code);
   if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
@@ -73,7 +83,10 @@ export function toStatus(method: string, raw: unknown, log?: (line: string) => v
 }
 
 /** A signal that fires when the client cancels the call or goes away (cheap: see runtime/abort.ts). */
-export function cancellationSignal(call: { readonly cancelled: boolean; once(event: 'cancelled', listener: () => void): unknown }): CancelSignal {
+export function cancellationSignal(call: {
+  readonly cancelled: boolean;
+  once(event: 'cancelled', listener: () => void): unknown;
+}): CancelSignal {
   const { signal, abort } = cancelSignal();
   const cancel = (): void => abort(new SlipwayError('CANCELLED', 'the client cancelled the call'));
   if (call.cancelled) cancel();

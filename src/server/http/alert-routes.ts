@@ -38,15 +38,23 @@ export function registerAlertRoutes(app: FastifyInstance, alerts: AlertService):
         },
       },
     },
-    async (request: FastifyRequest<{ Querystring: HistoryQuerystring }>) => ({ events: await alerts.history(request.query) }),
+    async (request: FastifyRequest<{ Querystring: HistoryQuerystring }>) => ({
+      events: await alerts.history(request.query),
+    }),
   );
 
-  app.get('/api/v1/alerts/rules', { schema: { tags, summary: 'Alert rules with their source (api, file) and current state' } }, async () => ({
-    rules: await alerts.listRules(),
-  }));
+  app.get(
+    '/api/v1/alerts/rules',
+    { schema: { tags, summary: 'Alert rules with their source (api, file) and current state' } },
+    async () => ({
+      rules: await alerts.listRules(),
+    }),
+  );
 
-  app.get('/api/v1/alerts/rules/:name', { schema: { tags, summary: 'One alert rule with its current state' } }, (request: FastifyRequest<{ Params: { name: string } }>) =>
-    alerts.getRule(request.params.name),
+  app.get(
+    '/api/v1/alerts/rules/:name',
+    { schema: { tags, summary: 'One alert rule with its current state' } },
+    (request: FastifyRequest<{ Params: { name: string } }>) => alerts.getRule(request.params.name),
   );
 
   app.post(
@@ -62,7 +70,7 @@ export function registerAlertRoutes(app: FastifyInstance, alerts: AlertService):
             name: { type: 'string', description: 'a-z, 0-9, "_", "." and "-"' },
             expr: { type: 'string', examples: ['p99_ms > 50 for 5m'] },
             scope: scopeSchema,
-            webhook: { type: 'string', description: 'http(s) URL receiving this rule\'s events' },
+            webhook: { type: 'string', description: "http(s) URL receiving this rule's events" },
             severity: { type: 'string', enum: [...SEVERITIES], default: 'warning' },
             description: { type: 'string' },
             enabled: { type: 'boolean', default: true },
@@ -70,7 +78,8 @@ export function registerAlertRoutes(app: FastifyInstance, alerts: AlertService):
         },
       },
     },
-    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => reply.status(201).send(await alerts.addRule(request.body)),
+    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) =>
+      reply.status(201).send(await alerts.addRule(request.body)),
   );
 
   app.delete(

@@ -33,7 +33,9 @@ export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | un
   const text = Array.isArray(value) ? value.join(', ') : value;
   const length = /^\s*\d{1,15}\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(length)) {
-    throw invalid(`Inference-Header-Content-Length must be a non-negative integer (the JSON length in bytes), got ${quote(text)}`);
+    throw invalid(
+      `Inference-Header-Content-Length must be a non-negative integer (the JSON length in bytes), got ${quote(text)}`,
+    );
   }
   return length;
 }
@@ -56,12 +58,18 @@ export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | un
  *   `binary_data_size`, `data` and `binary_data_size` together, sizes that do not add up to the bytes
  *   after the header, bytes that do not fit the input's datatype and shape.
  */
-export function decodeBinaryInferRequest(body: Buffer, headerLength: number, rawInput?: () => TensorSpec): DecodedInferBody {
+export function decodeBinaryInferRequest(
+  body: Buffer,
+  headerLength: number,
+  rawInput?: () => TensorSpec,
+): DecodedInferBody {
   if (!Number.isSafeInteger(headerLength) || headerLength < 0) {
     throw invalid(`Inference-Header-Content-Length must be a non-negative integer, got ${headerLength}`);
   }
   if (headerLength > body.byteLength) {
-    throw invalid(`Inference-Header-Content-Length is ${headerLength} but the request body has only ${body.byteLength} bytes`);
+    throw invalid(
+      `Inference-Header-Content-Length is ${headerLength} but the request body has only ${body.byteLength} bytes`,
+    );
   }
   if (headerLength === 0) return decodeRawBody(body, rawInput);
   const header = parseHeader(body.subarray(0, headerLength));
@@ -112,13 +120,21 @@ export interface EncodedInferResponse {
  *
  * @example encodeInferResponse(response, (name) => wantsBinaryOutput(body, name))
  */
-export function encodeInferResponse(response: InferResponseTensors, binary: (outputName: string) => boolean): EncodedInferResponse {
+export function encodeInferResponse(
+  response: InferResponseTensors,
+  binary: (outputName: string) => boolean,
+): EncodedInferResponse {
   const blobs: Uint8Array[] = [];
   const outputs = response.outputs.map((tensor): ResponseOutput | BinaryResponseOutput => {
     if (!binary(tensor.name)) return encodeResponseOutput(tensor);
     const bytes = tensorToBytes(tensor);
     blobs.push(bytes);
-    return { name: tensor.name, datatype: tensor.datatype, shape: [...tensor.shape], parameters: { binary_data_size: bytes.byteLength } };
+    return {
+      name: tensor.name,
+      datatype: tensor.datatype,
+      shape: [...tensor.shape],
+      parameters: { binary_data_size: bytes.byteLength },
+    };
   });
   const json = JSON.stringify({
     model_name: response.model_name,
@@ -149,7 +165,9 @@ function parseHeader(bytes: Buffer): unknown {
     return JSON.parse(text, suspicious ? rejectPoison : undefined) as unknown;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw invalid(`the ${bytes.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid JSON: ${reason}`);
+    throw invalid(
+      `the ${bytes.byteLength}-byte JSON header (Inference-Header-Content-Length) is not valid JSON: ${reason}`,
+    );
   }
 }
 
@@ -171,12 +189,14 @@ function sliceBinaryInputs(inputs: readonly unknown[], binary: Buffer, headerLen
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
       throw invalid(`${label}: "binary_data_size" must be a non-negative integer, got ${preview(size)}`);
     }
-    if (raw.data !== undefined) throw invalid(`${label} has both "data" and "binary_data_size": send its values one way, not both`);
+    if (raw.data !== undefined)
+      throw invalid(`${label} has both "data" and "binary_data_size": send its values one way, not both`);
     sized.push({ position, label, size });
   });
   const expected = sized.reduce((n, s) => n + s.size, 0);
   if (expected !== binary.byteLength) {
-    const parts = sized.length === 0 ? 'no input has "binary_data_size"' : sized.map((s) => `${s.label}: ${s.size}`).join(', ');
+    const parts =
+      sized.length === 0 ? 'no input has "binary_data_size"' : sized.map((s) => `${s.label}: ${s.size}`).join(', ');
     throw invalid(
       `expected ${expected} bytes of binary tensor data after the ${headerLength}-byte JSON header (${parts}), got ${binary.byteLength}`,
     );
@@ -194,8 +214,10 @@ function sliceBinaryInputs(inputs: readonly unknown[], binary: Buffer, headerLen
 function decodeBinaryInput(raw: unknown, position: number, blob: Buffer): Tensor {
   const at = `inputs[${position}]`;
   const { name, datatype, shape } = isPlainObject(raw) ? raw : {};
-  if (typeof name !== 'string' || name === '') throw invalid(`${at}: "name" must be a non-empty string, got ${preview(name)}`);
-  if (!isDatatype(datatype)) throw invalid(`${at}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
+  if (typeof name !== 'string' || name === '')
+    throw invalid(`${at}: "name" must be a non-empty string, got ${preview(name)}`);
+  if (!isDatatype(datatype))
+    throw invalid(`${at}: "datatype" must be one of ${DATATYPES.join(', ')}, got ${preview(datatype)}`);
   const label = `input ${quote(name)}`;
   if (!isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     throw invalid(`${label}: shape must be an array of non-negative integers, got ${preview(shape)}`);
@@ -205,14 +227,20 @@ function decodeBinaryInput(raw: unknown, position: number, blob: Buffer): Tensor
 }
 
 function decodeRawBody(body: Buffer, rawInput: (() => TensorSpec) | undefined): DecodedInferBody {
-  if (rawInput === undefined) throw invalid('a request without a JSON header (Inference-Header-Content-Length: 0) is not supported here');
+  if (rawInput === undefined)
+    throw invalid('a request without a JSON header (Inference-Header-Content-Length: 0) is not supported here');
   const spec = rawInput();
   if (body.byteLength === 0) {
-    throw invalid(`the request body is empty: with Inference-Header-Content-Length: 0 it must hold the raw bytes of input ${formatSpec(spec)}`);
+    throw invalid(
+      `the request body is empty: with Inference-Header-Content-Length: 0 it must hold the raw bytes of input ${formatSpec(spec)}`,
+    );
   }
   const label = `input ${quote(spec.name)}`;
   const shape = rawShape(spec, body.byteLength);
-  const data = spec.datatype === 'BYTES' ? [decodeBytesElement(body, 0, body.byteLength, label, 0)] : tensorFromBytes(label, spec.datatype, shape, body);
+  const data =
+    spec.datatype === 'BYTES'
+      ? [decodeBytesElement(body, 0, body.byteLength, label, 0)]
+      : tensorFromBytes(label, spec.datatype, shape, body);
   return {
     id: undefined,
     inputs: [{ name: spec.name, datatype: spec.datatype, shape, data }],
@@ -228,11 +256,15 @@ function rawShape(spec: TensorSpec, byteLength: number): number[] {
   const label = `input ${formatSpec(spec)}`;
   if (spec.datatype === 'BYTES') {
     if (spec.shape.length === 1 && (spec.shape[0] === 1 || spec.shape[0] === -1)) return [1];
-    throw invalid(`${label}: a raw body (Inference-Header-Content-Length: 0) is a single BYTES element, so the input's shape must be [1]`);
+    throw invalid(
+      `${label}: a raw body (Inference-Header-Content-Length: 0) is a single BYTES element, so the input's shape must be [1]`,
+    );
   }
   const variable = spec.shape.flatMap((d, axis) => (d < 0 ? [axis] : []));
   if (variable.length > 1) {
-    throw invalid(`${label} has ${variable.length} variable dimensions: a raw body (Inference-Header-Content-Length: 0) can fill in only one`);
+    throw invalid(
+      `${label} has ${variable.length} variable dimensions: a raw body (Inference-Header-Content-Length: 0) can fill in only one`,
+    );
   }
   const [axis] = variable;
   if (axis === undefined) return [...spec.shape]; // tensorFromBytes checks the byte count

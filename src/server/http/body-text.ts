@@ -18,6 +18,8 @@ export function bodyText(raw: Buffer): string {
     return strictUtf8.decode(raw);
   } catch {
     const offset = Buffer.byteLength(text.slice(0, text.indexOf('\ufffd')));
-    throw invalid(`request body is not valid UTF-8 (byte 0x${(raw[offset] ?? 0).toString(16).padStart(2, '0')} at offset ${offset}); JSON bodies must be UTF-8`);
+    throw invalid(
+      `request body is not valid UTF-8 (byte 0x${(raw[offset] ?? 0).toString(16).padStart(2, '0')} at offset ${offset}); JSON bodies must be UTF-8`,
+    );
   }
 }

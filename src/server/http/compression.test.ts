@@ -3,7 +3,13 @@ import { Readable } from 'node:stream';
 import { constants, createGzip, deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../../testing/fixtures.js';
+import {
+  expectedOutputs,
+  firstMismatch,
+  fixtureBytes,
+  openTestPlatform,
+  type ExpectedTensor,
+} from '../../testing/fixtures.js';
 import { RESPONSE_COMPRESSION_THRESHOLD, buildApp } from '../app.js';
 import { decodeBinaryInferRequest } from './binary-infer.js';
 import { readInferBody } from './infer-body-reader.js';
@@ -23,7 +29,12 @@ const largeRequest = Buffer.from(JSON.stringify({ id: 'large', inputs: [tripled]
 /** A binary request (FP32 tensor bytes after the JSON header) whose tensor bytes start at an odd offset. */
 function binaryRequest(): { header: Buffer; body: Buffer } {
   const raw = Buffer.from(new Float32Array(rows.data as number[]).buffer);
-  const header = Buffer.from(JSON.stringify({ id: 'bin', inputs: [{ name: 'input', datatype: 'FP32', shape: rows.shape, parameters: { binary_data_size: raw.length } }] }) + ' ');
+  const header = Buffer.from(
+    JSON.stringify({
+      id: 'bin',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: rows.shape, parameters: { binary_data_size: raw.length } }],
+    }) + ' ',
+  );
   return { header, body: Buffer.concat([header, raw]) };
 }
 
@@ -53,14 +64,24 @@ function expectBreastCancer(outputs: ExpectedTensor[]): void {
 }
 
 /** POST over a real socket (not inject), for what the network sees: status, headers, body. */
-function postRaw(port: number, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function postRaw(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      { host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': String(body.length) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -68,8 +89,16 @@ function postRaw(port: number, path: string, headers: Record<string, string>, bo
 
 describe('Content-Encoding of request bodies', () => {
   it('reads gzip, x-gzip and deflate, passes identity, and refuses anything else naming it and the supported ones', () => {
-    expect([requestCoding(undefined), requestCoding('identity'), requestCoding('GZip'), requestCoding('x-gzip'), requestCoding(' deflate ')]).toEqual([undefined, undefined, 'gzip', 'gzip', 'deflate']);
-    expect(() => requestCoding('br')).toThrow('Content-Encoding "br" is not supported: request bodies may be gzip, deflate, identity (one coding)');
+    expect([
+      requestCoding(undefined),
+      requestCoding('identity'),
+      requestCoding('GZip'),
+      requestCoding('x-gzip'),
+      requestCoding(' deflate '),
+    ]).toEqual([undefined, undefined, 'gzip', 'gzip', 'deflate']);
+    expect(() => requestCoding('br')).toThrow(
+      'Content-Encoding "br" is not supported: request bodies may be gzip, deflate, identity (one coding)',
+    );
     expect(() => requestCoding('gzip, deflate')).toThrow('Content-Encoding "gzip, deflate" is not supported');
   });
 
@@ -115,7 +144,12 @@ describe('compressed requests and responses over HTTP', () => {
   });
 
   const infer = (payload: Buffer, headers: Record<string, string>) =>
-    app.inject({ method: 'POST', url: '/v2/models/breast_cancer/infer', headers: { 'content-type': 'application/json', ...headers }, payload });
+    app.inject({
+      method: 'POST',
+      url: '/v2/models/breast_cancer/infer',
+      headers: { 'content-type': 'application/json', ...headers },
+      payload,
+    });
 
   it.each([
     ['gzip', gzipSync],
@@ -131,7 +165,16 @@ describe('compressed requests and responses over HTTP', () => {
   it('answers a gzip binary-tensor body whose Inference-Header-Content-Length counts the decompressed JSON header', async () => {
     const { header, body } = binaryRequest();
     const compressed = gzipSync(body);
-    const response = await postRaw(port, '/v2/models/breast_cancer/infer', { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip', 'inference-header-content-length': String(header.length) }, compressed);
+    const response = await postRaw(
+      port,
+      '/v2/models/breast_cancer/infer',
+      {
+        'content-type': 'application/octet-stream',
+        'content-encoding': 'gzip',
+        'inference-header-content-length': String(header.length),
+      },
+      compressed,
+    );
     expect(response.status, response.body.toString()).toBe(200);
     const answer = JSON.parse(response.body.toString()) as { id: string; outputs: ExpectedTensor[] };
     expect(answer.id).toBe('bin');
@@ -143,23 +186,51 @@ describe('compressed requests and responses over HTTP', () => {
   it('accepts gzip bodies on :predict as well', async () => {
     const instances = [];
     for (let r = 0; r < rows.shape[0]!; r++) instances.push(rows.data.slice(r * 30, r * 30 + 30));
-    const response = await app.inject({ method: 'POST', url: '/v1/models/breast_cancer:predict', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: gzipSync(JSON.stringify({ instances })) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/models/breast_cancer:predict',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: gzipSync(JSON.stringify({ instances })),
+    });
     expect(response.statusCode, response.body).toBe(200);
     const predictions = response.json<{ predictions: { label: number; probabilities: number[] }[] }>().predictions;
     expect(predictions.map((p) => p.label)).toEqual(expected.outputs[0]!.data);
-    expect(firstMismatch(predictions.flatMap((p) => p.probabilities), expected.outputs[1]!.data, 1e-5)).toBeUndefined();
+    expect(
+      firstMismatch(
+        predictions.flatMap((p) => p.probabilities),
+        expected.outputs[1]!.data,
+        1e-5,
+      ),
+    ).toBeUndefined();
   });
 
   it('refuses a gzip bomb with 413 without inflating it, and RSS stays bounded', async () => {
     const bomb = await gzipBomb();
     const before = process.memoryUsage().rss;
-    const response = await postRaw(port, '/v2/models/breast_cancer/infer', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, bomb);
+    const response = await postRaw(
+      port,
+      '/v2/models/breast_cancer/infer',
+      { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      bomb,
+    );
     const grown = process.memoryUsage().rss - before;
     expect(response.status, response.body.toString()).toBe(413);
-    expect(JSON.parse(response.body.toString())).toEqual({ error: `request body is larger than the limit of ${LIMIT} bytes (SLIPWAY_MAX_BODY_BYTES)`, code: 'PAYLOAD_TOO_LARGE' });
+    expect(JSON.parse(response.body.toString())).toEqual({
+      error: `request body is larger than the limit of ${LIMIT} bytes (SLIPWAY_MAX_BODY_BYTES)`,
+      code: 'PAYLOAD_TOO_LARGE',
+    });
     expect(grown).toBeLessThan(50 * 1024 * 1024);
     // The connection and the server are fine afterwards.
-    expect((await postRaw(port, '/v2/models/breast_cancer/infer', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync(jsonRequest))).status).toBe(200);
+    expect(
+      (
+        await postRaw(
+          port,
+          '/v2/models/breast_cancer/infer',
+          { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          gzipSync(jsonRequest),
+        )
+      ).status,
+    ).toBe(200);
   });
 
   it('refuses a corrupt gzip body with 400 naming Content-Encoding', async () => {
@@ -168,13 +239,18 @@ describe('compressed requests and responses over HTTP', () => {
     const response = await infer(corrupt, { 'content-encoding': 'gzip' });
     expect(response.statusCode).toBe(400);
     expect(response.json<{ code: string }>().code).toBe('INVALID_ARGUMENT');
-    expect(response.json<{ error: string }>().error).toMatch(/^the request body is not valid gzip data \(Content-Encoding: gzip\): /);
+    expect(response.json<{ error: string }>().error).toMatch(
+      /^the request body is not valid gzip data \(Content-Encoding: gzip\): /,
+    );
   });
 
   it('refuses Content-Encoding br with 415 naming it and the supported codings', async () => {
     const response = await infer(jsonRequest, { 'content-encoding': 'br' });
     expect(response.statusCode).toBe(415);
-    expect(response.json()).toEqual({ error: 'Content-Encoding "br" is not supported: request bodies may be gzip, deflate, identity (one coding)', code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(response.json()).toEqual({
+      error: 'Content-Encoding "br" is not supported: request bodies may be gzip, deflate, identity (one coding)',
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
   });
 
   it('passes Content-Encoding identity through', async () => {
@@ -200,26 +276,37 @@ describe('compressed requests and responses over HTTP', () => {
   });
 
   it('compresses a binary response, Inference-Header-Content-Length still counting the decompressed JSON header', async () => {
-    const request = Buffer.from(JSON.stringify({ id: 'b', inputs: [tripled], parameters: { binary_data_output: true } }));
+    const request = Buffer.from(
+      JSON.stringify({ id: 'b', inputs: [tripled], parameters: { binary_data_output: true } }),
+    );
     const response = await infer(request, { 'accept-encoding': 'gzip' });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.headers['content-encoding']).toBe('gzip');
     const body = gunzipSync(response.rawPayload);
     const headerLength = Number(response.headers['inference-header-content-length']);
-    const header = JSON.parse(body.subarray(0, headerLength).toString()) as { outputs: { name: string; parameters: { binary_data_size: number } }[] };
+    const header = JSON.parse(body.subarray(0, headerLength).toString()) as {
+      outputs: { name: string; parameters: { binary_data_size: number } }[];
+    };
     expect(header.outputs.map((o) => o.name)).toEqual(['label', 'probabilities']);
     const probabilities = body.subarray(body.length - header.outputs[1]!.parameters.binary_data_size);
-    const values = Array.from(new Float32Array(probabilities.buffer.slice(probabilities.byteOffset, probabilities.byteOffset + probabilities.length)));
+    const values = Array.from(
+      new Float32Array(
+        probabilities.buffer.slice(probabilities.byteOffset, probabilities.byteOffset + probabilities.length),
+      ),
+    );
     const want = expected.outputs[1]!.data;
     expect(firstMismatch(values, [...want, ...want, ...want], 1e-5)).toBeUndefined();
   });
 
   it('leaves responses under the threshold uncompressed', async () => {
-    const response = await app.inject({ method: 'GET', url: '/v2/health/live', headers: { 'accept-encoding': 'gzip' } });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/v2/health/live',
+      headers: { 'accept-encoding': 'gzip' },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-encoding']).toBeUndefined();
   });
-
 });
 
 describe('readInferBody on a decoded (gzip) stream', () => {
@@ -227,8 +314,13 @@ describe('readInferBody on a decoded (gzip) stream', () => {
     const { header, body } = binaryRequest();
     const compressed = gzipSync(body);
     const decoded = decodeBody(Readable.from([compressed.subarray(0, 100), compressed.subarray(100)]), 'gzip', LIMIT);
-    const headers = { 'content-length': String(compressed.length), 'inference-header-content-length': String(header.length) };
-    const read = await new Promise<Buffer>((resolve, reject) => readInferBody(headers, decoded, false, LIMIT, (e, b) => (e ? reject(e) : resolve(b!))));
+    const headers = {
+      'content-length': String(compressed.length),
+      'inference-header-content-length': String(header.length),
+    };
+    const read = await new Promise<Buffer>((resolve, reject) =>
+      readInferBody(headers, decoded, false, LIMIT, (e, b) => (e ? reject(e) : resolve(b!))),
+    );
     expect(read.equals(body)).toBe(true);
     expect((read.byteOffset + header.length) % 8).toBe(0);
     const data = decodeBinaryInferRequest(read, header.length).inputs[0]!.data as Float32Array;
@@ -240,8 +332,15 @@ describe('readInferBody on a decoded (gzip) stream', () => {
     const { header, body } = binaryRequest();
     const compressed = gzipSync(body);
     const decoded = decodeBody(Readable.from([compressed]), 'gzip', LIMIT);
-    const headers = { 'content-length': String(compressed.length + 1), 'inference-header-content-length': String(header.length) };
-    await expect(new Promise((resolve, reject) => readInferBody(headers, decoded, false, LIMIT, (e, b) => (e ? reject(e) : resolve(b))))).rejects.toThrow(
+    const headers = {
+      'content-length': String(compressed.length + 1),
+      'inference-header-content-length': String(header.length),
+    };
+    await expect(
+      new Promise((resolve, reject) =>
+        readInferBody(headers, decoded, false, LIMIT, (e, b) => (e ? reject(e) : resolve(b))),
+      ),
+    ).rejects.toThrow(
       `the request body has ${compressed.length} bytes, but its Content-Length header says ${compressed.length + 1}`,
     );
   });

@@ -9,13 +9,17 @@ function fromFastify(error: FastifyError, bodyLimit: number): SlipwayError | und
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new SlipwayError('INVALID_ARGUMENT', `request body is not valid JSON: ${error.message}`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new SlipwayError('PAYLOAD_TOO_LARGE', `request body is larger than the limit of ${bodyLimit} bytes (SLIPWAY_MAX_BODY_BYTES)`);
+      return new SlipwayError(
+        'PAYLOAD_TOO_LARGE',
+        `request body is larger than the limit of ${bodyLimit} bytes (SLIPWAY_MAX_BODY_BYTES)`,
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new SlipwayError('INVALID_ARGUMENT', `unsupported content type: ${error.message}`);
     case 'FST_ERR_VALIDATION':
       return new SlipwayError('INVALID_ARGUMENT', error.message);
     default:
-      if (error instanceof SyntaxError) return new SlipwayError('INVALID_ARGUMENT', `request body is not valid JSON: ${error.message}`);
+      if (error instanceof SyntaxError)
+        return new SlipwayError('INVALID_ARGUMENT', `request body is not valid JSON: ${error.message}`);
       if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
         return new SlipwayError('INVALID_ARGUMENT', error.message);
       }
@@ -30,13 +34,19 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
   app.setErrorHandler((raw: FastifyError, request, reply) => {
     const error = raw instanceof SlipwayError ? raw : (fromFastify(raw, bodyLimit) ?? toSlipwayError(raw));
     const suppressed = error.code === 'INTERNAL' ? limiter.check(error.message) : undefined;
-    if (suppressed !== undefined) request.log.error({ err: raw, reqId: request.id, url: request.url, ...(suppressed > 0 ? { suppressedRepeats: suppressed } : {}) }, 'internal error');
+    if (suppressed !== undefined)
+      request.log.error(
+        { err: raw, reqId: request.id, url: request.url, ...(suppressed > 0 ? { suppressedRepeats: suppressed } : {}) },
+        'internal error',
+      );
     if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
     const body: { error: string; code: string; details?: unknown } = { error: error.message, code: error.code };
     if (error.details !== undefined) body.details = error.details;
     return reply.status(error.httpStatus).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, code: 'NOT_FOUND' }),
+    reply
+      .status(404)
+      .send({ error: `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, code: 'NOT_FOUND' }),
   );
 }

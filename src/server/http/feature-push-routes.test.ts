@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BASE, generate, openFeaturePlatform, readRows, type TestPlatform } from '../../features/offline/feature-data.test-support.js';
+import {
+  BASE,
+  generate,
+  openFeaturePlatform,
+  readRows,
+  type TestPlatform,
+} from '../../features/offline/feature-data.test-support.js';
 import { pushLogFiles } from '../../features/offline/view-sources.js';
 import { buildApp } from '../app.js';
 
@@ -10,7 +16,12 @@ describe('POST /api/v1/features/push', () => {
 
   beforeAll(async () => {
     platform = await openFeaturePlatform(generate(9, 20));
-    app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving, features: platform.features });
+    app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      features: platform.features,
+    });
   });
   afterAll(async () => {
     await app.close();
@@ -18,7 +29,11 @@ describe('POST /api/v1/features/push', () => {
   });
 
   it('pushes rows online and to the push log', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 77, event_ts: BASE + 5000, b_val: 2.25 }] } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [{ k1: 77, event_ts: BASE + 5000, b_val: 2.25 }] },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ rows: 1, written: 1, stale: 0 });
     const value = (await platform.features.online.read('b', ['b_val'], [{ k1: 77 }]))[0]![0];
@@ -26,38 +41,73 @@ describe('POST /api/v1/features/push', () => {
     const files = await pushLogFiles(platform.features, 'b');
     expect(files).toHaveLength(1);
     expect(await readRows(files[0]!)).toEqual([{ k1: 77, event_ts: BASE + 5000, b_val: 2.25 }]);
-    const again = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 77, event_ts: BASE, b_val: 1 }], to: 'online' } });
+    const again = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [{ k1: 77, event_ts: BASE, b_val: 1 }], to: 'online' },
+    });
     expect(again.json()).toEqual({ rows: 1, written: 0, stale: 1 });
   });
 
   it('answers 400 naming bad rows, 404 for an unknown view', async () => {
-    const bad = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 1, event_ts: BASE, b_val: 'high' }] } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [{ k1: 1, event_ts: BASE, b_val: 'high' }] },
+    });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json()).toMatchObject({ code: 'INVALID_ARGUMENT', error: expect.stringContaining('rows[0].b_val: expected float64, got "high"') as string });
-    const missing = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'nope', rows: [] } });
+    expect(bad.json()).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      error: expect.stringContaining('rows[0].b_val: expected float64, got "high"') as string,
+    });
+    const missing = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'nope', rows: [] },
+    });
     expect(missing.statusCode).toBe(404);
     const shape = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: 'x' } });
     expect(shape.statusCode).toBe(400);
-    const target = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [], to: 'sideways' } });
+    const target = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [], to: 'sideways' },
+    });
     expect(target.statusCode).toBe(400);
   });
 
   it('refuses an event time past the skew limit (it used to shadow every real value, issue 13 item 2)', async () => {
-    const poisoned = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 88, event_ts: '+099999-01-01', b_val: 666 }] } });
+    const poisoned = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [{ k1: 88, event_ts: '+099999-01-01', b_val: 666 }] },
+    });
     expect(poisoned.statusCode).toBe(400);
     expect(poisoned.json()).toMatchObject({
       code: 'INVALID_ARGUMENT',
-      error: 'push to view "b" refused, nothing written: rows[0].event_ts: +099999-01-01T00:00:00.000Z is more than 5m in the future (entity {"k1":88}; limit SLIPWAY_FEATURE_MAX_FUTURE_SKEW=5m)',
+      error:
+        'push to view "b" refused, nothing written: rows[0].event_ts: +099999-01-01T00:00:00.000Z is more than 5m in the future (entity {"k1":88}; limit SLIPWAY_FEATURE_MAX_FUTURE_SKEW=5m)',
     });
     expect(await pushLogFiles(platform.features, 'b')).toHaveLength(1);
-    const real = await app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 88, event_ts: BASE, b_val: 1.5 }] } });
+    const real = await app.inject({
+      method: 'POST',
+      url: '/api/v1/features/push',
+      payload: { view: 'b', rows: [{ k1: 88, event_ts: BASE, b_val: 1.5 }] },
+    });
     expect(real.json()).toEqual({ rows: 1, written: 1, stale: 0 });
   });
 
   it('DELETE /api/v1/features/views/{view}/online removes a key, so a normal push is accepted again', async () => {
     // Poisoned before the check existed: written to the online store directly.
-    await platform.features.online.write('b', [{ key: { k1: 89 }, values: { b_val: 666 }, eventTimeMs: Date.UTC(99_999, 0, 1) }]);
-    const push = () => app.inject({ method: 'POST', url: '/api/v1/features/push', payload: { view: 'b', rows: [{ k1: 89, event_ts: BASE, b_val: 2 }], to: 'online' } });
+    await platform.features.online.write('b', [
+      { key: { k1: 89 }, values: { b_val: 666 }, eventTimeMs: Date.UTC(99_999, 0, 1) },
+    ]);
+    const push = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/features/push',
+        payload: { view: 'b', rows: [{ k1: 89, event_ts: BASE, b_val: 2 }], to: 'online' },
+      });
     expect((await push()).json()).toEqual({ rows: 1, written: 0, stale: 1 });
     const deleted = await app.inject({ method: 'DELETE', url: '/api/v1/features/views/b/online?k1=89' });
     expect(deleted.statusCode).toBe(200);

@@ -11,7 +11,8 @@ interface PushBody {
 
 const pushSchema = {
   tags: ['features'],
-  summary: 'Push fresh feature values: to the online store, and appended to the offline push log so training sees them too',
+  summary:
+    'Push fresh feature values: to the online store, and appended to the offline push log so training sees them too',
   body: {
     type: 'object',
     required: ['view', 'rows'],
@@ -19,7 +20,11 @@ const pushSchema = {
     properties: {
       view: { type: 'string', minLength: 1 },
       rows: { type: 'array', items: { type: 'object' } },
-      to: { type: 'string', enum: ['online', 'offline', 'online_and_offline'] satisfies PushTarget[], default: 'online_and_offline' },
+      to: {
+        type: 'string',
+        enum: ['online', 'offline', 'online_and_offline'] satisfies PushTarget[],
+        default: 'online_and_offline',
+      },
     },
   },
   response: {
@@ -32,9 +37,14 @@ const pushSchema = {
 
 const deleteSchema = {
   tags: ['features'],
-  summary: "Delete one entity's online values of a view (e.g. a value stamped in the future that makes real ones stale)",
+  summary:
+    "Delete one entity's online values of a view (e.g. a value stamped in the future that makes real ones stale)",
   params: { type: 'object', required: ['view'], properties: { view: { type: 'string', minLength: 1 } } },
-  querystring: { type: 'object', description: 'the entity: one value per join key of the view, e.g. ?patient_id=42', additionalProperties: true },
+  querystring: {
+    type: 'object',
+    description: 'the entity: one value per join key of the view, e.g. ?patient_id=42',
+    additionalProperties: true,
+  },
   response: {
     200: {
       type: 'object',
@@ -59,10 +69,16 @@ export function registerFeaturePushRoutes(app: FastifyInstance, features: Featur
     return { rows: result.rows, written: result.written, stale: result.stale };
   });
 
-  app.delete('/api/v1/features/views/:view/online', { schema: deleteSchema }, async (request: FastifyRequest<{ Params: { view: string }; Querystring: Record<string, string | string[]> }>) => {
-    const view = await features.view(request.params.view);
-    const pairs = Object.entries(request.query).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((text) => [name, text] as const));
-    const entity = entityFromText(await features.joinKeys(view), pairs);
-    return deleteOnlineEntities(features, view.name, [entity]);
-  });
+  app.delete(
+    '/api/v1/features/views/:view/online',
+    { schema: deleteSchema },
+    async (request: FastifyRequest<{ Params: { view: string }; Querystring: Record<string, string | string[]> }>) => {
+      const view = await features.view(request.params.view);
+      const pairs = Object.entries(request.query).flatMap(([name, value]) =>
+        (Array.isArray(value) ? value : [value]).map((text) => [name, text] as const),
+      );
+      const entity = entityFromText(await features.joinKeys(view), pairs);
+      return deleteOnlineEntities(features, view.name, [entity]);
+    },
+  );
 }

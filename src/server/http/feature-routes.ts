@@ -12,7 +12,11 @@ import { isPlainObject } from '../../tensor/format.js';
  *   (one result per entity, in order; see online-retrieval.ts).
  */
 export function registerFeatureRoutes(app: FastifyInstance, features: FeatureStore): void {
-  app.get('/api/v1/features/definitions', { schema: { tags: ['features'], summary: 'The applied feature definitions (entities, views, services)' } }, () => features.definitions());
+  app.get(
+    '/api/v1/features/definitions',
+    { schema: { tags: ['features'], summary: 'The applied feature definitions (entities, views, services)' } },
+    () => features.definitions(),
+  );
 
   // `::` is find-my-way's escape for a literal colon (Google's custom-method style, like `:predict`).
   app.post(
@@ -21,16 +25,23 @@ export function registerFeatureRoutes(app: FastifyInstance, features: FeatureSto
       schema: {
         tags: ['features'],
         summary: 'Online feature values with their statuses (PRESENT, EXPIRED, NOT_FOUND) and event times',
-        body: { description: '{"service": name} or {"features": ["view:feature", ...]}, and "entities": [{"join_key": value, ...}, ...]' },
+        body: {
+          description:
+            '{"service": name} or {"features": ["view:feature", ...]}, and "entities": [{"join_key": value, ...}, ...]',
+        },
       },
     },
     (request: FastifyRequest) => {
       const body = request.body;
       if (!isPlainObject(body)) throw invalid('request body must be {"service" | "features", "entities": [...]}');
       for (const key of Object.keys(body)) {
-        if (key !== 'service' && key !== 'features' && key !== 'entities') throw invalid(`unknown field "${key}"; expected "service" or "features", and "entities"`);
+        if (key !== 'service' && key !== 'features' && key !== 'entities')
+          throw invalid(`unknown field "${key}"; expected "service" or "features", and "entities"`);
       }
-      return getOnlineFeatures(features, body as { service?: string; features?: string[]; entities: Record<string, unknown>[] });
+      return getOnlineFeatures(
+        features,
+        body as { service?: string; features?: string[]; entities: Record<string, unknown>[] },
+      );
     },
   );
 }

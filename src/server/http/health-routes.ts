@@ -37,7 +37,10 @@ export function healthReport(inference: Pick<ServingLifecycle, 'isReady'>, optio
   const reasons: string[] = [];
   if (!serving) reasons.push('models are not ready (starting up or stopping)');
   const downSince = db.downSince === undefined ? null : new Date(db.downSince).toISOString();
-  if (!db.up) reasons.push(`database unreachable since ${downSince ?? 'unknown'}${db.reason === undefined ? '' : `: ${db.reason}`}`);
+  if (!db.up)
+    reasons.push(
+      `database unreachable since ${downSince ?? 'unknown'}${db.reason === undefined ? '' : `: ${db.reason}`}`,
+    );
   const ready = serving && (db.up || options.readyRequiresDatabase !== true);
   return {
     ready,
@@ -48,10 +51,32 @@ export function healthReport(inference: Pick<ServingLifecycle, 'isReady'>, optio
 }
 
 /** `GET /v2/health/ready` (200 or 503, with the report) and `GET /api/v1/health` (always 200, the report). */
-export function registerHealthRoutes(app: FastifyInstance, inference: Pick<ServingLifecycle, 'isReady'>, options: HealthOptions): void {
-  app.get('/v2/health/ready', { schema: { tags: ['health'], summary: 'Server readiness (200 while models can serve; the body says degraded and why)' } }, (_request, reply) => {
-    const report = healthReport(inference, options);
-    return reply.status(report.ready ? 200 : 503).send(report);
-  });
-  app.get('/api/v1/health', { schema: { tags: ['health'], summary: 'Health report: ok, degraded or not_ready, with reasons and the database state' } }, () => healthReport(inference, options));
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  inference: Pick<ServingLifecycle, 'isReady'>,
+  options: HealthOptions,
+): void {
+  app.get(
+    '/v2/health/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Server readiness (200 while models can serve; the body says degraded and why)',
+      },
+    },
+    (_request, reply) => {
+      const report = healthReport(inference, options);
+      return reply.status(report.ready ? 200 : 503).send(report);
+    },
+  );
+  app.get(
+    '/api/v1/health',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Health report: ok, degraded or not_ready, with reasons and the database state',
+      },
+    },
+    () => healthReport(inference, options),
+  );
 }

@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedOutputs, firstMismatch, fixtureBytes, openTestPlatform, type ExpectedTensor } from '../../testing/fixtures.js';
+import {
+  expectedOutputs,
+  firstMismatch,
+  fixtureBytes,
+  openTestPlatform,
+  type ExpectedTensor,
+} from '../../testing/fixtures.js';
 import { buildApp } from '../app.js';
 import { decodeBinaryInferRequest } from './binary-infer.js';
 import { readInferBody } from './infer-body-reader.js';
@@ -15,7 +21,12 @@ function binaryRequest(): { header: Buffer; body: Buffer } {
   let id = '';
   let header: Buffer;
   do {
-    header = Buffer.from(JSON.stringify({ id: `r${id}`, inputs: [{ name: 'input', datatype: 'FP32', shape: rows.shape, parameters: { binary_data_size: raw.length } }] }));
+    header = Buffer.from(
+      JSON.stringify({
+        id: `r${id}`,
+        inputs: [{ name: 'input', datatype: 'FP32', shape: rows.shape, parameters: { binary_data_size: raw.length } }],
+      }),
+    );
     id += 'x';
   } while (header.length % 8 !== 5);
   return { header, body: Buffer.concat([header, raw]) };
@@ -26,7 +37,9 @@ function read(headers: Record<string, string>, chunks: Buffer[], limit = 1 << 20
   for (const chunk of chunks) payload.push(chunk);
   if (error) setImmediate(() => payload.destroy(error));
   else payload.push(null);
-  return new Promise((resolve, reject) => readInferBody(headers, payload, true, limit, (e, body) => (e ? reject(e) : resolve(body!))));
+  return new Promise((resolve, reject) =>
+    readInferBody(headers, payload, true, limit, (e, body) => (e ? reject(e) : resolve(body!))),
+  );
 }
 
 /** Split `body` into chunks of awkward sizes, as a socket delivers it. */
@@ -48,27 +61,41 @@ describe('readInferBody', () => {
 
   it('reads bodies without Content-Length (chunked) or without the inference header as before', async () => {
     const { header, body } = binaryRequest();
-    expect((await read({ 'inference-header-content-length': String(header.length) }, chunked(body))).equals(body)).toBe(true);
+    expect((await read({ 'inference-header-content-length': String(header.length) }, chunked(body))).equals(body)).toBe(
+      true,
+    );
     expect((await read({ 'content-length': '2' }, [Buffer.from('{}')])).toString()).toBe('{}');
     expect((await read({ 'content-length': '0', 'inference-header-content-length': '0' }, [])).length).toBe(0);
   });
 
   it('refuses fewer or more bytes than Content-Length, naming it', async () => {
     const headers = (n: number) => ({ 'content-length': String(n), 'inference-header-content-length': '2' });
-    await expect(read(headers(10), [Buffer.from('{}1234')])).rejects.toThrow('the request body has 6 bytes, but its Content-Length header says 10');
-    await expect(read(headers(4), [Buffer.from('{}'), Buffer.from('1234')])).rejects.toThrow('the request body has more than the 4 bytes, but its Content-Length header says 4');
-    await expect(read({ 'content-length': '10' }, [Buffer.from('{}')])).rejects.toThrow('the request body has 2 bytes, but its Content-Length header says 10');
+    await expect(read(headers(10), [Buffer.from('{}1234')])).rejects.toThrow(
+      'the request body has 6 bytes, but its Content-Length header says 10',
+    );
+    await expect(read(headers(4), [Buffer.from('{}'), Buffer.from('1234')])).rejects.toThrow(
+      'the request body has more than the 4 bytes, but its Content-Length header says 4',
+    );
+    await expect(read({ 'content-length': '10' }, [Buffer.from('{}')])).rejects.toThrow(
+      'the request body has 2 bytes, but its Content-Length header says 10',
+    );
   });
 
   it('refuses bodies over the limit by Content-Length or by the bytes received, as Fastify does', async () => {
     const tooLarge = { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 };
-    await expect(read({ 'content-length': '11', 'inference-header-content-length': '2' }, [Buffer.alloc(11)], 10)).rejects.toMatchObject(tooLarge);
-    await expect(read({ 'inference-header-content-length': '2' }, [Buffer.alloc(6), Buffer.alloc(6)], 10)).rejects.toMatchObject(tooLarge);
+    await expect(
+      read({ 'content-length': '11', 'inference-header-content-length': '2' }, [Buffer.alloc(11)], 10),
+    ).rejects.toMatchObject(tooLarge);
+    await expect(
+      read({ 'inference-header-content-length': '2' }, [Buffer.alloc(6), Buffer.alloc(6)], 10),
+    ).rejects.toMatchObject(tooLarge);
   });
 
   it('passes a stream error (a client that went away) on with status 400', async () => {
     const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
-    await expect(read({ 'content-length': '100', 'inference-header-content-length': '2' }, [Buffer.from('{}')], 1 << 20, aborted)).rejects.toMatchObject({ message: 'aborted', statusCode: 400 });
+    await expect(
+      read({ 'content-length': '100', 'inference-header-content-length': '2' }, [Buffer.from('{}')], 1 << 20, aborted),
+    ).rejects.toMatchObject({ message: 'aborted', statusCode: 400 });
   });
 });
 
@@ -91,7 +118,11 @@ describe('binary infer requests over HTTP with the aligned body reader', () => {
     app.inject({
       method: 'POST',
       url: '/v2/models/breast_cancer/infer',
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), ...headers },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+        ...headers,
+      },
       payload,
       simulate: { end: true, split: false, error: streamError, close: false },
     });
@@ -119,12 +150,18 @@ describe('binary infer requests over HTTP with the aligned body reader', () => {
   });
 
   it('refuses a body over the limit with PAYLOAD_TOO_LARGE naming SLIPWAY_MAX_BODY_BYTES', async () => {
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [600, 30], parameters: { binary_data_size: 72000 } }] }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [600, 30], parameters: { binary_data_size: 72000 } }],
+      }),
+    );
     const response = await post(header, Buffer.concat([header, Buffer.alloc(72000)]));
     // PAYLOAD_TOO_LARGE is 413 over HTTP (core/errors.ts).
     expect(response.statusCode, response.body).toBe(413);
     expect(response.json<{ code: string }>().code).toBe('PAYLOAD_TOO_LARGE');
-    expect(response.json<{ error: string }>().error).toBe(`request body is larger than the limit of ${limit} bytes (SLIPWAY_MAX_BODY_BYTES)`);
+    expect(response.json<{ error: string }>().error).toBe(
+      `request body is larger than the limit of ${limit} bytes (SLIPWAY_MAX_BODY_BYTES)`,
+    );
   });
 
   it('gives a 400 when the request stream fails, and keeps answering', async () => {

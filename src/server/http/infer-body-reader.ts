@@ -37,7 +37,13 @@ interface Sink {
  * `raw` says whether `payload` is the request itself (no preParsing stream changed its bytes); only
  * then can Content-Length size the buffer.
  */
-export function readInferBody(headers: IncomingHttpHeaders, payload: Payload, raw: boolean, limit: number, done: (error: Error | null, body?: Buffer) => void): void {
+export function readInferBody(
+  headers: IncomingHttpHeaders,
+  payload: Payload,
+  raw: boolean,
+  limit: number,
+  done: (error: Error | null, body?: Buffer) => void,
+): void {
   const contentLength = Number(headers['content-length']);
   if (contentLength > limit) {
     done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
@@ -45,7 +51,11 @@ export function readInferBody(headers: IncomingHttpHeaders, payload: Payload, ra
   }
   const headerLength = jsonHeaderLength(headers);
   const sink =
-    headerLength === undefined ? chunkSink() : raw && Number.isSafeInteger(contentLength) ? alignedSink(contentLength, headerLength) : alignedChunkSink(headerLength);
+    headerLength === undefined
+      ? chunkSink()
+      : raw && Number.isSafeInteger(contentLength)
+        ? alignedSink(contentLength, headerLength)
+        : alignedChunkSink(headerLength);
   let received = 0;
 
   const finish = (error: Error | null, body?: Buffer): void => {

@@ -14,7 +14,15 @@ import type { Database } from '../../store/database.js';
 import { installErrorHandling } from './errors.js';
 import { registerJobRoutes } from './job-routes.js';
 
-const progress: BatchProgress = { rowsDone: 200, rowsTotal: 1000, rejected: 1, chunksDone: 2, chunksTotal: 10, rowsPerSecond: 100, etaSeconds: 8 };
+const progress: BatchProgress = {
+  rowsDone: 200,
+  rowsTotal: 1000,
+  rejected: 1,
+  chunksDone: 2,
+  chunksTotal: 10,
+  rowsPerSecond: 100,
+  etaSeconds: 8,
+};
 
 describe('job routes /api/v1/jobs', () => {
   let folder: string;
@@ -33,7 +41,18 @@ describe('job routes /api/v1/jobs', () => {
         signals.push(signal);
         onProgress(progress);
         const summary = (status: BatchSummary['status']): BatchSummary => ({
-          jobId: spec.jobId, status, model: 'fraud', version: '1.0.0', rows: 1000, scored: status === 'succeeded' ? 999 : 200, rejected: 1, resumedChunks: 0, seconds: 2, rowsPerSecond: 100, output: spec.output, rejects: null,
+          jobId: spec.jobId,
+          status,
+          model: 'fraud',
+          version: '1.0.0',
+          rows: 1000,
+          scored: status === 'succeeded' ? 999 : 200,
+          rejected: 1,
+          resumedChunks: 0,
+          seconds: 2,
+          rowsPerSecond: 100,
+          output: spec.output,
+          rejects: null,
           ...(status === 'cancelled' ? { error: 'cancelled after 2 chunks' } : {}),
         });
         signal.addEventListener('abort', () => resolve(summary('cancelled')), { once: true });
@@ -53,7 +72,8 @@ describe('job routes /api/v1/jobs', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  const submit = (payload: unknown) => app.inject({ method: 'POST', url: '/api/v1/jobs', payload: payload as Record<string, unknown> });
+  const submit = (payload: unknown) =>
+    app.inject({ method: 'POST', url: '/api/v1/jobs', payload: payload as Record<string, unknown> });
   const get = (id: string) => app.inject({ method: 'GET', url: `/api/v1/jobs/${id}` });
   async function until(id: string, check: (job: BatchJobRecord) => boolean): Promise<BatchJobRecord> {
     for (let i = 0; i < 500; i += 1) {
@@ -65,13 +85,27 @@ describe('job routes /api/v1/jobs', () => {
   }
 
   it('submits (201, queued), shows progress while running, and the summary once done', async () => {
-    const created = await submit({ jobId: 'nightly', model: 'fraud@champion', input: '/data/in.parquet', output: '/data/out.parquet', keep: ['id'], maxRejectRate: 0.05 });
+    const created = await submit({
+      jobId: 'nightly',
+      model: 'fraud@champion',
+      input: '/data/in.parquet',
+      output: '/data/out.parquet',
+      keep: ['id'],
+      maxRejectRate: 0.05,
+    });
     expect(created.statusCode, created.body).toBe(201);
     const record = created.json<BatchJobRecord>();
     expect(record).toEqual({
       id: 'nightly',
       status: 'queued',
-      spec: { jobId: 'nightly', model: 'fraud@champion', input: '/data/in.parquet', output: '/data/out.parquet', keep: ['id'], maxRejectRate: 0.05 },
+      spec: {
+        jobId: 'nightly',
+        model: 'fraud@champion',
+        input: '/data/in.parquet',
+        output: '/data/out.parquet',
+        keep: ['id'],
+        maxRejectRate: 0.05,
+      },
       progress: null,
       summary: null,
       error: null,
@@ -90,7 +124,13 @@ describe('job routes /api/v1/jobs', () => {
     expect(running).toMatchObject({ status: 'running', progress, attempts: 1, owner: jobs.owner });
     release?.();
     const done = await until('nightly', (job) => job.status === 'succeeded');
-    expect(done.summary).toMatchObject({ jobId: 'nightly', status: 'succeeded', rows: 1000, scored: 999, output: '/data/out.parquet' });
+    expect(done.summary).toMatchObject({
+      jobId: 'nightly',
+      status: 'succeeded',
+      rows: 1000,
+      scored: 999,
+      output: '/data/out.parquet',
+    });
     expect(done.finishedAt).not.toBeNull();
   });
 
@@ -122,11 +162,19 @@ describe('job routes /api/v1/jobs', () => {
     expect(signals).toHaveLength(1);
     expect(signals[0]?.aborted).toBe(true);
     const done = await until('c', (job) => job.status !== 'running');
-    expect(done).toMatchObject({ status: 'cancelled', error: 'cancelled after 2 chunks', summary: { status: 'cancelled', scored: 200 } });
+    expect(done).toMatchObject({
+      status: 'cancelled',
+      error: 'cancelled after 2 chunks',
+      summary: { status: 'cancelled', scored: 200 },
+    });
 
     const again = await app.inject({ method: 'POST', url: '/api/v1/jobs/c/cancel' });
     expect(again.statusCode).toBe(409);
-    expect(again.json()).toEqual({ error: 'batch job "c" already cancelled', code: 'FAILED_PRECONDITION', details: { status: 'cancelled' } });
+    expect(again.json()).toEqual({
+      error: 'batch job "c" already cancelled',
+      code: 'FAILED_PRECONDITION',
+      details: { status: 'cancelled' },
+    });
   });
 
   it('answers 400 naming the missing or wrong field, 404 for an unknown job, 409 for a taken id', async () => {
@@ -135,8 +183,16 @@ describe('job routes /api/v1/jobs', () => {
       [{ model: 'm', output: 'out.csv' }, 'input', 'job field "input" is required'],
       [{ model: 'm', input: 'in.csv' }, 'output', 'job field "output" is required'],
       [{ model: 'm', input: 'in.csv', output: 7 }, 'output', 'job field "output" must be a non-empty string'],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', jobId: '../etc' }, 'jobId', 'job field "jobId" must be 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"'],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', max_reject_rate: 0.1 }, 'max_reject_rate', 'job field "max_reject_rate" is not a job field (fields: jobId, model, input, output, idColumn, keep, map, maxRejectRate, chunkRows, workers, features)'],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', jobId: '../etc' },
+        'jobId',
+        'job field "jobId" must be 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"',
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', max_reject_rate: 0.1 },
+        'max_reject_rate',
+        'job field "max_reject_rate" is not a job field (fields: jobId, model, input, output, idColumn, keep, map, maxRejectRate, chunkRows, workers, features)',
+      ],
     ] as const) {
       const response = await submit(body);
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
@@ -144,20 +200,65 @@ describe('job routes /api/v1/jobs', () => {
     }
     // Settings out of range name the field and its range (issue 13, item 12).
     for (const [body, field, message, min, max] of [
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', maxRejectRate: 2 }, 'maxRejectRate', 'job field "maxRejectRate" must be a number from 0 to 1, got 2', 0, 1],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 0 }, 'chunkRows', 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 0', 1, 10_000_000],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 1e12 }, 'chunkRows', 'job field "chunkRows" must be an integer from 1 to 10,000,000, got 1000000000000', 1, 10_000_000],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: 10_000 }, 'workers', 'job field "workers" must be an integer from 1 to 256, got 10000', 1, 256],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: 2.5 }, 'workers', 'job field "workers" must be an integer from 1 to 256, got 2.5', 1, 256],
-      [{ model: 'm', input: 'in.csv', output: 'o.csv', workers: '4' }, 'workers', 'job field "workers" must be a number: an integer from 1 to 256', undefined, undefined],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', maxRejectRate: 2 },
+        'maxRejectRate',
+        'job field "maxRejectRate" must be a number from 0 to 1, got 2',
+        0,
+        1,
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 0 },
+        'chunkRows',
+        'job field "chunkRows" must be an integer from 1 to 10,000,000, got 0',
+        1,
+        10_000_000,
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 1e12 },
+        'chunkRows',
+        'job field "chunkRows" must be an integer from 1 to 10,000,000, got 1000000000000',
+        1,
+        10_000_000,
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', workers: 10_000 },
+        'workers',
+        'job field "workers" must be an integer from 1 to 256, got 10000',
+        1,
+        256,
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', workers: 2.5 },
+        'workers',
+        'job field "workers" must be an integer from 1 to 256, got 2.5',
+        1,
+        256,
+      ],
+      [
+        { model: 'm', input: 'in.csv', output: 'o.csv', workers: '4' },
+        'workers',
+        'job field "workers" must be a number: an integer from 1 to 256',
+        undefined,
+        undefined,
+      ],
     ] as const) {
       const response = await submit(body);
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
-      expect(response.json()).toEqual({ error: message, code: 'INVALID_ARGUMENT', details: min === undefined ? { field } : { field, min, max } });
+      expect(response.json()).toEqual({
+        error: message,
+        code: 'INVALID_ARGUMENT',
+        details: min === undefined ? { field } : { field, min, max },
+      });
     }
     expect((await submit({ model: 'm', input: 'in.csv', output: 'o.csv', chunkRows: 1e12 })).statusCode).toBe(400);
     expect((await jobs.list()).length).toBe(0); // nothing refused was stored
-    const notObject = await app.inject({ method: 'POST', url: '/api/v1/jobs', payload: '[1]', headers: { 'content-type': 'application/json' } });
+    const notObject = await app.inject({
+      method: 'POST',
+      url: '/api/v1/jobs',
+      payload: '[1]',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notObject.statusCode).toBe(400);
 
     const unknown = await get('nope');

@@ -30,29 +30,52 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
     {
       schema: {
         tags,
-        summary: 'Submit a batch scoring job (201, status queued); model, input and output are required. Checked before it is stored: 400 naming a bad field, a setting out of range, a missing input file, output folder or column; 404 unknown model, version or deployment; 409 when jobId is taken',
+        summary:
+          'Submit a batch scoring job (201, status queued); model, input and output are required. Checked before it is stored: 400 naming a bad field, a setting out of range, a missing input file, output folder or column; 404 unknown model, version or deployment; 409 when jobId is taken',
         body: {
           type: 'object',
           properties: {
-            jobId: { type: 'string', description: 'names the working folder; resubmitting a finished id is refused, a new one is made up when absent' },
+            jobId: {
+              type: 'string',
+              description:
+                'names the working folder; resubmitting a finished id is refused, a new one is made up when absent',
+            },
             model: { type: 'string', examples: ['fraud@champion'] },
-            deployment: { type: 'string', description: 'instead of model: a deployment, scored with its primary version (the route with the most traffic) at submission' },
+            deployment: {
+              type: 'string',
+              description:
+                'instead of model: a deployment, scored with its primary version (the route with the most traffic) at submission',
+            },
             input: { type: 'string', description: 'a CSV, Parquet or JSONL file, or a glob of them' },
             output: { type: 'string', description: '.parquet, .csv or .jsonl' },
             idColumn: { type: 'string' },
             keep: { type: 'array', items: { type: 'string' } },
-            map: { type: 'object', additionalProperties: { type: 'string' }, description: 'model input name -> column' },
-            maxRejectRate: { type: 'number', minimum: JOB_LIMITS.maxRejectRate.min, maximum: JOB_LIMITS.maxRejectRate.max },
+            map: {
+              type: 'object',
+              additionalProperties: { type: 'string' },
+              description: 'model input name -> column',
+            },
+            maxRejectRate: {
+              type: 'number',
+              minimum: JOB_LIMITS.maxRejectRate.min,
+              maximum: JOB_LIMITS.maxRejectRate.max,
+            },
             chunkRows: { type: 'integer', minimum: JOB_LIMITS.chunkRows.min, maximum: JOB_LIMITS.chunkRows.max },
             workers: { type: 'integer', minimum: JOB_LIMITS.workers.min, maximum: JOB_LIMITS.workers.max },
-            features: { type: 'object', properties: { service: { type: 'string' }, timestampColumn: { type: 'string' } } },
+            features: {
+              type: 'object',
+              properties: { service: { type: 'string' }, timestampColumn: { type: 'string' } },
+            },
           },
         },
       },
       // The schema documents; parseJobSubmission validates (one message style, naming the field).
       validatorCompiler: () => () => true,
     },
-    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) => reply.status(201).send(await jobs.submit(parseJobSubmission(await withDeploymentModel(request.body, deployments)))),
+    async (request: FastifyRequest<{ Body: unknown }>, reply: FastifyReply) =>
+      reply
+        .status(201)
+        .send(await jobs.submit(parseJobSubmission(await withDeploymentModel(request.body, deployments)))),
   );
 
   app.get(
@@ -71,18 +94,30 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
       },
     },
     async (request: FastifyRequest<{ Querystring: ListQuerystring }>) => ({
-      jobs: await jobs.list({ ...(request.query.status === undefined ? {} : { status: request.query.status }), ...(request.query.limit === undefined ? {} : { limit: request.query.limit }) }),
+      jobs: await jobs.list({
+        ...(request.query.status === undefined ? {} : { status: request.query.status }),
+        ...(request.query.limit === undefined ? {} : { limit: request.query.limit }),
+      }),
     }),
   );
 
-  app.get('/api/v1/jobs/:id', { schema: { tags, summary: 'One batch job: status, progress, and its summary once finished' } }, (request: FastifyRequest<IdParams>) =>
-    jobs.status(request.params.id),
+  app.get(
+    '/api/v1/jobs/:id',
+    { schema: { tags, summary: 'One batch job: status, progress, and its summary once finished' } },
+    (request: FastifyRequest<IdParams>) => jobs.status(request.params.id),
   );
 
   app.post(
     '/api/v1/jobs/:id/cancel',
-    { schema: { tags, summary: 'Cancel a job (202): a queued one at once, a running one after its current chunk. 404 unknown, 409 already finished' } },
-    async (request: FastifyRequest<IdParams>, reply: FastifyReply) => reply.status(202).send(await jobs.cancel(request.params.id)),
+    {
+      schema: {
+        tags,
+        summary:
+          'Cancel a job (202): a queued one at once, a running one after its current chunk. 404 unknown, 409 already finished',
+      },
+    },
+    async (request: FastifyRequest<IdParams>, reply: FastifyReply) =>
+      reply.status(202).send(await jobs.cancel(request.params.id)),
   );
 }
 

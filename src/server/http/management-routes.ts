@@ -36,13 +36,20 @@ function optionalText(value: unknown, field: string): string | undefined {
  */
 function pushLabels(body: Record<string, unknown> | Buffer, query: Query): Pick<PushInput, 'labels' | 'labelsSource'> {
   if (Buffer.isBuffer(body)) {
-    if (query.labels !== undefined) throw invalid('give class labels as "label" query parameters, one per class in index order (label=cat&label=dog)');
+    if (query.labels !== undefined)
+      throw invalid(
+        'give class labels as "label" query parameters, one per class in index order (label=cat&label=dog)',
+      );
     if (query.label === undefined) return {};
-    return { labels: (Array.isArray(query.label) ? query.label : [query.label]).map(String), labelsSource: 'query parameters "label"' };
+    return {
+      labels: (Array.isArray(query.label) ? query.label : [query.label]).map(String),
+      labelsSource: 'query parameters "label"',
+    };
   }
   if (body.label !== undefined) throw invalid('give class labels as "labels", a JSON array of strings in index order');
   if (body.labels === undefined) return {};
-  if (!Array.isArray(body.labels)) throw invalid('"labels" must be a JSON array of strings, one per class in index order');
+  if (!Array.isArray(body.labels))
+    throw invalid('"labels" must be a JSON array of strings, one per class in index order');
   // Each element is checked (a string, one line, not empty) by the registry, naming its index.
   return { labels: body.labels as string[], labelsSource: '"labels"' };
 }
@@ -64,9 +71,20 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
       ...(one(query, 'source_path') ? { sourcePath: one(query, 'source_path') } : {}),
     };
     const tagList = tagValues.map((tag) => String(tag));
-    return { name, bytes: body, description: one(query, 'description'), bump: one(query, 'bump'), version: one(query, 'version'), tags: parseTags(tagList, (pair) => `tag "${pair}"`), lineage, allowDuplicate: query.allow_duplicate === true, ...pushLabels(body, query) };
+    return {
+      name,
+      bytes: body,
+      description: one(query, 'description'),
+      bump: one(query, 'bump'),
+      version: one(query, 'version'),
+      tags: parseTags(tagList, (pair) => `tag "${pair}"`),
+      lineage,
+      allowDuplicate: query.allow_duplicate === true,
+      ...pushLabels(body, query),
+    };
   }
-  if (!isPlainObject(body)) throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
+  if (!isPlainObject(body))
+    throw invalid('send the ONNX file as application/octet-stream, or JSON with "artifact_base64"');
   const encoded = body.artifact_base64;
   if (typeof encoded !== 'string') throw invalid('"artifact_base64" must be the ONNX file, base64-encoded');
   const tags = optionalObject(body.tags, 'tags') ?? {};
@@ -79,10 +97,10 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
     metrics: optionalObject(body.metrics, 'metrics') as Record<string, number> | undefined,
     params: optionalObject(body.params, 'params'),
     tags: tags as Record<string, string>,
-    lineage: (optionalObject(body.lineage, 'lineage') ?? {}),
+    lineage: optionalObject(body.lineage, 'lineage') ?? {},
     bump: optionalText(body.bump, 'bump'),
     version: optionalText(body.version, 'version'),
-    allowDuplicate: optionalFlag(body.allow_duplicate, 'allow_duplicate') ?? (query.allow_duplicate === true),
+    allowDuplicate: optionalFlag(body.allow_duplicate, 'allow_duplicate') ?? query.allow_duplicate === true,
     ...pushLabels(body, query),
   };
 }
@@ -90,18 +108,32 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
 /** The management API under /api/v1: models, versions (with upload), aliases, archive. */
 export function registerManagementRoutes(app: FastifyInstance, registry: RegistryService): void {
   const tags = ['registry'];
-  app.get('/api/v1/models', { schema: { tags, summary: 'List models' } }, async () => ({ models: await registry.listModels() }));
+  app.get('/api/v1/models', { schema: { tags, summary: 'List models' } }, async () => ({
+    models: await registry.listModels(),
+  }));
 
-  app.get('/api/v1/models/:name', { schema: { tags, summary: 'A model with its versions' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => {
-    const model = await registry.getModel(request.params.name);
-    return { ...model, versions: await registry.listVersions(model.name) };
-  });
+  app.get(
+    '/api/v1/models/:name',
+    { schema: { tags, summary: 'A model with its versions' } },
+    async (request: FastifyRequest<{ Params: { name: string } }>) => {
+      const model = await registry.getModel(request.params.name);
+      return { ...model, versions: await registry.listVersions(model.name) };
+    },
+  );
 
   app.get(
     '/api/v1/models/:name/versions',
-    { schema: { tags, summary: 'List versions, newest first', querystring: { type: 'object', properties: { include_archived: { type: 'boolean' } } } } },
+    {
+      schema: {
+        tags,
+        summary: 'List versions, newest first',
+        querystring: { type: 'object', properties: { include_archived: { type: 'boolean' } } },
+      },
+    },
     async (request: FastifyRequest<{ Params: { name: string }; Querystring: { include_archived?: boolean } }>) => ({
-      versions: await registry.listVersions(request.params.name, { includeArchived: request.query.include_archived === true }),
+      versions: await registry.listVersions(request.params.name, {
+        includeArchived: request.query.include_archived === true,
+      }),
     }),
   );
 
@@ -112,10 +144,20 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
         tags,
         summary:
           'Push a new version (ONNX bytes as application/octet-stream, or JSON with artifact_base64). 409 when the requested version breaks the semver policy, or when a version of the model has the same bytes (pass allow_duplicate=true to register them again).',
-        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' }, allow_duplicate: { type: 'boolean' } }, additionalProperties: true },
+        querystring: {
+          type: 'object',
+          properties: { dry_run: { type: 'boolean' }, allow_duplicate: { type: 'boolean' } },
+          additionalProperties: true,
+        },
       },
     },
-    async (request: FastifyRequest<{ Params: { name: string }; Querystring: Query & { dry_run?: boolean; allow_duplicate?: boolean } }>, reply: FastifyReply) => {
+    async (
+      request: FastifyRequest<{
+        Params: { name: string };
+        Querystring: Query & { dry_run?: boolean; allow_duplicate?: boolean };
+      }>,
+      reply: FastifyReply,
+    ) => {
       const push = readPush(request.params.name, request.body, request.query);
       if (request.query.dry_run === true) return registry.planPush(push);
       const record = await registry.push(push);
@@ -123,19 +165,30 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
     },
   );
 
-  app.get('/api/v1/models/:name/versions/:version', { schema: { tags, summary: 'A version by number, alias or "latest"' } }, (request: FastifyRequest<{ Params: { name: string; version: string } }>) =>
-    registry.resolve(request.params.name, request.params.version),
+  app.get(
+    '/api/v1/models/:name/versions/:version',
+    { schema: { tags, summary: 'A version by number, alias or "latest"' } },
+    (request: FastifyRequest<{ Params: { name: string; version: string } }>) =>
+      registry.resolve(request.params.name, request.params.version),
   );
 
   app.post(
     '/api/v1/models/:name/versions/:version/archive',
     { schema: { tags, summary: 'Archive a version (refused while an alias or deployment uses it)' } },
-    async (request: FastifyRequest<{ Params: { name: string; version: string }; Body: { reason?: string } | undefined }>) =>
-      registry.archive(request.params.name, request.params.version, optionalText(isPlainObject(request.body) ? request.body.reason : undefined, 'reason')),
+    async (
+      request: FastifyRequest<{ Params: { name: string; version: string }; Body: { reason?: string } | undefined }>,
+    ) =>
+      registry.archive(
+        request.params.name,
+        request.params.version,
+        optionalText(isPlainObject(request.body) ? request.body.reason : undefined, 'reason'),
+      ),
   );
 
-  app.get('/api/v1/models/:name/serving', { schema: { tags, summary: 'Serving settings (dynamic batching, instances); {} = defaults' } }, (request: FastifyRequest<{ Params: { name: string } }>) =>
-    registry.getServingConfig(request.params.name),
+  app.get(
+    '/api/v1/models/:name/serving',
+    { schema: { tags, summary: 'Serving settings (dynamic batching, instances); {} = defaults' } },
+    (request: FastifyRequest<{ Params: { name: string } }>) => registry.getServingConfig(request.params.name),
   );
 
   app.put(
@@ -143,28 +196,52 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
     {
       schema: {
         tags,
-        summary: 'Replace serving settings: batching, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels. Applies when a version is next (re)loaded (POST /v2/repository/models/{m}/load).',
+        summary:
+          'Replace serving settings: batching, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels. Applies when a version is next (re)loaded (POST /v2/repository/models/{m}/load).',
       },
     },
-    (request: FastifyRequest<{ Params: { name: string }; Body: unknown }>) => registry.setServingConfig(request.params.name, request.body),
+    (request: FastifyRequest<{ Params: { name: string }; Body: unknown }>) =>
+      registry.setServingConfig(request.params.name, request.body),
   );
 
-  app.get('/api/v1/models/:name/aliases', { schema: { tags, summary: 'Aliases of a model' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => ({
-    aliases: (await registry.getModel(request.params.name)).aliases,
-  }));
+  app.get(
+    '/api/v1/models/:name/aliases',
+    { schema: { tags, summary: 'Aliases of a model' } },
+    async (request: FastifyRequest<{ Params: { name: string } }>) => ({
+      aliases: (await registry.getModel(request.params.name)).aliases,
+    }),
+  );
 
-  app.get('/api/v1/models/:name/aliases/history', { schema: { tags, summary: 'Every alias move, oldest first' } }, async (request: FastifyRequest<{ Params: { name: string } }>) => ({
-    events: await registry.aliasHistory(request.params.name),
-  }));
+  app.get(
+    '/api/v1/models/:name/aliases/history',
+    { schema: { tags, summary: 'Every alias move, oldest first' } },
+    async (request: FastifyRequest<{ Params: { name: string } }>) => ({
+      events: await registry.aliasHistory(request.params.name),
+    }),
+  );
 
   app.put(
     '/api/v1/models/:name/aliases/:alias',
-    { schema: { tags, summary: 'Point an alias at a version', body: { type: 'object', required: ['version'], properties: { version: { type: 'string' }, reason: { type: 'string' } } } } },
-    (request: FastifyRequest<{ Params: { name: string; alias: string }; Body: { version: string; reason?: string } }>) =>
-      registry.setAlias(request.params.name, request.params.alias, request.body.version, request.body.reason),
+    {
+      schema: {
+        tags,
+        summary: 'Point an alias at a version',
+        body: {
+          type: 'object',
+          required: ['version'],
+          properties: { version: { type: 'string' }, reason: { type: 'string' } },
+        },
+      },
+    },
+    (
+      request: FastifyRequest<{ Params: { name: string; alias: string }; Body: { version: string; reason?: string } }>,
+    ) => registry.setAlias(request.params.name, request.params.alias, request.body.version, request.body.reason),
   );
 
-  app.delete('/api/v1/models/:name/aliases/:alias', { schema: { tags, summary: 'Remove an alias' } }, (request: FastifyRequest<{ Params: { name: string; alias: string } }>) =>
-    registry.removeAlias(request.params.name, request.params.alias),
+  app.delete(
+    '/api/v1/models/:name/aliases/:alias',
+    { schema: { tags, summary: 'Remove an alias' } },
+    (request: FastifyRequest<{ Params: { name: string; alias: string } }>) =>
+      registry.removeAlias(request.params.name, request.params.alias),
   );
 }

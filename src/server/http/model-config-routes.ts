@@ -26,6 +26,14 @@ export function registerModelConfigRoutes(app: FastifyInstance, deps: ModelConfi
     const serving = await deps.registry.getServingConfig(record.model);
     return reply.header('x-slipway-version', record.version).send(buildModelConfig({ name: model, record, serving }));
   };
-  app.get('/v2/models/:model/config', { schema: { tags: ['inference'], summary: "Model configuration, in Triton's model-config JSON (latest version)" } }, config);
-  app.get('/v2/models/:model/versions/:version/config', { schema: { tags: ['inference'], summary: "Model version configuration, in Triton's model-config JSON" } }, config);
+  app.get(
+    '/v2/models/:model/config',
+    { schema: { tags: ['inference'], summary: "Model configuration, in Triton's model-config JSON (latest version)" } },
+    config,
+  );
+  app.get(
+    '/v2/models/:model/versions/:version/config',
+    { schema: { tags: ['inference'], summary: "Model version configuration, in Triton's model-config JSON" } },
+    config,
+  );
 }

@@ -9,7 +9,12 @@ import type { PerformanceService } from '../../monitor/performance-service.js';
 import type { PredictionLog } from '../../monitor/prediction-log.js';
 import { predictionJsonPieces, type PredictionJsonOptions } from '../../monitor/prediction-json.js';
 import { MAX_QUERY_ROWS } from '../../monitor/prediction-store.js';
-import type { PredictionCursor, PredictionPage, PredictionPageQuery, PredictionStore } from '../../monitor/prediction-store.js';
+import type {
+  PredictionCursor,
+  PredictionPage,
+  PredictionPageQuery,
+  PredictionStore,
+} from '../../monitor/prediction-store.js';
 import { parseTime } from '../../monitor/time-params.js';
 import { parseModelRef } from '../../registry/model-ref.js';
 import { isPlainObject } from '../../tensor/format.js';
@@ -29,52 +34,86 @@ const monitoring = (summary: string) => ({ schema: { tags: ['monitoring'], summa
 export function registerObservabilityRoutes(app: FastifyInstance, api: ObservabilityApi): void {
   app.get(
     '/api/v1/predictions',
-    monitoring('Logged predictions, a page at a time: ?model=&version=&deployment=&since=&until=&request_id=&limit=&order=asc|desc&max_bytes=&full=true&cursor= (the last page\'s "next")'),
+    monitoring(
+      'Logged predictions, a page at a time: ?model=&version=&deployment=&since=&until=&request_id=&limit=&order=asc|desc&max_bytes=&full=true&cursor= (the last page\'s "next")',
+    ),
     async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
       const query = predictionPageQuery(request.query);
       const page = await api.predictions.page(query);
       const stats = api.log.stats();
       // Streamed: rows are encoded as they are written, a slice of a tensor at a time (prediction-json.ts).
-      return reply.type('application/json; charset=utf-8').send(Readable.from(pageJson(page, query.order, { full: query.full }, stats)));
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(Readable.from(pageJson(page, query.order, { full: query.full }, stats)));
     },
   );
 
-  app.post('/api/v1/feedback', monitoring('Ground truth: {request_id, label} or {request_id, value}, or a list of them'), async (request) => {
-    const items = parseFeedback(request.body);
-    const accepted = await api.predictions.addFeedback(items);
-    return { accepted };
-  });
+  app.post(
+    '/api/v1/feedback',
+    monitoring('Ground truth: {request_id, label} or {request_id, value}, or a list of them'),
+    async (request) => {
+      const items = parseFeedback(request.body);
+      const accepted = await api.predictions.addFeedback(items);
+      return { accepted };
+    },
+  );
 
-  app.get('/api/v1/performance', monitoring('Accuracy and friends from feedback, per version: ?model=&version=&window=24h'), async (request: FastifyRequest<{ Querystring: Query }>) => {
-    const { model, version, window } = request.query;
-    if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
-    return api.performance.report(model, parseDuration(window ?? '24h', 'window'), version);
-  });
+  app.get(
+    '/api/v1/performance',
+    monitoring('Accuracy and friends from feedback, per version: ?model=&version=&window=24h'),
+    async (request: FastifyRequest<{ Querystring: Query }>) => {
+      const { model, version, window } = request.query;
+      if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
+      return api.performance.report(model, parseDuration(window ?? '24h', 'window'), version);
+    },
+  );
 
-  app.get('/api/v1/drift', monitoring('Drift of a version against its reference over a window ending now (or at ?until=), computed now: ?model=&version=&window=1h'), async (request: FastifyRequest<{ Querystring: Query }>) => {
-    const { model, version, window, until } = request.query;
-    if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
-    return api.drift.check({
-      model,
-      windowMs: parseDuration(window ?? '1h', 'window'),
-      ...(version === undefined ? {} : { selector: version }),
-      ...(until === undefined ? {} : { until: parseTime(until, 'until') }),
-    });
-  });
+  app.get(
+    '/api/v1/drift',
+    monitoring(
+      'Drift of a version against its reference over a window ending now (or at ?until=), computed now: ?model=&version=&window=1h',
+    ),
+    async (request: FastifyRequest<{ Querystring: Query }>) => {
+      const { model, version, window, until } = request.query;
+      if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
+      return api.drift.check({
+        model,
+        windowMs: parseDuration(window ?? '1h', 'window'),
+        ...(version === undefined ? {} : { selector: version }),
+        ...(until === undefined ? {} : { until: parseTime(until, 'until') }),
+      });
+    },
+  );
 
-  app.get('/api/v1/drift/results', monitoring('Stored drift results, newest first: ?model=&version=&limit='), async (request: FastifyRequest<{ Querystring: Query }>) => {
-    const { model, version, limit } = request.query;
-    return { results: await api.drift.results({ ...(model === undefined ? {} : { model }), ...(version === undefined ? {} : { version }), ...(limit === undefined ? {} : { limit: Number(limit) }) }) };
-  });
+  app.get(
+    '/api/v1/drift/results',
+    monitoring('Stored drift results, newest first: ?model=&version=&limit='),
+    async (request: FastifyRequest<{ Querystring: Query }>) => {
+      const { model, version, limit } = request.query;
+      return {
+        results: await api.drift.results({
+          ...(model === undefined ? {} : { model }),
+          ...(version === undefined ? {} : { version }),
+          ...(limit === undefined ? {} : { limit: Number(limit) }),
+        }),
+      };
+    },
+  );
 
-  app.get('/api/v1/models/:ref/reference', monitoring("A version's reference profile (model@version, or model for the latest)"), async (request: FastifyRequest<{ Params: { ref: string } }>) => {
-    const { model, selector } = parseModelRef(request.params.ref);
-    return api.drift.getReference(model, selector);
-  });
+  app.get(
+    '/api/v1/models/:ref/reference',
+    monitoring("A version's reference profile (model@version, or model for the latest)"),
+    async (request: FastifyRequest<{ Params: { ref: string } }>) => {
+      const { model, selector } = parseModelRef(request.params.ref);
+      return api.drift.getReference(model, selector);
+    },
+  );
 
   app.put(
     '/api/v1/models/:ref/reference',
-    monitoring('Set a reference: {"file": "/path/train.csv", "ignore": ["target"]} (a file on the server) or {"from_served": 1000}'),
+    monitoring(
+      'Set a reference: {"file": "/path/train.csv", "ignore": ["target"]} (a file on the server) or {"from_served": 1000}',
+    ),
     async (request: FastifyRequest<{ Params: { ref: string } }>) => {
       const { model, selector } = parseModelRef(request.params.ref);
       const body = request.body;
@@ -83,37 +122,68 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
         const ignore = Array.isArray(body.ignore) ? body.ignore.map(String) : [];
         return summary(await api.drift.setReferenceFromFile(model, selector, body.file, ignore));
       }
-      if (typeof body.from_served === 'number') return summary(await api.drift.setReferenceFromServed(model, selector, body.from_served));
+      if (typeof body.from_served === 'number')
+        return summary(await api.drift.setReferenceFromServed(model, selector, body.from_served));
       throw invalid('send {"file": "...", "ignore"?: [...]} or {"from_served": N}');
     },
   );
 
-  app.get('/api/v1/models/:model/drift-settings', monitoring("A model's drift thresholds (unset ones take Evidently's defaults)"), async (request: FastifyRequest<{ Params: { model: string } }>) =>
-    api.drift.settings(request.params.model),
+  app.get(
+    '/api/v1/models/:model/drift-settings',
+    monitoring("A model's drift thresholds (unset ones take Evidently's defaults)"),
+    async (request: FastifyRequest<{ Params: { model: string } }>) => api.drift.settings(request.params.model),
   );
-  app.put('/api/v1/models/:model/drift-settings', monitoring("Replace a model's drift thresholds, e.g. {\"ksPValue\": 0.01, \"driftShare\": 0.3}"), async (request: FastifyRequest<{ Params: { model: string } }>) => {
-    if (!isPlainObject(request.body)) throw invalid('drift settings are a JSON object, e.g. {"ksPValue": 0.01}');
-    return api.drift.setSettings(request.params.model, request.body);
-  });
+  app.put(
+    '/api/v1/models/:model/drift-settings',
+    monitoring('Replace a model\'s drift thresholds, e.g. {"ksPValue": 0.01, "driftShare": 0.3}'),
+    async (request: FastifyRequest<{ Params: { model: string } }>) => {
+      if (!isPlainObject(request.body)) throw invalid('drift settings are a JSON object, e.g. {"ksPValue": 0.01}');
+      return api.drift.setSettings(request.params.model, request.body);
+    },
+  );
 }
 
-function summary(profile: { model: string; version: string; source: string; sourceDetail: string; rows: number; features: unknown[]; outputs: unknown[]; skipped: string[] }) {
-  return { model: profile.model, version: profile.version, source: profile.source, detail: profile.sourceDetail, rows: profile.rows, features: profile.features.length, outputs: profile.outputs.length, skipped: profile.skipped };
+function summary(profile: {
+  model: string;
+  version: string;
+  source: string;
+  sourceDetail: string;
+  rows: number;
+  features: unknown[];
+  outputs: unknown[];
+  skipped: string[];
+}) {
+  return {
+    model: profile.model,
+    version: profile.version,
+    source: profile.source,
+    detail: profile.sourceDetail,
+    rows: profile.rows,
+    features: profile.features.length,
+    outputs: profile.outputs.length,
+    skipped: profile.skipped,
+  };
 }
 
 /** Stored bytes a page reads by default, and at most (`max_bytes`). */
 export const DEFAULT_PAGE_BYTES = 8 * 1024 * 1024;
 export const MAX_PAGE_BYTES = 256 * 1024 * 1024;
 
-function predictionPageQuery(q: Query): PredictionPageQuery & { readonly order: 'asc' | 'desc'; readonly full: boolean } {
+function predictionPageQuery(
+  q: Query,
+): PredictionPageQuery & { readonly order: 'asc' | 'desc'; readonly full: boolean } {
   const now = Date.now();
   const limit = q.limit === undefined ? 100 : Number(q.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_ROWS) throw invalid(`limit "${q.limit}": expected a whole number from 1 to ${MAX_QUERY_ROWS}`);
-  if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw invalid(`order "${q.order}": expected asc or desc`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_ROWS)
+    throw invalid(`limit "${q.limit}": expected a whole number from 1 to ${MAX_QUERY_ROWS}`);
+  if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc')
+    throw invalid(`order "${q.order}": expected asc or desc`);
   const order = q.order ?? 'desc';
   const maxBytes = q.max_bytes === undefined ? DEFAULT_PAGE_BYTES : Number(q.max_bytes);
-  if (!Number.isInteger(maxBytes) || maxBytes < 1024 || maxBytes > MAX_PAGE_BYTES) throw invalid(`max_bytes "${q.max_bytes}": expected a whole number of bytes from 1024 to ${MAX_PAGE_BYTES}`);
-  if (q.full !== undefined && q.full !== 'true' && q.full !== 'false') throw invalid(`full "${q.full}": expected true or false`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1024 || maxBytes > MAX_PAGE_BYTES)
+    throw invalid(`max_bytes "${q.max_bytes}": expected a whole number of bytes from 1024 to ${MAX_PAGE_BYTES}`);
+  if (q.full !== undefined && q.full !== 'true' && q.full !== 'false')
+    throw invalid(`full "${q.full}": expected true or false`);
   return {
     ...(q.model === undefined ? {} : { model: q.model }),
     ...(q.version === undefined ? {} : { version: q.version }),
@@ -137,7 +207,10 @@ function cursorText(cursor: PredictionCursor, order: 'asc' | 'desc'): string {
 function parseCursor(text: string, order: 'asc' | 'desc'): PredictionCursor {
   const match = /^([ad])\.(-?\d{1,16})\.(\d{1,16})$/.exec(text);
   if (match === null) throw invalid(`cursor "${text.slice(0, 60)}": expected the "next" of a previous page`);
-  if ((match[1] === 'a') !== (order === 'asc')) throw invalid(`cursor "${text}" continues a page in ${match[1] === 'a' ? 'asc' : 'desc'} order; ask with order=${match[1] === 'a' ? 'asc' : 'desc'}`);
+  if ((match[1] === 'a') !== (order === 'asc'))
+    throw invalid(
+      `cursor "${text}" continues a page in ${match[1] === 'a' ? 'asc' : 'desc'} order; ask with order=${match[1] === 'a' ? 'asc' : 'desc'}`,
+    );
   return { timeMs: Number(match[2]), id: Number(match[3]) };
 }
 
@@ -145,7 +218,12 @@ function parseCursor(text: string, order: 'asc' | 'desc'): PredictionCursor {
 const CHUNK = 64 * 1024;
 const ROWS_PER_TURN = 64;
 
-async function* pageJson(page: PredictionPage, order: 'asc' | 'desc', options: PredictionJsonOptions, stats: unknown): AsyncGenerator<string> {
+async function* pageJson(
+  page: PredictionPage,
+  order: 'asc' | 'desc',
+  options: PredictionJsonOptions,
+  stats: unknown,
+): AsyncGenerator<string> {
   let text = '{"predictions":[';
   for (let i = 0; i < page.rows.length; i++) {
     if (i > 0) text += ',';

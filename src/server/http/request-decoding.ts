@@ -46,7 +46,12 @@ export function requestCoding(header: string | undefined): Coding | undefined {
  * Fastify preParsing hook: a decoding stream in place of the request when it has a body with a
  * Content-Encoding, the request itself otherwise (the common case costs one header lookup).
  */
-export function decodeRequestBody(request: FastifyRequest, _reply: FastifyReply, payload: Readable, done: (error: Error | null, payload?: Readable) => void): void {
+export function decodeRequestBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  payload: Readable,
+  done: (error: Error | null, payload?: Readable) => void,
+): void {
   const header = request.headers['content-encoding'];
   if (header === undefined || !hasBody(request)) {
     done(null, payload);
@@ -96,7 +101,10 @@ export function decodeBody(raw: Readable, coding: Coding, limit: number): Decode
     stop();
     decoded.destroy(error);
   };
-  const onAborted = (): void => onRawError(Object.assign(new Error('the client closed the request before sending all of its body'), { code: 'ECONNRESET' }));
+  const onAborted = (): void =>
+    onRawError(
+      Object.assign(new Error('the client closed the request before sending all of its body'), { code: 'ECONNRESET' }),
+    );
   /** Stop decoding for good: no more input to zlib, zlib's memory freed, the rest of the body discarded. */
   function stop(): void {
     if (stopped) return;
@@ -112,7 +120,9 @@ export function decodeBody(raw: Readable, coding: Coding, limit: number): Decode
 
   inflater.on('error', (error: Error) => {
     stop();
-    decoded.destroy(invalid(`the request body is not valid ${coding} data (Content-Encoding: ${coding}): ${error.message}`));
+    decoded.destroy(
+      invalid(`the request body is not valid ${coding} data (Content-Encoding: ${coding}): ${error.message}`),
+    );
   });
   // The parsers stop listening once they have an answer (a Content-Length mismatch, say); an error
   // zlib raises after that must not become an uncaught exception.

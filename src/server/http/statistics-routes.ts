@@ -9,12 +9,28 @@ import { queryStatistics, type ModelStatistics, type StatisticsModels } from '..
 
 type Params = { model?: string; version?: string };
 
-export function registerStatisticsRoutes(app: FastifyInstance, statistics: ModelStatistics, models: StatisticsModels): void {
+export function registerStatisticsRoutes(
+  app: FastifyInstance,
+  statistics: ModelStatistics,
+  models: StatisticsModels,
+): void {
   const tags = ['inference'];
   const handler = async (request: FastifyRequest<{ Params: Params }>) => ({
     model_stats: await queryStatistics(statistics, models, request.params.model, request.params.version),
   });
-  app.get('/v2/models/stats', { schema: { tags, summary: 'Statistics of every model version that served (Triton statistics extension)' } }, handler);
-  app.get('/v2/models/:model/stats', { schema: { tags, summary: 'Statistics of every version of a model that served' } }, handler);
-  app.get('/v2/models/:model/versions/:version/stats', { schema: { tags, summary: 'Statistics of one model version (zeros when it has not served)' } }, handler);
+  app.get(
+    '/v2/models/stats',
+    { schema: { tags, summary: 'Statistics of every model version that served (Triton statistics extension)' } },
+    handler,
+  );
+  app.get(
+    '/v2/models/:model/stats',
+    { schema: { tags, summary: 'Statistics of every version of a model that served' } },
+    handler,
+  );
+  app.get(
+    '/v2/models/:model/versions/:version/stats',
+    { schema: { tags, summary: 'Statistics of one model version (zeros when it has not served)' } },
+    handler,
+  );
 }

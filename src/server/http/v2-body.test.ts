@@ -56,7 +56,11 @@ describe('decodeInferBody', () => {
 
     const off = decodeInferBody({
       inputs: [x],
-      outputs: [{ name: 'a', parameters: { binary_data: true } }, { name: 'b', parameters: { binary_data: false } }, { name: 'c' }],
+      outputs: [
+        { name: 'a', parameters: { binary_data: true } },
+        { name: 'b', parameters: { binary_data: false } },
+        { name: 'c' },
+      ],
     });
     expect(off.outputs?.map((o) => o.name)).toStrictEqual(['a', 'b', 'c']);
     expect(['a', 'b', 'c'].map((n) => wantsBinaryOutput(off, n))).toStrictEqual([true, false, false]);
@@ -114,7 +118,9 @@ describe('HTTP wiring of the binary extension', () => {
   beforeAll(async () => {
     app = Fastify();
     installErrorHandling(app, bodyLimit);
-    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) =>
+      done(null, body),
+    );
     app.post('/upload', (request) => ({ buffer: Buffer.isBuffer(request.body) }));
     await app.register((scope, _options, done) => {
       const json = scope.getDefaultJsonParser('error', 'error');
@@ -125,66 +131,125 @@ describe('HTTP wiring of the binary extension', () => {
         if (text === '') return parsed(null, undefined);
         return json(request, text, parsed);
       });
-      scope.post('/v2/models/:model/infer', async (request: FastifyRequest<{ Params: { model: string } }>, reply: FastifyReply) => {
-        const { model } = request.params;
-        const headerLength = inferenceHeaderLength(request.headers);
-        let body: DecodedInferBody;
-        if (headerLength === undefined) body = decodeInferBody(request.body);
-        else {
-          const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-          const inputs = headerLength === 0 ? await Promise.resolve(signature) : [];
-          body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
-        }
-        const encoded = encodeInferResponse(
-          { model_name: model, model_version: '1.0.0', id: body.id, outputs: body.inputs.map((t) => ({ ...t, name: 'y' })) },
-          (name) => wantsBinaryOutput(body, name),
-        );
-        if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
-        return reply.type('application/octet-stream').header('inference-header-content-length', String(encoded.headerLength)).send(encoded.body);
-      });
+      scope.post(
+        '/v2/models/:model/infer',
+        async (request: FastifyRequest<{ Params: { model: string } }>, reply: FastifyReply) => {
+          const { model } = request.params;
+          const headerLength = inferenceHeaderLength(request.headers);
+          let body: DecodedInferBody;
+          if (headerLength === undefined) body = decodeInferBody(request.body);
+          else {
+            const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+            const inputs = headerLength === 0 ? await Promise.resolve(signature) : [];
+            body = decodeBinaryInferRequest(bytes, headerLength, () => onlyInput(inputs, model));
+          }
+          const encoded = encodeInferResponse(
+            {
+              model_name: model,
+              model_version: '1.0.0',
+              id: body.id,
+              outputs: body.inputs.map((t) => ({ ...t, name: 'y' })),
+            },
+            (name) => wantsBinaryOutput(body, name),
+          );
+          if (encoded.headerLength === undefined)
+            return reply.type('application/json; charset=utf-8').send(encoded.body);
+          return reply
+            .type('application/octet-stream')
+            .header('inference-header-content-length', String(encoded.headerLength))
+            .send(encoded.body);
+        },
+      );
       done();
     });
   });
   afterAll(() => app.close());
 
   const floats = Buffer.from(new Float32Array([1.5, -2]).buffer);
-  const header = Buffer.from(JSON.stringify({
-    id: 'r1', parameters: { binary_data_output: true }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }],
-  }));
-  const expectedHeader = '{"model_name":"m","model_version":"1.0.0","id":"r1","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}}]}';
+  const header = Buffer.from(
+    JSON.stringify({
+      id: 'r1',
+      parameters: { binary_data_output: true },
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }],
+    }),
+  );
+  const expectedHeader =
+    '{"model_name":"m","model_version":"1.0.0","id":"r1","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}}]}';
 
-  it.each(['application/octet-stream', 'application/x-www-form-urlencoded', 'application/json'])('answers a binary request sent as %s', async (type) => {
-    const res = await app.inject({
-      method: 'POST', url: '/v2/models/m/infer', payload: Buffer.concat([header, floats]),
-      headers: { 'content-type': type, 'inference-header-content-length': String(header.byteLength) },
-    });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-type']).toBe('application/octet-stream');
-    expect(res.headers['inference-header-content-length']).toBe(String(Buffer.byteLength(expectedHeader)));
-    expect(res.rawPayload).toStrictEqual(Buffer.concat([Buffer.from(expectedHeader), floats]));
-  });
+  it.each(['application/octet-stream', 'application/x-www-form-urlencoded', 'application/json'])(
+    'answers a binary request sent as %s',
+    async (type) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v2/models/m/infer',
+        payload: Buffer.concat([header, floats]),
+        headers: { 'content-type': type, 'inference-header-content-length': String(header.byteLength) },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('application/octet-stream');
+      expect(res.headers['inference-header-content-length']).toBe(String(Buffer.byteLength(expectedHeader)));
+      expect(res.rawPayload).toStrictEqual(Buffer.concat([Buffer.from(expectedHeader), floats]));
+    },
+  );
 
   it('answers a raw body with binary outputs, and plain JSON with JSON', async () => {
-    const raw = await app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: floats, headers: { 'inference-header-content-length': '0' } });
+    const raw = await app.inject({
+      method: 'POST',
+      url: '/v2/models/m/infer',
+      payload: floats,
+      headers: { 'inference-header-content-length': '0' },
+    });
     expect(raw.statusCode).toBe(200);
     expect(raw.rawPayload.subarray(Number(raw.headers['inference-header-content-length'])).equals(floats)).toBe(true);
-    const json = await app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1.5, -2] }] } });
+    const json = await app.inject({
+      method: 'POST',
+      url: '/v2/models/m/infer',
+      payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1.5, -2] }] },
+    });
     expect(json.statusCode).toBe(200);
     expect(json.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(json.headers['inference-header-content-length']).toBeUndefined();
-    expect(json.json()).toStrictEqual({ model_name: 'm', model_version: '1.0.0', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [1.5, -2] }] });
+    expect(json.json()).toStrictEqual({
+      model_name: 'm',
+      model_version: '1.0.0',
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [1.5, -2] }],
+    });
   });
 
   it('keeps errors and other routes as they were', async () => {
-    const bad = await app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: Buffer.concat([header, floats.subarray(1)]),
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v2/models/m/infer',
+      payload: Buffer.concat([header, floats.subarray(1)]),
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.byteLength),
+      },
+    });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json<{ error: string }>().error).toBe(`expected 8 bytes of binary tensor data after the ${header.byteLength}-byte JSON header (input "x": 8), got 7`);
-    const notJson = await app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: '{"inputs":', headers: { 'content-type': 'application/json' } });
+    expect(bad.json<{ error: string }>().error).toBe(
+      `expected 8 bytes of binary tensor data after the ${header.byteLength}-byte JSON header (input "x": 8), got 7`,
+    );
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/v2/models/m/infer',
+      payload: '{"inputs":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notJson.statusCode).toBe(400);
-    const poisoned = await app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: '{"inputs":[],"__proto__":{}}', headers: { 'content-type': 'application/json' } });
+    const poisoned = await app.inject({
+      method: 'POST',
+      url: '/v2/models/m/infer',
+      payload: '{"inputs":[],"__proto__":{}}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(poisoned.statusCode).toBe(400);
-    const upload = await app.inject({ method: 'POST', url: '/upload', payload: floats, headers: { 'content-type': 'application/octet-stream' } });
+    const upload = await app.inject({
+      method: 'POST',
+      url: '/upload',
+      payload: floats,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(upload.json()).toStrictEqual({ buffer: true });
   });
 });

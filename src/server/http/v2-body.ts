@@ -46,8 +46,10 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   if (parameters !== undefined && !isPlainObject(parameters)) throw invalid('"parameters" must be an object');
   // Inference by entity: no inputs, the server builds them from `parameters.entities`.
   const entities = parameters?.entities;
-  if (!Array.isArray(inputs) && (inputs !== undefined || entities === undefined)) throw invalid('request body needs an "inputs" array');
-  if (inputs !== undefined && entities !== undefined) throw invalid('send "inputs" or "parameters.entities" (a model bound to a feature service), not both');
+  if (!Array.isArray(inputs) && (inputs !== undefined || entities === undefined))
+    throw invalid('request body needs an "inputs" array');
+  if (inputs !== undefined && entities !== undefined)
+    throw invalid('send "inputs" or "parameters.entities" (a model bound to a feature service), not both');
   // Triton's shared-memory parameters are refused by name rather than ignored.
   refuseSharedMemoryTensors(inputs, outputs);
   const binaryDataOutput = parameters?.binary_data_output ?? false;
@@ -59,7 +61,8 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
   if (outputs !== undefined) {
     if (!Array.isArray(outputs)) throw invalid('"outputs" must be an array of {"name": ...}');
     outputNames = outputs.map((o: unknown, i) => {
-      if (!isPlainObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a string "name"`);
+      if (!isPlainObject(o) || typeof o.name !== 'string')
+        throw invalid(`outputs[${i}] must be an object with a string "name"`);
       const binary = outputBinaryData(o, `outputs[${i}] (${quote(o.name)})`);
       if (binary !== undefined) binaryData.set(o.name, binary);
       return isPlainObject(o.parameters) ? { name: o.name, parameters: o.parameters } : { name: o.name };
@@ -82,7 +85,10 @@ export function decodeInferBody(body: unknown, decodeInput: InputDecoder = decod
  *
  * @example encodeInferResponse(response, (name) => wantsBinaryOutput(body, name))
  */
-export function wantsBinaryOutput(body: Pick<DecodedInferBody, 'binaryDataOutput' | 'binaryData'>, name: string): boolean {
+export function wantsBinaryOutput(
+  body: Pick<DecodedInferBody, 'binaryDataOutput' | 'binaryData'>,
+  name: string,
+): boolean {
   return body.binaryData.get(name) ?? body.binaryDataOutput;
 }
 
@@ -99,7 +105,12 @@ function outputBinaryData(output: Record<string, unknown>, at: string): boolean 
 
 /** JSON `data` only; an input that announces binary data here gets a message saying what is missing. */
 function decodeJsonInput(raw: unknown, position: number): Tensor {
-  if (isPlainObject(raw) && raw.data === undefined && isPlainObject(raw.parameters) && raw.parameters.binary_data_size !== undefined) {
+  if (
+    isPlainObject(raw) &&
+    raw.data === undefined &&
+    isPlainObject(raw.parameters) &&
+    raw.parameters.binary_data_size !== undefined
+  ) {
     const label = typeof raw.name === 'string' ? `input ${quote(raw.name)}` : `inputs[${position}]`;
     throw invalid(
       `${label} has "binary_data_size" but the request carries no binary data: ` +

@@ -1,7 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
 import { PLATFORM, type RequestBody, type Serving } from '../../serving/index.js';
-import { decodeBinaryInferRequest, encodeInferResponse, INFERENCE_HEADER, inferenceHeaderLength, onlyInput } from './binary-infer.js';
+import {
+  decodeBinaryInferRequest,
+  encodeInferResponse,
+  INFERENCE_HEADER,
+  inferenceHeaderLength,
+  onlyInput,
+} from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 import { readInferBody } from './infer-body-reader.js';
 import { bodyText } from './body-text.js';
@@ -29,7 +35,8 @@ class UnparsedBody {
 /** The pipeline's tagged body for a decoded v2 envelope: tensors, or entity keys (inference by entity). */
 function v2Body(body: DecodedInferBody, inputs: readonly Tensor[]): RequestBody {
   const common = { id: body.id, outputs: body.outputs, parameters: body.parameters };
-  if (body.entities !== undefined) return { kind: 'entities', ...common, entities: body.entities.entities, features: body.entities.features };
+  if (body.entities !== undefined)
+    return { kind: 'entities', ...common, entities: body.entities.entities, features: body.entities.features };
   return { kind: 'tensors', ...common, inputs };
 }
 
@@ -63,8 +70,16 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
     const { record, ...meta } = await lifecycle.modelMetadata(model, version);
     return reply.header('x-slipway-version', record.version).send({ ...meta, platform: PLATFORM });
   };
-  app.get('/v2/models/:model', { schema: { tags: ['inference'], summary: 'Model metadata (latest version)' } }, metadata);
-  app.get('/v2/models/:model/versions/:version', { schema: { tags: ['inference'], summary: 'Model version metadata' } }, metadata);
+  app.get(
+    '/v2/models/:model',
+    { schema: { tags: ['inference'], summary: 'Model metadata (latest version)' } },
+    metadata,
+  );
+  app.get(
+    '/v2/models/:model/versions/:version',
+    { schema: { tags: ['inference'], summary: 'Model version metadata' } },
+    metadata,
+  );
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
@@ -75,7 +90,11 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
       .send({ name: model, version: state.version, ready: state.ready });
   };
   app.get('/v2/models/:model/ready', { schema: { tags: ['inference'], summary: 'Model readiness' } }, ready);
-  app.get('/v2/models/:model/versions/:version/ready', { schema: { tags: ['inference'], summary: 'Model version readiness' } }, ready);
+  app.get(
+    '/v2/models/:model/versions/:version/ready',
+    { schema: { tags: ['inference'], summary: 'Model version readiness' } },
+    ready,
+  );
 
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
@@ -114,13 +133,18 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
     );
     void reply.header('x-slipway-version', result.modelVersion);
     if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
-    return reply.type('application/octet-stream').header(INFERENCE_HEADER, String(encoded.headerLength)).send(encoded.body);
+    return reply
+      .type('application/octet-stream')
+      .header(INFERENCE_HEADER, String(encoded.headerLength))
+      .send(encoded.body);
   };
   const inferSchema = {
     tags: ['inference'],
-    summary: 'Run inference: Open Inference Protocol JSON tensors, or binary tensors with Inference-Header-Content-Length',
+    summary:
+      'Run inference: Open Inference Protocol JSON tensors, or binary tensors with Inference-Header-Content-Length',
     body: {
-      description: '{"id"?, "parameters"?, "inputs": [{"name","datatype","shape","data" | "parameters":{"binary_data_size"}}], "outputs"?: [{"name","parameters"?:{"binary_data"}}]}',
+      description:
+        '{"id"?, "parameters"?, "inputs": [{"name","datatype","shape","data" | "parameters":{"binary_data_size"}}], "outputs"?: [{"name","parameters"?:{"binary_data"}}]}',
     },
   };
   // The infer routes parse every body as bytes and decide by the Inference-Header-Content-Length

@@ -52,7 +52,11 @@ export function registryMigration(dialect: SqlDialectName): Migration {
         .columns(['model_id', 'major', 'minor', 'patch'])
         .execute();
       // Garbage collection of artifacts asks whether any version still uses a digest.
-      await db.schema.createIndex('model_versions_artifact_idx').on('model_versions').column('artifact_sha256').execute();
+      await db.schema
+        .createIndex('model_versions_artifact_idx')
+        .on('model_versions')
+        .column('artifact_sha256')
+        .execute();
 
       await db.schema
         .createTable('aliases')
@@ -75,7 +79,11 @@ export function registryMigration(dialect: SqlDialectName): Migration {
         .addColumn('reason', 'text')
         .addColumn('at', 'text', (col) => col.notNull())
         .execute();
-      await db.schema.createIndex('alias_events_history_idx').on('alias_events').columns(['model_id', 'alias', 'id']).execute();
+      await db.schema
+        .createIndex('alias_events_history_idx')
+        .on('alias_events')
+        .columns(['model_id', 'alias', 'id'])
+        .execute();
     },
 
     async down(db: Kysely<unknown>): Promise<void> {

@@ -32,7 +32,11 @@ export function predictionLogMigration(dialect: SqlDialectName): Migration {
         .addCheckConstraint('predictions_protocol_check', sql`protocol in ('http', 'grpc')`)
         .execute();
       // Per-model windows (drift, queries by version), request id look-ups and feedback joins, retention by age.
-      await db.schema.createIndex('predictions_model_version_time_idx').on('predictions').columns(['model', 'version', 'time_ms']).execute();
+      await db.schema
+        .createIndex('predictions_model_version_time_idx')
+        .on('predictions')
+        .columns(['model', 'version', 'time_ms'])
+        .execute();
       await db.schema.createIndex('predictions_request_id_idx').on('predictions').column('request_id').execute();
       await db.schema.createIndex('predictions_time_idx').on('predictions').column('time_ms').execute();
 

@@ -31,7 +31,11 @@ export function driftMigration(dialect: SqlDialectName): Migration {
         .addColumn('share', 'double precision')
         .addColumn('report', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('drift_results_by_version').on('drift_results').columns(['model', 'version', 'computed_at']).execute();
+      await db.schema
+        .createIndex('drift_results_by_version')
+        .on('drift_results')
+        .columns(['model', 'version', 'computed_at'])
+        .execute();
       await db.schema
         .createTable('drift_settings')
         .addColumn('model', 'text', (c) => c.primaryKey())

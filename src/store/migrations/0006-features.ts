@@ -32,7 +32,11 @@ export function featuresMigration(dialect: SqlDialectName): Migration {
         .addColumn('rows', 'bigint', (c) => c.notNull())
         .addColumn('finished_at', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('feature_materializations_by_view').on('feature_materializations').columns(['view', 'end_ms']).execute();
+      await db.schema
+        .createIndex('feature_materializations_by_view')
+        .on('feature_materializations')
+        .columns(['view', 'end_ms'])
+        .execute();
     },
   };
 }

@@ -61,7 +61,11 @@ export function deploymentsMigration(dialect: SqlDialectName): Migration {
         .addColumn('primary_outputs', 'text')
         .addColumn('shadow_outputs', 'text')
         .execute();
-      await db.schema.createIndex('shadow_results_by_deployment').on('shadow_results').columns(['deployment', 'time_ms']).execute();
+      await db.schema
+        .createIndex('shadow_results_by_deployment')
+        .on('shadow_results')
+        .columns(['deployment', 'time_ms'])
+        .execute();
       await db.schema
         .createTable('shadow_drops')
         .addColumn('deployment', 'text', (c) => c.notNull())

@@ -46,7 +46,11 @@ class StaticMigrationProvider implements MigrationProvider {
  * Bring the database to the latest schema. `schema` names where Kysely keeps its migration
  * bookkeeping tables (PostgreSQL only); it must be the schema the tables are created in.
  */
-export async function migrateToLatest(db: Kysely<DatabaseSchema>, dialect: SqlDialectName, schema?: string): Promise<void> {
+export async function migrateToLatest(
+  db: Kysely<DatabaseSchema>,
+  dialect: SqlDialectName,
+  schema?: string,
+): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: new StaticMigrationProvider(dialect),

@@ -2,8 +2,23 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { SlipwayError } from '../../../core/errors.js';
-import { assertOpen, encodeEntityKey, toOnlineValues, validateRead, validateView, validateWrite } from '../online-store.js';
-import type { EntityKey, FeatureScalar, OnlineReadOptions, OnlineRow, OnlineStore, OnlineValue, OnlineWriteResult } from '../online-store.js';
+import {
+  assertOpen,
+  encodeEntityKey,
+  toOnlineValues,
+  validateRead,
+  validateView,
+  validateWrite,
+} from '../online-store.js';
+import type {
+  EntityKey,
+  FeatureScalar,
+  OnlineReadOptions,
+  OnlineRow,
+  OnlineStore,
+  OnlineValue,
+  OnlineWriteResult,
+} from '../online-store.js';
 
 /** Options for {@link openRedisOnlineStore}. */
 export interface RedisOnlineStoreOptions {
@@ -84,7 +99,10 @@ export class RedisOnlineStore implements OnlineStore {
       // Three arguments per row, the fields packed as one JSON array the script unpacks: ioredis
       // encodes every argument separately (~1.7 µs each), which made 50-feature rows cost ~180 µs.
       const args = chunk.flatMap((row) => {
-        const fields = Object.entries(row.values).flatMap(([feature, value]) => [`f:${feature}`, JSON.stringify(value)]);
+        const fields = Object.entries(row.values).flatMap(([feature, value]) => [
+          `f:${feature}`,
+          JSON.stringify(value),
+        ]);
         return [String(row.eventTimeMs), String(row.createdTimeMs ?? 0), JSON.stringify(fields)];
       });
       written += await this.#runWriteScript(keys, args);
@@ -92,7 +110,12 @@ export class RedisOnlineStore implements OnlineStore {
     return { written, stale: rows.length - written };
   }
 
-  async read(view: string, features: readonly string[], keys: readonly EntityKey[], options: OnlineReadOptions = {}): Promise<OnlineValue[][]> {
+  async read(
+    view: string,
+    features: readonly string[],
+    keys: readonly EntityKey[],
+    options: OnlineReadOptions = {},
+  ): Promise<OnlineValue[][]> {
     assertOpen(this.#closed, 'RedisOnlineStore');
     const clock = validateRead(view, features, options);
     const hashKeys = keys.map((key) => this.#hashKey(view, key));
@@ -156,7 +179,8 @@ export class RedisOnlineStore implements OnlineStore {
         return this.#redis.eval(WRITE_SCRIPT, keys.length, ...keys, ...args);
       }
     });
-    if (typeof written !== 'number') throw new SlipwayError('INTERNAL', `unexpected Redis script reply: ${String(written)}`);
+    if (typeof written !== 'number')
+      throw new SlipwayError('INTERNAL', `unexpected Redis script reply: ${String(written)}`);
     return written;
   }
 

@@ -2,8 +2,23 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { SlipwayError } from '../../../core/errors.js';
-import { assertOpen, encodeEntityKey, toOnlineValues, validateRead, validateView, validateWrite } from '../online-store.js';
-import type { EntityKey, FeatureScalar, OnlineReadOptions, OnlineRow, OnlineStore, OnlineValue, OnlineWriteResult } from '../online-store.js';
+import {
+  assertOpen,
+  encodeEntityKey,
+  toOnlineValues,
+  validateRead,
+  validateView,
+  validateWrite,
+} from '../online-store.js';
+import type {
+  EntityKey,
+  FeatureScalar,
+  OnlineReadOptions,
+  OnlineRow,
+  OnlineStore,
+  OnlineValue,
+  OnlineWriteResult,
+} from '../online-store.js';
 
 /** Options for {@link openSqliteOnlineStore}. */
 export interface SqliteOnlineStoreOptions {
@@ -84,12 +99,20 @@ export class SqliteOnlineStore implements OnlineStore {
     this.#upsert = db.prepare(UPSERT);
     this.#read = db.prepare(READ);
     this.#deleteView = db.prepare('delete from online_features where view = ?');
-    this.#deleteKeys = db.prepare('delete from online_features where view = ? and entity_key in (select value from json_each(?))');
+    this.#deleteKeys = db.prepare(
+      'delete from online_features where view = ? and entity_key in (select value from json_each(?))',
+    );
     this.#writeBatch = db.transaction((view: string, rows: readonly OnlineRow[]) => {
       let written = 0;
       for (const row of rows) {
         const values = JSON.stringify(row.values);
-        written += this.#upsert.run(view, encodeEntityKey(row.key), row.eventTimeMs, row.createdTimeMs ?? 0, values).changes;
+        written += this.#upsert.run(
+          view,
+          encodeEntityKey(row.key),
+          row.eventTimeMs,
+          row.createdTimeMs ?? 0,
+          values,
+        ).changes;
       }
       return written;
     });
@@ -104,7 +127,12 @@ export class SqliteOnlineStore implements OnlineStore {
     });
   }
 
-  read(view: string, features: readonly string[], keys: readonly EntityKey[], options: OnlineReadOptions = {}): Promise<OnlineValue[][]> {
+  read(
+    view: string,
+    features: readonly string[],
+    keys: readonly EntityKey[],
+    options: OnlineReadOptions = {},
+  ): Promise<OnlineValue[][]> {
     return settle(() => {
       assertOpen(this.#closed, 'SqliteOnlineStore');
       const clock = validateRead(view, features, options);
@@ -117,7 +145,12 @@ export class SqliteOnlineStore implements OnlineStore {
         const row = found.get(key);
         if (row === undefined) return toOnlineValues(features, 0, () => undefined, clock);
         const values = JSON.parse(row.values_json) as Record<string, FeatureScalar>;
-        return toOnlineValues(features, row.event_ts, (feature) => (Object.hasOwn(values, feature) ? values[feature] : undefined), clock);
+        return toOnlineValues(
+          features,
+          row.event_ts,
+          (feature) => (Object.hasOwn(values, feature) ? values[feature] : undefined),
+          clock,
+        );
       });
     });
   }
@@ -153,6 +186,10 @@ function settle<T>(work: () => T): Promise<T> {
   try {
     return Promise.resolve(work());
   } catch (error) {
-    return Promise.reject(error instanceof SlipwayError ? error : new SlipwayError('UNAVAILABLE', 'SQLite online store failed', { cause: error }));
+    return Promise.reject(
+      error instanceof SlipwayError
+        ? error
+        : new SlipwayError('UNAVAILABLE', 'SQLite online store failed', { cause: error }),
+    );
   }
 }
