@@ -9,7 +9,9 @@ import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
 import { bodyText } from './http/body-text.js';
-import { decodeRequestBody } from './http/request-decoding.js';
+import { readRequestBody } from './http/request-decoding.js';
+import { RESPONSE_COMPRESSION_THRESHOLD } from './http/response-encoding.js';
+import type { Readable } from 'node:stream';
 import { registerManagementRoutes } from './http/management-routes.js';
 import { registerAlertRoutes } from './http/alert-routes.js';
 import { registerMonitoringRoutes } from './http/monitoring-routes.js';
@@ -54,7 +56,7 @@ export interface AppOptions {
 }
 
 /** Responses smaller than this many bytes are sent uncompressed whatever Accept-Encoding says. */
-export const RESPONSE_COMPRESSION_THRESHOLD = 1024;
+export { RESPONSE_COMPRESSION_THRESHOLD };
 
 /**
  * Build the HTTP app without listening: tests call `app.inject()`, `serve` calls `listen()`.
@@ -85,47 +87,47 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   installErrorHandling(app, bodyLimit);
-  // Request bodies with Content-Encoding gzip/deflate are decoded for every route, the body limit
-  // applying to the decoded bytes (http/request-decoding.ts).
-  app.addHook('preParsing', decodeRequestBody);
-  // Responses compressed when Accept-Encoding asks (as Triton does), binary inference responses
-  // included (Inference-Header-Content-Length then counts the decompressed JSON header, as Triton's).
-  // Under 1 KiB it is not worth it: a gzip frame costs ~20 bytes and the CPU is spent per request.
-  // Request decompression is ours (above), not the plugin's: its decoder keeps inflating a bomb
-  // after the parser has refused it.
+  // Responses compressed when Accept-Encoding asks (as Triton does). The inference routes (v2 infer,
+  // :predict) opt out of the plugin and compress their answers themselves (http/response-encoding.ts),
+  // binary ones included (Inference-Header-Content-Length then counts the decompressed JSON header,
+  // as Triton's), so their hot path carries none of its hooks. Request decompression is ours too (the
+  // parsers below, http/request-decoding.ts): the plugin's decoder keeps inflating a bomb after the
+  // parser has refused it.
   await app.register(compress, {
     global: true,
     globalDecompression: false,
     encodings: ['gzip', 'deflate', 'br'],
     threshold: RESPONSE_COMPRESSION_THRESHOLD,
   });
-  // Model uploads arrive as raw bytes.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_request, body, done) =>
-    done(null, body),
+  // Every parser reads the body itself (http/request-decoding.ts): Content-Encoding gzip/deflate
+  // undone, the route's body limit applied to the decoded bytes. Model uploads arrive as raw bytes.
+  app.addContentTypeParser('application/octet-stream', (request, payload, done) =>
+    readRequestBody(request, payload, request.routeOptions.bodyLimit ?? bodyLimit, done),
   );
   // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
-  // same prototype-poisoning policy as the default JSON parser.
-  // Bodies are read as bytes and decoded strictly (http/body-text.ts): Fastify's own JSON parser
-  // decodes lossily, replacing invalid UTF-8 with U+FFFD.
+  // same prototype-poisoning policy as the default JSON parser. The text is decoded strictly
+  // (http/body-text.ts): Fastify's own JSON parser replaces invalid UTF-8 with U+FFFD.
   const json = app.getDefaultJsonParser('error', 'error');
   const parseJson = (
     request: FastifyRequest,
-    body: string | Buffer,
+    payload: Readable,
     done: (error: Error | null, value?: unknown) => void,
-  ): void => {
-    let text: string;
-    try {
-      text = bodyText(body as Buffer);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    if (text === '') return done(null, undefined);
-    void json(request, text, done);
-  };
+  ): void =>
+    readRequestBody(request, payload, request.routeOptions.bodyLimit ?? bodyLimit, (readError, body) => {
+      if (readError !== null || body === undefined) return done(readError ?? null, undefined);
+      let text: string;
+      try {
+        text = bodyText(body);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (text === '') return done(null, undefined);
+      void json(request, text, done);
+    });
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, parseJson);
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, parseJson);
+  app.addContentTypeParser('application/json', parseJson);
+  app.addContentTypeParser('*', parseJson);
 
   await app.register(swagger, {
     openapi: {

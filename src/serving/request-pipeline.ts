@@ -65,7 +65,13 @@ export class RequestPipeline {
     let target: RoutedTarget | undefined;
     let version = '';
     try {
-      const body = typeof request.body === 'function' ? await this.decode(request, request.body) : request.body;
+      let body: RequestBody;
+      try {
+        body = typeof request.body === 'function' ? request.body() : request.body;
+      } catch (error) {
+        // Only a failed decode waits here; a good body costs no extra turn.
+        throw await this.decodeFailure(request, error);
+      }
       requestId = body.id ?? (observer === undefined ? '' : newRequestId());
       const routed = resolver.route(request.name, request.version, {
         headers: request.headers,
@@ -75,9 +81,18 @@ export class RequestPipeline {
       target = routed.target;
       const record = await resolver.resolve(target.model, routed.version);
       version = record.version;
-      const { inputs, served } = await this.inputsOf(body, record);
-      // A stateful version hides its state inputs and outputs from clients.
-      const sequence = await this.options.sequences?.statesFor(record);
+      const { inputs, served } =
+        body.kind === 'entities'
+          ? await this.entityInputs(body, record)
+          : { inputs: this.inputsOf(body, record), served: undefined };
+      // A stateful version hides its state inputs and outputs from clients (known after its first request: no await).
+      const known = this.options.sequences?.peek(record);
+      const sequence =
+        known === undefined
+          ? await this.options.sequences?.statesFor(record)
+          : known === 'stateless'
+            ? undefined
+            : known;
       if (sequence === undefined) refuseSequenceParameters(request.name, body.parameters);
       const signature = sequence?.clientSignature ?? record.signature;
       const validated = validateInputs(inputs, signature);
@@ -151,44 +166,42 @@ export class RequestPipeline {
   }
 
   /**
-   * Decode a body. A body that fails to decode, sent to a model or version that does not exist,
-   * answers NOT_FOUND rather than a complaint about its tensors (checked only on failure).
+   * Why a body did not decode. Sent to a model or version that does not exist, it answers
+   * NOT_FOUND rather than a complaint about its tensors (checked only on failure).
    */
-  private async decode(request: InferenceRequest, decode: () => RequestBody): Promise<RequestBody> {
+  private async decodeFailure(request: InferenceRequest, error: unknown): Promise<unknown> {
+    if (request.name === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) return error;
     try {
-      return decode();
-    } catch (error) {
-      if (request.name === '' || (error instanceof SlipwayError && error.code !== 'INVALID_ARGUMENT')) throw error;
-      try {
-        const routed = this.options.resolver.route(request.name, request.version, { headers: request.headers });
-        await this.options.resolver.resolve(routed.target.model, routed.version);
-      } catch (missing) {
-        if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') throw missing;
-      }
-      throw error;
+      const routed = this.options.resolver.route(request.name, request.version, { headers: request.headers });
+      await this.options.resolver.resolve(routed.target.model, routed.version);
+    } catch (missing) {
+      if (missing instanceof SlipwayError && missing.code === 'NOT_FOUND') return missing;
+    }
+    return error;
+  }
+
+  /** The tensors a body of decoded tensors, rows or columns gives for the version that runs it. */
+  private inputsOf(body: Exclude<RequestBody, { kind: 'entities' }>, record: VersionRecord): readonly Tensor[] {
+    switch (body.kind) {
+      case 'tensors':
+        return typeof body.inputs === 'function' ? body.inputs(record.signature) : body.inputs;
+      case 'rows':
+        return decodeInstances(body.instances, record.signature);
+      case 'columns':
+        return decodeColumns(body.columns, record.signature);
     }
   }
 
-  /** The tensors a body gives for the version that runs it. */
-  private async inputsOf(
-    body: RequestBody,
+  /** Inference by entity: the inputs read from the online store, and what was served. */
+  private async entityInputs(
+    body: Extract<RequestBody, { kind: 'entities' }>,
     record: VersionRecord,
-  ): Promise<{ inputs: readonly Tensor[]; served?: ServedFeatures }> {
-    switch (body.kind) {
-      case 'tensors':
-        return { inputs: typeof body.inputs === 'function' ? body.inputs(record.signature) : body.inputs };
-      case 'rows':
-        return { inputs: decodeInstances(body.instances, record.signature) };
-      case 'columns':
-        return { inputs: decodeColumns(body.columns, record.signature) };
-      case 'entities': {
-        const { inputs, served } = await entityInputs(this.options.features, record, {
-          entities: body.entities,
-          features: body.features,
-        });
-        return { inputs, served };
-      }
-    }
+  ): Promise<{ inputs: readonly Tensor[]; served: ServedFeatures }> {
+    const { inputs, served } = await entityInputs(this.options.features, record, {
+      entities: body.entities,
+      features: body.features,
+    });
+    return { inputs, served };
   }
 
   /** A deployment's `input:` sticky key read from `:predict` rows before they are decoded: the first row's value, or the column's first. */

@@ -14,8 +14,15 @@ export type ServingConfigReader = (model: string) => Promise<ServingConfig | und
 export class VersionSequences {
   /** `undefined` value: the version is stateless (looked up once). */
   private readonly byVersion = new Map<string, Promise<SequenceStates | undefined>>();
+  /** The lookups that finished, for the request path's synchronous {@link peek}. */
+  private readonly settled = new Map<string, SequenceStates | 'stateless'>();
 
   constructor(private readonly servingConfigOf: ServingConfigReader) {}
+
+  /** What is known without waiting: the states, 'stateless', or undefined before the first lookup finished. */
+  peek(record: Pick<VersionRecord, 'model' | 'version'>): SequenceStates | 'stateless' | undefined {
+    return this.settled.get(`${record.model}@${record.version}`);
+  }
 
   /** The version's sequence states, or undefined when its model keeps none. */
   statesFor(record: VersionRecord): Promise<SequenceStates | undefined> {
@@ -24,6 +31,12 @@ export class VersionSequences {
     if (states === undefined) {
       states = this.open(record);
       this.byVersion.set(id, states);
+      states.then(
+        (s) => {
+          if (this.byVersion.get(id) === states) this.settled.set(id, s ?? 'stateless');
+        },
+        () => undefined,
+      );
       // A failed read (the store down) is retried by the next request.
       states.catch(() => this.byVersion.delete(id));
     }
@@ -35,6 +48,7 @@ export class VersionSequences {
     const id = `${record.model}@${record.version}`;
     const states = this.byVersion.get(id);
     this.byVersion.delete(id);
+    this.settled.delete(id);
     void states?.then(
       (s) => s?.close(),
       () => undefined,
@@ -48,6 +62,7 @@ export class VersionSequences {
         () => undefined,
       );
     this.byVersion.clear();
+    this.settled.clear();
   }
 
   private async open(record: VersionRecord): Promise<SequenceStates | undefined> {

@@ -5,6 +5,7 @@ import { parseModelRef } from '../../registry/model-ref.js';
 import { encodePredictBody } from '../../tensor/rows.js';
 import type { RequestBody, Serving } from '../../serving/index.js';
 import { clientGone, headerLookup } from './v2-routes.js';
+import { sendEncoded } from './response-encoding.js';
 
 /**
  * `POST /v1/models/{model}[@{version}]:predict` for application developers (TensorFlow Serving's
@@ -38,15 +39,20 @@ export function registerPredictRoutes(app: FastifyInstance, serving: Serving): v
         signal: clientGone(reply),
         body: () => predictBody(request.body),
       });
-      return reply
-        .header('x-slipway-version', result.modelVersion)
-        .header('x-request-id', result.id ?? '')
-        .send({
-          ...encodePredictBody(result.outputs),
-          model_name: model,
-          model_version: result.modelVersion,
-          ...(result.id === undefined ? {} : { id: result.id }),
-        });
+      const answer = JSON.stringify({
+        ...encodePredictBody(result.outputs),
+        model_name: model,
+        model_version: result.modelVersion,
+        ...(result.id === undefined ? {} : { id: result.id }),
+      });
+      return sendEncoded(
+        request,
+        reply
+          .header('x-slipway-version', result.modelVersion)
+          .header('x-request-id', result.id ?? '')
+          .type('application/json; charset=utf-8'),
+        answer,
+      );
     };
   app.post(
     '/v1/models/:ref',
@@ -56,6 +62,8 @@ export function registerPredictRoutes(app: FastifyInstance, serving: Serving): v
         summary: 'Predict with rows or columns: /v1/models/{model|deployment}[@{version|alias}]:predict',
         body,
       },
+      // This route compresses its answers itself (response-encoding.ts).
+      compress: false,
     },
     handler('models'),
   );
@@ -67,6 +75,7 @@ export function registerPredictRoutes(app: FastifyInstance, serving: Serving): v
         summary: 'Predict through a deployment (its routes pick the version): /v1/deployments/{name}:predict',
         body,
       },
+      compress: false,
     },
     handler('deployments'),
   );

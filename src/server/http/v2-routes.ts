@@ -9,7 +9,8 @@ import {
   onlyInput,
 } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
-import { readInferBody } from './infer-body-reader.js';
+import { readRequestBody } from './request-decoding.js';
+import { sendEncoded } from './response-encoding.js';
 import { bodyText } from './body-text.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import type { Tensor } from '../../tensor/datatypes.js';
@@ -132,11 +133,13 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
       (name) => decoded !== undefined && wantsBinaryOutput(decoded, name),
     );
     void reply.header('x-slipway-version', result.modelVersion);
-    if (encoded.headerLength === undefined) return reply.type('application/json; charset=utf-8').send(encoded.body);
-    return reply
-      .type('application/octet-stream')
-      .header(INFERENCE_HEADER, String(encoded.headerLength))
-      .send(encoded.body);
+    if (encoded.headerLength === undefined)
+      return sendEncoded(request, reply.type('application/json; charset=utf-8'), encoded.body);
+    return sendEncoded(
+      request,
+      reply.type('application/octet-stream').header(INFERENCE_HEADER, String(encoded.headerLength)),
+      encoded.body,
+    );
   };
   const inferSchema = {
     tags: ['inference'],
@@ -155,7 +158,7 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
     // Read from the stream ourselves, not with parseAs: 'buffer', so binary tensor bytes land at an
     // aligned offset and are used without a copy (infer-body-reader.ts).
     scope.addContentTypeParser('*', (request, payload, parsed) => {
-      readInferBody(request.headers, payload, payload === request.raw, bodyLimit, (readError, raw) => {
+      readRequestBody(request, payload, bodyLimit, (readError, raw) => {
         if (readError || raw === undefined) {
           parsed(readError ?? null, undefined);
           return;
@@ -181,8 +184,9 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
         });
       });
     });
-    scope.post('/v2/models/:model/infer', { schema: inferSchema }, infer);
-    scope.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);
+    // compress: false: these routes compress their answers themselves (response-encoding.ts).
+    scope.post('/v2/models/:model/infer', { schema: inferSchema, compress: false }, infer);
+    scope.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema, compress: false }, infer);
     done();
   });
 }
