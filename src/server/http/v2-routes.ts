@@ -10,10 +10,15 @@ import {
 } from './binary-infer.js';
 import { decodeInferBody, wantsBinaryOutput, type DecodedInferBody } from './v2-body.js';
 import { readRequestBody } from './request-decoding.js';
+import { isFormContentType, unsupportedContentType } from './content-types.js';
 import { sendEncoded } from './response-encoding.js';
 import { bodyText } from './body-text.js';
 import type { HeaderLookup } from '../../deploy/sticky-key.js';
 import type { Tensor } from '../../tensor/datatypes.js';
+
+/** What the infer routes parse, for the 415 a forged form POST gets. */
+const INFER_TAKES =
+  'application/json (or no Content-Type), or binary tensors with an Inference-Header-Content-Length header';
 
 interface ModelParams {
   model: string;
@@ -152,12 +157,18 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
   };
   // The infer routes parse every body as bytes and decide by the Inference-Header-Content-Length
   // header, not the content type: curl --data-binary sends a form type, tritonclient may send none.
+  // Form types (a browser's cross-site POST) are refused unless the request is a binary-extension one.
   await app.register((scope, _options, done) => {
     const json = scope.getDefaultJsonParser('error', 'error');
     scope.removeAllContentTypeParsers();
     // Read from the stream ourselves, not with parseAs: 'buffer', so binary tensor bytes land at an
     // aligned offset and are used without a copy (infer-body-reader.ts).
     scope.addContentTypeParser('*', (request, payload, parsed) => {
+      // A form type without the binary extension's header is what a web page forges (content-types.ts).
+      if (request.headers[INFERENCE_HEADER] === undefined && isFormContentType(request.headers['content-type'])) {
+        parsed(unsupportedContentType(request.headers['content-type'], INFER_TAKES));
+        return;
+      }
       readRequestBody(request, payload, bodyLimit, (readError, raw) => {
         if (readError || raw === undefined) {
           parsed(readError ?? null, undefined);
