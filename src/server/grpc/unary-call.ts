@@ -3,9 +3,11 @@
  * with the Slipway error code in the `slipway-error-code` trailer, INTERNAL errors logged, and a
  * message that is not valid protobuf answered INVALID_ARGUMENT rather than grpc-js's INTERNAL.
  */
+import { randomUUID } from 'node:crypto';
 import { Metadata, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { SlipwayError, invalid, toSlipwayError } from '../../core/errors.js';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
+import { clientErrorMessage } from '../client-errors.js';
 
 /** Trailing metadata key carrying the Slipway error code (e.g. `INVALID_ARGUMENT`) next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'slipway-error-code';
@@ -67,19 +69,25 @@ export function checkDecoded<Req>(method: string, request: Req): Req {
   return request;
 }
 
-/** The gRPC status for an error (INTERNAL ones are logged with their stack). */
+/** The gRPC status for an error (INTERNAL ones, and those whose detail is withheld, are logged with their stack). */
 export function toStatus(
   method: string,
   raw: unknown,
   log?: (line: string) => void,
 ): { code: number; details: string; metadata: Metadata } {
   const error = toSlipwayError(raw);
-  if (error.code === 'INTERNAL')
-    log?.(`gRPC ${method} failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
+  // The client never reads a server path or the database's address (server/client-errors.ts): it
+  // gets a request id, and the log line with the full error carries the same id.
+  const requestId = randomUUID();
+  const details = clientErrorMessage(error, raw, requestId);
+  if (error.code === 'INTERNAL' || details !== error.message)
+    log?.(
+      `gRPC ${method} failed (request id ${requestId}): ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`,
+    );
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA_KEY, error.code);
   if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
-  return { code: error.grpcStatus, details: error.message, metadata };
+  return { code: error.grpcStatus, details, metadata };
 }
 
 /** A signal that fires when the client cancels the call or goes away (cheap: see runtime/abort.ts). */

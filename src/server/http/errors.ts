@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { SlipwayError, toSlipwayError } from '../../core/errors.js';
 import { LogLimiter } from '../../core/log-limiter.js';
+import { clientErrorMessage } from '../client-errors.js';
 
 /** Fastify's own error codes, normalised to Slipway's one error model at the boundary. */
 function fromFastify(error: FastifyError, bodyLimit: number): SlipwayError | undefined {
@@ -32,15 +33,20 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
   // One line per distinct failure per 30 s, with the count of repeats suppressed (core/log-limiter.ts).
   const limiter = new LogLimiter();
   app.setErrorHandler((raw: FastifyError, request, reply) => {
-    const error = raw instanceof SlipwayError ? raw : (fromFastify(raw, bodyLimit) ?? toSlipwayError(raw));
-    const suppressed = error.code === 'INTERNAL' ? limiter.check(error.message) : undefined;
+    const known = raw instanceof SlipwayError ? raw : fromFastify(raw, bodyLimit);
+    const error = known ?? toSlipwayError(raw);
+    // What the client reads never carries a server path or the database's address; the full error
+    // goes to the log with the request id the client is given (server/client-errors.ts).
+    const message = clientErrorMessage(error, known ?? raw, request.id);
+    const logged = error.code === 'INTERNAL' || message !== error.message;
+    const suppressed = logged ? limiter.check(error.message) : undefined;
     if (suppressed !== undefined)
       request.log.error(
         { err: raw, reqId: request.id, url: request.url, ...(suppressed > 0 ? { suppressedRepeats: suppressed } : {}) },
-        'internal error',
+        error.code === 'INTERNAL' ? 'internal error' : 'request error (detail withheld from the client)',
       );
     if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
-    const body: { error: string; code: string; details?: unknown } = { error: error.message, code: error.code };
+    const body: { error: string; code: string; details?: unknown } = { error: message, code: error.code };
     if (error.details !== undefined) body.details = error.details;
     return reply.status(error.httpStatus).send(body);
   });
