@@ -16,7 +16,7 @@ import { buildApp } from './app.js';
 import { createGrpcServer, type GrpcServer } from './grpc/grpc-server.js';
 import { inferenceServiceDefinition } from './grpc/proto.js';
 import { makeTestPki, type TestPki } from './tls-certificates.test-support.js';
-import { loadTlsMaterial, type TlsMaterial } from './transport.js';
+import { httpServerOptions, loadTlsMaterial, type TlsMaterial } from './transport.js';
 
 type Platform = Awaited<ReturnType<typeof openTestPlatform>>;
 
@@ -85,6 +85,10 @@ describe('TLS on HTTP and gRPC', () => {
 
   it('serves HTTPS and gRPC over TLS with a certificate and key', async () => {
     const tls = loadTlsMaterial({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsClientCa: undefined });
+    expect(httpServerOptions(platform.config, tls).https).toMatchObject({
+      handshakeTimeout: 10_000,
+      maxHeaderSize: 16_384,
+    });
     const { url, grpcPort } = await serve(tls!);
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(await httpsGet(`${url}/v2/health/live`, pki.read('caCert'))).toBe(200);

@@ -103,6 +103,8 @@ export function httpServerOptions(
       ...server,
       cert: tls.cert,
       key: tls.key,
+      // A client that opens a connection and stalls the handshake is cut as soon as one stalling its headers.
+      handshakeTimeout: limits.headersTimeoutMs,
       ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
     },
   };
