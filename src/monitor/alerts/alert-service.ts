@@ -12,6 +12,8 @@ import type {
 import { formatAlertLine, originOf, toPayload } from './notifier.js';
 import type { AlertNotifier } from './notifier.js';
 import { checkMetric, validateRule } from './rule.js';
+import { checkWebhookTarget } from './webhook-policy.js';
+import { DEFAULT_WEBHOOK_ALLOW, type WebhookAllow } from '../../core/exposure-config.js';
 import type { AlertRule, AlertScope } from './rule.js';
 import { parseDuration } from './rule-expr.js';
 import { step } from './transition.js';
@@ -52,6 +54,8 @@ export interface AlertServiceOptions {
   /** Epoch ms; tests inject a clock. */
   readonly now?: () => number;
   readonly log: (event: AlertLogEvent) => void;
+  /** Where a rule's webhook may point (`SLIPWAY_WEBHOOK_ALLOW`, webhook-policy.ts); default any public http(s) host. */
+  readonly webhookAllow?: WebhookAllow;
 }
 
 /** A history query as a person writes it (query string, CLI flags). */
@@ -94,6 +98,7 @@ export class AlertService {
   readonly #notifiers: readonly AlertNotifier[];
   readonly #now: () => number;
   readonly #logSink: (event: AlertLogEvent) => void;
+  readonly #webhookAllow: WebhookAllow;
   readonly #cancel = new AbortController();
   /** The latest evaluation; the next one starts after it. */
   #evaluating: Promise<void> = Promise.resolve();
@@ -112,6 +117,7 @@ export class AlertService {
     this.#notifiers = options.notifiers ?? [];
     this.#now = options.now ?? Date.now;
     this.#logSink = options.log;
+    this.#webhookAllow = options.webhookAllow ?? DEFAULT_WEBHOOK_ALLOW;
   }
 
   get knownMetrics(): readonly string[] {
@@ -131,7 +137,10 @@ export class AlertService {
 
   /** Validate and store an API rule. INVALID_ARGUMENT for a bad rule, ALREADY_EXISTS for a taken name. */
   async addRule(input: unknown): Promise<StoredAlertRule> {
-    return this.#store.insertRule(validateRule(input, this.#knownMetrics), 'api');
+    const rule = validateRule(input, this.#knownMetrics);
+    // A webhook aimed at the server's own network is refused before it is stored (webhook-policy.ts).
+    if (rule.webhook !== undefined) checkWebhookTarget(rule.webhook, this.#webhookAllow);
+    return this.#store.insertRule(rule, 'api');
   }
 
   /**
@@ -159,6 +168,7 @@ export class AlertService {
     for (const rule of rules) {
       try {
         checkMetric(rule.metric, rule.expr, this.#knownMetrics);
+        if (rule.webhook !== undefined) checkWebhookTarget(rule.webhook, this.#webhookAllow);
       } catch (error) {
         problems.push(`rule "${rule.name}": ${toSlipwayError(error).message}`);
       }

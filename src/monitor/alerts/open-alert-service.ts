@@ -49,6 +49,7 @@ export async function openAlertService(database: Database, options: OpenAlertSer
     knownMetrics,
     readMetric: options.readMetric,
     notifiers: [new WebhookNotifier(options.webhook)],
+    ...(options.webhook?.allow === undefined ? {} : { webhookAllow: options.webhook.allow }),
     log: options.log,
     ...(options.now === undefined ? {} : { now: options.now }),
   });

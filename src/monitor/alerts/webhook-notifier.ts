@@ -1,9 +1,14 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { invalid } from '../../core/errors.js';
+import { DEFAULT_WEBHOOK_ALLOW, type WebhookAllow } from '../../core/exposure-config.js';
 import { SLIPWAY_VERSION } from '../../version.js';
 import type { DeliveryOutcome } from './alert-store.js';
 import { originOf } from './notifier.js';
 import type { AlertNotifier, AlertPayload } from './notifier.js';
 import type { AlertRule } from './rule.js';
+import { checkWebhookTarget, guardedLookup } from './webhook-policy.js';
 
 export interface WebhookNotifierOptions {
   /** Receives the events of rules without a webhook of their own; undefined = only rules' own webhooks. */
@@ -18,6 +23,10 @@ export interface WebhookNotifierOptions {
   readonly timeoutMs?: number;
   /** Sent with every request, e.g. an Authorization header. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Where webhooks may point (`SLIPWAY_WEBHOOK_ALLOW`, webhook-policy.ts); default any public http(s) host. */
+  readonly allow?: WebhookAllow;
+  /** How host names are resolved (default dns.lookup); tests give a resolver of their own. */
+  readonly resolve?: LookupFunction;
 }
 
 const RETRYABLE_STATUS = new Set([408, 429]);
@@ -39,6 +48,8 @@ export class WebhookNotifier implements AlertNotifier {
   readonly #maxBackoffMs: number;
   readonly #timeoutMs: number;
   readonly #headers: Readonly<Record<string, string>>;
+  readonly #allow: WebhookAllow;
+  readonly #lookup: LookupFunction;
 
   constructor(options: WebhookNotifierOptions = {}) {
     this.#url = options.url;
@@ -47,6 +58,8 @@ export class WebhookNotifier implements AlertNotifier {
     this.#maxBackoffMs = positiveInteger(options.maxBackoffMs ?? 30_000, 'maxBackoffMs', 0);
     this.#timeoutMs = positiveInteger(options.timeoutMs ?? 5000, 'timeoutMs', 1);
     this.#headers = options.headers ?? {};
+    this.#allow = options.allow ?? DEFAULT_WEBHOOK_ALLOW;
+    this.#lookup = guardedLookup(this.#allow, options.resolve);
   }
 
   targetOf(rule: AlertRule): string | undefined {
@@ -63,25 +76,32 @@ export class WebhookNotifier implements AlertNotifier {
       ...(lastError === undefined ? {} : { lastError }),
     });
     let lastError = 'not attempted';
+    // Checked again at fire time: the allow-list may have changed since the rule was created, and
+    // the socket connects only to addresses the guarded lookup admits (webhook-policy.ts).
+    let url: URL;
+    try {
+      url = checkWebhookTarget(target, this.#allow);
+    } catch (error) {
+      return outcome(0, false, (error as Error).message);
+    }
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       if (signal.aborted) return outcome(attempt - 1, false, `cancelled; last error: ${lastError}`);
       let retryAfterMs = 0;
       try {
-        const response = await fetch(target, {
-          method: 'POST',
+        const response = await post(url, body, {
           headers: { ...this.#headers, 'content-type': 'application/json', 'user-agent': `slipway/${SLIPWAY_VERSION}` },
-          body,
           signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
-          redirect: 'manual',
+          lookup: this.#lookup,
         });
-        await response.body?.cancel();
-        if (response.ok) return outcome(attempt, true);
+        if (response.status >= 200 && response.status < 300) return outcome(attempt, true);
         lastError = `HTTP ${response.status}`;
         if (!RETRYABLE_STATUS.has(response.status) && response.status < 500) return outcome(attempt, false, lastError);
-        retryAfterMs = retryAfterOf(response.headers.get('retry-after'));
+        retryAfterMs = retryAfterOf(response.retryAfter);
       } catch (error) {
         if (signal.aborted) return outcome(attempt, false, 'cancelled');
         lastError = describeFailure(error, this.#timeoutMs);
+        // A refused address stays refused: no retries.
+        if ((error as { code?: unknown }).code === 'EWEBHOOKREFUSED') return outcome(attempt, false, lastError);
       }
       if (attempt < this.#attempts) {
         const backoff = Math.min(
@@ -93,6 +113,38 @@ export class WebhookNotifier implements AlertNotifier {
     }
     return outcome(this.#attempts, false, lastError);
   }
+}
+
+/**
+ * POST `body` with node:http(s) rather than fetch: its socket takes our `lookup`, so the address
+ * checked is the address connected to. Redirects are not followed (a 3xx fails the delivery).
+ */
+function post(
+  url: URL,
+  body: string,
+  options: { headers: Record<string, string>; signal: AbortSignal; lookup: LookupFunction },
+): Promise<{ status: number; retryAfter: string | null }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? https.request : http.request;
+    const request = send(
+      url,
+      {
+        method: 'POST',
+        headers: { ...options.headers, 'content-length': String(Buffer.byteLength(body)) },
+        lookup: options.lookup,
+        signal: options.signal,
+      },
+      (response) => {
+        response.resume();
+        const retryAfter = response.headers['retry-after'];
+        resolve({ status: response.statusCode ?? 0, retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+      },
+    );
+    request.on('error', (error) =>
+      reject(options.signal.aborted && options.signal.reason instanceof Error ? options.signal.reason : error),
+    );
+    request.end(body);
+  });
 }
 
 function positiveInteger(value: number, field: string, min: number): number {

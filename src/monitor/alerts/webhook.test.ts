@@ -58,7 +58,9 @@ class Receiver {
   }
 }
 
-const FAST: WebhookNotifierOptions = { initialBackoffMs: 20, maxBackoffMs: 1000, timeoutMs: 2000 };
+// The receivers listen on 127.0.0.1, which webhooks may reach only when loopback is allowed (webhook-policy.ts).
+const LOOPBACK = { targets: [], private: false, loopback: true };
+const FAST: WebhookNotifierOptions = { initialBackoffMs: 20, maxBackoffMs: 1000, timeoutMs: 2000, allow: LOOPBACK };
 
 describe('webhook delivery', () => {
   let folder: string;
@@ -91,6 +93,7 @@ describe('webhook delivery', () => {
       readMetric: () => Promise.resolve(value),
       notifiers: [new WebhookNotifier({ ...FAST, ...options })],
       log: (event) => logs.push(event),
+      webhookAllow: LOOPBACK,
     });
     cleanup.push(() => alerts.close());
     return alerts;
