@@ -4,6 +4,8 @@
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authenticator } from '../../auth/authenticator.js';
+import type { TokenService } from '../../auth/token-service.js';
 import { openTestPlatform } from '../../testing/fixtures.js';
 import { buildApp } from '../app.js';
 import { CORS_EXPOSED, CORS_HEADERS, CORS_MAX_AGE, CORS_METHODS } from './cors.js';
@@ -19,16 +21,21 @@ describe('security headers and CORS', () => {
   let platform: Platform;
   let plain: FastifyInstance;
   let withCors: FastifyInstance;
+  let withCorsAndAuth: FastifyInstance;
 
   beforeAll(async () => {
     platform = await openTestPlatform();
     const parts = { config: platform.config, registry: platform.registry, serving: platform.serving };
     plain = await buildApp(parts);
     withCors = await buildApp({ ...parts, corsOrigins: ['https://app.example.com'] });
+    // Requests here carry no token: they are refused before any token is looked up.
+    const auth = new Authenticator({} as TokenService, { enabled: true });
+    withCorsAndAuth = await buildApp({ ...parts, corsOrigins: ['https://app.example.com'], auth });
   });
   afterAll(async () => {
     await plain.close();
     await withCors.close();
+    await withCorsAndAuth.close();
     await platform.dispose();
   });
 
@@ -96,12 +103,12 @@ describe('security headers and CORS', () => {
       'access-control-allow-origin': 'https://app.example.com',
       'access-control-allow-methods': CORS_METHODS,
       'access-control-allow-headers': CORS_HEADERS,
-      'access-control-expose-headers': CORS_EXPOSED,
       'access-control-max-age': CORS_MAX_AGE,
     });
     const get = await withCors.inject({ url: '/v2/health/live', headers: { origin: 'https://app.example.com' } });
     expect(get.statusCode).toBe(200);
     expect(get.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(get.headers['access-control-expose-headers']).toBe(CORS_EXPOSED);
     expect(get.headers.vary).toBe('Origin');
 
     const other = await withCors.inject({
@@ -117,5 +124,23 @@ describe('security headers and CORS', () => {
     expect(accessControl(other)).toEqual({});
     const otherGet = await withCors.inject({ url: '/v2/health/live', headers: { origin: 'https://evil.example.com' } });
     expect(accessControl(otherGet)).toEqual({});
+  });
+
+  it('with tokens required, answers preflights without one and keeps the headers on a 401', async () => {
+    const preflight = await withCorsAndAuth.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/models',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const refused = await withCorsAndAuth.inject({
+      url: '/api/v1/models',
+      headers: { origin: 'https://app.example.com' },
+    });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(refused.headers['x-content-type-options']).toBe('nosniff');
+    expect(refused.headers['cache-control']).toBe('no-store');
   });
 });

@@ -2,11 +2,11 @@
  * Security headers on the management API (`/api/v1`) and the docs (`/docs`): no MIME sniffing, no
  * framing, no referrer, no caching of management answers, and a Content-Security-Policy under which
  * swagger-ui still runs (its scripts and styles are files served from /docs; it sets inline styles
- * on elements and draws data: images). Attached per route as routes are registered (an `onRoute`
- * hook runs once per route at start): the inference routes carry no extra hook, where any hook costs
- * ~8% of requests per second.
+ * on elements and draws data: images). Attached per route (an `onSend` hook) as routes are
+ * registered (an `onRoute` hook runs once per route at start): the inference routes carry no extra
+ * hook, where any hook costs ~8% of requests per second.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onSendHookHandler } from 'fastify';
 
 const COMMON = {
   'x-content-type-options': 'nosniff',
@@ -30,10 +30,17 @@ export const DOCS_CSP = [
 
 export const DOCS_HEADERS = { ...COMMON, 'content-security-policy': DOCS_CSP } as const;
 
-function setting(headers: Readonly<Record<string, string>>): onRequestHookHandler {
-  return (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+// onSend rather than onRequest: it also runs for answers an app-wide hook gave before the route
+// (a 401 from the token check), which must carry the headers too.
+function setting(headers: Readonly<Record<string, string>>): onSendHookHandler {
+  return (
+    _request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (error: null, payload: unknown) => void,
+  ) => {
     void reply.headers(headers);
-    done();
+    done(null, payload);
   };
 }
 
@@ -41,7 +48,7 @@ const management = setting(MANAGEMENT_HEADERS);
 const docs = setting(DOCS_HEADERS);
 
 /** The headers a route under `url` gets, or undefined for every other route. */
-function hookFor(url: string): onRequestHookHandler | undefined {
+function hookFor(url: string): onSendHookHandler | undefined {
   if (url === '/api/v1' || url.startsWith('/api/v1/')) return management;
   if (url === '/docs' || url.startsWith('/docs/')) return docs;
   return undefined;
@@ -52,7 +59,7 @@ export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
     const hook = hookFor(route.url);
     if (hook === undefined) return;
-    const existing = route.onRequest;
-    route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
+    const existing = route.onSend;
+    route.onSend = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
   });
 }
