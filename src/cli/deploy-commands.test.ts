@@ -67,7 +67,7 @@ describe('slipway deploy, history, rollback, traffic, rollout, experiment, shado
       [3, 'rollback', 'rollback to revision 1'],
     ]);
     const table = (await cli('history', 'cancer-live')).out.trim().split('\n');
-    expect(table[0]).toMatch(/^REVISION\s+WHEN\s+BY\s+TRAFFIC\s+WHY$/);
+    expect(table[0]).toMatch(/^REVISION\s+WHEN\s+BY\s+ACTOR\s+TRAFFIC\s+WHY$/);
     expect(table).toHaveLength(4);
     const list = await cli('deployments');
     expect(list.out).toMatch(/cancer-live\s+cancer\s+3\s+cancer 1\.0\.0=90 1\.1\.0=10/);

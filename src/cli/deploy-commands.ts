@@ -9,6 +9,7 @@ import { parseDuration } from '../core/duration.js';
 import { jsonText, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
+import { auditedCliChange, cliActorName } from './cli-audit.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -49,17 +50,19 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
         },
       ) => {
         if (options.route === undefined) throw invalid('give at least one --route version=weight');
-        await withPlatform(io, async ({ deployments }) => {
-          const revision = await deployments.service.deploy(
-            name,
-            {
-              model: options.model,
-              routes: options.route,
-              shadows: options.shadow ?? [],
-              sticky: options.sticky ?? null,
-              notes: options.notes ?? null,
-            },
-            { why: options.why ?? null },
+        await withPlatform(io, async ({ deployments, database }) => {
+          const revision = await auditedCliChange(database, { action: 'deployment.deploy', target: () => name }, () =>
+            deployments.service.deploy(
+              name,
+              {
+                model: options.model,
+                routes: options.route,
+                shadows: options.shadow ?? [],
+                sticky: options.sticky ?? null,
+                notes: options.notes ?? null,
+              },
+              { why: options.why ?? null, actor: cliActorName() },
+            ),
           );
           if (options.json) return json(revision);
           io.stdout(`deployment ${name} revision ${revision.revision}: ${describeSpec(revision)}\n`);
@@ -90,11 +93,12 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
         if (options.json) return json(revisions);
         io.stdout(
           table([
-            ['REVISION', 'WHEN', 'BY', 'TRAFFIC', 'WHY'],
+            ['REVISION', 'WHEN', 'BY', 'ACTOR', 'TRAFFIC', 'WHY'],
             ...revisions.map((r) => [
               String(r.revision),
               new Date(r.createdMs).toISOString(),
               r.source,
+              r.actor ?? '-',
               describeSpec(r),
               r.why ?? '',
             ]),
@@ -112,8 +116,10 @@ export function registerDeployCommands(program: Command, io: CliIo): void {
     .option('--why <text>', 'why (kept in the history)')
     .option('--json', 'print the revision as JSON')
     .action(async (name: string, options: { why?: string; json?: boolean }) => {
-      await withPlatform(io, async ({ deployments }) => {
-        const revision = await deployments.service.rollback(name, options.why);
+      await withPlatform(io, async ({ deployments, database }) => {
+        const revision = await auditedCliChange(database, { action: 'deployment.rollback', target: () => name }, () =>
+          deployments.service.rollback(name, options.why, cliActorName()),
+        );
         if (options.json) return json(revision);
         io.stdout(
           `deployment ${name} revision ${revision.revision}: ${describeSpec(revision)} (${revision.why ?? ''})\n`,

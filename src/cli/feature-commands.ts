@@ -9,6 +9,7 @@ import { registerFeatureOnlineCommands } from './feature-online-commands.js';
 import { jsonText, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
+import { auditedCliChange } from './cli-audit.js';
 
 /**
  * `features apply|plan|list` here; the data commands (training sets, materialization, skew) in
@@ -27,7 +28,7 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the plan as JSON')
     .action(async (file: string, options: { yes?: boolean; json?: boolean }) => {
       const desired = await readDefinitionsFile(file, io.cwd);
-      await withPlatform(io, async ({ features: store }) => {
+      await withPlatform(io, async ({ features: store, database }) => {
         const plan = await store.plan(desired);
         if (options.json === true)
           io.stdout(
@@ -37,17 +38,30 @@ export function registerFeatureCommands(program: Command, io: CliIo): void {
             }),
           );
         else io.stdout(formatPlan(plan));
-        if (plan.refused.length > 0)
-          throw new SlipwayError(
-            'FAILED_PRECONDITION',
-            'nothing applied: the plan would break a service in use (see "Refused" above)',
+        const refuse = () => {
+          if (plan.refused.length > 0)
+            throw new SlipwayError(
+              'FAILED_PRECONDITION',
+              'nothing applied: the plan would break a service in use (see "Refused" above)',
+            );
+        };
+        // An apply that was asked for (--yes) is a change, recorded refused or not; a plan alone is not.
+        if (options.yes === true && (plan.changes.length > 0 || plan.refused.length > 0)) {
+          await auditedCliChange(
+            database,
+            { action: 'features.apply', target: () => file, details: { changes: plan.changes.length } },
+            async () => {
+              refuse();
+              await store.apply(desired);
+            },
           );
+        }
+        refuse();
         if (plan.changes.length === 0) return;
         if (options.yes !== true) {
           if (options.json !== true) io.stdout('\nNothing applied: run again with --yes to apply this plan.\n');
           return;
         }
-        await store.apply(desired);
         if (options.json !== true)
           io.stdout(`\nApplied ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}.\n`);
       });

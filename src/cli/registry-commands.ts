@@ -22,6 +22,7 @@ import {
   jsonText,
 } from './format.js';
 import type { CliIo } from './io.js';
+import { auditedCliChange, cliActorName } from './cli-audit.js';
 
 const run = promisify(execFile);
 
@@ -166,7 +167,7 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           '--reference-ignore applies to a --reference file; give one or drop the flag',
         );
       }
-      await withPlatform(io, async ({ registry, drift }) => {
+      await withPlatform(io, async ({ registry, drift, database }) => {
         // Refuse a reference file that cannot be read as this model's inputs before storing the
         // version (a misspelt --reference-ignore column used to pass silently).
         if (options.reference !== undefined) {
@@ -207,20 +208,26 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
           ...(gitCommit ? { gitCommit } : {}),
           ...(parentVersion ? { parentVersion } : {}),
         };
-        const record = await registry.push({
-          name: options.name,
-          bytes,
-          description: options.description,
-          card: options.card === undefined ? undefined : await readText(io, options.card, 'model card'),
-          metrics: (await readJsonObject(io, options.metrics, 'metrics file')) as Record<string, number> | undefined,
-          params: await readJsonObject(io, options.params, 'params file'),
-          tags: parseTags(options.tag, (pair) => `--tag ${pair}`),
-          lineage,
-          bump: options.bump,
-          version: options.version,
-          allowDuplicate,
-          ...labels,
-        });
+        const push = async () =>
+          registry.push({
+            name: options.name,
+            bytes,
+            description: options.description,
+            card: options.card === undefined ? undefined : await readText(io, options.card, 'model card'),
+            metrics: (await readJsonObject(io, options.metrics, 'metrics file')) as Record<string, number> | undefined,
+            params: await readJsonObject(io, options.params, 'params file'),
+            tags: parseTags(options.tag, (pair) => `--tag ${pair}`),
+            lineage,
+            bump: options.bump,
+            version: options.version,
+            allowDuplicate,
+            ...labels,
+          });
+        const record = await auditedCliChange(
+          database,
+          { action: 'model.push', target: (pushed) => (pushed ? `${pushed.model}@${pushed.version}` : options.name) },
+          push,
+        );
         let reference: Awaited<ReturnType<typeof drift.setReferenceFromFile>> | undefined;
         if (options.reference !== undefined) {
           try {
@@ -297,8 +304,12 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .option('--why <reason>', 'recorded with the move')
     .option('--json', 'machine-readable output')
     .action(async (model: string, name: string, version: string, options: { why?: string; json?: boolean }) => {
-      await withRegistry(io, async ({ registry }) => {
-        const event = await registry.setAlias(model, name, version, options.why);
+      await withRegistry(io, async ({ registry, database }) => {
+        const event = await auditedCliChange(
+          database,
+          { action: 'alias.set', target: () => `${model}:${name}`, details: { version, reason: options.why } },
+          () => registry.setAlias(model, name, version, options.why, cliActorName()),
+        );
         if (options.json) json(event);
         else
           print(
@@ -312,8 +323,12 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
     .argument('<alias>')
     .option('--why <reason>', 'recorded with the removal')
     .action(async (model: string, name: string, options: { why?: string }) => {
-      await withRegistry(io, async ({ registry }) => {
-        const event = await registry.removeAlias(model, name, options.why);
+      await withRegistry(io, async ({ registry, database }) => {
+        const event = await auditedCliChange(
+          database,
+          { action: 'alias.remove', target: () => `${model}:${name}`, details: { reason: options.why } },
+          () => registry.removeAlias(model, name, options.why, cliActorName()),
+        );
         print(`removed ${model}@${name} (was ${event.fromVersion ?? '-'})\n`);
       });
     });
@@ -327,8 +342,15 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
         if (options.json) return json(events);
         print(
           table([
-            ['WHEN', 'ALIAS', 'FROM', 'TO', 'WHY'],
-            ...events.map((e) => [e.at, e.alias, e.fromVersion ?? '-', e.toVersion ?? '-', e.reason ?? '']),
+            ['WHEN', 'ALIAS', 'FROM', 'TO', 'BY', 'WHY'],
+            ...events.map((e) => [
+              e.at,
+              e.alias,
+              e.fromVersion ?? '-',
+              e.toVersion ?? '-',
+              e.actor ?? '-',
+              e.reason ?? '',
+            ]),
           ]),
         );
       });
@@ -358,8 +380,12 @@ export function registerRegistryCommands(program: Command, io: CliIo): void {
       if (!ref.includes('@'))
         throw new SlipwayError('INVALID_ARGUMENT', `archive takes model@version, e.g. ${ref}@1.0.0`);
       const { model, selector } = parseModelRef(ref);
-      await withRegistry(io, async ({ registry }) => {
-        const record = await registry.archive(model, selector, options.why);
+      await withRegistry(io, async ({ registry, database }) => {
+        const record = await auditedCliChange(
+          database,
+          { action: 'version.archive', target: () => `${model}@${selector}`, details: { reason: options.why } },
+          () => registry.archive(model, selector, options.why),
+        );
         print(`archived ${record.model}@${record.version}\n`);
       });
     });

@@ -30,6 +30,8 @@ export interface DeploymentServiceOptions {
 
 export interface DeployOptions {
   readonly why?: string | null;
+  /** Who asked for it (a principal's name), kept with the revision. */
+  readonly actor?: string | null;
   readonly source?: RevisionSource;
   /** Commit only while this revision is active (CONFLICT otherwise). */
   readonly expectActive?: number;
@@ -85,6 +87,7 @@ export class DeploymentService {
     }
     const revision = await this.options.store.commit(name, spec, {
       why: options.why ?? null,
+      actor: options.actor ?? null,
       source: options.source ?? 'user',
       intermediate: options.intermediate === true,
       ...(options.expectActive === undefined ? {} : { expectActive: options.expectActive }),
@@ -99,7 +102,7 @@ export class DeploymentService {
    * rollout restores the traffic from before it. A running rollout or experiment stops, with the
    * reason recorded.
    */
-  async rollback(name: string, why?: string): Promise<Revision> {
+  async rollback(name: string, why?: string, actor?: string): Promise<Revision> {
     const record = await this.get(name);
     const history = await this.options.store.history(name);
     const previous = history.filter((r) => r.revision < record.activeRevision && !r.intermediate).at(-1);
@@ -109,6 +112,7 @@ export class DeploymentService {
     return this.commit(name, previous.spec, {
       why: why ?? `rollback to revision ${previous.revision}`,
       source: 'rollback',
+      actor: actor ?? null,
     });
   }
 

@@ -41,7 +41,12 @@ describeEachDialect('DeploymentStore', (fixture) => {
 
   it('creates the deployment at revision 1 with its first commit', async () => {
     const store = await openStore();
-    const first = await store.commit('fraud-api', canary, { source: 'user', why: 'first deploy', now: T0 });
+    const first = await store.commit('fraud-api', canary, {
+      source: 'user',
+      why: 'first deploy',
+      actor: 'alice',
+      now: T0,
+    });
     expect(first).toEqual({
       deployment: 'fraud-api',
       revision: 1,
@@ -50,6 +55,7 @@ describeEachDialect('DeploymentStore', (fixture) => {
       source: 'user',
       intermediate: false,
       createdMs: T0,
+      actor: 'alice',
     });
     const iso = new Date(T0).toISOString();
     expect(await store.get('fraud-api')).toEqual({
@@ -92,6 +98,7 @@ describeEachDialect('DeploymentStore', (fixture) => {
       source: 'rollout',
       intermediate: false,
       createdMs: T0 + 2000,
+      actor: null,
     });
     expect(await store.get('fraud-api')).toEqual({
       name: 'fraud-api',

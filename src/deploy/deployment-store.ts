@@ -20,6 +20,8 @@ export interface Revision {
   /** A rollout's step or an experiment's split: traffic a controller set on its way somewhere. */
   readonly intermediate: boolean;
   readonly createdMs: number;
+  /** Who asked for it: a token name, 'anonymous' or 'cli:<user>'; null for a controller's own steps or before the audit trail. */
+  readonly actor: string | null;
 }
 
 export interface DeploymentRecord {
@@ -32,6 +34,8 @@ export interface DeploymentRecord {
 
 export interface CommitOptions {
   readonly why?: string | null;
+  /** Who asked for it (a principal's name); absent = not known. */
+  readonly actor?: string | null;
   readonly source: RevisionSource;
   /** A controller's step on its way somewhere (`rollback` steps over these). */
   readonly intermediate?: boolean;
@@ -151,6 +155,7 @@ export class SqlDeploymentStore {
             source: options.source,
             intermediate: options.intermediate === true ? 1 : 0,
             created_ms: now,
+            actor: options.actor ?? null,
           };
           await trx.insertInto('deployment_revisions').values(row).execute();
           const iso = new Date(now).toISOString();
@@ -222,6 +227,7 @@ function toRevision(
         source: string;
         intermediate: number;
         created_ms: number | string;
+        actor: string | null;
       },
 ): Revision {
   return {
@@ -232,5 +238,6 @@ function toRevision(
     source: row.source as RevisionSource,
     intermediate: Number(row.intermediate) === 1,
     createdMs: Number(row.created_ms),
+    actor: row.actor ?? null,
   };
 }

@@ -218,13 +218,14 @@ export class RegistryService {
   }
 
   /** Point an alias at a version (given as a number, another alias, or latest). */
-  async setAlias(model: string, alias: string, target: string, reason?: string): Promise<AliasEvent> {
+  async setAlias(model: string, alias: string, target: string, reason?: string, actor?: string): Promise<AliasEvent> {
     const record = await this.resolve(model, target);
-    return this.options.store.setAlias(model, alias, record.version, reason);
+    return this.options.store.setAlias(model, alias, record.version, reason, actor);
   }
 
-  removeAlias(model: string, alias: string, reason?: string): Promise<AliasEvent> {
-    return this.options.store.removeAlias(checkModelName(model), alias, reason);
+  /** `actor` (a token name, 'anonymous' or 'cli:<user>') is kept with the alias event. */
+  removeAlias(model: string, alias: string, reason?: string, actor?: string): Promise<AliasEvent> {
+    return this.options.store.removeAlias(checkModelName(model), alias, reason, actor);
   }
 
   aliasHistory(model: string, alias?: string): Promise<AliasEvent[]> {

@@ -30,9 +30,9 @@ export interface RegistryStore {
   latestVersion(model: string, options?: { major?: number }): Promise<VersionRecord | undefined>;
   resolveAlias(model: string, alias: string): Promise<string | undefined>;
   /** Point (or move) an alias; refused for archived or unknown versions. Records an AliasEvent. */
-  setAlias(model: string, alias: string, version: string, reason?: string): Promise<AliasEvent>;
+  setAlias(model: string, alias: string, version: string, reason?: string, actor?: string): Promise<AliasEvent>;
   /** Remove an alias; NOT_FOUND if it does not exist. Records an AliasEvent with toVersion null. */
-  removeAlias(model: string, alias: string, reason?: string): Promise<AliasEvent>;
+  removeAlias(model: string, alias: string, reason?: string, actor?: string): Promise<AliasEvent>;
   /** Oldest first. */
   aliasHistory(model: string, alias?: string): Promise<AliasEvent[]>;
   /**

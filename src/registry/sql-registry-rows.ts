@@ -50,6 +50,7 @@ export function toEvent(model: string, row: Selectable<AliasEventTable>): AliasE
     toVersion: row.to_version,
     reason: row.reason,
     at: row.at,
+    actor: row.actor ?? null,
   };
 }
 

@@ -149,7 +149,7 @@ export class SqlRegistryStore implements RegistryStore {
     return row?.version;
   }
 
-  async setAlias(model: string, alias: string, version: string, reason?: string): Promise<AliasEvent> {
+  async setAlias(model: string, alias: string, version: string, reason?: string, actor?: string): Promise<AliasEvent> {
     validateAliasName(alias);
     return await this.#write(async (trx) => {
       const { id: modelId } = await this.#lockModel(trx, model);
@@ -183,11 +183,12 @@ export class SqlRegistryStore implements RegistryStore {
         toVersion: version,
         reason,
         at: now,
+        actor,
       });
     });
   }
 
-  removeAlias(model: string, alias: string, reason?: string): Promise<AliasEvent> {
+  removeAlias(model: string, alias: string, reason?: string, actor?: string): Promise<AliasEvent> {
     return this.#write(async (trx) => {
       const { id: modelId } = await this.#lockModel(trx, model);
       const current = await aliasesOf(trx, model).where('a.alias', '=', alias).select('v.version').executeTakeFirst();
@@ -201,6 +202,7 @@ export class SqlRegistryStore implements RegistryStore {
         toVersion: null,
         reason,
         at: timestamp(),
+        actor,
       });
     });
   }
@@ -417,6 +419,7 @@ async function recordEvent(
     toVersion: string | null;
     reason: string | undefined;
     at: string;
+    actor: string | undefined;
   },
 ): Promise<AliasEvent> {
   const row = await trx
@@ -428,6 +431,7 @@ async function recordEvent(
       to_version: event.toVersion,
       reason: event.reason ?? null,
       at: event.at,
+      actor: event.actor ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();

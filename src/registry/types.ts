@@ -90,6 +90,8 @@ export interface AliasEvent {
   readonly toVersion: string | null;
   readonly reason: string | null;
   readonly at: string;
+  /** Who moved it: a token name, 'anonymous' or 'cli:<user>'; null when not recorded (before the audit trail). */
+  readonly actor: string | null;
 }
 
 /** Everything about a new version except its number, which the store decides under a lock. */

@@ -5,8 +5,9 @@
  * `version` and `config` string_params (serving/repository-load.ts); unload takes `version` and
  * accepts `unload_dependents` (no model depends on another: there are no ensembles).
  */
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { invalid } from '../../core/errors.js';
+import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { invalid, toSlipwayError } from '../../core/errors.js';
 import type { ServingLifecycle } from '../../serving/index.js';
 import {
   loadWithParameters,
@@ -16,6 +17,7 @@ import {
   type RepositoryParameterValue,
 } from '../../serving/repository-load.js';
 import { quote } from '../../tensor/format.js';
+import { grpcPrincipalOf } from './grpc-auth.js';
 import { requireModelName } from './infer-codec.js';
 import type {
   ModelRepositoryParameterMessage,
@@ -31,6 +33,40 @@ export interface RepositoryHandlerDeps {
   readonly registry: RepositoryLoadDeps['registry'];
   /** Where INTERNAL errors are reported. */
   readonly log?: (line: string) => void;
+  /** Loads and unloads are recorded here (`repository.load`, `repository.unload`); absent = not recorded. */
+  readonly audit?: AuditLog;
+}
+
+/**
+ * Record a load or unload: the principal the auth wrapper put on the call (grpc-auth.ts), the
+ * peer's address without its port, the version acted on, and `ok` or the error code.
+ */
+async function audited<T>(
+  deps: RepositoryHandlerDeps,
+  call: ServerUnaryCall<unknown, unknown>,
+  action: string,
+  model: string,
+  run: () => Promise<{ version: string } & T>,
+): Promise<T> {
+  if (deps.audit === undefined) return run();
+  const actor = { principal: grpcPrincipalOf(call), address: peerAddress(call.getPeer()) };
+  try {
+    const done = await run();
+    deps.audit.record(actor, { action, target: `${model}@${done.version}`, outcome: 'ok' });
+    return done;
+  } catch (error) {
+    deps.audit.record(actor, { action, target: model, outcome: toSlipwayError(error).code });
+    throw error;
+  }
+}
+
+/** `ipv4:127.0.0.1:5000`, `[::1]:5000` or `127.0.0.1:5000` → the address alone. */
+export function peerAddress(peer: string): string {
+  const bare = peer.replace(/^ipv[46]:/, '');
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(bare);
+  if (bracketed) return bracketed[1]!;
+  const hostAndPort = /^([^:]+):\d+$/.exec(bare);
+  return hostAndPort ? hostAndPort[1]! : bare;
 }
 
 /** The three repository handlers, to merge with the others given to `Server.addService`. */
@@ -51,20 +87,28 @@ export function createRepositoryHandlers(deps: RepositoryHandlerDeps): UntypedSe
     ),
     RepositoryModelLoad: unaryHandler(
       'RepositoryModelLoad',
-      async (request: RepositoryModelRequestMessage): Promise<Record<string, never>> => {
+      async (request: RepositoryModelRequestMessage, call): Promise<Record<string, never>> => {
         requireNoRepository(request.repository_name);
         const model = requireModelName(request.model_name, 'model_name');
-        await loadWithParameters(deps, model, parseLoadParameters(repositoryParameters(request.parameters)));
+        await audited(deps, call, 'repository.load', model, () =>
+          loadWithParameters(deps, model, parseLoadParameters(repositoryParameters(request.parameters))),
+        );
         return {};
       },
       deps.log,
     ),
     RepositoryModelUnload: unaryHandler(
       'RepositoryModelUnload',
-      async (request: RepositoryModelRequestMessage): Promise<Record<string, never>> => {
+      async (request: RepositoryModelRequestMessage, call): Promise<Record<string, never>> => {
         requireNoRepository(request.repository_name);
         const model = requireModelName(request.model_name, 'model_name');
-        await deps.lifecycle.unload(model, parseUnloadParameters(repositoryParameters(request.parameters)).version);
+        await audited(deps, call, 'repository.unload', model, async () => {
+          const { record } = await deps.lifecycle.unload(
+            model,
+            parseUnloadParameters(repositoryParameters(request.parameters)).version,
+          );
+          return record;
+        });
         return {};
       },
       deps.log,

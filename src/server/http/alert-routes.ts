@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AlertService } from '../../monitor/alerts/alert-service.js';
 import { SEVERITIES } from '../../monitor/alerts/rule.js';
+import { bodyText } from './audit-hook.js';
 
 interface HistoryQuerystring {
   rule?: string;
@@ -60,6 +61,7 @@ export function registerAlertRoutes(app: FastifyInstance, alerts: AlertService):
   app.post(
     '/api/v1/alerts/rules',
     {
+      config: { audit: { action: 'alert.create', target: (request) => bodyText(request, 'name') } },
       schema: {
         tags,
         summary: `Add an alert rule; expr is "<metric> <op> <number> [for <duration>]", ops > >= < <= == !=. 409 when the name is taken. Metrics: ${alerts.knownMetrics.join(', ')}`,
@@ -84,7 +86,10 @@ export function registerAlertRoutes(app: FastifyInstance, alerts: AlertService):
 
   app.delete(
     '/api/v1/alerts/rules/:name',
-    { schema: { tags, summary: 'Delete an API rule (its history stays); 409 for a rule from the rule file' } },
+    {
+      config: { audit: 'alert.delete' },
+      schema: { tags, summary: 'Delete an API rule (its history stays); 409 for a rule from the rule file' },
+    },
     (request: FastifyRequest<{ Params: { name: string } }>) => alerts.removeRule(request.params.name),
   );
 }

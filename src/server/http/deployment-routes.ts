@@ -3,6 +3,7 @@ import { parseDuration } from '../../core/duration.js';
 import { invalid } from '../../core/errors.js';
 import type { Deployments } from '../../deploy/index.js';
 import { isPlainObject } from '../../tensor/format.js';
+import { actorName, bodyText } from './audit-hook.js';
 
 type NameParams = { Params: { name: string } };
 const tags = ['deployments'];
@@ -48,6 +49,13 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
   app.put(
     '/api/v1/deployments/:name',
     {
+      config: {
+        audit: {
+          action: 'deployment.deploy',
+          details: (_request, response) =>
+            typeof response?.revision === 'number' ? { revision: response.revision } : undefined,
+        },
+      },
       schema: {
         tags,
         summary:
@@ -68,14 +76,20 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
     },
     async (request: FastifyRequest<NameParams & { Body: unknown }>, reply: FastifyReply) => {
       const body = objectBody(request.body);
-      const revision = await service.deploy(request.params.name, body, { why: optionalText(body.why, 'why') ?? null });
+      const revision = await service.deploy(request.params.name, body, {
+        why: optionalText(body.why, 'why') ?? null,
+        actor: actorName(request),
+      });
       return reply.status(revision.revision === 1 ? 201 : 200).send(revision);
     },
   );
 
   app.delete(
     '/api/v1/deployments/:name',
-    { schema: { tags, summary: 'Delete a deployment, its history and statistics (the model versions stay)' } },
+    {
+      config: { audit: 'deployment.delete' },
+      schema: { tags, summary: 'Delete a deployment, its history and statistics (the model versions stay)' },
+    },
     async (request: FastifyRequest<NameParams>, reply: FastifyReply) => {
       await service.delete(request.params.name);
       return reply.status(204).send();
@@ -98,6 +112,13 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
   app.post(
     '/api/v1/deployments/:name/rollback',
     {
+      config: {
+        audit: {
+          action: 'deployment.rollback',
+          details: (_request, response) =>
+            typeof response?.revision === 'number' ? { revision: response.revision } : undefined,
+        },
+      },
       schema: {
         tags,
         summary: 'Restore the previous revision now (as a new revision); stops a running rollout or experiment',
@@ -106,7 +127,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
     },
     async (request: FastifyRequest<NameParams & { Body: unknown }>) => {
       const body = request.body === undefined ? {} : objectBody(request.body);
-      return service.rollback(request.params.name, optionalText(body.why, 'why'));
+      return service.rollback(request.params.name, optionalText(body.why, 'why'), actorName(request));
     },
   );
 
@@ -153,6 +174,9 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
   app.post(
     '/api/v1/deployments/:name/rollout',
     {
+      config: {
+        audit: { action: 'rollout.start', details: (request) => ({ candidate: bodyText(request, 'candidate') }) },
+      },
       schema: {
         tags,
         summary:
@@ -182,7 +206,15 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
 
   app.post(
     '/api/v1/deployments/:name/rollout/:action',
-    { schema: { tags, summary: 'pause | resume | abort | promote the active rollout' } },
+    {
+      config: {
+        audit: {
+          action: (request) => `rollout.${(request.params as { action: string }).action.slice(0, 40)}`,
+          target: (request) => (request.params as { name: string }).name,
+        },
+      },
+      schema: { tags, summary: 'pause | resume | abort | promote the active rollout' },
+    },
     (request: FastifyRequest<{ Params: { name: string; action: string } }>) => {
       const { name, action } = request.params;
       if (action === 'pause') return rollouts.pause(name);
@@ -196,6 +228,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
   app.post(
     '/api/v1/deployments/:name/experiment',
     {
+      config: { audit: 'experiment.start' },
       schema: {
         tags,
         summary:
@@ -236,6 +269,7 @@ export function registerDeploymentRoutes(app: FastifyInstance, deployments: Depl
   app.post(
     '/api/v1/deployments/:name/experiment/stop',
     {
+      config: { audit: { action: 'experiment.stop', details: (request) => ({ winner: bodyText(request, 'winner') }) } },
       schema: { tags, summary: 'Stop the experiment; all traffic to {"winner"} (default: the champion)' },
       ...documentOnly,
     },

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FeatureStore } from '../../features/feature-store.js';
 import { deleteOnlineEntities, entityFromText } from '../../features/online-delete.js';
 import type { PushTarget } from '../../features/offline/push.js';
+import { bodyText, type AuditRoute } from './audit-hook.js';
 
 interface PushBody {
   view: string;
@@ -61,17 +62,27 @@ const deleteSchema = {
  * missing, mistyped, repeated or unknown join key; `deleted: 0` when it had none).
  */
 export function registerFeaturePushRoutes(app: FastifyInstance, features: FeatureStore): void {
-  app.post<{ Body: PushBody }>('/api/v1/features/push', { schema: pushSchema }, async (request) => {
-    const { view, rows, to } = request.body;
-    // Loaded on first push: it brings DuckDB, which the CLI (which builds this app for `serve`) should not pay for.
-    const { pushFeatures } = await import('../../features/offline/push.js');
-    const result = await pushFeatures(features, { view, rows, ...(to === undefined ? {} : { to }) });
-    return { rows: result.rows, written: result.written, stale: result.stale };
-  });
+  const pushAudit: AuditRoute = {
+    action: 'features.push',
+    target: (request) => bodyText(request, 'view'),
+    details: (_request, response) =>
+      typeof response?.written === 'number' ? { written: response.written } : undefined,
+  };
+  app.post<{ Body: PushBody }>(
+    '/api/v1/features/push',
+    { schema: pushSchema, config: { audit: pushAudit } },
+    async (request) => {
+      const { view, rows, to } = request.body;
+      // Loaded on first push: it brings DuckDB, which the CLI (which builds this app for `serve`) should not pay for.
+      const { pushFeatures } = await import('../../features/offline/push.js');
+      const result = await pushFeatures(features, { view, rows, ...(to === undefined ? {} : { to }) });
+      return { rows: result.rows, written: result.written, stale: result.stale };
+    },
+  );
 
   app.delete(
     '/api/v1/features/views/:view/online',
-    { schema: deleteSchema },
+    { schema: deleteSchema, config: { audit: 'features.delete' } },
     async (request: FastifyRequest<{ Params: { view: string }; Querystring: Record<string, string | string[]> }>) => {
       const view = await features.view(request.params.view);
       const pairs = Object.entries(request.query).flatMap(([name, value]) =>

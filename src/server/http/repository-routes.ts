@@ -9,6 +9,7 @@ import {
   type RepositoryParameterValue,
 } from '../../serving/repository-load.js';
 import { quote } from '../../tensor/format.js';
+import type { AuditRoute } from './audit-hook.js';
 
 export interface RepositoryRouteDeps {
   readonly lifecycle: Pick<ServingLifecycle, 'load' | 'unload' | 'repositoryIndex'>;
@@ -45,6 +46,14 @@ function repositoryParameters(body: unknown): Record<string, RepositoryParameter
  * model configuration first, serving/repository-load.ts), unload (after in-flight work). Slipway
  * adds an optional `version` parameter.
  */
+/** Loads and unloads name the version they acted on (`fraud@1.2.0`), from the answer. */
+const versionTarget = (request: FastifyRequest, response: Record<string, unknown> | undefined) => {
+  const model = (request.params as { model: string }).model;
+  return typeof response?.version === 'string' ? `${model}@${response.version}` : model;
+};
+const REPOSITORY_LOAD_AUDIT: AuditRoute = { action: 'repository.load', target: versionTarget };
+const REPOSITORY_UNLOAD_AUDIT: AuditRoute = { action: 'repository.unload', target: versionTarget };
+
 export function registerRepositoryRoutes(app: FastifyInstance, deps: RepositoryRouteDeps): void {
   const tags = ['lifecycle'];
   app.post(
@@ -62,6 +71,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, deps: RepositoryR
   app.post(
     '/v2/repository/models/:model/load',
     {
+      config: { audit: REPOSITORY_LOAD_AUDIT },
       schema: {
         tags,
         summary:
@@ -81,6 +91,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, deps: RepositoryR
   app.post(
     '/v2/repository/models/:model/unload',
     {
+      config: { audit: REPOSITORY_UNLOAD_AUDIT },
       schema: {
         tags,
         summary:
