@@ -1,0 +1,176 @@
+/**
+ * `slipway serve` and `slipway token` as the CLI runs them (src/main.ts): a network bind with no
+ * token refuses to start and says how to fix it; tokens are created, listed and revoked on the
+ * store, the secret printed once; the server's logs never carry a secret.
+ */
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Authenticator } from '../auth/authenticator.js';
+import { noTokenMessage } from '../auth/auth-mode.js';
+import { openAuth } from '../auth/open-auth.js';
+import { loadConfig } from '../core/config.js';
+import { runSlipway } from '../main.js';
+import { fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
+import { buildApp } from './app.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('slipway serve and slipway token', () => {
+  let home: string;
+  const run = async (args: string[], env: Record<string, string> = {}): Promise<Run> => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runSlipway(args, {
+      stdout: (text) => void (stdout += text),
+      stderr: (text) => void (stderr += text),
+      env: { SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent', ...env },
+      cwd: home,
+    });
+    return { code, stdout, stderr };
+  };
+
+  beforeAll(async () => {
+    home = await mkdtemp(path.join(os.tmpdir(), 'slipway-auth-serve-'));
+  });
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('serve --host 0.0.0.0 without any token exits non-zero saying how to create the first admin token', async () => {
+    const result = await run(['serve', '--host', '0.0.0.0', '--port', '0', '--grpc-port', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`error: ${noTokenMessage('0.0.0.0')}\n`);
+    expect(result.stderr).toContain('slipway token create admin --role admin');
+  });
+
+  it('token create prints the secret once; list never shows it; revoke refuses it', async () => {
+    const created = await run([
+      'token',
+      'create',
+      'ci',
+      '--role',
+      'deploy',
+      '--models',
+      'fraud,risk*',
+      '--expires',
+      '90d',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const secret = /\n(slw_[0-9a-f]{16}_[A-Za-z0-9_-]{43})\n$/.exec(created.stdout)?.[1];
+    expect(secret).toBeDefined();
+    expect(created.stdout).toMatch(/^created token "ci": role deploy, models fraud, risk\*, expires \d{4}-/);
+    const listed = await run(['token', 'list']);
+    expect(listed.stdout).toMatch(/^NAME +ROLE +MODELS +STATUS/);
+    expect(listed.stdout).toMatch(/\nci +deploy +fraud,risk\* +active/);
+    const json = await run(['token', 'list', '--json']);
+    const tokens = JSON.parse(json.stdout) as { name: string; status: string }[];
+    expect(tokens.map((t) => [t.name, t.status])).toEqual([['ci', 'active']]);
+    for (const output of [listed.stdout, json.stdout]) expect(output).not.toContain(secret!);
+    const bad = await run(['token', 'create', 'x', '--role', 'owner']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('error: role "owner": expected one of infer, read, deploy, admin\n');
+    expect((await run(['token', 'revoke', 'ci'])).stdout).toBe('revoked token "ci"\n');
+    expect((await run(['token', 'revoke', 'ci'])).stderr).toBe('error: no token named "ci" that is not revoked\n');
+    // No usable token any more: a network bind still refuses.
+    expect((await run(['serve', '--host', '0.0.0.0', '--port', '0', '--no-grpc'])).code).toBe(1);
+  });
+
+  it('with a token (or SLIPWAY_BOOTSTRAP_TOKEN), a network bind asks for tokens; SLIPWAY_AUTH=off never does', async () => {
+    const platform = await openTestPlatform();
+    const lines: string[] = [];
+    try {
+      const base = { host: '0.0.0.0', authOpenPaths: [] as string[], rateLimits: '', bootstrapToken: undefined };
+      await expect(
+        openAuth({ config: { ...base, auth: 'auto' }, tokens: platform.tokens, log: (l) => lines.push(l) }),
+      ).rejects.toThrow('refusing to serve on 0.0.0.0');
+      const bootstrap = 'a-long-random-bootstrap-secret-for-tests';
+      const auth = await openAuth({
+        config: { ...base, auth: 'auto', bootstrapToken: bootstrap },
+        tokens: platform.tokens,
+        log: (l) => lines.push(l),
+      });
+      expect(auth).toBeInstanceOf(Authenticator);
+      expect(auth!.enabled).toBe(true);
+      expect(lines).toEqual(['auth: bootstrap admin token created from SLIPWAY_BOOTSTRAP_TOKEN']);
+      expect(await auth!.check(`Bearer ${bootstrap}`, { role: 'admin', model: 'any' }, undefined)).toMatchObject({
+        name: 'bootstrap',
+        role: 'admin',
+      });
+      expect(
+        await openAuth({ config: { ...base, auth: 'off' }, tokens: platform.tokens, log: (l) => lines.push(l) }),
+      ).toBeUndefined();
+      expect(lines.at(-1)).toBe(
+        'warning: SLIPWAY_AUTH=off: anyone who can reach 0.0.0.0 may push, deploy and read everything',
+      );
+    } finally {
+      await platform.dispose();
+    }
+  });
+
+  it('validates the auth settings by name', () => {
+    expect(() => loadConfig({ SLIPWAY_AUTH: 'maybe' })).toThrow('SLIPWAY_AUTH=maybe: expected required, off or auto');
+    expect(() => loadConfig({ SLIPWAY_AUTH_OPEN: '/v2/health/live,/api/v1/models' })).toThrow(
+      'SLIPWAY_AUTH_OPEN: cannot leave /api/v1/models open',
+    );
+    expect(() => loadConfig({ SLIPWAY_RATE_LIMITS: 'root=5' })).toThrow('SLIPWAY_RATE_LIMITS: "root=5"');
+    expect(() => loadConfig({ SLIPWAY_BOOTSTRAP_TOKEN: 'short' })).toThrow('SLIPWAY_BOOTSTRAP_TOKEN: at least 24');
+    const config = loadConfig({ SLIPWAY_AUTH_OPEN: '/metrics', SLIPWAY_RATE_LIMITS: 'infer=100:200' });
+    expect([config.auth, config.authOpenPaths, config.rateLimits]).toEqual(['auto', ['/metrics'], 'infer=100:200']);
+    expect(loadConfig({}).authOpenPaths).toEqual(['/v2/health/live', '/v2/health/ready']);
+  });
+});
+
+describe('secrets in logs', () => {
+  it('never writes a secret to the server log, refused or accepted', async () => {
+    const platform = await openTestPlatform({ logLevel: 'trace' });
+    const written: string[] = [];
+    const capture = (chunk: unknown) => written.push(Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk));
+    const writeSync = vi.spyOn(fs, 'writeSync').mockImplementation((_fd, chunk) => {
+      capture(chunk);
+      return typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length;
+    });
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      capture(chunk);
+      return true;
+    });
+    try {
+      await platform.registry.push({ name: 'fraud', bytes: fixtureBytes('breast_cancer.onnx') });
+      const { secret } = await platform.tokens.create({ name: 'reader', role: 'read' });
+      const auth = new Authenticator(platform.tokens, { enabled: true });
+      const app = await buildApp({
+        config: platform.config,
+        registry: platform.registry,
+        serving: platform.serving,
+        auth,
+      });
+      const as = (token: string, url: string, method: 'GET' | 'POST' = 'GET') =>
+        app.inject({
+          method,
+          url,
+          headers: { authorization: `Bearer ${token}` },
+          payload: method === 'POST' ? '{' : undefined,
+        });
+      expect((await as(secret, '/v2/models/fraud')).statusCode).toBe(200);
+      expect((await as(`${secret}x`, '/v2/models/fraud')).statusCode).toBe(401);
+      expect((await as(secret, '/api/v1/models/fraud/versions', 'POST')).statusCode).toBe(403);
+      expect((await as(secret, '/v2/models/nothing')).statusCode).toBe(404);
+      expect((await as(secret, '/v2/models/fraud/infer', 'POST')).statusCode).toBe(400);
+      app.log.error({ probe: true }, 'log capture probe');
+      await app.close();
+    } finally {
+      writeSync.mockRestore();
+      stdout.mockRestore();
+      await platform.dispose();
+    }
+    const log = written.join('');
+    expect(log).toContain('log capture probe');
+    expect(log).not.toContain('slw_');
+  });
+});
