@@ -236,7 +236,8 @@ describe('batch jobs with the real engine', () => {
   }, 120_000);
 
   it('serve runs jobs submitted to /api/v1/jobs in the background', async () => {
-    const served = await openTestPlatform();
+    // The job's files are in the test's folder: a data root for API submissions (core/data-roots.ts).
+    const served = await openTestPlatform({ dataRoots: [dir] });
     await served.registry.push({ name: 'bc', bytes: fixtureBytes('breast_cancer.onnx') });
     const server = await startServer(served, { host: '127.0.0.1', port: 0 });
     try {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { SlipwayError } from '../core/errors.js';
 import type { BatchJobRecord, JobListQuery, JobOutcome, SqlJobStore } from './job-store.js';
-import { JOB_ID_PATTERN, newJobId } from './job-submission.js';
+import { confineJobPaths, JOB_ID_PATTERN, newJobId } from './job-submission.js';
 import type { BatchJobSubmission } from './job-submission.js';
 import type { BatchJobSpec, BatchProgress, BatchSummary } from './types.js';
 
@@ -28,6 +28,12 @@ export interface JobServiceOptions {
    * failed later. Without it (tests with a fake runner) only the fields' shapes are checked.
    */
   readonly check?: (spec: BatchJobSpec) => Promise<void>;
+  /**
+   * Folders a submission's input and output must be in (`SLIPWAY_DATA_ROOTS`): submissions come
+   * from clients over the API, so their paths are confined (job-submission.ts `confineJobPaths`,
+   * an existing output refused without `overwrite`). Undefined = unchecked (tests with a fake runner).
+   */
+  readonly dataRoots?: readonly string[];
 }
 
 /** Why this process aborted a running job. */
@@ -71,6 +77,7 @@ export class JobService {
   readonly #staleMs: number;
   readonly #log: (line: string) => void;
   readonly #check: ((spec: BatchJobSpec) => Promise<void>) | undefined;
+  readonly #dataRoots: readonly string[] | undefined;
   /** This process and service instance, as written in `owner`. */
   readonly owner = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   readonly #running = new Map<string, RunningJob>();
@@ -93,6 +100,7 @@ export class JobService {
     this.#staleMs = options.staleMs ?? 30_000;
     this.#log = options.log ?? (() => undefined);
     this.#check = options.check;
+    this.#dataRoots = options.dataRoots;
   }
 
   /** Store a queued job (id = `jobId` or a new one); ALREADY_EXISTS for a taken id. Runs soon when started. */
@@ -104,8 +112,9 @@ export class JobService {
         `batch job id "${jobId}": expected 1-128 letters, digits, ".", "_" or "-", not starting with "." "_" or "-"`,
         { details: { field: 'jobId' } },
       );
-    await this.#check?.({ ...submission, jobId });
-    const record = await this.#store.insert({ ...submission, jobId });
+    const confined = this.#dataRoots === undefined ? submission : await confineJobPaths(submission, this.#dataRoots);
+    await this.#check?.({ ...confined, jobId });
+    const record = await this.#store.insert({ ...confined, jobId });
     if (this.#started) this.#pump();
     return record;
   }

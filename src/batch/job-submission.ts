@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { confineFiles, confineGlob, confinePath, isGlob } from '../core/data-roots.js';
 import { SlipwayError } from '../core/errors.js';
 import type { BatchJobSpec } from './types.js';
 
@@ -20,6 +22,7 @@ const FIELDS = [
   'chunkRows',
   'workers',
   'features',
+  'overwrite',
 ] as const;
 
 /**
@@ -106,6 +109,10 @@ export function parseJobSubmission(body: unknown): BatchJobSubmission {
     spec[key] = value;
   }
   checkJobSettings(spec, (field) => `job field "${field}"`);
+  if (raw.overwrite !== undefined) {
+    if (typeof raw.overwrite !== 'boolean') throw bad('overwrite', 'must be true or false');
+    spec.overwrite = raw.overwrite;
+  }
   if (raw.features !== undefined) {
     const features = raw.features as Record<string, unknown> | null;
     if (
@@ -119,6 +126,33 @@ export function parseJobSubmission(body: unknown): BatchJobSubmission {
     spec.features = { service: features.service, timestampColumn: features.timestampColumn };
   }
   return spec as unknown as BatchJobSubmission;
+}
+
+/**
+ * A submission from a client with its `input` and `output` confined to the data roots
+ * (core/data-roots.ts: relative names from the first root, symlinks followed, a glob's matches
+ * each checked) and replaced by the real paths the run will use; an existing output is refused
+ * (ALREADY_EXISTS) unless `overwrite` is true. Jobs the CLI runs on its own machine skip this.
+ */
+export async function confineJobPaths(
+  submission: BatchJobSubmission,
+  roots: readonly string[],
+): Promise<BatchJobSubmission> {
+  const input = await confineGlob(submission.input, roots, 'job field "input"');
+  if (isGlob(submission.input)) {
+    // A glob: what it matches may be symlinks pointing out of the roots.
+    const { expandInput } = await import('./input-files.js');
+    const files = await expandInput(input).catch(() => []);
+    await confineFiles(files, roots, 'job field "input"', submission.input);
+  }
+  const output = await confinePath(submission.output, roots, 'job field "output"');
+  if (submission.overwrite !== true && (await stat(output).catch(() => undefined)) !== undefined)
+    throw new SlipwayError(
+      'ALREADY_EXISTS',
+      `job field "output": "${submission.output}" exists; set "overwrite": true to replace it`,
+      { details: { field: 'output' } },
+    );
+  return { ...submission, input, output };
 }
 
 function requiredString(raw: Record<string, unknown>, key: string): string {

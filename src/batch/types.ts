@@ -28,6 +28,8 @@ export interface BatchJobSpec {
   readonly workers?: number;
   /** Join point-in-time features from this feature service before scoring (entity keys + `timestampColumn` in the input). */
   readonly features?: { readonly service: string; readonly timestampColumn: string };
+  /** Replace an existing output file; without it a submission over the API naming one is refused (job-submission.ts). */
+  readonly overwrite?: boolean;
 }
 
 export type BatchJobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -63,13 +63,19 @@ const WINDOWS_PATH = /\b[A-Za-z]:\\[^\s'"`(),;]*/g;
 export function redactServerDetails(message: string, error?: unknown): string {
   let text = message;
   for (const exact of causePaths(error)) text = text.split(exact).join('<path>');
-  for (const prefix of localRoots()) text = text.split(prefix).join('<path>');
+  for (const prefix of localRoots()) text = text.replace(pathUnder(prefix), '$1<path>');
   return text
     .replace(DATABASE_URL, '<database address>')
     .replace(POSTGRES_AT, 'PostgreSQL')
     .replace(SOCKET_PEER, '$1 <address>')
     .replace(ABSOLUTE_PATH, '$1<path>')
     .replace(WINDOWS_PATH, '<path>');
+}
+
+/** A path starting at `prefix` (a whole segment), to its end. */
+function pathUnder(prefix: string): RegExp {
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^\\w.-])${escaped}(?![\\w.-])[^\\s'"\`(),;\\]]*`, 'g');
 }
 
 /** The process's own folders, wherever they are (a home outside the usual roots included). */
