@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import type { AuditLog } from '../../audit/audit-log.js';
 import { ERROR_CODE_INFO, ERROR_CODES, SlipwayError } from '../../core/errors.js';
 import { isPlainObject } from '../../tensor/format.js';
+import { refusedPrincipal } from '../../auth/authenticator.js';
+import type { Principal } from '../../auth/principal.js';
 import { principalOf } from './auth-hook.js';
 
 type Params = Record<string, string | undefined>;
@@ -40,6 +42,8 @@ declare module 'fastify' {
 const CAPTURED = Symbol('audit.captured');
 interface Captured {
   response?: Readonly<Record<string, unknown>>;
+  /** The token a PERMISSION_DENIED or RATE_LIMITED refusal was for (the auth hook sets no principal then). */
+  refused?: Principal;
   code?: string;
 }
 type WithCapture = FastifyRequest & { [CAPTURED]?: Captured };
@@ -55,6 +59,20 @@ export function defaultTarget(request: FastifyRequest): string | undefined {
   if (params.version !== undefined) return `${subject}@${params.version}`;
   if (params.alias !== undefined) return `${subject}:${params.alias}`;
   return subject;
+}
+
+/**
+ * Who made the change: the request's principal; for a refusal of a valid token, that token; for a
+ * request refused without a valid token, 'anonymous' with no role (principalOf would say admin: that is
+ * who a caller is only while auth is off).
+ */
+function actorOf(
+  request: FastifyRequest,
+  captured: Captured,
+): Pick<Principal, 'name'> & Partial<Pick<Principal, 'role'>> {
+  if (captured.refused !== undefined) return captured.refused;
+  if (captured.code === 'UNAUTHENTICATED') return { name: 'anonymous' };
+  return principalOf(request);
 }
 
 function captureOf(request: FastifyRequest): Captured {
@@ -86,7 +104,9 @@ export function installAuditTrail(app: FastifyInstance, audit: AuditLog): void {
     const rule = typeof spec === 'string' ? { action: spec } : spec;
     // The error as thrown (before the error handler answers it): its code is the outcome.
     const onError = async (request: FastifyRequest, _reply: FastifyReply, error: Error) => {
-      captureOf(request).code = error instanceof SlipwayError ? error.code : undefined;
+      const captured = captureOf(request);
+      captured.code = error instanceof SlipwayError ? error.code : undefined;
+      captured.refused = refusedPrincipal(error);
     };
     // The answer as an object, before it is serialized and compressed, for a target or details that read it.
     const preSerialization = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -103,7 +123,7 @@ export function installAuditTrail(app: FastifyInstance, audit: AuditLog): void {
         const target = rule.target?.(request, captured.response) ?? defaultTarget(request);
         const details = rule.details?.(request, captured.response);
         audit.record(
-          { principal: principalOf(request), address: request.ip, requestId: request.id },
+          { principal: actorOf(request, captured), address: request.ip, requestId: request.id },
           { action, target, details, outcome },
         );
       } catch (error) {
