@@ -22,7 +22,12 @@ describe('error messages carry no server path or database address (issue 15 §3)
   });
 
   async function appOn(platform: TestPlatform): Promise<FastifyInstance> {
-    const app = await buildApp({ config: platform.config, registry: platform.registry, serving: platform.serving });
+    const app = await buildApp({
+      config: platform.config,
+      registry: platform.registry,
+      serving: platform.serving,
+      database: platform.database,
+    });
     cleanups.push(() => app.close());
     return app;
   }
@@ -132,6 +137,13 @@ describe('error messages carry no server path or database address (issue 15 §3)
         expect(error).not.toContain(schema);
         expect(error).not.toContain('/test');
       }
+      // The health report says the database is down and why, without its address.
+      const health = await app.inject({ method: 'GET', url: '/api/v1/health' });
+      const report = health.json<{ database: { up: boolean; error: string }; reasons: string[] }>();
+      expect(report.database.up).toBe(false);
+      expect(report.database.error).toBe('connect ECONNREFUSED <address>');
+      expect(health.body).not.toContain(String(proxy.port));
+      expect(health.body).not.toContain('127.0.0.1');
       // What the server itself reports (the CLI's view) still names the address.
       const thrown = await platform.registry.listModels().catch((error: unknown) => error);
       expect((thrown as SlipwayError).message).toContain(`127.0.0.1:${proxy.port}`);
