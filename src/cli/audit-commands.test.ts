@@ -116,4 +116,22 @@ describe('slipway audit and the CLI changes it records', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.err).toContain('limit "5000" must be an integer from 1 to 1000');
   });
+
+  it('records CLI rollout, experiment and feature push/delete actions, failures with their code', async () => {
+    await writeFile(
+      path.join(home, 'rows.jsonl'),
+      '{"patient_id": 1, "heart_rate": 70, "event_ts": "2026-01-01T00:00:00Z"}\n',
+    );
+    expect((await cli('features', 'push', 'no_such_view', '--input', 'rows.jsonl')).code).not.toBe(0);
+    expect((await cli('features', 'delete', 'no_such_view', '--entity', 'patient_id=1')).code).not.toBe(0);
+    expect((await cli('rollout', 'pause', 'live')).code).not.toBe(0);
+    expect((await cli('rollout', 'status', 'live')).code).not.toBe(0);
+    expect((await cli('experiment', 'stop', 'live')).code).not.toBe(0);
+    expect(await trail('--limit', '4')).toEqual([
+      `${USER} - experiment.stop live FAILED_PRECONDITION`,
+      `${USER} - rollout.pause live FAILED_PRECONDITION`,
+      `${USER} - features.delete no_such_view NOT_FOUND`,
+      `${USER} - features.push no_such_view NOT_FOUND`,
+    ]);
+  });
 });

@@ -7,6 +7,7 @@ import type { PushTarget } from '../features/offline/push.js';
 import { collect, jsonText } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
+import { auditedCliChange } from './cli-audit.js';
 
 /** push.ts's PUSH_TARGETS, spelled here: importing push.ts would load DuckDB for every command. */
 const PUSH_TARGETS = ['online_and_offline', 'online', 'offline'] as const satisfies readonly PushTarget[];
@@ -34,8 +35,17 @@ export function registerFeatureOnlineCommands(features: Command, io: CliIo): voi
       if (!(PUSH_TARGETS as readonly string[]).includes(options.to))
         throw invalid(`--to "${options.to}": expected one of ${PUSH_TARGETS.join(', ')}`);
       const rows = await readRowsFile(path.resolve(io.cwd, options.input), options.input);
-      const result = await withPlatform(io, async ({ features: store }) =>
-        (await import('../features/offline/push.js')).pushFeatures(store, { view, rows, to: options.to as PushTarget }),
+      const result = await withPlatform(io, async ({ features: store, database }) =>
+        auditedCliChange(
+          database,
+          { action: 'features.push', target: () => view, details: { rows: rows.length } },
+          async () =>
+            (await import('../features/offline/push.js')).pushFeatures(store, {
+              view,
+              rows,
+              to: options.to as PushTarget,
+            }),
+        ),
       );
       if (options.json === true) io.stdout(jsonText(result));
       else
@@ -60,14 +70,16 @@ export function registerFeatureOnlineCommands(features: Command, io: CliIo): voi
     .action(async (view: string, options: { entity: string[]; json?: boolean }) => {
       if (options.entity.length === 0)
         throw invalid('give at least one --entity with every join key of the view, e.g. --entity patient_id=42');
-      const result = await withPlatform(io, async ({ features: store }) => {
-        const joinKeys = await store.joinKeys(await store.view(view));
-        return deleteOnlineEntities(
-          store,
-          view,
-          options.entity.map((text) => entityFromText(joinKeys, pairsOf(text))),
-        );
-      });
+      const result = await withPlatform(io, async ({ features: store, database }) =>
+        auditedCliChange(database, { action: 'features.delete', target: () => view }, async () => {
+          const joinKeys = await store.joinKeys(await store.view(view));
+          return deleteOnlineEntities(
+            store,
+            view,
+            options.entity.map((text) => entityFromText(joinKeys, pairsOf(text))),
+          );
+        }),
+      );
       if (options.json === true) io.stdout(jsonText(result));
       else
         io.stdout(

@@ -6,6 +6,7 @@ import { formatGate } from '../deploy/rollout-gates.js';
 import { jsonText, table } from './format.js';
 import type { CliIo } from './io.js';
 import { withPlatform } from './registry-commands.js';
+import { auditedCliChange } from './cli-audit.js';
 import type { Platform } from '../platform.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -47,14 +48,19 @@ export function registerRolloutCommands(program: Command, io: CliIo): void {
       ) => {
         const steps = options.steps.split(',').map((s) => Number(s.trim()));
         const minRequests = Number(options.minRequests);
-        await withPlatform(io, async ({ deployments }) => {
-          const record = await deployments.rollouts.start(name, {
-            candidate: options.candidate,
-            steps,
-            intervalMs: parseDuration(options.interval, '--interval'),
-            gates: options.gate ?? [],
-            minRequests,
-          });
+        await withPlatform(io, async ({ deployments, database }) => {
+          const record = await auditedCliChange(
+            database,
+            { action: 'rollout.start', target: () => name, details: { candidate: options.candidate } },
+            () =>
+              deployments.rollouts.start(name, {
+                candidate: options.candidate,
+                steps,
+                intervalMs: parseDuration(options.interval, '--interval'),
+                gates: options.gate ?? [],
+                minRequests,
+              }),
+          );
           if (options.json) return json(record);
           io.stdout(formatRollout(record));
         });
@@ -68,8 +74,12 @@ export function registerRolloutCommands(program: Command, io: CliIo): void {
       .argument('<name>', 'the deployment')
       .option('--json', 'machine-readable output')
       .action(async (name: string, options: { json?: boolean }) => {
-        await withPlatform(io, async ({ deployments: { rollouts } }) => {
-          const record = await (action === 'status' ? rollouts.status(name) : rollouts[action](name));
+        await withPlatform(io, async ({ deployments: { rollouts }, database }) => {
+          const record = await (action === 'status'
+            ? rollouts.status(name)
+            : auditedCliChange(database, { action: `rollout.${action}`, target: () => name }, () =>
+                rollouts[action](name),
+              ));
           if (options.json) return json(record);
           io.stdout(formatRollout(record));
         });
@@ -120,17 +130,19 @@ export function registerRolloutCommands(program: Command, io: CliIo): void {
             .split(',')
             .map((s) => s.trim())
             .filter((s) => s !== '');
-        await withPlatform(io, async ({ deployments }) => {
-          const record = await deployments.experiments.start(name, {
-            arms: list(options.arms),
-            ...(options.split === undefined ? {} : { split: list(options.split).map(Number) }),
-            metric: options.metric,
-            alpha: Number(options.alpha),
-            minSamplePerArm: Number(options.minSamples),
-            maxSamplePerArm: Number(options.maxSamples),
-            lookIntervalMs: parseDuration(options.lookInterval, '--look-interval'),
-            autoPromote: options.autoPromote === true,
-          });
+        await withPlatform(io, async ({ deployments, database }) => {
+          const record = await auditedCliChange(database, { action: 'experiment.start', target: () => name }, () =>
+            deployments.experiments.start(name, {
+              arms: list(options.arms),
+              ...(options.split === undefined ? {} : { split: list(options.split).map(Number) }),
+              metric: options.metric,
+              alpha: Number(options.alpha),
+              minSamplePerArm: Number(options.minSamples),
+              maxSamplePerArm: Number(options.maxSamples),
+              lookIntervalMs: parseDuration(options.lookInterval, '--look-interval'),
+              autoPromote: options.autoPromote === true,
+            }),
+          );
           if (options.json) return json(record);
           io.stdout(
             `experiment #${record.id} on ${name}: ${record.spec.arms.map((a, i) => `${a}=${record.spec.split[i]}%`).join(' ')}, metric ${record.spec.metric}, alpha ${record.spec.alpha}${record.spec.autoPromote ? ', auto-promote' : ''}\n`,
@@ -161,8 +173,12 @@ export function registerRolloutCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the experiment as JSON')
     .description('Stop the experiment')
     .action(async (name: string, options: { winner?: string; json?: boolean }) => {
-      await withPlatform(io, async ({ deployments }: Platform) => {
-        const record = await deployments.experiments.stop(name, options.winner);
+      await withPlatform(io, async ({ deployments, database }: Platform) => {
+        const record = await auditedCliChange(
+          database,
+          { action: 'experiment.stop', target: () => name, details: { winner: options.winner } },
+          () => deployments.experiments.stop(name, options.winner),
+        );
         if (options.json) return json(record);
         io.stdout(`experiment #${record.id} on ${name} ${record.status}: ${record.reason ?? ''}\n`);
       });
