@@ -133,5 +133,6 @@ describe('request content types: only application/json, and bytes where a route 
     expect((await api(server.url, 'GET', '/api/v1/deployments/cancer-live')).body.revision.revision).toBe(3);
     // A POST to no route is still 404, whatever its type.
     expect((await post(server.url, '/api/v1/nowhere', '{}', 'text/plain')).status).toBe(404);
+    expect((await post(server.url, '/api/v1/nowhere', '{}', 'application/octet-stream')).status).toBe(404);
   });
 });

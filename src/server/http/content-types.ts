@@ -81,6 +81,7 @@ export function installBodyParsers(app: FastifyInstance, bodyLimit: number): voi
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', parseJson);
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
+    if (request.is404) return done(null, undefined);
     if (request.routeOptions.config.acceptsBytes !== true) {
       done(unsupportedContentType(request.headers['content-type'], routeTakes(request)));
       return;
