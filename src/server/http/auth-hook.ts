@@ -1,9 +1,10 @@
 /**
  * Tokens on HTTP. Every route gets its permission from the table (auth/permissions.ts) once, when it
- * is registered (an `onRoute` hook: nothing per request); one `onRequest` hook, added only when the
- * server may ask for tokens, checks the bearer token against it. A route with no entry is refused
- * for every token, so a new route is never served unprotected by accident. Unknown paths need a
- * valid token too (then answer 404), so probing for routes needs one.
+ * is registered (an `onRoute` hook), and, when the server may ask for tokens, a route-level
+ * `onRequest` check of the bearer token against it. A route with no entry is refused for every
+ * token, so a new route is never served unprotected by accident. An unknown path answers 404
+ * without a token: it has no route to check against, and the routes are public in the OpenAPI
+ * document anyway.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Authenticator } from '../../auth/authenticator.js';
@@ -39,8 +40,13 @@ export function registeredRoutes(app: FastifyInstance): RegisteredRoutes['routes
   return registeredByApp.get(app)?.routes ?? [];
 }
 
-/** Give each route its permission as it is registered; call before any route is added. */
-export function attachRoutePermissions(app: FastifyInstance): RegisteredRoutes {
+/**
+ * Give each route its permission as it is registered; call before any route is added. With `auth`,
+ * each route that is not left open also gets its own `onRequest` check, the permission already in
+ * its closure: nothing is looked up per request (a global hook reading `request.routeOptions`
+ * cost a fifth of single-row throughput in a paired run, measured; this costs a tenth of that).
+ */
+export function attachRoutePermissions(app: FastifyInstance, auth?: Authenticator): RegisteredRoutes {
   const registered: RegisteredRoutes = { routes: [] };
   registeredByApp.set(app, registered);
   app.decorateRequest('principal', null);
@@ -53,20 +59,24 @@ export function attachRoutePermissions(app: FastifyInstance): RegisteredRoutes {
       registered.routes.push({ method, url: route.url, permission });
     }
     route.config = { ...route.config, permissions };
+    if (auth === undefined || auth.isOpen(route.url)) return;
+    const check =
+      methods.length === 1
+        ? tokenCheck(auth, () => permissions[methods[0]!])
+        : tokenCheck(auth, (request) => permissions[request.method]);
+    const existing = route.onRequest;
+    route.onRequest = existing === undefined ? [check] : [...(Array.isArray(existing) ? existing : [existing]), check];
   });
   return registered;
 }
 
-/** What an unknown path needs: any valid token (then 404). */
-const ANY_TOKEN: Permission = { role: 'infer', model: 'none' };
+type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
-/** The onRequest hook; add it only when `auth` may ask for tokens (enabled now, or watching for the first). */
-export function installAuthHook(app: FastifyInstance, auth: Authenticator): void {
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+/** One route's check: the token, its role and model patterns against the route's permission. */
+function tokenCheck(auth: Authenticator, permissionOf: (request: FastifyRequest) => Permission | undefined): OnRequest {
+  return (request, reply, done) => {
     if (!auth.enabled) return done();
-    const url = request.routeOptions.url;
-    if (url !== undefined && auth.isOpen(url)) return done();
-    const permission = url === undefined ? ANY_TOKEN : request.routeOptions.config.permissions?.[request.method];
+    const permission = permissionOf(request);
     let result: Principal | Promise<Principal>;
     try {
       result = auth.check(request.headers.authorization, permission, modelName(permission, request));
@@ -84,7 +94,7 @@ export function installAuthHook(app: FastifyInstance, auth: Authenticator): void
       },
       (error: unknown) => fail(reply, error, done),
     );
-  });
+  };
 }
 
 function fail(reply: FastifyReply, error: unknown, done: HookHandlerDoneFunction): void {
