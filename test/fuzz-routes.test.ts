@@ -27,8 +27,12 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 15);
 const CONCURRENCY = 6;
 const REQUEST_TIMEOUT_MS = 15_000;
-/** Generous: the server idles near 150 MB; a leak of the fuzzed bodies would pass this quickly. */
-const RSS_LIMIT_BYTES = 1024 * 1024 * 1024;
+/**
+ * Growth allowed over the run: the server starts near 235 MB and peaked ~40 MB higher over 2,000
+ * requests and ~150 MB higher over 50,000 (versions pushed and loaded, caches); a leak of the fuzzed
+ * bodies (10k-deep JSON, megabyte shapes) would pass this quickly.
+ */
+const RSS_GROWTH_LIMIT_BYTES = 512 * 1024 * 1024;
 const GRPC_SHARE = 0.2;
 const RAW_SHARE = 0.05;
 /** gRPC's 5xx: a server fault, a lost message, or no answer in time. */
@@ -362,7 +366,7 @@ describe('fuzzing every public route and RPC of a real slipway serve (issue 15 Â
       expect(exited, `the server exited:\n${output}`).toBeUndefined();
       expect(live.status).toBe(200);
       expect(violations.slice(0, 20)).toEqual([]);
-      expect(peakRss).toBeLessThan(RSS_LIMIT_BYTES);
+      expect(peakRss - startRss).toBeLessThan(RSS_GROWTH_LIMIT_BYTES);
       expect(sent).toBeGreaterThan(RUNS * 0.9);
     },
     Math.max(90_000, RUNS * 100),
