@@ -241,6 +241,26 @@ describe('tokens and roles', () => {
     expect(await statusOf('ModelMetadata', { name: 'fraud' }, 'slw_0123456789abcdef_unknown-token-secret')).toBe(16);
   });
 
+  it('gRPC ModelStreamInfer: checked when the stream opens; a model-limited token is told to use ModelInfer', async () => {
+    const stream = async (secret?: string): Promise<{ status: number; answers: number }> => {
+      const metadata = new Metadata();
+      if (secret !== undefined) metadata.set('authorization', `Bearer ${secret}`);
+      const call = client.openStream(metadata);
+      let answers = 0;
+      call.on('data', () => answers++);
+      const status = new Promise<number>((resolve) => {
+        call.on('error', (error: ServiceError) => resolve(error.code));
+        call.on('end', () => resolve(0));
+      });
+      call.write(typedInfer('fraud') as never);
+      call.end();
+      return { status: await status, answers };
+    };
+    expect(await stream()).toEqual({ status: 16, answers: 0 });
+    expect(await stream(secrets.infer)).toEqual({ status: 0, answers: 1 });
+    expect(await stream(secrets.limited)).toEqual({ status: 7, answers: 0 });
+  });
+
   it('secrets appear in no answer but the one that creates a token', async () => {
     const created = await send('POST', '/api/v1/tokens', secrets.admin, { name: 'via-http', role: 'read' });
     expect(created.statusCode).toBe(201);
