@@ -252,7 +252,7 @@ describe('tokens and roles', () => {
         call.on('error', (error: ServiceError) => resolve(error.code));
         call.on('end', () => resolve(0));
       });
-      call.write(typedInfer('fraud') as never);
+      call.write(typedInfer('fraud'));
       call.end();
       return { status: await status, answers };
     };
