@@ -3,7 +3,10 @@
  * token refuses to start and says how to fix it; tokens are created, listed and revoked on the
  * store, the secret printed once; the server's logs never carry a secret.
  */
-import fs from 'node:fs';
+import { execFile } from 'node:child_process';
+import fs, { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +18,10 @@ import { loadConfig } from '../core/config.js';
 import { runSlipway } from '../main.js';
 import { fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
 import { buildApp } from './app.js';
+
+// bin/slipway.js runs dist/main.js: the real process is tested once dist is built with this code.
+const BIN = fileURLToPath(new URL('../../bin/slipway.js', import.meta.url));
+const BUILT = existsSync(fileURLToPath(new URL('../../dist/auth/open-auth.js', import.meta.url)));
 
 interface Run {
   code: number;
@@ -49,6 +56,22 @@ describe('slipway serve and slipway token', () => {
     expect(result.stderr).toBe(`error: ${noTokenMessage('0.0.0.0')}\n`);
     expect(result.stderr).toContain('slipway token create admin --role admin');
   });
+
+  it.skipIf(!BUILT)(
+    'a real `slipway serve --host 0.0.0.0` process without tokens exits 1 with the message',
+    async () => {
+      const failed = await promisify(execFile)(
+        process.execPath,
+        [BIN, 'serve', '--host', '0.0.0.0', '--port', '0', '--grpc-port', '0'],
+        { env: { ...process.env, SLIPWAY_HOME: home, SLIPWAY_LOG_LEVEL: 'silent' }, timeout: 60_000 },
+      ).then(
+        () => undefined,
+        (error: unknown) => error as { code: number; stderr: string },
+      );
+      expect(failed?.code).toBe(1);
+      expect(failed?.stderr).toBe(`error: ${noTokenMessage('0.0.0.0')}\n`);
+    },
+  );
 
   it('token create prints the secret once; list never shows it; revoke refuses it', async () => {
     const created = await run([
