@@ -214,7 +214,18 @@ export class TokenService {
         },
         (error: unknown) => {
           this.reading.delete(id);
-          throw error;
+          // The database is down: loaded models keep serving (README "Database outages"), so a token
+          // seen before keeps its last known row, read again a second later; one never seen is
+          // UNAVAILABLE rather than refused.
+          const stale = this.rows.get(id);
+          if (stale === undefined)
+            throw new SlipwayError('UNAVAILABLE', 'cannot check the token: the metadata database is unreachable', {
+              cause: error,
+              retryAfterSeconds: 1,
+            });
+          const kept: CachedRow = { ...stale, principal: usablePrincipal(stale.row, this.now()), readAt: this.now() };
+          this.rows.set(id, kept);
+          return kept;
         },
       );
       this.reading.set(id, reading);

@@ -46,6 +46,36 @@ describe('token secrets', () => {
   });
 });
 
+describe('TokenService with the database down', () => {
+  it('keeps a token it has seen (its last known row), and answers UNAVAILABLE for one it has not', async () => {
+    let now = 1_000_000;
+    let down = false;
+    let stored: TokenRow | undefined;
+    const store = {
+      insert: (row: TokenRow) => {
+        stored = row;
+        return Promise.resolve();
+      },
+      findById: (id: string) =>
+        down
+          ? Promise.reject(new Error('connection refused'))
+          : Promise.resolve(stored?.id === id ? stored : undefined),
+      touch: () => Promise.reject(new Error('connection refused')),
+    } as unknown as SqlTokenStore;
+    const service = new TokenService(store, { now: () => now });
+    const { secret } = await service.create({ name: 'ci', role: 'infer', expires: '10s' });
+    expect(await service.verify(secret)).toMatchObject({ name: 'ci' });
+    down = true;
+    now += 5_000;
+    expect(await service.verify(secret)).toMatchObject({ name: 'ci' });
+    // Its expiry still counts.
+    now += 6_000;
+    expect(((await failure(service.verify(secret))) as SlipwayError).message).toBe('token "ci" has expired');
+    const unseen = await failure(service.verify('slw_0123456789abcdef_never-seen-before-secret'));
+    expect((unseen as SlipwayError).code).toBe('UNAVAILABLE');
+  });
+});
+
 describeEachDialect('SqlTokenStore', (fixture) => {
   it('inserts, finds, lists, revokes; a name is unique among tokens not revoked', async () => {
     const store = new SqlTokenStore(await fixture.open());
@@ -124,6 +154,11 @@ describeEachDialect('SqlTokenStore', (fixture) => {
       '--models pattern "fr?ud"',
     );
     expect((await rejection(service.create({ name: 'ops', role: 'read' }))).code).toBe('ALREADY_EXISTS');
+    // A use is recorded (at most once a minute per token), without holding the request up.
+    await service.verify(secret);
+    for (let i = 0; i < 50 && (await service.list())[0]?.lastUsedAt === null; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await service.list())[0]?.lastUsedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     const listed = JSON.stringify(await service.list());
     expect(listed).not.toContain(secret);
     expect(listed).not.toContain('hash');

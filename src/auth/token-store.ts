@@ -92,8 +92,28 @@ export class SqlTokenStore {
     await this.database.db.updateTable('api_tokens').set({ salt, hash }).where('id', '=', id).execute();
   }
 
+  /**
+   * Record a use. Called from the request path, so on SQLite it never waits for the write lock (the
+   * prediction log's thread may hold it): one autocommit statement with no busy wait, which fails
+   * at once when the lock is taken (the caller drops it). One statement, not a transaction: there
+   * is no moment at which this connection holds the lock across an await.
+   */
   async touch(id: string, now: string): Promise<void> {
-    await this.database.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+    const { sqlite } = this.database;
+    if (sqlite === undefined) {
+      await this.database.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+      return;
+    }
+    await this.database.db.connection().execute(() => {
+      const busyTimeout = sqlite.pragma('busy_timeout', { simple: true }) as number;
+      sqlite.pragma('busy_timeout = 0');
+      try {
+        sqlite.prepare('update api_tokens set last_used_at = ? where id = ?').run(now, id);
+      } finally {
+        sqlite.pragma(`busy_timeout = ${busyTimeout}`);
+      }
+      return Promise.resolve();
+    });
   }
 }
 
