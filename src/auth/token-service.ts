@@ -52,6 +52,8 @@ const PATTERN = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\*?|\*)$/;
 /** Failed secrets remembered so a client retrying a bad one does not cost a scrypt each time. */
 const FAILURE_TTL_MS = 1000;
 const MAX_REMEMBERED = 10_000;
+/** scrypt checks of secrets not seen before, at once; more answer 503 (Retry-After 1). */
+const MAX_CONCURRENT_SCRYPT = 2;
 /** `last_used_at` is written at most this often per token. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -70,6 +72,8 @@ export class TokenService {
   private readonly verified = new Map<string, string>();
   private readonly failed = new Map<string, number>();
   private readonly touched = new Map<string, number>();
+  /** scrypt checks running now, by secret fingerprint. */
+  private readonly checking = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly store: SqlTokenStore,
@@ -184,7 +188,17 @@ export class TokenService {
     const row = cached.row;
     if (row === undefined) throw this.failure(print, now);
     if (this.verified.get(print) !== row.hash) {
-      if (!(await secretMatches(secret, row))) throw this.failure(print, now);
+      // scrypt runs on libuv's small thread pool (shared with zlib and file I/O): a flood of wrong
+      // secrets for a real token id must not queue everything else behind it.
+      // Requests carrying the same new secret at once (a client opening 32 connections) share one.
+      let check = this.checking.get(print);
+      if (check === undefined) {
+        if (this.checking.size >= MAX_CONCURRENT_SCRYPT)
+          throw new SlipwayError('UNAVAILABLE', 'too many token checks at once; retry', { retryAfterSeconds: 1 });
+        check = secretMatches(secret, row).finally(() => this.checking.delete(print));
+        this.checking.set(print, check);
+      }
+      if (!(await check)) throw this.failure(print, now);
       remember(this.verified, print, row.hash);
     }
     // Checked only once the secret matched: a guess learns nothing about which tokens exist.

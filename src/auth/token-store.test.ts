@@ -46,6 +46,32 @@ describe('token secrets', () => {
   });
 });
 
+describe('TokenService under a burst', () => {
+  it('checks a new secret once for every request carrying it, and caps checks of distinct secrets', async () => {
+    let stored: TokenRow | undefined;
+    const store = {
+      insert: (row: TokenRow) => {
+        stored = row;
+        return Promise.resolve();
+      },
+      findById: (id: string) => Promise.resolve(stored?.id === id ? stored : undefined),
+      touch: () => Promise.resolve(),
+    } as unknown as SqlTokenStore;
+    const service = new TokenService(store);
+    const { secret } = await service.create({ name: 'ci', role: 'infer' });
+    const burst = await Promise.all(Array.from({ length: 32 }, () => failure(service.verify(secret).then(() => 'ok'))));
+    expect(burst.every((r) => r === undefined)).toBe(true);
+    // Wrong secrets naming the real token: two scrypt checks at once, the rest told to retry.
+    const wrong = await Promise.all([1, 2, 3, 4].map((n) => failure(service.verify(`${secret.slice(0, -1)}${n}`))));
+    expect(wrong.map((e) => (e as SlipwayError).code)).toEqual([
+      'UNAUTHENTICATED',
+      'UNAUTHENTICATED',
+      'UNAVAILABLE',
+      'UNAVAILABLE',
+    ]);
+  });
+});
+
 describe('TokenService with the database down', () => {
   it('keeps a token it has seen (its last known row), and answers UNAVAILABLE for one it has not', async () => {
     let now = 1_000_000;
