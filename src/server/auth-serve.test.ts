@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import fs, { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,8 +16,9 @@ import { noTokenMessage } from '../auth/auth-mode.js';
 import { openAuth } from '../auth/open-auth.js';
 import { loadConfig } from '../core/config.js';
 import { runSlipway } from '../main.js';
-import { fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
+import { expectedOutputs, fixtureBytes, openTestPlatform } from '../testing/fixtures.js';
 import { buildApp } from './app.js';
+import { startServer } from './serve.js';
 
 // bin/slipway.js runs dist/main.js: the real process is tested once dist is built with this code.
 const BIN = fileURLToPath(new URL('../../bin/slipway.js', import.meta.url));
@@ -134,6 +135,39 @@ describe('slipway serve and slipway token', () => {
       );
     } finally {
       await platform.dispose();
+    }
+  });
+
+  it('predict, load and unload send --token or SLIPWAY_TOKEN to a server that asks for one', async () => {
+    const platform = await openTestPlatform();
+    try {
+      await platform.registry.push({ name: 'fraud', bytes: fixtureBytes('breast_cancer.onnx') });
+      const { secret } = await platform.tokens.create({ name: 'cli', role: 'deploy' });
+      const auth = new Authenticator(platform.tokens, { enabled: true });
+      const server = await startServer(platform, { host: '127.0.0.1', port: 0, auth });
+      try {
+        const row = expectedOutputs('breast_cancer').inputs[0]!.data.slice(0, 30);
+        await writeFile(path.join(home, 'rows.json'), JSON.stringify([row]));
+        const predict = ['predict', 'fraud', '-i', 'rows.json', '--url', server.url];
+        const refused = await run(predict);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toBe(
+          'error: this server needs a token: send "Authorization: Bearer <token>" (pass a token with --token or SLIPWAY_TOKEN; create one with `slipway token create`)\n',
+        );
+        const flagged = await run([...predict, '--token', secret]);
+        expect(flagged.code, flagged.stderr).toBe(0);
+        expect(flagged.stdout).toMatch(/^# fraud@1\.0\.0\n/);
+        expect((await run(predict, { SLIPWAY_TOKEN: secret })).code).toBe(0);
+        const load = await run(['load', 'fraud', '--url', server.url], { SLIPWAY_TOKEN: secret });
+        expect(load.stdout).toBe('loaded fraud@1.0.0\n');
+        const reader = await platform.tokens.create({ name: 'reader', role: 'read' });
+        const denied = await run(['unload', 'fraud', '--url', server.url, '--token', reader.secret]);
+        expect(denied.stderr).toBe('error: token "reader" has role read; this needs role deploy\n');
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await platform.dispose().catch(() => undefined);
     }
   });
 
