@@ -32,6 +32,10 @@ import { createOrtBackend } from './runtime/onnx/ort-backend.js';
 import { batchingFor } from './serving/batching-for.js';
 import { createServing, type Serving } from './serving/index.js';
 import type { Database } from './store/database.js';
+import { TokenService } from './auth/token-service.js';
+import { SqlTokenStore } from './auth/token-store.js';
+import { AuditLog } from './audit/audit-log.js';
+import { SqlAuditStore } from './audit/audit-store.js';
 
 /** Every long-lived service of one Slipway process, wired by constructor arguments. */
 export interface Platform {
@@ -55,6 +59,10 @@ export interface Platform {
   readonly jobs: JobService;
   /** Deployments, shadows, rollouts and experiments; `serve` starts and stops following the store and the controller. */
   readonly deployments: Deployments;
+  /** API tokens (src/auth/): created, listed and revoked by the CLI, verified by `serve` on every request. */
+  readonly tokens: TokenService;
+  /** The audit trail: who changed what, from where, and how it ended (written directly, flushed on close). */
+  readonly audit: AuditLog;
   /**
    * Close what `openPlatform` opened, once (idempotent), newest first: alert deliveries, queued
    * shadows and traffic counters, the prediction log (every answered prediction is stored), the
@@ -130,6 +138,8 @@ async function wire(
         : `database: unreachable since ${new Date(h.downSince ?? Date.now()).toISOString()} (${h.reason ?? 'unknown'}); loaded models keep serving, writes that can wait are buffered`,
     ),
   );
+  // Opened first so it closes last of the services: changes answered during the drain are recorded.
+  const audit = opened.opened(new AuditLog(new SqlAuditStore(database), log), (a) => a.flush());
   const online = opened.opened(await openOnlineStore(config), (o) => o.close());
   const logPolicies = new ModelLogPolicies(payloadPolicy(config.logPayload, config.logMaxElements));
   // The monitor's gauges read the pool (at scrape time, so the pool may be created after it).
@@ -227,6 +237,7 @@ async function wire(
     await openAlertService(database, {
       readMetric: alertMetricReader({ live: monitor.stats, performance, drift }),
       log: (event) => log(event.message),
+      webhook: { allow: config.webhookAllow },
     }),
     (a) => a.close(),
   );
@@ -249,6 +260,8 @@ async function wire(
   });
   const jobs = new JobService({
     store: new SqlJobStore(database),
+    // Jobs are submitted by clients over the API: their files stay inside the data roots.
+    dataRoots: config.dataRoots,
     // The engine (DuckDB, worker threads) loads with the first job, not with every CLI command.
     run: async (spec, run) => {
       const { batchDepsOf, runBatchJob } = await import('./batch/run-batch-job.js');
@@ -280,6 +293,8 @@ async function wire(
     features,
     jobs,
     deployments,
+    audit,
+    tokens: new TokenService(new SqlTokenStore(database)),
     close: () => opened.close(),
   };
 }

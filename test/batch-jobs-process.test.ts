@@ -121,7 +121,8 @@ describe('batch jobs as processes', () => {
   beforeAll(async () => {
     expect(distIsBuilt(), 'dist/ is missing: run `npm run build`').toBe(true);
     home = await mkdtemp(path.join(os.tmpdir(), 'slipway-batch-proc-'));
-    env = { SLIPWAY_HOME: home };
+    // The jobs' files are in the test's home: a data root for API submissions (core/data-roots.ts).
+    env = { SLIPWAY_HOME: home, SLIPWAY_DATA_ROOTS: home };
     const io = { stdout: () => undefined, stderr: () => undefined, env, cwd: ROOT };
     expect(await runCli(['push', path.join(FIXTURES, 'breast_cancer.onnx'), '--name', 'cancer'], io)).toBe(0);
     input = path.join(home, 'big.csv');

@@ -41,7 +41,11 @@ describe('slipway serve --workers 2: one view of the process group', () => {
   let home: string;
   const running: ServeProcess[] = [];
   const serve = async () => {
-    const server = spawnServe(['--port', '0', '--grpc-port', '0', '--workers', '2'], { SLIPWAY_HOME: home });
+    // The job's files are in the test's home: a data root for API submissions (core/data-roots.ts).
+    const server = spawnServe(['--port', '0', '--grpc-port', '0', '--workers', '2'], {
+      SLIPWAY_HOME: home,
+      SLIPWAY_DATA_ROOTS: home,
+    });
     running.push(server);
     const url = await printed(server, /serving on (http:\/\/[0-9.:]+)/);
     await waitFor('2 workers serving', () => workerPids(server).length === 2);

@@ -58,13 +58,19 @@ export class Authenticator {
   }
 
   private authorize(principal: Principal, permission: Permission | undefined, name: string | undefined): Principal {
-    this.limiter?.take(principal);
-    if (permission === undefined)
-      throw new SlipwayError('PERMISSION_DENIED', 'this route has no permission entry: refused for every token');
-    const model = name === undefined || name === '' ? undefined : modelOfName(name, this.options.deploymentModel);
-    const why = denial(principal, permission, model);
-    if (why !== undefined) throw new SlipwayError('PERMISSION_DENIED', why);
-    return principal;
+    try {
+      this.limiter?.take(principal);
+      if (permission === undefined)
+        throw new SlipwayError('PERMISSION_DENIED', 'this route has no permission entry: refused for every token');
+      const model = name === undefined || name === '' ? undefined : modelOfName(name, this.options.deploymentModel);
+      const why = denial(principal, permission, model);
+      if (why !== undefined) throw new SlipwayError('PERMISSION_DENIED', why);
+      return principal;
+    } catch (error) {
+      // The audit trail records who was refused (server/http/audit-hook.ts), not only that someone was.
+      if (typeof error === 'object' && error !== null) REFUSED.set(error, principal);
+      throw error;
+    }
   }
 
   /**
@@ -88,6 +94,13 @@ export class Authenticator {
     timer.unref();
     return () => clearInterval(timer);
   }
+}
+
+const REFUSED = new WeakMap<object, Principal>();
+
+/** The valid token a PERMISSION_DENIED or RATE_LIMITED refusal was for; undefined for any other error. */
+export function refusedPrincipal(error: unknown): Principal | undefined {
+  return typeof error === 'object' && error !== null ? REFUSED.get(error) : undefined;
 }
 
 /** The secret of `Bearer <secret>`; UNAUTHENTICATED when absent or another scheme. */

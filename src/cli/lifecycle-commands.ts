@@ -6,8 +6,9 @@ import { parseModelRef } from '../registry/model-ref.js';
 import { SERVING_CONFIG_KEYS } from '../registry/serving-config.js';
 import { collect } from './format.js';
 import type { CliIo } from './io.js';
-import { callServer } from './predict-command.js';
+import { callServer, serverToken } from './predict-command.js';
 import { withPlatform } from './registry-commands.js';
+import { auditedCliChange } from './cli-audit.js';
 
 /** `load`, `unload` (against a running server) and `config` (a model's serving settings, in the store). */
 export function registerLifecycleCommands(program: Command, io: CliIo): void {
@@ -21,7 +22,8 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
       )
       .argument('<model[@version]>', 'name@1.2.3, name@alias or name (latest)')
       .option('--url <url>', 'server URL', 'http://127.0.0.1:8080')
-      .action(async (ref: string, options: { url: string }) => {
+      .option('--token <token>', 'API token sent as Authorization: Bearer (default SLIPWAY_TOKEN)')
+      .action(async (ref: string, options: { url: string; token?: string }) => {
         const { model, selector } = parseModelRef(ref);
         const result = (await callServer(
           `${options.url.replace(/\/+$/, '')}/v2/repository/models/${encodeURIComponent(model)}/${action}`,
@@ -30,6 +32,7 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ parameters: { version: selector } }),
           },
+          serverToken(options.token, io),
         )) as { name: string; version: string; unloaded?: boolean };
         const what = action === 'load' ? 'loaded' : result.unloaded === false ? 'was not loaded:' : 'unloaded';
         io.stdout(`${what} ${result.name}@${result.version}\n`);
@@ -51,7 +54,7 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
     .action(async (model: string, options: { set: string[]; warmupRequest?: string; json?: boolean }) => {
       const warmupRequest =
         options.warmupRequest === undefined ? undefined : await readWarmupRequest(io, options.warmupRequest);
-      await withPlatform(io, async ({ registry }) => {
+      await withPlatform(io, async ({ registry, database }) => {
         let config: Record<string, unknown> = { ...(await registry.getServingConfig(model)) };
         const changing = options.set.length > 0 || warmupRequest !== undefined;
         if (changing) {
@@ -64,7 +67,12 @@ export function registerLifecycleCommands(program: Command, io: CliIo): void {
             if (value === 'default') delete config[key];
             else config[key] = value === 'true' ? true : value === 'false' ? false : value;
           }
-          config = { ...(await registry.setServingConfig(model, config)) };
+          const wanted = config;
+          config = {
+            ...(await auditedCliChange(database, { action: 'config.set', target: () => model }, () =>
+              registry.setServingConfig(model, wanted),
+            )),
+          };
         }
         if (options.json) return io.stdout(JSON.stringify(config, null, 2) + '\n');
         const entries = Object.entries(config);

@@ -12,6 +12,8 @@ import { registerPredictCommand } from './predict-command.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerDeployCommands } from './deploy-commands.js';
 import { registerRolloutCommands } from './rollout-commands.js';
+import { registerTokenCommands } from './token-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 
 /** Adds commands to the program; how entry points outside `cli/` contribute theirs. */
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -49,6 +51,8 @@ export async function runCli(
   registerBatchJobCommands(program, io);
   registerDeployCommands(program, io);
   registerRolloutCommands(program, io);
+  registerTokenCommands(program, io);
+  registerAuditCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { SlipwayError } from '../core/errors.js';
+import { SlipwayError, type ErrorCode } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import type { TensorSpec } from '../tensor/datatypes.js';
 import type { CliIo } from './io.js';
@@ -11,11 +11,28 @@ interface ModelMetadataResponse {
   inputs: TensorSpec[];
 }
 
-/** Call a running server; its `{error}` answers become SlipwayErrors, an unreachable server a clear UNAVAILABLE. */
-export async function callServer(url: string, init?: RequestInit): Promise<unknown> {
+/** The API token a command sends to a server: `--token`, else `SLIPWAY_TOKEN`; undefined = none. */
+export function serverToken(flag: string | undefined, io: Pick<CliIo, 'env'>): string | undefined {
+  return flag || io.env.SLIPWAY_TOKEN || undefined;
+}
+
+/** What a server's refusal status means (the rest: 404 NOT_FOUND, 5xx UNAVAILABLE, else INVALID_ARGUMENT). */
+const REFUSALS: Readonly<Record<number, ErrorCode>> = {
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  429: 'RATE_LIMITED',
+};
+
+/**
+ * Call a running server, with `Authorization: Bearer <token>` when given; its `{error}` answers
+ * become SlipwayErrors, an unreachable server a clear UNAVAILABLE.
+ */
+export async function callServer(url: string, init?: RequestInit, token?: string): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, init);
+    const headers = new Headers(init?.headers);
+    if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+    response = await fetch(url, { ...init, headers });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
     throw new SlipwayError(
@@ -32,9 +49,14 @@ export async function callServer(url: string, init?: RequestInit): Promise<unkno
   }
   if (!response.ok) {
     const message = typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : text;
+    const refusal = REFUSALS[response.status];
+    const hint =
+      response.status === 401
+        ? ' (pass a token with --token or SLIPWAY_TOKEN; create one with `slipway token create`)'
+        : '';
     throw new SlipwayError(
-      response.status === 404 ? 'NOT_FOUND' : response.status >= 500 ? 'UNAVAILABLE' : 'INVALID_ARGUMENT',
-      message,
+      refusal ?? (response.status === 404 ? 'NOT_FOUND' : response.status >= 500 ? 'UNAVAILABLE' : 'INVALID_ARGUMENT'),
+      message + hint,
     );
   }
   return body;
@@ -193,12 +215,14 @@ export function registerPredictCommand(program: Command, io: CliIo): void {
     )
     .option('--keep <columns>', 'columns to print next to each prediction and not send, comma-separated')
     .option('--url <url>', 'server URL', 'http://127.0.0.1:8080')
+    .option('--token <token>', 'API token sent as Authorization: Bearer (default SLIPWAY_TOKEN)')
     .option('--json', 'print the whole response as JSON')
     .action(
       async (
         ref: string,
-        options: { input: string; url: string; json?: boolean; idColumn?: string; keep?: string },
+        options: { input: string; url: string; token?: string; json?: boolean; idColumn?: string; keep?: string },
       ) => {
+        const token = serverToken(options.token, io);
         const { model, selector } = parseModelRef(ref);
         const passthrough = passthroughOf(options);
         const base = options.url.replace(/\/+$/, '');
@@ -218,6 +242,8 @@ export function registerPredictCommand(program: Command, io: CliIo): void {
           const versionPath = selector === 'latest' ? '' : `/versions/${encodeURIComponent(selector)}`;
           const meta = (await callServer(
             `${base}/v2/models/${encodeURIComponent(model)}${versionPath}`,
+            undefined,
+            token,
           )) as ModelMetadataResponse;
           const rows = csvInstances(text, meta.inputs, options.input, passthrough);
           body = { instances: rows.instances };
@@ -245,11 +271,11 @@ export function registerPredictCommand(program: Command, io: CliIo): void {
             records = rows.records;
           }
         }
-        const result = (await callServer(`${base}/v1/models/${encodeURIComponent(`${model}@${selector}`)}:predict`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        })) as { predictions: unknown[]; model_version: string };
+        const result = (await callServer(
+          `${base}/v1/models/${encodeURIComponent(`${model}@${selector}`)}:predict`,
+          { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+          token,
+        )) as { predictions: unknown[]; model_version: string };
         // With --id-column/--keep each prediction is printed with its row's id and kept columns.
         const rows =
           passthrough === undefined || records === undefined

@@ -88,7 +88,8 @@ describe('slipway push checks', () => {
 
 describe('push checks over HTTP', () => {
   it('answers 409 for identical bytes unless allow_duplicate, and 400 for an unknown ignored reference column', async () => {
-    const platform = await openTestPlatform();
+    // The reference file is a repository fixture: its folder is a data root (core/data-roots.ts).
+    const platform = await openTestPlatform({ dataRoots: [path.dirname(TRAIN)] });
     const app = await buildApp({
       config: platform.config,
       registry: platform.registry,

@@ -1,9 +1,12 @@
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { SlipwayError } from './errors.js';
+import { AUTH_ENV, loadAuthConfig, type AuthConfig } from './auth-config.js';
+import { loadTransportConfig, TRANSPORT_ENV, transportProblems, type TransportConfig } from './transport-config.js';
+import { EXPOSURE_ENV, loadExposureConfig, resolvedDataRoots, type ExposureConfig } from './exposure-config.js';
 
-/** Runtime configuration, validated once and frozen. */
-export interface SlipwayConfig {
+/** Runtime configuration, validated once and frozen; the transport settings are in transport-config.ts. */
+export interface SlipwayConfig extends TransportConfig, AuthConfig, ExposureConfig {
   /** Folder for the embedded store and artifacts. `SLIPWAY_HOME`, default `./.slipway`. */
   readonly home: string;
   /** `postgres://...` to use PostgreSQL for metadata; undefined = SQLite in `home`. */
@@ -82,6 +85,9 @@ export interface SlipwayConfig {
 }
 
 export const CONFIG_ENV = {
+  ...TRANSPORT_ENV,
+  ...AUTH_ENV,
+  ...EXPOSURE_ENV,
   home: 'SLIPWAY_HOME',
   databaseUrl: 'SLIPWAY_DATABASE_URL',
   host: 'SLIPWAY_HOST',
@@ -210,6 +216,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     databaseConnectTimeoutMs: int('databaseConnectTimeoutMs', 5_000, 100, 600_000),
     databaseQueryTimeoutMs: int('databaseQueryTimeoutMs', 60_000, 0, 2 ** 31 - 1 - 5_000),
     readyRequiresDatabase: bool('readyRequiresDatabase'),
+    ...loadTransportConfig(env, problems),
+    ...loadAuthConfig(env, problems),
+    ...loadExposureConfig(env, problems),
     ...definedOnly(overrides),
   };
   for (const key of ['port', 'grpcPort'] as const) {
@@ -217,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if (value < 0 || value > 65535 || !Number.isInteger(value))
       problems.push(`${key} ${value}: expected an integer from 0 to 65535`);
   }
+  // After the overrides: flags (serve --tls-*) and the environment are checked together.
+  problems.push(...transportProblems(config));
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64)
     problems.push(`workers ${config.workers}: expected an integer from 1 to 64`);
   if (problems.length > 0) {
@@ -224,7 +235,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       details: problems,
     });
   }
-  return Object.freeze({ ...config, home: path.resolve(config.home) });
+  return Object.freeze({
+    ...config,
+    home: path.resolve(config.home),
+    dataRoots: resolvedDataRoots(config.dataRoots, config.home),
+  });
 }
 
 function grpcCompression(raw: string | undefined, problems: string[]): GrpcCompression {

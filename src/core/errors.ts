@@ -23,6 +23,12 @@ export const ERROR_CODES = [
   'INTERNAL',
   /** A request body in an encoding the server cannot decode (HTTP Content-Encoding other than gzip, deflate, identity). */
   'UNSUPPORTED_MEDIA_TYPE',
+  /** No credentials, or credentials the server does not accept (HTTP 401 with WWW-Authenticate). */
+  'UNAUTHENTICATED',
+  /** Valid credentials whose role or model patterns do not cover the request. */
+  'PERMISSION_DENIED',
+  /** A token spent its request budget (src/auth/rate-limiter.ts); retry after `retryAfterSeconds`. */
+  'RATE_LIMITED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -53,6 +59,9 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, CodeInfo>> = {
   INTERNAL: { http: 500, grpc: 13, retryable: false },
   // gRPC answers a message in an encoding it does not support with UNIMPLEMENTED.
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: 12, retryable: false },
+  UNAUTHENTICATED: { http: 401, grpc: 16, retryable: false },
+  PERMISSION_DENIED: { http: 403, grpc: 7, retryable: false },
+  RATE_LIMITED: { http: 429, grpc: 8, retryable: true },
 };
 
 export interface SlipwayErrorOptions {

@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/serve.js';
@@ -61,6 +61,7 @@ describe('deployments over HTTP', () => {
       (
         await fetch(`${server.url}/v2/models/cancer-live/versions/1.1.0/infer`, {
           method: 'POST',
+          headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: ROWS[0] }] }),
         })
       ).headers.get('x-slipway-version'),
@@ -241,11 +242,14 @@ describe('deployments over HTTP', () => {
     });
     // Jobs are checked when submitted (the input must exist and fit the model): two real rows.
     const header = Array.from({ length: 30 }, (_, i) => `f${i}`).join(',');
+    // In the home's data folder: the default data root, where API clients may name files (core/data-roots.ts).
+    const data = path.join(platform.home, 'data');
+    await mkdir(data, { recursive: true });
     await writeFile(
-      path.join(platform.home, 'in.csv'),
+      path.join(data, 'in.csv'),
       [header, ...ROWS.slice(0, 2).map((row) => row.join(','))].join('\n') + '\n',
     );
-    const job = { input: path.join(platform.home, 'in.csv'), output: path.join(platform.home, 'out.csv') };
+    const job = { input: path.join(data, 'in.csv'), output: path.join(data, 'out.csv') };
     const submitted = await api(server.url, 'POST', '/api/v1/jobs', {
       deployment: 'cancer-live',
       jobId: 'through-deployment',

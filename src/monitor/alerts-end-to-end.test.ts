@@ -30,7 +30,8 @@ describe('an alert on drift, fired and resolved through a flaky webhook', () => 
   const received: { status: number; body: { rule: string; state: string; value: number } }[] = [];
 
   beforeAll(async () => {
-    platform = await openTestPlatform();
+    // The receiver listens on 127.0.0.1: webhooks may reach loopback only when allowed (alerts/webhook-policy.ts).
+    platform = await openTestPlatform({ webhookAllow: { targets: [], private: false, loopback: true } });
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer.onnx') });
     await platform.registry.push({ name: 'breast_cancer', bytes: fixtureBytes('breast_cancer_retrained.onnx') });
     for (const version of ['1.0.0', '1.1.0'])

@@ -10,6 +10,7 @@ import { SlipwayError, invalid } from '../core/errors.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import {
+  DEFAULT_DRIFT_OPTIONS,
   compareColumn,
   datasetDrift,
   resolveDriftOptions,
@@ -22,6 +23,9 @@ import type { DriftStore, ReferenceProfile } from './drift-store.js';
 import { ProfileSet } from './feature-columns.js';
 import type { PredictionStore } from './prediction-store.js';
 import { readInputTensors } from './reference-file.js';
+
+/** What `PUT /api/v1/models/{m}/drift-settings` may set. */
+const DRIFT_SETTING_KEYS: ReadonlySet<string> = new Set([...Object.keys(DEFAULT_DRIFT_OPTIONS), 'test', 'columnTests']);
 
 /** Runs a version on tensors without logging or counting it (for reference outputs). */
 export type PredictUnobserved = (record: VersionRecord, inputs: readonly Tensor[]) => Promise<readonly Tensor[]>;
@@ -216,6 +220,13 @@ export class DriftService {
   /** Replace a model's thresholds (validated; every problem reported at once). */
   async setSettings(model: string, settings: Partial<DriftOptions>): Promise<Partial<DriftOptions>> {
     await this.options.registry.getModel(model);
+    // Every key names a setting: an unknown one was stored and ignored (and a 10k-deep one overflowed
+    // the stack when stored, found by test/fuzz-routes.test.ts).
+    const unknown = Object.keys(settings).filter((key) => !DRIFT_SETTING_KEYS.has(key));
+    if (unknown.length > 0)
+      throw invalid(
+        `unknown drift setting${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k.slice(0, 60)}"`).join(', ')}; known: ${[...DRIFT_SETTING_KEYS].join(', ')}`,
+      );
     resolveDriftOptions(settings);
     await this.options.store.putSettings(model, settings);
     return settings;

@@ -56,8 +56,11 @@ export function outcomeOf(code: ErrorCode): Exclude<RequestOutcome, 'success'> {
     case 'ALREADY_EXISTS':
     case 'UNIMPLEMENTED':
     case 'UNSUPPORTED_MEDIA_TYPE':
+    case 'UNAUTHENTICATED':
+    case 'PERMISSION_DENIED':
       return 'invalid';
     case 'RESOURCE_EXHAUSTED':
+    case 'RATE_LIMITED':
     case 'UNAVAILABLE':
     case 'DEADLINE_EXCEEDED':
     case 'CANCELLED':

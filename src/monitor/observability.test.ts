@@ -38,7 +38,8 @@ describe('prediction log, feedback and performance, drift, end to end over HTTP'
   const feedback = load<FeedbackFixture>('feedback.json');
 
   beforeAll(async () => {
-    platform = await openTestPlatform();
+    // Reference files are repository fixtures: their folder is a data root (core/data-roots.ts).
+    platform = await openTestPlatform({ dataRoots: [MONITOR_FIXTURES] });
     for (const model of ['breast_cancer', 'wine_forest', 'diabetes_ridge'])
       await platform.registry.push({ name: model, bytes: fixtureBytes(`${model}.onnx`) });
     app = await buildApp({

@@ -1,17 +1,20 @@
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { SlipwayConfig } from '../core/config.js';
 import { MAX_PATH_PARAM_LENGTH, NAME_MAX_LENGTH } from '../core/names.js';
 import type { AlertService } from '../monitor/alerts/index.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { installErrorHandling } from './http/errors.js';
-import { bodyText } from './http/body-text.js';
-import { readRequestBody } from './http/request-decoding.js';
+import { clientErrorHandler } from './http/client-error-handler.js';
+import { attachRoutePermissions } from './http/auth-hook.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { TokenService } from '../auth/token-service.js';
+import { registerTokenRoutes } from './http/token-routes.js';
+import { installBodyParsers } from './http/content-types.js';
 import { RESPONSE_COMPRESSION_THRESHOLD } from './http/response-encoding.js';
-import type { Readable } from 'node:stream';
 import { registerManagementRoutes } from './http/management-routes.js';
 import { registerAlertRoutes } from './http/alert-routes.js';
 import { registerMonitoringRoutes } from './http/monitoring-routes.js';
@@ -32,6 +35,12 @@ import type { JobService } from '../batch/job-service.js';
 import { registerJobRoutes } from './http/job-routes.js';
 import type { Deployments } from '../deploy/index.js';
 import { registerDeploymentRoutes } from './http/deployment-routes.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { installAuditTrail } from './http/audit-hook.js';
+import { registerAuditRoutes } from './http/audit-routes.js';
+import { installSecurityHeaders } from './http/security-headers.js';
+import { installCors } from './http/cors.js';
+import { httpServerOptions, type HttpLimits, type TlsMaterial } from './transport.js';
 
 export interface AppOptions {
   readonly config: Pick<SlipwayConfig, 'maxBodyBytes' | 'logLevel'> &
@@ -53,6 +62,19 @@ export interface AppOptions {
   readonly jobs?: JobService;
   /** Deployments, rollouts, experiments under /api/v1/deployments; absent = not served. */
   readonly deployments?: Deployments;
+  /** The audit trail: changing routes record into it (http/audit-hook.ts), GET /api/v1/audit reads it; absent = neither. */
+  readonly audit?: AuditLog;
+  /** Header size cap, timeouts and TLS (transport.ts); absent = Node's and Fastify's defaults over plain HTTP. */
+  readonly transport?: { readonly limits: HttpLimits; readonly tls?: TlsMaterial };
+  /** Origins allowed by CORS (SLIPWAY_CORS_ORIGINS); absent or empty = no CORS headers, preflights refused. */
+  readonly corsOrigins?: readonly string[];
+  /**
+   * Tokens (src/auth/, http/auth-hook.ts): absent = no token asked and no request hook. Every route
+   * gets its permission from the table (auth/permissions.ts) either way.
+   */
+  readonly auth?: Authenticator;
+  /** API tokens under /api/v1/tokens (admin); absent = not served. */
+  readonly tokens?: TokenService;
 }
 
 /** Responses smaller than this many bytes are sent uncompressed whatever Accept-Encoding says. */
@@ -65,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = options.config.maxBodyBytes;
   const app = Fastify({
     bodyLimit,
+    ...(options.transport ? httpServerOptions(options.transport.limits, options.transport.tls) : {}),
     logger: options.config.logLevel === 'silent' ? false : { level: options.config.logLevel },
     // A pino child logger per request costs ~15% of single-row throughput (measured); requests log
     // only their errors, which carry the request id themselves (http/errors.ts).
@@ -77,6 +100,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Every name the registry accepts must fit in a path parameter (core/names.ts); Fastify's
     // default of 100 left names of 101..128 characters unreachable (issue 13 item 16).
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // What the HTTP parser refuses before any route runs, in the one error shape (http/client-error-handler.ts).
+    clientErrorHandler,
     // Errors the router raises before any route runs, in our error model rather than Fastify's.
     frameworkErrors: (error, _request, reply) => {
       const message =
@@ -87,6 +112,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   installErrorHandling(app, bodyLimit);
+  // Before the token check: a preflight carries no token, and a refusal must still be readable by an allowed origin.
+  installCors(app, options.corsOrigins ?? []);
+  // Before any route (the docs' included): each takes its permission, and with auth its own token
+  // check, as it is registered; route hooks run after CORS's global one, which answers preflights.
+  attachRoutePermissions(app, options.auth);
+  // Before any route: attached to /api/v1 and /docs routes as they are registered (none on the inference routes).
+  installSecurityHeaders(app);
   // Responses compressed when Accept-Encoding asks (as Triton does). The inference routes (v2 infer,
   // :predict) opt out of the plugin and compress their answers themselves (http/response-encoding.ts),
   // binary ones included (Inference-Header-Content-Length then counts the decompressed JSON header,
@@ -99,35 +131,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     encodings: ['gzip', 'deflate', 'br'],
     threshold: RESPONSE_COMPRESSION_THRESHOLD,
   });
-  // Every parser reads the body itself (http/request-decoding.ts): Content-Encoding gzip/deflate
-  // undone, the route's body limit applied to the decoded bytes. Model uploads arrive as raw bytes.
-  app.addContentTypeParser('application/octet-stream', (request, payload, done) =>
-    readRequestBody(request, payload, request.routeOptions.bodyLimit ?? bodyLimit, done),
-  );
-  // `curl -d` sends form content types; treat any body we have no parser for as JSON, with the
-  // same prototype-poisoning policy as the default JSON parser. The text is decoded strictly
-  // (http/body-text.ts): Fastify's own JSON parser replaces invalid UTF-8 with U+FFFD.
-  const json = app.getDefaultJsonParser('error', 'error');
-  const parseJson = (
-    request: FastifyRequest,
-    payload: Readable,
-    done: (error: Error | null, value?: unknown) => void,
-  ): void =>
-    readRequestBody(request, payload, request.routeOptions.bodyLimit ?? bodyLimit, (readError, body) => {
-      if (readError !== null || body === undefined) return done(readError ?? null, undefined);
-      let text: string;
-      try {
-        text = bodyText(body);
-      } catch (error) {
-        done(error as Error);
-        return;
-      }
-      if (text === '') return done(null, undefined);
-      void json(request, text, done);
-    });
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', parseJson);
-  app.addContentTypeParser('*', parseJson);
+  // Which content types each route parses, 415 for the rest (http/content-types.ts); every parser
+  // reads the body itself (http/request-decoding.ts): Content-Encoding gzip/deflate undone, the
+  // route's body limit applied to the decoded bytes.
+  installBodyParsers(app, bodyLimit);
 
   await app.register(swagger, {
     openapi: {
@@ -149,6 +156,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // Before any route: each changing route gets its own audit hooks as it is registered.
+  if (options.audit) installAuditTrail(app, options.audit);
   registerHealthRoutes(app, options.serving.lifecycle, {
     database: options.database,
     readyRequiresDatabase: options.config.readyRequiresDatabase ?? false,
@@ -169,5 +178,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   if (options.jobs) registerJobRoutes(app, options.jobs, options.deployments?.service);
   if (options.deployments) registerDeploymentRoutes(app, options.deployments);
+  if (options.audit) registerAuditRoutes(app, options.audit);
+  if (options.tokens) registerTokenRoutes(app, options.tokens);
   return app;
 }

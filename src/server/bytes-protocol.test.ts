@@ -321,7 +321,7 @@ describe('BYTES round-trip exactly and what ONNX Runtime cannot carry is refused
       ['/v1/models/colors:predict', predict],
       ['/api/v1/models/colors/aliases/prod', predict],
     ] as const) {
-      for (const type of ['application/json', 'text/plain']) {
+      for (const type of ['application/json', 'application/json; charset=utf-8']) {
         const response = await app.inject({
           method: url.startsWith('/api') ? 'PUT' : 'POST',
           url,

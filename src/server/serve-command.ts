@@ -12,6 +12,9 @@ import { joinCluster } from './cluster-worker.js';
 import { createGrpcServer } from './grpc/grpc-server.js';
 import { healthReport } from './http/health-routes.js';
 import { assertPortFree, listenError, startServer, type RunningServer } from './serve.js';
+import { loadTlsMaterial } from './transport.js';
+import { openAuth } from '../auth/open-auth.js';
+import type { Authenticator } from '../auth/authenticator.js';
 
 /**
  * Where `serve` writes and reads its environment: the part of the CLI's `CliIo` (`cli/io.ts`) it
@@ -31,6 +34,9 @@ interface ServeOptions {
   workers?: string;
   drainTimeout?: string;
   shutdownDelay?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
 }
 
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -61,6 +67,12 @@ export function registerServeCommand(program: Command, io: ServeCommandIo): void
       '--shutdown-delay <ms>',
       'on SIGTERM, keep serving this long with readiness 503 before refusing connections (SLIPWAY_SHUTDOWN_DELAY_MS, default 1000)',
     )
+    .option('--tls-cert <file>', 'PEM certificate: HTTPS and gRPC over TLS (SLIPWAY_TLS_CERT; with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (SLIPWAY_TLS_KEY)')
+    .option(
+      '--tls-client-ca <file>',
+      'PEM CA: mutual TLS on both ports, clients need a certificate it signed (SLIPWAY_TLS_CLIENT_CA)',
+    )
     .action(async (options: ServeOptions) => {
       const port = integer('--port', options.port, 0, 65535);
       const grpcPort = integer('--grpc-port', options.grpcPort, 0, 65535);
@@ -74,8 +86,13 @@ export function registerServeCommand(program: Command, io: ServeCommandIo): void
         ...(workers !== undefined ? { workers } : {}),
         ...(drainMs !== undefined ? { drainMs } : {}),
         ...(shutdownDelayMs !== undefined ? { shutdownDelayMs } : {}),
+        ...(options.tlsCert !== undefined ? { tlsCert: options.tlsCert } : {}),
+        ...(options.tlsKey !== undefined ? { tlsKey: options.tlsKey } : {}),
+        ...(options.tlsClientCa !== undefined ? { tlsClientCa: options.tlsClientCa } : {}),
       });
       if (cluster.isPrimary) {
+        // Unreadable or mismatched PEM files stop the start here, before any worker is forked.
+        loadTlsMaterial(config);
         await assertPortFree('HTTP', config.host, config.port);
         if (options.grpc) await assertPortFree('gRPC', config.host, config.grpcPort);
       }
@@ -123,7 +140,7 @@ async function serveUntilSignal(config: SlipwayConfig, grpcEnabled: boolean, io:
   }
   const who = cluster.isWorker ? `worker ${process.pid} ` : '';
   io.stdout(
-    `slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`,
+    `slipway ${who}serving on ${server.url}${grpcPort === undefined ? '' : `, gRPC on ${config.host}:${grpcPort}${config.tlsCert === undefined ? '' : ' (TLS)'}`}  (home ${config.home}${config.databaseUrl ? ', PostgreSQL metadata' : ''})\n`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -175,7 +192,23 @@ interface Started {
 
 async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: string) => void): Promise<Started> {
   // Failed loads and a skipped generated warm-up reach the operator (runtime/model-pool.ts poolEventLine).
+  // Read before the platform opens: a bad file must not leave models loading. Each worker reads
+  // its own copy; the primary hands workers TCP connections, the TLS handshake happens in them.
+  const tls = loadTlsMaterial(config);
   const platform = await openPlatform(config, { log, onPoolEvent: (event) => logPoolEvent(event, log) });
+  // Tokens: the bootstrap token, then the mode; a non-loopback bind with no token stops here (auth/auth-mode.ts).
+  let auth: Authenticator | undefined;
+  try {
+    auth = await openAuth({
+      config,
+      tokens: platform.tokens,
+      log,
+      deploymentModel: (name) => platform.deployments.router.get(name)?.model,
+    });
+  } catch (error) {
+    await platform.close().catch(() => undefined);
+    throw error;
+  }
   // gRPC's ServerReady answers what /v2/health/ready answers (the database under SLIPWAY_READY_REQUIRES_DATABASE).
   const isServerReady = () =>
     healthReport(platform.serving.lifecycle, {
@@ -191,7 +224,10 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
         isServerReady,
         modelConfig: { lifecycle: platform.serving.lifecycle, registry: platform.registry },
         statistics: { statistics: platform.monitor.statistics, models: platform.registry },
-        repository: { registry: platform.registry },
+        repository: { registry: platform.registry, audit: platform.audit },
+        limits: config,
+        ...(tls ? { tls } : {}),
+        ...(auth ? { auth } : {}),
       })
     : undefined;
   // Background loops start once both ports are bound (and, with workers, in one of them).
@@ -200,6 +236,8 @@ async function start(config: SlipwayConfig, grpcEnabled: boolean, log: (line: st
     port: config.port,
     log,
     background: false,
+    ...(tls ? { tls } : {}),
+    ...(auth ? { auth } : {}),
     alsoClose: grpc ? [(ms) => grpc.close(ms)] : [],
   });
   if (grpc === undefined) return { server, platform, grpcPort: undefined };

@@ -6,6 +6,8 @@ import type { Platform } from '../platform.js';
 import { loadRuleFile } from '../monitor/alerts/index.js';
 import { buildApp } from './app.js';
 import { startArtifactSweeper, type ArtifactSweeper } from '../registry/artifact-sweeper.js';
+import { capConnections, type TlsMaterial } from './transport.js';
+import type { Authenticator } from '../auth/authenticator.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -35,6 +37,10 @@ export interface StartOptions {
   readonly alsoClose?: ReadonlyArray<(graceMs: number) => Promise<void>>;
   /** Start the background loops now (default true); false leaves it to `startBackground()`. */
   readonly background?: boolean;
+  /** Serve HTTPS with these (transport.ts `loadTlsMaterial`); absent = plain HTTP. */
+  readonly tls?: TlsMaterial;
+  /** Tokens asked of every request (auth/open-auth.ts); absent = none. */
+  readonly auth?: Authenticator;
 }
 
 /**
@@ -93,7 +99,13 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     jobs: platform.jobs,
     deployments: platform.deployments,
     database: platform.database,
+    transport: { limits: platform.config, ...(options.tls ? { tls: options.tls } : {}) },
+    ...(options.auth ? { auth: options.auth } : {}),
+    tokens: platform.tokens,
+    corsOrigins: platform.config.corsOrigins,
+    audit: platform.audit,
   });
+  capConnections(app.server, platform.config);
   let address: string;
   try {
     address = await app.listen({ host: options.host, port: options.port });

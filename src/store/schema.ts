@@ -36,6 +36,10 @@ export interface DatabaseSchema {
   experiments: ControllerTable;
   // --- artifact leases (migration 0009) ---
   artifact_leases: ArtifactLeaseTable;
+  // --- API tokens (migration 0011) ---
+  api_tokens: ApiTokenTable;
+  // --- audit trail (migration 0012) ---
+  audit_events: AuditEventTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -98,6 +102,8 @@ export interface AliasEventTable {
   to_version: string | null;
   reason: string | null;
   at: Timestamp;
+  /** Who moved it (migration 0012): a token name, 'anonymous' or 'cli:<user>'; null before 0012. */
+  actor: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** An alert rule (from the API or a rule file) with its current evaluation state. */
@@ -291,6 +297,8 @@ export interface DeploymentRevisionTable {
   /** 1 for a rollout's steps and an experiment's split, which `rollback` steps over. */
   intermediate: ColumnType<number, number | undefined, number>;
   created_ms: ColumnType<number | string, number, number>;
+  /** Who asked for it (migration 0012): a token name, 'anonymous' or 'cli:<user>'; null before 0012 or for the controller's own steps. */
+  actor: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One second of one version's traffic in one deployment, as one process saw it. */
@@ -357,4 +365,41 @@ export interface ArtifactLeaseTable {
   sha256: string;
   expires_at: Timestamp;
   created_at: Timestamp;
+}
+
+/** One API token (src/auth/token-store.ts): never the secret, only its salted scrypt hash. */
+export interface ApiTokenTable {
+  id: string;
+  name: string;
+  role: string;
+  /** JSON array of model-name patterns; null = every model. */
+  models: JsonText | null;
+  /** base64url salt and scrypt hash of the secret. */
+  salt: string;
+  hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+/** One change recorded by the audit trail (src/audit/audit-store.ts). */
+export interface AuditEventTable {
+  /** Insertion order, never reused; PostgreSQL returns `bigint` as a string. */
+  id: ColumnType<number | string, never, never>;
+  time_ms: ColumnType<number | string, number, number>;
+  /** A token name, 'anonymous' (auth off) or 'cli:<os user>'. */
+  actor: string;
+  actor_role: string | null;
+  /** The client's address (HTTP/gRPC peer); null for CLI commands. */
+  address: string | null;
+  /** e.g. `model.push`, `alias.set`, `deployment.rollback`. */
+  action: string;
+  /** What it acted on, e.g. `fraud@1.2.0`, `fraud:champion`, deployment `fraud-prod`. */
+  target: string | null;
+  /** Small JSON object; null = none. */
+  details: JsonText | null;
+  /** `ok` or the error code (`NOT_FOUND`, `FAILED_PRECONDITION`, ...). */
+  outcome: string;
+  request_id: string | null;
 }

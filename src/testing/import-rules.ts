@@ -20,6 +20,8 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   'version.ts': [],
   tensor: ['core'],
   store: ['core'],
+  auth: ['store', 'core'],
+  audit: ['store', 'core', 'auth'],
   stats: ['core'],
   io: ['core'],
   registry: ['store', 'tensor', 'core'],
@@ -32,6 +34,8 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   deploy: ['stats', 'registry', 'store', 'tensor', 'core', 'monitor/events.ts', 'monitor/experiment-outcomes.ts'],
   serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core', 'version.ts'],
   'platform.ts': [
+    'auth',
+    'audit',
     'serving',
     'deploy',
     'monitor',
@@ -47,6 +51,8 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   server: [
+    'auth',
+    'audit',
     'serving',
     'platform.ts',
     'deploy',
@@ -62,6 +68,8 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   cli: [
+    'auth',
+    'audit',
     'platform.ts',
     'registry',
     'monitor',

@@ -2,7 +2,7 @@
  * The Open Inference Protocol gRPC server (package `inference`, service `GRPCInferenceService`),
  * a thin transport adapter over the serving core (serving/).
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import type { Serving } from '../../serving/index.js';
 import { SlipwayError } from '../../core/errors.js';
 import { createInferenceHandlers } from './handlers.js';
@@ -15,6 +15,9 @@ import { createUnsupportedHandlers } from './unsupported-handlers.js';
 import { createStatisticsHandlers } from './statistics-handlers.js';
 import { createRepositoryHandlers, type RepositoryHandlerDeps } from './repository-handlers.js';
 import type { ModelStatistics, StatisticsModels } from '../../monitor/model-statistics.js';
+import type { Authenticator } from '../../auth/authenticator.js';
+import { withAuth } from './grpc-auth.js';
+import { grpcCredentials, grpcServerLimits, type GrpcLimits, type TlsMaterial } from '../transport.js';
 
 /** Default cap on received and sent messages: 64 MiB, Triton's HTTP body cap (gRPC's own default is 4 MiB). */
 export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -40,7 +43,17 @@ export interface GrpcServerOptions {
   /** Triton's statistics extension (`ModelStatistics`): the monitor's statistics and the registry; absent = UNIMPLEMENTED. */
   readonly statistics?: { readonly statistics: ModelStatistics; readonly models: StatisticsModels };
   /** Triton's repository extension (`RepositoryIndex`, `RepositoryModelLoad/Unload`): the registry a load's config is stored in; absent = UNIMPLEMENTED. */
-  readonly repository?: { readonly registry: RepositoryHandlerDeps['registry'] };
+  readonly repository?: {
+    readonly registry: RepositoryHandlerDeps['registry'];
+    /** Where loads and unloads are recorded (the audit trail); absent = not recorded. */
+    readonly audit?: RepositoryHandlerDeps['audit'];
+  };
+  /** Concurrent streams and keepalive (transport.ts); absent = grpc-js's defaults. */
+  readonly limits?: GrpcLimits;
+  /** TLS, mutual when it has a client CA (transport.ts); absent = plaintext. */
+  readonly tls?: TlsMaterial;
+  /** Tokens (src/auth/): every RPC checked against its permission (grpc-auth.ts); absent = none asked. */
+  readonly auth?: Authenticator;
 }
 
 export interface GrpcServer {
@@ -71,6 +84,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    ...(options.limits ? grpcServerLimits(options.limits) : {}),
     interceptors: [compression.interceptor],
   });
   compression.attach(server);
@@ -88,16 +102,21 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     ? createRepositoryHandlers({
         lifecycle: options.serving.lifecycle,
         registry: options.repository.registry,
+        ...(options.repository.audit ? { audit: options.repository.audit } : {}),
         ...(options.log ? { log: options.log } : {}),
       })
     : {};
-  server.addService(withTolerantDecoding(inferenceServiceDefinition()), {
+  const implementation = {
     ...handlers,
     ...statistics,
     ...modelConfig,
     ...repository,
     ...createUnsupportedHandlers(),
-  });
+  };
+  server.addService(
+    withTolerantDecoding(inferenceServiceDefinition()),
+    options.auth ? withAuth(implementation, options.auth, options.log) : implementation,
+  );
   let closing: Promise<void> | undefined;
 
   return {
@@ -105,7 +124,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       if (closing) return Promise.reject(new SlipwayError('FAILED_PRECONDITION', 'the gRPC server is closed'));
       const address = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
       return new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => {
+        server.bindAsync(address, grpcCredentials(options.tls), (error, bound) => {
           if (error)
             reject(
               new SlipwayError('UNAVAILABLE', `gRPC cannot listen on ${address}: ${error.message}`, { cause: error }),

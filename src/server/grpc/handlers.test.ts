@@ -108,8 +108,14 @@ describe('gRPC handlers', () => {
       }),
       (line) => lines.push(line),
     );
-    await expect(c.call('ModelInfer', request)).rejects.toMatchObject({ code: 13, details: 'boom' });
-    expect(lines.join('\n')).toMatch(/gRPC ModelInfer failed: TypeError: boom/);
+    // The client reads a request id, never the detail (server/client-errors.ts); the log has both.
+    const failed = (await c.call('ModelInfer', request).catch((error: unknown) => error)) as ServiceError;
+    expect(failed.code).toBe(13);
+    const id = /^internal error \(request id ([0-9a-f-]{36})\); the detail is in the server log$/.exec(
+      failed.details,
+    )?.[1];
+    expect(id).toBeDefined();
+    expect(lines.join('\n')).toContain(`gRPC ModelInfer failed (request id ${id}): TypeError: boom`);
     await expect(c.call('ModelMetadata', { name: 'm' })).rejects.toMatchObject({ code: 13 });
     expect(await c.call('ServerLive', {})).toEqual({ live: true });
   });

@@ -4,8 +4,8 @@
  * name is every model; a version without a name is refused. uint64 fields are sent as decimal strings
  * (proto.ts loads the proto with `longs: String`, so the value stays exact past 2^53).
  */
-import { Metadata, type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { invalid, toSlipwayError } from '../../core/errors.js';
+import { type ServerUnaryCall, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { invalid } from '../../core/errors.js';
 import {
   queryStatistics,
   type DurationStat,
@@ -13,7 +13,7 @@ import {
   type ModelStatistics,
   type StatisticsModels,
 } from '../../monitor/model-statistics.js';
-import { ERROR_CODE_METADATA_KEY } from './unary-call.js';
+import { toStatus } from './unary-call.js';
 
 interface ModelStatisticsRequestMessage {
   readonly name?: string;
@@ -44,14 +44,7 @@ export function createStatisticsHandlers(
           : Promise.reject(invalid('the ModelStatistics request is not a valid protobuf message'));
       query.then(
         (rows) => callback(null, { model_stats: rows.map(statMessage) }),
-        (raw: unknown) => {
-          const error = toSlipwayError(raw);
-          if (error.code === 'INTERNAL')
-            log?.(`gRPC ModelStatistics failed: ${raw instanceof Error ? (raw.stack ?? raw.message) : String(raw)}`);
-          const metadata = new Metadata();
-          metadata.set(ERROR_CODE_METADATA_KEY, error.code);
-          callback({ code: error.grpcStatus, details: error.message, metadata });
-        },
+        (raw: unknown) => callback(toStatus('ModelStatistics', raw, log)),
       );
     },
   };

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServingLifecycle } from '../../serving/index.js';
+import { redactServerDetails } from '../client-errors.js';
 
 /** The metadata database's state as the store reports it (store/connection-guard.ts). */
 interface DatabaseHealth {
@@ -33,7 +34,9 @@ export interface HealthReport {
  */
 export function healthReport(inference: Pick<ServingLifecycle, 'isReady'>, options: HealthOptions): HealthReport {
   const serving = inference.isReady();
-  const db = options.database?.health() ?? { up: true, downSince: undefined, reason: undefined };
+  const health = options.database?.health() ?? { up: true, downSince: undefined, reason: undefined };
+  // The reason is the driver's message ("connect ECONNREFUSED 10.0.0.5:5432"): no address to clients.
+  const db = { ...health, reason: health.reason === undefined ? undefined : redactServerDetails(health.reason) };
   const reasons: string[] = [];
   if (!serving) reasons.push('models are not ready (starting up or stopping)');
   const downSince = db.downSince === undefined ? null : new Date(db.downSince).toISOString();

@@ -191,7 +191,7 @@ describe('job routes /api/v1/jobs', () => {
       [
         { model: 'm', input: 'in.csv', output: 'o.csv', max_reject_rate: 0.1 },
         'max_reject_rate',
-        'job field "max_reject_rate" is not a job field (fields: jobId, model, input, output, idColumn, keep, map, maxRejectRate, chunkRows, workers, features)',
+        'job field "max_reject_rate" is not a job field (fields: jobId, model, input, output, idColumn, keep, map, maxRejectRate, chunkRows, workers, features, overwrite)',
       ],
     ] as const) {
       const response = await submit(body);

@@ -7,6 +7,7 @@ import { invalid } from '../../core/errors.js';
 import type { DeploymentService } from '../../deploy/deployment-service.js';
 import { primaryVersion } from '../../deploy/spec.js';
 import { isPlainObject } from '../../tensor/format.js';
+import { bodyText } from './audit-hook.js';
 
 interface ListQuerystring {
   status?: BatchJobStatus;
@@ -20,7 +21,8 @@ type IdParams = { Params: { id: string } };
  * BatchJobSpec in camelCase (`jobId`, `idColumn`, `maxRejectRate`, ...); `parseJobSubmission`
  * validates it so the 400 names the field, and the jobs service checks what the run would refuse
  * (unknown model 404, missing files or columns 400) before storing it. Paths are read and written
- * by the server, relative ones from its working folder.
+ * by the server inside its data roots (SLIPWAY_DATA_ROOTS; relative ones from the first root, see
+ * batch/job-submission.ts confineJobPaths); an existing output is replaced only with "overwrite": true.
  */
 export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deployments?: DeploymentService): void {
   const tags = ['batch'];
@@ -28,6 +30,13 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
   app.post(
     '/api/v1/jobs',
     {
+      config: {
+        audit: {
+          action: 'job.submit',
+          target: (request, response) => (typeof response?.id === 'string' ? response.id : bodyText(request, 'jobId')),
+          details: (request) => ({ model: bodyText(request, 'model') }),
+        },
+      },
       schema: {
         tags,
         summary:
@@ -48,6 +57,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
             },
             input: { type: 'string', description: 'a CSV, Parquet or JSONL file, or a glob of them' },
             output: { type: 'string', description: '.parquet, .csv or .jsonl' },
+            overwrite: { type: 'boolean', description: 'replace an existing output file (409 without it)' },
             idColumn: { type: 'string' },
             keep: { type: 'array', items: { type: 'string' } },
             map: {
@@ -110,6 +120,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobService, deploy
   app.post(
     '/api/v1/jobs/:id/cancel',
     {
+      config: { audit: 'job.cancel' },
       schema: {
         tags,
         summary:

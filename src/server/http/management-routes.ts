@@ -4,6 +4,7 @@ import type { PushInput, RegistryService } from '../../registry/registry-service
 import { parseTags } from '../../registry/tags.js';
 import type { Lineage } from '../../registry/types.js';
 import { isPlainObject } from '../../tensor/format.js';
+import { actorName, bodyText, type AuditRoute } from './audit-hook.js';
 
 type Query = Record<string, string | string[] | boolean | undefined>;
 
@@ -105,6 +106,16 @@ function readPush(name: string, body: unknown, query: Query): PushInput {
   };
 }
 
+/** A push records the version it made (`fraud@1.2.0`); a dry run changes nothing and records nothing. */
+const PUSH_AUDIT: AuditRoute = {
+  action: 'model.push',
+  skip: (request) => (request.query as { dry_run?: boolean }).dry_run === true,
+  target: (request, response) => {
+    const name = (request.params as { name: string }).name;
+    return typeof response?.version === 'string' ? `${name}@${response.version}` : name;
+  },
+};
+
 /** The management API under /api/v1: models, versions (with upload), aliases, archive. */
 export function registerManagementRoutes(app: FastifyInstance, registry: RegistryService): void {
   const tags = ['registry'];
@@ -140,6 +151,7 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
   app.post(
     '/api/v1/models/:name/versions',
     {
+      config: { acceptsBytes: true, audit: PUSH_AUDIT },
       schema: {
         tags,
         summary:
@@ -174,7 +186,10 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
 
   app.post(
     '/api/v1/models/:name/versions/:version/archive',
-    { schema: { tags, summary: 'Archive a version (refused while an alias or deployment uses it)' } },
+    {
+      config: { audit: { action: 'version.archive', details: (request) => ({ reason: bodyText(request, 'reason') }) } },
+      schema: { tags, summary: 'Archive a version (refused while an alias or deployment uses it)' },
+    },
     async (
       request: FastifyRequest<{ Params: { name: string; version: string }; Body: { reason?: string } | undefined }>,
     ) =>
@@ -194,6 +209,7 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
   app.put(
     '/api/v1/models/:name/serving',
     {
+      config: { audit: 'config.set' },
       schema: {
         tags,
         summary:
@@ -223,6 +239,12 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
   app.put(
     '/api/v1/models/:name/aliases/:alias',
     {
+      config: {
+        audit: {
+          action: 'alias.set',
+          details: (request) => ({ version: bodyText(request, 'version'), reason: bodyText(request, 'reason') }),
+        },
+      },
       schema: {
         tags,
         summary: 'Point an alias at a version',
@@ -235,13 +257,20 @@ export function registerManagementRoutes(app: FastifyInstance, registry: Registr
     },
     (
       request: FastifyRequest<{ Params: { name: string; alias: string }; Body: { version: string; reason?: string } }>,
-    ) => registry.setAlias(request.params.name, request.params.alias, request.body.version, request.body.reason),
+    ) =>
+      registry.setAlias(
+        request.params.name,
+        request.params.alias,
+        request.body.version,
+        request.body.reason,
+        actorName(request),
+      ),
   );
 
   app.delete(
     '/api/v1/models/:name/aliases/:alias',
-    { schema: { tags, summary: 'Remove an alias' } },
+    { config: { audit: 'alias.remove' }, schema: { tags, summary: 'Remove an alias' } },
     (request: FastifyRequest<{ Params: { name: string; alias: string } }>) =>
-      registry.removeAlias(request.params.name, request.params.alias),
+      registry.removeAlias(request.params.name, request.params.alias, undefined, actorName(request)),
   );
 }

@@ -18,6 +18,8 @@ import type {
 import { parseTime } from '../../monitor/time-params.js';
 import { parseModelRef } from '../../registry/model-ref.js';
 import { isPlainObject } from '../../tensor/format.js';
+import { confinePath } from '../../core/data-roots.js';
+import type { SlipwayConfig } from '../../core/config.js';
 
 type Query = Record<string, string | undefined>;
 
@@ -26,9 +28,13 @@ export interface ObservabilityApi {
   readonly log: PredictionLog;
   readonly performance: PerformanceService;
   readonly drift: DriftService;
+  /** The folders a reference file named by a client must be in (`SLIPWAY_DATA_ROOTS`, core/data-roots.ts). */
+  readonly config: Pick<SlipwayConfig, 'dataRoots'>;
 }
 
 const monitoring = (summary: string) => ({ schema: { tags: ['monitoring'], summary } });
+/** A changing route: recorded in the audit trail as `action` (http/audit-hook.ts). */
+const audited = (action: string, summary: string) => ({ ...monitoring(summary), config: { audit: action } });
 
 /** Prediction log, feedback, performance and drift under `/api/v1`. */
 export function registerObservabilityRoutes(app: FastifyInstance, api: ObservabilityApi): void {
@@ -38,7 +44,7 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
       'Logged predictions, a page at a time: ?model=&version=&deployment=&since=&until=&request_id=&limit=&order=asc|desc&max_bytes=&full=true&cursor= (the last page\'s "next")',
     ),
     async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply) => {
-      const query = predictionPageQuery(request.query);
+      const query = predictionPageQuery(singleValues(request.query));
       const page = await api.predictions.page(query);
       const stats = api.log.stats();
       // Streamed: rows are encoded as they are written, a slice of a tensor at a time (prediction-json.ts).
@@ -62,7 +68,7 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
     '/api/v1/performance',
     monitoring('Accuracy and friends from feedback, per version: ?model=&version=&window=24h'),
     async (request: FastifyRequest<{ Querystring: Query }>) => {
-      const { model, version, window } = request.query;
+      const { model, version, window } = singleValues(request.query);
       if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
       return api.performance.report(model, parseDuration(window ?? '24h', 'window'), version);
     },
@@ -74,7 +80,7 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
       'Drift of a version against its reference over a window ending now (or at ?until=), computed now: ?model=&version=&window=1h',
     ),
     async (request: FastifyRequest<{ Querystring: Query }>) => {
-      const { model, version, window, until } = request.query;
+      const { model, version, window, until } = singleValues(request.query);
       if (model === undefined || model === '') throw invalid('the "model" query parameter is required');
       return api.drift.check({
         model,
@@ -89,12 +95,12 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
     '/api/v1/drift/results',
     monitoring('Stored drift results, newest first: ?model=&version=&limit='),
     async (request: FastifyRequest<{ Querystring: Query }>) => {
-      const { model, version, limit } = request.query;
+      const { model, version, limit } = singleValues(request.query);
       return {
         results: await api.drift.results({
           ...(model === undefined ? {} : { model }),
           ...(version === undefined ? {} : { version }),
-          ...(limit === undefined ? {} : { limit: Number(limit) }),
+          ...(limit === undefined ? {} : { limit: driftResultLimit(limit) }),
         }),
       };
     },
@@ -111,8 +117,9 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
 
   app.put(
     '/api/v1/models/:ref/reference',
-    monitoring(
-      'Set a reference: {"file": "/path/train.csv", "ignore": ["target"]} (a file on the server) or {"from_served": 1000}',
+    audited(
+      'drift.reference',
+      'Set a reference: {"file": "train.csv", "ignore": ["target"]} (a file in the server\'s data roots, SLIPWAY_DATA_ROOTS; relative to the first) or {"from_served": 1000}',
     ),
     async (request: FastifyRequest<{ Params: { ref: string } }>) => {
       const { model, selector } = parseModelRef(request.params.ref);
@@ -120,7 +127,9 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
       if (!isPlainObject(body)) throw invalid('send {"file": "...", "ignore"?: [...]} or {"from_served": N}');
       if (typeof body.file === 'string') {
         const ignore = Array.isArray(body.ignore) ? body.ignore.map(String) : [];
-        return summary(await api.drift.setReferenceFromFile(model, selector, body.file, ignore));
+        // A file on the server named by a client: only inside the data roots, symlinks followed.
+        const file = await confinePath(body.file, api.config.dataRoots, 'reference "file"');
+        return summary(await api.drift.setReferenceFromFile(model, selector, file, ignore));
       }
       if (typeof body.from_served === 'number')
         return summary(await api.drift.setReferenceFromServed(model, selector, body.from_served));
@@ -135,7 +144,7 @@ export function registerObservabilityRoutes(app: FastifyInstance, api: Observabi
   );
   app.put(
     '/api/v1/models/:model/drift-settings',
-    monitoring('Replace a model\'s drift thresholds, e.g. {"ksPValue": 0.01, "driftShare": 0.3}'),
+    audited('drift.settings', 'Replace a model\'s drift thresholds, e.g. {"ksPValue": 0.01, "driftShare": 0.3}'),
     async (request: FastifyRequest<{ Params: { model: string } }>) => {
       if (!isPlainObject(request.body)) throw invalid('drift settings are a JSON object, e.g. {"ksPValue": 0.01}');
       return api.drift.setSettings(request.params.model, request.body);
@@ -168,6 +177,25 @@ function summary(profile: {
 /** Stored bytes a page reads by default, and at most (`max_bytes`). */
 export const DEFAULT_PAGE_BYTES = 8 * 1024 * 1024;
 export const MAX_PAGE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The query with each parameter given at most once: Fastify turns `?version=a&version=b` into an
+ * array, which these routes would hand to SQL as a row value (500 "row value misused", found by
+ * test/fuzz-routes.test.ts).
+ */
+function singleValues(query: Record<string, string | string[] | undefined>): Query {
+  for (const [key, value] of Object.entries(query))
+    if (Array.isArray(value)) throw invalid(`query parameter "${key}" is given more than once`);
+  return query as Query;
+}
+
+/** `?limit=` of /api/v1/drift/results: a whole number from 1 to 1000 (what the store returns at most). */
+function driftResultLimit(text: string): number {
+  const limit = Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw invalid(`limit "${text.slice(0, 60)}": expected a whole number from 1 to 1000`);
+  return limit;
+}
 
 function predictionPageQuery(
   q: Query,

@@ -13,6 +13,8 @@ import { batchJobsMigration } from './0007-batch-jobs.js';
 import { deploymentsMigration } from './0008-deployments.js';
 import { artifactLeasesMigration } from './0009-artifact-leases.js';
 import { versionLabelsMigration } from './0010-version-labels.js';
+import { apiTokensMigration } from './0011-api-tokens.js';
+import { auditEventsMigration } from './0012-audit-events.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -30,6 +32,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0008_deployments': deploymentsMigration(dialect),
     '0009_artifact_leases': artifactLeasesMigration,
     '0010_version_labels': versionLabelsMigration,
+    '0011_api_tokens': apiTokensMigration,
+    '0012_audit_events': auditEventsMigration(dialect),
   };
 }
 
