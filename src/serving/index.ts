@@ -17,7 +17,6 @@ import { VersionSequences, type ServingConfigReader } from './version-sequences.
 export { RequestPipeline } from './request-pipeline.js';
 export {
   ServingLifecycle,
-  PLATFORM,
   SERVER_NAME,
   SERVER_EXTENSIONS,
   type ModelMetadata,

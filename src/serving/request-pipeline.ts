@@ -197,11 +197,7 @@ export class RequestPipeline {
     body: Extract<RequestBody, { kind: 'entities' }>,
     record: VersionRecord,
   ): Promise<{ inputs: readonly Tensor[]; served: ServedFeatures }> {
-    const { inputs, served } = await entityInputs(this.options.features, record, {
-      entities: body.entities,
-      features: body.features,
-    });
-    return { inputs, served };
+    return entityInputs(this.options.features, record, { entities: body.entities, features: body.features });
   }
 
   /** A deployment's `input:` sticky key read from `:predict` rows before they are decoded: the first row's value, or the column's first. */

@@ -5,9 +5,9 @@ import type { Signature } from '../tensor/datatypes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import type { VersionResolver } from './version-resolver.js';
 import type { VersionSequences } from './version-sequences.js';
+import { TRITON_PLATFORM } from './model-config.js';
 
 export const SERVER_NAME = 'slipway';
-export const PLATFORM = 'onnxruntime_onnx';
 /** Protocol extensions this server implements, for `GET /v2` and gRPC ServerMetadata. */
 export const SERVER_EXTENSIONS: readonly string[] = [
   'binary_tensor_data',
@@ -137,7 +137,7 @@ export class ServingLifecycle {
     return {
       name,
       versions: versions.map((v) => v.version),
-      platform: PLATFORM,
+      platform: TRITON_PLATFORM,
       inputs: signature.inputs,
       outputs: signature.outputs,
       record,

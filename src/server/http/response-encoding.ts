@@ -45,8 +45,7 @@ export async function sendEncoded(
   if (accept === undefined) return reply.send(body);
   void reply.header('vary', 'accept-encoding');
   const coding = responseCoding(accept);
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  if (coding === undefined || bytes.byteLength < RESPONSE_COMPRESSION_THRESHOLD) return reply.send(body);
-  const encoded = await (coding === 'gzip' ? gzipAsync(bytes) : deflateAsync(bytes));
+  if (coding === undefined || Buffer.byteLength(body) < RESPONSE_COMPRESSION_THRESHOLD) return reply.send(body);
+  const encoded = await (coding === 'gzip' ? gzipAsync(body) : deflateAsync(body));
   return reply.header('content-encoding', coding).send(encoded);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { cancelSignal, type CancelSignal } from '../../runtime/abort.js';
-import { PLATFORM, type RequestBody, type Serving } from '../../serving/index.js';
+import type { RequestBody, Serving } from '../../serving/index.js';
 import {
   decodeBinaryInferRequest,
   encodeInferResponse,
@@ -74,7 +74,7 @@ export async function registerV2Routes(app: FastifyInstance, serving: Serving, b
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
     const { record, ...meta } = await lifecycle.modelMetadata(model, version);
-    return reply.header('x-slipway-version', record.version).send({ ...meta, platform: PLATFORM });
+    return reply.header('x-slipway-version', record.version).send(meta);
   };
   app.get(
     '/v2/models/:model',
