@@ -32,8 +32,11 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   features: ['io', 'store', 'tensor', 'core', 'monitor/prediction-store.ts'],
   batch: ['io', 'registry', 'features', 'store', 'tensor', 'core', 'runtime'],
   deploy: ['stats', 'registry', 'store', 'tensor', 'core', 'monitor/events.ts', 'monitor/experiment-outcomes.ts'],
+  // Rewrites and evaluates ONNX files itself (ONNX Runtime directly, like batch/); registers through the registry.
+  optimize: ['registry', 'runtime', 'io', 'stats', 'store', 'tensor', 'core'],
   serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core', 'version.ts'],
   'platform.ts': [
+    'optimize',
     'auth',
     'audit',
     'serving',
@@ -51,6 +54,7 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   server: [
+    'optimize',
     'auth',
     'audit',
     'serving',
@@ -68,6 +72,7 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   cli: [
+    'optimize',
     'auth',
     'audit',
     'platform.ts',
