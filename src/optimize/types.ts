@@ -36,6 +36,10 @@ export interface PassContext {
   readonly calibration?: EvalSet;
   /** Labelled rows for a fine-tune after pruning (`--train`). */
   readonly training?: EvalSet;
+  /** Unlabeled rows the teacher labels for distillation (`--data`); labels, if present, are not used. */
+  readonly data?: EvalSet;
+  /** Class labels of the parent version (index = class index), when it has them. */
+  readonly classLabels?: readonly string[];
   /** Progress for the job record and the CLI: one short line. */
   readonly progress: (message: string) => void;
 }
