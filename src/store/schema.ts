@@ -40,6 +40,8 @@ export interface DatabaseSchema {
   api_tokens: ApiTokenTable;
   // --- audit trail (migration 0012) ---
   audit_events: AuditEventTable;
+  // --- optimization runs (migration 0013) ---
+  optimize_jobs: OptimizeJobTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -402,4 +404,33 @@ export interface AuditEventTable {
   /** `ok` or the error code (`NOT_FOUND`, `FAILED_PRECONDITION`, ...). */
   outcome: string;
   request_id: string | null;
+}
+
+/** One optimize or distill run (optimize/job-store.ts). */
+export interface OptimizeJobTable {
+  id: string;
+  kind: 'optimize' | 'distill';
+  model: string;
+  /** The resolved parent version (e.g. `1.2.0`). */
+  parent_version: string;
+  /** JSON of the OptimizeSpec. */
+  spec: JsonText;
+  status: 'queued' | 'running' | 'succeeded' | 'refused' | 'failed';
+  /** JSON `{ message, at }`: the last progress line. */
+  progress: JsonText | null;
+  /** JSON of the OptimizationReport plus the gate results, once evaluated. */
+  report: JsonText | null;
+  /** The version it registered; null for a dry run, a refusal or a failure. */
+  result_version: string | null;
+  error: string | null;
+  /** The SlipwayError code of a refusal or failure. */
+  error_code: string | null;
+  /** The process running it (`host/pid`). */
+  owner: string | null;
+  /** Who asked for it (a token name or cli:<user>). */
+  actor: string | null;
+  heartbeat_at: Timestamp | null;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
 }

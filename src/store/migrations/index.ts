@@ -15,6 +15,7 @@ import { artifactLeasesMigration } from './0009-artifact-leases.js';
 import { versionLabelsMigration } from './0010-version-labels.js';
 import { apiTokensMigration } from './0011-api-tokens.js';
 import { auditEventsMigration } from './0012-audit-events.js';
+import { optimizeJobsMigration } from './0013-optimize-jobs.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -34,6 +35,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0010_version_labels': versionLabelsMigration,
     '0011_api_tokens': apiTokensMigration,
     '0012_audit_events': auditEventsMigration(dialect),
+    '0013_optimize_jobs': optimizeJobsMigration,
   };
 }
 
