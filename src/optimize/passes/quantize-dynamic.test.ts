@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { decodeModel } from '../onnx/model-proto.js';
+import {
+  agreement,
+  contextFor,
+  convModel,
+  digitsWide,
+  gemmModel,
+  maxAbsDiff,
+  modelBytes,
+  readTable,
+  runModel,
+  sampleInputs,
+} from './passes.test-support.js';
+import { dynamicQuantizationPass } from './quantize-dynamic.js';
+
+const opTypes = (bytes: Uint8Array): string[] => decodeModel(bytes).graph.node.map((n) => n.opType);
+
+describe('dynamicQuantizationPass', () => {
+  it('digits_mlp_wide: >= 3.5x smaller, probabilities within 0.02, labels agree on >= 99% of held-out rows', async () => {
+    const { bytes, table, parent } = await digitsWide();
+    for (const perChannel of [false, true]) {
+      const pass = dynamicQuantizationPass({ perChannel });
+      const candidate = await pass.apply(bytes, contextFor(bytes));
+      expect(bytes.byteLength / candidate.byteLength).toBeGreaterThanOrEqual(3.5);
+      const out = await runModel(candidate, table.features, [table.rows, table.width]);
+      // Measured: 7.7e-3 per tensor, 8.1e-3 per channel.
+      expect(maxAbsDiff(out.probabilities!, parent.probabilities!)).toBeLessThan(0.02);
+      expect(agreement(out.label!, parent.label!)).toBeGreaterThanOrEqual(0.99);
+      const accuracy = agreement(out.label!, table.labels);
+      expect(accuracy).toBeGreaterThanOrEqual(0.9733 - 0.005);
+      const types = opTypes(candidate);
+      expect(types.filter((t) => t === 'MatMulInteger')).toHaveLength(3);
+      expect(types).not.toContain('MatMul');
+      expect(pass.settings).toMatchObject({
+        perChannel,
+        opTypes: ['MatMul', 'Gemm'],
+        quantized: ['matmul1', 'matmul2', 'matmul3'],
+        skipped: [],
+      });
+      const w2 = decodeModel(candidate).graph.initializer.find((t) => t.name === 'W2_scale')!;
+      expect(w2.dims).toEqual(perChannel ? [1024] : []);
+    }
+  });
+
+  it('breast_cancer: probabilities within 0.03 of the parent, labels agree on >= 99% of held-out rows', async () => {
+    const bytes = modelBytes('breast_cancer.onnx');
+    const table = readTable('breast_cancer_test.csv');
+    const dims = [table.rows, table.width];
+    const parent = await runModel(bytes, table.features, dims);
+    const candidate = await dynamicQuantizationPass().apply(bytes, contextFor(bytes));
+    const out = await runModel(candidate, table.features, dims);
+    // Measured: 0.021 (one weight column; the error comes from the activations' UINT8 step).
+    expect(maxAbsDiff(out.probabilities!, parent.probabilities!)).toBeLessThan(0.03);
+    expect(agreement(out.label!, parent.label!)).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it('excludeNodes keeps the named node float; includeNodes quantizes only the named ones', async () => {
+    const bytes = modelBytes('digits_mlp_wide.onnx');
+    const excluded = await dynamicQuantizationPass({ excludeNodes: ['matmul3'] }).apply(bytes, contextFor(bytes));
+    let graph = decodeModel(excluded).graph;
+    expect(graph.node.find((n) => n.name === 'matmul3')?.opType).toBe('MatMul');
+    expect(graph.node.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(2);
+    expect(graph.initializer.find((t) => t.name === 'W3')?.dataType).toBe(1);
+
+    const included = await dynamicQuantizationPass({ includeNodes: ['matmul2'] }).apply(bytes, contextFor(bytes));
+    graph = decodeModel(included).graph;
+    expect(graph.node.filter((n) => n.opType === 'MatMul').map((n) => n.name)).toEqual(['matmul1', 'matmul3']);
+    expect(graph.node.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(1);
+  });
+
+  it('Gemm with transB, alpha and beta * C: outputs within 2% of the output range of the float model', async () => {
+    const bytes = gemmModel();
+    const x = sampleInputs(32 * 8);
+    const parent = await runModel(bytes, x, [32, 8]);
+    for (const perChannel of [false, true]) {
+      const candidate = await dynamicQuantizationPass({ perChannel }).apply(bytes, contextFor(bytes));
+      expect(opTypes(candidate)).not.toContain('Gemm');
+      expect(opTypes(candidate).filter((t) => t === 'MatMulInteger')).toHaveLength(2);
+      const out = await runModel(candidate, x, [32, 8]);
+      const range = Math.max(...parent.output!.map(Math.abs));
+      expect(maxAbsDiff(out.output!, parent.output!)).toBeLessThan(0.02 * range);
+    }
+  });
+
+  it('Conv: left float by default, quantized with ConvInteger when opTypes names it', async () => {
+    const bytes = convModel();
+    await expect(dynamicQuantizationPass().apply(bytes, contextFor(bytes))).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/no MatMul\/Gemm with a constant weight to quantize/),
+    });
+    const x = sampleInputs(4 * 2 * 6 * 6);
+    const parent = await runModel(bytes, x, [4, 2, 6, 6]);
+    for (const perChannel of [false, true]) {
+      const pass = dynamicQuantizationPass({ opTypes: ['Conv'], perChannel });
+      const candidate = await pass.apply(bytes, contextFor(bytes));
+      expect(opTypes(candidate)).toContain('ConvInteger');
+      expect(opTypes(candidate)).not.toContain('Conv');
+      const out = await runModel(candidate, x, [4, 2, 6, 6]);
+      const range = Math.max(...parent.output!.map(Math.abs));
+      expect(maxAbsDiff(out.output!, parent.output!)).toBeLessThan(0.02 * range);
+      expect(pass.settings.quantized).toEqual(['conv']);
+    }
+  });
+
+  it('refuses unknown or invalid settings by name, and unknown node names', async () => {
+    expect(() => dynamicQuantizationPass({ perchannel: true } as never)).toThrow(/no setting "perchannel"/);
+    expect(() => dynamicQuantizationPass({ opTypes: ['Add'] } as never)).toThrow(
+      /"opTypes" must be some of MatMul, Gemm, Conv/,
+    );
+    expect(() => dynamicQuantizationPass({ perChannel: 'yes' } as never)).toThrow(/"perChannel" must be true or false/);
+    const bytes = modelBytes('digits_mlp_wide.onnx');
+    await expect(
+      dynamicQuantizationPass({ excludeNodes: ['nope'] }).apply(bytes, contextFor(bytes)),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/excludeNodes names "nope"/),
+    });
+  });
+});
