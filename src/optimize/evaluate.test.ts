@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOnnxModel } from '../registry/onnx/read-onnx.js';
 import { readEvalSet } from './eval-set.js';
 import { evaluateCandidate } from './evaluate.js';
+import { checkGates, parseGate } from './gates.js';
+import { decodeModel, encodeModel } from './onnx/model-proto.js';
+import { floatTensor, readFloats } from './onnx/tensor-proto.js';
 import type { OptimizationReport } from './types.js';
 
 // Read directly rather than through src/testing/fixtures.ts, which opens the whole platform's import graph.
@@ -194,6 +197,37 @@ describe('evaluateCandidate', () => {
     expect(report.metrics!.candidate['auc']).toBeUndefined();
   });
 
+  it('several inputs, one of them BYTES: every row fed, labels compared with the label output', async () => {
+    interface Expected {
+      inputs: { name: string; data: (number | string)[] }[];
+      outputs: { name: string; data: number[] }[];
+    }
+    const expected = fixtureJson<Expected>('iris_mixed.expected.json');
+    const labels = expected.outputs.find((o) => o.name === 'label')!.data;
+    const header = [...expected.inputs.map((i) => i.name), 'species'].join(',');
+    const rows = labels.map((label, row) =>
+      [...expected.inputs.map((i) => String(i.data[row])), String(label)].join(','),
+    );
+    const file = path.join(dir, 'iris.csv');
+    await writeFile(file, [header, ...rows].join('\n') + '\n');
+    const parent = fixtureBytes('iris_mixed.onnx');
+    const signature = readOnnxModel(parent).signature;
+    const evalSet = await readEvalSet(file, signature, { labelColumn: 'species', purpose: 'eval' });
+    const report = await evaluateCandidate({
+      parent,
+      candidate: parent,
+      signature,
+      evalSet,
+      batchSizes: [1, 7],
+      minSeconds: 0,
+    });
+    expect(report.task).toBe('multiclass');
+    expect(report.rows).toBe(20);
+    expect(report.metrics!.candidate['accuracy']).toBe(1);
+    expect(report.agreement).toBe(1);
+    expect(report.latency.map((l) => l.batchSize)).toEqual([1, 7]);
+  });
+
   it('regression: mae, rmse and r2 equal those of scikit-learn’s own predictions', async () => {
     interface Expected {
       inputs: { data: number[] }[];
@@ -233,6 +267,49 @@ describe('evaluateCandidate', () => {
     expect(Math.abs(metrics['rmse']! - Math.sqrt(sse / n))).toBeLessThan(5e-3);
     expect(Math.abs(metrics['r2']! - (1 - sse / sst))).toBeLessThan(1e-5);
     expect(report.metrics!.delta).toEqual({ mae: 0, rmse: 0, r2: 0 });
+  });
+
+  it('reports a wildly different candidate instead of refusing it, and its gates fail', async () => {
+    const parent = fixtureBytes('breast_cancer.onnx');
+    const signature = readOnnxModel(parent).signature;
+    const evalSet = await readEvalSet(BREAST_CANCER_TEST, signature, { labelColumn: 'label', purpose: 'eval' });
+    const edited = (edit: (name: string, values: Float32Array) => Float32Array): Uint8Array => {
+      const model = decodeModel(parent);
+      model.graph.initializer = model.graph.initializer.map((t) =>
+        t.name === 'coef' || t.name === 'intercept'
+          ? floatTensor(t.name, t.dims ?? [], edit(t.name, readFloats(t)))
+          : t,
+      );
+      return encodeModel(model);
+    };
+    const flipped = edited((_, values) => values.map((v) => -v));
+    const flippedReport = await evaluateCandidate({
+      parent,
+      candidate: flipped,
+      signature,
+      evalSet,
+      batchSizes: [16],
+      minSeconds: 0,
+    });
+    expect(flippedReport.agreement).toBe(0);
+    expect(flippedReport.metrics!.candidate['accuracy']).toBeCloseTo(1 - 0.958041958041958, 12);
+    expect(flippedReport.metrics!.delta['auc']).toBeCloseTo(1 - 2 * flippedReport.metrics!.parent['auc']!, 12);
+    const broken = edited((name, values) => (name === 'intercept' ? values.map(() => Number.NaN) : values));
+    const brokenReport = await evaluateCandidate({
+      parent,
+      candidate: broken,
+      signature,
+      evalSet,
+      batchSizes: [16],
+      minSeconds: 0,
+    });
+    expect(brokenReport.maxAbsDiff).toBe(Infinity);
+    expect(brokenReport.metrics!.candidate['auc']).toBeUndefined();
+    const results = checkGates(brokenReport, ['auc>=-0.01', 'max_abs_diff<=1e-3'].map(parseGate));
+    expect(results.map((r) => [r.actual, r.passed])).toEqual([
+      [null, false],
+      [Infinity, false],
+    ]);
   });
 
   it('refuses a candidate whose signature differs, naming it', async () => {

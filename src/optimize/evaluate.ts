@@ -3,12 +3,12 @@
  * both models in this process, on every row of the eval set, then timed side by side.
  */
 import * as ort from 'onnxruntime-node';
-import { SlipwayError } from '../core/errors.js';
+import { SlipwayError, invalid } from '../core/errors.js';
 import { readOnnxModel } from '../registry/onnx/read-onnx.js';
 import type { Signature, TensorSpec } from '../tensor/datatypes.js';
 import { decodeFp16 } from '../tensor/fp16.js';
 import { evalSetSlice } from './eval-set.js';
-import { SERVING_SESSION_OPTIONS, measureLatency, medianLoadMs } from './latency.js';
+import { SERVING_SESSION_OPTIONS, effectiveBatchSizes, measureLatency, medianLoadMs } from './latency.js';
 import { signatureDifferences } from './onnx/check-model.js';
 import {
   classificationMetrics,
@@ -72,6 +72,9 @@ export async function evaluateCandidate(options: EvaluateOptions): Promise<Optim
       );
   }
   const outputs = taskOutputs(signature);
+  const batchSizes = effectiveBatchSizes(options.batchSizes ?? [1, 64], evalSet.rowCount);
+  const minSeconds = options.minSeconds ?? 1;
+  if (!(minSeconds >= 0)) throw invalid(`minSeconds must be a number >= 0, got ${minSeconds}`);
   const parent = await ort.InferenceSession.create(options.parent, SERVING_SESSION_OPTIONS);
   try {
     const candidate = await ort.InferenceSession.create(options.candidate, SERVING_SESSION_OPTIONS);
@@ -82,8 +85,8 @@ export async function evaluateCandidate(options: EvaluateOptions): Promise<Optim
       progress('load time');
       const loadMs = await medianLoadMs(options.parent, options.candidate);
       const latency = await measureLatency(parent, candidate, evalSet, {
-        batchSizes: options.batchSizes ?? [1, 64],
-        minSeconds: options.minSeconds ?? 1,
+        batchSizes,
+        minSeconds,
         progress,
       });
       return {
