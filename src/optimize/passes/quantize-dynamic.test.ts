@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeModel } from '../onnx/model-proto.js';
+import { decodeModel, encodeModel } from '../onnx/model-proto.js';
 import {
   agreement,
   contextFor,
@@ -116,5 +116,22 @@ describe('dynamicQuantizationPass', () => {
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/excludeNodes names "nope"/),
     });
+  });
+});
+
+describe('dynamicQuantizationPass on Gemm with transA', () => {
+  it('refuses a selected Gemm with transA=1 by name, and leaves it alone when excluded', async () => {
+    const model = decodeModel(gemmModel());
+    model.graph.node[0]!.attribute!.push({ name: 'transA', type: 2, i: 1 });
+    model.graph.input[0]!.type!.tensorType!.shape!.dim = [{ dimValue: 8 }, { dimParam: 'batch' }];
+    const bytes = encodeModel(model);
+    await expect(dynamicQuantizationPass().apply(bytes, contextFor(bytes))).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/Gemm "gemm": it has transA=1/),
+    });
+    const pass = dynamicQuantizationPass({ excludeNodes: ['gemm'] });
+    const candidate = await pass.apply(bytes, contextFor(bytes));
+    expect(opTypes(candidate)).toEqual(expect.arrayContaining(['Gemm', 'MatMulInteger']));
+    expect(pass.settings.quantized).toEqual(['matmul']);
   });
 });
