@@ -12,6 +12,7 @@ import {
   runModel,
   sampleInputs,
 } from './passes.test-support.js';
+import { graphOptimizationPass } from './graph-optimize.js';
 import { dynamicQuantizationPass } from './quantize-dynamic.js';
 
 const opTypes = (bytes: Uint8Array): string[] => decodeModel(bytes).graph.node.map((n) => n.opType);
@@ -133,5 +134,20 @@ describe('dynamicQuantizationPass on Gemm with transA', () => {
     const candidate = await pass.apply(bytes, contextFor(bytes));
     expect(opTypes(candidate)).toEqual(expect.arrayContaining(['Gemm', 'MatMulInteger']));
     expect(pass.settings.quantized).toEqual(['matmul']);
+  });
+});
+
+describe('dynamicQuantizationPass after the graph pass', () => {
+  it("quantizes the Gemm nodes ONNX Runtime's 'basic' level makes of MatMul + Add, labels agree >= 99%", async () => {
+    const { bytes, table, parent } = await digitsWide();
+    const fused = await graphOptimizationPass({ level: 'basic' }).apply(bytes, contextFor(bytes));
+    expect(opTypes(fused).filter((t) => t === 'Gemm')).toHaveLength(3);
+    const pass = dynamicQuantizationPass();
+    const candidate = await pass.apply(fused, contextFor(bytes));
+    expect(opTypes(candidate)).not.toContain('Gemm');
+    expect(opTypes(candidate).filter((t) => t === 'MatMulInteger')).toHaveLength(3);
+    const out = await runModel(candidate, table.features, [table.rows, table.width]);
+    expect(maxAbsDiff(out.probabilities!, parent.probabilities!)).toBeLessThan(0.02);
+    expect(agreement(out.label!, parent.label!)).toBeGreaterThanOrEqual(0.99);
   });
 });
