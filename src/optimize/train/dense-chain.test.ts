@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { makeNode } from '../onnx/graph-edit.js';
+import { makeAttribute, makeNode } from '../onnx/graph-edit.js';
 import { decodeModel } from '../onnx/model-proto.js';
 import { floatTensor } from '../onnx/tensor-proto.js';
 import { findDenseChain } from './dense-chain.js';
@@ -56,11 +56,11 @@ describe('findDenseChain', () => {
       makeNode('Div', ['input', 'pixel_max'], ['scaled']),
       makeNode('Gemm', ['scaled', 'Wt', 'b1'], ['pre'], { attributes: { transB: 1, alpha: 0.5 } }),
       makeNode('Tanh', ['pre'], ['h']),
-      makeNode('Gemm', ['h', 'W2', 'b2'], ['logits'], { attributes: { beta: 2.0 } }),
+      makeNode('Gemm', ['h', 'W2', 'b2'], ['logits'], { attributes: { beta: 2 } }),
       ...g.node.filter((n) => n.opType === 'Softmax' || n.opType === 'ArgMax'),
     ];
-    g.node[1]!.attribute![1] = { name: 'alpha', type: 1, f: 0.5 };
-    g.node[3]!.attribute![0] = { name: 'beta', type: 1, f: 2 };
+    // makeNode types the integral 2.0 as INT; Gemm's beta is a FLOAT.
+    g.node[3]!.attribute = [makeAttribute('beta', 2, true)];
     g.initializer = g.initializer.filter((t) => t.name !== 'W1');
     g.initializer.push(floatTensor('Wt', [32, 64], new Float32Array(32 * 64)));
     const chain = findDenseChain(model)!;

@@ -13,7 +13,7 @@ import { ElementType, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTe
 
 export type DenseActivation = 'relu' | 'tanh' | 'sigmoid' | 'none';
 
-/** One dense layer: y = act(alpha * x W + beta * b), W stored `[inputs, units]` or `[units, inputs]` (Gemm transB=1). */
+/** One dense layer: y = act(alpha * x W + beta * b), W stored [inputs, units] or [units, inputs] (Gemm transB=1). */
 export interface DenseLayer {
   /** Initializer names. */
   readonly weight: string;
@@ -141,7 +141,7 @@ export function findDenseChain(model: OnnxModel): DenseChain | undefined {
       // The next layer: directly, or after one elementwise activation whose output only it reads.
       let next = soleConsumer(graph, linearOut);
       let activationNode: OnnxNode | undefined;
-      if (next !== undefined && ACTIVATIONS[next.opType] !== undefined && next.domain === undefined) {
+      if (next !== undefined && ACTIVATIONS[next.opType] !== undefined && (next.domain ?? '') === '') {
         activationNode = next;
         next = soleConsumer(graph, next.output[0]!);
       }

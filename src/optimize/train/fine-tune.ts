@@ -101,9 +101,10 @@ export function chainHead(model: OnnxModel, chain: DenseChain): ChainHead {
     return { kind: 'multiclass', classes: units };
   if (units === 1 && readers.includes('Sigmoid')) return { kind: 'binary' };
   if (units === 1) return { kind: 'regression' };
+  const read = readers.join(', ') || 'nothing';
   throw new SlipwayError(
     'FAILED_PRECONDITION',
-    `fine-tune: the MLP's last layer writes ${units} values to "${chain.output}", read by ${readers.join(', ') || 'nothing'}: ` +
+    `fine-tune: the MLP's last layer writes ${units} values to "${chain.output}", read by ${read}: ` +
       'expected a Softmax/ArgMax head, a Sigmoid over one logit, or a single regression value',
   );
 }
@@ -251,10 +252,10 @@ export async function fineTuneChain(
     const indices = classIndices(labels, classes, options.classLabels, graphClassLabels(model, chain));
     targetWidth = head.kind === 'multiclass' ? classes : 1;
     targets = new Float32Array(rows * targetWidth);
-    indices.forEach(
-      (c, row) =>
-        (targets[row * targetWidth + (head.kind === 'multiclass' ? c : 0)] = head.kind === 'multiclass' ? 1 : c),
-    );
+    // Multiclass: one-hot rows for softmax cross-entropy; binary: the 0/1 target of the one logit.
+    for (let row = 0; row < rows; row++)
+      if (head.kind === 'multiclass') targets[row * classes + indices[row]!] = 1;
+      else targets[row] = indices[row]!;
   }
 
   const { tf, tfl } = await loadTensorFlow();
@@ -280,7 +281,8 @@ export async function fineTuneChain(
       : head.kind === 'binary'
         ? (yTrue: Tensor, yPred: Tensor) => tf.losses.sigmoidCrossEntropy(yTrue, yPred)
         : (yTrue: Tensor, yPred: Tensor) => tf.losses.meanSquaredError(yTrue, yPred);
-  net.compile({ optimizer: tf.train.adam(options.learningRate), loss });
+  const optimizer = tf.train.adam(options.learningRate);
+  net.compile({ optimizer, loss });
 
   const xAll = tf.tensor2d(values, [rows, width]);
   const yAll = tf.tensor2d(targets, [rows, targetWidth]);
@@ -316,6 +318,7 @@ export async function fineTuneChain(
     xAll.dispose();
     yAll.dispose();
     net.dispose();
+    optimizer.dispose();
   }
   return lastLoss;
 }
