@@ -36,7 +36,8 @@ export function nodeLabel(node: OnnxNode): string {
 
 /**
  * Which nodes of `candidates` a pass works on under `includeNodes` / `excludeNodes` (node names, or
- * first outputs of unnamed nodes). A name in either list that matches no node of the model is refused.
+ * first outputs of unnamed nodes). A name in either list that matches no node of the model is refused,
+ * and so is an included node that is not a candidate (e.g. an op type the pass was not asked for).
  */
 export function selectNodes(
   pass: string,
@@ -56,6 +57,13 @@ export function selectNodes(
         `the ${pass} pass's ${setting} names ${missing.map((n) => `"${n}"`).join(', ')}, which the model has no node called`,
       );
   }
+  const candidateNames = new Set(candidates.map(nodeLabel));
+  const notCandidates = (includeNodes ?? []).filter((n) => !candidateNames.has(n));
+  if (notCandidates.length > 0)
+    throw invalid(
+      `the ${pass} pass's includeNodes names ${notCandidates.map((n) => `"${n}"`).join(', ')}, which it does not work on ` +
+        `(it works on ${[...candidateNames].map((n) => `"${n}"`).join(', ') || 'no node of this model'})`,
+    );
   return candidates.filter(
     (n) =>
       (includeNodes === undefined || includeNodes.includes(nodeLabel(n))) &&

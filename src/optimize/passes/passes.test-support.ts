@@ -85,7 +85,7 @@ export async function digitsWide(): Promise<{ bytes: Uint8Array; table: Table; p
   return { bytes, table, parent: await runModel(bytes, table.features, [table.rows, table.width]) };
 }
 
-function floatInit(name: string, dims: number[], seed: number): OnnxTensor {
+export function floatInit(name: string, dims: number[], seed: number): OnnxTensor {
   const count = dims.reduce((n, d) => n * d, 1);
   const values = new Float32Array(count);
   let s = seed;
@@ -153,7 +153,12 @@ export function convModel(): Uint8Array {
   );
 }
 
-function smallModel(node: OnnxNode[], initializer: OnnxTensor[], inputDims: number[], outputDims: number[]): OnnxModel {
+export function smallModel(
+  node: OnnxNode[],
+  initializer: OnnxTensor[],
+  inputDims: number[],
+  outputDims: number[],
+): OnnxModel {
   return {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],

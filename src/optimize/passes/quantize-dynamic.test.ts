@@ -5,12 +5,14 @@ import {
   contextFor,
   convModel,
   digitsWide,
+  floatInit,
   gemmModel,
   maxAbsDiff,
   modelBytes,
   readTable,
   runModel,
   sampleInputs,
+  smallModel,
 } from './passes.test-support.js';
 import { graphOptimizationPass } from './graph-optimize.js';
 import { dynamicQuantizationPass } from './quantize-dynamic.js';
@@ -68,6 +70,13 @@ describe('dynamicQuantizationPass', () => {
     graph = decodeModel(included).graph;
     expect(graph.node.filter((n) => n.opType === 'MatMul').map((n) => n.name)).toEqual(['matmul1', 'matmul3']);
     expect(graph.node.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(1);
+
+    await expect(
+      dynamicQuantizationPass({ includeNodes: ['relu1'] }).apply(bytes, contextFor(bytes)),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/includeNodes names "relu1", which it does not work on/),
+    });
   });
 
   it('Gemm with transB, alpha and beta * C: outputs within 2% of the output range of the float model', async () => {
@@ -149,5 +158,28 @@ describe('dynamicQuantizationPass after the graph pass', () => {
     const out = await runModel(candidate, table.features, [table.rows, table.width]);
     expect(maxAbsDiff(out.probabilities!, parent.probabilities!)).toBeLessThan(0.02);
     expect(agreement(out.label!, parent.label!)).toBeGreaterThanOrEqual(0.99);
+  });
+});
+
+describe('dynamicQuantizationPass on a weight read by two nodes', () => {
+  it('quantizes it once and both products stay within 2% of the float model', async () => {
+    const bytes = encodeModel(
+      smallModel(
+        [
+          { opType: 'MatMul', name: 'first', input: ['input', 'W'], output: ['a'] },
+          { opType: 'MatMul', name: 'second', input: ['a', 'W'], output: ['output'] },
+        ],
+        [floatInit('W', [4, 4], 3)],
+        [4],
+        [4],
+      ),
+    );
+    const candidate = await dynamicQuantizationPass().apply(bytes, contextFor(bytes));
+    const initializers = decodeModel(candidate).graph.initializer.map((t) => t.name);
+    expect(initializers.sort()).toEqual(['W_quantized', 'W_scale', 'W_zero_point']);
+    const x = sampleInputs(16 * 4);
+    const parent = await runModel(bytes, x, [16, 4]);
+    const out = await runModel(candidate, x, [16, 4]);
+    expect(maxAbsDiff(out.output!, parent.output!)).toBeLessThan(0.02 * Math.max(...parent.output!.map(Math.abs)));
   });
 });

@@ -91,6 +91,7 @@ function quantizeNodes(model: OnnxModel, nodes: readonly OnnxNode[], perChannel:
   const graph = model.graph;
   const fresh = nameAllocator(graph);
   const activations = new Map<string, { q: string; scale: string; zero: string }>();
+  const quantizedWeights = new Map<string, { q: string; scale: string; zero: string }>();
   const outcome: Outcome = { quantized: [], skipped: [] };
 
   /** One DynamicQuantizeLinear per distinct activation tensor, shared by every node reading it. */
@@ -153,25 +154,35 @@ function quantizeNodes(model: OnnxModel, nodes: readonly OnnxNode[], perChannel:
       }
     } else {
       // MatMul B [K, N]; Gemm B [K, N], or [N, K] with transB (transposed here so both are [K, N]).
-      let [k, n] = dims as [number, number];
       const gemm = node.opType === 'Gemm';
-      if (gemm && attributeNumber(node, 'transB', 0) !== 0) {
-        values = transpose2d(values, dims[0]!, dims[1]!);
-        [k, n] = [dims[1]!, dims[0]!];
-      }
+      const transposed = gemm && attributeNumber(node, 'transB', 0) !== 0;
       const alpha = gemm ? attributeNumber(node, 'alpha', 1) : 1;
       const beta = gemm ? attributeNumber(node, 'beta', 1) : 1;
-      const q = quantizeWeights(values, [k, n], { perChannel, axis: 1, symmetric: true });
-      const wq = fresh(`${weight.name}_quantized`);
-      const wzp = fresh(`${weight.name}_zero_point`);
-      const wscale = fresh(`${weight.name}_scale`);
-      // Gemm's alpha scales the product: folded into the weight scale, exact up to float rounding.
-      const scales = alpha === 1 ? q.scales : q.scales.map((s) => s * alpha);
-      graph.initializer.push(
-        int8Tensor(wq, [k, n], q.data),
-        int8Tensor(wzp, q.paramDims, q.zeroPoints),
-        floatTensor(wscale, q.paramDims, scales),
-      );
+      // A weight read by several nodes the same way is quantized once.
+      const key = `${weight.name}|${transposed}|${alpha}`;
+      let names = quantizedWeights.get(key);
+      if (names === undefined) {
+        let [k, n] = dims as [number, number];
+        if (transposed) {
+          values = transpose2d(values, dims[0]!, dims[1]!);
+          [k, n] = [dims[1]!, dims[0]!];
+        }
+        const q = quantizeWeights(values, [k, n], { perChannel, axis: 1, symmetric: true });
+        names = {
+          q: fresh(`${weight.name}_quantized`),
+          zero: fresh(`${weight.name}_zero_point`),
+          scale: fresh(`${weight.name}_scale`),
+        };
+        // Gemm's alpha scales the product: folded into the weight scale, exact up to float rounding.
+        const scales = alpha === 1 ? q.scales : q.scales.map((s) => s * alpha);
+        graph.initializer.push(
+          int8Tensor(names.q, [k, n], q.data),
+          int8Tensor(names.zero, q.paramDims, q.zeroPoints),
+          floatTensor(names.scale, q.paramDims, scales),
+        );
+        quantizedWeights.set(key, names);
+      }
+      const { q: wq, zero: wzp, scale: wscale } = names;
       const c = gemm ? node.input[2] : undefined;
       const product = c ? fresh(`${base}_product`) : output;
       const x = quantizedActivation(node.input[0]!);
