@@ -147,6 +147,20 @@ describe('staticQuantizationPass on digits_cnn', () => {
     }
   });
 
+  it('int8 activations: zero point -128 on Relu outputs (the Relu folded), accuracy within 1 point', async () => {
+    const pass = staticQuantizationPass({ activationType: 'int8' });
+    const bytes = await pass.apply(parentBytes, context);
+    const graph = decodeModel(bytes).graph;
+    expectQuantizedConvs(decodeModel(bytes), 1);
+    const q = graph.node.find((n) => n.opType === 'QuantizeLinear' && n.input[0] === 'relu2')!;
+    const zeroPoint = findInitializer(graph, q.input[2]!)!;
+    expect(zeroPoint.dataType).toBe(ElementType.INT8);
+    expect(Array.from(new Int8Array(zeroPoint.rawData!.buffer, zeroPoint.rawData!.byteOffset, 1))).toEqual([-128]);
+    const candidate = await runHeldOut(bytes);
+    expect(Math.abs(accuracy(candidate) - accuracy(parent))).toBeLessThanOrEqual(0.01);
+    expect(agreement(candidate, parent)).toBeGreaterThanOrEqual(0.97);
+  });
+
   it('excludeNodes keeps a Conv in float; unknown settings, nodes and op types are refused by name', async () => {
     const bytes = await staticQuantizationPass({ excludeNodes: ['conv1'] }).apply(parentBytes, context);
     const graph = decodeModel(bytes).graph;
