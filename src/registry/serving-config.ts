@@ -2,6 +2,14 @@ import { SlipwayError } from '../core/errors.js';
 import type { Signature, TensorSpec } from '../tensor/datatypes.js';
 import { formatShape, quote } from '../tensor/format.js';
 import { decodeRequestInput } from '../tensor/json-codec.js';
+import {
+  parseExecutionProviders,
+  parseSessionConfig,
+  type ExecutionProviderName,
+  type SessionConfig,
+} from './serving-session-config.js';
+
+export type { ExecutionProviderName, SessionConfig } from './serving-session-config.js';
 
 /**
  * How a model is served: dynamic batching and instances (Triton's `dynamic_batching` and
@@ -28,6 +36,10 @@ export interface ServingConfig {
   readonly sequence?: SequenceConfig;
   /** How a version is warmed up before it is ready (Triton's `model_warmup`); unset: `generated`. */
   readonly warmup?: WarmupSetting;
+  /** ONNX Runtime session options for this model (registry/serving-session-config.ts); unset: the process defaults. */
+  readonly session?: SessionConfig;
+  /** Execution providers in preference order; `cpu` is the last resort whether listed or not. Unset: CPU. */
+  readonly executionProviders?: readonly ExecutionProviderName[];
 }
 
 /**
@@ -78,7 +90,10 @@ const SEQUENCE_KEYS = ['state', ...Object.keys(SEQUENCE_LIMITS)] as const;
 const LOG_PAYLOADS = ['full', 'capped', 'none'] as const;
 
 const LIMITS: Readonly<
-  Record<Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence' | 'warmup'>, readonly [number, number]>
+  Record<
+    Exclude<keyof ServingConfig, 'batching' | 'logPayload' | 'sequence' | 'warmup' | 'session' | 'executionProviders'>,
+    readonly [number, number]
+  >
 > = {
   maxBatchSize: [1, 1 << 20],
   maxQueueDelayMicros: [0, 10_000_000],
@@ -95,6 +110,8 @@ export const SERVING_CONFIG_KEYS = [
   ...Object.keys(LIMITS),
   'sequence',
   'warmup',
+  'session',
+  'executionProviders',
 ] as readonly (keyof ServingConfig)[];
 
 /** Validate a serving config from a client; every problem is reported at once. */
@@ -103,16 +120,31 @@ export function parseServingConfig(value: unknown): ServingConfig {
     throw new SlipwayError('INVALID_ARGUMENT', 'a serving config is a JSON object, e.g. {"maxBatchSize": 64}');
   }
   const problems: string[] = [];
-  const config: Record<string, number | boolean | string | SequenceConfig | WarmupRequest> = {};
-  for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
-    if (raw === undefined || raw === null) continue;
+  const config: Record<string, unknown> = {};
+  const entries = Object.entries(value as Record<string, unknown>);
+  // `session.intraOpThreads=2` from `slipway config --set` is merged into `session`.
+  const dotted = Object.fromEntries(
+    entries.filter(([key, raw]) => key.startsWith('session.') && raw !== undefined).map(([k, v]) => [k.slice(8), v]),
+  );
+  const sessionRaw = (value as Record<string, unknown>).session;
+  if (Object.keys(dotted).length > 0 || (sessionRaw !== undefined && sessionRaw !== null)) {
+    const session = parseSessionConfig(sessionRaw, dotted, problems);
+    if (session !== undefined && Object.keys(session).length > 0) config.session = session;
+  }
+  for (const [key, raw] of entries) {
+    if (raw === undefined || raw === null || key === 'session' || key.startsWith('session.')) continue;
+    if (key === 'executionProviders') {
+      const providers = parseExecutionProviders(raw, problems);
+      if (providers !== undefined) config.executionProviders = providers;
+      continue;
+    }
     if (key === 'batching') {
       if (typeof raw === 'boolean') config.batching = raw;
       else problems.push(`batching must be true or false, got ${JSON.stringify(raw)}`);
       continue;
     }
     if (key === 'logPayload') {
-      if ((LOG_PAYLOADS as readonly unknown[]).includes(raw)) config.logPayload = raw as string;
+      if ((LOG_PAYLOADS as readonly unknown[]).includes(raw)) config.logPayload = raw;
       else problems.push(`logPayload must be one of ${LOG_PAYLOADS.join(', ')}, got ${JSON.stringify(raw)}`);
       continue;
     }

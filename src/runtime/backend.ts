@@ -45,8 +45,35 @@ export interface LoadOptions {
   readonly intraOpThreads?: number;
   /** Threads used across independent operators; backends default to 1. */
   readonly interOpThreads?: number;
+  /** Per-model session settings over the backend's defaults (a model's serving config `session`). */
+  readonly session?: SessionSettings;
+  /**
+   * Execution providers in preference order; the backend tries each and falls back to `cpu` (always
+   * the last resort) with {@link LoadedModel.executionProvider} saying why.
+   */
+  readonly executionProviders?: readonly ExecutionProviderName[];
   /** Abandons the load; a backend rejects with CANCELLED and frees anything it created. */
   readonly signal?: AbortSignal;
+}
+
+/** An execution provider a model may ask for; the same names as registry/serving-session-config.ts. */
+export type ExecutionProviderName = 'cuda' | 'tensorrt' | 'cpu';
+
+/** Session settings per model; unset fields keep the backend's defaults (see runtime/onnx/session-settings.ts). */
+export interface SessionSettings {
+  readonly intraOpThreads?: number;
+  readonly interOpThreads?: number;
+  readonly executionMode?: 'sequential' | 'parallel';
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  readonly enableCpuMemArena?: boolean;
+  readonly enableMemPattern?: boolean;
+}
+
+/** Which execution provider a loaded model runs on, and why the preferred ones were passed over. */
+export interface ActiveProvider {
+  readonly name: ExecutionProviderName;
+  /** One entry per preferred provider that failed, e.g. `cuda: Failed to load shared library`. */
+  readonly fallbacks: readonly string[];
 }
 
 /** Per-run options. */
@@ -88,6 +115,8 @@ export interface LoadedModel {
    * them in signature order. Bad inputs reject with INVALID_ARGUMENT, backend failures with INTERNAL.
    */
   run(inputs: readonly Tensor[], outputNames: readonly string[], options?: RunOptions): Promise<Tensor[]>;
+  /** Where the model runs (backends without providers leave it unset). */
+  readonly executionProvider?: ActiveProvider;
   /** Free the model's native resources. Idempotent; later runs reject with UNAVAILABLE. */
   release(): Promise<void>;
 }

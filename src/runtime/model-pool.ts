@@ -11,13 +11,14 @@
 import { SlipwayError, toSlipwayError } from '../core/errors.js';
 import type { Tensor } from '../tensor/datatypes.js';
 import { throwIfAborted, waitUnlessAborted } from './abort.js';
-import type { LoadedModel, RunOptions } from './backend.js';
+import type { ActiveProvider, LoadedModel, RunOptions } from './backend.js';
 import { withBatching, type BatchingModel, type BatcherStats } from './batcher.js';
 import { runWarmup, type WarmupOutcome } from './warmup.js';
 import {
   loadFailure,
   type ModelKey,
   type ModelLease,
+  type ModelLoadSettings,
   type ModelPoolOptions,
   type ModelStatus,
   type PoolEvent,
@@ -34,6 +35,7 @@ export {
   type ArtifactLocator,
   type ModelKey,
   type ModelLease,
+  type ModelLoadSettings,
   type ModelPoolOptions,
   type ModelStatus,
   type PoolEvent,
@@ -60,6 +62,8 @@ interface Entry {
   failedAt: number;
   /** What the warm-up of the loaded copy did. */
   warmup: WarmupOutcome | undefined;
+  /** The loaded copy's execution provider (the backend's, read before any batcher wraps it). */
+  provider: ActiveProvider | undefined;
   /** Monotonic acquire order, so LRU does not depend on clock resolution. */
   useOrder: number;
 }
@@ -159,6 +163,19 @@ export class ModelPool {
     if (entry === undefined) return { status: 'unloaded' };
     if (entry.state === 'failed' && entry.error !== undefined) return { status: 'failed', error: entry.error };
     return entry.warmup === undefined ? { status: entry.state } : { status: entry.state, warmup: entry.warmup };
+  }
+
+  /** The execution provider of `key`'s ready copy; undefined while it is not ready or the backend names none. */
+  activeProvider(key: ModelKey): ActiveProvider | undefined {
+    const entry = this.entries.get(modelKeyText(key));
+    return entry?.state === 'ready' ? entry.provider : undefined;
+  }
+
+  /** Every ready version with its execution provider (the `slipway_model_execution_provider` gauge). */
+  providers(): { key: ModelKey; provider: ActiveProvider }[] {
+    return [...this.entries.values()].flatMap((e) =>
+      e.state === 'ready' && e.provider !== undefined ? [{ key: e.key, provider: e.provider }] : [],
+    );
   }
 
   list(): PooledModelInfo[] {
@@ -291,6 +308,7 @@ export class ModelPool {
       error: undefined,
       failedAt: 0,
       warmup: undefined,
+      provider: undefined,
       useOrder: 0,
     } as Entry;
   }
@@ -306,14 +324,18 @@ export class ModelPool {
     try {
       const path = await this.options.locate(entry.key);
       const plan = (await this.options.warmup?.(entry.key)) ?? 'generated';
+      const settings: ModelLoadSettings = (await this.options.loadSettings?.(entry.key)) ?? {};
       throwIfAborted(signal);
       modelFailed = true;
       model = await this.options.backend.load({
         path,
         intraOpThreads: this.options.intraOpThreads,
         interOpThreads: this.options.interOpThreads,
+        ...(settings.session === undefined ? {} : { session: settings.session }),
+        ...(settings.executionProviders === undefined ? {} : { executionProviders: settings.executionProviders }),
         signal,
       });
+      entry.provider = model.executionProvider;
       warmup = await runWarmup(model, plan, entry.id, { signal });
       modelFailed = false;
       throwIfAborted(signal);
@@ -334,7 +356,13 @@ export class ModelPool {
     entry.model = model;
     entry.warmup = warmup;
     entry.loadedAt = this.now();
-    this.emit({ type: 'loaded', key: entry.key, durationMs: performance.now() - started, warmup });
+    this.emit({
+      type: 'loaded',
+      key: entry.key,
+      durationMs: performance.now() - started,
+      warmup,
+      ...(entry.provider === undefined ? {} : { provider: entry.provider }),
+    });
     this.evictIdleBeyondLimit();
     return model;
   }

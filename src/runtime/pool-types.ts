@@ -3,7 +3,7 @@
  * answers with. Kept apart from model-pool.ts, which holds the pool's behaviour.
  */
 import { SlipwayError } from '../core/errors.js';
-import type { Backend, LoadedModel } from './backend.js';
+import type { ActiveProvider, Backend, ExecutionProviderName, LoadedModel, SessionSettings } from './backend.js';
 import type { BatchingOptions } from './batcher.js';
 import type { WarmupOutcome, WarmupPlan } from './warmup.js';
 
@@ -28,7 +28,14 @@ export type ArtifactLocator = (key: ModelKey) => Promise<string> | string;
 export type PoolEvent =
   | { readonly type: 'loading'; readonly key: ModelKey }
   /** `warmup.skipped` is set when the generated warm-up failed and the version loaded without it (a warning). */
-  | { readonly type: 'loaded'; readonly key: ModelKey; readonly durationMs: number; readonly warmup: WarmupOutcome }
+  | {
+      readonly type: 'loaded';
+      readonly key: ModelKey;
+      readonly durationMs: number;
+      readonly warmup: WarmupOutcome;
+      /** Where it runs; `fallbacks` name the preferred providers passed over and why (a warning). */
+      readonly provider?: ActiveProvider;
+    }
   /** `error` is what failed (the backend's load, the warm-up, locating the file); acquires get it wrapped by {@link loadFailure} when the model itself failed. */
   | { readonly type: 'load-failed'; readonly key: ModelKey; readonly durationMs: number; readonly error: SlipwayError }
   /** `error` is set when the backend failed to free the model; it is out of the pool either way. */
@@ -54,6 +61,11 @@ export interface ModelPoolOptions {
    * when the backend `supportsBatching`.
    */
   readonly batching?: (key: ModelKey) => Promise<BatchingOptions | undefined> | BatchingOptions | undefined;
+  /**
+   * A key's session settings and execution-provider preference, read at each (re)load; they override
+   * `intraOpThreads` / `interOpThreads` above. Undefined = the process defaults on the CPU.
+   */
+  readonly loadSettings?: (key: ModelKey) => Promise<ModelLoadSettings | undefined> | ModelLoadSettings | undefined;
   /** How a key is warmed up, read at each (re)load; undefined = `generated`. */
   readonly warmup?: (key: ModelKey) => Promise<WarmupPlan | undefined> | WarmupPlan | undefined;
   /** How long acquires answer a failed load's error before loading again (default 1000 ms; 0 = every acquire retries). */
@@ -62,6 +74,12 @@ export interface ModelPoolOptions {
   readonly onBatch?: (key: ModelKey, rows: number, requests: number, computeMs: number) => void;
   /** Wall clock for `loadedAt` / `lastUsedAt` (epoch ms); default `Date.now`. */
   readonly now?: () => number;
+}
+
+/** What a model's serving config asks of its ONNX Runtime session (serving/batching-for.ts `loadSettingsFor`). */
+export interface ModelLoadSettings {
+  readonly session?: SessionSettings;
+  readonly executionProviders?: readonly ExecutionProviderName[];
 }
 
 /** A ready model that stays loaded until `release()` (idempotent). Release after every run. */
@@ -107,7 +125,12 @@ export function isLoadFailure(error: unknown): boolean {
 /** A log line for the pool events an operator should see (failed loads, a skipped warm-up); undefined for the rest. */
 export function poolEventLine(event: PoolEvent): string | undefined {
   if (event.type === 'load-failed') return `model ${modelKeyText(event.key)} failed to load: ${event.error.message}`;
-  if (event.type === 'loaded' && event.warmup.skipped !== undefined)
-    return `model ${modelKeyText(event.key)}: warning: ${event.warmup.skipped}`;
-  return undefined;
+  if (event.type !== 'loaded') return undefined;
+  const warnings = [
+    ...(event.provider !== undefined && event.provider.fallbacks.length > 0
+      ? [`runs on ${event.provider.name}, not the preferred ${event.provider.fallbacks.join('; ')}`]
+      : []),
+    ...(event.warmup.skipped !== undefined ? [event.warmup.skipped] : []),
+  ];
+  return warnings.length === 0 ? undefined : `model ${modelKeyText(event.key)}: warning: ${warnings.join('; ')}`;
 }

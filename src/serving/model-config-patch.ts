@@ -6,6 +6,9 @@
  */
 import { invalid } from '../core/errors.js';
 import { DATATYPES, type Datatype } from '../tensor/datatypes.js';
+import { SESSION_FIELDS, optimization, reportedProvider, sessionParameter } from './model-config-session.js';
+
+export { executionProvidersFromConfig } from './model-config-session.js';
 
 /** One descriptive value the client gave, to compare with the reported configuration at `path`. */
 export interface FixedField {
@@ -32,6 +35,12 @@ export interface ConfigSettings {
   instances?: number;
   sequence?: { state: { input: string; output: string }[]; idleTimeoutMs?: number };
   warmup?: WarmupSample;
+  /** Session settings from `parameters` with Triton's onnxruntime backend names (serving/model-config.ts SESSION_PARAMETERS). */
+  session?: Record<string, string | number | boolean>;
+  /** `instance_group[0].kind`: true for KIND_GPU, false for KIND_CPU. */
+  gpu?: boolean;
+  /** `optimization.execution_accelerators.gpu_execution_accelerator` names, in order. */
+  gpuAccelerators?: ('tensorrt' | 'cuda')[];
 }
 
 /** One Triton warm-up sample of zeros (`zero_data`), made into a request once the batch dimension is known. */
@@ -119,8 +128,15 @@ class Parser {
           if (!isObject(value))
             this.problems.push(`${field} must be an object of {"string_value": ...}, got ${JSON.stringify(value)}`);
           else
-            for (const [name, parameter] of Object.entries(value))
-              this.fix(`${field}.${name}`, ['parameters', name], parameter);
+            for (const [name, parameter] of Object.entries(value)) {
+              if (name in SESSION_FIELDS)
+                sessionParameter(`${field}.${name}`, name, parameter, this.settings, this.problems);
+              else if (name === 'execution_provider') reportedProvider(`${field}.${name}`, parameter, this.problems);
+              else this.fix(`${field}.${name}`, ['parameters', name], parameter);
+            }
+          break;
+        case 'optimization':
+          optimization(value, this.settings, this.problems);
           break;
         default:
           this.problems.push(`${field} is not supported by Slipway`);
@@ -345,7 +361,10 @@ class Parser {
       if (field === null || field === undefined) continue;
       const name = `${where}[0].${key}`;
       if (key === 'count') this.settings.instances = this.integer(name, field, 1);
-      else if (key === 'kind' || key === 'name') this.fix(name, ['instance_group', 0, key], field);
+      else if (key === 'kind') {
+        if (field === 'KIND_GPU' || field === 'KIND_CPU') this.settings.gpu = field === 'KIND_GPU';
+        else this.problems.push(`${name} must be KIND_CPU or KIND_GPU, got ${JSON.stringify(field)}`);
+      } else if (key === 'name') this.fix(name, ['instance_group', 0, key], field);
       else if (EMPTY_GROUP_FIELDS.has(key) && isEmptyValue(field)) continue;
       else this.problems.push(`${name} is not supported by Slipway`);
     }

@@ -15,10 +15,21 @@
  *   Triton's `scheduling_choice` oneof makes exclusive.
  * - `instance_group` is one CPU group: the batcher's runs in flight at once, 1 without the batcher.
  * - Slipway's own facts go in `parameters` (Triton's free-form string map, which its clients pass
- *   through): `slipway_version`, the exact version the configuration describes.
+ *   through): `slipway_version`, the exact version the configuration describes, and
+ *   `execution_provider`, where the loaded version runs (when the caller knows it is loaded).
+ * - The model's ONNX Runtime session settings are `parameters` with the names of Triton's onnxruntime
+ *   backend: `intra_op_thread_count`, `inter_op_thread_count`, `execution_mode` ("0" sequential,
+ *   "1" parallel), `enable_mem_arena`, `enable_mem_pattern` ("0"/"1"), and Slipway's
+ *   `graph_optimization_level` (disabled, basic, extended, all: Triton's `optimization.graph.level`
+ *   has no "disabled"). Only the settings the model's serving config sets are listed; the rest are the
+ *   process defaults (runtime/onnx/session-settings.ts SESSION_DEFAULTS, SLIPWAY_INTRA_OP_THREADS).
+ * - The execution-provider preference is Triton's: `instance_group[0].kind` KIND_GPU when it names
+ *   `cuda` or `tensorrt`, and `optimization.execution_accelerators.gpu_execution_accelerator`
+ *   [{"name": "tensorrt"}] when TensorRT comes first (CUDA is KIND_GPU's own provider). The group's
+ *   kind is what the model asks for; `parameters.execution_provider` is what it got.
  */
 import type { VersionRecord } from '../registry/types.js';
-import type { ServingConfig } from '../registry/serving-config.js';
+import type { ServingConfig, SessionConfig } from '../registry/serving-config.js';
 import { DEFAULT_BATCHING, type BatchingOptions } from '../runtime/batcher.js';
 import type { Datatype, TensorSpec } from '../tensor/datatypes.js';
 
@@ -101,9 +112,27 @@ export interface TritonModelConfig {
   output: TritonModelOutput[];
   dynamic_batching?: TritonDynamicBatching;
   sequence_batching?: TritonSequenceBatching;
-  instance_group: { name: string; kind: 'KIND_CPU'; count: number }[];
+  instance_group: { name: string; kind: 'KIND_CPU' | 'KIND_GPU'; count: number }[];
+  optimization?: { execution_accelerators: { gpu_execution_accelerator: { name: 'tensorrt' }[] } };
   parameters: Record<string, { string_value: string }>;
   model_warmup: [];
+}
+
+/** The session settings as Triton's onnxruntime backend parameters (see the module comment). */
+export const SESSION_PARAMETERS: Readonly<Record<keyof SessionConfig, string>> = {
+  intraOpThreads: 'intra_op_thread_count',
+  interOpThreads: 'inter_op_thread_count',
+  executionMode: 'execution_mode',
+  graphOptimizationLevel: 'graph_optimization_level',
+  enableCpuMemArena: 'enable_mem_arena',
+  enableMemPattern: 'enable_mem_pattern',
+};
+
+/** A session setting's value as the parameter's string. */
+export function sessionParameterValue(key: keyof SessionConfig, value: SessionConfig[keyof SessionConfig]): string {
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  if (key === 'executionMode') return value === 'parallel' ? '1' : '0';
+  return String(value);
 }
 
 export interface ModelConfigSource {
@@ -113,6 +142,8 @@ export interface ModelConfigSource {
   readonly serving: ServingConfigWithSequence;
   /** The batcher's defaults for unset serving fields (DEFAULT_BATCHING unless a test says otherwise). */
   readonly defaults?: BatchingOptions;
+  /** Where the version runs when it is loaded (serving-lifecycle.ts `activeProvider`); reported as `parameters.execution_provider`. */
+  readonly activeProvider?: { readonly name: string };
 }
 
 /** Build the configuration; see the module comment for each choice. */
@@ -126,6 +157,7 @@ export function buildModelConfig(source: ModelConfigSource): TritonModelConfig {
   const batchMajor = [...inputs, ...outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   const maxBatchSize = batching && batchMajor ? (serving.maxBatchSize ?? defaults.maxBatchSize) : 0;
   const dims = (spec: TensorSpec): number[] => (maxBatchSize > 0 ? spec.shape.slice(1) : [...spec.shape]);
+  const gpu = (serving.executionProviders ?? []).filter((p) => p !== 'cpu');
 
   const config: TritonModelConfig = {
     name,
@@ -154,11 +186,17 @@ export function buildModelConfig(source: ModelConfigSource): TritonModelConfig {
         is_shape_tensor: false,
       })),
     instance_group: [
-      { name: `${name}_0`, kind: 'KIND_CPU', count: batching ? (serving.instances ?? defaults.instances) : 1 },
+      {
+        name: `${name}_0`,
+        kind: gpu.length > 0 ? 'KIND_GPU' : 'KIND_CPU',
+        count: batching ? (serving.instances ?? defaults.instances) : 1,
+      },
     ],
-    parameters: { slipway_version: { string_value: record.version } },
+    parameters: sessionParameters(source),
     model_warmup: [],
   };
+  if (gpu[0] === 'tensorrt')
+    config.optimization = { execution_accelerators: { gpu_execution_accelerator: [{ name: 'tensorrt' }] } };
   if (serving.sequence !== undefined) {
     config.sequence_batching = sequenceBatching(serving.sequence, inputs, dims);
   } else if (batching) {
@@ -202,4 +240,16 @@ function sequenceBatching(
       };
     }),
   };
+}
+
+/** `slipway_version`, the loaded version's `execution_provider`, and the model's session settings by Triton's names. */
+function sessionParameters(source: ModelConfigSource): Record<string, { string_value: string }> {
+  const parameters: Record<string, { string_value: string }> = {
+    slipway_version: { string_value: source.record.version },
+  };
+  if (source.activeProvider !== undefined) parameters.execution_provider = { string_value: source.activeProvider.name };
+  for (const [key, value] of Object.entries(source.serving.session ?? {}) as [keyof SessionConfig, never][]) {
+    if (value !== undefined) parameters[SESSION_PARAMETERS[key]] = { string_value: sessionParameterValue(key, value) };
+  }
+  return parameters;
 }

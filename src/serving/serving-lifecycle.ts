@@ -1,6 +1,7 @@
 import type { RegistryService } from '../registry/registry-service.js';
 import type { VersionRecord } from '../registry/types.js';
 import { modelKeyText, type ModelPool } from '../runtime/model-pool.js';
+import type { ActiveProvider } from '../runtime/backend.js';
 import type { Signature } from '../tensor/datatypes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import type { VersionResolver } from './version-resolver.js';
@@ -25,6 +26,12 @@ export interface ModelMetadata {
   readonly platform: string;
   readonly inputs: Signature['inputs'];
   readonly outputs: Signature['outputs'];
+  /**
+   * Slipway's extra facts about the described version, in the shape of OIP's `parameters`
+   * (clients ignore fields they do not know): `execution_provider` when it is loaded (`cpu`,
+   * `cuda`, `tensorrt`), and `execution_provider_fallback` naming the preferred providers passed over and why.
+   */
+  readonly parameters?: { readonly execution_provider: string; readonly execution_provider_fallback?: string };
 }
 
 /** One row of Triton's repository index. */
@@ -134,14 +141,28 @@ export class ServingLifecycle {
     const versions = await this.options.registry.listVersions(record.model);
     // A stateful version's state tensors are not the client's to send or read.
     const signature = (await this.options.sequences?.statesFor(record))?.clientSignature ?? record.signature;
+    const provider = this.activeProvider(record);
     return {
       name,
       versions: versions.map((v) => v.version),
       platform: TRITON_PLATFORM,
       inputs: signature.inputs,
       outputs: signature.outputs,
+      ...(provider === undefined
+        ? {}
+        : {
+            parameters: {
+              execution_provider: provider.name,
+              ...(provider.fallbacks.length > 0 ? { execution_provider_fallback: provider.fallbacks.join('; ') } : {}),
+            },
+          }),
       record,
     };
+  }
+
+  /** The execution provider a loaded version runs on; undefined while it is not loaded. */
+  activeProvider(record: Pick<VersionRecord, 'model' | 'version'>): ActiveProvider | undefined {
+    return this.options.pool.activeProvider(record);
   }
 
   /** A model version is ready when it is loaded, warmed up and passed its smoke run. */

@@ -13,14 +13,15 @@ import { DATATYPES } from '../../tensor/datatypes.js';
 import type { Signature, Tensor, TensorSpec } from '../../tensor/datatypes.js';
 import { throwIfAborted } from '../abort.js';
 import { defineCapabilities } from '../backend.js';
-import type { Backend, BackendCapabilities, LoadedModel, LoadOptions, RunOptions } from '../backend.js';
+import type { ActiveProvider, Backend, BackendCapabilities, LoadedModel, LoadOptions, RunOptions } from '../backend.js';
 import { quote } from '../../tensor/format.js';
 import { selectOutputs, validateInputs, type DimNames } from '../../tensor/validate.js';
 import { datatypeOfOrtType, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
+import { createSessionWithFallback, ortSessionOptions, resolveSessionSettings } from './session-settings.js';
 
 /** Session settings that are not per load. */
 export interface OrtBackendOptions {
-  /** ORT graph optimisation level; default `'all'`. */
+  /** ORT graph optimisation level where a model's settings give none; default `'all'`. */
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
    * ORT's own stderr logging (0 verbose … 4 fatal); default 4, because every load and run failure
@@ -54,25 +55,34 @@ class OrtBackend implements Backend {
   async load(options: LoadOptions): Promise<LoadedModel> {
     throwIfAborted(options.signal);
     await assertFileExists(options.path);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.intraOpThreads ?? 1,
-      interOpNumThreads: options.interOpThreads ?? 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: this.options.graphOptimizationLevel ?? 'all',
-      logSeverityLevel: this.options.logSeverityLevel ?? 4,
-    };
+    // A model's own settings (LoadOptions.session) over the load's thread counts over this backend's level.
+    const settings = resolveSessionSettings(options.session, {
+      intraOpThreads: options.intraOpThreads,
+      interOpThreads: options.interOpThreads,
+      graphOptimizationLevel: this.options.graphOptimizationLevel,
+    });
+    const sessionOptions = ortSessionOptions(settings, this.options.logSeverityLevel ?? 4);
     let session: ort.InferenceSession;
+    let provider: ActiveProvider;
     try {
-      session = await ort.InferenceSession.create(options.path, sessionOptions);
+      ({ session, provider } = await createSessionWithFallback(
+        options.path,
+        sessionOptions,
+        options.executionProviders,
+      ));
     } catch (error) {
       throw new SlipwayError('INVALID_ARGUMENT', `cannot load model: ${messageOf(error)}`, { cause: error });
     }
     try {
       const signature = readSignature(session);
       throwIfAborted(options.signal);
-      return new OrtModel(session, signature, readDimNames(session), {
-        logSeverityLevel: sessionOptions.logSeverityLevel,
-      });
+      return new OrtModel(
+        session,
+        signature,
+        readDimNames(session),
+        { logSeverityLevel: sessionOptions.logSeverityLevel },
+        provider,
+      );
     } catch (error) {
       await session.release();
       throw error;
@@ -142,6 +152,7 @@ class OrtModel implements LoadedModel {
     readonly signature: Signature,
     private readonly dimNames: DimNames,
     private readonly runOptions: ort.InferenceSession.RunOptions,
+    readonly executionProvider: ActiveProvider,
   ) {}
 
   async run(inputs: readonly Tensor[], outputNames: readonly string[], options: RunOptions = {}): Promise<Tensor[]> {
