@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { invalid } from '../core/errors.js';
 import { parseModelRef } from '../registry/model-ref.js';
 import { readEvalSet } from '../optimize/eval-set.js';
-import { describeSettings, tuneSessionSettings, type TuneResult } from '../optimize/tune.js';
+import { describeSettings, TUNE_MIN_GAIN, tuneSessionSettings, type TuneResult } from '../optimize/tune.js';
 import { auditedCliChange } from './cli-audit.js';
 import type { CliIo } from './io.js';
 import { withRegistry } from './registry-commands.js';
@@ -73,7 +73,9 @@ export function registerTuneCommand(program: Command, io: CliIo): void {
         }
         io.stdout(formatTable(result));
         io.stdout(
-          `fastest with equal outputs: ${describeSettings(result.best.settings)} (${result.best.speedup.toFixed(2)}x the default)\n`,
+          result.best.speedup >= TUNE_MIN_GAIN
+            ? `fastest with equal outputs: ${describeSettings(result.best.settings)} (${result.best.speedup.toFixed(2)}x the default)\n`
+            : `fastest with equal outputs: ${describeSettings(result.best.settings)} (the default: no setting was ${TUNE_MIN_GAIN}x faster without being slower at a batch size)\n`,
         );
         io.stdout(
           applied === undefined
@@ -104,7 +106,7 @@ function formatTable(result: TuneResult): string {
     describeSettings(row.settings),
     row.maxAbsDiff.toExponential(1),
     row.labelsEqual ? 'equal' : 'DIFFER',
-    ...row.timings.map((t) => `${t.meanMs.toFixed(3)} (${t.defaultMeanMs.toFixed(3)})`),
+    ...row.timings.map((t) => `${t.msPerRun.toFixed(3)} (${t.defaultMsPerRun.toFixed(3)})`),
     `${row.speedup.toFixed(2)}x${row.outputsEqual ? '' : ' (outputs differ)'}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));

@@ -3,7 +3,9 @@
  * fastest that gives the same outputs as the default session (issue 16 part 4). Every grid row is
  * checked on the sample rows (max abs diff <= 1e-5 on float outputs, other outputs equal) and timed
  * at each batch size in rounds alternating with the default session after a warm-up, so machine
- * noise falls on both alike; its speedup is the default's mean time per run over its own.
+ * noise falls on both alike; its speedup is the default's median time per run over its own. A
+ * setting wins only by at least TUNE_MIN_GAIN overall and no loss at any batch size: on a shared
+ * machine smaller gaps are noise.
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -40,12 +42,21 @@ export interface TuneOptions {
 
 export interface TuneTiming {
   readonly batchSize: number;
-  /** Mean ms per run of this setting and of the default, over the same rounds. */
-  readonly meanMs: number;
-  readonly defaultMeanMs: number;
-  /** defaultMeanMs / meanMs. */
+  /**
+   * Ms per run of this setting and of the default: the median over the rounds of each block's mean
+   * (a median, so a round another process took the cores in does not decide).
+   */
+  readonly msPerRun: number;
+  readonly defaultMsPerRun: number;
+  /** defaultMsPerRun / msPerRun. */
   readonly speedup: number;
 }
+
+/**
+ * The least speedup (geometric mean over the batch sizes) that makes a setting the winner rather
+ * than the default: below it the difference is within this machine's run-to-run noise.
+ */
+export const TUNE_MIN_GAIN = 1.05;
 
 export interface TuneRow {
   readonly settings: Required<SessionSettings>;
@@ -62,7 +73,11 @@ export interface TuneRow {
 export interface TuneResult {
   readonly baseline: Required<SessionSettings>;
   readonly rows: readonly TuneRow[];
-  /** The fastest row whose outputs equal the default's (the baseline's own row when none is faster). */
+  /**
+   * The fastest row whose outputs equal the default's, whose speedup is at least {@link TUNE_MIN_GAIN}
+   * and which is no slower than the default at any batch size; otherwise the baseline's own settings
+   * (its row when the grid holds it).
+   */
   readonly best: TuneRow;
   readonly batchSizes: readonly number[];
   readonly sampleRows: number;
@@ -125,20 +140,16 @@ export async function tuneSessionSettings(options: TuneOptions): Promise<TuneRes
         await session.release();
       }
     }
-    const equal = rows.filter((r) => r.outputsEqual);
-    const own = equal.find((r) => sameSettings(r.settings, baseline));
-    const fastest = equal.reduce<TuneRow | undefined>(
-      (a, r) => (a === undefined || r.speedup > a.speedup ? r : a),
-      own,
+    const own = rows.find((r) => r.outputsEqual && sameSettings(r.settings, baseline));
+    const faster = rows.filter(
+      (r) => r.outputsEqual && r.speedup >= TUNE_MIN_GAIN && r.timings.every((t) => t.speedup >= 1),
     );
-    const best = fastest ?? {
-      settings: baseline,
-      maxAbsDiff: 0,
-      labelsEqual: true,
-      outputsEqual: true,
-      timings: [],
-      speedup: 1,
-    };
+    const fastest = faster.reduce<TuneRow | undefined>(
+      (a, r) => (a === undefined || r.speedup > a.speedup ? r : a),
+      undefined,
+    );
+    const best = fastest ??
+      own ?? { settings: baseline, maxAbsDiff: 0, labelsEqual: true, outputsEqual: true, timings: [], speedup: 1 };
     return { baseline, rows, best, batchSizes, sampleRows: sample.rowCount };
   } finally {
     await reference.release();
@@ -168,15 +179,23 @@ async function alternate(
     await session.run(feeds, [...outputNames]);
     await reference.run(feeds, [...outputNames]);
   }
-  let own = 0;
-  let base = 0;
+  const own: number[] = [];
+  const base: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    own += await timeBlock(session, feeds, outputNames);
-    base += await timeBlock(reference, feeds, outputNames);
+    own.push((await timeBlock(session, feeds, outputNames)) / BLOCK_RUNS);
+    base.push((await timeBlock(reference, feeds, outputNames)) / BLOCK_RUNS);
   }
-  const meanMs = own / (rounds * BLOCK_RUNS);
-  const defaultMeanMs = base / (rounds * BLOCK_RUNS);
-  return { batchSize, meanMs, defaultMeanMs, speedup: defaultMeanMs / meanMs };
+  const msPerRun = median(own);
+  const defaultMsPerRun = median(base);
+  return { batchSize, msPerRun, defaultMsPerRun, speedup: defaultMsPerRun / msPerRun };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function timeBlock(
