@@ -183,6 +183,7 @@ export function markdownReport({
   features = '',
   batch = '',
   deployments = '',
+  optimize = '',
 }) {
   const targets = targetRows(cells, concurrency);
   const servers = `## Raw onnxruntime-node in process (the ceiling)
@@ -206,5 +207,5 @@ ${meta.notes.map((n) => `- ${n}`).join('\n')}
 
 ${meta.lines.map((l) => `- ${l}`).join('\n')}
 
-${[modelGroups ? servers : '', deployments, features, batch].filter(Boolean).join('\n')}`;
+${[modelGroups ? servers : '', deployments, features, batch, optimize].filter(Boolean).join('\n')}`;
 }

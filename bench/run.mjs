@@ -30,6 +30,7 @@ import {
   pitRows,
   featureNotes,
 } from './features/index.mjs';
+import { OPTIMIZE_HEADER, markdownOptimize, optimize, optimizeRows } from './optimize/index.mjs';
 import { BENCH_DIR, MODEL_GROUPS, config } from './lib/config.mjs';
 import { ensureDependencies } from './lib/install.mjs';
 import { MODELS } from './lib/models.mjs';
@@ -84,6 +85,7 @@ async function main() {
   const deploymentCost = wanted('deployments') ? await deployments(ctx) : undefined;
   const featureStore = wanted('features') ? await features(ctx) : undefined;
   const batchScoring = wanted('batch') ? await batch(ctx) : undefined;
+  const optimization = wanted('optimize') ? await optimize(ctx) : undefined;
   cleanup();
 
   if (modelGroups) {
@@ -142,6 +144,13 @@ async function main() {
     );
   }
 
+  if (optimization) {
+    console.log(
+      `\nOptimization (issue 16): parent vs candidate in one process, ${optimization.minSeconds} s of alternating rounds per batch size\n`,
+    );
+    console.log(textTable(OPTIMIZE_HEADER, optimizeRows(optimization)));
+  }
+
   const meta = await describeRun({
     config,
     payloads: ctx.payloads,
@@ -158,6 +167,7 @@ async function main() {
     deployments: markdownDeployments(deploymentCost, markdownTable),
     features: markdownFeatures(featureStore, markdownTable),
     batch: markdownBatch(batchScoring, markdownTable),
+    optimize: markdownOptimize(optimization, markdownTable),
   });
   const dir = join(BENCH_DIR, 'results');
   mkdirSync(dir, { recursive: true });

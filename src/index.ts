@@ -30,3 +30,11 @@ export { openPlatform, type Platform } from './platform.js';
 // The whole CLI, `serve` included (`cli/main.ts`'s own `runCli` has every command but `serve`).
 export { runSlipway as runCli } from './main.js';
 export { SLIPWAY_VERSION } from './version.js';
+// Optimization (issue 16): runs, their specs and reports; the bench and the demo use these.
+export { runOptimization, refusalError, type OptimizationOutcome } from './optimize/run-optimization.js';
+export { checkSpec, type OptimizeSpec, type PassSpec } from './optimize/optimize-spec.js';
+export { buildPasses } from './optimize/pass-catalog.js';
+export { readEvalSet } from './optimize/eval-set.js';
+export { evaluateCandidate } from './optimize/evaluate.js';
+export { reportTable, reportMarkdown } from './optimize/report-format.js';
+export type { OptimizationReport, GateResult, EvalSet, OptimizationPass } from './optimize/types.js';

@@ -3,6 +3,8 @@ import { CloseStack } from './core/close-stack.js';
 import type { SlipwayConfig } from './core/config.js';
 import { rateLimitedLog } from './core/log-limiter.js';
 import { JobService } from './batch/job-service.js';
+import { SqlOptimizeJobStore } from './optimize/job-store.js';
+import { OptimizeJobs } from './optimize/optimize-jobs.js';
 import { SqlJobStore } from './batch/job-store.js';
 import { openDeployments, type Deployments } from './deploy/index.js';
 import { FeatureDefinitionsStore } from './features/definitions/definitions-store.js';
@@ -29,7 +31,7 @@ import type { SqlRegistryStore } from './registry/sql-registry-store.js';
 import type { Backend } from './runtime/backend.js';
 import { ModelPool, type PoolEvent } from './runtime/model-pool.js';
 import { createOrtBackend } from './runtime/onnx/ort-backend.js';
-import { batchingFor } from './serving/batching-for.js';
+import { batchingFor, loadSettingsFor } from './serving/batching-for.js';
 import { createServing, type Serving } from './serving/index.js';
 import type { Database } from './store/database.js';
 import { TokenService } from './auth/token-service.js';
@@ -57,6 +59,8 @@ export interface Platform {
   readonly features: FeatureStore;
   /** Batch scoring jobs; `serve` starts and stops their background runner. */
   readonly jobs: JobService;
+  /** Optimize and distill runs asked for over the API, each in its own process; `serve` stops them. */
+  readonly optimizeJobs: OptimizeJobs;
   /** Deployments, shadows, rollouts and experiments; `serve` starts and stops following the store and the controller. */
   readonly deployments: Deployments;
   /** API tokens (src/auth/): created, listed and revoked by the CLI, verified by `serve` on every request. */
@@ -148,6 +152,7 @@ async function wire(
       queues: () =>
         pool.queueStats().map(({ key, stats }) => ({ key, queued: stats.queued, inFlight: stats.inFlight })),
       loadedModels: () => pool.list().filter((m) => m.status === 'ready').length,
+      providers: () => pool.providers().map(({ key, provider }) => ({ key, provider: provider.name })),
     },
     ...(options.processMetrics === undefined ? {} : { processMetrics: options.processMetrics }),
   });
@@ -162,6 +167,7 @@ async function wire(
       },
       // The serving config's `warmup` is the pool's WarmupPlan as stored (registry/serving-config.ts).
       warmup: async (key) => (await store.getServingConfig(key.model))?.warmup,
+      loadSettings: async (key) => loadSettingsFor(await store.getServingConfig(key.model)),
       maxLoaded: config.maxLoadedVersions,
       intraOpThreads: config.intraOpThreads,
       interOpThreads: 1,
@@ -294,6 +300,18 @@ async function wire(
     jobs,
     deployments,
     audit,
+    optimizeJobs: new OptimizeJobs({
+      store: new SqlOptimizeJobStore(database),
+      registry,
+      dataRoots: config.dataRoots,
+      // The runner opens this home and database whatever the environment said.
+      env: {
+        ...process.env,
+        SLIPWAY_HOME: config.home,
+        ...(config.databaseUrl === undefined ? {} : { SLIPWAY_DATABASE_URL: config.databaseUrl }),
+      },
+      log,
+    }),
     tokens: new TokenService(new SqlTokenStore(database)),
     close: () => opened.close(),
   };

@@ -10,7 +10,7 @@
 //                      less than BENCH_QUIET_THRESHOLD of the machine (default 15 and 0.1; 0 = no wait)
 //   BENCH_RETRIES      re-measure a cell disturbed by other processes (> BENCH_DISTURBED of the
 //                      machine, default 0.15) up to this many times, keeping the least disturbed (default 2)
-//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway,monitoring,features,batch,deployments)
+//   BENCH_ONLY         comma-separated scenario groups to run (raw,ceiling,bare,flask,gunicorn,slipway,monitoring,features,batch,deployments,optimize)
 //   BENCH_PIT_*, BENCH_ONLINE_*, BENCH_REDIS_URL   sizes of the `features` group (see bench/README.md)
 //   BENCH_BATCH_*      sizes of the `batch` group (see bench/README.md)
 import { cpus } from 'node:os';
@@ -70,6 +70,7 @@ export const config = Object.freeze({
       'features',
       'batch',
       'deployments',
+      'optimize',
     ]),
   ),
   rawBatches: [1, 8, 64, 512],

@@ -82,6 +82,8 @@ export const HTTP_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'POST /api/v1/features::get': p('read', 'any'),
   'GET /api/v1/jobs': p('read', 'any'),
   'GET /api/v1/jobs/:id': p('read', 'any'),
+  'GET /api/v1/optimize-jobs': p('read', 'any'),
+  'GET /api/v1/optimize-jobs/:id': p('read', 'any'),
   'GET /metrics': p('read', 'any'),
   // --- deploy: aliases, deployments, rollouts, experiments, rollback, feedback, features push, jobs, load/unload ---
   'PUT /api/v1/models/:name/aliases/:alias': p('deploy', param('name')),
@@ -103,6 +105,9 @@ export const HTTP_PERMISSIONS: Readonly<Record<string, Permission>> = {
   // --- admin: push, archive, config, alerts, tokens ---
   'POST /api/v1/models/:name/versions': p('admin', param('name')),
   'POST /api/v1/models/:name/versions/:version/archive': p('admin', param('name')),
+  // Optimize and distill register a new version, like a push.
+  'POST /api/v1/models/:name/versions/:version/optimize': p('admin', param('name')),
+  'POST /api/v1/models/:name/versions/:version/distill': p('admin', param('name')),
   'PUT /api/v1/models/:name/serving': p('admin', param('name')),
   'PUT /api/v1/models/:ref/reference': p('admin', param('ref')),
   'PUT /api/v1/models/:model/drift-settings': p('admin', param('model')),

@@ -14,6 +14,8 @@ import { registerDeployCommands } from './deploy-commands.js';
 import { registerRolloutCommands } from './rollout-commands.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
+import { registerTuneCommand } from './tune-command.js';
+import { registerOptimizeCommands } from './optimize-commands.js';
 
 /** Adds commands to the program; how entry points outside `cli/` contribute theirs. */
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -53,6 +55,8 @@ export async function runCli(
   registerRolloutCommands(program, io);
   registerTokenCommands(program, io);
   registerAuditCommands(program, io);
+  registerTuneCommand(program, io);
+  registerOptimizeCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

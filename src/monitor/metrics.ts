@@ -48,6 +48,8 @@ export interface GaugeSource {
   /** Per loaded `model@version` with a batcher: requests waiting and runs in flight. */
   queues(): { key: VersionKey; queued: number; inFlight: number }[];
   loadedModels(): number;
+  /** Per ready `model@version`: the execution provider it runs on (optional: sources without one export nothing). */
+  providers?(): { key: VersionKey; provider: string }[];
 }
 
 export class ServingMetrics {
@@ -127,6 +129,18 @@ export class ServingMetrics {
       aggregator: 'min',
       collect() {
         this.set(source.loadedModels());
+      },
+    });
+    new Gauge({
+      name: 'slipway_model_execution_provider',
+      help: 'The execution provider each loaded model version runs on (1 per version and provider).',
+      labelNames: ['model', 'version', 'provider'],
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const p of source.providers?.() ?? [])
+          this.set({ model: p.key.model, version: p.key.version, provider: p.provider }, 1);
       },
     });
     // CPU, resident memory, heap and event-loop lag (nodejs_eventloop_lag_* from monitorEventLoopDelay).

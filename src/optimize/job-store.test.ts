@@ -8,7 +8,14 @@ describeEachDialect('SqlOptimizeJobStore', (fixture) => {
   it('stores a job, starts it once, keeps the last progress line and finishes it with its result', async () => {
     const database = await fixture.open();
     const jobs = new SqlOptimizeJobStore(database);
-    const job = await jobs.insert({ id: 'j1', kind: 'optimize', model: 'digits', parentVersion: '1.0.0', spec, actor: 'ci' });
+    const job = await jobs.insert({
+      id: 'j1',
+      kind: 'optimize',
+      model: 'digits',
+      parentVersion: '1.0.0',
+      spec,
+      actor: 'ci',
+    });
     expect(job).toMatchObject({ id: 'j1', status: 'queued', spec, actor: 'ci', progress: null, result: null });
     await jobs.start('j1', 'host/1');
     await expect(jobs.start('j1', 'host/2')).rejects.toMatchObject({ code: 'CONFLICT' });
@@ -17,7 +24,12 @@ describeEachDialect('SqlOptimizeJobStore', (fixture) => {
     const report = { rows: 3, agreement: 1 } as never;
     await jobs.finish('j1', { status: 'succeeded', result: { report, gates: [] }, resultVersion: '1.0.1' });
     const done = await jobs.get('j1');
-    expect(done).toMatchObject({ status: 'succeeded', resultVersion: '1.0.1', result: { report, gates: [] }, error: null });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      resultVersion: '1.0.1',
+      result: { report, gates: [] },
+      error: null,
+    });
     // A finished job never changes again.
     await jobs.finish('j1', { status: 'failed', error: 'late' });
     expect((await jobs.get('j1')).status).toBe('succeeded');

@@ -34,6 +34,8 @@ export interface Lineage {
   readonly dataset?: string;
   readonly gitCommit?: string;
   readonly parentVersion?: string;
+  /** The optimization passes that made this version from `parentVersion` (optimize/), in order. */
+  readonly passes?: readonly string[];
 }
 
 export interface ArtifactRef {

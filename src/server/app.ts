@@ -33,6 +33,8 @@ import { registerFeaturePushRoutes } from './http/feature-push-routes.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import type { JobService } from '../batch/job-service.js';
 import { registerJobRoutes } from './http/job-routes.js';
+import { registerOptimizeRoutes } from './http/optimize-routes.js';
+import type { OptimizeJobs } from '../optimize/optimize-jobs.js';
 import type { Deployments } from '../deploy/index.js';
 import { registerDeploymentRoutes } from './http/deployment-routes.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -60,6 +62,8 @@ export interface AppOptions {
   readonly features?: FeatureStore;
   /** Batch scoring jobs under /api/v1/jobs; absent = not served. */
   readonly jobs?: JobService;
+  /** Optimize and distill jobs under /api/v1/models/{m}/versions/{v}/optimize and /api/v1/optimize-jobs; absent = not served. */
+  readonly optimizeJobs?: OptimizeJobs;
   /** Deployments, rollouts, experiments under /api/v1/deployments; absent = not served. */
   readonly deployments?: Deployments;
   /** The audit trail: changing routes record into it (http/audit-hook.ts), GET /api/v1/audit reads it; absent = neither. */
@@ -151,6 +155,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'monitoring', description: 'Metrics, live stats, prediction log, feedback, drift, alerts' },
         { name: 'features', description: 'Feature store: definitions, online features, push' },
         { name: 'batch', description: 'Batch scoring jobs: submit, status with progress, cancel' },
+        { name: 'optimize', description: 'Optimize and distill jobs: a faster version, gated on held-out rows' },
       ],
     },
   });
@@ -177,6 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registerFeaturePushRoutes(app, options.features);
   }
   if (options.jobs) registerJobRoutes(app, options.jobs, options.deployments?.service);
+  if (options.optimizeJobs) registerOptimizeRoutes(app, options.optimizeJobs);
   if (options.deployments) registerDeploymentRoutes(app, options.deployments);
   if (options.audit) registerAuditRoutes(app, options.audit);
   if (options.tokens) registerTokenRoutes(app, options.tokens);

@@ -117,6 +117,7 @@ describe('inference over HTTP equals scikit-learn on every fixture model', () =>
         { name: 'label', datatype: 'INT64', shape: [-1] },
         { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
       ],
+      parameters: { execution_provider: 'cpu' },
     });
     expect((await app.inject({ method: 'GET', url: '/v2/health/live' })).statusCode).toBe(200);
     const server = await app.inject({ method: 'GET', url: '/v2' });
@@ -211,6 +212,7 @@ describe('Triton-style integer versions over HTTP (issue 14): /versions/N is the
         { name: 'label', datatype: 'INT64', shape: [-1] },
         { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
       ],
+      parameters: { execution_provider: 'cpu' },
     });
 
     const unknown = await infer('3');

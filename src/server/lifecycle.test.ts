@@ -125,7 +125,7 @@ describe('model lifecycle without downtime', () => {
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toBe(
-      'invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence, warmup)',
+      'invalid serving config: maxQueueSize must be an integer from 0 to 16777216, got -1; unknown setting "speed" (known: batching, logPayload, maxBatchSize, maxQueueDelayMicros, maxQueueSize, instances, priorityLevels, logMaxElements, sequence, warmup, session, executionProviders)',
     );
     await fetch(`${server.url}/v2/repository/models/cancer/load`, { method: 'POST' });
     const responses = await Promise.all(

@@ -97,6 +97,7 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     alerts: platform.alerts,
     features: platform.features,
     jobs: platform.jobs,
+    optimizeJobs: platform.optimizeJobs,
     deployments: platform.deployments,
     database: platform.database,
     transport: { limits: platform.config, ...(options.tls ? { tls: options.tls } : {}) },
@@ -143,6 +144,8 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
 
   const drain = async (drainMs: number): Promise<void> => {
     await background?.stop();
+    // A running optimize job's process is this server's child: stopped, its job recorded as interrupted.
+    await platform.optimizeJobs.stop();
     // app.close stops accepting, closes idle keep-alive connections (their clients were told
     // `Connection: close` by their last answer since the stop began), answers requests that
     // arrive on busy ones with 503, and resolves when in-flight requests are done.

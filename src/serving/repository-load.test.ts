@@ -120,7 +120,7 @@ describe('a model config as serving settings', () => {
     ).toBe(
       'invalid model config: config.optimization is not supported by Slipway; config.ensemble_scheduling is not supported by Slipway; config.dynamic_batching.priority_queue_policy is not supported by Slipway; config.instance_group[0].rate_limiter is not supported by Slipway; ' +
         'config.dynamic_batching.preserve_ordering true is not supported by Slipway (for this model it is false); config.dynamic_batching.default_queue_policy.default_timeout_microseconds 5 is not supported by Slipway (for this model it is 0); ' +
-        'config.dynamic_batching.default_queue_policy.timeout_action "DELAY" is not supported by Slipway (for this model it is "REJECT"); config.instance_group[0].kind "KIND_GPU" is not supported by Slipway (for this model it is "KIND_CPU"); ' +
+        'config.dynamic_batching.default_queue_policy.timeout_action "DELAY" is not supported by Slipway (for this model it is "REJECT"); ' +
         'config.version_policy {"latest":{"num_versions":1}} is not supported by Slipway (for this model it is {"all":{}}); config.parameters.threads is not supported by Slipway',
     );
     expect(refusal({ instance_group: [{ count: 1 }, { count: 1 }] })).toBe(

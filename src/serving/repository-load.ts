@@ -25,7 +25,12 @@ import {
 import type { VersionRecord } from '../registry/types.js';
 import { isBatchMajor } from '../runtime/batcher.js';
 import { formatShape, quote } from '../tensor/format.js';
-import { parseModelConfigJson, type ModelConfigPatch, type WarmupSample } from './model-config-patch.js';
+import {
+  executionProvidersFromConfig,
+  parseModelConfigJson,
+  type ModelConfigPatch,
+  type WarmupSample,
+} from './model-config-patch.js';
 import { buildModelConfig, type TritonModelConfig } from './model-config.js';
 import type { ServingLifecycle } from './serving-lifecycle.js';
 
@@ -215,6 +220,11 @@ export function servingConfigFromModelConfig(patch: ModelConfigPatch, target: Mo
     const request = warmupRequest(settings.warmup, batchMajor && next.batching !== false, problems);
     if (request !== undefined) set('warmup', request, 'config.model_warmup');
   }
+
+  if (settings.session !== undefined) set('session', { ...stored.session, ...settings.session }, 'config.parameters');
+  const providers = executionProvidersFromConfig(settings, stored.executionProviders, problems);
+  if (providers !== undefined)
+    set('executionProviders', providers.length > 0 ? providers : undefined, 'config.instance_group[0].kind');
 
   let config: ServingConfig | undefined;
   try {

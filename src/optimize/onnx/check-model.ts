@@ -31,7 +31,12 @@ export function checkGraph(model: OnnxModel): string[] {
     available.add(name);
     const width = ELEMENT_BYTES[t.dataType ?? 0];
     const count = elementCount(t.dims);
-    if (t.rawData !== undefined && t.rawData.byteLength > 0 && width !== undefined && t.rawData.byteLength !== count * width)
+    if (
+      t.rawData !== undefined &&
+      t.rawData.byteLength > 0 &&
+      width !== undefined &&
+      t.rawData.byteLength !== count * width
+    )
       problems.push(`initializer "${name}" has ${t.rawData.byteLength} bytes for dims [${(t.dims ?? []).join(', ')}]`);
   }
   const imported = new Set(model.opsetImport.map((o) => (o.domain === 'ai.onnx' ? '' : (o.domain ?? ''))));
@@ -52,7 +57,20 @@ export function checkGraph(model: OnnxModel): string[] {
   return problems;
 }
 
-const ELEMENT_BYTES: Readonly<Record<number, number>> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8 };
+const ELEMENT_BYTES: Readonly<Record<number, number>> = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+};
 
 function describe(spec: TensorSpec): string {
   return `${spec.name} ${spec.datatype} [${spec.shape.join(', ')}]`;
@@ -73,7 +91,12 @@ export function signatureDifferences(parent: Signature, candidate: Signature): s
  * The candidate passes the graph rules, has the parent's exact signature and loads in ONNX Runtime;
  * otherwise FAILED_PRECONDITION naming the pass and every problem (a pass bug, never the user's).
  */
-export async function verifyCandidate(pass: string, bytes: Uint8Array, model: OnnxModel, parent: Signature): Promise<void> {
+export async function verifyCandidate(
+  pass: string,
+  bytes: Uint8Array,
+  model: OnnxModel,
+  parent: Signature,
+): Promise<void> {
   const problems = checkGraph(model);
   if (problems.length === 0) {
     const signature = readOnnxModel(bytes).signature;
@@ -88,7 +111,11 @@ export async function verifyCandidate(pass: string, bytes: Uint8Array, model: On
     }
   }
   if (problems.length > 0)
-    throw new SlipwayError('FAILED_PRECONDITION', `the ${pass} pass produced an invalid model: ${problems.join('; ')}`, {
-      details: problems,
-    });
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `the ${pass} pass produced an invalid model: ${problems.join('; ')}`,
+      {
+        details: problems,
+      },
+    );
 }

@@ -63,7 +63,7 @@ export function makeAttribute(name: string, value: AttributeValue, floats = fals
   if (typeof value === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === 'string'))
-      return { name, type: AttributeType.STRINGS, strings: value.map((v) => new TextEncoder().encode(v as string)) };
+      return { name, type: AttributeType.STRINGS, strings: value.map((v) => new TextEncoder().encode(v)) };
     const numbers = value as readonly number[];
     return numbers.every((v) => Number.isInteger(v)) && !floats
       ? { name, type: AttributeType.INTS, ints: [...numbers] }

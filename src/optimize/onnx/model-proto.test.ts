@@ -6,7 +6,13 @@ import { makeNode, nameAllocator, sortTopologically } from './graph-edit.js';
 import { decodeModel, encodeModel } from './model-proto.js';
 import { floatTensor, readFloats } from './tensor-proto.js';
 
-const MODELS = ['breast_cancer.onnx', 'digits_mlp_wide.onnx', 'wine_forest.onnx', 'iris_mixed.onnx', 'digits_image.onnx'];
+const MODELS = [
+  'breast_cancer.onnx',
+  'digits_mlp_wide.onnx',
+  'wine_forest.onnx',
+  'iris_mixed.onnx',
+  'digits_image.onnx',
+];
 
 describe('ONNX model protobuf round trip', () => {
   it.each(MODELS)('%s decodes, passes the graph rules and encodes to the same bytes', (file) => {
@@ -24,13 +30,20 @@ describe('ONNX model protobuf round trip', () => {
     const zeroed = floatTensor(weights.name!, weights.dims!, new Float32Array(values.length));
     model.graph.initializer[model.graph.initializer.indexOf(weights)] = zeroed;
     const bytes = encodeModel(model);
-    await verifyCandidate('test', bytes, model, (await import('../../registry/onnx/read-onnx.js')).readOnnxModel(bytes).signature);
+    await verifyCandidate(
+      'test',
+      bytes,
+      model,
+      (await import('../../registry/onnx/read-onnx.js')).readOnnxModel(bytes).signature,
+    );
     const session = await ort.InferenceSession.create(bytes);
     const input = new ort.Tensor('float32', new Float32Array(10).fill(0.05), [1, 10]);
     const out = await session.run({ [session.inputNames[0]!]: input });
     const bias = out[session.outputNames[0]!]!.data as Float32Array;
     // With zero weights the output is the intercept whatever the input.
-    const again = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(10), [1, 10]) });
+    const again = await session.run({
+      [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(10), [1, 10]),
+    });
     expect((again[session.outputNames[0]!]!.data as Float32Array)[0]).toBeCloseTo(bias[0]!, 5);
   });
 

@@ -32,7 +32,9 @@ export function readFloats(tensor: OnnxTensor): Float32Array {
     throw invalid(`tensor "${tensor.name ?? ''}" has element type ${tensor.dataType}, not FLOAT or DOUBLE`);
   }
   if (values.length !== count)
-    throw invalid(`tensor "${tensor.name ?? ''}" holds ${values.length} values for dims [${(tensor.dims ?? []).join(', ')}]`);
+    throw invalid(
+      `tensor "${tensor.name ?? ''}" holds ${values.length} values for dims [${(tensor.dims ?? []).join(', ')}]`,
+    );
   return values;
 }
 
@@ -48,7 +50,11 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
 }
 
-export function floatTensor(name: string, dims: readonly number[], values: Float32Array | readonly number[]): OnnxTensor {
+export function floatTensor(
+  name: string,
+  dims: readonly number[],
+  values: Float32Array | readonly number[],
+): OnnxTensor {
   const data = values instanceof Float32Array ? values : Float32Array.from(values);
   checkCount(name, dims, data.length);
   return { name, dims: [...dims], dataType: ElementType.FLOAT, rawData: bytesOf(data) };

@@ -11,7 +11,7 @@ import type { ModelConfigMessage, ModelConfigResponseMessage, ModelRefMessage } 
 import { unaryHandler } from './unary-call.js';
 
 export interface ModelConfigHandlerDeps {
-  readonly lifecycle: Pick<ServingLifecycle, 'describedVersion'>;
+  readonly lifecycle: Pick<ServingLifecycle, 'describedVersion'> & Partial<Pick<ServingLifecycle, 'activeProvider'>>;
   readonly registry: Pick<RegistryService, 'getServingConfig'>;
   /** Where INTERNAL errors are reported. */
   readonly log?: (line: string) => void;
@@ -26,7 +26,9 @@ export function createModelConfigHandlers(deps: ModelConfigHandlerDeps): Untyped
         const name = requireModelName(request.name, 'name');
         const record = await deps.lifecycle.describedVersion(name, request.version || undefined);
         const serving = await deps.registry.getServingConfig(record.model);
-        return { config: toModelConfigMessage(buildModelConfig({ name, record, serving })) };
+        const activeProvider = deps.lifecycle.activeProvider?.(record);
+        const config = buildModelConfig({ name, record, serving, ...(activeProvider ? { activeProvider } : {}) });
+        return { config: toModelConfigMessage(config) };
       },
       deps.log,
     ),

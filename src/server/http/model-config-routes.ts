@@ -10,7 +10,7 @@ import type { ServingLifecycle } from '../../serving/index.js';
 
 /** What the configuration is read from: the described version, and its model's serving config. */
 export interface ModelConfigDeps {
-  readonly lifecycle: Pick<ServingLifecycle, 'describedVersion'>;
+  readonly lifecycle: Pick<ServingLifecycle, 'describedVersion'> & Partial<Pick<ServingLifecycle, 'activeProvider'>>;
   readonly registry: Pick<RegistryService, 'getServingConfig'>;
 }
 
@@ -24,7 +24,10 @@ export function registerModelConfigRoutes(app: FastifyInstance, deps: ModelConfi
     const { model, version } = request.params;
     const record = await deps.lifecycle.describedVersion(model, version);
     const serving = await deps.registry.getServingConfig(record.model);
-    return reply.header('x-slipway-version', record.version).send(buildModelConfig({ name: model, record, serving }));
+    const activeProvider = deps.lifecycle.activeProvider?.(record);
+    return reply
+      .header('x-slipway-version', record.version)
+      .send(buildModelConfig({ name: model, record, serving, ...(activeProvider ? { activeProvider } : {}) }));
   };
   app.get(
     '/v2/models/:model/config',

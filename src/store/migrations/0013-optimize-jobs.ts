@@ -27,7 +27,11 @@ export const optimizeJobsMigration: Migration = {
       .addColumn('started_at', 'text')
       .addColumn('finished_at', 'text')
       .execute();
-    await db.schema.createIndex('optimize_jobs_by_model').on('optimize_jobs').columns(['model', 'created_at']).execute();
+    await db.schema
+      .createIndex('optimize_jobs_by_model')
+      .on('optimize_jobs')
+      .columns(['model', 'created_at'])
+      .execute();
   },
   async down(db: Kysely<unknown>): Promise<void> {
     await db.schema.dropTable('optimize_jobs').execute();
