@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoExamples, seedDemo, shortFloat32, toCurl, type DemoExample } from './demo.js';
+import { demoExamples, optimizeDemo, seedDemo, shortFloat32, toCurl, type DemoExample } from './demo.js';
 import { startServer, type RunningServer } from './server/serve.js';
 import { FIXTURES, expectedOutputs, firstMismatch, openTestPlatform } from './testing/fixtures.js';
 
@@ -24,6 +24,17 @@ describe('the demo (npm start)', () => {
     await server.stop();
     await platform.dispose();
   });
+
+  it('registers an INT8 version of the wide MLP next to its parent, with the report in its card', async () => {
+    const outcome = await optimizeDemo(platform, FIXTURES);
+    expect(outcome.status).toBe('registered');
+    expect(outcome.report.size.ratio).toBeLessThan(0.3);
+    expect(outcome.report.metrics?.delta.accuracy).toBeGreaterThanOrEqual(-0.005);
+    const int8 = await platform.registry.resolve(`digits_wide@${outcome.version!.version}`);
+    expect(int8.lineage).toMatchObject({ parentVersion: '1.0.0', passes: ['quantize-dynamic'] });
+    expect(int8.card).toMatch(/## Optimization report/);
+    expect(int8.metrics['optimize.agreement']).toBe(outcome.report.agreement);
+  }, 60_000);
 
   it('pushes the fixture models with cards and metrics, and a second breast_cancer version', async () => {
     expect(pushed).toEqual([
