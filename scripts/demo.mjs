@@ -25,7 +25,7 @@ const base = `http://${config.host}:${server.app.server.address().port}`;
 console.log(`\nSlipway demo: ${pushed.length} versions pushed to ${home}`);
 console.log(`  ${pushed.join('\n  ')}`);
 console.log(
-  `\nslipway optimize digits_wide@${optimized.parent.version} --quantize dynamic --eval fixtures/optimize/digits_test.csv --label-column label --gate 'accuracy>=-0.005':\n`,
+  `\nslipway optimize digits_wide@${optimized.parent.version} --quantize dynamic --eval fixtures/optimize/digits_test.csv --label-column label --gate 'accuracy>=-0.005' --gate 'size_ratio<=0.3':\n`,
 );
 console.log(reportTable(optimized.report, optimized.gates));
 console.log(
