@@ -36,6 +36,11 @@ export interface Lineage {
   readonly parentVersion?: string;
   /** The optimization passes that made this version from `parentVersion` (optimize/), in order. */
   readonly passes?: readonly string[];
+  /** The continuous-training pipeline and run that produced this version (pipelines/). */
+  readonly pipeline?: string;
+  readonly run?: string;
+  /** sha256 of the run's training data (its split files). */
+  readonly dataSha256?: string;
 }
 
 export interface ArtifactRef {

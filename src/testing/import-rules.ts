@@ -34,8 +34,11 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
   deploy: ['stats', 'registry', 'store', 'tensor', 'core', 'monitor/events.ts', 'monitor/experiment-outcomes.ts'],
   // Rewrites and evaluates ONNX files itself (ONNX Runtime directly, like batch/); registers through the registry.
   optimize: ['registry', 'runtime', 'io', 'stats', 'store', 'tensor', 'core'],
+  // Continuous training: triggers read monitor/, data through features/ and the prediction log, candidates evaluated by optimize/, released through deploy/.
+  pipelines: ['optimize', 'deploy', 'monitor', 'features', 'registry', 'io', 'stats', 'store', 'tensor', 'core'],
   serving: ['runtime', 'registry', 'deploy', 'monitor', 'features', 'stats', 'tensor', 'core', 'version.ts'],
   'platform.ts': [
+    'pipelines',
     'optimize',
     'auth',
     'audit',
@@ -54,6 +57,7 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   server: [
+    'pipelines',
     'optimize',
     'auth',
     'audit',
@@ -72,6 +76,7 @@ export const IMPORT_RULES: Readonly<Record<string, AllowedImports>> = {
     'version.ts',
   ],
   cli: [
+    'pipelines',
     'optimize',
     'auth',
     'audit',
