@@ -42,6 +42,10 @@ export interface DatabaseSchema {
   audit_events: AuditEventTable;
   // --- optimization runs (migration 0013) ---
   optimize_jobs: OptimizeJobTable;
+  // --- continuous training (migration 0014) ---
+  pipeline_definitions: PipelineDefinitionTable;
+  pipeline_runs: PipelineRunTable;
+  pipeline_trigger_evaluations: PipelineTriggerEvaluationTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -433,4 +437,52 @@ export interface OptimizeJobTable {
   created_at: Timestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+}
+
+/** One version of one pipeline definition (pipelines/pipeline-store.ts). */
+export interface PipelineDefinitionTable {
+  name: string;
+  version: number;
+  /** JSON of the PipelineSpec. */
+  spec: JsonText;
+  /** 1 for the latest version of a pipeline in the applied file; 0 for older versions and removed pipelines. */
+  active: number;
+  created_at: Timestamp;
+}
+
+/** One run of a pipeline (pipelines/run-store.ts); at most one `running` per pipeline (partial unique index). */
+export interface PipelineRunTable {
+  id: string;
+  pipeline: string;
+  pipeline_version: number;
+  status: string;
+  step: string;
+  /** JSON of the TriggerFiring. */
+  trigger: JsonText;
+  reason: string | null;
+  cancel_requested: number;
+  owner: string | null;
+  heartbeat_at: Timestamp | null;
+  training_pid: number | null;
+  /** JSON of DataFingerprint, TrainingOutcome, RunEvaluation, ReleaseOutcome; null until set. */
+  data: JsonText | null;
+  training: JsonText | null;
+  evaluation: JsonText | null;
+  champion_version: string | null;
+  candidate_version: string | null;
+  release: JsonText | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: Timestamp | null;
+}
+
+/** One evaluation of one trigger; the last 1000 per pipeline are kept. */
+export interface PipelineTriggerEvaluationTable {
+  id: Generated<number>;
+  pipeline: string;
+  trig: string;
+  at: Timestamp;
+  fired: number;
+  value: number | null;
+  reason: string;
 }

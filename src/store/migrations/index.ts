@@ -16,6 +16,7 @@ import { versionLabelsMigration } from './0010-version-labels.js';
 import { apiTokensMigration } from './0011-api-tokens.js';
 import { auditEventsMigration } from './0012-audit-events.js';
 import { optimizeJobsMigration } from './0013-optimize-jobs.js';
+import { pipelinesMigration } from './0014-pipelines.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -36,6 +37,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0011_api_tokens': apiTokensMigration,
     '0012_audit_events': auditEventsMigration(dialect),
     '0013_optimize_jobs': optimizeJobsMigration,
+    '0014_pipelines': pipelinesMigration(dialect),
   };
 }
 
