@@ -17,6 +17,7 @@ export class CappedLog {
   private tail: Buffer[] = [];
   private tailBytes = 0;
   private dropped = 0;
+  private closed = false;
 
   constructor(file: string, limitBytes: number) {
     if (!Number.isInteger(limitBytes) || limitBytes < 2)
@@ -28,6 +29,8 @@ export class CappedLog {
 
   /** Append output (stdout and stderr share the log, in arrival order). */
   write(chunk: Buffer | string): void {
+    // Output of a process still draining after the log was closed is not kept.
+    if (this.closed) return;
     let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (this.headWritten < this.headLimit) {
       const take = Math.min(data.length, this.headLimit - this.headWritten);
@@ -60,6 +63,8 @@ export class CappedLog {
 
   /** Write the kept tail (after the dropped-bytes line, if any) and close the file. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     if (this.dropped > 0)
       this.stream.write(
         `\n[slipway: ${this.dropped} bytes of output dropped here; the log keeps the first ${this.headLimit} and the last ${this.tailLimit} bytes]\n`,

@@ -210,6 +210,18 @@ describe('runTraining', () => {
     expect(isAlive(pid!)).toBe(false);
   });
 
+  it('stops the process when recording its pid fails, and rethrows', async () => {
+    let pid: number | undefined;
+    const failing = train(['/bin/sh', '-c', 'sleep 30'], {
+      onSpawn: (p) => {
+        pid = p;
+        throw new Error('database gone');
+      },
+    });
+    await expect(failing).rejects.toThrow('database gone');
+    expect(isAlive(pid!)).toBe(false);
+  });
+
   it('caps the log: keeps the first and last halves and says how many bytes were dropped', async () => {
     const script =
       "process.stdout.write('H'.repeat(3000)); process.stdout.write('M'.repeat(5000)); process.stdout.write('T'.repeat(700))";

@@ -43,6 +43,9 @@ export interface RunTrainingOptions {
   readonly killGraceMs?: number;
 }
 
+/** The longest timeout a timer can hold (2^31 - 1 ms). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 /** The file names a run's training step writes in its folder. */
 export const TRAIN_LOG = 'train.log';
 export const TRAINING_RUN_JSON = 'training-run.json';
@@ -67,6 +70,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const workdir = path.resolve(spec.workdir);
   if (!existsSync(workdir) || !statSync(workdir).isDirectory())
     throw invalid(`train.workdir "${workdir}" is not a folder`);
+  if (!Number.isInteger(spec.timeoutMs) || spec.timeoutMs <= 0 || spec.timeoutMs > MAX_TIMEOUT_MS)
+    throw invalid(`train.timeout must be between 1 ms and ${MAX_TIMEOUT_MS} ms (about 24 days), got ${spec.timeoutMs}`);
   const aborted = (): boolean => options.signal?.aborted === true;
   if (aborted()) throw new SlipwayError('CANCELLED', 'training cancelled before it started');
   await rm(files.output, { force: true });
@@ -114,7 +119,11 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       try {
         await options.onSpawn(pid);
       } catch (error) {
+        // Not recorded means not resumable: stop it rather than leave a process nobody tracks.
+        log.write(`\n[slipway: stopping: recording the training process failed]\n`);
         stop();
+        await exited;
+        await stopping;
         throw error;
       }
     }
@@ -130,7 +139,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     // Whatever the command left running in its group goes too: no orphan keeps training.
     if (pid !== undefined) await (stopping ?? killProcessGroup(pid, grace));
     const durationMs = Date.now() - started;
-    await Promise.race([drained, sleep(2000)]);
+    await Promise.race([drained, sleep(2000, undefined, { ref: false })]);
     const succeeded = exit.code === 0 && !timedOut && !aborted();
     return {
       command: [...spec.command],
