@@ -143,7 +143,7 @@ pipelines:
       - rain
     data: { labels: feedback, window: 1d, split: { train: 0.5, validation: 0.1, test: 0.1 } }
     train: { command: train.sh, env: { SEED: 1 } }
-    evaluate: { gates: ["accuracy is good"] }
+    evaluate: { gates: ["accuracy is good", "acuracy >= 0.9"] }
     release: { rollout: { steps: [50, 10], interval: 5m, gates: ["latency<3"] } }
     allowMajor: yes
 `;
@@ -159,7 +159,8 @@ pipelines:
       'pipelines[0].triggers[5] "rain" is not one of drift, performance, labels, schedule, manual',
       'pipelines[0].data.split shares must add up to 1, got 0.5 + 0.1 + 0.1',
       'pipelines[0].train.env.SEED must be a string (quote it: "1")',
-      'pipelines[0].evaluate.gates[0] "accuracy is good" must look like "metric op value"',
+      `pipelines[0].evaluate.gates[0] gate "accuracy is good" is not 'metric op value' or 'metric op champion [+|-] number'`,
+      'pipelines[0].evaluate.gates[1] gate "acuracy >= 0.9": unknown metric "acuracy"',
       'pipelines[0].release.rollout.steps must increase within (0, 100] and end at 100, got [50, 10]',
       'pipelines[0].release.rollout.gates[0] gate "latency<3": unknown metric "latency"',
       'pipelines[0].allowMajor must be true or false',
