@@ -5,6 +5,7 @@ import { rateLimitedLog } from './core/log-limiter.js';
 import { JobService } from './batch/job-service.js';
 import { SqlOptimizeJobStore } from './optimize/job-store.js';
 import { OptimizeJobs } from './optimize/optimize-jobs.js';
+import { openPipelines, type OpenPipelines } from './pipelines/open-pipelines.js';
 import { SqlJobStore } from './batch/job-store.js';
 import { openDeployments, type Deployments } from './deploy/index.js';
 import { FeatureDefinitionsStore } from './features/definitions/definitions-store.js';
@@ -61,6 +62,9 @@ export interface Platform {
   readonly jobs: JobService;
   /** Optimize and distill runs asked for over the API, each in its own process; `serve` stops them. */
   readonly optimizeJobs: OptimizeJobs;
+  /** Continuous training: definitions, runs, the trigger loop; `serve` advances runs in the background. */
+  readonly pipelines: OpenPipelines['service'];
+  readonly pipelineStores: OpenPipelines['stores'];
   /** Deployments, shadows, rollouts and experiments; `serve` starts and stops following the store and the controller. */
   readonly deployments: Deployments;
   /** API tokens (src/auth/): created, listed and revoked by the CLI, verified by `serve` on every request. */
@@ -284,9 +288,23 @@ async function wire(
     concurrency: config.batchConcurrency,
     log,
   });
+  const pipelines = openPipelines({
+    database,
+    registry,
+    predictions,
+    features,
+    drift,
+    performance,
+    deployments,
+    home: config.home,
+    staleMs: config.pipelineStaleMs,
+    log,
+  });
   return {
     config,
     database,
+    pipelines: pipelines.service,
+    pipelineStores: pipelines.stores,
     registry,
     pool,
     serving,

@@ -83,6 +83,11 @@ export const HTTP_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /api/v1/jobs': p('read', 'any'),
   'GET /api/v1/jobs/:id': p('read', 'any'),
   'GET /api/v1/optimize-jobs': p('read', 'any'),
+  'GET /api/v1/pipelines': p('read', 'any'),
+  'GET /api/v1/pipelines/:name': p('read', 'any'),
+  'GET /api/v1/pipelines/:name/runs': p('read', 'any'),
+  'GET /api/v1/pipeline-runs/:id': p('read', 'any'),
+  'GET /api/v1/pipeline-runs/:id/logs': p('read', 'any'),
   'GET /api/v1/optimize-jobs/:id': p('read', 'any'),
   'GET /metrics': p('read', 'any'),
   // --- deploy: aliases, deployments, rollouts, experiments, rollback, feedback, features push, jobs, load/unload ---
@@ -100,6 +105,9 @@ export const HTTP_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'DELETE /api/v1/features/views/:view/online': p('deploy', 'any'),
   'POST /api/v1/jobs': p('deploy', 'any'),
   'POST /api/v1/jobs/:id/cancel': p('deploy', 'any'),
+  // A run registers a version only through its gates and releases through the deployment's own gates.
+  'POST /api/v1/pipelines/:name/runs': p('deploy', 'any'),
+  'POST /api/v1/pipeline-runs/:id/cancel': p('deploy', 'any'),
   'POST /v2/repository/models/:model/load': p('deploy', param('model')),
   'POST /v2/repository/models/:model/unload': p('deploy', param('model')),
   // --- admin: push, archive, config, alerts, tokens ---

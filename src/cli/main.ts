@@ -16,6 +16,8 @@ import { registerTokenCommands } from './token-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerTuneCommand } from './tune-command.js';
 import { registerOptimizeCommands } from './optimize-commands.js';
+import { registerPipelineDefinitionCommands } from './pipeline-definition-commands.js';
+import { registerPipelineRunCommands } from './pipeline-run-commands.js';
 
 /** Adds commands to the program; how entry points outside `cli/` contribute theirs. */
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -57,6 +59,8 @@ export async function runCli(
   registerAuditCommands(program, io);
   registerTuneCommand(program, io);
   registerOptimizeCommands(program, io);
+  registerPipelineDefinitionCommands(program, io);
+  registerPipelineRunCommands(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

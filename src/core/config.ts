@@ -71,6 +71,10 @@ export interface SlipwayConfig extends TransportConfig, AuthConfig, ExposureConf
   readonly featureMaxFutureSkewMs: number;
   /** Batch jobs (`/api/v1/jobs`) a server runs at once; more wait queued. */
   readonly batchConcurrency: number;
+  /** How often `serve` evaluates pipeline triggers and advances runs (`SLIPWAY_PIPELINE_INTERVAL`, default 5s; 0 = never). */
+  readonly pipelineIntervalMs: number;
+  /** A pipeline run whose owner sent no heartbeat for this long is taken over (`SLIPWAY_PIPELINE_STALE`, default 30s). */
+  readonly pipelineStaleMs: number;
   /** Shadow copies a server process keeps waiting at most; more are dropped (and counted). */
   readonly shadowQueueSize: number;
   /** PostgreSQL: a connect with no answer after this long fails (ms; default 5,000). */
@@ -117,6 +121,8 @@ export const CONFIG_ENV = {
   onlineStore: 'SLIPWAY_ONLINE_STORE',
   featureMaxFutureSkewMs: 'SLIPWAY_FEATURE_MAX_FUTURE_SKEW',
   batchConcurrency: 'SLIPWAY_BATCH_CONCURRENCY',
+  pipelineIntervalMs: 'SLIPWAY_PIPELINE_INTERVAL',
+  pipelineStaleMs: 'SLIPWAY_PIPELINE_STALE',
   shadowQueueSize: 'SLIPWAY_SHADOW_QUEUE_SIZE',
   databaseConnectTimeoutMs: 'SLIPWAY_DATABASE_CONNECT_TIMEOUT_MS',
   databaseQueryTimeoutMs: 'SLIPWAY_DATABASE_QUERY_TIMEOUT_MS',
@@ -212,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     onlineStore,
     featureMaxFutureSkewMs: duration('featureMaxFutureSkewMs', 300_000, true),
     batchConcurrency: int('batchConcurrency', 1, 1, 64),
+    pipelineIntervalMs: duration('pipelineIntervalMs', 5_000, true),
+    pipelineStaleMs: duration('pipelineStaleMs', 30_000, false),
     shadowQueueSize: int('shadowQueueSize', 1000, 1, 1_000_000),
     databaseConnectTimeoutMs: int('databaseConnectTimeoutMs', 5_000, 100, 600_000),
     databaseQueryTimeoutMs: int('databaseQueryTimeoutMs', 60_000, 0, 2 ** 31 - 1 - 5_000),

@@ -160,7 +160,8 @@ export interface TrainingOutcome {
 }
 
 export interface RunEvaluation {
-  readonly champion: string;
+  /** The champion's version; null when there was none to compare with (first training, or an allowed signature change). */
+  readonly champion: string | null;
   readonly report: OptimizationReport;
   readonly gates: readonly GateResult[];
   readonly passed: boolean;
@@ -170,6 +171,14 @@ export interface ReleaseOutcome {
   readonly kind: ReleaseSpec['kind'];
   /** One sentence: `rollout started on fraud-live: 10, 50, 100 every 5m`, `alias staging -> 1.3.0`. */
   readonly summary: string;
+  /** When the release started (ISO): a shadow ends `durationMs` after it. */
+  readonly startedAt?: string;
+  /** The deployment a shadow, rollout or experiment runs on. */
+  readonly deployment?: string;
+  readonly candidate?: string;
+  readonly champion?: string;
+  /** The rollout's or experiment's id (src/deploy/controller-store.ts), followed by pipelines/release/release-candidate.ts. */
+  readonly controllerId?: number;
 }
 
 export interface RunRecord {

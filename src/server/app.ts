@@ -35,6 +35,10 @@ import type { JobService } from '../batch/job-service.js';
 import { registerJobRoutes } from './http/job-routes.js';
 import { registerOptimizeRoutes } from './http/optimize-routes.js';
 import type { OptimizeJobs } from '../optimize/optimize-jobs.js';
+import type { PipelineStores } from '../pipelines/definitions/overview.js';
+import { registerPipelineDefinitionRoutes } from './http/pipeline-definition-routes.js';
+import { registerPipelineRunRoutes } from './http/pipeline-run-routes.js';
+import type { PipelineService } from '../pipelines/pipeline-service.js';
 import type { Deployments } from '../deploy/index.js';
 import { registerDeploymentRoutes } from './http/deployment-routes.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -64,6 +68,10 @@ export interface AppOptions {
   readonly jobs?: JobService;
   /** Optimize and distill jobs under /api/v1/models/{m}/versions/{v}/optimize and /api/v1/optimize-jobs; absent = not served. */
   readonly optimizeJobs?: OptimizeJobs;
+  /** Continuous-training definitions under GET /api/v1/pipelines[/{name}]; absent = not served. */
+  readonly pipelines?: PipelineStores;
+  /** Pipeline runs under /api/v1/pipelines/{name}/runs and /api/v1/pipeline-runs; absent = not served. */
+  readonly pipelineRuns?: PipelineService;
   /** Deployments, rollouts, experiments under /api/v1/deployments; absent = not served. */
   readonly deployments?: Deployments;
   /** The audit trail: changing routes record into it (http/audit-hook.ts), GET /api/v1/audit reads it; absent = neither. */
@@ -156,6 +164,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         { name: 'features', description: 'Feature store: definitions, online features, push' },
         { name: 'batch', description: 'Batch scoring jobs: submit, status with progress, cancel' },
         { name: 'optimize', description: 'Optimize and distill jobs: a faster version, gated on held-out rows' },
+        { name: 'pipelines', description: 'Continuous training: pipeline definitions, trigger evaluations, runs' },
       ],
     },
   });
@@ -183,6 +192,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   if (options.jobs) registerJobRoutes(app, options.jobs, options.deployments?.service);
   if (options.optimizeJobs) registerOptimizeRoutes(app, options.optimizeJobs);
+  if (options.pipelines) registerPipelineDefinitionRoutes(app, options.pipelines);
+  if (options.pipelineRuns) registerPipelineRunRoutes(app, options.pipelineRuns);
   if (options.deployments) registerDeploymentRoutes(app, options.deployments);
   if (options.audit) registerAuditRoutes(app, options.audit);
   if (options.tokens) registerTokenRoutes(app, options.tokens);

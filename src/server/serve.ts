@@ -98,6 +98,8 @@ export async function startServer(platform: Platform, options: StartOptions): Pr
     features: platform.features,
     jobs: platform.jobs,
     optimizeJobs: platform.optimizeJobs,
+    pipelines: platform.pipelineStores,
+    pipelineRuns: platform.pipelines,
     deployments: platform.deployments,
     database: platform.database,
     transport: { limits: platform.config, ...(options.tls ? { tls: options.tls } : {}) },
@@ -210,6 +212,8 @@ function startBackgroundLoops(platform: Platform, log: (line: string) => void): 
   if (config.alertIntervalMs > 0) platform.alerts.start(config.alertIntervalMs);
   if (config.driftIntervalMs > 0) platform.drift.start(config.driftIntervalMs, config.driftWindowMs);
   platform.jobs.start();
+  // Continuous training: trigger evaluations and runs (one owner per run, so several servers may each run it).
+  if (config.pipelineIntervalMs > 0) platform.pipelines.start(config.pipelineIntervalMs);
   // Rollouts and experiments (their transitions are conditional writes, so several servers may each run one).
   platform.deployments.controller.start();
   const sweeper: ArtifactSweeper = startArtifactSweeper(platform.registry, { log });
@@ -221,6 +225,7 @@ function startBackgroundLoops(platform: Platform, log: (line: string) => void): 
         await platform.alerts.stop();
         await platform.drift.stop();
         await platform.jobs.stop();
+        await platform.pipelines.stop();
         await platform.deployments.controller.stop();
       })();
       return stopped;
