@@ -32,6 +32,8 @@ export class PipelineService {
   readonly #options: PipelineServiceOptions;
   readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   readonly #local = new Map<string, AbortController>();
+  /** Runs this process advanced that wait on their release (a rollout, shadow or experiment): looked at again each tick. */
+  readonly #waiting = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #stopped = false;
@@ -84,7 +86,10 @@ export class PipelineService {
       Math.min(HEARTBEAT_MS, Math.max(100, Math.floor((this.#options.staleMs ?? RUN_STALE_MS) / 3))),
     );
     try {
-      return await advanceRun(id, this.#deps, controller.signal);
+      const run = await advanceRun(id, this.#deps, controller.signal);
+      if (run.status === 'running' && run.owner === this.owner) this.#waiting.add(id);
+      else this.#waiting.delete(id);
+      return run;
     } finally {
       clearInterval(beat);
       this.#local.delete(id);
@@ -127,11 +132,15 @@ export class PipelineService {
           .catch((error: unknown) =>
             this.#options.log?.(`pipelines: trigger evaluation failed: ${(error as Error).message}`),
           );
-        for (const id of await this.#options.runs.claimable(this.#staleBefore())) {
+        const ids = new Set([...this.#waiting, ...(await this.#options.runs.claimable(this.#staleBefore()))]);
+        for (const id of ids) {
           if (this.#stopped) break;
           if (this.#local.has(id)) continue;
           const claimed = await this.#options.runs.claim(id, this.owner, this.#staleBefore());
-          if (claimed === undefined) continue;
+          if (claimed === undefined) {
+            this.#waiting.delete(id);
+            continue;
+          }
           await this.#advanceOwned(id).catch((error: unknown) =>
             this.#options.log?.(`pipeline run ${id}: ${(error as Error).message}`),
           );
