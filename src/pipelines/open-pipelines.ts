@@ -16,7 +16,9 @@ import { SqlPipelineStore } from './pipeline-store.js';
 import { SqlRunStore } from './run-store.js';
 import { TriggerLoop } from './triggers/trigger-loop.js';
 import { triggerDepsFrom } from './triggers/trigger-deps.js';
+import { runNotifications } from './run-notifications.js';
 import type { RunRecord } from './types.js';
+import type { WebhookAllow } from '../core/exposure-config.js';
 
 export interface OpenPipelinesOptions {
   readonly database: Database;
@@ -31,7 +33,10 @@ export interface OpenPipelinesOptions {
   readonly now?: () => Date;
   /** A run whose owner went silent this long is taken over (PipelineService's staleMs). */
   readonly staleMs?: number;
+  /** Called after every run transition, besides the pipeline's own `notify` webhook. */
   readonly onTransition?: (run: RunRecord) => Promise<void> | void;
+  /** Where `notify` webhooks may point (SLIPWAY_WEBHOOK_ALLOW). */
+  readonly webhookAllow?: WebhookAllow;
   readonly log?: (line: string) => void;
 }
 
@@ -64,6 +69,11 @@ export function openPipelines(options: OpenPipelinesOptions): OpenPipelines {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
+  const notify = runNotifications({
+    pipelines,
+    ...(options.webhookAllow === undefined ? {} : { allow: options.webhookAllow }),
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
   const service = new PipelineService({
     runs,
     pipelines,
@@ -83,7 +93,10 @@ export function openPipelines(options: OpenPipelinesOptions): OpenPipelines {
       await triggers.tick();
     },
     ...(options.now === undefined ? {} : { now: options.now }),
-    ...(options.onTransition === undefined ? {} : { onTransition: options.onTransition }),
+    onTransition: async (run) => {
+      await notify(run);
+      await options.onTransition?.(run);
+    },
     ...(options.log === undefined ? {} : { log: options.log }),
   });
   return { stores: { pipelines, runs }, service, triggers };

@@ -91,6 +91,8 @@ export interface PipelineSpec {
   readonly release: ReleaseSpec;
   /** Register a candidate whose schema needs a major bump (default false: such a run stops before release). */
   readonly allowMajor: boolean;
+  /** An http(s) webhook that receives every run transition as JSON (through the alert webhooks' policy and retries). */
+  readonly notify?: string;
 }
 
 /** A stored definition: each apply that changes it makes a new version. */

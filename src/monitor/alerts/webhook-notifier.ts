@@ -66,7 +66,8 @@ export class WebhookNotifier implements AlertNotifier {
     return rule.webhook ?? this.#url;
   }
 
-  async deliver(payload: AlertPayload, target: string, signal: AbortSignal): Promise<DeliveryOutcome> {
+  /** Any JSON body: alert events, and pipeline run transitions (pipelines/run-notifications.ts) through the same policy and retries. */
+  async deliver(payload: AlertPayload | object, target: string, signal: AbortSignal): Promise<DeliveryOutcome> {
     const body = JSON.stringify(payload);
     const outcome = (attempts: number, delivered: boolean, lastError?: string): DeliveryOutcome => ({
       notifier: this.name,

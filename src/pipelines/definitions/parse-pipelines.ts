@@ -30,6 +30,7 @@ const PIPELINE_KEYS = [
   'evaluate',
   'release',
   'allowMajor',
+  'notify',
 ];
 const TRIGGER_KINDS = ['drift', 'performance', 'labels', 'schedule', 'manual'];
 const RELEASE_KINDS = ['none', 'alias', 'shadow', 'rollout', 'experiment'];
@@ -93,8 +94,9 @@ function pipeline(reader: YamlReader, value: unknown, at: string, folder: string
   const release =
     item.release === undefined ? { kind: 'none' as const } : releaseSpec(reader, item.release, `${at}.release`);
   const allowMajor = item.allowMajor === undefined ? false : reader.boolean(item.allowMajor, `${at}.allowMajor`);
+  const notify = item.notify === undefined ? null : webhookUrl(reader, item.notify, `${at}.notify`);
   if (
-    [name, model, deployment, minIntervalMs, data, train, gates, release, allowMajor].includes(undefined) ||
+    [name, model, deployment, minIntervalMs, data, train, gates, release, allowMajor, notify].includes(undefined) ||
     triggers.includes(undefined)
   )
     return undefined;
@@ -109,7 +111,26 @@ function pipeline(reader: YamlReader, value: unknown, at: string, folder: string
     evaluate: { gates: gates as string[] },
     release: release as ReleaseSpec,
     allowMajor: allowMajor as boolean,
+    ...(notify === null ? {} : { notify: notify as string }),
   };
+}
+
+/** An http(s) URL for run notifications. */
+function webhookUrl(reader: YamlReader, value: unknown, at: string): string | undefined {
+  const text = reader.string(value, at);
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    reader.fail(at, `"${text}" is not a URL`);
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    reader.fail(at, `"${text}": expected an http:// or https:// URL`);
+    return undefined;
+  }
+  return text;
 }
 
 function trigger(reader: YamlReader, value: unknown, at: string): TriggerSpec | undefined {

@@ -63,6 +63,7 @@ export function diffSpecs(before: PipelineSpec, after: PipelineSpec): string[] {
   );
   field('release', before.release, after.release, describeRelease);
   field('allowMajor', before.allowMajor, after.allowMajor, String);
+  field('notify', before.notify, after.notify, (v) => v ?? 'none');
   return out;
 }
 
