@@ -252,10 +252,10 @@ describe('failure paths', () => {
     expect((await platform.registry.listVersions('cancer')).length).toBe(before);
     expect(JSON.stringify(await platform.deployments.service.view('cancer-live'))).toBe(served);
     // Every transition reached the pipeline's webhook, the last one the stop with its reason.
-    const sent = async () => notifications.filter((n) => n.run === created.id);
-    for (let i = 0; i < 50 && !(await sent()).some((n) => n.status === 'stopped'); i++)
+    const sent = () => notifications.filter((n) => n.run === created.id);
+    for (let i = 0; i < 50 && !sent().some((n) => n.status === 'stopped'); i++)
       await new Promise((resolve) => setTimeout(resolve, 100));
-    expect((await sent()).map((n) => `${n.status}:${n.step}`)).toEqual([
+    expect(sent().map((n) => `${n.status}:${n.step}`)).toEqual([
       'running:building-data',
       'running:training',
       'running:evaluating',

@@ -91,23 +91,6 @@ beforeAll(async () => {
   const platform = await openTestPlatform({ home });
   try {
     await platform.registry.push({ name: 'cancer', bytes: readFileSync(path.join(FIXTURES, 'breast_cancer.onnx')) });
-    const server = await startInProcessServer(platform, { host: '127.0.0.1', port: 0, background: false });
-    try {
-      await server.preloaded;
-      for (const [i, input] of shifted.inputs.slice(0, 120).entries()) {
-        const r = await server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [input] } });
-        expect(r.statusCode, r.body).toBe(200);
-        const feedback = await server.app.inject({
-          method: 'POST',
-          url: '/api/v1/feedback',
-          payload: { request_id: r.json<{ id: string }>().id, label: Number(shifted.labels[i]) },
-        });
-        expect(feedback.statusCode, feedback.body).toBeLessThan(300);
-      }
-      await platform.log.flush();
-    } finally {
-      await server.stop();
-    }
     const yaml = path.join(folder, 'pipelines.yaml');
     await writeFile(
       yaml,
@@ -133,8 +116,27 @@ beforeAll(async () => {
 `,
     );
     await platform.pipelineStores.pipelines.apply(await readPipelinesFile(yaml));
-  } finally {
-    await platform.close();
+    const server = await startInProcessServer(platform, { host: '127.0.0.1', port: 0, background: false });
+    try {
+      await server.preloaded;
+      for (const [i, input] of shifted.inputs.slice(0, 120).entries()) {
+        const r = await server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [input] } });
+        expect(r.statusCode, r.body).toBe(200);
+        const feedback = await server.app.inject({
+          method: 'POST',
+          url: '/api/v1/feedback',
+          payload: { request_id: r.json<{ id: string }>().id, label: Number(shifted.labels[i]) },
+        });
+        expect(feedback.statusCode, feedback.body).toBeLessThan(300);
+      }
+      await platform.log.flush();
+    } finally {
+      // Closes the platform too.
+      await server.stop();
+    }
+  } catch (error) {
+    await platform.close().catch(() => undefined);
+    throw error;
   }
   database = await openDatabase({ sqlitePath: path.join(home, 'slipway.db') });
   runs = new SqlRunStore(database);
