@@ -53,6 +53,9 @@ console.log(
 console.log(
   `${cliHome} npx slipway features training-set --service cancer_risk --entities ${demoFeatures}/entities.csv --out train.csv\n`,
 );
+console.log(
+  `# Continuous training (pipeline cancer-retrain, fixtures/pipelines/demo.yaml): make cancer-live's traffic drift,\n# with feedback; the drift trigger fires within ~5 s, trains with Node, gates, canaries and promotes:\nnode scripts/drift-traffic.mjs --url ${base}\n${cliHome} npx slipway pipeline runs cancer-retrain\n${cliHome} npx slipway pipeline status <run id>   # trigger, data, training, champion vs candidate, rollout\n${cliHome} npx slipway pipeline run cancer-retrain --wait   # or by hand, once feedback exists\n`,
+);
 console.log('Ctrl-C to stop.');
 
 const stop = async () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { readDefinitionsFile } from './features/definitions/parse-definitions.js';
 import { materialize } from './features/offline/materialize.js';
 import { checkSpec } from './optimize/optimize-spec.js';
+import { readPipelinesFile } from './pipelines/definitions/parse-pipelines.js';
 import { runOptimization, type OptimizationOutcome } from './optimize/run-optimization.js';
 import type { Platform } from './platform.js';
 
@@ -91,6 +92,10 @@ export async function seedDemo(platform: Platform, fixtures: string): Promise<st
     'cancer-live',
     { model: 'breast_cancer', routes: ['1.0.0=90', '1.1.0=10'], sticky: 'header:x-user-id' },
     { why: 'demo: canary the retrained model' },
+  );
+  // Continuous training: retrain breast_cancer when cancer-live's traffic drifts (scripts/drift-traffic.mjs).
+  await platform.pipelineStores.pipelines.apply(
+    await readPipelinesFile(path.join(fixtures, '..', 'pipelines', 'demo.yaml')),
   );
   return pushed;
 }
