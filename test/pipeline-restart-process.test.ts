@@ -25,7 +25,8 @@ import { ROOT, distIsBuilt, startServer, startSlipway, waitFor } from './slipway
  *
  * The training command is a Node script written here: it appends `<run> <pid>` to starts.log, sleeps
  * (60 s on a run's first start, so only a kill ends that attempt; 4 s on later starts), then runs
- * fixtures/pipelines/train.mjs, which writes a real candidate.
+ * fixtures/pipelines/train.mjs, which writes a real candidate (EPOCHS differs per run: the same bytes
+ * twice would be refused as not new).
  */
 
 const PIPELINE = 'cancer-restart';
@@ -74,11 +75,12 @@ const TRAIN_WRAPPER = `import { appendFileSync, existsSync, readFileSync } from 
 import { pathToFileURL } from 'node:url';
 const startsFile = process.env.FAULT_STARTS;
 const run = JSON.parse(readFileSync(process.env.SLIPWAY_RUN_JSON, 'utf8')).run;
-const before = existsSync(startsFile)
-  ? readFileSync(startsFile, 'utf8').split('\\n').filter((line) => line.startsWith(run + ' ')).length
-  : 0;
+const lines = existsSync(startsFile) ? readFileSync(startsFile, 'utf8').split('\\n').filter(Boolean) : [];
+const before = lines.filter((line) => line.startsWith(run + ' ')).length;
 appendFileSync(startsFile, run + ' ' + process.pid + '\\n');
 await new Promise((resolve) => setTimeout(resolve, before === 0 ? 60000 : 4000));
+// Each run trains a little differently, so its candidate is a new artifact (the same bytes twice are refused).
+process.env.EPOCHS = String(400 + 10 * new Set(lines.map((line) => line.split(' ')[0])).size);
 await import(pathToFileURL(process.env.FAULT_TRAIN).href);
 `;
 
@@ -120,7 +122,11 @@ beforeAll(async () => {
     try {
       await server.preloaded;
       for (const [i, input] of shifted.inputs.slice(0, 120).entries()) {
-        const r = await server.app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [input] } });
+        const r = await server.app.inject({
+          method: 'POST',
+          url: '/v2/models/cancer/infer',
+          payload: { inputs: [input] },
+        });
         expect(r.statusCode, r.body).toBe(200);
         const feedback = await server.app.inject({
           method: 'POST',
@@ -190,12 +196,7 @@ describe('continuous-training runs across process deaths (real processes, SQLite
     expect(again!.pid).not.toBe(orphan);
     expect(isAlive(orphan)).toBe(false);
     expect(groupMembers(orphan)).toEqual([]);
-    const ended = await waitFor(
-      'the run to end',
-      latestRun,
-      (run) => run.status !== 'running',
-      30_000,
-    );
+    const ended = await waitFor('the run to end', latestRun, (run) => run.status !== 'running', 30_000);
     const endedAfterMs = Date.now() - started;
     expect(ended.status, `${ended.reason ?? ''}\n${server.output()}`).toBe('succeeded');
     expect(ended.owner).not.toBe(stranded.owner);
@@ -244,13 +245,20 @@ describe('continuous-training runs across process deaths (real processes, SQLite
     const started = Date.now();
     const next = await startServer({ SLIPWAY_HOME: home, ...FAST });
     servers.push(next);
-    const ended = await waitFor('the run to end', () => runs.get(id), (run) => run.status !== 'running', 40_000);
+    const ended = await waitFor(
+      'the run to end',
+      () => runs.get(id),
+      (run) => run.status !== 'running',
+      40_000,
+    );
     const endedAfterMs = Date.now() - started;
     expect(ended.status, `${ended.reason ?? ''}\n${next.output()}`).toBe('succeeded');
     expect(starts().filter((s) => s.run === id)).toHaveLength(2);
     const after = await versions();
     expect(after).toHaveLength(before.length + 1);
     expect(after[after.length - 1]).toMatchObject({ version: ended.candidateVersion, lineage: { run: id } });
-    console.info(`SIGTERM: serve exited in ${stopMs} ms with no training left; the next serve finished the run in ${endedAfterMs} ms`);
+    console.info(
+      `SIGTERM: serve exited in ${stopMs} ms with no training left; the next serve finished the run in ${endedAfterMs} ms`,
+    );
   }, 90_000);
 });
