@@ -189,6 +189,21 @@ describe('buildRunData from a label file', () => {
     });
     expect(windowed.rows).toBe(inside.length);
     expect(windowed.from >= new Date(BASE + 20 * SECOND).toISOString()).toBe(true);
+
+    // For a model with one [batch, 4] input the four features are named as its input's columns, in order,
+    // so the evaluation maps them to the input (not an entity key or the timestamp).
+    const vector = { inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 4] }], outputs: signature.outputs };
+    const named = await buildRunData({
+      spec,
+      signature: vector,
+      runDir: await runDir(),
+      now: BASE + 61 * SECOND,
+      deps,
+    });
+    expect(named.featureColumns).toEqual(['x_0', 'x_1', 'x_2', 'x_3']);
+    const first = (await readRows(named.files.train))[0]!;
+    expect(first.x_0).toBe(reference[0]!.b__b_val);
+    expect(first.x_2).toBe(reference[0]!.a__a_val);
   });
 
   it('refuses a label file without a feature service or without its label column', async () => {

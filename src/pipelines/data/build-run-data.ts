@@ -51,7 +51,8 @@ export async function buildRunData(options: BuildRunDataOptions): Promise<DataFi
   const now = options.now instanceof Date ? options.now.getTime() : options.now;
   const data = spec.data;
   const sinceMs = now - data.windowMs;
-  const table = await loadRows(options, sinceMs, now);
+  const loaded = await loadRows(options, sinceMs, now);
+  const table = data.labels.kind === 'file' ? namedForModel(loaded, options.signature) : loaded;
   const window = `${new Date(sinceMs).toISOString()} .. ${new Date(now).toISOString()}`;
   const left = describeExcluded(table.excluded);
   if (table.rows.length < MIN_RUN_ROWS)
@@ -132,6 +133,24 @@ async function loadRows(options: BuildRunDataOptions, sinceMs: number, now: numb
     untilMs: now,
     workDir: options.runDir,
   });
+}
+
+/**
+ * A label file's joined features renamed as the model's input columns (`input_0..input_k-1` for one
+ * [batch, k] input fed by k features in the feature service's order, as inference by entity feeds it),
+ * so the evaluation maps them to the input as it maps a feedback run's (tensor/column-mapping.ts) and
+ * never takes an entity key or a timestamp for a feature. Other shapes keep the features' names.
+ */
+function namedForModel(table: RunTable, signature: Signature): RunTable {
+  const [input, ...others] = signature.inputs;
+  const width = input?.shape.length === 2 ? input.shape[1] : undefined;
+  if (input === undefined || others.length > 0 || width !== table.featureColumns.length) return table;
+  const renamed = new Map(table.featureColumns.map((name, j) => [name, `${input.name}_${j}`]));
+  return {
+    ...table,
+    columns: table.columns.map((c) => ({ ...c, name: renamed.get(c.name) ?? c.name })),
+    featureColumns: table.featureColumns.map((name) => renamed.get(name)!),
+  };
 }
 
 function describeExcluded(excluded: Readonly<Record<string, number>>): string {
