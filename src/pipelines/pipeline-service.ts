@@ -136,7 +136,12 @@ export class PipelineService {
         for (const id of ids) {
           if (this.#stopped) break;
           if (this.#local.has(id)) continue;
-          const claimed = await this.#options.runs.claim(id, this.owner, this.#staleBefore());
+          const claimed = await this.#options.runs
+            .claim(id, this.owner, this.#staleBefore())
+            .catch((error: unknown) => {
+              this.#options.log?.(`pipeline run ${id}: cannot claim it: ${(error as Error).message}`);
+              return undefined;
+            });
           if (claimed === undefined) {
             this.#waiting.delete(id);
             continue;
@@ -145,6 +150,10 @@ export class PipelineService {
             this.#options.log?.(`pipeline run ${id}: ${(error as Error).message}`),
           );
         }
+      } catch (error) {
+        // The database is down (or a query failed): try again at the next tick; the log line repeats
+        // identically, so the process's rate-limited log writes it once.
+        this.#options.log?.(`pipelines: ${(error as Error).message}`);
       } finally {
         this.#ticking = undefined;
       }
@@ -156,7 +165,7 @@ export class PipelineService {
   start(intervalMs = 2_000): void {
     if (this.#timer !== undefined) return;
     this.#stopped = false;
-    this.#timer = setInterval(() => void this.tick(), intervalMs);
+    this.#timer = setInterval(() => void this.tick().catch(() => undefined), intervalMs);
     this.#timer.unref();
   }
 

@@ -202,8 +202,9 @@ describe('buildRunData from a label file', () => {
     });
     expect(named.featureColumns).toEqual(['x_0', 'x_1', 'x_2', 'x_3']);
     const first = (await readRows(named.files.train))[0]!;
-    expect(first.x_0).toBe(reference[0]!.b__b_val);
-    expect(first.x_2).toBe(reference[0]!.a__a_val);
+    const firstReference = reference[0] as Record<string, unknown>;
+    expect(first.x_0).toBe(firstReference.b__b_val);
+    expect(first.x_2).toBe(firstReference.a__a_val);
   });
 
   it('refuses a label file without a feature service or without its label column', async () => {
