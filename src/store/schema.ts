@@ -46,6 +46,8 @@ export interface DatabaseSchema {
   pipeline_definitions: PipelineDefinitionTable;
   pipeline_runs: PipelineRunTable;
   pipeline_trigger_evaluations: PipelineTriggerEvaluationTable;
+  // --- artifact blobs as PostgreSQL large objects (migration 0015, PostgreSQL only) ---
+  artifact_objects: ArtifactObjectTable;
 }
 
 /** An ISO-8601 UTC timestamp, e.g. `2024-05-01T12:00:00.000Z`. */
@@ -485,4 +487,12 @@ export interface PipelineTriggerEvaluationTable {
   fired: number;
   value: number | null;
   reason: string;
+}
+
+/** One artifact blob kept as a PostgreSQL large object (src/registry/artifacts/pg-blob-store.ts). */
+export interface ArtifactObjectTable {
+  sha256: string;
+  oid: number;
+  size_bytes: ColumnType<string, number, never>;
+  created_at: Timestamp;
 }

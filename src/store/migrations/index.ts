@@ -17,6 +17,7 @@ import { apiTokensMigration } from './0011-api-tokens.js';
 import { auditEventsMigration } from './0012-audit-events.js';
 import { optimizeJobsMigration } from './0013-optimize-jobs.js';
 import { pipelinesMigration } from './0014-pipelines.js';
+import { artifactObjectsMigration } from './0015-artifact-objects.js';
 
 /**
  * Every migration, by name; names sort in the order they run. Append only: never edit or
@@ -38,6 +39,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '0012_audit_events': auditEventsMigration(dialect),
     '0013_optimize_jobs': optimizeJobsMigration,
     '0014_pipelines': pipelinesMigration(dialect),
+    '0015_artifact_objects': artifactObjectsMigration(dialect),
   };
 }
 
