@@ -73,14 +73,23 @@ export function openChangeFeed(
 export class PollingOnlyChangeFeed implements ChangeFeed {
   readonly live = false;
 
-  async notify(channel: string, payload = ''): Promise<void> {
-    checkChannel(channel);
-    checkPayload(channel, payload);
+  notify(channel: string, payload = ''): Promise<void> {
+    try {
+      checkChannel(channel);
+      checkPayload(channel, payload);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
-  async subscribe(channel: string): Promise<() => Promise<void>> {
-    checkChannel(channel);
-    return async () => undefined;
+  subscribe(channel: string): Promise<() => Promise<void>> {
+    try {
+      checkChannel(channel);
+      return Promise.resolve(() => Promise.resolve());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   async close(): Promise<void> {}
