@@ -4,7 +4,7 @@ import { SlipwayError } from '../../core/errors.js';
 
 /**
  * Where model blobs live, addressed by the sha256 of their bytes (issue 18 item 1). Three adapters share this
- * interface and one contract suite (blob-store.contract.ts): a local folder (local-blob-store.ts), PostgreSQL large
+ * interface and one contract suite (blob-store-contract.test-support.ts): a local folder (local-blob-store.ts), PostgreSQL large
  * objects (pg-blob-store.ts) and S3 (s3-blob-store.ts). Errors are SlipwayErrors: INVALID_ARGUMENT for a malformed
  * digest or bytes that do not hash to it, NOT_FOUND for a missing blob, UNAVAILABLE for a store that cannot be reached.
  */

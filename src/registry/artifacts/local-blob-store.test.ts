@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { LocalArtifactStore } from '../artifact-store.js';
-import { blobStoreContract, testBytes } from './blob-store.contract.js';
+import { blobStoreContract, testBytes } from './blob-store-contract.test-support.js';
 import { sha256Of } from './blob-store.js';
 import { LocalBlobStore } from './local-blob-store.js';
 

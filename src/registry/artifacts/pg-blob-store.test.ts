@@ -5,7 +5,7 @@ import { SlipwayError } from '../../core/errors.js';
 import { openDatabase } from '../../store/database.js';
 import type { Database } from '../../store/database.js';
 import { DIALECTS, TEST_POSTGRES_URL } from '../../testing/databases.js';
-import { blobStoreContract, testBytes } from './blob-store.contract.js';
+import { blobStoreContract, testBytes } from './blob-store-contract.test-support.js';
 import { sha256Of } from './blob-store.js';
 import { PgBlobStore } from './pg-blob-store.js';
 

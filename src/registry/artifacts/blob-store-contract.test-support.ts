@@ -1,3 +1,7 @@
+/**
+ * The one contract suite every BlobStore adapter runs (local, postgres, s3). Named *.test-support.ts, the repository's
+ * convention for test helpers, so the production build (tsconfig.build.json) leaves it and its vitest import out.
+ */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
