@@ -138,4 +138,33 @@ describe.skipIf(postgres.skipReason !== undefined)('ChangeFeed on PostgreSQL', (
     await until(() => heard.length === 2, 2_000, 'a notification after the reconnect');
     expect(heard).toEqual(['before', 'after']);
   });
+
+  it('drops a LISTEN connection whose peer stopped answering (heartbeat) and reconnects once it answers again', async () => {
+    const writer = await feedOn(false);
+    const url = new URL(TEST_POSTGRES_URL);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const options: OpenDatabaseOptions = { postgresUrl: url.toString(), postgresSchema: schema };
+    const reader = openChangeFeed(opened[0]!, options, {
+      minBackoffMs: 50,
+      maxBackoffMs: 200,
+      heartbeatMs: 100,
+      queryTimeoutMs: 300,
+      connectTimeoutMs: 300,
+    }) as PostgresChangeFeed;
+    feeds.push(reader);
+    const heard: string[] = [];
+    let resyncs = 0;
+    await reader.subscribe('slipway_deployments', (payload) => heard.push(payload), {
+      onReconnect: () => resyncs++,
+    });
+    expect(reader.connected).toBe(true);
+
+    await proxy.freeze(); // the socket stays open and carries nothing: no error, no end
+    await until(() => !reader.connected, 2_000, 'the heartbeat dropping the silent connection');
+    await proxy.resume();
+    await until(() => resyncs === 1, 3_000, 'onReconnect after the peer answers again');
+    await writer.notify('slipway_deployments', 'after');
+    await until(() => heard.length === 1, 2_000, 'a notification on the new connection');
+    expect(heard).toEqual(['after']);
+  });
 });

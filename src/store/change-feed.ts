@@ -43,6 +43,8 @@ export interface ChangeFeedOptions {
   readonly maxBackoffMs?: number;
   /** A `select 1` on the LISTEN connection this often finds a peer that stopped answering (default 15,000 ms; 0 = off). */
   readonly heartbeatMs?: number;
+  /** A query on the LISTEN connection (LISTEN, the heartbeat) with no answer after this long drops it (default 5,000 ms). */
+  readonly queryTimeoutMs?: number;
   /** Connect timeout of the LISTEN connection (default 5,000 ms). */
   readonly connectTimeoutMs?: number;
 }
@@ -170,7 +172,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     await this.#connecting;
     const client = this.#client;
     this.#client = undefined;
-    await client?.end().catch(() => undefined);
+    // A peer that stopped answering never acknowledges the end: do not wait for it longer than a second.
+    if (client !== undefined) await Promise.race([client.end().catch(() => undefined), delay(1_000)]);
   }
 
   async #unsubscribe(subscription: Subscription): Promise<void> {
@@ -197,7 +200,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       connectionString: this.url,
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
       keepAlive: true,
-      query_timeout: 10_000,
+      query_timeout: this.options.queryTimeoutMs ?? 5_000,
     });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('LISTEN connection ended')));
@@ -291,6 +294,10 @@ function checkPayload(channel: string, payload: string): void {
     throw invalid(
       `change feed payload on "${channel}": at most ${MAX_PAYLOAD_BYTES} bytes (PostgreSQL's NOTIFY limit)`,
     );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function quoteIdentifier(name: string): string {
