@@ -26,6 +26,8 @@ export interface DeploymentServiceOptions {
   readonly experiments: SqlControllerStore<unknown, unknown>;
   /** This process's router follower, refreshed right after a change so the API answers after it took effect here. */
   readonly sync?: DeploymentSync;
+  /** Tells the other servers a deployment changed (src/deploy/sync-notify.ts: `deploymentAnnouncer`). */
+  readonly announce?: (deployment: string) => Promise<void>;
 }
 
 export interface DeployOptions {
@@ -92,6 +94,7 @@ export class DeploymentService {
       intermediate: options.intermediate === true,
       ...(options.expectActive === undefined ? {} : { expectActive: options.expectActive }),
     });
+    await this.options.announce?.(name);
     await this.options.sync?.refresh();
     return revision;
   }
@@ -141,6 +144,7 @@ export class DeploymentService {
 
   async delete(name: string): Promise<void> {
     if (!(await this.options.store.delete(name))) throw notFound(`deployment "${name}" does not exist`);
+    await this.options.announce?.(name);
     await this.options.sync?.refresh();
   }
 
