@@ -5,6 +5,8 @@ import { rateLimitedLog } from './core/log-limiter.js';
 import { JobService } from './batch/job-service.js';
 import { SqlOptimizeJobStore } from './optimize/job-store.js';
 import { OptimizeJobs } from './optimize/optimize-jobs.js';
+import { openChangeFeed } from './store/change-feed.js';
+import { databaseOptionsFromConfig } from './store/database.js';
 import { openPipelines, type OpenPipelines } from './pipelines/open-pipelines.js';
 import { SqlJobStore } from './batch/job-store.js';
 import { openDeployments, type Deployments } from './deploy/index.js';
@@ -198,9 +200,17 @@ async function wire(
   predictionLog.registerMetrics(monitor.metrics.registry);
   monitor.setSink(predictionLogSink(predictionLog));
   const performance = new PerformanceService({ predictions, registry });
+  // PostgreSQL: deployment changes are announced and followed at once (LISTEN/NOTIFY); SQLite keeps polling.
+  const changes = opened.opened(
+    openChangeFeed(database, databaseOptionsFromConfig(config), {
+      onError: (error) => log(`change feed: ${error instanceof Error ? error.message : String(error)}`),
+    }),
+    (feed) => feed.close(),
+  );
   const deployments = opened.opened(
     openDeployments({
       database,
+      changes,
       registry,
       prepare: async (model, versions) => {
         for (const version of versions) await serving.lifecycle.warm(model, version);

@@ -23,6 +23,8 @@ import { ShadowQueue, type ShadowQueueOptions } from './shadow-queue.js';
 import { SqlShadowStore } from './shadow-store.js';
 import { DeploymentSync } from './sync.js';
 import { SqlTrafficStatsStore, TrafficRecorder } from './traffic-stats.js';
+import { deploymentAnnouncer, followDeploymentChanges } from './sync-notify.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 
 export interface DeploymentsOptions {
   readonly database: Database;
@@ -36,6 +38,11 @@ export interface DeploymentsOptions {
   /** Per-request outcomes with feedback (experiments). */
   readonly outcomes: ExperimentServiceOptions['outcomes'];
   readonly log: (line: string) => void;
+  /**
+   * Announces committed revisions and wakes every server's sync at once (PostgreSQL LISTEN/NOTIFY,
+   * store/change-feed.ts); absent or not live (SQLite) = the poll alone.
+   */
+  readonly changes?: ChangeFeed;
   /** How often servers look for changed revisions (default 500 ms). */
   readonly syncIntervalMs?: number;
   readonly shadowQueueCapacity?: number;
@@ -77,8 +84,10 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
   });
   const rolloutStore = new SqlControllerStore<RolloutSpec, RolloutState>(database, 'rollouts');
   const experimentStore = new SqlControllerStore<ExperimentSpec, ExperimentState>(database, 'experiments');
+  const changes = options.changes?.live === true ? options.changes : undefined;
   const service = new DeploymentService({
     store,
+    ...(changes === undefined ? {} : { announce: deploymentAnnouncer(changes, onError) }),
     registry: options.registry,
     prepare: options.prepare,
     rollouts: rolloutStore,
@@ -116,6 +125,7 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
     shadowRetentionMs: options.shadowRetentionMs ?? 7 * 86_400_000,
     log,
   });
+  let following: Promise<(() => Promise<void>) | undefined> | undefined;
   return {
     service,
     router,
@@ -131,8 +141,17 @@ export function openDeployments(options: DeploymentsOptions): Deployments {
       await sync.refresh();
       sync.start();
       recorder.start();
+      // Not awaited: a database that is down at start must not hold serving up; the feed reconnects.
+      if (changes !== undefined)
+        following = followDeploymentChanges(sync, changes).catch((error: unknown) => {
+          onError(error);
+          return undefined;
+        });
     },
     async stopServing() {
+      const unfollow = await following;
+      following = undefined;
+      await unfollow?.().catch(onError);
       await sync.stop();
       await recorder.stop();
     },
