@@ -6,9 +6,9 @@
  * int64 fields are JS numbers (exact below 2^53: dims, opset versions and attribute ints are far
  * below it); bytes fields are Uint8Array.
  */
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { invalid } from '../../core/errors.js';
+import { onnxModelType } from '../../registry/onnx/read-onnx.js';
 
 export interface OnnxAttribute {
   name: string;
@@ -92,14 +92,6 @@ export const ElementType = {
 
 /** onnx.AttributeProto.AttributeType values. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
-
-const PROTO_PATH = fileURLToPath(new URL('../../../proto/onnx-ml.proto', import.meta.url));
-let modelType: protobuf.Type | undefined;
-
-function onnxModelType(): protobuf.Type {
-  modelType ??= protobuf.loadSync(PROTO_PATH).lookupType('onnx.ModelProto');
-  return modelType;
-}
 
 /** Decode ONNX bytes into a mutable model; INVALID_ARGUMENT when they are not an ONNX model with a graph. */
 export function decodeModel(bytes: Uint8Array): OnnxModel {

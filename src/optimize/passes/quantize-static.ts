@@ -46,6 +46,7 @@ import { verifyCandidate } from '../onnx/check-model.js';
 import type { OptimizationPass, PassContext } from '../types.js';
 import { nothingToDo, refuseUnknownSettings, selectNodes, stringList } from './pass-settings.js';
 import { calibrate, parseCalibrationMethod, type TensorRange } from './calibrate.js';
+import { quantizeWeights } from './quantize-weights.js';
 
 export interface StaticQuantizationOptions {
   /** `minmax`, `percentile:<p>` or `entropy` (calibrate.ts). */
@@ -200,15 +201,9 @@ export function quantizeWeightsSymmetric(
   dims: readonly number[],
   axis: number | undefined,
 ): { data: Int8Array; scales: number[] } {
-  const channels = axis === undefined ? 1 : dims[axis]!;
-  const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const channelOf = (i: number): number => (axis === undefined ? 0 : Math.floor(i / inner) % channels);
-  const absMax = new Array<number>(channels).fill(0);
-  values.forEach((v, i) => (absMax[channelOf(i)] = Math.max(absMax[channelOf(i)]!, Math.abs(v))));
-  const scales = absMax.map((m) => (m === 0 ? 1 : Math.fround(m / 127)));
-  const data = new Int8Array(values.length);
-  values.forEach((v, i) => (data[i] = Math.max(-127, Math.min(127, Math.round(v / scales[channelOf(i)]!)))));
-  return { data, scales };
+  // The dynamic pass's weight math (quantize-weights.ts), symmetric: zero point 0, range [-127, 127].
+  const q = quantizeWeights(values, dims, { perChannel: axis !== undefined, axis: axis ?? 0, symmetric: true });
+  return { data: q.data, scales: Array.from(q.scales) };
 }
 
 function rewrite(model: OnnxModel, plan: Plan, ranges: Map<string, TensorRange>, settings: Settings): OnnxModel {

@@ -38,7 +38,8 @@ export const LABEL_METADATA_KEYS = ['labels', 'classlabels'] as const;
 const PROTO_PATH = fileURLToPath(new URL('../../../proto/onnx-ml.proto', import.meta.url));
 let modelType: protobuf.Type | undefined;
 
-function onnxModelType(): protobuf.Type {
+/** onnx.ModelProto from proto/onnx-ml.proto, loaded once (optimize/onnx/model-proto.ts rewrites with it too). */
+export function onnxModelType(): protobuf.Type {
   modelType ??= protobuf.loadSync(PROTO_PATH).lookupType('onnx.ModelProto');
   return modelType;
 }
